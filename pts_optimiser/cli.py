@@ -1,0 +1,103 @@
+"""The `pts` command: validate, generate, check, solve and demo."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from pts_optimiser.config import Config, load_config
+from pts_optimiser.diagnostics import Finding, InputError, Severity
+from pts_optimiser.parse import Inputs, read_problem
+from pts_optimiser.problem import Problem
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_BAD_INPUT = 2
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _report(findings: list[Finding]) -> None:
+    for finding in findings:
+        click.echo(str(finding), err=True)
+    errors = sum(f.severity is Severity.ERROR for f in findings)
+    warnings = len(findings) - errors
+    if findings:
+        click.echo(f"{errors} error(s), {warnings} warning(s)", err=True)
+
+
+def _guarded(command: F) -> F:
+    """Turn input errors into a located report and exit 2, never a traceback."""
+    @wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except InputError as exc:
+            _report(exc.findings)
+            sys.exit(EXIT_BAD_INPUT)
+    return run  # type: ignore[return-value]
+
+
+def _load(bookings: Path, fleet: Path, sites: Path | None, config_path: Path | None,
+          service_date: str | None = None) -> tuple[Problem, list[Finding], Config]:
+    config = load_config(config_path)
+    problem, warnings = read_problem(Inputs(bookings, fleet, sites), config, service_date)
+    return problem, warnings, config
+
+
+_path = click.Path(path_type=Path, dir_okay=False)
+_out = click.Path(path_type=Path, file_okay=False)
+
+
+def _day_options(command: F) -> F:
+    for option in reversed((
+        click.option("--bookings", type=_path, required=True, help="bookings.csv of the day"),
+        click.option("--fleet", type=_path, required=True, help="fleet.csv: one row per shift"),
+        click.option("--sites", type=_path, default=None,
+                     help="sites.csv (default: the shipped Derbyshire sites)"),
+        click.option("--config", "config_path", type=_path, default=None,
+                     help="policy TOML overriding configs/default.toml"),
+        click.option("--date", "service_date", default=None,
+                     help="service day (YYYY-MM-DD) when the bookings hold several"),
+    )):
+        command = option(command)
+    return command
+
+
+@click.group()
+@click.version_option(package_name="pts-optimiser")
+def main() -> None:
+    """Plan Non-Emergency Patient Transport: journeys in, crew rosters out."""
+
+
+@main.command()
+@_day_options
+@_guarded
+def validate(bookings: Path, fleet: Path, sites: Path | None, config_path: Path | None,
+             service_date: str | None) -> None:
+    """Check a day's bookings, fleet, sites and config; list every problem found.
+
+    Exit 0 when the files can be planned (warnings are listed), 2 when they cannot.
+    """
+    problem, warnings, _ = _load(bookings, fleet, sites, config_path, service_date)
+    _report(warnings)
+    click.echo(f"ok: {len(problem.journeys)} journeys, {len(problem.vehicles)} vehicle shifts, "
+               f"{len(problem.sites)} sites")
+
+
+@main.command()
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--journeys", type=click.IntRange(2, 5000), default=750, show_default=True)
+@click.option("--vehicles", type=click.IntRange(1, 500), default=87, show_default=True)
+@click.option("--date", "service_date", default=None, help="YYYY-MM-DD (default 2026-12-01)")
+@click.option("--out", type=_out, required=True, help="folder to write the day into")
+def generate(seed: int, journeys: int, vehicles: int, service_date: str | None, out: Path) -> None:
+    """Write a realistic synthetic Derbyshire weekday: bookings, fleet and sites."""
+    from pts_optimiser.generate import write_day
+
+    write_day(out, seed, journeys, vehicles, service_date)
+    click.echo(f"wrote {journeys} journeys and {vehicles} vehicle shifts to {out}")

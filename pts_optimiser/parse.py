@@ -1,0 +1,603 @@
+"""Turning the text cells of bookings, fleet and sites into a `Problem`.
+
+Every cell is checked and every problem collected, so a coordinator fixes a file in
+one pass rather than one error per run.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import TypeVar
+
+from pts_optimiser.config import Config
+from pts_optimiser.diagnostics import Code, Finding, InputError, Severity, error, warning
+from pts_optimiser.problem import (
+    Fuel,
+    Journey,
+    Mobility,
+    Need,
+    Place,
+    Problem,
+    Purpose,
+    Site,
+    Skill,
+    Space,
+    VehicleShift,
+    Window,
+    incompatibility,
+)
+from pts_optimiser.tables import Table, read_table
+from pts_optimiser.travel import EstimatedTravel
+
+GB_LAT = (49.8, 60.9)
+GB_LON = (-8.7, 1.8)
+SITE_TOLERANCE_M = 200.0
+MAX_ESCORTS_WITHOUT_WARNING = 2
+MAX_JOURNEYS_PER_PATIENT = 4
+
+BOOKING_COLUMNS = (
+    "journey_id", "patient_id", "purpose", "mobility", "escorts",
+    "pickup_lat", "pickup_lon", "dropoff_lat", "dropoff_lon", "pickup_site", "dropoff_site",
+    "pickup_label", "dropoff_label", "appointment_time", "ready_time",
+    "earliest_pickup", "latest_pickup", "earliest_dropoff", "latest_dropoff",
+    "max_ride_min", "needs", "priority", "service_date",
+)
+FLEET_COLUMNS = (
+    "vehicle_id", "vehicle_type", "base_lat", "base_lon", "base_site", "seats",
+    "wheelchair_spaces", "stretchers", "crew", "shift_start", "shift_end", "break_min",
+    "fuel", "range_km", "skills",
+)
+SITE_COLUMNS = ("code", "name", "lat", "lon", "kind")
+_TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
+T = TypeVar("T")
+
+
+def parse_clock(text: str) -> int | None:
+    """Minutes after midnight for `HH:MM` (or `HH:MM:SS`, as Excel writes), else None."""
+    match = _TIME.match(text)
+    if not match:
+        return None
+    hours, minutes = int(match.group(1)), int(match.group(2))
+    if minutes > 59 or hours > 24 or (hours == 24 and minutes > 0):
+        return None
+    return hours * 60 + minutes
+
+
+def format_clock(minutes: int) -> str:
+    """`HH:MM` for minutes after midnight."""
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+class _RowReader:
+    """Typed access to one row's cells, recording a located finding for each bad one."""
+
+    def __init__(self, table: Table, index: int, findings: list[Finding]) -> None:
+        self.table = table
+        self.cells = table.rows[index]
+        self.row = table.row_number(index)
+        self.findings = findings
+        self.failed = False
+
+    def fail(self, code: Code, column: str, message: str, hint: str) -> None:
+        self.failed = True
+        self.findings.append(error(code, self.table.name, message, hint, self.row, column))
+
+    def text(self, column: str) -> str:
+        return self.cells.get(column, "")
+
+    def required(self, column: str) -> str:
+        value = self.text(column)
+        if not value:
+            self.fail(Code.MISSING_VALUE, column, "is empty", f"fill in {column}")
+        return value
+
+    def clock(self, column: str) -> int | None:
+        value = self.text(column)
+        if not value:
+            return None
+        minutes = parse_clock(value)
+        if minutes is None:
+            self.fail(Code.BAD_TIME, column, f"{value!r} is not a time",
+                      "write a 24-hour clock time as HH:MM, e.g. 09:30")
+        return minutes
+
+    def number(self, column: str, convert: Callable[[str], T], describe: str) -> T | None:
+        value = self.text(column)
+        if not value:
+            return None
+        try:
+            result = convert(value)
+        except ValueError:
+            self.fail(Code.BAD_NUMBER, column, f"{value!r} is not {describe}",
+                      f"write {describe}, digits only")
+            return None
+        if isinstance(result, float) and not math.isfinite(result):
+            self.fail(Code.BAD_NUMBER, column, f"{value!r} is not {describe}",
+                      f"write {describe}, digits only")
+            return None
+        return result
+
+    def whole(self, column: str, default: int) -> int:
+        value = self.number(column, int, "a whole number")
+        return default if value is None else value
+
+    def choice(self, column: str, enum: type[T], code: Code) -> T | None:
+        value = self.text(column)
+        options = [str(member) for member in enum]  # type: ignore[attr-defined]
+        if value.lower() not in options:
+            if value:
+                self.fail(code, column, f"{value!r} is not known",
+                          f"use one of: {', '.join(options)}")
+            else:
+                self.fail(Code.MISSING_VALUE, column, "is empty",
+                          f"use one of: {', '.join(options)}")
+            return None
+        return enum(value.lower())  # type: ignore[call-arg]
+
+    def choices(self, column: str, enum: type[T], code: Code) -> frozenset[T]:
+        found: set[T] = set()
+        options = [str(member) for member in enum]  # type: ignore[attr-defined]
+        for part in self.text(column).split(";"):
+            part = part.strip().lower()
+            if not part:
+                continue
+            if part not in options:
+                self.fail(code, column, f"{part!r} is not known",
+                          f"use ';'-separated values from: {', '.join(options)}")
+            else:
+                found.add(enum(part))  # type: ignore[call-arg]
+        return frozenset(found)
+
+    def place(self, prefix: str, sites: Mapping[str, Site], label_column: str = "") -> Place | None:
+        """A place from `<prefix>_lat/_lon` and/or `<prefix>_site`."""
+        lat_col, lon_col, site_col = f"{prefix}_lat", f"{prefix}_lon", f"{prefix}_site"
+        lat = self.number(lat_col, float, "a latitude in decimal degrees")
+        lon = self.number(lon_col, float, "a longitude in decimal degrees")
+        code = self.text(site_col)
+        label = self.text(label_column) if label_column else ""
+        site = None
+        if code:
+            site = sites.get(code) or sites.get(code.upper())
+            if site is None:
+                self.fail(Code.UNKNOWN_SITE, site_col, f"site code {code!r} is not in the sites file",
+                          "use a code from the sites file, or give coordinates instead")
+                return None
+        if lat is None and lon is None:
+            if site is None:
+                if not self.text(lat_col) and not self.text(lon_col):
+                    self.fail(Code.MISSING_LOCATION, lat_col,
+                              f"neither {lat_col}/{lon_col} nor {site_col} is given",
+                              f"give coordinates or a site code for {prefix}")
+                return None
+            return Place(site.lat, site.lon, label or site.name, site.code)
+        if lat is None or lon is None:
+            missing = lat_col if lat is None else lon_col
+            if not self.text(missing):
+                self.fail(Code.MISSING_VALUE, missing, "is empty",
+                          f"give both {lat_col} and {lon_col}, or only {site_col}")
+            return None
+        if not self.in_gb(lat_col, lon_col, lat, lon):
+            return None
+        if site is not None:
+            apart = _distance_m(lat, lon, site.lat, site.lon)
+            if apart > SITE_TOLERANCE_M:
+                self.fail(Code.SITE_MISMATCH, site_col,
+                          f"{site.code} ({site.name}) is {apart / 1000:.1f} km from "
+                          f"{lat:.5f},{lon:.5f}",
+                          "correct the coordinates or the site code, or leave one of them empty")
+                return None
+            return Place(lat, lon, label or site.name, site.code)
+        return Place(lat, lon, label)
+
+    def in_gb(self, lat_col: str, lon_col: str, lat: float, lon: float) -> bool:
+        lat_ok = GB_LAT[0] <= lat <= GB_LAT[1]
+        lon_ok = GB_LON[0] <= lon <= GB_LON[1]
+        if lat_ok and lon_ok:
+            return True
+        if GB_LAT[0] <= lon <= GB_LAT[1] and GB_LON[0] <= lat <= GB_LON[1]:
+            self.fail(Code.LAT_LON_SWAPPED, lat_col,
+                      f"{lat_col}={lat} and {lon_col}={lon} look swapped",
+                      f"swap the {lat_col} and {lon_col} columns")
+        else:
+            column = lat_col if not lat_ok else lon_col
+            self.fail(Code.OUTSIDE_GB, column,
+                      f"{lat},{lon} is outside Great Britain",
+                      f"check the point; latitude {GB_LAT[0]}..{GB_LAT[1]}, "
+                      f"longitude {GB_LON[0]}..{GB_LON[1]}")
+        return False
+
+
+def _distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    phi1, phi2 = math.radians(lat1), math.radians(lat2)
+    half = (math.sin((phi2 - phi1) / 2) ** 2
+            + math.cos(phi1) * math.cos(phi2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2)
+    return 2 * 6_371_008.8 * math.asin(math.sqrt(min(1.0, half)))
+
+
+def _require_columns(table: Table, groups: list[tuple[str, ...]], findings: list[Finding]) -> bool:
+    """Each group needs at least one of its columns; report the first of a missing group."""
+    ok = True
+    present = set(table.columns)
+    for group in groups:
+        if not present.intersection(group):
+            ok = False
+            close = [c for c in table.columns if c.lower().replace(" ", "_") == group[0]]
+            hint = (f"rename column {close[0]!r} to {group[0]!r}" if close
+                    else f"add a column {group[0]!r}"
+                    + (f" (or {', '.join(group[1:])})" if len(group) > 1 else ""))
+            findings.append(error(Code.MISSING_COLUMN, table.name,
+                                  f"required column {group[0]!r} is missing", hint, 1, group[0]))
+    return ok
+
+
+def _duplicates(table: Table, column: str, findings: list[Finding]) -> None:
+    first_row: dict[str, int] = {}
+    for index, cells in enumerate(table.rows):
+        value = cells.get(column, "")
+        if not value:
+            continue
+        row = table.row_number(index)
+        if value in first_row:
+            findings.append(error(Code.DUPLICATE_ID, table.name,
+                                  f"{value!r} is also on row {first_row[value]}",
+                                  f"give each row its own {column}", row, column))
+        else:
+            first_row[value] = row
+
+
+def parse_sites(table: Table) -> tuple[dict[str, Site], list[Finding]]:
+    """Sites by code."""
+    findings: list[Finding] = []
+    if not _require_columns(table, [(c,) for c in SITE_COLUMNS if c != "kind"], findings):
+        return {}, findings
+    _duplicates(table, "code", findings)
+    sites: dict[str, Site] = {}
+    for index in range(len(table.rows)):
+        cells = _RowReader(table, index, findings)
+        code = cells.required("code")
+        name = cells.required("name")
+        lat = cells.number("lat", float, "a latitude in decimal degrees")
+        lon = cells.number("lon", float, "a longitude in decimal degrees")
+        if lat is None or lon is None:
+            for column, value in (("lat", lat), ("lon", lon)):
+                if value is None and not cells.text(column):
+                    cells.fail(Code.MISSING_VALUE, column, "is empty", f"fill in {column}")
+            continue
+        if not cells.in_gb("lat", "lon", lat, lon) or cells.failed:
+            continue
+        sites.setdefault(code, Site(code, name, lat, lon, cells.text("kind")))
+    return sites, findings
+
+
+def parse_fleet(table: Table, sites: Mapping[str, Site], config: Config
+                ) -> tuple[list[VehicleShift], list[Finding]]:
+    """Vehicle shifts, one per row."""
+    findings: list[Finding] = []
+    groups: list[tuple[str, ...]] = [("vehicle_id",), ("vehicle_type",), ("base_lat", "base_site"), ("seats",),
+              ("wheelchair_spaces",), ("stretchers",), ("crew",), ("shift_start",),
+              ("shift_end",)]
+    if "base_lat" in table.columns and "base_site" not in table.columns:
+        groups.append(("base_lon",))
+    if not _require_columns(table, groups, findings):
+        return [], findings
+    _duplicates(table, "vehicle_id", findings)
+    known = set(FLEET_COLUMNS)
+    extras = [c for c in table.columns if c not in known]
+    vehicles: list[VehicleShift] = []
+    for index in range(len(table.rows)):
+        cells = _RowReader(table, index, findings)
+        vehicle_id = cells.required("vehicle_id")
+        vehicle_type = cells.required("vehicle_type")
+        base = cells.place("base", sites)
+        capacity: dict[str, int] = {}
+        for column in ("seats", "wheelchair_spaces", "stretchers"):
+            if not cells.text(column):
+                cells.fail(Code.MISSING_VALUE, column, "is empty", f"fill in {column} (0 if none)")
+            value = cells.whole(column, 0)
+            if value < 0:
+                cells.fail(Code.NEGATIVE_CAPACITY, column, f"{value} is negative",
+                           "give 0 or more")
+            capacity[column] = value
+        crew = cells.whole("crew", 1)
+        if cells.text("crew") and crew not in (1, 2):
+            cells.fail(Code.BAD_CREW, "crew", f"{crew} is not 1 or 2", "give 1 or 2")
+        start = cells.clock("shift_start")
+        end = cells.clock("shift_end")
+        for column, clock in (("shift_start", start), ("shift_end", end)):
+            if clock is None and not cells.text(column):
+                cells.fail(Code.MISSING_VALUE, column, "is empty", "give a time as HH:MM")
+        if start is not None and end is not None and end <= start:
+            cells.fail(Code.SHIFT_NOT_POSITIVE, "shift_end",
+                       f"shift ends at {format_clock(end)}, "
+                       f"not after its start {format_clock(start)}",
+                       "give a shift_end later than shift_start on the same day")
+        break_min = cells.whole("break_min", config.breaks.default_break_min)
+        if break_min < 0:
+            cells.fail(Code.BAD_NUMBER, "break_min", f"{break_min} is negative", "give 0 or more")
+        fuel = Fuel.DIESEL
+        if cells.text("fuel"):
+            fuel = cells.choice("fuel", Fuel, Code.UNKNOWN_FUEL) or Fuel.DIESEL
+        range_km = cells.number("range_km", float, "a distance in km")
+        if range_km is not None and range_km <= 0:
+            cells.fail(Code.BAD_NUMBER, "range_km", f"{range_km} is not positive",
+                       "give the shift's usable range in km")
+        if fuel is Fuel.ELECTRIC and range_km is None and not cells.text("range_km"):
+            cells.fail(Code.EV_WITHOUT_RANGE, "range_km", "an electric vehicle has no range",
+                       "give range_km, the usable range for the whole shift")
+        skills = cells.choices("skills", Skill, Code.UNKNOWN_SKILL)
+        if cells.failed or base is None or start is None or end is None:
+            continue
+        vehicles.append(VehicleShift(
+            vehicle_id=vehicle_id, vehicle_type=vehicle_type, base=base,
+            capacity=Space(capacity["seats"], capacity["wheelchair_spaces"], capacity["stretchers"]),
+            crew=crew, shift_start_min=start, shift_end_min=end, break_min=break_min,
+            fuel=fuel, range_km=range_km, skills=skills,
+            extra=tuple((c, cells.text(c)) for c in extras),
+        ))
+    return vehicles, findings
+
+
+@dataclass(frozen=True)
+class _Bounds:
+    """A window being resolved: each bound with the column it came from, if explicit."""
+
+    earliest: int
+    latest: int
+    earliest_from: str = ""
+    latest_from: str = ""
+
+
+def _service_min(mobility: Mobility, escorts: int, config: Config) -> int:
+    per_mobility = {
+        Mobility.SEATED: config.service.seated_min,
+        Mobility.WHEELCHAIR: config.service.wheelchair_min,
+        Mobility.STRETCHER: config.service.stretcher_min,
+    }
+    return per_mobility[mobility] + escorts * config.service.per_escort_min
+
+
+def parse_bookings(table: Table, sites: Mapping[str, Site], config: Config,
+                   travel: EstimatedTravel) -> tuple[list[Journey], list[Finding]]:
+    """Journeys, one per row, windows resolved from the policy where not given."""
+    findings: list[Finding] = []
+    groups: list[tuple[str, ...]] = [("journey_id",), ("patient_id",), ("purpose",),
+                                     ("mobility",)]
+    for end in ("pickup", "dropoff"):
+        if f"{end}_site" not in table.columns:
+            groups += [(f"{end}_lat", f"{end}_site"), (f"{end}_lon", f"{end}_site")]
+    groups.append(("appointment_time", "ready_time", "earliest_pickup", "latest_pickup",
+                   "earliest_dropoff", "latest_dropoff"))
+    if not _require_columns(table, groups, findings):
+        return [], findings
+    _duplicates(table, "journey_id", findings)
+    known = set(BOOKING_COLUMNS)
+    extras = [c for c in table.columns if c not in known]
+    journeys: list[Journey] = []
+    for index in range(len(table.rows)):
+        cells = _RowReader(table, index, findings)
+        journey_id = cells.required("journey_id")
+        patient_id = cells.required("patient_id")
+        purpose = cells.choice("purpose", Purpose, Code.UNKNOWN_PURPOSE)
+        mobility = cells.choice("mobility", Mobility, Code.UNKNOWN_MOBILITY)
+        escorts = cells.whole("escorts", 0)
+        if escorts < 0:
+            cells.fail(Code.BAD_NUMBER, "escorts", f"{escorts} is negative", "give 0 or more")
+        pickup = cells.place("pickup", sites, "pickup_label")
+        dropoff = cells.place("dropoff", sites, "dropoff_label")
+        times = {c: cells.clock(c) for c in ("appointment_time", "ready_time", "earliest_pickup",
+                                             "latest_pickup", "earliest_dropoff",
+                                             "latest_dropoff")}
+        max_ride = cells.number("max_ride_min", int, "a whole number of minutes")
+        if max_ride is not None and max_ride <= 0:
+            cells.fail(Code.BAD_NUMBER, "max_ride_min", f"{max_ride} is not positive",
+                       "give the longest time on board in minutes")
+        needs = cells.choices("needs", Need, Code.UNKNOWN_NEED)
+        priority = cells.number("priority", int, "a whole number")
+        if priority is not None and priority not in (1, 2, 3):
+            cells.fail(Code.BAD_PRIORITY, "priority", f"{priority} is not 1, 2 or 3",
+                       "give 1 (must go), 2 or 3 (can be moved)")
+        service_date = cells.text("service_date")
+        if service_date:
+            try:
+                date.fromisoformat(service_date)
+            except ValueError:
+                cells.fail(Code.BAD_DATE, "service_date", f"{service_date!r} is not a date",
+                           "write the date as YYYY-MM-DD")
+        anchors = [t for t in times.values() if t is not None]
+        has_pickup = times["earliest_pickup"] is not None and times["latest_pickup"] is not None
+        has_dropoff = times["earliest_dropoff"] is not None and times["latest_dropoff"] is not None
+        if (times["appointment_time"] is None and times["ready_time"] is None
+                and not has_pickup and not has_dropoff
+                and not any(cells.text(c) for c in times)):
+            cells.fail(Code.NO_TIME_GIVEN, "appointment_time",
+                       "no appointment_time, ready_time or explicit window",
+                       "give appointment_time (to care), ready_time (from care), "
+                       "or both ends of a pickup or drop-off window")
+        elif (times["appointment_time"] is None and times["ready_time"] is None
+              and not has_pickup and not has_dropoff and anchors):
+            cells.fail(Code.NO_TIME_GIVEN, "appointment_time",
+                       "only one end of a window is given, and no appointment or ready time",
+                       "give both ends of the window, or an appointment_time or ready_time")
+        for first, last in (("earliest_pickup", "latest_pickup"),
+                            ("earliest_dropoff", "latest_dropoff")):
+            low, high = times[first], times[last]
+            if low is not None and high is not None and low > high:
+                cells.fail(Code.WINDOW_REVERSED, first,
+                           f"{first} {format_clock(low)} is after {last} {format_clock(high)}",
+                           f"make {first} no later than {last}")
+        if cells.failed or purpose is None or mobility is None or pickup is None or dropoff is None:
+            continue
+        policy = config.purposes[purpose]
+        direct_min = travel.minutes(pickup.lat, pickup.lon, dropoff.lat, dropoff.lon)
+        ride_min = (max_ride if max_ride is not None else
+                    max(policy.max_ride_min, math.ceil(direct_min * config.ride_direct_factor)))
+        board = _service_min(mobility, escorts, config)
+        windows = _resolve_windows(times, policy.arrive_early_min, policy.collect_within_min,
+                                   direct_min, ride_min, board)
+        if isinstance(windows, str):
+            cells.fail(Code.WINDOW_REVERSED, windows,
+                       "this time leaves an empty window once the policy is applied",
+                       "check the explicit window against the appointment or ready time")
+            continue
+        pickup_window, dropoff_window = windows
+        journeys.append(Journey(
+            journey_id=journey_id, patient_id=patient_id, purpose=purpose, mobility=mobility,
+            escorts=escorts, pickup=pickup, dropoff=dropoff, pickup_window=pickup_window,
+            dropoff_window=dropoff_window, max_ride_min=ride_min, pickup_service_min=board,
+            dropoff_service_min=board, needs=needs,
+            priority=priority if priority is not None else policy.priority,
+            appointment_min=times["appointment_time"], ready_min=times["ready_time"],
+            service_date=service_date, extra=tuple((c, cells.text(c)) for c in extras),
+        ))
+    return journeys, findings
+
+
+def _resolve_windows(times: Mapping[str, int | None], arrive_early_min: int,
+                     collect_within_min: int, direct_min: int, ride_min: int, board_min: int
+                     ) -> tuple[Window, Window] | str:
+    """Pickup and drop-off windows: explicit bounds win, the policy fills the rest.
+
+    Bounds the policy derives are implied by the others and the ride limit, so they are
+    clamped; an explicit bound that empties a window is the booking's own error, and
+    its column is returned instead.
+    """
+    appointment, ready = times["appointment_time"], times["ready_time"]
+    if appointment is not None:
+        dropoff = _Bounds(appointment - arrive_early_min, appointment)
+        pickup = _Bounds(dropoff.earliest - ride_min - board_min,
+                         dropoff.latest - direct_min - board_min)
+        if ready is not None:
+            pickup = _Bounds(ready, ready + collect_within_min)
+    elif ready is not None:
+        pickup = _Bounds(ready, ready + collect_within_min)
+        dropoff = _Bounds(pickup.earliest + board_min + direct_min,
+                          pickup.latest + board_min + ride_min)
+    else:
+        pickup = _Bounds(_or(times["earliest_pickup"], 0), _or(times["latest_pickup"], 0))
+        dropoff = _Bounds(_or(times["earliest_dropoff"], 0), _or(times["latest_dropoff"], 0))
+        if times["earliest_pickup"] is None or times["latest_pickup"] is None:
+            pickup = _Bounds(dropoff.earliest - ride_min - board_min,
+                             dropoff.latest - direct_min - board_min)
+        if times["earliest_dropoff"] is None or times["latest_dropoff"] is None:
+            dropoff = _Bounds(pickup.earliest + board_min + direct_min,
+                              pickup.latest + board_min + ride_min)
+    pickup = _override(pickup, times["earliest_pickup"], times["latest_pickup"], "pickup")
+    dropoff = _override(dropoff, times["earliest_dropoff"], times["latest_dropoff"], "dropoff")
+    for bounds in (pickup, dropoff):
+        if bounds.earliest > bounds.latest and (bounds.earliest_from or bounds.latest_from):
+            return bounds.earliest_from or bounds.latest_from
+    return (_window(pickup), _window(dropoff))
+
+
+def _or(value: int | None, default: int) -> int:
+    return default if value is None else value
+
+
+def _override(bounds: _Bounds, earliest: int | None, latest: int | None, end: str) -> _Bounds:
+    return _Bounds(
+        bounds.earliest if earliest is None else earliest,
+        bounds.latest if latest is None else latest,
+        "" if earliest is None else f"earliest_{end}",
+        "" if latest is None else f"latest_{end}",
+    )
+
+
+def _window(bounds: _Bounds) -> Window:
+    earliest = max(0, bounds.earliest)
+    return Window(earliest, max(earliest, min(24 * 60, bounds.latest)))
+
+
+def _advice(problem_findings: list[Finding], journeys: list[Journey],
+            vehicles: list[VehicleShift], bookings_name: str,
+            rows: Mapping[str, int]) -> None:
+    """Warnings about bookings that parse but look wrong for this fleet."""
+    per_patient = Counter(j.patient_id for j in journeys)
+    for journey in journeys:
+        row = rows.get(journey.journey_id)
+        if journey.escorts > MAX_ESCORTS_WITHOUT_WARNING:
+            problem_findings.append(warning(
+                Code.MANY_ESCORTS, bookings_name,
+                f"{journey.escorts} escorts on journey {journey.journey_id}",
+                "check the escorts were authorised; each takes a seat", row, "escorts"))
+        if vehicles and all(incompatibility(v, journey) is not None for v in vehicles):
+            reasons = Counter(incompatibility(v, journey) for v in vehicles)
+            why = "; ".join(f"{count} vehicle(s): {reason}" for reason, count in reasons.items())
+            problem_findings.append(warning(
+                Code.NO_VEHICLE_CAN_CARRY, bookings_name,
+                f"no vehicle in the fleet can carry journey {journey.journey_id} ({why})",
+                "add a suitable vehicle shift, or check the booking's mobility, escorts and needs",
+                row, "mobility"))
+    for patient, count in per_patient.items():
+        if count > MAX_JOURNEYS_PER_PATIENT:
+            first = next(j for j in journeys if j.patient_id == patient)
+            problem_findings.append(warning(
+                Code.MANY_JOURNEYS_FOR_PATIENT, bookings_name,
+                f"patient {patient} has {count} journeys in one day",
+                "check for repeated bookings", rows.get(first.journey_id), "patient_id"))
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Paths of the files that describe one day."""
+
+    bookings: Path
+    fleet: Path
+    sites: Path | None = None
+
+
+def read_problem(inputs: Inputs, config: Config, service_date: str | None = None
+                 ) -> tuple[Problem, list[Finding]]:
+    """Read and check a day's files; raise `InputError` with every error found.
+
+    Returns the problem and the warnings. With several service dates in the bookings,
+    `service_date` chooses one.
+    """
+    from pts_optimiser.resources import default_sites_path
+
+    findings: list[Finding] = []
+    tables: dict[str, Table] = {}
+    for key, path in (("sites", inputs.sites or default_sites_path()),
+                      ("fleet", inputs.fleet), ("bookings", inputs.bookings)):
+        try:
+            tables[key] = read_table(path)
+        except InputError as exc:
+            findings.extend(exc.findings)
+    if len(tables) < 3:
+        raise InputError(findings)
+    sites, site_findings = parse_sites(tables["sites"])
+    findings += site_findings
+    vehicles, fleet_findings = parse_fleet(tables["fleet"], sites, config)
+    findings += fleet_findings
+    bookings = _one_day(tables["bookings"], service_date, findings)
+    travel = EstimatedTravel(config.travel.road_factor, config.travel.speed_kmh)
+    journeys, booking_findings = parse_bookings(bookings, sites, config, travel)
+    findings += booking_findings
+    if any(f.severity is Severity.ERROR for f in findings):
+        raise InputError(findings)
+    rows = {cells.get("journey_id", ""): bookings.row_number(i)
+            for i, cells in enumerate(bookings.rows)}
+    _advice(findings, journeys, vehicles, bookings.name, rows)
+    day = service_date or next((j.service_date for j in journeys if j.service_date), "")
+    problem = Problem(tuple(journeys), tuple(vehicles), sites, config, day,
+                      bookings.columns, tables["fleet"].columns)
+    return problem, findings
+
+
+def _one_day(table: Table, service_date: str | None, findings: list[Finding]) -> Table:
+    """The bookings of one service day; several days in one file need a choice."""
+    days = sorted({cells.get("service_date", "") for cells in table.rows} - {""})
+    if service_date is None:
+        if len(days) > 1:
+            findings.append(error(Code.BAD_DATE, table.name,
+                                  f"the bookings cover {len(days)} days ({days[0]}..{days[-1]})",
+                                  "choose one with --date YYYY-MM-DD", None, "service_date"))
+        return table
+    keep = [i for i, cells in enumerate(table.rows)
+            if cells.get("service_date", "") in ("", service_date)]
+    return table.subset(keep)
