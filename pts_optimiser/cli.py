@@ -18,6 +18,7 @@ from pts_optimiser.problem import Problem
 EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_BAD_INPUT = 2
+EXIT_VIOLATIONS = 3  # pts check: the plan breaks a rule
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -101,3 +102,26 @@ def generate(seed: int, journeys: int, vehicles: int, service_date: str | None, 
 
     write_day(out, seed, journeys, vehicles, service_date)
     click.echo(f"wrote {journeys} journeys and {vehicles} vehicle shifts to {out}")
+
+
+def _check_help() -> str:
+    from pts_optimiser.checker import rules_help
+
+    return ("Check a plan folder (rosters.csv, unassigned.csv) against every hard rule.\n\n"
+            "Exit 0 only when no rule is broken. Rules:\n\n\b\n" + rules_help())
+
+
+@main.command(help=_check_help())
+@_day_options
+@click.option("--out", "plan_dir", type=_out, required=True, help="the plan folder to check")
+@_guarded
+def check(bookings: Path, fleet: Path, sites: Path | None, config_path: Path | None,
+          service_date: str | None, plan_dir: Path) -> None:
+    from pts_optimiser.checker import check_plan
+
+    problem, _, _ = _load(bookings, fleet, sites, config_path, service_date)
+    result = check_plan(problem, plan_dir)
+    for violation in result.violations:
+        click.echo(str(violation))
+    click.echo(result.summary())
+    sys.exit(EXIT_OK if result.ok else EXIT_VIOLATIONS)

@@ -120,7 +120,7 @@ class _Reader:
         return node
 
     def _bad(self, key: str, message: str, hint: str) -> None:
-        self.findings.append(error(Code.BAD_CONFIG, self.file, message, hint, column=key))
+        self.findings.append(error(Code.BAD_CONFIG, self.file, message, hint, key=key))
 
     def integer(self, key: str, low: int, high: int) -> int:
         value = self._get(key)

@@ -60,6 +60,7 @@ class Finding:
     hint: str
     row: int | None = None  # spreadsheet row: the header is row 1
     column: str | None = None
+    key: str | None = None  # a setting in a TOML file, in place of row and column
 
     def __str__(self) -> str:
         where = self.file
@@ -67,13 +68,15 @@ class Finding:
             where += f" row {self.row}"
         if self.column is not None:
             where += f", column {self.column}"
+        if self.key is not None:
+            where += f", key {self.key}"
         return f"{self.severity} [{self.code}] {where}: {self.message}. Fix: {self.hint}"
 
 
 def error(code: Code, file: str, message: str, hint: str, row: int | None = None,
-          column: str | None = None) -> Finding:
+          column: str | None = None, key: str | None = None) -> Finding:
     """Build an error finding."""
-    return Finding(Severity.ERROR, code, file, message, hint, row, column)
+    return Finding(Severity.ERROR, code, file, message, hint, row, column, key)
 
 
 def warning(code: Code, file: str, message: str, hint: str, row: int | None = None,

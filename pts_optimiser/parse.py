@@ -33,7 +33,7 @@ from pts_optimiser.problem import (
     incompatibility,
 )
 from pts_optimiser.tables import Table, read_table
-from pts_optimiser.travel import EstimatedTravel
+from pts_optimiser.travel import EstimatedTravel, point_distance_m
 
 GB_LAT = (49.8, 60.9)
 GB_LON = (-8.7, 1.8)
@@ -185,7 +185,7 @@ class _RowReader:
         if not self.in_gb(lat_col, lon_col, lat, lon):
             return None
         if site is not None:
-            apart = _distance_m(lat, lon, site.lat, site.lon)
+            apart = point_distance_m(lat, lon, site.lat, site.lon)
             if apart > SITE_TOLERANCE_M:
                 self.fail(Code.SITE_MISMATCH, site_col,
                           f"{site.code} ({site.name}) is {apart / 1000:.1f} km from "
@@ -211,13 +211,6 @@ class _RowReader:
                       f"check the point; latitude {GB_LAT[0]}..{GB_LAT[1]}, "
                       f"longitude {GB_LON[0]}..{GB_LON[1]}")
         return False
-
-
-def _distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    phi1, phi2 = math.radians(lat1), math.radians(lat2)
-    half = (math.sin((phi2 - phi1) / 2) ** 2
-            + math.cos(phi1) * math.cos(phi2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2)
-    return 2 * 6_371_008.8 * math.asin(math.sqrt(min(1.0, half)))
 
 
 def _require_columns(table: Table, groups: list[tuple[str, ...]], findings: list[Finding]) -> bool:

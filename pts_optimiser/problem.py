@@ -166,15 +166,18 @@ class VehicleShift:
 
 def incompatibility(vehicle: VehicleShift, journey: Journey) -> str | None:
     """Why this vehicle can never carry this journey, or None if it can."""
-    if not journey.space.fits_in(vehicle.capacity):
-        space = journey.space
-        return (f"needs {space.seats} seat(s), {space.wheelchairs} wheelchair space(s), "
-                f"{space.stretchers} stretcher(s)")
+    need, have = journey.space, vehicle.capacity
+    if need.stretchers > have.stretchers:
+        return "no stretcher position"
+    if need.wheelchairs > have.wheelchairs:
+        return "no wheelchair space"
+    if need.seats > have.seats:
+        return f"{have.seats} seat(s), {need.seats} needed with escorts"
     if journey.needs_two_crew and vehicle.crew < 2:
-        return "needs a crew of 2"
-    for need, skill in ((Need.BARIATRIC, Skill.BARIATRIC), (Need.OXYGEN, Skill.OXYGEN)):
-        if need in journey.needs and skill not in vehicle.skills:
-            return f"needs a {skill} vehicle"
+        return "a crew of 1, 2 needed"
+    for wanted, skill in ((Need.BARIATRIC, Skill.BARIATRIC), (Need.OXYGEN, Skill.OXYGEN)):
+        if wanted in journey.needs and skill not in vehicle.skills:
+            return f"not equipped for {skill}"
     return None
 
 

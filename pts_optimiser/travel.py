@@ -6,14 +6,13 @@ A road-routing service (OSRM's table API) can replace the estimate by implementi
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
-EARTH_RADIUS_M = 6_371_008.8  # mean Earth radius (IUGG), as geopy's great_circle uses
+EARTH_RADIUS_M = 6_371_009.0  # mean Earth radius in metres, the value geopy uses
 
 
 @dataclass(frozen=True)
@@ -44,6 +43,11 @@ def great_circle_m(lats: NDArray[np.float64], lons: NDArray[np.float64]) -> NDAr
     return result
 
 
+def point_distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle metres between two points."""
+    return float(great_circle_m(np.array([lat1, lat2]), np.array([lon1, lon2]))[0, 1])
+
+
 @dataclass(frozen=True)
 class EstimatedTravel:
     """The contract's default: road = factor x great-circle distance, at an average speed."""
@@ -62,8 +66,3 @@ class EstimatedTravel:
         lats = np.array([lat1, lat2])
         lons = np.array([lon1, lon2])
         return int(self.matrix(lats, lons).duration_min[0, 1])
-
-
-def leg_minutes(distance_m: float, speed_kmh: float) -> int:
-    """Whole minutes to drive a distance, rounded up."""
-    return math.ceil(distance_m / (speed_kmh * 1000.0 / 60.0) - 1e-9)

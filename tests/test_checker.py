@@ -1,0 +1,263 @@
+"""The plan checker: a hand-built valid plan passes, and each corruption of it is caught."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from pts_optimiser.checker import RULES, check_plan
+from pts_optimiser.cli import main
+from pts_optimiser.config import load_config
+from pts_optimiser.parse import Inputs, read_problem
+
+FIXTURES = Path(__file__).parent / "fixtures"
+Rows = list[dict[str, str]]
+
+
+def _read(path: Path) -> Rows:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _write(path: Path, rows: Rows, columns: list[str]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+@dataclass
+class Plan:
+    """The tiny day and its valid plan, as rows a test may corrupt."""
+
+    rosters: Rows
+    unassigned: Rows
+    fleet: Rows
+    bookings: Rows
+
+    def stop(self, vehicle: str, event: str, journey: str = "") -> dict[str, str]:
+        return next(r for r in self.rosters if r["vehicle_id"] == vehicle and r["event"] == event
+                    and r["journey_id"] == journey)
+
+    def vehicle(self, vehicle_id: str) -> dict[str, str]:
+        return next(r for r in self.fleet if r["vehicle_id"] == vehicle_id)
+
+    def booking(self, journey_id: str) -> dict[str, str]:
+        return next(r for r in self.bookings if r["journey_id"] == journey_id)
+
+    def renumber(self, vehicle: str) -> None:
+        for seq, row in enumerate(r for r in self.rosters if r["vehicle_id"] == vehicle):
+            row["seq"] = str(seq)
+
+
+def _load_plan() -> Plan:
+    return Plan(_read(FIXTURES / "tiny_plan" / "rosters.csv"),
+                _read(FIXTURES / "tiny_plan" / "unassigned.csv"),
+                _read(FIXTURES / "tiny_day" / "fleet.csv"),
+                _read(FIXTURES / "tiny_day" / "bookings.csv"))
+
+
+def _check(plan: Plan, folder: Path) -> set[str]:
+    columns = {name: list(_read(FIXTURES / sub / name)[0]) for sub, name in (
+        ("tiny_plan", "rosters.csv"), ("tiny_plan", "unassigned.csv"),
+        ("tiny_day", "fleet.csv"), ("tiny_day", "bookings.csv"))}
+    _write(folder / "rosters.csv", plan.rosters, columns["rosters.csv"])
+    _write(folder / "unassigned.csv", plan.unassigned, columns["unassigned.csv"])
+    _write(folder / "fleet.csv", plan.fleet, columns["fleet.csv"])
+    _write(folder / "bookings.csv", plan.bookings, columns["bookings.csv"])
+    problem, _ = read_problem(Inputs(folder / "bookings.csv", folder / "fleet.csv"),
+                              load_config())
+    return {v.rule for v in check_plan(problem, folder).violations}
+
+
+def test_hand_built_plan_is_valid(tmp_path: Path) -> None:
+    """The untouched fixture plan breaks no rule."""
+    assert _check(_load_plan(), tmp_path) == set()
+
+
+def _set(row_of: Callable[[Plan], dict[str, str]], **values: str) -> Callable[[Plan], None]:
+    def mutate(plan: Plan) -> None:
+        row_of(plan).update(values)
+    return mutate
+
+
+def _delete(row_of: Callable[[Plan], dict[str, str]], vehicle: str = "") -> Callable[[Plan], None]:
+    def mutate(plan: Plan) -> None:
+        plan.rosters.remove(row_of(plan))
+        if vehicle:
+            plan.renumber(vehicle)
+    return mutate
+
+
+def _swap_j1_pickup_and_dropoff(plan: Plan) -> None:
+    pickup, dropoff = plan.stop("CAR1", "pickup", "J1"), plan.stop("CAR1", "dropoff", "J1")
+    i, j = plan.rosters.index(pickup), plan.rosters.index(dropoff)
+    plan.rosters[i], plan.rosters[j] = dropoff, pickup
+    plan.renumber("CAR1")
+
+
+def _break_with_stretcher_on_board(plan: Plan) -> None:
+    pickup = plan.stop("STR1", "pickup", "J3")
+    rest = plan.stop("STR1", "break")
+    dropoff = plan.stop("STR1", "dropoff", "J3")
+    rest.update(lat=pickup["lat"], lon=pickup["lon"], arrival="10:15", service_start="10:15",
+                departure="10:45", km="0.00", stretchers_used="1")
+    dropoff.update(arrival="10:54", service_start="10:54", departure="11:09")
+    after = plan.rosters.index(dropoff) + 1
+    plan.rosters[after].update(km="0.00", arrival="11:09", service_start="11:09")
+    plan.rosters.remove(rest)
+    plan.rosters.insert(plan.rosters.index(pickup) + 1, rest)
+    plan.renumber("STR1")
+
+
+def _add_unassigned(journey: str, patient: str, reason: str) -> Callable[[Plan], None]:
+    def mutate(plan: Plan) -> None:
+        plan.unassigned.append({"journey_id": journey, "patient_id": patient, "reason": reason})
+    return mutate
+
+
+def _all_car1_to(new_id: str) -> Callable[[Plan], None]:
+    def mutate(plan: Plan) -> None:
+        for row in plan.rosters:
+            if row["vehicle_id"] == "CAR1":
+                row["vehicle_id"] = new_id
+    return mutate
+
+
+def _move_j5_dropoff_to_str1(plan: Plan) -> None:
+    plan.stop("WAV1", "dropoff", "J5")["vehicle_id"] = "STR1"
+
+
+def _duplicate_j6_dropoff(plan: Plan) -> None:
+    row = plan.stop("WAV1", "dropoff", "J6")
+    plan.rosters.insert(plan.rosters.index(row) + 1, dict(row))
+    plan.renumber("WAV1")
+
+
+def _swap_seq(plan: Plan) -> None:
+    plan.stop("CAR1", "pickup", "J1")["seq"] = "2"
+
+
+def _clear_j7_reason(plan: Plan) -> None:
+    plan.unassigned[0]["reason"] = ""
+
+
+def _forget_j7(plan: Plan) -> None:
+    plan.unassigned.clear()
+
+
+def _duplicate_j7(plan: Plan) -> None:
+    plan.unassigned.append(dict(plan.unassigned[0]))
+
+
+def _remove_rosters(plan: Plan) -> None:
+    plan.rosters.clear()  # a header alone is an empty file to the checker
+
+
+MUTATIONS: list[tuple[str, Callable[[Plan], None], str]] = [
+    ("roster for a vehicle not in the fleet", _all_car1_to("CAR9"), "unknown_vehicle"),
+    ("seq out of order", _swap_seq, "sequence"),
+    ("unknown event", _set(lambda p: p.stop("STR1", "break"), event="lunch"), "event"),
+    ("roster without its end", _delete(lambda p: p.stop("CAR1", "end")), "route_shape"),
+    ("end away from base", _set(lambda p: p.stop("CAR1", "end"), lat="52.95"), "not_at_base"),
+    ("unparsable time", _set(lambda p: p.stop("CAR1", "pickup", "J1"), arrival="7.5"),
+     "bad_value"),
+    ("leaves before shift start",
+     _set(lambda p: p.stop("CAR1", "start"), arrival="06:50", service_start="06:50",
+          departure="06:50"), "before_shift"),
+    ("back after shift end",
+     _set(lambda p: p.stop("STR1", "end"), arrival="16:30", service_start="16:30",
+          departure="16:30"), "after_shift"),
+    ("service before arrival",
+     _set(lambda p: p.stop("CAR1", "pickup", "J2"), service_start="07:21"), "time_order"),
+    ("leg driven too fast",
+     _set(lambda p: p.stop("CAR1", "pickup", "J1"), arrival="07:12", service_start="07:12"),
+     "too_fast"),
+    ("boarding cut short",
+     _set(lambda p: p.stop("CAR1", "pickup", "J1"), departure="07:18"), "short_service"),
+    ("break cut short",
+     _set(lambda p: p.stop("STR1", "break"), departure="10:50"), "break_length"),
+    ("journey never booked",
+     _set(lambda p: p.stop("CAR1", "dropoff", "J2"), journey_id="J99"), "unknown_journey"),
+    ("wrong patient on a stop",
+     _set(lambda p: p.stop("CAR1", "pickup", "J2"), patient_id="P9"), "patient_mismatch"),
+    ("break row naming a journey",
+     _set(lambda p: p.stop("STR1", "break"), journey_id="J3"), "stray_journey"),
+    ("journey dropped off twice", _duplicate_j6_dropoff, "duplicate_stop"),
+    ("pickup without drop-off",
+     _delete(lambda p: p.stop("CAR1", "dropoff", "J2"), "CAR1"), "unpaired"),
+    ("drop-off by another vehicle", _move_j5_dropoff_to_str1, "split_journey"),
+    ("drop-off before pickup", _swap_j1_pickup_and_dropoff, "dropoff_first"),
+    ("pickup at the wrong address",
+     _set(lambda p: p.stop("CAR1", "pickup", "J1"), lat="52.9400"), "wrong_place"),
+    ("collected before ready",
+     _set(lambda p: p.stop("WAV1", "pickup", "J6"), service_start="11:00", departure="11:08"),
+     "pickup_window"),
+    ("arrives after the appointment",
+     _set(lambda p: p.stop("CAR1", "dropoff", "J1"), arrival="08:10", service_start="08:10",
+          departure="08:13"), "dropoff_window"),
+    ("ride too long",
+     _set(lambda p: p.stop("STR1", "dropoff", "J3"), arrival="11:50", service_start="11:50",
+          departure="12:05"), "ride_time"),
+    ("more seated than seats", _set(lambda p: p.vehicle("CAR1"), seats="2"), "over_capacity"),
+    ("load column wrong",
+     _set(lambda p: p.stop("CAR1", "pickup", "J2"), seats_used="2"), "load_mismatch"),
+    ("stretcher with a crew of one", _set(lambda p: p.vehicle("STR1"), crew="1"), "crew"),
+    ("two_crew with a crew of one",
+     _set(lambda p: p.booking("J1"), needs="two_crew"), "crew"),
+    ("oxygen on a vehicle without it", _set(lambda p: p.vehicle("STR1"), skills=""), "skill"),
+    ("wheelchair on a vehicle without wheelchair spaces",
+     _set(lambda p: p.vehicle("WAV1"), wheelchair_spaces="0"), "incompatible_space"),
+    ("travel_alone patient sharing",
+     _set(lambda p: p.booking("J1"), needs="travel_alone"), "travel_alone"),
+    ("long shift without a break",
+     _delete(lambda p: p.stop("STR1", "break"), "STR1"), "missing_break"),
+    ("break too early in the shift",
+     _set(lambda p: p.vehicle("WAV1"), shift_start="07:45"), "break_timing"),
+    ("break with a patient on board", _break_with_stretcher_on_board, "break_on_board"),
+    ("electric car beyond its range", _set(lambda p: p.vehicle("CAR1"), range_km="10"), "range"),
+    ("km column wrong", _set(lambda p: p.stop("CAR1", "pickup", "J2"), km="9.00"),
+     "km_mismatch"),
+    ("booking lost", _forget_j7, "not_planned"),
+    ("planned and unassigned", _add_unassigned("J1", "P1", "no capacity"),
+     "planned_and_unassigned"),
+    ("unassigned twice", _duplicate_j7, "unassigned_twice"),
+    ("unassigned journey never booked", _add_unassigned("J99", "P9", "no capacity"),
+     "unknown_unassigned"),
+    ("unassigned without a reason", _clear_j7_reason, "no_reason"),
+    ("rosters file empty", _remove_rosters, "file"),
+]
+
+
+@pytest.mark.parametrize(("name", "mutate", "rule"), MUTATIONS, ids=[m[0] for m in MUTATIONS])
+def test_mutation_is_caught(name: str, mutate: Callable[[Plan], None], rule: str,
+                            tmp_path: Path) -> None:
+    """Each way of corrupting the valid plan is reported under its rule."""
+    plan = _load_plan()
+    mutate(plan)
+    assert rule in _check(plan, tmp_path), name
+
+
+def test_every_rule_has_a_mutation() -> None:
+    """No rule in the checker's list is left without a test that breaks it."""
+    assert {rule for _, _, rule in MUTATIONS} == set(RULES)
+
+
+def test_check_command_exit_codes(tmp_path: Path) -> None:
+    """`pts check` exits 0 on the valid plan and 3 with violations listed."""
+    day = FIXTURES / "tiny_day"
+    args = ["check", "--bookings", str(day / "bookings.csv"), "--fleet", str(day / "fleet.csv")]
+    ok = CliRunner().invoke(main, [*args, "--out", str(FIXTURES / "tiny_plan")])
+    assert ok.exit_code == 0, ok.output
+    assert "0 violation(s)" in ok.output
+    plan = _load_plan()
+    _forget_j7(plan)
+    _check(plan, tmp_path)
+    bad = CliRunner().invoke(main, [*args, "--out", str(tmp_path)])
+    assert bad.exit_code == 3
+    assert "[not_planned] journey J7" in bad.output

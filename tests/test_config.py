@@ -1,0 +1,65 @@
+"""The policy file: defaults load, overrides merge, and each default is explained."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pts_optimiser.config import load_config
+from pts_optimiser.diagnostics import InputError
+from pts_optimiser.resources import default_config_path
+
+
+def test_defaults_load() -> None:
+    """The shipped policy reads and carries the contract's defaults."""
+    config = load_config()
+    assert config.travel.road_factor == 1.3
+    assert config.travel.speed_kmh == 40.0
+    assert (config.service.seated_min, config.service.wheelchair_min,
+            config.service.stretcher_min, config.service.per_escort_min) == (3, 8, 15, 2)
+    assert config.breaks.default_break_min == 30
+    assert config.purposes["dialysis"].priority == 1
+
+
+def test_every_default_has_a_reason() -> None:
+    """Each setting in the default file has its one-line comment directly above it."""
+    lines = default_config_path().read_text().splitlines()
+    for index, line in enumerate(lines):
+        if "=" in line and not line.lstrip().startswith("#"):
+            above = lines[index - 1].strip()
+            assert above.startswith("#") and len(above) > 10, line
+
+
+def test_override_merges(tmp_path: Path) -> None:
+    """A user file changes only the keys it names."""
+    path = tmp_path / "mine.toml"
+    path.write_text("[travel]\nspeed_kmh = 32.0\n")
+    config = load_config(path)
+    assert config.travel.speed_kmh == 32.0
+    assert config.travel.road_factor == 1.3
+
+
+@pytest.mark.parametrize(("text", "key"), [
+    ("[travel]\nspeed_kmh = 0\n", "travel.speed_kmh"),
+    ("[purposes.dialysis]\npriority = 4\n", "purposes.dialysis.priority"),
+    ("[breaks]\nearliest_after_start_min = 400\n", "breaks.latest_after_start_min"),
+    ("[travel]\nprovider = 'google'\n", "travel.provider"),
+    ("[objective]\nvehicle_costs = 1\n", "objective.vehicle_costs"),
+])
+def test_bad_values_are_located(tmp_path: Path, text: str, key: str) -> None:
+    """Out-of-range, unknown and inconsistent settings name their key."""
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(InputError) as caught:
+        load_config(path)
+    assert any(f.key == key and f.file == str(path) for f in caught.value.findings)
+
+
+def test_invalid_toml(tmp_path: Path) -> None:
+    """A file that is not TOML is reported, not raised as a parser traceback."""
+    path = tmp_path / "broken.toml"
+    path.write_text("[travel\n")
+    with pytest.raises(InputError) as caught:
+        load_config(path)
+    assert caught.value.findings[0].code == "bad_config"

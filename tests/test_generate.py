@@ -1,0 +1,109 @@
+"""The day generator: deterministic, calibrated to Derbyshire's figures, and valid input."""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from pts_optimiser.cli import main
+from pts_optimiser.config import load_config
+from pts_optimiser.generate import write_day
+from pts_optimiser.parse import Inputs, read_problem
+
+
+@pytest.fixture(scope="module")
+def weekday(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated 750-journey weekday with the 87-vehicle fleet."""
+    out = tmp_path_factory.mktemp("weekday")
+    write_day(out, seed=11, journeys=750)
+    return out
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_validates_clean(weekday: Path) -> None:
+    """The generated day reads with no error and no warning."""
+    problem, warnings = read_problem(Inputs(weekday / "bookings.csv", weekday / "fleet.csv"),
+                                     load_config())
+    assert warnings == []
+    assert len(problem.journeys) == 750
+    assert len(problem.vehicles) == 87
+
+
+def test_calibration(weekday: Path) -> None:
+    """Purpose and mobility shares are within 3 points of the division's figures."""
+    rows = _rows(weekday / "bookings.csv")
+    purposes = Counter(r["purpose"] for r in rows)
+    share = {purpose: 100 * count / len(rows) for purpose, count in purposes.items()}
+    assert abs(share["dialysis"] - 35) <= 3
+    assert abs(share["discharge"] - 6) <= 3
+    assert abs(share["outpatient"] - 53) <= 3
+    assert share["transfer"] > 0 and share["admission"] > 0
+    mobility = Counter(r["mobility"] for r in rows)
+    assert abs(100 * mobility["seated"] / len(rows) - 65) <= 6
+    assert abs(100 * mobility["stretcher"] / len(rows) - 12) <= 4
+
+
+def test_dialysis_returns_follow_sessions(weekday: Path) -> None:
+    """Each dialysis patient goes to one renal unit and is ready about 4 h 15 min later."""
+    rows = [r for r in _rows(weekday / "bookings.csv") if r["purpose"] == "dialysis"]
+    by_patient: dict[str, list[dict[str, str]]] = {}
+    for row in rows:
+        by_patient.setdefault(row["patient_id"], []).append(row)
+    for journeys in by_patient.values():
+        inbound, home = journeys
+        assert inbound["dropoff_site"].endswith("RENAL")
+        assert home["pickup_site"] == inbound["dropoff_site"]
+        start = _minutes(inbound["appointment_time"])
+        assert 240 <= _minutes(home["ready_time"]) - start <= 270
+    twilight = [r for r in rows if r["appointment_time"] and _minutes(r["appointment_time"]) >= 17 * 60]
+    assert twilight, "some patients dialyse in the twilight session"
+
+
+def test_fleet_mix(weekday: Path) -> None:
+    """87 shifts: 17 electric cars, two-crew stretcher vehicles and a late shift."""
+    fleet = _rows(weekday / "fleet.csv")
+    assert sum(r["fuel"] == "electric" for r in fleet) == 17
+    assert all(r["crew"] == "2" for r in fleet if r["stretchers"] != "0")
+    assert any(r["shift_end"] >= "23:00" for r in fleet)
+
+
+def test_deterministic(tmp_path: Path) -> None:
+    """The same seed writes the same files; another seed does not."""
+    for name, seed in (("a", 5), ("b", 5), ("c", 6)):
+        write_day(tmp_path / name, seed=seed, journeys=120, vehicles=20)
+    assert (tmp_path / "a" / "bookings.csv").read_text() == (tmp_path / "b" / "bookings.csv").read_text()
+    assert (tmp_path / "a" / "bookings.csv").read_text() != (tmp_path / "c" / "bookings.csv").read_text()
+
+
+def test_generate_command(tmp_path: Path) -> None:
+    """`pts generate` writes a day that `pts validate` accepts."""
+    runner = CliRunner()
+    made = runner.invoke(main, ["generate", "--seed", "3", "--journeys", "150", "--vehicles", "20",
+                                "--date", "2026-12-02", "--out", str(tmp_path)])
+    assert made.exit_code == 0, made.output
+    checked = runner.invoke(main, ["validate", "--bookings", str(tmp_path / "bookings.csv"),
+                                   "--fleet", str(tmp_path / "fleet.csv")])
+    assert checked.exit_code == 0, checked.output
+    assert "2026-12-02" in (tmp_path / "bookings.csv").read_text()
+
+
+def test_shipped_demo_day_validates_clean() -> None:
+    """The demo day shipped in data/ reads with no error and no warning."""
+    demo = Path(__file__).parents[1] / "data" / "demo"
+    problem, warnings = read_problem(Inputs(demo / "bookings.csv", demo / "fleet.csv"),
+                                     load_config())
+    assert warnings == []
+    assert len(problem.journeys) > 0
+
+
+def _minutes(text: str) -> int:
+    hours, minutes = text.split(":")
+    return int(hours) * 60 + int(minutes)
