@@ -117,6 +117,7 @@ def _check_help() -> str:
 @_guarded
 def check(bookings: Path, fleet: Path, sites: Path | None, config_path: Path | None,
           service_date: str | None, plan_dir: Path) -> None:
+    """Check a plan folder; the help text is built from the checker's own rule list."""
     from pts_optimiser.checker import check_plan
 
     problem, _, _ = _load(bookings, fleet, sites, config_path, service_date)

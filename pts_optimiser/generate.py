@@ -70,6 +70,19 @@ class _Settlement:
 
 
 @dataclass(frozen=True)
+class _Home:
+    lat: float
+    lon: float
+    town: str
+    district: str
+
+    @property
+    def place(self) -> tuple[float, float, str, str]:
+        # Run sheets show the town only: the exact address stays in the booking system.
+        return self.lat, self.lon, f"Home, {self.town}", ""
+
+
+@dataclass(frozen=True)
 class _SiteRef:
     code: str
     name: str
@@ -88,14 +101,14 @@ class _Day:
     rows: list[dict[str, object]] = field(default_factory=list)
     patients: int = 0
 
-    def home(self) -> tuple[float, float, str, str]:
+    def home(self) -> _Home:
         districts = list(self.district_weights)
         district = self.rng.choices(districts, [self.district_weights[d] for d in districts])[0]
         town = self.rng.choice([s for s in self.settlements if s.district == district])
         spread_km = 3.0 if town.name == "Derby" else 1.2
         lat = town.lat + self.rng.gauss(0, spread_km / 111.0)
         lon = town.lon + self.rng.gauss(0, spread_km / (111.0 * math.cos(math.radians(town.lat))))
-        return round(lat, 5), round(lon, 5), f"Home, {town.name}", district
+        return _Home(round(lat, 5), round(lon, 5), town.name, district)
 
     def nearest(self, lat: float, lon: float, codes: Sequence[str]) -> _SiteRef:
         def far(code: str) -> float:
@@ -174,49 +187,49 @@ def generate_bookings(seed: int, journeys: int, service_date: str,
     session_weights = [w for _, w in cal.dialysis_sessions]
     for _ in range(n_dialysis // 2):
         home = day.home()
-        unit = day.nearest(home[0], home[1], RENAL_UNITS)
+        unit = day.nearest(home.lat, home.lon, RENAL_UNITS)
         patient = day.patient("dialysis")
         start = _clock(rng.choices(sessions, session_weights)[0]) + rng.choice((-15, 0, 15, 30))
         ready = start + cal.dialysis_session_min + rng.choice((-15, 0, 0, 15))
-        day.add(patient, "dialysis", home[:3] + ("",), day.at(unit), home[3], appointment=start)
-        day.add(patient, "dialysis", day.at(unit), home[:3] + ("",), home[3], ready=ready)
+        day.add(patient, "dialysis", home.place, day.at(unit), home.district, appointment=start)
+        day.add(patient, "dialysis", day.at(unit), home.place, home.district, ready=ready)
 
     for _ in range(n_discharge):
         home = day.home()
         hospital = sites[rng.choices(list(DISCHARGING), list(DISCHARGING.values()))[0]]
         # Discharges come through the afternoon, once ward rounds and pharmacy are done.
         ready = min(19 * 60, int(rng.triangular(10 * 60 + 30, 19 * 60, 15 * 60)) // 5 * 5)
-        day.add(day.patient("discharge"), "discharge", day.at(hospital), home[:3] + ("",),
-                home[3], ready=ready)
+        day.add(day.patient("discharge"), "discharge", day.at(hospital), home.place,
+                home.district, ready=ready)
 
     for _ in range(n_admission):
         home = day.home()
-        hospital = day.nearest(home[0], home[1], ACUTE)
-        day.add(day.patient("admission"), "admission", home[:3] + ("",), day.at(hospital),
-                home[3], appointment=day.minutes_between("08:00", "14:00"))
+        hospital = day.nearest(home.lat, home.lon, ACUTE)
+        day.add(day.patient("admission"), "admission", home.place, day.at(hospital),
+                home.district, appointment=day.minutes_between("08:00", "14:00"))
 
     for _ in range(n_transfer):
         home = day.home()
-        acute = day.nearest(home[0], home[1], ACUTE)
-        community = day.nearest(home[0], home[1], COMMUNITY)
+        acute = day.nearest(home.lat, home.lon, ACUTE)
+        community = day.nearest(home.lat, home.lon, COMMUNITY)
         origin, destination = (acute, community) if rng.random() < 0.7 else (community, acute)
         day.add(day.patient("transfer"), "transfer", day.at(origin), day.at(destination),
-                home[3], ready=day.minutes_between("10:00", "15:30"))
+                home.district, ready=day.minutes_between("10:00", "15:30"))
 
     remaining = n_outpatient
     while remaining > 0:
         home = day.home()
         # Most outpatient clinics are at the nearest acute trust; some at community hospitals.
         pool = ACUTE if rng.random() < 0.7 else COMMUNITY
-        clinic = day.nearest(home[0], home[1], pool)
+        clinic = day.nearest(home.lat, home.lon, pool)
         patient = day.patient("outpatient")
         appointment = day.minutes_between("09:00", "15:30")
-        day.add(patient, "outpatient", home[:3] + ("",), day.at(clinic), home[3],
+        day.add(patient, "outpatient", home.place, day.at(clinic), home.district,
                 appointment=appointment)
         remaining -= 1
         if remaining > 0 and rng.random() < cal.outpatient_return_rate:
             ready = min(appointment + rng.randrange(45, 181, 5), 18 * 60)
-            day.add(patient, "outpatient", day.at(clinic), home[:3] + ("",), home[3], ready=ready)
+            day.add(patient, "outpatient", day.at(clinic), home.place, home.district, ready=ready)
             remaining -= 1
     return day.rows
 

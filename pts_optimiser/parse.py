@@ -165,7 +165,8 @@ class _RowReader:
         if code:
             site = sites.get(code) or sites.get(code.upper())
             if site is None:
-                self.fail(Code.UNKNOWN_SITE, site_col, f"site code {code!r} is not in the sites file",
+                self.fail(Code.UNKNOWN_SITE, site_col,
+                          f"site code {code!r} is not in the sites file",
                           "use a code from the sites file, or give coordinates instead")
                 return None
         if lat is None and lon is None:
@@ -272,7 +273,8 @@ def parse_fleet(table: Table, sites: Mapping[str, Site], config: Config
                 ) -> tuple[list[VehicleShift], list[Finding]]:
     """Vehicle shifts, one per row."""
     findings: list[Finding] = []
-    groups: list[tuple[str, ...]] = [("vehicle_id",), ("vehicle_type",), ("base_lat", "base_site"), ("seats",),
+    groups: list[tuple[str, ...]] = [("vehicle_id",), ("vehicle_type",),
+                                     ("base_lat", "base_site"), ("seats",),
               ("wheelchair_spaces",), ("stretchers",), ("crew",), ("shift_start",),
               ("shift_end",)]
     if "base_lat" in table.columns and "base_site" not in table.columns:
@@ -328,7 +330,8 @@ def parse_fleet(table: Table, sites: Mapping[str, Site], config: Config
             continue
         vehicles.append(VehicleShift(
             vehicle_id=vehicle_id, vehicle_type=vehicle_type, base=base,
-            capacity=Space(capacity["seats"], capacity["wheelchair_spaces"], capacity["stretchers"]),
+            capacity=Space(capacity["seats"], capacity["wheelchair_spaces"],
+                           capacity["stretchers"]),
             crew=crew, shift_start_min=start, shift_end_min=end, break_min=break_min,
             fuel=fuel, range_km=range_km, skills=skills,
             extra=tuple((c, cells.text(c)) for c in extras),

@@ -63,7 +63,8 @@ def test_dialysis_returns_follow_sessions(weekday: Path) -> None:
         assert home["pickup_site"] == inbound["dropoff_site"]
         start = _minutes(inbound["appointment_time"])
         assert 240 <= _minutes(home["ready_time"]) - start <= 270
-    twilight = [r for r in rows if r["appointment_time"] and _minutes(r["appointment_time"]) >= 17 * 60]
+    twilight = [r for r in rows
+                if r["appointment_time"] and _minutes(r["appointment_time"]) >= 17 * 60]
     assert twilight, "some patients dialyse in the twilight session"
 
 
@@ -79,8 +80,9 @@ def test_deterministic(tmp_path: Path) -> None:
     """The same seed writes the same files; another seed does not."""
     for name, seed in (("a", 5), ("b", 5), ("c", 6)):
         write_day(tmp_path / name, seed=seed, journeys=120, vehicles=20)
-    assert (tmp_path / "a" / "bookings.csv").read_text() == (tmp_path / "b" / "bookings.csv").read_text()
-    assert (tmp_path / "a" / "bookings.csv").read_text() != (tmp_path / "c" / "bookings.csv").read_text()
+    text = {name: (tmp_path / name / "bookings.csv").read_text() for name in "abc"}
+    assert text["a"] == text["b"]
+    assert text["a"] != text["c"]
 
 
 def test_generate_command(tmp_path: Path) -> None:
