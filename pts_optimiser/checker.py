@@ -15,7 +15,7 @@ from pathlib import Path
 
 from geopy.distance import great_circle
 
-from pts_optimiser.diagnostics import Code, InputError
+from pts_optimiser.diagnostics import InputError
 from pts_optimiser.parse import format_clock, parse_clock
 from pts_optimiser.problem import Journey, Mobility, Need, Problem, Skill, VehicleShift
 from pts_optimiser.tables import Table, read_table
@@ -412,13 +412,10 @@ def check_plan(problem: Problem, plan_dir: Path) -> CheckResult:
     tables: dict[str, Table] = {}
     for name, columns in (("rosters.csv", ROSTER_COLUMNS), ("unassigned.csv", UNASSIGNED_COLUMNS)):
         try:
-            table = read_table(plan_dir / name)
+            table = read_table(plan_dir / name, allow_no_rows=True)
         except InputError as exc:
-            if name == "unassigned.csv" and any(f.code is Code.EMPTY_FILE for f in exc.findings):
-                table = Table(str(plan_dir / name), columns, (), ())
-            else:
-                checker.flag("file", "; ".join(f.message for f in exc.findings) + f" ({name})")
-                continue
+            checker.flag("file", "; ".join(f.message for f in exc.findings) + f" ({name})")
+            continue
         missing = [c for c in columns if c not in table.columns]
         if missing:
             checker.flag("file", f"{name} lacks column(s) {', '.join(missing)}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -125,4 +126,75 @@ def check(bookings: Path, fleet: Path, sites: Path | None, config_path: Path | N
     for violation in result.violations:
         click.echo(str(violation))
     click.echo(result.summary())
+    sys.exit(EXIT_OK if result.ok else EXIT_VIOLATIONS)
+
+
+def _progress_printer() -> Any:
+    """A one-line progress display on a terminal; nothing when output is piped or logged."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(planned: int, objective: int, elapsed_s: float) -> None:
+        click.echo(f"\r{elapsed_s:6.1f}s  {planned} journeys planned  cost {objective:,}",
+                   err=True, nl=False)
+    return show
+
+
+def _solve_and_write(problem: Problem, out: Path, time_limit: float, started: float) -> Any:
+    from pts_optimiser.solve import SolveOptions, solve
+    from pts_optimiser.writers import summary, write_plan
+
+    # Reading took some of the budget; writing needs a little of what is left.
+    remaining = time_limit - (time.monotonic() - started)
+    write_margin = 2.0 + len(problem.journeys) / 500
+    plan = solve(problem, SolveOptions(time_limit_s=max(1.0, remaining - write_margin)),
+                 progress=_progress_printer())
+    if sys.stderr.isatty():
+        click.echo("", err=True)
+    write_plan(plan, out)
+    return summary(plan)
+
+
+def _print_summary(figures: Any, out: Path) -> None:
+    click.echo(f"planned {figures['served']} of {figures['journeys']} journeys "
+               f"({figures['servable']} servable) on {figures['vehicles_used']} vehicle shifts; "
+               f"{figures['km_total']} km, {figures['co2_kg_total']} kg CO2e; "
+               f"{figures['unassigned']} unassigned -> {out}")
+    for reason, count in figures["unassigned_by_reason"].items():
+        click.echo(f"  unassigned, {reason}: {count}")
+
+
+@main.command()
+@_day_options
+@click.option("--out", type=_out, required=True, help="plan folder to write")
+@click.option("--time-limit", type=click.FloatRange(5, 86400), default=120.0, show_default=True,
+              help="seconds for the whole command, reading and writing included")
+@_guarded
+def solve(bookings: Path, fleet: Path, sites: Path | None, config_path: Path | None,
+          service_date: str | None, out: Path, time_limit: float) -> None:
+    """Plan the day: rosters.csv, unassigned.csv and summary.json in --out."""
+    started = time.monotonic()
+    problem, warnings, _ = _load(bookings, fleet, sites, config_path, service_date)
+    _report(warnings)
+    _print_summary(_solve_and_write(problem, out, time_limit, started), out)
+
+
+@main.command()
+@click.option("--out", type=_out, default=Path("out/demo"), show_default=True)
+@click.option("--time-limit", type=click.FloatRange(5, 86400), default=60.0, show_default=True)
+@_guarded
+def demo(out: Path, time_limit: float) -> None:
+    """Plan the shipped Derbyshire demo weekday, check the plan, and print its figures."""
+    from pts_optimiser.checker import check_plan
+    from pts_optimiser.resources import data_dir
+
+    started = time.monotonic()
+    day = data_dir() / "demo"
+    problem, _, _ = _load(day / "bookings.csv", day / "fleet.csv", None, None)
+    click.echo(f"demo day {problem.service_date}: {len(problem.journeys)} journeys, "
+               f"{len(problem.vehicles)} vehicle shifts; planning for up to {time_limit:.0f} s")
+    figures = _solve_and_write(problem, out, time_limit, started)
+    _print_summary(figures, out)
+    result = check_plan(problem, out)
+    click.echo("pts check: " + result.summary().replace("\n", "\n  "))
     sys.exit(EXIT_OK if result.ok else EXIT_VIOLATIONS)

@@ -40,8 +40,12 @@ class Table:
                      tuple(self.row_numbers[i] for i in keep))
 
 
-def read_table(path: Path) -> Table:
-    """Read a CSV (Excel exports included: BOM, CRLF) into text cells."""
+def read_table(path: Path, allow_no_rows: bool = False) -> Table:
+    """Read a CSV (Excel exports included: BOM, CRLF) into text cells.
+
+    A header with no rows is an error for inputs, but a plan may have no rows (nobody
+    unassigned): `allow_no_rows` accepts it.
+    """
     name = str(path)
     if not path.is_file():
         raise InputError([error(Code.FILE_NOT_FOUND, name, "no such file",
@@ -59,7 +63,7 @@ def read_table(path: Path) -> Table:
                           ]) from None
     columns = tuple(str(column).strip() for column in frame.columns)
     frame.columns = pd.Index(columns)
-    if frame.empty:
+    if frame.empty and not (allow_no_rows and len(columns)):
         raise InputError([error(Code.EMPTY_FILE, name, "the file has a header but no rows",
                                 "add at least one row below the header")])
     records = frame.to_dict(orient="records")

@@ -75,6 +75,21 @@ def _check(plan: Plan, folder: Path) -> set[str]:
     return {v.rule for v in check_plan(problem, folder).violations}
 
 
+def _check_without_rosters(plan: Plan, folder: Path) -> set[str]:
+    _check(plan, folder)
+    (folder / "rosters.csv").unlink()
+    problem, _ = read_problem(Inputs(folder / "bookings.csv", folder / "fleet.csv"),
+                              load_config())
+    return {v.rule for v in check_plan(problem, folder).violations}
+
+
+def test_plan_with_no_rosters_is_read(tmp_path: Path) -> None:
+    """A plan whose rosters file has only its header is read, and its lost bookings caught."""
+    plan = _load_plan()
+    _no_rosters(plan)
+    assert _check(plan, tmp_path) == {"not_planned"}
+
+
 def test_hand_built_plan_is_valid(tmp_path: Path) -> None:
     """The untouched fixture plan breaks no rule."""
     assert _check(_load_plan(), tmp_path) == set()
@@ -155,8 +170,8 @@ def _duplicate_j7(plan: Plan) -> None:
     plan.unassigned.append(dict(plan.unassigned[0]))
 
 
-def _remove_rosters(plan: Plan) -> None:
-    plan.rosters.clear()  # a header alone is an empty file to the checker
+def _no_rosters(plan: Plan) -> None:
+    plan.rosters.clear()
 
 
 MUTATIONS: list[tuple[str, Callable[[Plan], None], str]] = [
@@ -230,7 +245,7 @@ MUTATIONS: list[tuple[str, Callable[[Plan], None], str]] = [
     ("unassigned journey never booked", _add_unassigned("J99", "P9", "no capacity"),
      "unknown_unassigned"),
     ("unassigned without a reason", _clear_j7_reason, "no_reason"),
-    ("rosters file empty", _remove_rosters, "file"),
+    ("rosters file missing", lambda plan: None, "file"),
 ]
 
 
@@ -240,6 +255,9 @@ def test_mutation_is_caught(name: str, mutate: Callable[[Plan], None], rule: str
     """Each way of corrupting the valid plan is reported under its rule."""
     plan = _load_plan()
     mutate(plan)
+    if rule == "file":
+        assert rule in _check_without_rosters(plan, tmp_path), name
+        return
     assert rule in _check(plan, tmp_path), name
 
 

@@ -1,0 +1,253 @@
+"""The OR-Tools routing model: the only module that imports ortools.
+
+It knows nothing of bookings or files: it takes nodes with windows, service times and
+loads, vehicles with shifts and capacities, and pickup-delivery requests, and returns
+routes with service start times. See ../shared/notes/ortools-notes.md for why the
+model is built the way it is (both ride-time encodings, break visits, pruned vehicles).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+from ortools.util import optional_boolean_pb2
+
+DAY_MIN = 24 * 60
+LOADS = ("seats", "wheelchairs", "stretchers", "patients")
+
+
+@dataclass(frozen=True)
+class RoutingVehicle:
+    """One vehicle shift as the model sees it."""
+
+    start_node: int
+    end_node: int
+    shift_start_min: int
+    shift_end_min: int
+    capacity: Mapping[str, int]  # per name in LOADS
+    range_m: int | None
+    km_cost: int
+    break_nodes: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class RoutingRequest:
+    """A journey: pickup and drop-off nodes that must share a vehicle."""
+
+    pickup_node: int
+    dropoff_node: int
+    max_ride_min: int
+    unserved_cost: int
+    allowed_vehicles: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class RoutingInput:
+    """Everything the model needs; node-indexed arrays, integer units."""
+
+    travel_min: NDArray[np.int64]  # node x node
+    distance_m: NDArray[np.int64]  # node x node
+    service_min: Sequence[int]
+    windows: Sequence[tuple[int, int]]
+    loads: Mapping[str, Sequence[int]]  # per name in LOADS, + at pickup, - at drop-off
+    vehicles: Sequence[RoutingVehicle]
+    requests: Sequence[RoutingRequest]
+    break_owner: Mapping[int, int]  # break node -> vehicle index
+    vehicle_cost: int = 0
+    span_cost_per_min: int = 0
+    break_cost: int = 10**9  # skipping a required break: only when nothing else fits
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """How long and how to search."""
+
+    time_limit_s: float
+    first_solution: str = "LOCAL_CHEAPEST_INSERTION"
+    metaheuristic: str = "GUIDED_LOCAL_SEARCH"
+    relocate_pair: bool = False  # measured: off serves slightly more (ortools-notes)
+
+    def __post_init__(self) -> None:
+        if self.time_limit_s <= 0:
+            raise ValueError("time_limit_s must be positive")
+        for name, enum in ((self.first_solution, routing_enums_pb2.FirstSolutionStrategy),
+                           (self.metaheuristic, routing_enums_pb2.LocalSearchMetaheuristic)):
+            if not hasattr(enum, name):
+                raise ValueError(f"unknown strategy {name}")
+
+
+@dataclass(frozen=True)
+class Visit:
+    """A node on a route, with the start of service chosen by the solver."""
+
+    node: int
+    start_min: int
+
+
+@dataclass(frozen=True)
+class RoutingOutcome:
+    """Routes per vehicle (start and end included), and how the search went."""
+
+    routes: tuple[tuple[Visit, ...], ...]
+    objective: int
+    status: str
+    seconds: float
+    solutions: int = 0
+
+
+@dataclass
+class _Progress:
+    on_solution: Callable[[int, int, float], None] | None
+    started: float = field(default_factory=time.monotonic)
+    solutions: int = 0
+    last_report: float = 0.0
+
+
+def _constant(value: int) -> Callable[[int, int], int]:
+    def limit(_pickup_alternative: int, _dropoff_alternative: int) -> int:
+        return value
+    return limit
+
+
+def solve_routing(data: RoutingInput, settings: SearchSettings,
+                  initial_routes: Sequence[Sequence[int]] | None = None,
+                  on_solution: Callable[[int, int, float], None] | None = None
+                  ) -> RoutingOutcome | None:
+    """Build the model and search; None when not even a first solution was found.
+
+    `initial_routes` (node ids per vehicle, without start and end) warm-starts the search.
+    `on_solution(planned_requests, objective, elapsed_s)` is called at most once a second.
+    """
+    started = time.monotonic()
+    n_nodes = len(data.service_min)
+    starts = [v.start_node for v in data.vehicles]
+    ends = [v.end_node for v in data.vehicles]
+    manager = pywrapcp.RoutingIndexManager(n_nodes, len(data.vehicles), starts, ends)
+    routing = pywrapcp.RoutingModel(manager)
+    solver = routing.solver()
+    node_of = [manager.IndexToNode(i) for i in range(routing.Size() + routing.vehicles())]
+    index_of = {node: manager.NodeToIndex(node) for node in range(n_nodes)
+                if node not in set(starts) | set(ends)}
+
+    # Time: transit from a node is its service time plus the drive to the next.
+    transit_min = data.travel_min + np.asarray(data.service_min, dtype=np.int64)[:, None]
+    time_cb = routing.RegisterTransitMatrix(transit_min.tolist())
+    routing.AddDimension(time_cb, DAY_MIN, DAY_MIN, False, "time")
+    time_dim = routing.GetDimensionOrDie("time")
+    for node, index in index_of.items():
+        earliest, latest = data.windows[node]
+        time_dim.CumulVar(index).SetRange(earliest, latest)
+    for vehicle_index, vehicle in enumerate(data.vehicles):
+        for index in (routing.Start(vehicle_index), routing.End(vehicle_index)):
+            time_dim.CumulVar(index).SetRange(vehicle.shift_start_min, vehicle.shift_end_min)
+        routing.AddVariableMinimizedByFinalizer(time_dim.CumulVar(routing.End(vehicle_index)))
+        routing.AddVariableMaximizedByFinalizer(time_dim.CumulVar(routing.Start(vehicle_index)))
+    if data.span_cost_per_min:
+        time_dim.SetSpanCostCoefficientForAllVehicles(data.span_cost_per_min)
+
+    # Space on board, and patients on board (breaks need 0; travel_alone fills it).
+    load_dims = {}
+    for name in LOADS:
+        demand_cb = routing.RegisterUnaryTransitVector([int(x) for x in data.loads[name]])
+        routing.AddDimensionWithVehicleCapacity(
+            demand_cb, 0, [v.capacity[name] for v in data.vehicles], True, name)
+        load_dims[name] = routing.GetDimensionOrDie(name)
+    for break_node in data.break_owner:
+        load_dims["patients"].CumulVar(index_of[break_node]).SetRange(0, 0)
+
+    # Electric range: the whole shift's driving.
+    if any(v.range_m is not None for v in data.vehicles):
+        distance_cb = routing.RegisterTransitMatrix(data.distance_m.tolist())
+        no_limit = int(data.distance_m.max()) * n_nodes + 1
+        routing.AddDimensionWithVehicleCapacity(
+            distance_cb, 0, [v.range_m if v.range_m is not None else no_limit
+                             for v in data.vehicles], True, "distance")
+
+    # Cost: km by fuel, and a charge for calling a crew out (arcs leaving the base to work).
+    pickups = {r.pickup_node for r in data.requests}
+    cost_by_rate: dict[int, int] = {}
+    for vehicle_index, vehicle in enumerate(data.vehicles):
+        if vehicle.km_cost not in cost_by_rate:
+            cost = np.rint(data.distance_m * vehicle.km_cost / 1000.0).astype(np.int64)
+            if data.vehicle_cost:
+                start_rows = [v.start_node for v in data.vehicles]
+                for node in pickups:
+                    cost[start_rows, node] += data.vehicle_cost
+            cost_by_rate[vehicle.km_cost] = routing.RegisterTransitMatrix(cost.tolist())
+        routing.SetArcCostEvaluatorOfVehicle(cost_by_rate[vehicle.km_cost], vehicle_index)
+
+    # Journeys: pairs, allowed vehicles, windows, ride time both ways, droppable.
+    limits: list[Callable[[int, int], int]] = []  # kept alive for the C++ side
+    for pair_index, request in enumerate(data.requests):
+        pickup, dropoff = index_of[request.pickup_node], index_of[request.dropoff_node]
+        routing.AddPickupAndDelivery(pickup, dropoff)
+        solver.Add(routing.VehicleVar(pickup) == routing.VehicleVar(dropoff))
+        solver.Add(time_dim.CumulVar(pickup) <= time_dim.CumulVar(dropoff))
+        for index in (pickup, dropoff):
+            routing.VehicleVar(index).SetValues([-1, *request.allowed_vehicles])
+            routing.AddDisjunction([index], request.unserved_cost)
+        # Cumul to cumul: the pickup's boarding time counts before the ride starts.
+        limit = request.max_ride_min + data.service_min[request.pickup_node]
+        limits.append(_constant(limit))
+        time_dim.SetPickupToDeliveryLimitFunctionForPair(limits[-1], pair_index)
+        solver.Add(time_dim.CumulVar(dropoff) - time_dim.CumulVar(pickup) <= limit)
+
+    # Breaks: one visit among the vehicle's candidates, nobody on board.
+    by_vehicle: dict[int, list[int]] = {}
+    for break_node, vehicle_index in data.break_owner.items():
+        routing.VehicleVar(index_of[break_node]).SetValues([-1, vehicle_index])
+        by_vehicle.setdefault(vehicle_index, []).append(index_of[break_node])
+    for indices in by_vehicle.values():
+        routing.AddDisjunction(indices, data.break_cost, 1)
+
+    params = pywrapcp.DefaultRoutingSearchParameters()
+    params.first_solution_strategy = getattr(routing_enums_pb2.FirstSolutionStrategy,
+                                             settings.first_solution)
+    params.local_search_metaheuristic = getattr(routing_enums_pb2.LocalSearchMetaheuristic,
+                                                settings.metaheuristic)
+    if not settings.relocate_pair:
+        params.local_search_operators.use_relocate_pair = optional_boolean_pb2.BOOL_FALSE
+    remaining_s = max(0.5, settings.time_limit_s - (time.monotonic() - started))
+    params.time_limit.FromMilliseconds(int(remaining_s * 1000))
+
+    progress = _Progress(on_solution)
+    requests_pickups = [index_of[r.pickup_node] for r in data.requests]
+
+    def at_solution() -> None:
+        progress.solutions += 1
+        now = time.monotonic()
+        if progress.on_solution is None or now - progress.last_report < 1.0:
+            return
+        progress.last_report = now
+        planned = sum(routing.NextVar(i).Value() != i for i in requests_pickups)
+        progress.on_solution(planned, routing.CostVar().Max(), now - progress.started)
+
+    routing.AddAtSolutionCallback(at_solution)
+    if initial_routes is not None:
+        routing.CloseModelWithParameters(params)
+        start = routing.ReadAssignmentFromRoutes([list(map(index_of.__getitem__, r))
+                                                  for r in initial_routes], True)
+        solution = routing.SolveFromAssignmentWithParameters(start, params) if start else None
+    else:
+        solution = routing.SolveWithParameters(params)
+    if solution is None:
+        return None
+    routes = []
+    for vehicle_index in range(len(data.vehicles)):
+        visits = []
+        index = routing.Start(vehicle_index)
+        while True:
+            visits.append(Visit(node_of[index], solution.Value(time_dim.CumulVar(index))))
+            if routing.IsEnd(index):
+                break
+            index = solution.Value(routing.NextVar(index))
+        routes.append(tuple(visits))
+    status = {0: "not_solved", 1: "success", 2: "partial_success", 3: "fail", 4: "fail_timeout",
+              5: "invalid"}.get(routing.status(), str(routing.status()))
+    return RoutingOutcome(tuple(routes), solution.ObjectiveValue(), status,
+                          time.monotonic() - started, progress.solutions)

@@ -1,0 +1,376 @@
+"""Planning a day: diagnose what cannot be planned, build the routing input, read routes back.
+
+Journeys that no vehicle could carry even alone are diagnosed here, before the search,
+with a reason a coordinator can act on; the rest go to the routing model, and whatever it
+leaves out is explained by which vehicles were busy when.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from pts_optimiser.model import (
+    LOADS,
+    RoutingInput,
+    RoutingOutcome,
+    RoutingRequest,
+    RoutingVehicle,
+    SearchSettings,
+    Visit,
+    solve_routing,
+)
+from pts_optimiser.parse import format_clock
+from pts_optimiser.plan import Event, Plan, Reason, Roster, Stop, Unassigned
+from pts_optimiser.problem import (
+    Fuel,
+    Journey,
+    Mobility,
+    Need,
+    Place,
+    Problem,
+    VehicleShift,
+    incompatibility,
+)
+from pts_optimiser.travel import EstimatedTravel
+
+BREAK_SITE_KINDS = ("acute", "community", "renal_unit")
+BREAK_SITES_PER_VEHICLE = 3  # the base plus this many nearby hospitals (ortools-notes: breaks)
+ALONE = 100  # patients-on-board capacity; a travel_alone patient fills it
+
+
+@dataclass(frozen=True)
+class SolveOptions:
+    """Limits of one solve."""
+
+    time_limit_s: float = 120.0
+    first_solution: str = "LOCAL_CHEAPEST_INSERTION"
+    metaheuristic: str = "GUIDED_LOCAL_SEARCH"
+
+    def __post_init__(self) -> None:
+        if self.time_limit_s <= 0:
+            raise ValueError("time_limit_s must be positive")
+
+
+ProgressFn = Callable[[int, int, float], None]
+
+
+@dataclass(frozen=True)
+class _Places:
+    """Every distinct place of the day, and travel between them."""
+
+    lats: NDArray[np.float64]
+    lons: NDArray[np.float64]
+    minutes: NDArray[np.int64]
+    metres: NDArray[np.int64]
+    index: dict[tuple[float, float], int]
+
+    def of(self, place: Place) -> int:
+        return self.index[(place.lat, place.lon)]
+
+
+def _places(problem: Problem, extra: Sequence[Place]) -> _Places:
+    points: dict[tuple[float, float], int] = {}
+    every = [v.base for v in problem.vehicles]
+    every += [p for j in problem.journeys for p in (j.pickup, j.dropoff)]
+    for place in [*every, *extra]:
+        points.setdefault((place.lat, place.lon), len(points))
+    lats = np.array([p[0] for p in points])
+    lons = np.array([p[1] for p in points])
+    travel = EstimatedTravel(problem.config.travel.road_factor, problem.config.travel.speed_kmh)
+    matrix = travel.matrix(lats, lons)
+    return _Places(lats, lons, matrix.duration_min, matrix.distance_m, points)
+
+
+@dataclass(frozen=True)
+class _Diagnosis:
+    allowed: tuple[int, ...]  # vehicle indices that could carry the journey alone
+    unassigned: Unassigned | None
+
+
+def _alone_fits(journey: Journey, vehicle: VehicleShift, places: _Places) -> tuple[bool, bool]:
+    """Whether the vehicle could do this journey on its own: (in time, within range)."""
+    base, pickup, dropoff = (places.of(vehicle.base), places.of(journey.pickup),
+                             places.of(journey.dropoff))
+    direct = int(places.minutes[pickup, dropoff])
+    at_pickup = max(vehicle.shift_start_min + int(places.minutes[base, pickup]),
+                    journey.pickup_window.earliest_min,
+                    journey.dropoff_window.earliest_min - direct - journey.pickup_service_min)
+    at_dropoff = at_pickup + journey.pickup_service_min + direct
+    home = at_dropoff + journey.dropoff_service_min + int(places.minutes[dropoff, base])
+    in_time = (at_pickup <= journey.pickup_window.latest_min
+               and at_dropoff <= journey.dropoff_window.latest_min
+               and home <= vehicle.shift_end_min)
+    if vehicle.range_km is None:
+        return in_time, True
+    metres = (places.metres[base, pickup] + places.metres[pickup, dropoff]
+              + places.metres[dropoff, base])
+    return in_time, bool(metres <= vehicle.range_km * 1000)
+
+
+def _kind(journey: Journey) -> str:
+    words = [str(journey.mobility)]
+    words += [str(n) for n in sorted(journey.needs) if n is not Need.TRAVEL_ALONE]
+    return " ".join(words)
+
+
+def diagnose(journey: Journey, vehicles: Sequence[VehicleShift], places: _Places) -> _Diagnosis:
+    """Which vehicles could carry this journey alone, or why none can."""
+    window = (f"pickup {format_clock(journey.pickup_window.earliest_min)}-"
+              f"{format_clock(journey.pickup_window.latest_min)}, drop-off "
+              f"{format_clock(journey.dropoff_window.earliest_min)}-"
+              f"{format_clock(journey.dropoff_window.latest_min)}")
+    why_not = Counter(incompatibility(v, journey) for v in vehicles)
+    compatible = [i for i, v in enumerate(vehicles) if incompatibility(v, journey) is None]
+    if not compatible:
+        detail = "; ".join(f"{n} vehicle(s): {w}" for w, n in why_not.items() if w)
+        return _Diagnosis((), Unassigned(journey, Reason.NO_COMPATIBLE_VEHICLE,
+                                         f"no vehicle in the fleet can carry a {_kind(journey)} "
+                                         f"patient ({detail})"))
+    direct = int(places.minutes[places.of(journey.pickup), places.of(journey.dropoff)])
+    earliest_arrival = journey.pickup_window.earliest_min + journey.pickup_service_min + direct
+    if direct > journey.max_ride_min or earliest_arrival > journey.dropoff_window.latest_min:
+        detail = (f"the direct trip takes {direct} min; maximum ride {journey.max_ride_min} min, "
+                  f"{window}")
+        return _Diagnosis((), Unassigned(journey, Reason.WINDOW_SHORTER_THAN_TRIP, detail))
+    fits = {i: _alone_fits(journey, vehicles[i], places) for i in compatible}
+    allowed = tuple(i for i, (in_time, in_range) in fits.items() if in_time and in_range)
+    if allowed:
+        return _Diagnosis(allowed, None)
+    if any(in_time for in_time, _ in fits.values()):
+        return _Diagnosis((), Unassigned(
+            journey, Reason.BEYOND_EV_RANGE,
+            "only electric cars are free for it and the trip from their base and back is "
+            "beyond their range"))
+    return _Diagnosis((), Unassigned(
+        journey, Reason.NO_SHIFT_COVERS_WINDOW,
+        f"none of the {len(compatible)} shift(s) that can carry a {_kind(journey)} patient "
+        f"can reach it in its window ({window}) and be back at base by the shift's end"))
+
+
+@dataclass
+class _Model:
+    """Nodes of the routing input, and what each stands for."""
+
+    place_of_node: list[int]
+    service: list[int]
+    windows: list[tuple[int, int]]
+    loads: dict[str, list[int]]
+    journey_of_node: dict[int, Journey]
+    event_of_node: dict[int, Event]
+    break_site: dict[int, Place]
+
+    def add(self, place: int, service: int, window: tuple[int, int],
+            load: tuple[int, int, int, int] = (0, 0, 0, 0)) -> int:
+        self.place_of_node.append(place)
+        self.service.append(service)
+        self.windows.append(window)
+        for name, amount in zip(LOADS, load, strict=True):
+            self.loads[name].append(amount)
+        return len(self.place_of_node) - 1
+
+
+def _break_sites(problem: Problem, vehicle: VehicleShift) -> list[Place]:
+    sites = [Place(s.lat, s.lon, s.name, s.code) for s in problem.sites.values()
+             if s.kind in BREAK_SITE_KINDS]
+    sites.sort(key=lambda s: (s.lat - vehicle.base.lat) ** 2 + (s.lon - vehicle.base.lon) ** 2)
+    return [vehicle.base, *sites[:BREAK_SITES_PER_VEHICLE]]
+
+
+def _load(journey: Journey) -> tuple[int, int, int, int]:
+    space = journey.space
+    patients = ALONE if Need.TRAVEL_ALONE in journey.needs else 1
+    return space.seats, space.wheelchairs, space.stretchers, patients
+
+
+def solve(problem: Problem, options: SolveOptions, progress: ProgressFn | None = None) -> Plan:
+    """Plan the day within the time limit; every journey is planned or explained."""
+    started = time.monotonic()
+    config = problem.config
+    vehicles = problem.vehicles
+    needs_break = [v.shift_length_min > config.breaks.required_over_min for v in vehicles]
+    break_places = {i: _break_sites(problem, v) for i, v in enumerate(vehicles) if needs_break[i]}
+    places = _places(problem, [p for sites in break_places.values() for p in sites])
+
+    diagnoses = {j.journey_id: diagnose(j, vehicles, places) for j in problem.journeys}
+    unassigned = [d.unassigned for d in diagnoses.values() if d.unassigned is not None]
+    servable = [j for j in problem.journeys if diagnoses[j.journey_id].unassigned is None]
+
+    model = _Model([], [], [], {name: [] for name in LOADS}, {}, {}, {})
+    starts = [model.add(places.of(v.base), 0, (v.shift_start_min, v.shift_end_min))
+              for v in vehicles]
+    ends = [model.add(places.of(v.base), 0, (v.shift_start_min, v.shift_end_min))
+            for v in vehicles]
+    requests = []
+    for journey in servable:
+        load = _load(journey)
+        pickup = model.add(places.of(journey.pickup), journey.pickup_service_min,
+                           (journey.pickup_window.earliest_min, journey.pickup_window.latest_min),
+                           load)
+        dropoff = model.add(places.of(journey.dropoff), journey.dropoff_service_min,
+                            (journey.dropoff_window.earliest_min,
+                             journey.dropoff_window.latest_min),
+                            (-load[0], -load[1], -load[2], -load[3]))
+        model.journey_of_node[pickup] = journey
+        model.journey_of_node[dropoff] = journey
+        model.event_of_node[pickup] = Event.PICKUP
+        model.event_of_node[dropoff] = Event.DROPOFF
+        requests.append(RoutingRequest(
+            pickup, dropoff, journey.max_ride_min,
+            config.objective.unserved_cost_by_priority[journey.priority],
+            diagnoses[journey.journey_id].allowed))
+    break_owner: dict[int, int] = {}
+    break_nodes: dict[int, list[int]] = {}
+    for vehicle_index, sites in break_places.items():
+        vehicle = vehicles[vehicle_index]
+        window = (vehicle.shift_start_min + config.breaks.earliest_after_start_min,
+                  vehicle.shift_start_min + config.breaks.latest_after_start_min)
+        for site in sites:
+            node = model.add(places.of(site), vehicle.break_min, window)
+            break_owner[node] = vehicle_index
+            model.break_site[node] = site
+            model.event_of_node[node] = Event.BREAK
+            break_nodes.setdefault(vehicle_index, []).append(node)
+
+    node_places = np.asarray(model.place_of_node)
+    routing_vehicles = [
+        RoutingVehicle(
+            start_node=starts[i], end_node=ends[i], shift_start_min=v.shift_start_min,
+            shift_end_min=v.shift_end_min,
+            capacity={"seats": v.capacity.seats, "wheelchairs": v.capacity.wheelchairs,
+                      "stretchers": v.capacity.stretchers, "patients": ALONE},
+            range_m=int(v.range_km * 1000) if v.range_km is not None else None,
+            km_cost=config.objective.km_cost_by_fuel[str(v.fuel)],
+            break_nodes=tuple(break_nodes.get(i, ())))
+        for i, v in enumerate(vehicles)]
+    data = RoutingInput(
+        travel_min=places.minutes[np.ix_(node_places, node_places)],
+        distance_m=places.metres[np.ix_(node_places, node_places)],
+        service_min=model.service, windows=model.windows, loads=model.loads,
+        vehicles=routing_vehicles, requests=requests, break_owner=break_owner,
+        vehicle_cost=config.objective.vehicle_cost,
+        span_cost_per_min=config.objective.on_board_cost_per_min)
+    remaining = options.time_limit_s - (time.monotonic() - started)
+    settings = SearchSettings(max(1.0, remaining), options.first_solution, options.metaheuristic)
+    outcome = solve_routing(data, settings, on_solution=progress) if requests else None
+    rosters, left_out = _read_routes(problem, outcome, model, data)
+    if outcome is None:
+        unassigned += [Unassigned(j, Reason.NO_PLAN_FOUND,
+                                  "the search found no plan in the time given; run again with "
+                                  "a longer --time-limit") for j in left_out]
+    else:
+        unassigned += [_no_capacity(j, vehicles, diagnoses[j.journey_id].allowed, rosters)
+                       for j in left_out]
+    search = {"status": outcome.status if outcome else ("nothing to plan" if not requests
+                                                         else "no solution"),
+              "objective": outcome.objective if outcome else None,
+              "solutions": outcome.solutions if outcome else 0,
+              "servable": len(servable)}
+    return Plan(problem, tuple(rosters), tuple(unassigned), time.monotonic() - started, search)
+
+
+def _read_routes(problem: Problem, outcome: RoutingOutcome | None, model: _Model,
+                 data: RoutingInput) -> tuple[list[Roster], list[Journey]]:
+    """Rosters from the solver's routes; journeys it left out.
+
+    A used shift that lost its required break (the solver pays a huge penalty first)
+    is emptied rather than written: its journeys go back to unassigned.
+    """
+    config = problem.config
+    planned: set[str] = set()
+    rosters: list[Roster] = []
+    for vehicle_index, vehicle in enumerate(problem.vehicles):
+        route = outcome.routes[vehicle_index] if outcome else ()
+        if not any(v.node in model.journey_of_node for v in route):
+            continue
+        has_break = any(v.node in data.break_owner for v in route)
+        if vehicle.shift_length_min > config.breaks.required_over_min and not has_break:
+            continue
+        rosters.append(_roster(vehicle, route, model, data))
+        planned.update(j.journey_id for j in rosters[-1].journeys)
+    left_out = [j for j in model.journey_of_node.values() if j.journey_id not in planned]
+    unique = list({j.journey_id: j for j in left_out}.values())
+    return rosters, unique
+
+
+def _roster(vehicle: VehicleShift, route: Sequence[Visit], model: _Model,
+            data: RoutingInput) -> Roster:
+    stops: list[Stop] = []
+    on_board = [0, 0, 0]
+    previous_node = -1
+    departure = 0
+    for position, visit in enumerate(route):
+        node, start = visit.node, visit.start_min
+        journey = model.journey_of_node.get(node)
+        if position == 0:
+            event = Event.START
+        elif position == len(route) - 1:
+            event = Event.END
+        else:
+            event = model.event_of_node[node]
+        if position == 0:
+            leg_m, arrival = 0, start
+        else:
+            leg_m = int(data.distance_m[previous_node, node])
+            arrival = departure + int(data.travel_min[previous_node, node])
+        service_start = start if event is not Event.END else arrival
+        departure = service_start + (data.service_min[node] if event is not Event.END else 0)
+        if journey is not None:
+            sign = 1 if event is Event.PICKUP else -1
+            space = journey.space
+            on_board = [on_board[0] + sign * space.seats, on_board[1] + sign * space.wheelchairs,
+                        on_board[2] + sign * space.stretchers]
+        place = _place_of(vehicle, event, journey, model, node)
+        stops.append(Stop(event, place.lat, place.lon, place.label, arrival, service_start,
+                          departure, leg_m, on_board[0], on_board[1], on_board[2], journey))
+        previous_node = node
+    # Leave the base just in time for the first stop rather than as the shift opens.
+    if len(stops) > 1:
+        first = stops[1]
+        leave = first.service_start_min - (first.arrival_min - stops[0].departure_min)
+        stops[0] = Stop(Event.START, stops[0].lat, stops[0].lon, stops[0].label, leave, leave,
+                        leave, 0)
+        stops[1] = Stop(first.event, first.lat, first.lon, first.label, first.service_start_min,
+                        first.service_start_min, first.departure_min, first.leg_m,
+                        first.seats_used, first.wheelchairs_used, first.stretchers_used,
+                        first.journey)
+    return Roster(vehicle, tuple(stops))
+
+
+def _place_of(vehicle: VehicleShift, event: Event, journey: Journey | None, model: _Model,
+              node: int) -> Place:
+    if event is Event.PICKUP and journey:
+        return journey.pickup
+    if event is Event.DROPOFF and journey:
+        return journey.dropoff
+    if event is Event.BREAK:
+        return model.break_site[node]
+    return Place(vehicle.base.lat, vehicle.base.lon, vehicle.base.label or "base",
+                 vehicle.base.site)
+
+
+def _no_capacity(journey: Journey, vehicles: Sequence[VehicleShift], allowed: Sequence[int],
+                 rosters: Sequence[Roster]) -> Unassigned:
+    """Which resource ran out, and when: the vehicles that could carry it were all busy."""
+    window_start = journey.pickup_window.earliest_min
+    window_end = journey.dropoff_window.latest_min
+    by_id = {r.vehicle.vehicle_id: r for r in rosters}
+    busy = 0
+    for index in allowed:
+        roster = by_id.get(vehicles[index].vehicle_id)
+        if roster and roster.stops[0].departure_min <= window_end \
+                and roster.stops[-1].arrival_min >= window_start:
+            busy += 1
+    kind = "stretcher" if journey.mobility is Mobility.STRETCHER else (
+        "wheelchair" if journey.mobility is Mobility.WHEELCHAIR else "seated")
+    electric = sum(vehicles[i].fuel is Fuel.ELECTRIC for i in allowed)
+    detail = (f"no room on the {len(allowed)} shift(s) that could carry this {kind} journey "
+              f"{format_clock(window_start)}-{format_clock(window_end)} ({electric} of them "
+              f"electric): {busy} were carrying other patients then, the rest could not fit it "
+              "between their other work, break and shift end")
+    return Unassigned(journey, Reason.NO_CAPACITY, detail)

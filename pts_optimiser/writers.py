@@ -1,0 +1,131 @@
+"""Writing a plan folder: rosters.csv, unassigned.csv and summary.json, all or nothing.
+
+The files are built in a temporary folder beside the target and moved into place
+together, so a crash or a kill leaves either the old plan or the new one, never half.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+from pts_optimiser.checker import ROSTER_COLUMNS, UNASSIGNED_COLUMNS
+from pts_optimiser.parse import format_clock
+from pts_optimiser.plan import Event, Plan
+from pts_optimiser.tables import write_table, write_text
+
+
+def _extras(plan: Plan) -> tuple[list[str], list[str]]:
+    known = set(ROSTER_COLUMNS)
+    booking = [name for name, _ in (plan.problem.journeys[0].extra if plan.problem.journeys
+                                    else ()) if name not in known]
+    fleet = [name for name, _ in (plan.problem.vehicles[0].extra if plan.problem.vehicles
+                                  else ()) if name not in known and name not in booking]
+    return booking, fleet
+
+
+def roster_rows(plan: Plan) -> list[dict[str, object]]:
+    """One row per stop, in driving order, with the bookings' and fleet's own columns."""
+    booking_extra, fleet_extra = _extras(plan)
+    rows: list[dict[str, object]] = []
+    for roster in plan.rosters:
+        fleet_cells = dict(roster.vehicle.extra)
+        for seq, stop in enumerate(roster.stops):
+            journey = stop.journey
+            row: dict[str, object] = {
+                "vehicle_id": roster.vehicle.vehicle_id, "seq": seq, "event": str(stop.event),
+                "journey_id": journey.journey_id if journey else "",
+                "patient_id": journey.patient_id if journey else "",
+                "lat": stop.lat, "lon": stop.lon, "label": stop.label,
+                "arrival": format_clock(stop.arrival_min),
+                "service_start": format_clock(stop.service_start_min),
+                "departure": format_clock(stop.departure_min),
+                "km": f"{stop.leg_m / 1000:.2f}",
+                "seats_used": stop.seats_used, "wheelchairs_used": stop.wheelchairs_used,
+                "stretchers_used": stop.stretchers_used,
+            }
+            booking_cells = dict(journey.extra) if journey else {}
+            row.update({name: booking_cells.get(name, "") for name in booking_extra})
+            row.update({name: fleet_cells.get(name, "") for name in fleet_extra})
+            rows.append(row)
+    return rows
+
+
+def summary(plan: Plan) -> dict[str, Any]:
+    """Key figures of the plan, as summary.json holds them."""
+    problem = plan.problem
+    config = problem.config
+    served = Counter(str(j.purpose) for j in plan.planned)
+    km_by_fuel: dict[str, float] = defaultdict(float)
+    on_board: list[int] = []
+    for roster in plan.rosters:
+        km_by_fuel[str(roster.vehicle.fuel)] += roster.distance_m / 1000
+        picked: dict[str, int] = {}
+        for stop in roster.stops:
+            if stop.journey is None:
+                continue
+            if stop.event is Event.PICKUP:
+                picked[stop.journey.journey_id] = stop.departure_min
+            elif stop.event is Event.DROPOFF:
+                on_board.append(stop.arrival_min - picked[stop.journey.journey_id])
+    co2 = {fuel: round(km * config.co2_kg_per_km[fuel], 1) for fuel, km in km_by_fuel.items()}
+    return {
+        "service_date": problem.service_date,
+        "journeys": len(problem.journeys),
+        "servable": plan.search.get("servable"),
+        "served": len(plan.planned),
+        "unassigned": len(plan.unassigned),
+        "served_by_purpose": dict(sorted(served.items())),
+        "unassigned_by_reason": dict(sorted(Counter(str(u.reason)
+                                                    for u in plan.unassigned).items())),
+        "vehicles_used": sum(r.used for r in plan.rosters),
+        "vehicles_available": len(problem.vehicles),
+        "km_total": round(sum(km_by_fuel.values()), 1),
+        "km_by_fuel": {fuel: round(km, 1) for fuel, km in sorted(km_by_fuel.items())},
+        "co2_kg_by_fuel": dict(sorted(co2.items())),
+        "co2_kg_total": round(sum(co2.values()), 1),
+        "time_on_board_min": {
+            "total": sum(on_board),
+            "mean": round(sum(on_board) / len(on_board), 1) if on_board else 0,
+            "max": max(on_board, default=0),
+        },
+        "solve_seconds": round(plan.solve_seconds, 1),
+        "search": dict(plan.search),
+    }
+
+
+def write_plan(plan: Plan, out: Path) -> None:
+    """Write the plan folder; it appears complete or not at all."""
+    out = out.resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))
+    try:
+        booking_extra, fleet_extra = _extras(plan)
+        write_table(staging / "rosters.csv", [*ROSTER_COLUMNS, *booking_extra, *fleet_extra],
+                    roster_rows(plan))
+        write_table(staging / "unassigned.csv", [*UNASSIGNED_COLUMNS, *booking_extra], [
+            {"journey_id": u.journey.journey_id, "patient_id": u.journey.patient_id,
+             "reason": u.text, **{name: dict(u.journey.extra).get(name, "")
+                                  for name in booking_extra}}
+            for u in plan.unassigned])
+        write_text(staging / "summary.json", json.dumps(summary(plan), indent=2) + "\n")
+        _swap_in(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _swap_in(staging: Path, out: Path) -> None:
+    """Replace `out` by `staging` with renames only (the last good plan survives a crash)."""
+    if not out.exists():
+        staging.replace(out)
+        return
+    old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
+    old.rmdir()
+    out.replace(old)
+    staging.replace(out)
+    shutil.rmtree(old, ignore_errors=True)
