@@ -1,0 +1,87 @@
+"""Small named instances built in a test's own folder, solved and checked independently."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from pathlib import Path
+
+from pts_optimiser.checker import CheckResult, check_plan
+from pts_optimiser.config import load_config
+from pts_optimiser.parse import Inputs, read_problem
+from pts_optimiser.plan import Plan
+from pts_optimiser.problem import Problem
+from pts_optimiser.solve import SolveOptions, solve
+from pts_optimiser.writers import write_plan
+
+BOOKING_COLUMNS = ["journey_id", "patient_id", "purpose", "mobility", "escorts", "pickup_lat",
+                   "pickup_lon", "pickup_site", "dropoff_lat", "dropoff_lon", "dropoff_site",
+                   "appointment_time", "ready_time", "earliest_pickup", "latest_pickup",
+                   "earliest_dropoff", "latest_dropoff", "max_ride_min", "needs"]
+FLEET_COLUMNS = ["vehicle_id", "vehicle_type", "base_site", "base_lat", "base_lon", "seats",
+                 "wheelchair_spaces", "stretchers", "crew", "shift_start", "shift_end",
+                 "break_min", "fuel", "range_km", "skills"]
+
+
+def booking(journey_id: str, **cells: object) -> dict[str, object]:
+    """A seated outpatient booking from a Derby home to Royal Derby, unless told otherwise."""
+    row: dict[str, object] = {"journey_id": journey_id, "patient_id": f"P-{journey_id}",
+                              "purpose": "outpatient", "mobility": "seated", "escorts": 0,
+                              "pickup_lat": 52.93, "pickup_lon": -1.49, "dropoff_site": "RDH",
+                              "appointment_time": "10:00"}
+    row.update(cells)
+    return row
+
+
+def vehicle(vehicle_id: str, **cells: object) -> dict[str, object]:
+    """A diesel car of 3 seats from the Derby station, 08:00-14:00, unless told otherwise."""
+    row: dict[str, object] = {"vehicle_id": vehicle_id, "vehicle_type": "car",
+                              "base_site": "ST-DERBY", "seats": 3, "wheelchair_spaces": 0,
+                              "stretchers": 0, "crew": 1, "shift_start": "08:00",
+                              "shift_end": "14:00", "break_min": 30, "fuel": "diesel"}
+    row.update(cells)
+    return row
+
+
+def write_day(folder: Path, bookings: Sequence[dict[str, object]],
+              fleet: Sequence[dict[str, object]]) -> Inputs:
+    """Write the two CSV files of a day and return their paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, rows, columns in (("bookings.csv", bookings, BOOKING_COLUMNS),
+                                ("fleet.csv", fleet, FLEET_COLUMNS)):
+        with (folder / name).open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, columns, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+    return Inputs(folder / "bookings.csv", folder / "fleet.csv")
+
+
+def solve_and_check(folder: Path, bookings: Sequence[dict[str, object]],
+                    fleet: Sequence[dict[str, object]], seconds: float = 2.0
+                    ) -> tuple[Plan, CheckResult]:
+    """Solve a small day, write the plan, and check it with the independent checker."""
+    problem = load(folder, bookings, fleet)
+    plan = solve(problem, SolveOptions(time_limit_s=seconds))
+    write_plan(plan, folder / "plan")
+    return plan, check_plan(problem, folder / "plan")
+
+
+def load(folder: Path, bookings: Sequence[dict[str, object]],
+         fleet: Sequence[dict[str, object]]) -> Problem:
+    """Write and read a day."""
+    problem, _ = read_problem(write_day(folder, bookings, fleet), load_config())
+    return problem
+
+
+def vehicle_of(plan: Plan, journey_id: str) -> str | None:
+    """The vehicle shift carrying a journey, if any."""
+    for roster in plan.rosters:
+        if any(j.journey_id == journey_id for j in roster.journeys):
+            return roster.vehicle.vehicle_id
+    return None
+
+
+def reason_of(plan: Plan, journey_id: str) -> str | None:
+    """The unassigned reason code of a journey, if it is unassigned."""
+    return next((str(u.reason) for u in plan.unassigned if u.journey.journey_id == journey_id),
+                None)

@@ -1,0 +1,126 @@
+"""The solver: plans pass the independent checker, especially where a rule is tempting to break."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import booking, reason_of, solve_and_check, vehicle, vehicle_of
+
+
+def test_shared_ride_is_planned(tmp_path: Path) -> None:
+    """Two neighbours to the same clinic ride together on one car, legally."""
+    plan, check = solve_and_check(tmp_path, [booking("J1"), booking("J2", pickup_lat=52.931)],
+                                  [vehicle("CAR1")])
+    assert check.ok, check.violations
+    assert vehicle_of(plan, "J1") == vehicle_of(plan, "J2") == "CAR1"
+
+
+def test_stretcher_needs_two_crew(tmp_path: Path) -> None:
+    """A stretcher patient next to a one-crew car is carried by the distant two-crew ambulance."""
+    fleet = [vehicle("CAR1", seats=2, stretchers=1),
+             vehicle("AMB1", base_site="ST-CHESTERFIELD", vehicle_type="stretcher", crew=2,
+                     stretchers=1, shift_start="07:00")]
+    plan, check = solve_and_check(tmp_path, [booking("J1", mobility="stretcher")], fleet)
+    assert check.ok, check.violations
+    assert vehicle_of(plan, "J1") == "AMB1"
+
+
+def test_two_crew_need(tmp_path: Path) -> None:
+    """A seated `two_crew` patient never goes on a one-crew vehicle."""
+    fleet = [vehicle("CAR1"), vehicle("VAN2", crew=2, base_site="ST-BELPER")]
+    plan, check = solve_and_check(tmp_path, [booking("J1", needs="two_crew")], fleet)
+    assert check.ok, check.violations
+    assert vehicle_of(plan, "J1") == "VAN2"
+
+
+def test_oxygen_skill(tmp_path: Path) -> None:
+    """An oxygen patient goes only on a vehicle equipped for oxygen."""
+    fleet = [vehicle("CAR1"), vehicle("CAR2", skills="oxygen", base_site="ST-RIPLEY")]
+    plan, check = solve_and_check(tmp_path, [booking("J1", needs="oxygen")], fleet)
+    assert check.ok, check.violations
+    assert vehicle_of(plan, "J1") == "CAR2"
+
+
+def test_break_not_taken_with_patient_on_board(tmp_path: Path) -> None:
+    """A long shift's break falls between journeys even when a ride spans the break window."""
+    bookings = [booking("J1", pickup_site="CRH", pickup_lat="", pickup_lon="",
+                        dropoff_site="RDH", appointment_time="", ready_time="10:00",
+                        purpose="discharge"),
+                booking("J2", appointment_time="13:00")]
+    fleet = [vehicle("CAR1", shift_start="08:00", shift_end="16:30", base_site="ST-CHESTERFIELD")]
+    plan, check = solve_and_check(tmp_path, bookings, fleet)
+    assert check.ok, check.violations
+    roster = plan.rosters[0]
+    assert any(s.event == "break" for s in roster.stops)
+
+
+def test_travel_alone_is_not_shared(tmp_path: Path) -> None:
+    """A travel_alone patient rides alone even when a neighbour goes the same way."""
+    bookings = [booking("J1", needs="travel_alone"), booking("J2", pickup_lat=52.931)]
+    plan, check = solve_and_check(tmp_path, bookings, [vehicle("CAR1"), vehicle("CAR2")])
+    assert check.ok, check.violations
+    assert vehicle_of(plan, "J1") is not None and vehicle_of(plan, "J2") is not None
+
+
+def test_capacity_is_respected(tmp_path: Path) -> None:
+    """Four seated patients at once do not fit a three-seat car: a second car is used."""
+    bookings = [booking(f"J{i}", pickup_lat=52.93 + i / 1000) for i in range(4)]
+    plan, check = solve_and_check(tmp_path, bookings, [vehicle("CAR1"), vehicle("CAR2")])
+    assert check.ok, check.violations
+    assert len(plan.planned) == 4
+
+
+def test_maximum_ride_time_limits_sharing(tmp_path: Path) -> None:
+    """A detour that would keep a dialysis patient on board too long is not taken."""
+    bookings = [booking("J1", purpose="dialysis", dropoff_site="RDH-RENAL", max_ride_min=20),
+                booking("J2", pickup_lat=52.98, pickup_lon=-1.60, dropoff_site="RDH")]
+    plan, check = solve_and_check(tmp_path, bookings, [vehicle("CAR1"), vehicle("CAR2")])
+    assert check.ok, check.violations
+    assert len(plan.planned) == 2
+
+
+def test_electric_range_is_respected(tmp_path: Path) -> None:
+    """An electric car with little range does not take a long trip; a diesel car does."""
+    bookings = [booking("J1", pickup_site="ST-GLOSSOP", pickup_lat="", pickup_lon="",
+                        dropoff_site="RDH", appointment_time="12:00", max_ride_min=200)]
+    fleet = [vehicle("EV1", fuel="electric", range_km=100, shift_start="06:00"),
+             vehicle("CAR2", base_site="ST-BUXTON")]
+    plan, check = solve_and_check(tmp_path, bookings, fleet)
+    assert check.ok, check.violations
+    assert vehicle_of(plan, "J1") == "CAR2"
+
+
+@pytest.mark.parametrize(("name", "bookings", "fleet", "reason"), [
+    ("no compatible vehicle", [booking("J1", mobility="stretcher")], [vehicle("CAR1")],
+     "no_compatible_vehicle"),
+    ("window shorter than the trip",
+     [booking("J1", appointment_time="", earliest_pickup="09:00", latest_pickup="09:10",
+              earliest_dropoff="09:00", latest_dropoff="09:05")],
+     [vehicle("CAR1")], "window_shorter_than_trip"),
+    ("no shift covers the window",
+     [booking("J1", appointment_time="18:30")], [vehicle("CAR1")], "no_shift_covers_window"),
+    ("beyond electric range",
+     [booking("J1", pickup_site="ST-GLOSSOP", pickup_lat="", pickup_lon="",
+              appointment_time="12:00", max_ride_min=200)],
+     [vehicle("EV1", fuel="electric", range_km=100, shift_start="06:00")], "beyond_ev_range"),
+])
+def test_pre_solve_reasons(tmp_path: Path, name: str, bookings: list[dict[str, object]],
+                           fleet: list[dict[str, object]], reason: str) -> None:
+    """A journey impossible on its own is listed with the reason before any search."""
+    plan, check = solve_and_check(tmp_path, bookings, fleet)
+    assert check.ok, check.violations
+    assert reason_of(plan, "J1") == reason, name
+
+
+def test_no_capacity_reason(tmp_path: Path) -> None:
+    """When vehicles run out, the left-over journey says which vehicles were busy when."""
+    bookings = [booking(f"J{i}", purpose="discharge", pickup_site="RDH", pickup_lat="",
+                        pickup_lon="", dropoff_site="", dropoff_lat=53.24 + i / 100,
+                        dropoff_lon=-1.42, appointment_time="", ready_time="10:00")
+                for i in range(3)]
+    plan, check = solve_and_check(tmp_path, bookings, [vehicle("CAR1", seats=1)])
+    assert check.ok, check.violations
+    left = [u for u in plan.unassigned if str(u.reason) == "no_capacity"]
+    assert left and "shift(s) that could carry" in left[0].detail
