@@ -71,6 +71,13 @@ class SearchSettings:
     first_solution: str = "LOCAL_CHEAPEST_INSERTION"
     metaheuristic: str = "GUIDED_LOCAL_SEARCH"
     relocate_pair: bool = False  # measured: off serves slightly more (ortools-notes)
+    # Ruin and recreate (iterated local search): removes many visits at once and re-inserts
+    # them, the move that can fit a left-out journey by repacking several routes.
+    ruin_recreate: bool = False
+    ruin_visits: int = 10
+    # Large-neighbourhood operators off by default in OR-Tools (close nodes, expensive chains).
+    lns_operators: bool = False
+    solution_limit: int | None = None  # 1: stop at the first solution (the construction)
 
     def __post_init__(self) -> None:
         if self.time_limit_s <= 0:
@@ -212,6 +219,20 @@ def solve_routing(data: RoutingInput, settings: SearchSettings,
                                                 settings.metaheuristic)
     if not settings.relocate_pair:
         params.local_search_operators.use_relocate_pair = optional_boolean_pb2.BOOL_FALSE
+    if settings.lns_operators:
+        operators = params.local_search_operators
+        for name in ("use_global_cheapest_insertion_close_nodes_lns",
+                     "use_local_cheapest_insertion_close_nodes_lns",
+                     "use_global_cheapest_insertion_expensive_chain_lns",
+                     "use_local_cheapest_insertion_expensive_chain_lns",
+                     "use_node_pair_swap_active", "use_relocate_and_make_active"):
+            setattr(operators, name, optional_boolean_pb2.BOOL_TRUE)
+    if settings.ruin_recreate:
+        params.use_iterated_local_search = True
+        ruin = params.iterated_local_search_parameters.ruin_recreate_parameters
+        ruin.ruin_strategies.add().random_walk.num_removed_visits = settings.ruin_visits
+    if settings.solution_limit is not None:
+        params.solution_limit = settings.solution_limit
     remaining_s = max(0.5, settings.time_limit_s - (time.monotonic() - started))
     params.time_limit.FromMilliseconds(int(remaining_s * 1000))
 

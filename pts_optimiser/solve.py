@@ -7,14 +7,17 @@ leaves out is explained by which vehicles were busy when.
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
 
+from pts_optimiser.decompose import Part, split_by_latitude
 from pts_optimiser.model import (
     LOADS,
     RoutingInput,
@@ -42,6 +45,10 @@ from pts_optimiser.travel import EstimatedTravel
 BREAK_SITE_KINDS = ("acute", "community", "renal_unit")
 BREAK_SITES_PER_VEHICLE = 3  # the base plus this many nearby hospitals (ortools-notes: breaks)
 ALONE = 100  # patients-on-board capacity; a travel_alone patient fills it
+SPLIT_FROM_JOURNEYS = 200  # below this one model is quick enough on one core
+MIN_IMPROVE_S = 10.0  # below this, the halves would not repay starting two processes
+MERGE_MARGIN_S = 1.0  # for the children to hand their routes back
+STRATEGIES = ("split", "single")
 
 
 @dataclass(frozen=True)
@@ -51,10 +58,13 @@ class SolveOptions:
     time_limit_s: float = 120.0
     first_solution: str = "LOCAL_CHEAPEST_INSERTION"
     metaheuristic: str = "GUIDED_LOCAL_SEARCH"
+    strategy: str = "split"  # "split": the whole day, then its two halves on two cores
 
     def __post_init__(self) -> None:
         if self.time_limit_s <= 0:
             raise ValueError("time_limit_s must be positive")
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}")
 
 
 ProgressFn = Callable[[int, int, float], None]
@@ -257,7 +267,13 @@ def solve(problem: Problem, options: SolveOptions, progress: ProgressFn | None =
         span_cost_per_min=config.objective.on_board_cost_per_min)
     remaining = options.time_limit_s - (time.monotonic() - started)
     settings = SearchSettings(max(1.0, remaining), options.first_solution, options.metaheuristic)
-    outcome = solve_routing(data, settings, on_solution=progress) if requests else None
+    outcome: RoutingOutcome | None = None
+    if requests and options.strategy == "split" and len(requests) >= SPLIT_FROM_JOURNEYS:
+        middle = [(j.pickup.lat + j.dropoff.lat) / 2 for j in servable]
+        outcome = _whole_then_halves(data, middle, [v.base.lat for v in vehicles], settings,
+                                     progress)
+    elif requests:
+        outcome = solve_routing(data, settings, on_solution=progress)
     rosters, left_out = _read_routes(problem, outcome, model, data)
     if outcome is None:
         unassigned += [Unassigned(j, Reason.NO_PLAN_FOUND,
@@ -270,8 +286,65 @@ def solve(problem: Problem, options: SolveOptions, progress: ProgressFn | None =
                                                          else "no solution"),
               "objective": outcome.objective if outcome else None,
               "solutions": outcome.solutions if outcome else 0,
+              "strategy": options.strategy,
               "servable": len(servable)}
     return Plan(problem, tuple(rosters), tuple(unassigned), time.monotonic() - started, search)
+
+
+def _improve_part(part: Part, settings: SearchSettings) -> RoutingOutcome | None:
+    return solve_routing(part.data, settings, initial_routes=part.initial_routes)
+
+
+def _whole_then_halves(data: RoutingInput, request_lat: Sequence[float],
+                       vehicle_lat: Sequence[float], settings: SearchSettings,
+                       progress: ProgressFn | None) -> RoutingOutcome | None:
+    """Construct the whole day on one core, then improve its two halves on two cores."""
+    started = time.monotonic()
+    first = solve_routing(data, replace(settings, solution_limit=1), on_solution=progress)
+    if first is None:
+        return None
+    if progress is not None:
+        progress(_served(first, data), first.objective, time.monotonic() - started)
+    parts = split_by_latitude(data, request_lat, vehicle_lat, start=first)
+    remaining = settings.time_limit_s - (time.monotonic() - started)
+    if remaining < MIN_IMPROVE_S or len(parts) < 2:
+        return first
+    halves = replace(settings, time_limit_s=remaining - MERGE_MARGIN_S)
+    # Fork: the children share the parent's memory and start their own solvers.
+    with ProcessPoolExecutor(len(parts), mp_context=multiprocessing.get_context("fork")) as pool:
+        outcomes = list(pool.map(_improve_part, parts, [halves] * len(parts)))
+    merged = _merged_outcome(data, parts, outcomes, first)
+    if progress is not None:
+        progress(_served(merged, data), merged.objective, time.monotonic() - started)
+    return merged
+
+
+def _served(outcome: RoutingOutcome, data: RoutingInput) -> int:
+    return _served_in(outcome.routes, data)
+
+
+def _merged_outcome(data: RoutingInput, parts: Sequence[Part],
+                    outcomes: Sequence[RoutingOutcome | None],
+                    first: RoutingOutcome) -> RoutingOutcome:
+    """The whole day from the improved halves; a half that failed keeps its first routes."""
+    routes = list(first.routes)
+    for part, outcome in zip(parts, outcomes, strict=True):
+        if outcome is None:
+            continue
+        for local, route in enumerate(outcome.routes):
+            routes[part.vehicle_in_whole[local]] = tuple(
+                Visit(part.node_in_whole[visit.node], visit.start_min) for visit in route)
+    if _served_in(routes, data) < _served(first, data):
+        return first  # cannot happen with warm starts; kept as a guard for the promise
+    objective = (sum(o.objective for o in outcomes if o) if all(outcomes)
+                 else first.objective)
+    return RoutingOutcome(tuple(routes), objective, "whole day, then halves", first.seconds,
+                          first.solutions + sum(o.solutions for o in outcomes if o))
+
+
+def _served_in(routes: Sequence[Sequence[Visit]], data: RoutingInput) -> int:
+    pickups = {r.pickup_node for r in data.requests}
+    return sum(visit.node in pickups for route in routes for visit in route)
 
 
 def _read_routes(problem: Problem, outcome: RoutingOutcome | None, model: _Model,

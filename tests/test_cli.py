@@ -1,0 +1,68 @@
+"""The `pts` command end to end: solve, exit codes, nothing written on bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from pts_optimiser import solve as solve_module
+from pts_optimiser.cli import main
+
+FIXTURES = Path(__file__).parent / "fixtures"
+DAY = FIXTURES / "tiny_day"
+
+
+def _args(out: Path) -> list[str]:
+    return ["--bookings", str(DAY / "bookings.csv"), "--fleet", str(DAY / "fleet.csv"),
+            "--out", str(out)]
+
+
+def test_solve_writes_a_checked_plan(tmp_path: Path) -> None:
+    """`pts solve` writes the three files, and `pts check` passes them."""
+    runner = CliRunner()
+    solved = runner.invoke(main, ["solve", *_args(tmp_path / "plan"), "--time-limit", "5"])
+    assert solved.exit_code == 0, solved.output
+    assert "planned 6 of 7 journeys" in solved.output
+    assert {p.name for p in (tmp_path / "plan").iterdir()} == {
+        "rosters.csv", "unassigned.csv", "summary.json"}
+    checked = runner.invoke(main, ["check", *_args(tmp_path / "plan")])
+    assert checked.exit_code == 0, checked.output
+
+
+def test_bad_input_writes_nothing(tmp_path: Path) -> None:
+    """Bad input exits 2 and leaves no plan folder behind."""
+    result = CliRunner().invoke(main, [
+        "solve", "--bookings", str(FIXTURES / "broken" / "bookings_unknown_mobility.csv"),
+        "--fleet", str(DAY / "fleet.csv"), "--out", str(tmp_path / "plan")])
+    assert result.exit_code == 2
+    assert not (tmp_path / "plan").exists()
+
+
+def test_internal_error_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unexpected failure exits 1 with a short message and writes nothing."""
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(solve_module, "solve", broken)
+    result = CliRunner().invoke(main, ["solve", *_args(tmp_path / "plan")])
+    assert result.exit_code == 1
+    assert "internal error: RuntimeError: boom" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "plan").exists()
+
+
+def test_generated_day_conserves_every_booking(tmp_path: Path) -> None:
+    """On a generated 150-journey day every booking is planned once or unassigned, legally."""
+    runner = CliRunner()
+    day = tmp_path / "day"
+    assert runner.invoke(main, ["generate", "--seed", "4", "--journeys", "150", "--vehicles",
+                                "17", "--out", str(day)]).exit_code == 0
+    args = ["--bookings", str(day / "bookings.csv"), "--fleet", str(day / "fleet.csv"),
+            "--out", str(tmp_path / "plan")]
+    solved = runner.invoke(main, ["solve", *args, "--time-limit", "10"])
+    assert solved.exit_code == 0, solved.output
+    checked = runner.invoke(main, ["check", *args])
+    assert checked.exit_code == 0, checked.output
+    assert "0 violation(s)" in checked.output

@@ -1,0 +1,67 @@
+"""Writing a plan folder: all or nothing, extra columns carried, figures that add up."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from pts_optimiser import writers
+from pts_optimiser.config import load_config
+from pts_optimiser.parse import Inputs, read_problem
+from pts_optimiser.plan import Plan
+from pts_optimiser.solve import SolveOptions, solve
+from pts_optimiser.writers import write_plan
+
+DAY = Path(__file__).parent / "fixtures" / "tiny_day"
+
+
+@pytest.fixture(scope="module")
+def tiny_plan() -> Plan:
+    """The tiny day, planned."""
+    problem, _ = read_problem(Inputs(DAY / "bookings.csv", DAY / "fleet.csv"), load_config())
+    return solve(problem, SolveOptions(time_limit_s=2))
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_extra_columns_are_carried(tiny_plan: Plan, tmp_path: Path) -> None:
+    """A booking's own column (ward_note) reaches the rosters and unassigned files."""
+    write_plan(tiny_plan, tmp_path / "plan")
+    rosters = _rows(tmp_path / "plan" / "rosters.csv")
+    assert any(r["ward_note"] == "bring letter" for r in rosters if r["journey_id"] == "J2")
+    assert "ward_note" in _rows(tmp_path / "plan" / "unassigned.csv")[0]
+
+
+def test_summary_adds_up(tiny_plan: Plan, tmp_path: Path) -> None:
+    """Served plus unassigned is every journey; km is the rosters' km."""
+    write_plan(tiny_plan, tmp_path / "plan")
+    figures = json.loads((tmp_path / "plan" / "summary.json").read_text())
+    assert figures["served"] + figures["unassigned"] == figures["journeys"] == 7
+    assert sum(figures["served_by_purpose"].values()) == figures["served"]
+    km = sum(float(r["km"]) for r in _rows(tmp_path / "plan" / "rosters.csv"))
+    assert abs(km - figures["km_total"]) < 0.1
+    assert figures["co2_kg_total"] > 0
+    assert figures["unassigned_by_reason"] == {"no_compatible_vehicle": 1}
+
+
+def test_failed_write_keeps_last_plan(tiny_plan: Plan, tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A crash while writing leaves the previous plan whole and no partial folder."""
+    out = tmp_path / "plan"
+    write_plan(tiny_plan, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def crash(path: Path, text: str) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(writers, "write_text", crash)
+    with pytest.raises(OSError):
+        write_plan(tiny_plan, out)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["plan"]
