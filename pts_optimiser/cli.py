@@ -159,14 +159,15 @@ def _started() -> float:
 
 
 def _solve_and_write(problem: Problem, out: Path, time_limit: float, started: float,
-                     strategy: str = "split") -> Any:
+                     strategy: str = "split", seed: int = 0) -> Any:
     from pts_optimiser.solve import SolveOptions, solve
     from pts_optimiser.writers import summary, write_plan
 
     # Reading took some of the budget; writing needs a little of what is left.
     remaining = time_limit - (time.monotonic() - started)
     write_margin = 2.0 + len(problem.journeys) / 500
-    options = SolveOptions(time_limit_s=max(1.0, remaining - write_margin), strategy=strategy)
+    options = SolveOptions(time_limit_s=max(1.0, remaining - write_margin), strategy=strategy,
+                           seed=seed)
     plan = solve(problem, options, progress=_progress_printer())
     if sys.stderr.isatty():
         click.echo("", err=True)
@@ -192,14 +193,17 @@ def _print_summary(figures: Any, out: Path) -> None:
               show_default=True,
               help="split: two geographic halves on two cores, then the whole day; "
                    "single: one model on one core")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="another deterministic search: the order journeys are offered to it")
 @_guarded
 def solve(bookings: Path, fleet: Path, sites: Path | None, config_path: Path | None,
-          service_date: str | None, out: Path, time_limit: float, strategy: str) -> None:
+          service_date: str | None, out: Path, time_limit: float, strategy: str,
+          seed: int) -> None:
     """Plan the day: rosters.csv, unassigned.csv and summary.json in --out."""
     started = _started()
     problem, warnings, _ = _load(bookings, fleet, sites, config_path, service_date)
     _report(warnings)
-    _print_summary(_solve_and_write(problem, out, time_limit, started, strategy), out)
+    _print_summary(_solve_and_write(problem, out, time_limit, started, strategy, seed), out)
 
 
 @main.command()

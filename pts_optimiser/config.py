@@ -62,7 +62,7 @@ class ObjectiveWeights:
     unserved_cost_by_priority: Mapping[int, int]
     km_cost_by_fuel: Mapping[str, int]
     vehicle_cost: int
-    on_board_cost_per_min: int
+    shift_minute_cost: int
 
 
 @dataclass(frozen=True)
@@ -237,7 +237,7 @@ def load_config(path: Path | None = None) -> Config:
         km_cost_by_fuel={fuel: read.integer(f"objective.km_cost_{fuel}", 0, 10**6)
                          for fuel in FUELS},
         vehicle_cost=read.integer("objective.vehicle_cost", 0, 10**8),
-        on_board_cost_per_min=read.integer("objective.on_board_cost_per_min", 0, 10**6),
+        shift_minute_cost=read.integer("objective.shift_minute_cost", 0, 10**6),
     )
     co2 = {fuel: read.number(f"co2.{fuel}_kg_per_km", 0.0, 5.0) for fuel in FUELS}
     kpi = KpiTargets(

@@ -33,7 +33,7 @@ from pts_optimiser.problem import (
     incompatibility,
 )
 from pts_optimiser.tables import Table, read_table
-from pts_optimiser.travel import EstimatedTravel, point_distance_m
+from pts_optimiser.travel import TravelModel, direct_minutes, point_distance_m, travel_model
 
 GB_LAT = (49.8, 60.9)
 GB_LON = (-8.7, 1.8)
@@ -359,7 +359,7 @@ def _service_min(mobility: Mobility, escorts: int, config: Config) -> int:
 
 
 def parse_bookings(table: Table, sites: Mapping[str, Site], config: Config,
-                   travel: EstimatedTravel) -> tuple[list[Journey], list[Finding]]:
+                   travel: TravelModel) -> tuple[list[Journey], list[Finding]]:
     """Journeys, one per row, windows resolved from the policy where not given."""
     findings: list[Finding] = []
     groups: list[tuple[str, ...]] = [("journey_id",), ("patient_id",), ("purpose",),
@@ -430,7 +430,7 @@ def parse_bookings(table: Table, sites: Mapping[str, Site], config: Config,
         if cells.failed or purpose is None or mobility is None or pickup is None or dropoff is None:
             continue
         policy = config.purposes[purpose]
-        direct_min = travel.minutes(pickup.lat, pickup.lon, dropoff.lat, dropoff.lon)
+        direct_min = direct_minutes(travel, pickup.lat, pickup.lon, dropoff.lat, dropoff.lon)
         ride_min = (max_ride if max_ride is not None else
                     max(policy.max_ride_min, math.ceil(direct_min * config.ride_direct_factor)))
         board = _service_min(mobility, escorts, config)
@@ -571,7 +571,7 @@ def read_problem(inputs: Inputs, config: Config, service_date: str | None = None
     vehicles, fleet_findings = parse_fleet(tables["fleet"], sites, config)
     findings += fleet_findings
     bookings = _one_day(tables["bookings"], service_date, findings)
-    travel = EstimatedTravel(config.travel.road_factor, config.travel.speed_kmh)
+    travel = travel_model(config.travel)
     journeys, booking_findings = parse_bookings(bookings, sites, config, travel)
     findings += booking_findings
     if any(f.severity is Severity.ERROR for f in findings):

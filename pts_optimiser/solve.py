@@ -8,10 +8,11 @@ leaves out is explained by which vehicles were busy when.
 from __future__ import annotations
 
 import multiprocessing
+import random
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, wait
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -40,7 +41,7 @@ from pts_optimiser.problem import (
     VehicleShift,
     incompatibility,
 )
-from pts_optimiser.travel import EstimatedTravel
+from pts_optimiser.travel import travel_model
 
 BREAK_SITE_KINDS = ("acute", "community", "renal_unit")
 BREAK_SITES_PER_VEHICLE = 3  # the base plus this many nearby hospitals (ortools-notes: breaks)
@@ -59,6 +60,7 @@ class SolveOptions:
     first_solution: str = "LOCAL_CHEAPEST_INSERTION"
     metaheuristic: str = "GUIDED_LOCAL_SEARCH"
     strategy: str = "split"  # "split": the whole day, then its two halves on two cores
+    seed: int = 0  # 0 keeps the bookings' order; others shuffle the order journeys are offered
 
     def __post_init__(self) -> None:
         if self.time_limit_s <= 0:
@@ -92,8 +94,7 @@ def _places(problem: Problem, extra: Sequence[Place]) -> _Places:
         points.setdefault((place.lat, place.lon), len(points))
     lats = np.array([p[0] for p in points])
     lons = np.array([p[1] for p in points])
-    travel = EstimatedTravel(problem.config.travel.road_factor, problem.config.travel.speed_kmh)
-    matrix = travel.matrix(lats, lons)
+    matrix = travel_model(problem.config.travel).matrix(lats, lons)
     return _Places(lats, lons, matrix.duration_min, matrix.distance_m, points)
 
 
@@ -210,6 +211,9 @@ def solve(problem: Problem, options: SolveOptions, progress: ProgressFn | None =
     diagnoses = {j.journey_id: diagnose(j, vehicles, places) for j in problem.journeys}
     unassigned = [d.unassigned for d in diagnoses.values() if d.unassigned is not None]
     servable = [j for j in problem.journeys if diagnoses[j.journey_id].unassigned is None]
+    if options.seed:
+        # Insertion breaks ties by order: a seed gives another, equally deterministic, search.
+        random.Random(options.seed).shuffle(servable)
 
     model = _Model([], [], [], {name: [] for name in LOADS}, {}, {}, {})
     starts = [model.add(places.of(v.base), 0, (v.shift_start_min, v.shift_end_min))
@@ -264,7 +268,7 @@ def solve(problem: Problem, options: SolveOptions, progress: ProgressFn | None =
         service_min=model.service, windows=model.windows, loads=model.loads,
         vehicles=routing_vehicles, requests=requests, break_owner=break_owner,
         vehicle_cost=config.objective.vehicle_cost,
-        span_cost_per_min=config.objective.on_board_cost_per_min)
+        span_cost_per_min=config.objective.shift_minute_cost)
     remaining = options.time_limit_s - (time.monotonic() - started)
     settings = SearchSettings(max(1.0, remaining), options.first_solution, options.metaheuristic)
     outcome: RoutingOutcome | None = None
@@ -312,7 +316,11 @@ def _whole_then_halves(data: RoutingInput, request_lat: Sequence[float],
     halves = replace(settings, time_limit_s=remaining - MERGE_MARGIN_S)
     # Fork: the children share the parent's memory and start their own solvers.
     with ProcessPoolExecutor(len(parts), mp_context=multiprocessing.get_context("fork")) as pool:
-        outcomes = list(pool.map(_improve_part, parts, [halves] * len(parts)))
+        futures = [pool.submit(_improve_part, part, halves) for part in parts]
+        while wait(futures, timeout=1.0).not_done:
+            if progress is not None:  # the halves report nothing until they finish
+                progress(_served(first, data), first.objective, time.monotonic() - started)
+        outcomes = [future.result() for future in futures]
     merged = _merged_outcome(data, parts, outcomes, first)
     if progress is not None:
         progress(_served(merged, data), merged.objective, time.monotonic() - started)

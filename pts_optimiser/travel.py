@@ -12,6 +12,8 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from pts_optimiser.config import TravelPolicy
+
 EARTH_RADIUS_M = 6_371_009.0  # mean Earth radius in metres, the value geopy uses
 
 
@@ -61,8 +63,13 @@ class EstimatedTravel:
         minutes = np.ceil(road_m / (self.speed_kmh * 1000.0 / 60.0) - 1e-9)
         return TravelMatrix(np.rint(road_m).astype(np.int64), minutes.astype(np.int64))
 
-    def minutes(self, lat1: float, lon1: float, lat2: float, lon2: float) -> int:
-        """Driving minutes for one leg, as the matrix would give it."""
-        lats = np.array([lat1, lat2])
-        lons = np.array([lon1, lon2])
-        return int(self.matrix(lats, lons).duration_min[0, 1])
+
+
+def direct_minutes(model: TravelModel, lat1: float, lon1: float, lat2: float, lon2: float) -> int:
+    """Driving minutes of one leg, exactly as a matrix of the day would give it."""
+    return int(model.matrix(np.array([lat1, lat2]), np.array([lon1, lon2])).duration_min[0, 1])
+
+
+def travel_model(policy: TravelPolicy) -> TravelModel:
+    """The travel model the policy asks for (the estimate; a road-routing service later)."""
+    return EstimatedTravel(policy.road_factor, policy.speed_kmh)
