@@ -97,7 +97,7 @@ def textbook(problem: Problem, time_limit_s: float) -> Plan:
     from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
     started = time.monotonic()
-    grid = _grid = _Grid(problem)
+    grid = _Grid(problem)
     journeys, vehicles = problem.journeys, problem.vehicles
     n_vehicles = len(vehicles)
     # Nodes: vehicle bases (start and end), then pickup/drop-off of each journey.
@@ -107,8 +107,8 @@ def textbook(problem: Problem, time_limit_s: float) -> Plan:
         places += [grid.of(journey.pickup), grid.of(journey.dropoff)]
         service += [journey.pickup_service_min, journey.dropoff_service_min]
     idx = np.asarray(places)
-    minutes = _grid.minutes[np.ix_(idx, idx)] + np.asarray(service)[:, None]
-    metres = _grid.metres[np.ix_(idx, idx)]
+    minutes = grid.minutes[np.ix_(idx, idx)] + np.asarray(service)[:, None]
+    metres = grid.metres[np.ix_(idx, idx)]
     manager = pywrapcp.RoutingIndexManager(len(places), n_vehicles, list(range(n_vehicles)),
                                            list(range(n_vehicles, 2 * n_vehicles)))
     routing = pywrapcp.RoutingModel(manager)
@@ -116,15 +116,14 @@ def textbook(problem: Problem, time_limit_s: float) -> Plan:
     routing.AddDimension(routing.RegisterTransitMatrix(minutes.tolist()), 1440, 1440, False,
                          "time")
     time_dim = routing.GetDimensionOrDie("time")
-    for name, capacity in (("seats", lambda v: v.capacity.seats),
-                           ("wheelchairs", lambda v: v.capacity.wheelchairs),
-                           ("stretchers", lambda v: v.capacity.stretchers)):
+    for name in ("seats", "wheelchairs", "stretchers"):
         demand = [0] * (2 * n_vehicles)
         for journey in journeys:
             amount = getattr(journey.space, name)
             demand += [amount, -amount]
-        routing.AddDimensionWithVehicleCapacity(routing.RegisterUnaryTransitVector(demand), 0,
-                                                [capacity(v) for v in vehicles], True, name)
+        routing.AddDimensionWithVehicleCapacity(
+            routing.RegisterUnaryTransitVector(demand), 0,
+            [getattr(v.capacity, name) for v in vehicles], True, name)
     for v, vehicle in enumerate(vehicles):
         for index in (routing.Start(v), routing.End(v)):
             time_dim.CumulVar(index).SetRange(vehicle.shift_start_min, vehicle.shift_end_min)

@@ -18,6 +18,7 @@ import click  # noqa: E402
 from pts_optimiser.config import Config, load_config  # noqa: E402
 from pts_optimiser.diagnostics import Finding, InputError, Severity  # noqa: E402
 from pts_optimiser.parse import Inputs, read_problem  # noqa: E402
+from pts_optimiser.plan import Plan  # noqa: E402
 from pts_optimiser.problem import Problem  # noqa: E402
 
 EXIT_OK = 0
@@ -158,21 +159,42 @@ def _started() -> float:
     return IMPORTED if now - IMPORTED < 10 else now
 
 
-def _solve_and_write(problem: Problem, out: Path, time_limit: float, started: float,
-                     strategy: str = "split", seed: int = 0) -> Any:
-    from pts_optimiser.solve import SolveOptions, solve
-    from pts_optimiser.writers import summary, write_plan
+def _maps_dir(problem: Problem, maps_dir: Path | None) -> Path:
+    return maps_dir or Path("maps") / (problem.service_date or "undated")
 
-    # Reading took some of the budget; writing needs a little of what is left.
+
+def _solve_and_write(problem: Problem, inputs: Inputs, out: Path, time_limit: float,
+                     started: float, strategy: str = "split", seed: int = 0,
+                     maps_dir: Path | None = None, privacy: bool = False) -> Any:
+    from pts_optimiser.solve import SolveOptions, solve
+    from pts_optimiser.writers import summary, write_maps, write_plan
+
+    # Reading took some of the budget; writing (plan, views, maps) needs some of what is left.
     remaining = time_limit - (time.monotonic() - started)
-    write_margin = 2.0 + len(problem.journeys) / 500
+    write_margin = 2.0 + len(problem.journeys) / 100
     options = SolveOptions(time_limit_s=max(1.0, remaining - write_margin), strategy=strategy,
                            seed=seed)
     plan = solve(problem, options, progress=_progress_printer())
     if sys.stderr.isatty():
         click.echo("", err=True)
-    write_plan(plan, out)
+    write_plan(plan, out, inputs)
+    maps_config = problem.config.maps
+    write_maps(plan, _maps_dir(problem, maps_dir), privacy or maps_config.privacy,
+               maps_config.tiles, maps_config.tiles_credit)
     return summary(plan)
+
+
+_map_options = (
+    click.option("--maps", "maps_dir", type=_out, default=None,
+                 help="where to write the route maps (default: maps/<service date>)"),
+    click.option("--privacy", is_flag=True, help="blur homes to about 1 km on the maps"),
+)
+
+
+def _with_map_options(command: F) -> F:
+    for option in reversed(_map_options):
+        command = option(command)
+    return command
 
 
 def _print_summary(figures: Any, out: Path) -> None:
@@ -195,33 +217,98 @@ def _print_summary(figures: Any, out: Path) -> None:
                    "single: one model on one core")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="another deterministic search: the order journeys are offered to it")
+@_with_map_options
 @_guarded
 def solve(bookings: Path, fleet: Path, sites: Path | None, config_path: Path | None,
           service_date: str | None, out: Path, time_limit: float, strategy: str,
-          seed: int) -> None:
+          seed: int, maps_dir: Path | None, privacy: bool) -> None:
     """Plan the day: rosters.csv, unassigned.csv and summary.json in --out."""
     started = _started()
     problem, warnings, _ = _load(bookings, fleet, sites, config_path, service_date)
     _report(warnings)
-    _print_summary(_solve_and_write(problem, out, time_limit, started, strategy, seed), out)
+    inputs = Inputs(bookings, fleet, sites, config_path)
+    _print_summary(_solve_and_write(problem, inputs, out, time_limit, started, strategy, seed,
+                                    maps_dir, privacy), out)
 
 
 @main.command()
 @click.option("--out", type=_out, default=Path("out/demo"), show_default=True)
 @click.option("--time-limit", type=click.FloatRange(5, 86400), default=60.0, show_default=True)
+@_with_map_options
 @_guarded
-def demo(out: Path, time_limit: float) -> None:
+def demo(out: Path, time_limit: float, maps_dir: Path | None, privacy: bool) -> None:
     """Plan the shipped Derbyshire demo weekday, check the plan, and print its figures."""
     from pts_optimiser.checker import check_plan
     from pts_optimiser.resources import data_dir
 
     started = _started()
     day = data_dir() / "demo"
-    problem, _, _ = _load(day / "bookings.csv", day / "fleet.csv", None, None)
+    inputs = Inputs(day / "bookings.csv", day / "fleet.csv")
+    problem, _, _ = _load(inputs.bookings, inputs.fleet, None, None)
     click.echo(f"demo day {problem.service_date}: {len(problem.journeys)} journeys, "
                f"{len(problem.vehicles)} vehicle shifts; planning for up to {time_limit:.0f} s")
-    figures = _solve_and_write(problem, out, time_limit, started)
+    figures = _solve_and_write(problem, inputs, out, time_limit, started, maps_dir=maps_dir,
+                               privacy=privacy)
     _print_summary(figures, out)
+    click.echo(f"run sheets: {out / 'runsheets' / 'all.html'}; report: {out / 'report.html'}; "
+               f"maps: {_maps_dir(problem, maps_dir) / 'overview.html'}")
     result = check_plan(problem, out)
     click.echo("pts check: " + result.summary().replace("\n", "\n  "))
     sys.exit(EXIT_OK if result.ok else EXIT_VIOLATIONS)
+
+
+def _read_plan_folder(plan_dir: Path) -> Plan:
+    from pts_optimiser.planfolder import read_plan, recorded_inputs
+
+    recorded = recorded_inputs(plan_dir)
+    bookings, fleet = recorded["bookings"], recorded["fleet"]
+    if not bookings or not fleet:
+        raise click.UsageError("summary.json does not say where the bookings and fleet are")
+    sites, config = recorded["sites"], recorded["config"]
+    problem, _, _ = _load(Path(bookings), Path(fleet), Path(sites) if sites else None,
+                          Path(config) if config else None)
+    return read_plan(problem, plan_dir)
+
+
+def _rebuild(plan_dir: Path, views: tuple[str, ...]) -> None:
+    from pts_optimiser.writers import write_views
+
+    write_views(_read_plan_folder(plan_dir), plan_dir, views)
+
+
+_plan_dir = click.option("--plan", "plan_dir", type=click.Path(path_type=Path, file_okay=False,
+                                                                exists=True),
+                         required=True, help="a plan folder written by pts solve")
+
+
+@main.command()
+@_plan_dir
+@_guarded
+def runsheets(plan_dir: Path) -> None:
+    """Rebuild the crew run sheets (runsheets/*.html) and the workbook (plan.xlsx)."""
+    _rebuild(plan_dir, ("runsheets",))
+    click.echo(f"run sheets and workbook written to {plan_dir}")
+
+
+@main.command()
+@_plan_dir
+@_guarded
+def report(plan_dir: Path) -> None:
+    """Rebuild the KPI report (report.html) of a plan folder."""
+    _rebuild(plan_dir, ("report",))
+    click.echo(f"report written to {plan_dir / 'report.html'}")
+
+
+@main.command(name="map")
+@_plan_dir
+@_with_map_options
+@_guarded
+def map_command(plan_dir: Path, maps_dir: Path | None, privacy: bool) -> None:
+    """Draw the route maps of a plan folder: an overview and one map per vehicle shift."""
+    from pts_optimiser.writers import write_maps
+
+    plan = _read_plan_folder(plan_dir)
+    folder = _maps_dir(plan.problem, maps_dir)
+    policy = plan.problem.config.maps
+    write_maps(plan, folder, privacy or policy.privacy, policy.tiles, policy.tiles_credit)
+    click.echo(f"maps written to {folder}")

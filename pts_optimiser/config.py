@@ -70,10 +70,24 @@ class KpiTargets:
     """Standards the KPI report measures the plan against."""
 
     renal_collect_within_min: int
+    renal_collect_target_pct: int
     renal_on_board_max_min: int
+    renal_on_board_target_pct: int
     renal_arrive_early_max_min: int
+    renal_arrive_early_target_pct: int
     planned_arrive_early_max_min: int
+    planned_arrive_early_target_pct: int
     discharge_collect_within_min: int
+    discharge_collect_target_pct: int
+
+
+@dataclass(frozen=True)
+class MapPolicy:
+    """How route maps are drawn."""
+
+    tiles: str
+    tiles_credit: str
+    privacy: bool
 
 
 @dataclass(frozen=True)
@@ -89,6 +103,7 @@ class Config:
     co2_kg_per_km: Mapping[str, float]
     charging_during_shift: bool
     kpi: KpiTargets
+    maps: MapPolicy
 
 
 def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -242,10 +257,16 @@ def load_config(path: Path | None = None) -> Config:
     co2 = {fuel: read.number(f"co2.{fuel}_kg_per_km", 0.0, 5.0) for fuel in FUELS}
     kpi = KpiTargets(
         renal_collect_within_min=read.integer("kpi.renal_collect_within_min", 0, 720),
+        renal_collect_target_pct=read.integer("kpi.renal_collect_target_pct", 0, 100),
         renal_on_board_max_min=read.integer("kpi.renal_on_board_max_min", 0, 720),
+        renal_on_board_target_pct=read.integer("kpi.renal_on_board_target_pct", 0, 100),
         renal_arrive_early_max_min=read.integer("kpi.renal_arrive_early_max_min", 0, 720),
+        renal_arrive_early_target_pct=read.integer("kpi.renal_arrive_early_target_pct", 0, 100),
         planned_arrive_early_max_min=read.integer("kpi.planned_arrive_early_max_min", 0, 720),
+        planned_arrive_early_target_pct=read.integer("kpi.planned_arrive_early_target_pct", 0,
+                                                     100),
         discharge_collect_within_min=read.integer("kpi.discharge_collect_within_min", 0, 720),
+        discharge_collect_target_pct=read.integer("kpi.discharge_collect_target_pct", 0, 100),
     )
     config = Config(
         purposes=purposes,
@@ -257,6 +278,8 @@ def load_config(path: Path | None = None) -> Config:
         co2_kg_per_km=co2,
         charging_during_shift=read.flag("electric.charging_during_shift"),
         kpi=kpi,
+        maps=MapPolicy(tiles=read.text("maps.tiles"), tiles_credit=read.text("maps.tiles_credit"),
+                       privacy=read.flag("maps.privacy")),
     )
     read.unknown_keys()
     if read.findings:

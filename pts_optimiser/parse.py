@@ -545,6 +545,7 @@ class Inputs:
     bookings: Path
     fleet: Path
     sites: Path | None = None
+    config: Path | None = None  # recorded with a plan; read by `load_config`
 
 
 def read_problem(inputs: Inputs, config: Config, service_date: str | None = None

@@ -410,17 +410,28 @@ def _roster(vehicle: VehicleShift, route: Sequence[Visit], model: _Model,
         stops.append(Stop(event, place.lat, place.lon, place.label, arrival, service_start,
                           departure, leg_m, on_board[0], on_board[1], on_board[2], journey))
         previous_node = node
-    # Leave the base just in time for the first stop rather than as the shift opens.
-    if len(stops) > 1:
-        first = stops[1]
-        leave = first.service_start_min - (first.arrival_min - stops[0].departure_min)
-        stops[0] = Stop(Event.START, stops[0].lat, stops[0].lon, stops[0].label, leave, leave,
-                        leave, 0)
-        stops[1] = Stop(first.event, first.lat, first.lon, first.label, first.service_start_min,
-                        first.service_start_min, first.departure_min, first.leg_m,
-                        first.seats_used, first.wheelchairs_used, first.stretchers_used,
-                        first.journey)
-    return Roster(vehicle, tuple(stops))
+    return Roster(vehicle, tuple(_wait_before_leaving(stops)))
+
+
+def _wait_before_leaving(stops: list[Stop]) -> list[Stop]:
+    """Place each wait where a crew would take it.
+
+    The solver only says when service starts; a vehicle early for a drop-off, a break or
+    its first stop waits before setting off instead (a patient is handed over on arrival,
+    not kept on board outside the clinic). Early for a pickup, it waits at the door.
+    Every leg still takes its full travel time and every service start is unchanged.
+    """
+    for k in range(1, len(stops)):
+        stop = stops[k]
+        wait = stop.service_start_min - stop.arrival_min
+        if wait > 0 and (k == 1 or stop.event in (Event.DROPOFF, Event.BREAK)):
+            before = stops[k - 1]
+            if k == 1:  # leave the base later rather than as the shift opens
+                before = replace(before, arrival_min=before.arrival_min + wait,
+                                 service_start_min=before.service_start_min + wait)
+            stops[k - 1] = replace(before, departure_min=before.departure_min + wait)
+            stops[k] = replace(stop, arrival_min=stop.service_start_min)
+    return stops
 
 
 def _place_of(vehicle: VehicleShift, event: Event, journey: Journey | None, model: _Model,

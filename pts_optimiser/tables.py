@@ -78,6 +78,25 @@ def write_table(path: Path, columns: Sequence[str], rows: Iterable[Mapping[str, 
     _atomic_write(path, frame.to_csv(index=False, lineterminator="\n", quoting=csv.QUOTE_MINIMAL))
 
 
+def write_workbook(path: Path,
+                   sheets: Mapping[str, tuple[Sequence[str], Iterable[Mapping[str, object]]]]
+                   ) -> None:
+    """Write an Excel workbook, one sheet per entry (name -> columns, rows), atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
+                                         suffix=".xlsx")
+    os.close(handle)
+    try:
+        with pd.ExcelWriter(temporary, engine="openpyxl") as workbook:
+            for name, (columns, rows) in sheets.items():
+                frame = pd.DataFrame(list(rows), columns=list(columns))
+                frame.to_excel(workbook, sheet_name=name[:31], index=False)
+        Path(temporary).replace(path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
 def write_text(path: Path, text: str) -> None:
     """Write text under `path`, atomically."""
     _atomic_write(path, text)

@@ -1,5 +1,7 @@
-"""Writing a plan folder: rosters.csv, unassigned.csv and summary.json, all or nothing.
+"""Writing a plan folder, all or nothing: the contract's files and what people read.
 
+rosters.csv, unassigned.csv and summary.json, then the views built from them: run sheets
+(runsheets/), the KPI report (report.html) and the coordinators' workbook (plan.xlsx).
 The files are built in a temporary folder beside the target and moved into place
 together, so a crash or a kill leaves either the old plan or the new one, never half.
 """
@@ -10,13 +12,16 @@ import json
 import shutil
 import tempfile
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pts_optimiser.checker import ROSTER_COLUMNS, UNASSIGNED_COLUMNS
-from pts_optimiser.parse import format_clock
+from pts_optimiser.parse import Inputs, format_clock
 from pts_optimiser.plan import Event, Plan
-from pts_optimiser.tables import write_table, write_text
+from pts_optimiser.report import report_html
+from pts_optimiser.runsheets import run_sheets
+from pts_optimiser.tables import write_table, write_text, write_workbook
 
 
 def _extras(plan: Plan) -> tuple[list[str], list[str]]:
@@ -98,25 +103,86 @@ def summary(plan: Plan) -> dict[str, Any]:
     }
 
 
-def write_plan(plan: Plan, out: Path) -> None:
-    """Write the plan folder; it appears complete or not at all."""
+def _unassigned_rows(plan: Plan) -> list[dict[str, object]]:
+    booking_extra, _ = _extras(plan)
+    return [{"journey_id": u.journey.journey_id, "patient_id": u.journey.patient_id,
+             "reason": u.text, **{name: dict(u.journey.extra).get(name, "")
+                                  for name in booking_extra}}
+            for u in plan.unassigned]
+
+
+VIEWS = ("runsheets", "report")
+
+
+def write_views(plan: Plan, folder: Path, views: tuple[str, ...] = VIEWS) -> None:
+    """Run sheets with the workbook, and the KPI report, into a plan folder."""
+    if "report" in views:
+        write_text(folder / "report.html", report_html(plan))
+    if "runsheets" not in views:
+        return
+    for name, html in run_sheets(plan).items():
+        write_text(folder / "runsheets" / name, html)
+    booking_extra, fleet_extra = _extras(plan)
+    columns = [*ROSTER_COLUMNS, *booking_extra, *fleet_extra]
+    rows = roster_rows(plan)
+    sheets: dict[str, tuple[list[str], list[dict[str, object]]]] = {}
+    for roster in plan.rosters:
+        vehicle_id = roster.vehicle.vehicle_id
+        sheets[vehicle_id] = (columns, [r for r in rows if r["vehicle_id"] == vehicle_id])
+    sheets["unassigned"] = ([*UNASSIGNED_COLUMNS, *booking_extra], _unassigned_rows(plan))
+    figures = summary(plan)
+    sheets["summary"] = (["figure", "value"], [
+        {"figure": key, "value": json.dumps(value) if isinstance(value, dict) else value}
+        for key, value in figures.items()])
+    write_workbook(folder / "plan.xlsx", sheets)
+
+
+def write_folder(out: Path, build: Callable[[Path], None]) -> None:
+    """Build a folder's files in a temporary folder, then put it in place by renames only."""
     out = out.resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))
     try:
-        booking_extra, fleet_extra = _extras(plan)
-        write_table(staging / "rosters.csv", [*ROSTER_COLUMNS, *booking_extra, *fleet_extra],
-                    roster_rows(plan))
-        write_table(staging / "unassigned.csv", [*UNASSIGNED_COLUMNS, *booking_extra], [
-            {"journey_id": u.journey.journey_id, "patient_id": u.journey.patient_id,
-             "reason": u.text, **{name: dict(u.journey.extra).get(name, "")
-                                  for name in booking_extra}}
-            for u in plan.unassigned])
-        write_text(staging / "summary.json", json.dumps(summary(plan), indent=2) + "\n")
+        build(staging)
         _swap_in(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def write_plan(plan: Plan, out: Path, inputs: Inputs | None = None) -> None:
+    """Write the plan folder; it appears complete or not at all.
+
+    `inputs` are recorded in summary.json so `pts report` and `pts runsheets` can rebuild
+    the views from the folder alone.
+    """
+    def build(staging: Path) -> None:
+        booking_extra, fleet_extra = _extras(plan)
+        write_table(staging / "rosters.csv", [*ROSTER_COLUMNS, *booking_extra, *fleet_extra],
+                    roster_rows(plan))
+        write_table(staging / "unassigned.csv", [*UNASSIGNED_COLUMNS, *booking_extra],
+                    _unassigned_rows(plan))
+        figures = summary(plan)
+        if inputs is not None:
+            figures["inputs"] = {name: str(path.resolve()) if path else None for name, path in (
+                ("bookings", inputs.bookings), ("fleet", inputs.fleet), ("sites", inputs.sites),
+                ("config", inputs.config))}
+        write_text(staging / "summary.json", json.dumps(figures, indent=2) + "\n")
+        write_views(plan, staging)
+
+    write_folder(out, build)
+
+
+def write_maps(plan: Plan, out: Path, privacy: bool = False, tiles: str = "",
+               tiles_credit: str = "") -> None:
+    """Write the overview and per-vehicle maps into `out`, all at once."""
+    from pts_optimiser.maps import maps
+
+    def build(staging: Path) -> None:
+        for name, html in maps(plan, privacy, tiles, tiles_credit).items():
+            write_text(staging / name, html)
+
+    write_folder(out, build)
 
 
 def _swap_in(staging: Path, out: Path) -> None:

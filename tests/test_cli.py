@@ -22,11 +22,15 @@ def _args(out: Path) -> list[str]:
 def test_solve_writes_a_checked_plan(tmp_path: Path) -> None:
     """`pts solve` writes the three files, and `pts check` passes them."""
     runner = CliRunner()
-    solved = runner.invoke(main, ["solve", *_args(tmp_path / "plan"), "--time-limit", "5"])
+    solved = runner.invoke(main, ["solve", *_args(tmp_path / "plan"), "--time-limit", "5",
+                                  "--maps", str(tmp_path / "maps")])
     assert solved.exit_code == 0, solved.output
     assert "planned 6 of 7 journeys" in solved.output
     assert {p.name for p in (tmp_path / "plan").iterdir()} == {
-        "rosters.csv", "unassigned.csv", "summary.json"}
+        "rosters.csv", "unassigned.csv", "summary.json", "report.html", "plan.xlsx",
+        "runsheets"}
+    assert {p.name for p in (tmp_path / "plan" / "runsheets").iterdir()} == {
+        "all.html", "CAR1.html", "STR1.html", "WAV1.html"}
     checked = runner.invoke(main, ["check", *_args(tmp_path / "plan")])
     assert checked.exit_code == 0, checked.output
 
@@ -46,7 +50,8 @@ def test_internal_error_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         raise RuntimeError("boom")
 
     monkeypatch.setattr(solve_module, "solve", broken)
-    result = CliRunner().invoke(main, ["solve", *_args(tmp_path / "plan")])
+    result = CliRunner().invoke(main, ["solve", *_args(tmp_path / "plan"), "--maps",
+                                       str(tmp_path / "maps")])
     assert result.exit_code == 1
     assert "internal error: RuntimeError: boom" in result.output
     assert "Traceback" not in result.output
@@ -61,7 +66,8 @@ def test_generated_day_conserves_every_booking(tmp_path: Path) -> None:
                                 "17", "--out", str(day)]).exit_code == 0
     args = ["--bookings", str(day / "bookings.csv"), "--fleet", str(day / "fleet.csv"),
             "--out", str(tmp_path / "plan")]
-    solved = runner.invoke(main, ["solve", *args, "--time-limit", "10"])
+    solved = runner.invoke(main, ["solve", *args, "--time-limit", "10", "--maps",
+                                  str(tmp_path / "maps")])
     assert solved.exit_code == 0, solved.output
     checked = runner.invoke(main, ["check", *args])
     assert checked.exit_code == 0, checked.output

@@ -55,7 +55,7 @@ def test_failed_write_keeps_last_plan(tiny_plan: Plan, tmp_path: Path,
     """A crash while writing leaves the previous plan whole and no partial folder."""
     out = tmp_path / "plan"
     write_plan(tiny_plan, out)
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
 
     def crash(path: Path, text: str) -> None:
         raise OSError("disk full")
@@ -63,5 +63,5 @@ def test_failed_write_keeps_last_plan(tiny_plan: Plan, tmp_path: Path,
     monkeypatch.setattr(writers, "write_text", crash)
     with pytest.raises(OSError):
         write_plan(tiny_plan, out)
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     assert [p.name for p in tmp_path.iterdir()] == ["plan"]
