@@ -33,6 +33,7 @@ class Row:
     served: int
     servable: int
     violations: int
+    violations_by_rule: dict[str, int]
     km: float
     wall_s: float
     peak_mb: float
@@ -72,13 +73,15 @@ def _run(command: list[str]) -> tuple[float, float, str]:
     return time.monotonic() - started, peak[0], output
 
 
-def _check(day: Path, plan: Path) -> int:
+def _check(day: Path, plan: Path) -> tuple[int, dict[str, int]]:
+    """Violations found by `pts check`, in all and by rule."""
     _, _, output = _run([*PTS, "check", "--bookings", str(day / "bookings.csv"),
                          "--fleet", str(day / "fleet.csv"), "--out", str(plan)])
     match = re.search(r"(\d+) violation\(s\)", output)
     if match is None:
         raise RuntimeError(f"pts check said:\n{output}")
-    return int(match.group(1))
+    by_rule = {rule: int(count) for rule, count in re.findall(r"^  (\w+): (\d+)$", output, re.M)}
+    return int(match.group(1)), by_rule
 
 
 def _served(plan: Path) -> tuple[int, float]:
@@ -112,8 +115,9 @@ def bench(seed: int, journeys: int, vehicles: int, time_limit: float, planners: 
         if planner.startswith("pts"):
             servable = json.loads((plan / "summary.json").read_text())["servable"]
         served, km = _served(plan)
-        rows.append(Row(planner, seed, journeys, vehicles, served, servable,
-                        _check(day, plan), round(km, 1), round(wall, 1), round(peak)))
+        violations, by_rule = _check(day, plan)
+        rows.append(Row(planner, seed, journeys, vehicles, served, servable, violations,
+                        by_rule, round(km, 1), round(wall, 1), round(peak)))
         print(_line(rows[-1]), flush=True)
     return rows
 
@@ -121,8 +125,14 @@ def bench(seed: int, journeys: int, vehicles: int, time_limit: float, planners: 
 def _line(row: Row) -> str:
     share = 100 * row.served / row.servable if row.servable else 0.0
     return (f"| {row.planner} | {row.seed} | {row.journeys} | {row.vehicles} | {row.served} | "
-            f"{row.servable} | {share:.1f}% | {row.violations} | {row.km:,.0f} | "
+            f"{row.servable} | {share:.1f}% | {row.violations} {_rules(row)}| {row.km:,.0f} | "
             f"{row.wall_s} | {row.peak_mb:.0f} |")
+
+
+def _rules(row: Row) -> str:
+    if not row.violations_by_rule:
+        return ""
+    return "(" + ", ".join(f"{r} {n}" for r, n in row.violations_by_rule.items()) + ") "
 
 
 def main() -> None:

@@ -179,6 +179,16 @@ window.addEventListener('load', function() {{
 """))
 
 
+_LEGEND = (
+    '<div style="position:fixed;top:90px;left:12px;z-index:1000;background:#fff;'
+    'padding:6px 8px;border-radius:6px;font:12px sans-serif;box-shadow:0 1px 4px #888">'
+    '<b>S</b> seated &middot; <b>W</b> wheelchair &middot; <b>T</b> stretcher<br>'
+    'filled: collect &middot; white, dashed: drop off<br>'
+    '<span style="color:#c53030">&#9632;</span> hospital &middot; '
+    '<span style="color:#2d3748">&#9632;</span> station &middot; '
+    '<span style="color:#c53030">&#9675;</span> not planned</div>')
+
+
 def _bounds(rosters: Sequence[Roster], plan: Plan) -> list[list[float]]:
     lats = [s.lat for r in rosters for s in r.stops] + [u.journey.pickup.lat
                                                          for u in plan.unassigned]
@@ -203,6 +213,8 @@ def _render(plan: Plan, rosters: Sequence[Roster], privacy: bool, tiles: str,
     if with_unassigned:
         _unassigned_layer(plan, privacy).add_to(fmap)
     folium.LayerControl(collapsed=len(rosters) > 12).add_to(fmap)
+    root: Any = fmap.get_root()
+    root.html.add_child(folium.Element(_LEGEND))
     fmap.fit_bounds(bounds)
     _slider(fmap, rosters, colours, privacy)
     html: str = fmap.get_root().render()

@@ -32,6 +32,7 @@ from pts_optimiser.problem import (
     Window,
     incompatibility,
 )
+from pts_optimiser.resources import default_sites_path
 from pts_optimiser.tables import Table, read_table
 from pts_optimiser.travel import TravelModel, direct_minutes, point_distance_m, travel_model
 
@@ -555,8 +556,6 @@ def read_problem(inputs: Inputs, config: Config, service_date: str | None = None
     Returns the problem and the warnings. With several service dates in the bookings,
     `service_date` chooses one.
     """
-    from pts_optimiser.resources import default_sites_path
-
     findings: list[Finding] = []
     tables: dict[str, Table] = {}
     for key, path in (("sites", inputs.sites or default_sites_path()),

@@ -12,7 +12,8 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, wait
+from concurrent.futures import Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -320,11 +321,19 @@ def _whole_then_halves(data: RoutingInput, request_lat: Sequence[float],
         while wait(futures, timeout=1.0).not_done:
             if progress is not None:  # the halves report nothing until they finish
                 progress(_served(first, data), first.objective, time.monotonic() - started)
-        outcomes = [future.result() for future in futures]
+        outcomes = [_result_or_none(future) for future in futures]
     merged = _merged_outcome(data, parts, outcomes, first)
     if progress is not None:
         progress(_served(merged, data), merged.objective, time.monotonic() - started)
     return merged
+
+
+def _result_or_none(future: Future[RoutingOutcome | None]) -> RoutingOutcome | None:
+    """A half whose process failed keeps the whole-day routes: the plan is still written."""
+    try:
+        return future.result()
+    except (BrokenProcessPool, OSError, MemoryError):
+        return None
 
 
 def _served(outcome: RoutingOutcome, data: RoutingInput) -> int:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from pts_optimiser import solve as solve_module
 from pts_optimiser.decompose import split_by_latitude
 from pts_optimiser.model import (
     LOADS,
@@ -15,6 +18,7 @@ from pts_optimiser.model import (
     RoutingVehicle,
     Visit,
 )
+from pts_optimiser.problem import Problem
 from pts_optimiser.solve import SolveOptions, solve
 from tests.helpers import booking, load, vehicle
 
@@ -58,11 +62,8 @@ def test_parts_start_from_the_whole_day() -> None:
     assert parts[0].initial_routes == ((2, 3),)
 
 
-def test_split_strategy_plan_is_legal(tmp_path: Path) -> None:
-    """A day large enough to split is planned legally, as the checker sees it."""
-    from pts_optimiser.checker import check_plan
-    from pts_optimiser.writers import write_plan
-
+def _two_towns(tmp_path: Path) -> Problem:
+    """220 journeys around Chesterfield and Derby, six cars based in each."""
     bookings = [booking(f"N{i}", pickup_lat=53.20 + i / 500, pickup_lon=-1.45,
                         dropoff_site="CRH", appointment_time=f"{9 + i % 6:02d}:00")
                 for i in range(110)]
@@ -71,7 +72,15 @@ def test_split_strategy_plan_is_legal(tmp_path: Path) -> None:
     fleet = [vehicle(f"N{i}", base_site="ST-CHESTERFIELD", shift_start="07:30",
                      shift_end="16:00") for i in range(6)]
     fleet += [vehicle(f"S{i}", shift_start="07:30", shift_end="16:00") for i in range(6)]
-    problem = load(tmp_path, bookings, fleet)
+    return load(tmp_path, bookings, fleet)
+
+
+def test_split_strategy_plan_is_legal(tmp_path: Path) -> None:
+    """A day large enough to split is planned legally, as the checker sees it."""
+    from pts_optimiser.checker import check_plan
+    from pts_optimiser.writers import write_plan
+
+    problem = _two_towns(tmp_path)
     plan = solve(problem, SolveOptions(time_limit_s=12, strategy="split"))
     write_plan(plan, tmp_path / "plan")
     result = check_plan(problem, tmp_path / "plan")
@@ -79,3 +88,16 @@ def test_split_strategy_plan_is_legal(tmp_path: Path) -> None:
     assert len(plan.planned) + len(plan.unassigned) == 220
     assert len(plan.planned) > 100
     assert plan.search["status"] == "whole day, then halves"
+
+
+def _die(part: object, settings: object) -> None:
+    os._exit(1)  # as a killed or out-of-memory child would
+
+
+def test_a_failed_half_keeps_the_whole_day(tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """If a half's process dies, the whole-day routes stand and a plan is still made."""
+    monkeypatch.setattr(solve_module, "_improve_part", _die)
+    plan = solve(_two_towns(tmp_path), SolveOptions(time_limit_s=12, strategy="split"))
+    assert len(plan.planned) > 100
+    assert len(plan.planned) + len(plan.unassigned) == 220
