@@ -312,3 +312,25 @@ def map_command(plan_dir: Path, maps_dir: Path | None, privacy: bool) -> None:
     policy = plan.problem.config.maps
     write_maps(plan, folder, privacy or policy.privacy, policy.tiles, policy.tiles_credit)
     click.echo(f"maps written to {folder}")
+
+
+@main.command()
+@click.option("--inbox", type=click.Path(path_type=Path, file_okay=False), required=True,
+              help="folder with bookings.csv and fleet.csv (sites.csv, config.toml optional)")
+@click.option("--outbox", type=_out, required=True,
+              help="plans are written to OUTBOX/<date>/; the log is OUTBOX/nightly.log")
+@click.option("--date", "service_date", default=None, help="YYYY-MM-DD (default: tomorrow)")
+@click.option("--time-limit", type=click.FloatRange(5, 86400), default=600.0, show_default=True,
+              help="seconds for the whole run, reading and writing included")
+def nightly(inbox: Path, outbox: Path, service_date: str | None, time_limit: float) -> None:
+    r"""The unattended night run: plan one day from an inbox into an outbox.
+
+    \b
+    Exit codes: 0 every journey planned; 3 planned, with journeys unassigned;
+    2 bad input (the last good plan is kept); 4 another run holds the lock;
+    1 internal error.
+    """
+    from pts_optimiser.nightly import run_nightly, tomorrow
+
+    started = _started()
+    sys.exit(run_nightly(inbox, outbox, service_date or tomorrow(), time_limit, started))

@@ -104,6 +104,7 @@ class Config:
     charging_during_shift: bool
     kpi: KpiTargets
     maps: MapPolicy
+    group_readable: bool
 
 
 def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -280,6 +281,7 @@ def load_config(path: Path | None = None) -> Config:
         kpi=kpi,
         maps=MapPolicy(tiles=read.text("maps.tiles"), tiles_credit=read.text("maps.tiles_credit"),
                        privacy=read.flag("maps.privacy")),
+        group_readable=read.flag("output.group_readable"),
     )
     read.unknown_keys()
     if read.findings:

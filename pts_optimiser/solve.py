@@ -17,9 +17,9 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 
 import numpy as np
-from numpy.typing import NDArray
 
 from pts_optimiser.decompose import Part, split_by_latitude
+from pts_optimiser.fallback import one_at_a_time
 from pts_optimiser.model import (
     LOADS,
     RoutingInput,
@@ -31,6 +31,7 @@ from pts_optimiser.model import (
     solve_routing,
 )
 from pts_optimiser.parse import format_clock
+from pts_optimiser.places import DayPlaces, day_places
 from pts_optimiser.plan import Event, Plan, Reason, Roster, Stop, Unassigned
 from pts_optimiser.problem import (
     Fuel,
@@ -42,7 +43,6 @@ from pts_optimiser.problem import (
     VehicleShift,
     incompatibility,
 )
-from pts_optimiser.travel import travel_model
 
 BREAK_SITE_KINDS = ("acute", "community", "renal_unit")
 BREAK_SITES_PER_VEHICLE = 3  # the base plus this many nearby hospitals (ortools-notes: breaks)
@@ -74,38 +74,12 @@ ProgressFn = Callable[[int, int, float], None]
 
 
 @dataclass(frozen=True)
-class _Places:
-    """Every distinct place of the day, and travel between them."""
-
-    lats: NDArray[np.float64]
-    lons: NDArray[np.float64]
-    minutes: NDArray[np.int64]
-    metres: NDArray[np.int64]
-    index: dict[tuple[float, float], int]
-
-    def of(self, place: Place) -> int:
-        return self.index[(place.lat, place.lon)]
-
-
-def _places(problem: Problem, extra: Sequence[Place]) -> _Places:
-    points: dict[tuple[float, float], int] = {}
-    every = [v.base for v in problem.vehicles]
-    every += [p for j in problem.journeys for p in (j.pickup, j.dropoff)]
-    for place in [*every, *extra]:
-        points.setdefault((place.lat, place.lon), len(points))
-    lats = np.array([p[0] for p in points])
-    lons = np.array([p[1] for p in points])
-    matrix = travel_model(problem.config.travel).matrix(lats, lons)
-    return _Places(lats, lons, matrix.duration_min, matrix.distance_m, points)
-
-
-@dataclass(frozen=True)
 class _Diagnosis:
     allowed: tuple[int, ...]  # vehicle indices that could carry the journey alone
     unassigned: Unassigned | None
 
 
-def _alone_fits(journey: Journey, vehicle: VehicleShift, places: _Places) -> tuple[bool, bool]:
+def _alone_fits(journey: Journey, vehicle: VehicleShift, places: DayPlaces) -> tuple[bool, bool]:
     """Whether the vehicle could do this journey on its own: (in time, within range)."""
     base, pickup, dropoff = (places.of(vehicle.base), places.of(journey.pickup),
                              places.of(journey.dropoff))
@@ -131,7 +105,7 @@ def _kind(journey: Journey) -> str:
     return " ".join(words)
 
 
-def diagnose(journey: Journey, vehicles: Sequence[VehicleShift], places: _Places) -> _Diagnosis:
+def diagnose(journey: Journey, vehicles: Sequence[VehicleShift], places: DayPlaces) -> _Diagnosis:
     """Which vehicles could carry this journey alone, or why none can."""
     window = (f"pickup {format_clock(journey.pickup_window.earliest_min)}-"
               f"{format_clock(journey.pickup_window.latest_min)}, drop-off "
@@ -207,7 +181,7 @@ def solve(problem: Problem, options: SolveOptions, progress: ProgressFn | None =
     vehicles = problem.vehicles
     needs_break = [v.shift_length_min > config.breaks.required_over_min for v in vehicles]
     break_places = {i: _break_sites(problem, v) for i, v in enumerate(vehicles) if needs_break[i]}
-    places = _places(problem, [p for sites in break_places.values() for p in sites])
+    places = day_places(problem, [p for sites in break_places.values() for p in sites])
 
     diagnoses = {j.journey_id: diagnose(j, vehicles, places) for j in problem.journeys}
     unassigned = [d.unassigned for d in diagnoses.values() if d.unassigned is not None]
@@ -280,15 +254,19 @@ def solve(problem: Problem, options: SolveOptions, progress: ProgressFn | None =
     elif requests:
         outcome = solve_routing(data, settings, on_solution=progress)
     rosters, left_out = _read_routes(problem, outcome, model, data)
-    if outcome is None:
+    if outcome is None and requests:
+        # Never an empty plan: one journey at a time needs no search and keeps every rule.
+        allowed = {j.journey_id: diagnoses[j.journey_id].allowed for j in servable}
+        rosters, left_out = one_at_a_time(problem, places, allowed)
         unassigned += [Unassigned(j, Reason.NO_PLAN_FOUND,
-                                  "the search found no plan in the time given; run again with "
-                                  "a longer --time-limit") for j in left_out]
+                                  "the search found no plan in the time given and the simple "
+                                  "one-at-a-time plan could not fit it; run again with a longer "
+                                  "--time-limit") for j in left_out]
     else:
         unassigned += [_no_capacity(j, vehicles, diagnoses[j.journey_id].allowed, rosters)
                        for j in left_out]
     search = {"status": outcome.status if outcome else ("nothing to plan" if not requests
-                                                         else "no solution"),
+                                                         else "fallback: one at a time"),
               "objective": outcome.objective if outcome else None,
               "solutions": outcome.solutions if outcome else 0,
               "strategy": options.strategy,

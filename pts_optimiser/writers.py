@@ -137,24 +137,31 @@ def write_views(plan: Plan, folder: Path, views: tuple[str, ...] = VIEWS) -> Non
     write_workbook(folder / "plan.xlsx", sheets)
 
 
-def write_folder(out: Path, build: Callable[[Path], None]) -> None:
-    """Build a folder's files in a temporary folder, then put it in place by renames only."""
+def write_folder(out: Path, build: Callable[[Path], None], keep_previous: Path | None = None,
+                 group_readable: bool = False) -> None:
+    """Build a folder's files in a temporary folder, then put it in place by renames only.
+
+    With `keep_previous`, the folder replaced is kept there (the last good plan). Files are
+    readable by their owner only unless `group_readable`.
+    """
     out = out.resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))
     try:
         build(staging)
-        _swap_in(staging, out)
+        _restrict(staging, group_readable)
+        _swap_in(staging, out, keep_previous)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
 
 
-def write_plan(plan: Plan, out: Path, inputs: Inputs | None = None) -> None:
+def write_plan(plan: Plan, out: Path, inputs: Inputs | None = None, with_maps: bool = False,
+               keep_previous: Path | None = None) -> None:
     """Write the plan folder; it appears complete or not at all.
 
     `inputs` are recorded in summary.json so `pts report` and `pts runsheets` can rebuild
-    the views from the folder alone.
+    the views from the folder alone. `with_maps` puts the route maps in its `maps/`.
     """
     def build(staging: Path) -> None:
         booking_extra, fleet_extra = _extras(plan)
@@ -169,23 +176,42 @@ def write_plan(plan: Plan, out: Path, inputs: Inputs | None = None) -> None:
                 ("config", inputs.config))}
         write_text(staging / "summary.json", json.dumps(figures, indent=2) + "\n")
         write_views(plan, staging)
+        if with_maps:
+            _maps_into(plan, staging / "maps")
 
-    write_folder(out, build)
+    write_folder(out, build, keep_previous, plan.problem.config.group_readable)
 
 
 def write_maps(plan: Plan, out: Path, privacy: bool = False, tiles: str = "",
                tiles_credit: str = "") -> None:
     """Write the overview and per-vehicle maps into `out`, all at once."""
+    write_folder(out, lambda staging: _maps_into(plan, staging, privacy, tiles, tiles_credit),
+                 group_readable=plan.problem.config.group_readable)
+
+
+def _maps_into(plan: Plan, folder: Path, privacy: bool | None = None, tiles: str | None = None,
+               tiles_credit: str | None = None) -> None:
+    """Maps into `folder`; settings not given come from the plan's [maps] policy."""
     from pts_optimiser.maps import maps
 
-    def build(staging: Path) -> None:
-        for name, html in maps(plan, privacy, tiles, tiles_credit).items():
-            write_text(staging / name, html)
+    policy = plan.problem.config.maps
+    pages = maps(plan, policy.privacy if privacy is None else privacy,
+                 policy.tiles if tiles is None else tiles,
+                 policy.tiles_credit if tiles_credit is None else tiles_credit)
+    for name, html in pages.items():
+        write_text(folder / name, html)
 
-    write_folder(out, build)
+
+def _restrict(folder: Path, group_readable: bool) -> None:
+    folder.chmod(0o750 if group_readable else 0o700)
+    for path in folder.rglob("*"):
+        if path.is_dir():
+            path.chmod(0o750 if group_readable else 0o700)
+        else:
+            path.chmod(0o640 if group_readable else 0o600)
 
 
-def _swap_in(staging: Path, out: Path) -> None:
+def _swap_in(staging: Path, out: Path, keep_previous: Path | None = None) -> None:
     """Replace `out` by `staging` with renames only (the last good plan survives a crash)."""
     if not out.exists():
         staging.replace(out)
@@ -194,4 +220,9 @@ def _swap_in(staging: Path, out: Path) -> None:
     old.rmdir()
     out.replace(old)
     staging.replace(out)
-    shutil.rmtree(old, ignore_errors=True)
+    if keep_previous is None:
+        shutil.rmtree(old, ignore_errors=True)
+        return
+    if keep_previous.exists():
+        shutil.rmtree(keep_previous)
+    old.replace(keep_previous)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -65,3 +66,21 @@ def test_failed_write_keeps_last_plan(tiny_plan: Plan, tmp_path: Path,
         write_plan(tiny_plan, out)
     assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     assert [p.name for p in tmp_path.iterdir()] == ["plan"]
+
+
+def test_files_are_readable_by_their_owner_only(tiny_plan: Plan, tmp_path: Path) -> None:
+    """Plan files hold patients' ids and homes: 0600 files in 0700 folders by default."""
+    write_plan(tiny_plan, tmp_path / "plan")
+    modes = {p.stat().st_mode & 0o777 for p in (tmp_path / "plan").rglob("*") if p.is_file()}
+    folders = {p.stat().st_mode & 0o777 for p in (tmp_path / "plan").rglob("*") if p.is_dir()}
+    assert modes == {0o600}
+    assert folders | {(tmp_path / "plan").stat().st_mode & 0o777} == {0o700}
+
+
+def test_group_readable_switch(tiny_plan: Plan, tmp_path: Path) -> None:
+    """The [output] group_readable switch opens the plan to the owner's group, not others."""
+    shared = replace(tiny_plan, problem=replace(
+        tiny_plan.problem, config=replace(tiny_plan.problem.config, group_readable=True)))
+    write_plan(shared, tmp_path / "plan")
+    modes = {p.stat().st_mode & 0o777 for p in (tmp_path / "plan").rglob("*") if p.is_file()}
+    assert modes == {0o640}
