@@ -1,0 +1,125 @@
+"""Malformed bookings, fleet and config files never crash: exit 2 with a located message."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pts_optimiser.cli import main
+
+FIXTURES = Path(__file__).parent / "fixtures"
+DAY = FIXTURES / "tiny_day"
+RUNNER = CliRunner()
+FUZZ = settings(max_examples=400, deadline=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                       HealthCheck.too_slow])
+
+# Cell values that break readers: empty, padded, huge, non-finite, wrong types, odd text.
+odd_cells = st.one_of(
+    st.sampled_from(["", " ", "nan", "inf", "-inf", "1e309", "-1", "0", "99999999999999999999",
+                     "24:00", "25:61", "7:5", "09:30:99", "2026-13-01", "seated;", ";;",
+                     "two_crew;oxygen;bariatric", "ÿ", "\u00a0", "None", "TRUE", "52,9"]),
+    st.text(max_size=12),
+    st.integers(-10**6, 10**6).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(str),
+)
+
+
+def _rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        return list(reader.fieldnames or []), list(reader)
+
+
+def _csv(columns: list[str], rows: list[dict[str, str]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, columns, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+@st.composite
+def broken_table(draw: st.DrawFn, path: Path) -> str:
+    """A valid file with some cells, columns or bytes corrupted."""
+    columns, rows = _rows(path)
+    kind = draw(st.sampled_from(["cells", "cells", "cells", "drop_column", "rename_column",
+                                 "truncate", "garbage"]))
+    if kind == "cells":
+        for _ in range(draw(st.integers(1, 4))):
+            row = draw(st.integers(0, len(rows) - 1))
+            rows[row][draw(st.sampled_from(columns))] = draw(odd_cells)
+    elif kind == "drop_column":
+        columns.remove(draw(st.sampled_from(columns)))
+    elif kind == "rename_column":
+        index = draw(st.integers(0, len(columns) - 1))
+        columns[index] = draw(st.text(min_size=1, max_size=10))
+    text = _csv(columns, rows)
+    if kind == "truncate":
+        text = text[:draw(st.integers(0, len(text)))]
+    elif kind == "garbage":
+        text = draw(st.text(max_size=200))
+    return text
+
+
+def _validate(tmp_path: Path, bookings: str | None = None, fleet: str | None = None,
+              config: str | None = None) -> None:
+    paths = {"bookings": DAY / "bookings.csv", "fleet": DAY / "fleet.csv"}
+    for name, text in (("bookings", bookings), ("fleet", fleet)):
+        if text is not None:
+            paths[name] = tmp_path / f"{name}.csv"
+            paths[name].write_text(text, encoding="utf-8", errors="surrogateescape")
+    args = ["validate", "--bookings", str(paths["bookings"]), "--fleet", str(paths["fleet"])]
+    if config is not None:
+        (tmp_path / "config.toml").write_text(config, encoding="utf-8",
+                                              errors="surrogateescape")
+        args += ["--config", str(tmp_path / "config.toml")]
+    result = RUNNER.invoke(main, args)
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    assert result.exit_code in (0, 2), result.output
+    assert "Traceback" not in result.output
+    if result.exit_code == 2:
+        assert "error [" in result.output and "Fix:" in result.output
+
+
+@FUZZ
+@given(text=broken_table(DAY / "bookings.csv"))
+def test_broken_bookings(tmp_path: Path, text: str) -> None:
+    """Corrupted bookings: read cleanly or rejected with located errors."""
+    _validate(tmp_path, bookings=text)
+
+
+@FUZZ
+@given(text=broken_table(DAY / "fleet.csv"))
+def test_broken_fleet(tmp_path: Path, text: str) -> None:
+    """Corrupted fleet: read cleanly or rejected with located errors."""
+    _validate(tmp_path, fleet=text)
+
+
+config_keys = st.sampled_from([
+    "travel.speed_kmh", "travel.road_factor", "travel.provider", "service.seated_min",
+    "breaks.default_break_min", "breaks.earliest_after_start_min", "purposes.dialysis.priority",
+    "objective.vehicle_cost", "co2.diesel_kg_per_km", "maps.privacy", "output.group_readable",
+    "kpi.renal_collect_target_pct", "nonsense.key", "ride.direct_factor"])
+toml_values = st.one_of(st.integers(-10**12, 10**12).map(str), st.floats().map(repr),
+                        st.booleans().map(lambda b: str(b).lower()),
+                        st.text(max_size=10).map(lambda t: '"' + t.replace('"', "").replace(
+                            "\\", "") + '"'),
+                        st.sampled_from(["[1, 2]", "{}", "nan", "inf", '""']))
+
+
+@FUZZ
+@given(pairs=st.lists(st.tuples(config_keys, toml_values), min_size=1, max_size=4),
+       garbage=st.one_of(st.none(), st.text(max_size=40)))
+def test_broken_config(tmp_path: Path, pairs: list[tuple[str, str]], garbage: str | None) -> None:
+    """Wrong, unknown or unreadable settings: accepted or rejected with the key named."""
+    lines = []
+    for key, value in dict(pairs).items():
+        table, _, name = key.rpartition(".")
+        lines.append(f"[{table}]\n{name} = {value}\n")
+    _validate(tmp_path, config=garbage if garbage is not None else "".join(lines))
