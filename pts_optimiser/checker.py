@@ -7,6 +7,8 @@ solver bug cannot hide behind the solver's own bookkeeping.
 
 from __future__ import annotations
 
+import json
+import urllib.request
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -116,6 +118,7 @@ class CheckResult:
     vehicles_used: int
     journeys_planned: int
     journeys_unassigned: int
+    notes: tuple[str, ...] = ()  # how the check was made, when not the usual way
 
     @property
     def ok(self) -> bool:
@@ -126,6 +129,7 @@ class CheckResult:
         """One line a person reads first, then counts per rule."""
         lines = [f"{len(self.violations)} violation(s); {self.journeys_planned} journeys planned "
                  f"on {self.vehicles_used} vehicle shifts, {self.journeys_unassigned} unassigned"]
+        lines += [f"  note: {note}" for note in self.notes]
         for rule, count in sorted(Counter(v.rule for v in self.violations).items()):
             lines.append(f"  {rule}: {count}")
         return "\n".join(lines)
@@ -139,6 +143,8 @@ class _Checker:
         self.travel = problem.config.travel
         self.breaks = problem.config.breaks
         self.found: list[Violation] = []
+        self.notes: list[str] = []
+        self.osrm_down = False
 
     def flag(self, rule: str, message: str, vehicle_id: str = "", journey_id: str = "",
              row: int | None = None) -> None:
@@ -149,6 +155,25 @@ class _Checker:
 
     def drive_min(self, km: float) -> float:
         return km / self.travel.speed_kmh * 60.0
+
+    def legs(self, stops: list[_Stop]) -> list[tuple[float, float]]:
+        """(km, minutes) of each leg: from the routing service when one is configured."""
+        routed: list[tuple[float, float] | None] = [None] * (len(stops) - 1)
+        if self.travel.provider == "osrm" and not self.osrm_down:
+            try:
+                routed = _osrm_legs(self.travel.osrm_url, self.travel.osrm_timeout_s,
+                                    self.travel.osrm_max_table, [(s.lat, s.lon) for s in stops])
+            except OSError as exc:
+                self.osrm_down = True
+                self.notes.append(f"OSRM did not answer ({exc}): legs checked against the "
+                                  "estimate from coordinates")
+        legs = []
+        for (previous, stop), leg in zip(pairwise(stops), routed, strict=True):
+            if leg is None:  # no service, or a pair it cannot route: the estimate
+                km = self.road_km(previous.lat, previous.lon, stop.lat, stop.lon)
+                leg = (km, self.drive_min(km))
+            legs.append(leg)
+        return legs
 
     # Reading -------------------------------------------------------------------------
     def stops(self, table: Table) -> dict[str, list[_Stop]]:
@@ -182,11 +207,12 @@ class _Checker:
             self.flag("unknown_vehicle", f"{vehicle_id!r} is not in the fleet", vehicle_id,
                       row=stops[0].row)
             return
+        legs = self.legs(stops)
         self.shape(vehicle, stops)
-        self.clock(vehicle, stops)
+        self.clock(vehicle, stops, legs)
         self.loads(vehicle, stops)
         self.rest(vehicle, stops)
-        self.distance(vehicle, stops)
+        self.distance(vehicle, stops, legs)
 
     def shape(self, vehicle: VehicleShift, stops: list[_Stop]) -> None:
         vid = vehicle.vehicle_id
@@ -214,7 +240,8 @@ class _Checker:
                 self.flag("not_at_base", f"{stop.event} at {stop.lat},{stop.lon} is not the base "
                           f"{base.lat},{base.lon}", vid, row=stop.row)
 
-    def clock(self, vehicle: VehicleShift, stops: list[_Stop]) -> None:
+    def clock(self, vehicle: VehicleShift, stops: list[_Stop],
+              legs: list[tuple[float, float]]) -> None:
         vid = vehicle.vehicle_id
         first, last = stops[0], stops[-1]
         if first.departure < vehicle.shift_start_min:
@@ -224,7 +251,7 @@ class _Checker:
             self.flag("after_shift", f"back at {format_clock(last.arrival)}, shift ends "
                       f"{format_clock(vehicle.shift_end_min)}", vid, row=last.row)
         previous: _Stop | None = None
-        for stop in stops:
+        for index, stop in enumerate(stops):
             if not stop.arrival <= stop.service_start <= stop.departure:
                 self.flag("time_order", f"arrival {format_clock(stop.arrival)}, service "
                           f"{format_clock(stop.service_start)}, departure "
@@ -242,7 +269,7 @@ class _Checker:
                 self.flag(rule, f"{stop.departure - stop.service_start} min at the stop, "
                           f"{need} needed", vid, stop.journey_id, stop.row)
             if previous is not None:
-                leg = self.drive_min(self.road_km(previous.lat, previous.lon, stop.lat, stop.lon))
+                leg = legs[index - 1][1]
                 if stop.arrival - previous.departure < leg - TIME_NOISE_MIN:
                     self.flag("too_fast", f"{stop.arrival - previous.departure} min from the "
                               f"previous stop, the drive takes {leg:.1f}", vid, stop.journey_id,
@@ -311,10 +338,10 @@ class _Checker:
             self.flag("missing_break", f"a {vehicle.shift_length_min / 60:.1f} h shift with no "
                       "break", vid, row=stops[0].row)
 
-    def distance(self, vehicle: VehicleShift, stops: list[_Stop]) -> None:
+    def distance(self, vehicle: VehicleShift, stops: list[_Stop],
+                 legs: list[tuple[float, float]]) -> None:
         total = 0.0
-        for previous, stop in pairwise(stops):
-            km = self.road_km(previous.lat, previous.lon, stop.lat, stop.lon)
+        for stop, (km, _) in zip(stops[1:], legs, strict=True):
             total += km
             if abs(stop.km - km) > KM_TOLERANCE + 0.005 * km:
                 self.flag("km_mismatch", f"km says {stop.km:.2f}, the leg is {km:.2f}",
@@ -399,6 +426,32 @@ class _Checker:
         return len(counts)
 
 
+def _osrm_legs(url: str, timeout_s: float, max_table: int, points: list[tuple[float, float]]
+               ) -> list[tuple[float, float] | None]:
+    """(km, minutes) between consecutive points, asked of OSRM's table service.
+
+    The checker's own client, written apart from the solver's. None for a leg the server
+    cannot route; raises OSError when the server cannot answer.
+    """
+    legs: list[tuple[float, float] | None] = []
+    step = max(2, max_table)
+    for first in range(0, len(points) - 1, step - 1):
+        chunk = points[first:first + step]
+        coordinates = ";".join(f"{lon:.6f},{lat:.6f}" for lat, lon in chunk)
+        query = (f"{url.rstrip('/')}/table/v1/driving/{coordinates}"
+                 "?annotations=duration,distance")
+        try:
+            with urllib.request.urlopen(query, timeout=timeout_s) as response:
+                body = json.loads(response.read().decode("utf-8"))
+            for i in range(len(chunk) - 1):
+                seconds, metres = body["durations"][i][i + 1], body["distances"][i][i + 1]
+                legs.append((float(metres) / 1000, float(seconds) / 60)
+                            if seconds is not None and metres is not None else None)
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            raise OSError(f"unexpected answer: {exc}") from None
+    return legs
+
+
 def _clock(text: str) -> int:
     minutes = parse_clock(text)
     if minutes is None:
@@ -429,7 +482,8 @@ def check_plan(problem: Problem, plan_dir: Path) -> CheckResult:
     planned = checker.journeys_in(by_vehicle)
     unassigned = checker.conservation(planned, tables["unassigned.csv"])
     used = sum(any(s.event == "pickup" for s in stops) for stops in by_vehicle.values())
-    return CheckResult(tuple(checker.found), used, len(planned), unassigned)
+    return CheckResult(tuple(checker.found), used, len(planned), unassigned,
+                       tuple(dict.fromkeys(checker.notes)))
 
 
 def rules_help(rules: Iterable[tuple[str, str]] = RULES.items()) -> str:

@@ -53,6 +53,8 @@ class TravelPolicy:
     road_factor: float
     speed_kmh: float
     osrm_url: str
+    osrm_timeout_s: float
+    osrm_max_table: int
 
 
 @dataclass(frozen=True)
@@ -239,11 +241,12 @@ def load_config(path: Path | None = None) -> Config:
         read._bad("breaks.latest_after_start_min", "is before breaks.earliest_after_start_min",
                   "make the latest break start no earlier than the earliest")
     travel = TravelPolicy(
-        # A road-routing provider (OSRM) plugs in behind travel.TravelModel in a later release.
-        provider=read.choice("travel.provider", ("estimate",)),
+        provider=read.choice("travel.provider", ("estimate", "osrm")),
         road_factor=read.number("travel.road_factor", 1.0, 3.0),
         speed_kmh=read.number("travel.speed_kmh", 5.0, 120.0),
         osrm_url=read.text("travel.osrm_url"),
+        osrm_timeout_s=read.number("travel.osrm_timeout_s", 0.1, 600.0),
+        osrm_max_table=read.integer("travel.osrm_max_table", 2, 100_000),
     )
     objective = ObjectiveWeights(
         unserved_cost_by_priority={
@@ -283,6 +286,9 @@ def load_config(path: Path | None = None) -> Config:
                        privacy=read.flag("maps.privacy")),
         group_readable=read.flag("output.group_readable"),
     )
+    if travel.provider == "osrm" and not travel.osrm_url.startswith(("http://", "https://")):
+        read._bad("travel.osrm_url", f"{travel.osrm_url!r} is not an http(s) URL",
+                  'give the OSRM server, e.g. "http://127.0.0.1:5000"')
     read.unknown_keys()
     if read.findings:
         raise InputError(read.findings)

@@ -133,6 +133,8 @@ def _plan_night(inbox: Path, outbox: Path, service_date: str, time_limit_s: floa
     write_margin = 2.0 + len(problem.journeys) / 100
     plan = solve(problem, SolveOptions(time_limit_s=max(1.0, remaining - write_margin)),
                  progress=progress)
+    if "travel_warning" in plan.search:
+        log.event("warning", message=plan.search["travel_warning"])
     if plan.search.get("status") == "fallback: one at a time":
         log.event("fallback", reason="the search found no plan in time",
                   planned=len(plan.planned))

@@ -34,7 +34,7 @@ from pts_optimiser.problem import (
 )
 from pts_optimiser.resources import default_sites_path
 from pts_optimiser.tables import Table, read_table
-from pts_optimiser.travel import TravelModel, direct_minutes, point_distance_m, travel_model
+from pts_optimiser.travel import EstimatedTravel, TravelModel, direct_minutes, point_distance_m
 
 GB_LAT = (49.8, 60.9)
 GB_LON = (-8.7, 1.8)
@@ -571,7 +571,9 @@ def read_problem(inputs: Inputs, config: Config, service_date: str | None = None
     vehicles, fleet_findings = parse_fleet(tables["fleet"], sites, config)
     findings += fleet_findings
     bookings = _one_day(tables["bookings"], service_date, findings)
-    travel = travel_model(config.travel)
+    # Windows and ride limits come from the estimate, whatever the routing provider: the
+    # policy must not depend on a server being up, and one request per booking is waste.
+    travel = EstimatedTravel(config.travel.road_factor, config.travel.speed_kmh)
     journeys, booking_findings = parse_bookings(bookings, sites, config, travel)
     findings += booking_findings
     if any(f.severity is Severity.ERROR for f in findings):

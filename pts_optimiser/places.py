@@ -21,6 +21,7 @@ class DayPlaces:
     minutes: NDArray[np.int64]
     metres: NDArray[np.int64]
     index: dict[tuple[float, float], int]
+    warning: str = ""  # the routing service failed and the estimate stood in
 
     def of(self, place: Place) -> int:
         """Index of a place in the matrices."""
@@ -37,4 +38,5 @@ def day_places(problem: Problem, extra: Sequence[Place] = ()) -> DayPlaces:
     lats = np.array([p[0] for p in points])
     lons = np.array([p[1] for p in points])
     matrix = travel_model(problem.config.travel).matrix(lats, lons)
-    return DayPlaces(lats, lons, matrix.duration_min, matrix.distance_m, points)
+    return DayPlaces(lats, lons, matrix.duration_min, matrix.distance_m, points,
+                     matrix.warning)

@@ -270,7 +270,10 @@ def solve(problem: Problem, options: SolveOptions, progress: ProgressFn | None =
               "objective": outcome.objective if outcome else None,
               "solutions": outcome.solutions if outcome else 0,
               "strategy": options.strategy,
-              "servable": len(servable)}
+              "servable": len(servable),
+              "travel": problem.config.travel.provider}
+    if places.warning:
+        search["travel_warning"] = places.warning
     return Plan(problem, tuple(rosters), tuple(unassigned), time.monotonic() - started, search)
 
 

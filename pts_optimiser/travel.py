@@ -1,7 +1,7 @@
 """Travel between places: the contract's estimate from coordinates, behind one interface.
 
-A road-routing service (OSRM's table API) can replace the estimate by implementing
-`TravelModel`; everything downstream asks only for matrices of metres and minutes.
+A road-routing service (OSRM's table API, `pts_optimiser.osrm`) replaces the estimate when
+configured; everything downstream asks only for matrices of metres and minutes.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ class TravelMatrix:
 
     distance_m: NDArray[np.int64]
     duration_min: NDArray[np.int64]
+    warning: str = ""  # set when a routing service failed and the estimate stood in
 
 
 class TravelModel(Protocol):
@@ -71,5 +72,11 @@ def direct_minutes(model: TravelModel, lat1: float, lon1: float, lat2: float, lo
 
 
 def travel_model(policy: TravelPolicy) -> TravelModel:
-    """The travel model the policy asks for (the estimate; a road-routing service later)."""
-    return EstimatedTravel(policy.road_factor, policy.speed_kmh)
+    """The travel model the policy asks for: the estimate, or OSRM with it as fallback."""
+    estimate = EstimatedTravel(policy.road_factor, policy.speed_kmh)
+    if policy.provider == "osrm":
+        from pts_optimiser.osrm import OsrmTravel
+
+        return OsrmTravel(policy.osrm_url, policy.osrm_timeout_s, policy.osrm_max_table,
+                          estimate)
+    return estimate
