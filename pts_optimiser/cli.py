@@ -334,3 +334,72 @@ def nightly(inbox: Path, outbox: Path, service_date: str | None, time_limit: flo
 
     started = _started()
     sys.exit(run_nightly(inbox, outbox, service_date or tomorrow(), time_limit, started))
+
+
+def _ids(text: str | None) -> list[str]:
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+@main.command()
+@_plan_dir
+@click.option("--now", "now", required=True, help="HH:MM: what happened before stays")
+@click.option("--add", type=_path, default=None, help="late bookings, same columns as bookings")
+@click.option("--cancel", default=None, help="journey ids to cancel, comma-separated")
+@click.option("--vehicle-off", default=None, help="vehicle shift ids taken off the road")
+@click.option("--out", type=_out, required=True, help="folder for the new plan")
+@click.option("--time-limit", type=click.FloatRange(5, 86400), default=60.0, show_default=True)
+@_guarded
+def replan(plan_dir: Path, now: str, add: Path | None, cancel: str | None,
+           vehicle_off: str | None, out: Path, time_limit: float) -> None:
+    """Re-plan the rest of the day: stops made or under way stay, patients aboard stay on.
+
+    Writes the new plan, the merged bookings.csv and changes.csv (which crews' runs
+    changed, and how) to --out.
+    """
+    import tempfile
+
+    from pts_optimiser.parse import parse_clock
+    from pts_optimiser.planfolder import read_plan, recorded_inputs
+    from pts_optimiser.replan import CHANGE_COLUMNS, merged_bookings
+    from pts_optimiser.replan import replan as replan_day
+    from pts_optimiser.solve import SolveOptions
+    from pts_optimiser.tables import write_table
+    from pts_optimiser.writers import write_plan
+
+    started = _started()
+    now_min = parse_clock(now)
+    if now_min is None:
+        raise click.BadParameter(f"{now!r} is not HH:MM", param_hint="--now")
+    recorded = recorded_inputs(plan_dir)
+    if not recorded["bookings"] or not recorded["fleet"]:
+        raise click.UsageError("summary.json does not say where the bookings and fleet are")
+    inputs = Inputs(Path(recorded["bookings"]), Path(recorded["fleet"]),
+                    Path(recorded["sites"]) if recorded["sites"] else None,
+                    Path(recorded["config"]) if recorded["config"] else None)
+    config = load_config(inputs.config)
+    old_problem, _ = read_problem(inputs, config)
+    old = read_plan(old_problem, plan_dir)
+    if add is not None:  # located errors name the late-bookings file itself
+        read_problem(Inputs(add, inputs.fleet, inputs.sites), config)
+    merged = merged_bookings(inputs.bookings, add)
+    with tempfile.TemporaryDirectory() as work:
+        merged_path = Path(work) / "bookings.csv"
+        write_table(merged_path, merged.columns, merged.rows)
+        remaining = time_limit - (time.monotonic() - started)
+        options = SolveOptions(time_limit_s=max(1.0, remaining - 3.0 - len(merged.rows) / 100))
+        result = replan_day(old, config, inputs, merged, merged_path, now_min, _ids(cancel),
+                            _ids(vehicle_off), options)
+    changes = [vars(c) for c in result.changes]
+    write_plan(result.plan, out, Inputs(out / "bookings.csv", inputs.fleet, inputs.sites,
+                                        inputs.config),
+               tables={"bookings.csv": (merged.columns, merged.rows),
+                       "changes.csv": (CHANGE_COLUMNS, changes)})
+    crews = sorted({c.vehicle_id for c in result.changes})
+    planned = {j.journey_id for j in result.plan.planned}
+    added = [j.journey_id for j in result.plan.problem.journeys
+             if j.journey_id not in {o.journey_id for o in old.problem.journeys}]
+    click.echo(f"re-planned from {now}: {sum(j in planned for j in added)} of {len(added)} "
+               f"late journeys planned, {len(_ids(cancel))} cancellation(s); "
+               f"{len(crews)} crews' runs changed: {', '.join(crews) or 'none'} -> {out}")
+    for note in result.notes:
+        click.echo(f"  note: {note}")

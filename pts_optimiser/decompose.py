@@ -76,7 +76,8 @@ def _part(data: RoutingInput, vehicles: Sequence[int], requests: Sequence[int]) 
             chosen.append((request, allowed))
             nodes += [request.pickup_node, request.dropoff_node]
     breaks = [node for node, owner in data.break_owner.items() if owner in keep_vehicles]
-    nodes += breaks
+    fixed = [node for node, owner in data.fixed_visits.items() if owner in keep_vehicles]
+    nodes += breaks + fixed
     new_node = {old: new for new, old in enumerate(nodes)}
     index = np.asarray(nodes)
     part = RoutingInput(
@@ -90,6 +91,7 @@ def _part(data: RoutingInput, vehicles: Sequence[int], requests: Sequence[int]) 
                           dropoff_node=new_node[request.dropoff_node], allowed_vehicles=allowed)
                   for request, allowed in chosen],
         break_owner={new_node[n]: new_vehicle[data.break_owner[n]] for n in breaks},
+        fixed_visits={new_node[n]: new_vehicle[data.fixed_visits[n]] for n in fixed},
         vehicle_cost=data.vehicle_cost, span_cost_per_min=data.span_cost_per_min,
         break_cost=data.break_cost)
     return Part(part, tuple(nodes), tuple(vehicles))

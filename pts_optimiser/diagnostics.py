@@ -43,6 +43,7 @@ class Code(StrEnum):
     NEGATIVE_CAPACITY = "negative_capacity"
     EV_WITHOUT_RANGE = "ev_without_range"
     BAD_CONFIG = "bad_config"
+    UNKNOWN_ID = "unknown_id"
     # Warnings
     NO_VEHICLE_CAN_CARRY = "no_vehicle_can_carry"
     MANY_ESCORTS = "many_escorts"

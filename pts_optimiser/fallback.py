@@ -10,11 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from pts_optimiser.config import BreakPolicy
 from pts_optimiser.places import DayPlaces
 from pts_optimiser.plan import Event, Roster, Stop
 from pts_optimiser.problem import Journey, Place, Problem, VehicleShift
+
+if TYPE_CHECKING:
+    from pts_optimiser.solve import VehicleStart
 
 
 @dataclass
@@ -27,6 +31,8 @@ class _Run:
     metres: int = 0
     break_taken: bool = False
     stops: list[Stop] = field(default_factory=list)
+    kept: int = 0  # stops made before a re-plan: never moved
+    takes_new: bool = True  # False for a vehicle taken off the road
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,8 @@ def _finish_ok(run: _Run, place: Place, free_min: int, break_taken: bool,
 
 
 def _try(run: _Run, journey: Journey, places: DayPlaces, rules: BreakPolicy) -> _Trip | None:
+    if not run.takes_new:
+        return None
     vehicle = run.vehicle
     here, pickup, dropoff = (places.of(run.place), places.of(journey.pickup),
                              places.of(journey.dropoff))
@@ -122,11 +130,15 @@ def _commit(run: _Run, journey: Journey, trip: _Trip, places: DayPlaces) -> None
     pickup, dropoff = places.of(journey.pickup), places.of(journey.dropoff)
     leg_to_pickup = int(places.minutes[places.of(run.place), pickup])
     depart_pickup = trip.pickup_min + journey.pickup_service_min
-    # Set off so as to arrive as the pickup starts: any wait is taken before leaving.
+    # Set off so as to arrive as the pickup starts: any wait is taken before leaving (but a
+    # stop kept from before a re-plan is not moved: then the wait is at the door).
     previous = run.stops[-1]
-    run.stops[-1] = _replace_departure(previous, max(previous.departure_min,
-                                                     trip.pickup_min - leg_to_pickup))
-    run.stops.append(_stop(Event.PICKUP, journey.pickup, trip.pickup_min, trip.pickup_min,
+    if len(run.stops) > run.kept:
+        previous = _replace_departure(previous, max(previous.departure_min,
+                                                    trip.pickup_min - leg_to_pickup))
+        run.stops[-1] = previous
+    arrival = previous.departure_min + leg_to_pickup
+    run.stops.append(_stop(Event.PICKUP, journey.pickup, arrival, trip.pickup_min,
                            depart_pickup, int(places.metres[places.of(run.place), pickup]),
                            journey, on_board=True))
     run.stops.append(_stop(Event.DROPOFF, journey.dropoff, trip.dropoff_min, trip.dropoff_min,
@@ -147,6 +159,29 @@ def _replace_departure(stop: Stop, departure: int) -> Stop:
                 stop.journey)
 
 
+def _resume(vehicle: VehicleShift, begin: VehicleStart, places: DayPlaces) -> _Run:
+    """A run that carries on from its stops so far, first dropping whoever is aboard."""
+    run = _Run(vehicle, begin.place, begin.free_min, begin.metres, begin.break_taken,
+               list(begin.done), 0 if begin.idle else len(begin.done), not begin.off_road)
+    aboard = list(begin.on_board)
+    for journey, _ in sorted(aboard, key=lambda item: item[1]):
+        here, there = places.of(run.place), places.of(journey.dropoff)
+        arrival = run.free_min + int(places.minutes[here, there])
+        start = max(arrival, journey.dropoff_window.earliest_min)
+        aboard = [(j, t) for j, t in aboard if j.journey_id != journey.journey_id]
+        space = [j.space for j, _ in aboard]
+        run.stops.append(Stop(Event.DROPOFF, journey.dropoff.lat, journey.dropoff.lon,
+                              journey.dropoff.label or journey.dropoff.site, arrival, start,
+                              start + journey.dropoff_service_min,
+                              int(places.metres[here, there]), sum(s.seats for s in space),
+                              sum(s.wheelchairs for s in space),
+                              sum(s.stretchers for s in space), journey))
+        run.place = journey.dropoff
+        run.free_min = start + journey.dropoff_service_min
+        run.metres += int(places.metres[here, there])
+    return run
+
+
 def _close(run: _Run, places: DayPlaces, rules: BreakPolicy) -> Roster:
     vehicle = run.vehicle
     window = _break_window(vehicle, rules)
@@ -162,14 +197,19 @@ def _close(run: _Run, places: DayPlaces, rules: BreakPolicy) -> Roster:
     return Roster(vehicle, tuple(run.stops))
 
 
-def one_at_a_time(problem: Problem, places: DayPlaces, allowed: Mapping[str, Sequence[int]]
+def one_at_a_time(problem: Problem, places: DayPlaces, allowed: Mapping[str, Sequence[int]],
+                  begun: Sequence[VehicleStart | None] = ()
                   ) -> tuple[list[Roster], list[Journey]]:
     """Rosters carrying one patient at a time, and the journeys they could not fit.
 
-    `allowed` gives, per journey id, the vehicle indices that could carry it alone.
+    `allowed` gives, per journey id, the vehicle indices that could carry it alone. When
+    re-planning, `begun` gives each vehicle's stops so far: those stay, and whoever is on
+    board is dropped off first.
     """
     rules = problem.config.breaks
-    runs = [_Run(v, v.base, v.shift_start_min) for v in problem.vehicles]
+    runs = [_Run(v, v.base, v.shift_start_min) if not begun or begun[i] is None
+            else _resume(v, begun[i], places)  # type: ignore[arg-type]
+            for i, v in enumerate(problem.vehicles)]
     left: list[Journey] = []
     # In time order: a run only grows forwards, so an early journey taken late is lost.
     order = sorted((j for j in problem.journeys if j.journey_id in allowed),

@@ -58,6 +58,8 @@ class RoutingInput:
     vehicles: Sequence[RoutingVehicle]
     requests: Sequence[RoutingRequest]
     break_owner: Mapping[int, int]  # break node -> vehicle index
+    # Drop-offs of patients already on board when re-planning: node -> the vehicle they are on.
+    fixed_visits: Mapping[int, int] = field(default_factory=dict)
     vehicle_cost: int = 0
     span_cost_per_min: int = 0
     break_cost: int = 10**9  # skipping a required break: only when nothing else fits
@@ -211,6 +213,10 @@ def solve_routing(data: RoutingInput, settings: SearchSettings,
         by_vehicle.setdefault(vehicle_index, []).append(index_of[break_node])
     for indices in by_vehicle.values():
         routing.AddDisjunction(indices, data.break_cost, 1)
+    # A patient on board leaves that vehicle only at their drop-off.
+    for node, vehicle_index in data.fixed_visits.items():
+        routing.VehicleVar(index_of[node]).SetValues([-1, vehicle_index])
+        routing.AddDisjunction([index_of[node]], data.break_cost)
 
     params = pywrapcp.DefaultRoutingSearchParameters()
     params.first_solution_strategy = getattr(routing_enums_pb2.FirstSolutionStrategy,

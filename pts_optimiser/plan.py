@@ -73,6 +73,7 @@ class Reason(StrEnum):
     BEYOND_EV_RANGE = "beyond_ev_range"
     NO_CAPACITY = "no_capacity"
     NO_PLAN_FOUND = "no_plan_found"
+    CANCELLED = "cancelled"
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import multiprocessing
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
@@ -74,17 +74,49 @@ ProgressFn = Callable[[int, int, float], None]
 
 
 @dataclass(frozen=True)
+class VehicleStart:
+    """Where a vehicle shift stands when planning starts part-way through the day."""
+
+    done: tuple[Stop, ...]  # stops made or under way: kept exactly as they are
+    on_board: tuple[tuple[Journey, int], ...] = ()  # still aboard: (journey, left its pickup)
+    break_taken: bool = False
+    off_road: bool = False  # taken off the road: drops who is aboard, takes nobody new
+    idle: bool = False  # not yet left its base: `done` is only a start, which may move later
+
+    @property
+    def place(self) -> Place:
+        """Where the vehicle is free again."""
+        last = self.done[-1]
+        return Place(last.lat, last.lon, last.label)
+
+    @property
+    def free_min(self) -> int:
+        """When the vehicle is free again."""
+        return self.done[-1].departure_min
+
+    @property
+    def metres(self) -> int:
+        """Road metres already driven."""
+        return sum(stop.leg_m for stop in self.done)
+
+
+@dataclass(frozen=True)
 class _Diagnosis:
     allowed: tuple[int, ...]  # vehicle indices that could carry the journey alone
     unassigned: Unassigned | None
 
 
-def _alone_fits(journey: Journey, vehicle: VehicleShift, places: DayPlaces) -> tuple[bool, bool]:
+def _alone_fits(journey: Journey, vehicle: VehicleShift, places: DayPlaces,
+                start: VehicleStart | None = None) -> tuple[bool, bool]:
     """Whether the vehicle could do this journey on its own: (in time, within range)."""
+    if start is not None and start.off_road:
+        return False, True
     base, pickup, dropoff = (places.of(vehicle.base), places.of(journey.pickup),
                              places.of(journey.dropoff))
+    origin = places.of(start.place) if start else base
+    free = start.free_min if start else vehicle.shift_start_min
     direct = int(places.minutes[pickup, dropoff])
-    at_pickup = max(vehicle.shift_start_min + int(places.minutes[base, pickup]),
+    at_pickup = max(free + int(places.minutes[origin, pickup]),
                     journey.pickup_window.earliest_min,
                     journey.dropoff_window.earliest_min - direct - journey.pickup_service_min)
     at_dropoff = at_pickup + journey.pickup_service_min + direct
@@ -94,8 +126,8 @@ def _alone_fits(journey: Journey, vehicle: VehicleShift, places: DayPlaces) -> t
                and home <= vehicle.shift_end_min)
     if vehicle.range_km is None:
         return in_time, True
-    metres = (places.metres[base, pickup] + places.metres[pickup, dropoff]
-              + places.metres[dropoff, base])
+    metres = (places.metres[origin, pickup] + places.metres[pickup, dropoff]
+              + places.metres[dropoff, base] + (start.metres if start else 0))
     return in_time, bool(metres <= vehicle.range_km * 1000)
 
 
@@ -105,7 +137,8 @@ def _kind(journey: Journey) -> str:
     return " ".join(words)
 
 
-def diagnose(journey: Journey, vehicles: Sequence[VehicleShift], places: DayPlaces) -> _Diagnosis:
+def diagnose(journey: Journey, vehicles: Sequence[VehicleShift], places: DayPlaces,
+             starts: Sequence[VehicleStart | None] = ()) -> _Diagnosis:
     """Which vehicles could carry this journey alone, or why none can."""
     window = (f"pickup {format_clock(journey.pickup_window.earliest_min)}-"
               f"{format_clock(journey.pickup_window.latest_min)}, drop-off "
@@ -124,7 +157,8 @@ def diagnose(journey: Journey, vehicles: Sequence[VehicleShift], places: DayPlac
         detail = (f"the direct trip takes {direct} min; maximum ride {journey.max_ride_min} min, "
                   f"{window}")
         return _Diagnosis((), Unassigned(journey, Reason.WINDOW_SHORTER_THAN_TRIP, detail))
-    fits = {i: _alone_fits(journey, vehicles[i], places) for i in compatible}
+    fits = {i: _alone_fits(journey, vehicles[i], places, starts[i] if starts else None)
+            for i in compatible}
     allowed = tuple(i for i, (in_time, in_range) in fits.items() if in_time and in_range)
     if allowed:
         return _Diagnosis(allowed, None)
@@ -168,31 +202,52 @@ def _break_sites(problem: Problem, vehicle: VehicleShift) -> list[Place]:
     return [vehicle.base, *sites[:BREAK_SITES_PER_VEHICLE]]
 
 
+def _total_load(journeys: Sequence[Journey]) -> tuple[int, int, int, int]:
+    loads = [_load(j) for j in journeys]
+    return (sum(x[0] for x in loads), sum(x[1] for x in loads), sum(x[2] for x in loads),
+            sum(x[3] for x in loads))
+
+
 def _load(journey: Journey) -> tuple[int, int, int, int]:
     space = journey.space
     patients = ALONE if Need.TRAVEL_ALONE in journey.needs else 1
     return space.seats, space.wheelchairs, space.stretchers, patients
 
 
-def solve(problem: Problem, options: SolveOptions, progress: ProgressFn | None = None) -> Plan:
-    """Plan the day within the time limit; every journey is planned or explained."""
+def solve(problem: Problem, options: SolveOptions, progress: ProgressFn | None = None,
+          starts: Mapping[str, VehicleStart] | None = None) -> Plan:
+    """Plan the day within the time limit; every journey is planned or explained.
+
+    `starts` re-plans part-way through the day: per vehicle shift, the stops already made
+    (kept as they are) and who is still on board (dropped by that same vehicle).
+    """
     started = time.monotonic()
     config = problem.config
     vehicles = problem.vehicles
-    needs_break = [v.shift_length_min > config.breaks.required_over_min for v in vehicles]
+    begun = [(starts or {}).get(v.vehicle_id) for v in vehicles]
+    needs_break = [v.shift_length_min > config.breaks.required_over_min
+                   and not (b is not None and b.break_taken) for v, b in zip(vehicles, begun,
+                                                                             strict=True)]
     break_places = {i: _break_sites(problem, v) for i, v in enumerate(vehicles) if needs_break[i]}
-    places = day_places(problem, [p for sites in break_places.values() for p in sites])
+    extra = [p for sites in break_places.values() for p in sites]
+    places = day_places(problem, extra + [b.place for b in begun if b is not None])
+    carried = {s.journey.journey_id for b in begun if b is not None for s in b.done
+               if s.journey is not None}
 
-    diagnoses = {j.journey_id: diagnose(j, vehicles, places) for j in problem.journeys}
+    to_plan = [j for j in problem.journeys if j.journey_id not in carried]
+    diagnoses = {j.journey_id: diagnose(j, vehicles, places, begun) for j in to_plan}
     unassigned = [d.unassigned for d in diagnoses.values() if d.unassigned is not None]
-    servable = [j for j in problem.journeys if diagnoses[j.journey_id].unassigned is None]
+    servable = [j for j in to_plan if diagnoses[j.journey_id].unassigned is None]
     if options.seed:
         # Insertion breaks ties by order: a seed gives another, equally deterministic, search.
         random.Random(options.seed).shuffle(servable)
 
     model = _Model([], [], [], {name: [] for name in LOADS}, {}, {}, {})
-    starts = [model.add(places.of(v.base), 0, (v.shift_start_min, v.shift_end_min))
-              for v in vehicles]
+    start_nodes = [
+        model.add(places.of(v.base), 0, (v.shift_start_min, v.shift_end_min)) if b is None else
+        model.add(places.of(b.place), 0, (b.free_min, max(b.free_min, v.shift_end_min)),
+                  _total_load([j for j, _ in b.on_board]))
+        for v, b in zip(vehicles, begun, strict=True)]
     ends = [model.add(places.of(v.base), 0, (v.shift_start_min, v.shift_end_min))
             for v in vehicles]
     requests = []
@@ -213,12 +268,27 @@ def solve(problem: Problem, options: SolveOptions, progress: ProgressFn | None =
             pickup, dropoff, journey.max_ride_min,
             config.objective.unserved_cost_by_priority[journey.priority],
             diagnoses[journey.journey_id].allowed))
+    fixed_visits: dict[int, int] = {}
+    for vehicle_index, begin in enumerate(begun):
+        for journey, left_pickup in begin.on_board if begin is not None else ():
+            latest = min(journey.dropoff_window.latest_min, left_pickup + journey.max_ride_min)
+            earliest = journey.dropoff_window.earliest_min
+            load = _load(journey)
+            node = model.add(places.of(journey.dropoff), journey.dropoff_service_min,
+                             (earliest, max(earliest, latest)),
+                             (-load[0], -load[1], -load[2], -load[3]))
+            model.journey_of_node[node] = journey
+            model.event_of_node[node] = Event.DROPOFF
+            fixed_visits[node] = vehicle_index
     break_owner: dict[int, int] = {}
     break_nodes: dict[int, list[int]] = {}
     for vehicle_index, sites in break_places.items():
         vehicle = vehicles[vehicle_index]
+        begin = begun[vehicle_index]
         window = (vehicle.shift_start_min + config.breaks.earliest_after_start_min,
                   vehicle.shift_start_min + config.breaks.latest_after_start_min)
+        if begin is not None:
+            window = (max(window[0], begin.free_min), max(window[1], begin.free_min))
         for site in sites:
             node = model.add(places.of(site), vehicle.break_min, window)
             break_owner[node] = vehicle_index
@@ -227,13 +297,17 @@ def solve(problem: Problem, options: SolveOptions, progress: ProgressFn | None =
             break_nodes.setdefault(vehicle_index, []).append(node)
 
     node_places = np.asarray(model.place_of_node)
+    driven_m = [b.metres if b is not None else 0 for b in begun]
+    # Re-planning: a vehicle is free only once its kept stops are done.
+    free_at = [b.free_min if b is not None else v.shift_start_min
+               for v, b in zip(vehicles, begun, strict=True)]
     routing_vehicles = [
         RoutingVehicle(
-            start_node=starts[i], end_node=ends[i], shift_start_min=v.shift_start_min,
+            start_node=start_nodes[i], end_node=ends[i], shift_start_min=free_at[i],
             shift_end_min=v.shift_end_min,
             capacity={"seats": v.capacity.seats, "wheelchairs": v.capacity.wheelchairs,
                       "stretchers": v.capacity.stretchers, "patients": ALONE},
-            range_m=int(v.range_km * 1000) if v.range_km is not None else None,
+            range_m=(int(v.range_km * 1000) - driven_m[i] if v.range_km is not None else None),
             km_cost=config.objective.km_cost_by_fuel[str(v.fuel)],
             break_nodes=tuple(break_nodes.get(i, ())))
         for i, v in enumerate(vehicles)]
@@ -242,6 +316,7 @@ def solve(problem: Problem, options: SolveOptions, progress: ProgressFn | None =
         distance_m=places.metres[np.ix_(node_places, node_places)],
         service_min=model.service, windows=model.windows, loads=model.loads,
         vehicles=routing_vehicles, requests=requests, break_owner=break_owner,
+        fixed_visits=fixed_visits,
         vehicle_cost=config.objective.vehicle_cost,
         span_cost_per_min=config.objective.shift_minute_cost)
     remaining = options.time_limit_s - (time.monotonic() - started)
@@ -251,13 +326,13 @@ def solve(problem: Problem, options: SolveOptions, progress: ProgressFn | None =
         middle = [(j.pickup.lat + j.dropoff.lat) / 2 for j in servable]
         outcome = _whole_then_halves(data, middle, [v.base.lat for v in vehicles], settings,
                                      progress)
-    elif requests:
+    elif requests or fixed_visits:
         outcome = solve_routing(data, settings, on_solution=progress)
-    rosters, left_out = _read_routes(problem, outcome, model, data)
-    if outcome is None and requests:
+    rosters, left_out = _read_routes(problem, outcome, model, data, begun)
+    if outcome is None and (requests or fixed_visits):
         # Never an empty plan: one journey at a time needs no search and keeps every rule.
         allowed = {j.journey_id: diagnoses[j.journey_id].allowed for j in servable}
-        rosters, left_out = one_at_a_time(problem, places, allowed)
+        rosters, left_out = one_at_a_time(problem, places, allowed, begun)
         unassigned += [Unassigned(j, Reason.NO_PLAN_FOUND,
                                   "the search found no plan in the time given and the simple "
                                   "one-at-a-time plan could not fit it; run again with a longer "
@@ -265,8 +340,9 @@ def solve(problem: Problem, options: SolveOptions, progress: ProgressFn | None =
     else:
         unassigned += [_no_capacity(j, vehicles, diagnoses[j.journey_id].allowed, rosters)
                        for j in left_out]
-    search = {"status": outcome.status if outcome else ("nothing to plan" if not requests
-                                                         else "fallback: one at a time"),
+    search = {"status": outcome.status if outcome else (
+                  "nothing to plan" if not (requests or fixed_visits)
+                  else "fallback: one at a time"),
               "objective": outcome.objective if outcome else None,
               "solutions": outcome.solutions if outcome else 0,
               "strategy": options.strategy,
@@ -346,7 +422,8 @@ def _served_in(routes: Sequence[Sequence[Visit]], data: RoutingInput) -> int:
 
 
 def _read_routes(problem: Problem, outcome: RoutingOutcome | None, model: _Model,
-                 data: RoutingInput) -> tuple[list[Roster], list[Journey]]:
+                 data: RoutingInput, begun: Sequence[VehicleStart | None]
+                 ) -> tuple[list[Roster], list[Journey]]:
     """Rosters from the solver's routes; journeys it left out.
 
     A used shift that lost its required break (the solver pays a huge penalty first)
@@ -357,12 +434,16 @@ def _read_routes(problem: Problem, outcome: RoutingOutcome | None, model: _Model
     rosters: list[Roster] = []
     for vehicle_index, vehicle in enumerate(problem.vehicles):
         route = outcome.routes[vehicle_index] if outcome else ()
-        if not any(v.node in model.journey_of_node for v in route):
+        begin = begun[vehicle_index]
+        fresh = begin is None or begin.idle  # nothing kept from before a re-plan
+        if not any(v.node in model.journey_of_node for v in route) and fresh:
             continue
-        has_break = any(v.node in data.break_owner for v in route)
-        if vehicle.shift_length_min > config.breaks.required_over_min and not has_break:
+        has_break = any(v.node in data.break_owner for v in route) or (
+            begin is not None and begin.break_taken)
+        if vehicle.shift_length_min > config.breaks.required_over_min and not has_break \
+                and fresh:
             continue
-        rosters.append(_roster(vehicle, route, model, data))
+        rosters.append(_roster(vehicle, route, model, data, begin))
         planned.update(j.journey_id for j in rosters[-1].journeys)
     left_out = [j for j in model.journey_of_node.values() if j.journey_id not in planned]
     unique = list({j.journey_id: j for j in left_out}.values())
@@ -370,12 +451,18 @@ def _read_routes(problem: Problem, outcome: RoutingOutcome | None, model: _Model
 
 
 def _roster(vehicle: VehicleShift, route: Sequence[Visit], model: _Model,
-            data: RoutingInput) -> Roster:
-    stops: list[Stop] = []
-    on_board = [0, 0, 0]
+            data: RoutingInput, begin: VehicleStart | None = None) -> Roster:
+    stops: list[Stop] = list(begin.done) if begin is not None else []
+    aboard = [j.space for j, _ in begin.on_board] if begin is not None else []
+    on_board = [sum(s.seats for s in aboard), sum(s.wheelchairs for s in aboard),
+                sum(s.stretchers for s in aboard)]
     previous_node = -1
     departure = 0
     for position, visit in enumerate(route):
+        if position == 0 and begin is not None:
+            # The start node stands for where the vehicle is: its stops so far are kept.
+            previous_node, departure = visit.node, begin.free_min
+            continue
         node, start = visit.node, visit.start_min
         journey = model.journey_of_node.get(node)
         if position == 0:
@@ -400,21 +487,23 @@ def _roster(vehicle: VehicleShift, route: Sequence[Visit], model: _Model,
         stops.append(Stop(event, place.lat, place.lon, place.label, arrival, service_start,
                           departure, leg_m, on_board[0], on_board[1], on_board[2], journey))
         previous_node = node
-    return Roster(vehicle, tuple(_wait_before_leaving(stops)))
+    kept = len(begin.done) if begin is not None and not begin.idle else 0
+    return Roster(vehicle, tuple(_wait_before_leaving(stops, kept)))
 
 
-def _wait_before_leaving(stops: list[Stop]) -> list[Stop]:
+def _wait_before_leaving(stops: list[Stop], kept: int = 0) -> list[Stop]:
     """Place each wait where a crew would take it.
 
     The solver only says when service starts; a vehicle early for a drop-off, a break or
     its first stop waits before setting off instead (a patient is handed over on arrival,
     not kept on board outside the clinic). Early for a pickup, it waits at the door.
-    Every leg still takes its full travel time and every service start is unchanged.
+    Every leg still takes its full travel time and every service start is unchanged. The
+    first `kept` stops (already made when re-planning) are not moved.
     """
-    for k in range(1, len(stops)):
+    for k in range(max(1, kept + 1), len(stops)):
         stop = stops[k]
         wait = stop.service_start_min - stop.arrival_min
-        if wait > 0 and (k == 1 or stop.event in (Event.DROPOFF, Event.BREAK)):
+        if wait > 0 and ((k == 1 and kept == 0) or stop.event in (Event.DROPOFF, Event.BREAK)):
             before = stops[k - 1]
             if k == 1:  # leave the base later rather than as the shift opens
                 before = replace(before, arrival_min=before.arrival_min + wait,

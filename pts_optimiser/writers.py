@@ -12,7 +12,7 @@ import json
 import shutil
 import tempfile
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -157,13 +157,18 @@ def write_folder(out: Path, build: Callable[[Path], None], keep_previous: Path |
 
 
 def write_plan(plan: Plan, out: Path, inputs: Inputs | None = None, with_maps: bool = False,
-               keep_previous: Path | None = None) -> None:
+               keep_previous: Path | None = None,
+               tables: Mapping[str, tuple[Sequence[str], Sequence[Mapping[str, object]]]]
+               | None = None) -> None:
     """Write the plan folder; it appears complete or not at all.
 
     `inputs` are recorded in summary.json so `pts report` and `pts runsheets` can rebuild
     the views from the folder alone. `with_maps` puts the route maps in its `maps/`.
+    `tables` are further CSV files (name -> columns, rows) written with the plan.
     """
     def build(staging: Path) -> None:
+        for name, (columns, rows) in (tables or {}).items():
+            write_table(staging / name, columns, rows)
         booking_extra, fleet_extra = _extras(plan)
         write_table(staging / "rosters.csv", [*ROSTER_COLUMNS, *booking_extra, *fleet_extra],
                     roster_rows(plan))
