@@ -255,12 +255,13 @@ def solve_routing(data: RoutingInput, settings: SearchSettings,
         progress.on_solution(planned, routing.CostVar().Max(), now - progress.started)
 
     routing.AddAtSolutionCallback(at_solution)
+    solution = None
     if initial_routes is not None:
         routing.CloseModelWithParameters(params)
         start = routing.ReadAssignmentFromRoutes([list(map(index_of.__getitem__, r))
                                                   for r in initial_routes], True)
         solution = routing.SolveFromAssignmentWithParameters(start, params) if start else None
-    else:
+    if solution is None:  # no warm start, or routes the model could not take: construct
         solution = routing.SolveWithParameters(params)
     if solution is None:
         return None

@@ -16,7 +16,7 @@ from pts_optimiser.config import Config
 from pts_optimiser.diagnostics import Code, InputError, error
 from pts_optimiser.parse import Inputs, format_clock, read_problem
 from pts_optimiser.plan import Event, Plan, Reason, Roster, Stop, Unassigned
-from pts_optimiser.problem import Journey
+from pts_optimiser.problem import Journey, Place
 from pts_optimiser.solve import SolveOptions, VehicleStart, solve
 from pts_optimiser.tables import Table, read_table
 
@@ -160,7 +160,21 @@ def replan(old: Plan, config: Config, inputs: Inputs, merged: Table, merged_path
     today = replace(problem,
                     journeys=tuple(j for j in problem.journeys if j not in cancelled),
                     vehicles=tuple(v for v in problem.vehicles if v.vehicle_id not in idle_off))
-    plan = solve(today, options, starts=starts)
+    # Each crew keeps the patients it already has, so the control room calls only the crews
+    # whose runs must change; late journeys and the off-road vehicle's work go anywhere.
+    keep_on = {j.journey_id: r.vehicle.vehicle_id for r in old.rosters for j in r.journeys
+               if r.vehicle.vehicle_id not in vehicle_off}
+    rest: dict[str, list[tuple[Event, str, Place]]] = {}
+    for roster in old.rosters:
+        vehicle_id = roster.vehicle.vehicle_id
+        begin = starts.get(vehicle_id)
+        aboard = {j.journey_id for j, _ in begin.on_board} if begin else set()
+        rest[vehicle_id] = [
+            (s.event, s.journey.journey_id if s.journey else "", Place(s.lat, s.lon))
+            for s in roster.stops[_kept(roster.stops, now_min):]
+            if s.event is Event.BREAK or (s.journey is not None and (
+                vehicle_id not in vehicle_off or s.journey.journey_id in aboard))]
+    plan = solve(today, options, starts=starts, keep_on=keep_on, warm=rest)
     gone = tuple(Unassigned(j, Reason.CANCELLED, f"cancelled at {format_clock(now_min)}")
                  for j in cancelled)
     plan = replace(plan, problem=replace(problem, vehicles=today.vehicles),

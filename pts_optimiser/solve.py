@@ -215,11 +215,17 @@ def _load(journey: Journey) -> tuple[int, int, int, int]:
 
 
 def solve(problem: Problem, options: SolveOptions, progress: ProgressFn | None = None,
-          starts: Mapping[str, VehicleStart] | None = None) -> Plan:
+          starts: Mapping[str, VehicleStart] | None = None,
+          keep_on: Mapping[str, str] | None = None,
+          warm: Mapping[str, Sequence[tuple[Event, str, Place]]] | None = None) -> Plan:
     """Plan the day within the time limit; every journey is planned or explained.
 
     `starts` re-plans part-way through the day: per vehicle shift, the stops already made
     (kept as they are) and who is still on board (dropped by that same vehicle).
+    `keep_on` (journey id -> vehicle id) keeps journeys on the crew that already has them,
+    where that vehicle can still carry them. `warm` (vehicle id -> the rest of its old run:
+    event, journey id, place) starts the search from the old plan, so nothing it served is
+    lost unless it must be.
     """
     started = time.monotonic()
     config = problem.config
@@ -267,7 +273,7 @@ def solve(problem: Problem, options: SolveOptions, progress: ProgressFn | None =
         requests.append(RoutingRequest(
             pickup, dropoff, journey.max_ride_min,
             config.objective.unserved_cost_by_priority[journey.priority],
-            diagnoses[journey.journey_id].allowed))
+            _kept_on(journey, diagnoses[journey.journey_id].allowed, keep_on, vehicles)))
     fixed_visits: dict[int, int] = {}
     for vehicle_index, begin in enumerate(begun):
         for journey, left_pickup in begin.on_board if begin is not None else ():
@@ -322,7 +328,10 @@ def solve(problem: Problem, options: SolveOptions, progress: ProgressFn | None =
     remaining = options.time_limit_s - (time.monotonic() - started)
     settings = SearchSettings(max(1.0, remaining), options.first_solution, options.metaheuristic)
     outcome: RoutingOutcome | None = None
-    if requests and options.strategy == "split" and len(requests) >= SPLIT_FROM_JOURNEYS:
+    if warm and (requests or fixed_visits):
+        routes = _warm_routes(warm, vehicles, model, break_nodes)
+        outcome = solve_routing(data, settings, initial_routes=routes, on_solution=progress)
+    elif requests and options.strategy == "split" and len(requests) >= SPLIT_FROM_JOURNEYS:
         middle = [(j.pickup.lat + j.dropoff.lat) / 2 for j in servable]
         outcome = _whole_then_halves(data, middle, [v.base.lat for v in vehicles], settings,
                                      progress)
@@ -351,6 +360,34 @@ def solve(problem: Problem, options: SolveOptions, progress: ProgressFn | None =
     if places.warning:
         search["travel_warning"] = places.warning
     return Plan(problem, tuple(rosters), tuple(unassigned), time.monotonic() - started, search)
+
+
+def _warm_routes(warm: Mapping[str, Sequence[tuple[Event, str, Place]]],
+                 vehicles: Sequence[VehicleShift], model: _Model,
+                 break_nodes: Mapping[int, Sequence[int]]) -> list[list[int]]:
+    """The old runs as node ids of this model; stops it no longer has are left out."""
+    node_of = {(model.event_of_node[n], j.journey_id): n for n, j in model.journey_of_node.items()}
+    routes: list[list[int]] = []
+    for index, vehicle in enumerate(vehicles):
+        route: list[int] = []
+        for event, journey_id, place in warm.get(vehicle.vehicle_id, ()):
+            if event is Event.BREAK:
+                same = [n for n in break_nodes.get(index, ())
+                        if (model.break_site[n].lat, model.break_site[n].lon)
+                        == (place.lat, place.lon)]
+                route += same[:1]
+            elif (event, journey_id) in node_of:
+                route.append(node_of[(event, journey_id)])
+        routes.append(route)
+    return routes
+
+
+def _kept_on(journey: Journey, allowed: tuple[int, ...], keep_on: Mapping[str, str] | None,
+             vehicles: Sequence[VehicleShift]) -> tuple[int, ...]:
+    """The vehicles a journey may go on: its crew's alone, when it stays with them."""
+    vehicle_id = (keep_on or {}).get(journey.journey_id)
+    same = tuple(i for i in allowed if vehicles[i].vehicle_id == vehicle_id)
+    return same or allowed
 
 
 def _improve_part(part: Part, settings: SearchSettings) -> RoutingOutcome | None:
