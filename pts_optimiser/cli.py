@@ -1,4 +1,4 @@
-"""The `pts` command: validate, generate, check, solve and demo."""
+"""The `pts` command: validate, generate, solve, check, demo, views, replan and nightly."""
 
 from __future__ import annotations
 
@@ -51,8 +51,8 @@ def _guarded(command: F) -> F:
         except Exception as exc:
             if os.environ.get("PTS_DEBUG"):
                 raise
-            click.echo(f"internal error: {type(exc).__name__}: {exc}. Nothing was written. "
-                       "Run again with PTS_DEBUG=1 to see where, and report it.", err=True)
+            click.echo(f"internal error: {type(exc).__name__}: {exc}. No half-written plan is "
+                       "left. Run again with PTS_DEBUG=1 to see where, and report it.", err=True)
             sys.exit(EXIT_INTERNAL)
     return run  # type: ignore[return-value]
 
