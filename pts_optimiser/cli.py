@@ -257,16 +257,24 @@ def demo(out: Path, time_limit: float, maps_dir: Path | None, privacy: bool) -> 
     sys.exit(EXIT_OK if result.ok else EXIT_VIOLATIONS)
 
 
-def _read_plan_folder(plan_dir: Path) -> Plan:
-    from pts_optimiser.planfolder import read_plan, recorded_inputs
+def _plan_inputs(plan_dir: Path) -> Inputs:
+    """The files a plan folder was made from, as its summary.json recorded them."""
+    from pts_optimiser.planfolder import recorded_inputs
 
     recorded = recorded_inputs(plan_dir)
     bookings, fleet = recorded["bookings"], recorded["fleet"]
     if not bookings or not fleet:
         raise click.UsageError("summary.json does not say where the bookings and fleet are")
     sites, config = recorded["sites"], recorded["config"]
-    problem, _, _ = _load(Path(bookings), Path(fleet), Path(sites) if sites else None,
-                          Path(config) if config else None)
+    return Inputs(Path(bookings), Path(fleet), Path(sites) if sites else None,
+                  Path(config) if config else None)
+
+
+def _read_plan_folder(plan_dir: Path) -> Plan:
+    from pts_optimiser.planfolder import read_plan
+
+    inputs = _plan_inputs(plan_dir)
+    problem, _, _ = _load(inputs.bookings, inputs.fleet, inputs.sites, inputs.config)
     return read_plan(problem, plan_dir)
 
 
@@ -359,7 +367,7 @@ def replan(plan_dir: Path, now: str, add: Path | None, cancel: str | None,
     import tempfile
 
     from pts_optimiser.parse import parse_clock
-    from pts_optimiser.planfolder import read_plan, recorded_inputs
+    from pts_optimiser.planfolder import read_plan
     from pts_optimiser.replan import CHANGE_COLUMNS, merged_bookings
     from pts_optimiser.replan import replan as replan_day
     from pts_optimiser.solve import SolveOptions
@@ -370,12 +378,7 @@ def replan(plan_dir: Path, now: str, add: Path | None, cancel: str | None,
     now_min = parse_clock(now)
     if now_min is None:
         raise click.BadParameter(f"{now!r} is not HH:MM", param_hint="--now")
-    recorded = recorded_inputs(plan_dir)
-    if not recorded["bookings"] or not recorded["fleet"]:
-        raise click.UsageError("summary.json does not say where the bookings and fleet are")
-    inputs = Inputs(Path(recorded["bookings"]), Path(recorded["fleet"]),
-                    Path(recorded["sites"]) if recorded["sites"] else None,
-                    Path(recorded["config"]) if recorded["config"] else None)
+    inputs = _plan_inputs(plan_dir)
     config = load_config(inputs.config)
     old_problem, _ = read_problem(inputs, config)
     old = read_plan(old_problem, plan_dir)

@@ -119,16 +119,22 @@ def _met(standard: Standard, group: Sequence[Trip]) -> dict[str, Any]:
             "values_min": sorted(values)}
 
 
+def km_by_fuel(plan: Plan) -> dict[str, float]:
+    """Road km driven, by the fuel of the vehicle that drove them."""
+    km: dict[str, float] = defaultdict(float)
+    for roster in plan.rosters:
+        km[str(roster.vehicle.fuel)] += roster.distance_m / 1000
+    return dict(km)
+
+
 def figures(plan: Plan) -> dict[str, Any]:
     """Every figure of the KPI report."""
     problem = plan.problem
     config = problem.config
     planned = trips(plan)
-    km_by_fuel: dict[str, float] = defaultdict(float)
-    for roster in plan.rosters:
-        km_by_fuel[str(roster.vehicle.fuel)] += roster.distance_m / 1000
-    co2 = {fuel: km * config.co2_kg_per_km[fuel] for fuel, km in km_by_fuel.items()}
-    electric_km = km_by_fuel.get(str(Fuel.ELECTRIC), 0.0)
+    km = km_by_fuel(plan)
+    co2 = {fuel: driven * config.co2_kg_per_km[fuel] for fuel, driven in km.items()}
+    electric_km = km.get(str(Fuel.ELECTRIC), 0.0)
     # Saved against the same miles in a petrol car, the car an electric car replaces.
     saved = electric_km * (config.co2_kg_per_km["petrol"] - config.co2_kg_per_km["electric"])
     the_standards = standards(plan)
@@ -149,7 +155,7 @@ def figures(plan: Plan) -> dict[str, Any]:
                             "served": sum(t.district == d for t in planned)}
                         for d in districts},
         "on_board_min": sorted(t.on_board_min for t in planned),
-        "km_by_fuel": {fuel: round(km, 1) for fuel, km in sorted(km_by_fuel.items())},
+        "km_by_fuel": {fuel: round(driven, 1) for fuel, driven in sorted(km.items())},
         "co2_kg_by_fuel": {fuel: round(kg, 1) for fuel, kg in sorted(co2.items())},
         "co2_saved_by_electric_kg": round(saved, 1),
         "vehicles_used": sum(r.used for r in plan.rosters),

@@ -20,6 +20,7 @@ import folium
 from pts_optimiser.parse import format_clock
 from pts_optimiser.plan import Event, Plan, Roster, Stop
 from pts_optimiser.problem import Mobility
+from pts_optimiser.tables import file_stem
 
 _VENDOR = Path(__file__).resolve().parent / "_vendor" / "leaflet"
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
@@ -229,6 +230,6 @@ def maps(plan: Plan, privacy: bool = False, tiles: str = "", tiles_credit: str =
              LEAFLET_JS: (_VENDOR / LEAFLET_JS).read_text(encoding="utf-8"),
              LEAFLET_CSS: (_VENDOR / LEAFLET_CSS).read_text(encoding="utf-8")}
     for roster in used:
-        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in roster.vehicle.vehicle_id)
-        pages[f"{safe}.html"] = _render(plan, [roster], privacy, tiles, tiles_credit, False)
+        pages[f"{file_stem(roster.vehicle.vehicle_id)}.html"] = _render(
+            plan, [roster], privacy, tiles, tiles_credit, False)
     return pages

@@ -12,6 +12,7 @@ from html import escape
 
 from pts_optimiser.parse import format_clock
 from pts_optimiser.plan import Event, Plan, Roster, Stop
+from pts_optimiser.tables import file_stem
 
 _STYLE = """
 @page { size: A4; margin: 12mm; }
@@ -114,13 +115,9 @@ def run_sheets(plan: Plan) -> dict[str, str]:
     """File name to HTML: one page per used vehicle shift and `all.html` with every sheet."""
     date = plan.problem.service_date or "service day"
     used = [r for r in plan.rosters if r.used]
-    pages = {f"{_file_name(r.vehicle.vehicle_id)}.html":
+    pages = {f"{file_stem(r.vehicle.vehicle_id)}.html":
              page(f"Run sheet {r.vehicle.vehicle_id} {date}", sheet_html(r, date)) for r in used}
     pages["all.html"] = page(f"Run sheets {date}",
                              "\n".join(sheet_html(r, date) for r in used) or
                              "<p>No vehicle shift is used in this plan.</p>")
     return pages
-
-
-def _file_name(vehicle_id: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in vehicle_id)

@@ -97,6 +97,11 @@ def write_workbook(path: Path,
         raise
 
 
+def file_stem(text: str) -> str:
+    """A file name from an id: letters, digits, - and _ kept, anything else _."""
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in text)
+
+
 def write_text(path: Path, text: str) -> None:
     """Write text under `path`, atomically."""
     _atomic_write(path, text)

@@ -11,14 +11,15 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from pts_optimiser import kpi
 from pts_optimiser.checker import ROSTER_COLUMNS, UNASSIGNED_COLUMNS
 from pts_optimiser.parse import Inputs, format_clock
-from pts_optimiser.plan import Event, Plan
+from pts_optimiser.plan import Plan
 from pts_optimiser.report import report_html
 from pts_optimiser.runsheets import run_sheets
 from pts_optimiser.tables import write_table, write_text, write_workbook
@@ -65,18 +66,8 @@ def summary(plan: Plan) -> dict[str, Any]:
     problem = plan.problem
     config = problem.config
     served = Counter(str(j.purpose) for j in plan.planned)
-    km_by_fuel: dict[str, float] = defaultdict(float)
-    on_board: list[int] = []
-    for roster in plan.rosters:
-        km_by_fuel[str(roster.vehicle.fuel)] += roster.distance_m / 1000
-        picked: dict[str, int] = {}
-        for stop in roster.stops:
-            if stop.journey is None:
-                continue
-            if stop.event is Event.PICKUP:
-                picked[stop.journey.journey_id] = stop.departure_min
-            elif stop.event is Event.DROPOFF:
-                on_board.append(stop.arrival_min - picked[stop.journey.journey_id])
+    km_by_fuel = kpi.km_by_fuel(plan)
+    on_board = [trip.on_board_min for trip in kpi.trips(plan)]
     co2 = {fuel: round(km * config.co2_kg_per_km[fuel], 1) for fuel, km in km_by_fuel.items()}
     return {
         "service_date": problem.service_date,

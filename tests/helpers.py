@@ -85,3 +85,15 @@ def reason_of(plan: Plan, journey_id: str) -> str | None:
     """The unassigned reason code of a journey, if it is unassigned."""
     return next((str(u.reason) for u in plan.unassigned if u.journey.journey_id == journey_id),
                 None)
+
+
+def rows(path: Path) -> list[dict[str, str]]:
+    """The records of a CSV file, read with the standard library (not the project's reader)."""
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def minutes(clock: str) -> int:
+    """Minutes after midnight of an HH:MM time."""
+    hours, mins = clock.split(":")
+    return int(hours) * 60 + int(mins)

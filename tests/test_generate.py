@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from collections import Counter
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from pts_optimiser.cli import main
 from pts_optimiser.config import load_config
 from pts_optimiser.generate import write_day
 from pts_optimiser.parse import Inputs, read_problem
+from tests.helpers import minutes, rows
 
 
 @pytest.fixture(scope="module")
@@ -22,10 +22,6 @@ def weekday(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_day(out, seed=11, journeys=750)
     return out
 
-
-def _rows(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
 
 
 def test_validates_clean(weekday: Path) -> None:
@@ -39,38 +35,38 @@ def test_validates_clean(weekday: Path) -> None:
 
 def test_calibration(weekday: Path) -> None:
     """Purpose and mobility shares are within 3 points of the division's figures."""
-    rows = _rows(weekday / "bookings.csv")
-    purposes = Counter(r["purpose"] for r in rows)
-    share = {purpose: 100 * count / len(rows) for purpose, count in purposes.items()}
+    bookings = rows(weekday / "bookings.csv")
+    purposes = Counter(r["purpose"] for r in bookings)
+    share = {purpose: 100 * count / len(bookings) for purpose, count in purposes.items()}
     assert abs(share["dialysis"] - 35) <= 3
     assert abs(share["discharge"] - 6) <= 3
     assert abs(share["outpatient"] - 53) <= 3
     assert share["transfer"] > 0 and share["admission"] > 0
-    mobility = Counter(r["mobility"] for r in rows)
-    assert abs(100 * mobility["seated"] / len(rows) - 65) <= 6
-    assert abs(100 * mobility["stretcher"] / len(rows) - 12) <= 4
+    mobility = Counter(r["mobility"] for r in bookings)
+    assert abs(100 * mobility["seated"] / len(bookings) - 65) <= 6
+    assert abs(100 * mobility["stretcher"] / len(bookings) - 12) <= 4
 
 
 def test_dialysis_returns_follow_sessions(weekday: Path) -> None:
     """Each dialysis patient goes to one renal unit and is ready about 4 h 15 min later."""
-    rows = [r for r in _rows(weekday / "bookings.csv") if r["purpose"] == "dialysis"]
+    dialysis = [r for r in rows(weekday / "bookings.csv") if r["purpose"] == "dialysis"]
     by_patient: dict[str, list[dict[str, str]]] = {}
-    for row in rows:
+    for row in dialysis:
         by_patient.setdefault(row["patient_id"], []).append(row)
     for journeys in by_patient.values():
         inbound, home = journeys
         assert inbound["dropoff_site"].endswith("RENAL")
         assert home["pickup_site"] == inbound["dropoff_site"]
-        start = _minutes(inbound["appointment_time"])
-        assert 240 <= _minutes(home["ready_time"]) - start <= 270
-    twilight = [r for r in rows
-                if r["appointment_time"] and _minutes(r["appointment_time"]) >= 17 * 60]
+        start = minutes(inbound["appointment_time"])
+        assert 240 <= minutes(home["ready_time"]) - start <= 270
+    twilight = [r for r in dialysis
+                if r["appointment_time"] and minutes(r["appointment_time"]) >= 17 * 60]
     assert twilight, "some patients dialyse in the twilight session"
 
 
 def test_fleet_mix(weekday: Path) -> None:
     """87 shifts: 17 electric cars, two-crew stretcher vehicles and a late shift."""
-    fleet = _rows(weekday / "fleet.csv")
+    fleet = rows(weekday / "fleet.csv")
     assert sum(r["fuel"] == "electric" for r in fleet) == 17
     assert all(r["crew"] == "2" for r in fleet if r["stretchers"] != "0")
     assert any(r["shift_end"] >= "23:00" for r in fleet)
@@ -106,6 +102,3 @@ def test_shipped_demo_day_validates_clean() -> None:
     assert len(problem.journeys) > 0
 
 
-def _minutes(text: str) -> int:
-    hours, minutes = text.split(":")
-    return int(hours) * 60 + int(minutes)

@@ -9,18 +9,12 @@ import pytest
 from click.testing import CliRunner
 
 from pts_optimiser.cli import main
+from tests.helpers import minutes, rows
 
 NOW = "11:00"
 
 
-def _rows(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
 
-
-def _minutes(text: str) -> int:
-    hours, minutes = text.split(":")
-    return int(hours) * 60 + int(minutes)
 
 
 @pytest.fixture(scope="module")
@@ -45,9 +39,9 @@ def day(tmp_path_factory: pytest.TempPathFactory) -> Path:
             writer.writerow([f"LATE{k}", f"PL{k}", "discharge", "seated", "RDH",
                              52.93 + k / 100, -1.48, f"{12 + k // 2}:{(k % 2) * 30:02d}",
                              "2026-12-01"])
-    rosters = _rows(work / "plan" / "rosters.csv")
+    rosters = rows(work / "plan" / "rosters.csv")
     later = [r["journey_id"] for r in rosters
-             if r["event"] == "pickup" and _minutes(r["arrival"]) > _minutes(NOW) + 30]
+             if r["event"] == "pickup" and minutes(r["arrival"]) > minutes(NOW) + 30]
     cancelled = later[:3]
     (work / "cancelled.txt").write_text(",".join(cancelled))
     result = runner.invoke(main, ["replan", "--plan", str(work / "plan"), "--now", NOW,
@@ -60,24 +54,24 @@ def day(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_kept_stops_are_unchanged(day: Path) -> None:
     """Every stop reached by 11:00 is in the new plan exactly as it was."""
-    old = _rows(day / "plan" / "rosters.csv")
-    new = _rows(day / "new" / "rosters.csv")
+    old = rows(day / "plan" / "rosters.csv")
+    new = rows(day / "new" / "rosters.csv")
     fields = ("vehicle_id", "seq", "event", "journey_id", "arrival", "service_start", "lat",
               "lon")
     reached = [tuple(r[f] for f in fields) for r in old
-               if _minutes(r["arrival"]) <= _minutes(NOW) and r["event"] != "end"]
+               if minutes(r["arrival"]) <= minutes(NOW) and r["event"] != "end"]
     kept = {tuple(r[f] for f in fields) for r in new}
     assert reached and all(stop in kept for stop in reached)
 
 
 def test_patients_aboard_stay_on_their_vehicle(day: Path) -> None:
     """A patient picked up before 11:00 and not yet dropped is dropped by the same vehicle."""
-    old = _rows(day / "plan" / "rosters.csv")
-    new = _rows(day / "new" / "rosters.csv")
+    old = rows(day / "plan" / "rosters.csv")
+    new = rows(day / "new" / "rosters.csv")
     picked = {r["journey_id"]: r["vehicle_id"] for r in old
-              if r["event"] == "pickup" and _minutes(r["service_start"]) <= _minutes(NOW)}
+              if r["event"] == "pickup" and minutes(r["service_start"]) <= minutes(NOW)}
     dropped = {r["journey_id"] for r in old
-               if r["event"] == "dropoff" and _minutes(r["arrival"]) <= _minutes(NOW)}
+               if r["event"] == "dropoff" and minutes(r["arrival"]) <= minutes(NOW)}
     aboard = {j: v for j, v in picked.items() if j not in dropped}
     assert aboard, "the fixture has someone aboard at 11:00"
     drops = {r["journey_id"]: r["vehicle_id"] for r in new if r["event"] == "dropoff"}
@@ -86,10 +80,10 @@ def test_patients_aboard_stay_on_their_vehicle(day: Path) -> None:
 
 def test_late_discharges_planned_and_cancellations_listed(day: Path) -> None:
     """The late journeys are planned; the cancelled ones are unassigned as cancelled."""
-    new = _rows(day / "new" / "rosters.csv")
+    new = rows(day / "new" / "rosters.csv")
     planned = {r["journey_id"] for r in new if r["event"] == "pickup"}
     assert {f"LATE{k}" for k in range(5)} <= planned
-    unassigned = {r["journey_id"]: r["reason"] for r in _rows(day / "new" / "unassigned.csv")}
+    unassigned = {r["journey_id"]: r["reason"] for r in rows(day / "new" / "unassigned.csv")}
     for journey in (day / "cancelled.txt").read_text().split(","):
         assert unassigned[journey].startswith("cancelled")
 
@@ -104,7 +98,7 @@ def test_new_plan_passes_the_checker(day: Path) -> None:
 
 def test_change_list_names_the_crews(day: Path) -> None:
     """changes.csv says which vehicle gains, loses or moves which stop."""
-    changes = _rows(day / "new" / "changes.csv")
+    changes = rows(day / "new" / "changes.csv")
     assert {c["change"] for c in changes} >= {"added", "removed"}
     added = {c["journey_id"] for c in changes if c["change"] == "added"}
     assert {f"LATE{k}" for k in range(5)} <= added
@@ -114,17 +108,17 @@ def test_change_list_names_the_crews(day: Path) -> None:
 
 def test_vehicle_off_the_road(day: Path) -> None:
     """A vehicle taken off keeps its kept stops and patients aboard, and takes nothing new."""
-    rosters = _rows(day / "plan" / "rosters.csv")
+    rosters = rows(day / "plan" / "rosters.csv")
     busy = max({r["vehicle_id"] for r in rosters},
                key=lambda v: sum(r["vehicle_id"] == v and r["event"] == "pickup"
-                                 and _minutes(r["arrival"]) > _minutes(NOW) for r in rosters))
+                                 and minutes(r["arrival"]) > minutes(NOW) for r in rosters))
     result = CliRunner().invoke(main, ["replan", "--plan", str(day / "plan"), "--now", NOW,
                                        "--vehicle-off", busy, "--out", str(day / "off"),
                                        "--time-limit", "8"])
     assert result.exit_code == 0, result.output
-    new = _rows(day / "off" / "rosters.csv")
+    new = rows(day / "off" / "rosters.csv")
     late_pickups = [r for r in new if r["vehicle_id"] == busy and r["event"] == "pickup"
-                    and _minutes(r["arrival"]) > _minutes(NOW)]
+                    and minutes(r["arrival"]) > minutes(NOW)]
     assert late_pickups == []
     checked = CliRunner().invoke(main, ["check", "--bookings", str(day / "off" / "bookings.csv"),
                                         "--fleet", str(day / "day" / "fleet.csv"),

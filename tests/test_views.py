@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 from collections import Counter, defaultdict
@@ -15,6 +14,7 @@ from pts_optimiser.cli import main
 from pts_optimiser.config import load_config
 from pts_optimiser.parse import Inputs, parse_clock, read_problem
 from pts_optimiser.planfolder import read_plan
+from tests.helpers import rows
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -34,10 +34,6 @@ def plan_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return work / "plan"
 
 
-def _rows(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
-
 
 def _figures(plan_dir: Path) -> dict[str, object]:
     html = (plan_dir / "report.html").read_text()
@@ -49,7 +45,7 @@ def _figures(plan_dir: Path) -> dict[str, object]:
 
 def test_run_sheet_per_used_vehicle(plan_dir: Path) -> None:
     """Every used vehicle has its own run sheet, and each planned journey is on one."""
-    rosters = _rows(plan_dir / "rosters.csv")
+    rosters = rows(plan_dir / "rosters.csv")
     used = {r["vehicle_id"] for r in rosters if r["event"] == "pickup"}
     sheets = {p.stem for p in (plan_dir / "runsheets").iterdir()} - {"all"}
     assert sheets == used
@@ -65,16 +61,16 @@ def test_workbook_has_a_sheet_per_vehicle(plan_dir: Path) -> None:
     from openpyxl import load_workbook
 
     book = load_workbook(plan_dir / "plan.xlsx", read_only=True)
-    vehicles = {r["vehicle_id"] for r in _rows(plan_dir / "rosters.csv")}
+    vehicles = {r["vehicle_id"] for r in rows(plan_dir / "rosters.csv")}
     assert vehicles | {"unassigned", "summary"} == set(book.sheetnames)
 
 
 def test_report_figures_match_the_rosters(plan_dir: Path) -> None:
     """Served by purpose, km by fuel and time on board agree with rosters.csv recomputed."""
     day = plan_dir.parent / "day"
-    bookings = {r["journey_id"]: r for r in _rows(day / "bookings.csv")}
-    fuel = {r["vehicle_id"]: r["fuel"] for r in _rows(day / "fleet.csv")}
-    rosters = _rows(plan_dir / "rosters.csv")
+    bookings = {r["journey_id"]: r for r in rows(day / "bookings.csv")}
+    fuel = {r["vehicle_id"]: r["fuel"] for r in rows(day / "fleet.csv")}
+    rosters = rows(plan_dir / "rosters.csv")
     figures = _figures(plan_dir)
     served = Counter(bookings[r["journey_id"]]["purpose"] for r in rosters
                      if r["event"] == "pickup")
@@ -104,8 +100,8 @@ def test_plan_folder_reads_back(plan_dir: Path) -> None:
     day = plan_dir.parent / "day"
     problem, _ = read_problem(Inputs(day / "bookings.csv", day / "fleet.csv"), load_config())
     plan = read_plan(problem, plan_dir)
-    assert sum(len(r.stops) for r in plan.rosters) == len(_rows(plan_dir / "rosters.csv"))
-    assert len(plan.unassigned) == len(_rows(plan_dir / "unassigned.csv"))
+    assert sum(len(r.stops) for r in plan.rosters) == len(rows(plan_dir / "rosters.csv"))
+    assert len(plan.unassigned) == len(rows(plan_dir / "unassigned.csv"))
 
 
 def test_rebuild_commands(plan_dir: Path) -> None:
@@ -122,7 +118,7 @@ def test_rebuild_commands(plan_dir: Path) -> None:
 def test_maps_per_vehicle_and_overview(plan_dir: Path) -> None:
     """The overview and one map per used vehicle, with Leaflet beside them (no CDN)."""
     maps = plan_dir.parent / "maps"
-    used = {r["vehicle_id"] for r in _rows(plan_dir / "rosters.csv") if r["event"] == "pickup"}
+    used = {r["vehicle_id"] for r in rows(plan_dir / "rosters.csv") if r["event"] == "pickup"}
     names = {p.name for p in maps.iterdir()}
     assert names == {"overview.html", "leaflet.js", "leaflet.css"} | {f"{v}.html" for v in used}
     overview = (maps / "overview.html").read_text()
@@ -135,7 +131,7 @@ def test_privacy_blurs_homes(plan_dir: Path) -> None:
     """With --privacy no home is drawn at its exact coordinates."""
     day = plan_dir.parent / "day"
     homes = [f'{float(r["pickup_lat"])!r}, {float(r["pickup_lon"])!r}'
-             for r in _rows(day / "bookings.csv") if not r["pickup_site"]]
+             for r in rows(day / "bookings.csv") if not r["pickup_site"]]
     private = plan_dir.parent / "private-maps"
     result = CliRunner().invoke(main, ["map", "--plan", str(plan_dir), "--maps", str(private),
                                        "--privacy"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -15,6 +14,7 @@ from pts_optimiser.parse import Inputs, read_problem
 from pts_optimiser.plan import Plan
 from pts_optimiser.solve import SolveOptions, solve
 from pts_optimiser.writers import write_plan
+from tests.helpers import rows
 
 DAY = Path(__file__).parent / "fixtures" / "tiny_day"
 
@@ -26,17 +26,13 @@ def tiny_plan() -> Plan:
     return solve(problem, SolveOptions(time_limit_s=2))
 
 
-def _rows(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
-
 
 def test_extra_columns_are_carried(tiny_plan: Plan, tmp_path: Path) -> None:
     """A booking's own column (ward_note) reaches the rosters and unassigned files."""
     write_plan(tiny_plan, tmp_path / "plan")
-    rosters = _rows(tmp_path / "plan" / "rosters.csv")
+    rosters = rows(tmp_path / "plan" / "rosters.csv")
     assert any(r["ward_note"] == "bring letter" for r in rosters if r["journey_id"] == "J2")
-    assert "ward_note" in _rows(tmp_path / "plan" / "unassigned.csv")[0]
+    assert "ward_note" in rows(tmp_path / "plan" / "unassigned.csv")[0]
 
 
 def test_summary_adds_up(tiny_plan: Plan, tmp_path: Path) -> None:
@@ -45,7 +41,7 @@ def test_summary_adds_up(tiny_plan: Plan, tmp_path: Path) -> None:
     figures = json.loads((tmp_path / "plan" / "summary.json").read_text())
     assert figures["served"] + figures["unassigned"] == figures["journeys"] == 7
     assert sum(figures["served_by_purpose"].values()) == figures["served"]
-    km = sum(float(r["km"]) for r in _rows(tmp_path / "plan" / "rosters.csv"))
+    km = sum(float(r["km"]) for r in rows(tmp_path / "plan" / "rosters.csv"))
     assert abs(km - figures["km_total"]) < 0.1
     assert figures["co2_kg_total"] > 0
     assert figures["unassigned_by_reason"] == {"no_compatible_vehicle": 1}
