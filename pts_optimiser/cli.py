@@ -406,3 +406,70 @@ def replan(plan_dir: Path, now: str, add: Path | None, cancel: str | None,
                f"{len(crews)} crews' runs changed: {', '.join(crews) or 'none'} -> {out}")
     for note in result.notes:
         click.echo(f"  note: {note}")
+
+
+@main.group()
+def bench() -> None:
+    """Measure the routing engine on published instances."""
+
+
+@bench.command(name="darp")
+@click.argument("files", nargs=-1, required=True,
+                type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--time-limit", type=click.FloatRange(1, 86400), default=30.0, show_default=True,
+              help="seconds per instance")
+@click.option("--solutions", "solutions_dir", type=_out, default=None,
+              help="write each solution to DIR/<instance>.json")
+@click.option("--bks", type=_path, default=None,
+              help="best known costs (instance,bks,...); default: bks.csv beside the files")
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per line, not a table")
+@_guarded
+def bench_darp(files: tuple[Path, ...], time_limit: float, solutions_dir: Path | None,
+               bks: Path | None, as_json: bool) -> None:
+    """Solve dial-a-ride instances with the product's own solver and check each solution.
+
+    Cost is the sum of unrounded Euclidean distances; feasibility is judged by an
+    independent check; the gap is to the best known cost.
+    """
+    import json
+
+    from pts_optimiser.darp import check, read_instance, routes_of, to_problem
+    from pts_optimiser.solve import SolveOptions, solve
+    from pts_optimiser.tables import read_table, write_text
+
+    config = load_config()
+    best: dict[str, float] = {}
+    beside = {folder / "bks.csv" for f in files for folder in (f.parent, f.parent.parent)}
+    for table_path in {bks} if bks else beside:
+        if table_path.exists():
+            best.update({r["instance"]: float(r["bks"]) for r in read_table(table_path).rows})
+    if not as_json:
+        click.echo("| instance | served | feasible | cost | best known | gap | seconds |")
+        click.echo("|---|---|---|---|---|---|---|")
+    for path in files:
+        instance = read_instance(path)
+        started = time.monotonic()
+        plan = solve(to_problem(instance, config),
+                     SolveOptions(time_limit_s=time_limit, strategy="single"))
+        seconds = time.monotonic() - started
+        routes = routes_of(plan, instance)
+        verdict = check(instance, routes)
+        known = best.get(instance.name)
+        gap = 100 * (verdict.cost - known) / known if known else None
+        if solutions_dir is not None:
+            write_text(solutions_dir / f"{instance.name}.json", json.dumps({
+                "instance": instance.name, "cost": round(verdict.cost, 4),
+                "routes": [[{"node": node, "start": round(start, 3)} for node, start in route]
+                           for route in routes]}, indent=1) + "\n")
+        row = {"instance": instance.name, "requests": instance.requests,
+               "served": verdict.served, "feasible": verdict.feasible,
+               "cost": round(verdict.cost, 2), "bks": known,
+               "gap_pct": round(gap, 2) if gap is not None else None,
+               "seconds": round(seconds, 1), "problems": list(verdict.problems[:5])}
+        if as_json:
+            click.echo(json.dumps(row))
+        else:
+            click.echo(f"| {instance.name} | {verdict.served}/{instance.requests} | "
+                       f"{'yes' if verdict.feasible else 'NO'} | {verdict.cost:.2f} | "
+                       f"{known if known is not None else '-'} | "
+                       f"{f'{gap:+.2f}%' if gap is not None else '-'} | {seconds:.1f} |")

@@ -93,7 +93,7 @@ def _part(data: RoutingInput, vehicles: Sequence[int], requests: Sequence[int]) 
         break_owner={new_node[n]: new_vehicle[data.break_owner[n]] for n in breaks},
         fixed_visits={new_node[n]: new_vehicle[data.fixed_visits[n]] for n in fixed},
         vehicle_cost=data.vehicle_cost, span_cost_per_min=data.span_cost_per_min,
-        break_cost=data.break_cost)
+        break_cost=data.break_cost, horizon_min=data.horizon_min)
     return Part(part, tuple(nodes), tuple(vehicles))
 
 

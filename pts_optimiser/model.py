@@ -33,6 +33,7 @@ class RoutingVehicle:
     range_m: int | None
     km_cost: int
     break_nodes: tuple[int, ...] = ()
+    max_duration_min: int | None = None  # longest time from leaving base to coming back
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class RoutingInput:
     vehicle_cost: int = 0
     span_cost_per_min: int = 0
     break_cost: int = 10**9  # skipping a required break: only when nothing else fits
+    horizon_min: int = DAY_MIN  # latest time any cumul may take
 
 
 @dataclass(frozen=True)
@@ -146,7 +148,7 @@ def solve_routing(data: RoutingInput, settings: SearchSettings,
     # Time: transit from a node is its service time plus the drive to the next.
     transit_min = data.travel_min + np.asarray(data.service_min, dtype=np.int64)[:, None]
     time_cb = routing.RegisterTransitMatrix(transit_min.tolist())
-    routing.AddDimension(time_cb, DAY_MIN, DAY_MIN, False, "time")
+    routing.AddDimension(time_cb, data.horizon_min, data.horizon_min, False, "time")
     time_dim = routing.GetDimensionOrDie("time")
     for node, index in index_of.items():
         earliest, latest = data.windows[node]
@@ -155,6 +157,8 @@ def solve_routing(data: RoutingInput, settings: SearchSettings,
         for index in (routing.Start(vehicle_index), routing.End(vehicle_index)):
             time_dim.CumulVar(index).SetRange(vehicle.shift_start_min, vehicle.shift_end_min)
         routing.AddVariableMinimizedByFinalizer(time_dim.CumulVar(routing.End(vehicle_index)))
+        if vehicle.max_duration_min is not None:
+            time_dim.SetSpanUpperBoundForVehicle(vehicle.max_duration_min, vehicle_index)
         routing.AddVariableMaximizedByFinalizer(time_dim.CumulVar(routing.Start(vehicle_index)))
     if data.span_cost_per_min:
         time_dim.SetSpanCostCoefficientForAllVehicles(data.span_cost_per_min)

@@ -37,6 +37,6 @@ def day_places(problem: Problem, extra: Sequence[Place] = ()) -> DayPlaces:
         points.setdefault((place.lat, place.lon), len(points))
     lats = np.array([p[0] for p in points])
     lons = np.array([p[1] for p in points])
-    matrix = travel_model(problem.config.travel).matrix(lats, lons)
+    matrix = (problem.travel or travel_model(problem.config.travel)).matrix(lats, lons)
     return DayPlaces(lats, lons, matrix.duration_min, matrix.distance_m, points,
                      matrix.warning)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from pts_optimiser.config import Config
+from pts_optimiser.travel import TravelModel
 
 
 class Purpose(StrEnum):
@@ -157,6 +158,7 @@ class VehicleShift:
     range_km: float | None
     skills: frozenset[Skill]
     extra: tuple[tuple[str, str], ...] = ()
+    max_duration_min: int | None = None  # a limit on time out of base (benchmark instances)
 
     @property
     def shift_length_min(self) -> int:
@@ -192,3 +194,5 @@ class Problem:
     service_date: str = ""
     booking_columns: tuple[str, ...] = field(default=())  # input column order, extras included
     fleet_columns: tuple[str, ...] = field(default=())
+    # Travel other than the configured model (benchmark instances: Euclidean distance).
+    travel: TravelModel | None = None

@@ -21,6 +21,7 @@ import numpy as np
 from pts_optimiser.decompose import Part, split_by_latitude
 from pts_optimiser.fallback import one_at_a_time
 from pts_optimiser.model import (
+    DAY_MIN,
     LOADS,
     RoutingInput,
     RoutingOutcome,
@@ -315,7 +316,7 @@ def solve(problem: Problem, options: SolveOptions, progress: ProgressFn | None =
                       "stretchers": v.capacity.stretchers, "patients": ALONE},
             range_m=(int(v.range_km * 1000) - driven_m[i] if v.range_km is not None else None),
             km_cost=config.objective.km_cost_by_fuel[str(v.fuel)],
-            break_nodes=tuple(break_nodes.get(i, ())))
+            break_nodes=tuple(break_nodes.get(i, ())), max_duration_min=v.max_duration_min)
         for i, v in enumerate(vehicles)]
     data = RoutingInput(
         travel_min=places.minutes[np.ix_(node_places, node_places)],
@@ -324,7 +325,8 @@ def solve(problem: Problem, options: SolveOptions, progress: ProgressFn | None =
         vehicles=routing_vehicles, requests=requests, break_owner=break_owner,
         fixed_visits=fixed_visits,
         vehicle_cost=config.objective.vehicle_cost,
-        span_cost_per_min=config.objective.shift_minute_cost)
+        span_cost_per_min=config.objective.shift_minute_cost,
+        horizon_min=max([DAY_MIN, *(w[1] for w in model.windows)]))
     remaining = options.time_limit_s - (time.monotonic() - started)
     settings = SearchSettings(max(1.0, remaining), options.first_solution, options.metaheuristic)
     outcome: RoutingOutcome | None = None

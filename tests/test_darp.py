@@ -1,0 +1,79 @@
+"""Dial-a-ride benchmark instances: read into the same Problem, solved, checked on their own."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from pts_optimiser.cli import main
+from pts_optimiser.config import load_config
+from pts_optimiser.darp import Route, check, read_instance, routes_of, to_problem
+from pts_optimiser.solve import SolveOptions, solve
+
+DARP = Path(__file__).parent / "fixtures" / "darp"
+
+
+def test_both_formats_read() -> None:
+    """The 2006 format has two depots, the 2003 one a single depot 0."""
+    one = read_instance(DARP / "one-seat-2006.txt")
+    two = read_instance(DARP / "two-seats-2003.txt")
+    assert (one.requests, one.end_depot, one.capacity) == (2, 5, 1)
+    assert (two.requests, two.end_depot, two.capacity) == (2, 0, 2)
+
+
+def test_wrong_node_count_is_rejected() -> None:
+    """A file whose node lines do not match its first line is an error, not a guess."""
+    with pytest.raises(ValueError, match="nodes do not match"):
+        read_instance(DARP / "node-count-wrong.txt")
+
+
+@pytest.mark.parametrize(("name", "optimum"), [("one-seat-2006", 8.0), ("two-seats-2003", 8.0)])
+def test_solved_to_the_optimum(name: str, optimum: float) -> None:
+    """The product's solver finds the hand-checked optimum and the check accepts it."""
+    instance = read_instance(DARP / f"{name}.txt")
+    plan = solve(to_problem(instance, load_config()), SolveOptions(time_limit_s=1,
+                                                                   strategy="single"))
+    verdict = check(instance, routes_of(plan, instance))
+    assert verdict.feasible, verdict.problems
+    assert verdict.served == 2
+    assert verdict.cost == pytest.approx(optimum)
+
+
+def _good() -> Route:
+    return [(0, 0.0), (1, 1.0), (3, 3.0), (2, 5.0), (4, 7.0), (5, 12.0)]
+
+
+@pytest.mark.parametrize(("name", "route", "found"), [
+    ("late node", [(0, 0.0), (1, 1.0), (3, 3.0), (2, 5.0), (4, 107.0), (5, 112.0)], "window"),
+    ("too fast", [(0, 0.0), (1, 0.5), (3, 3.0), (2, 5.0), (4, 7.0), (5, 12.0)],
+     "before it can be reached"),
+    ("over capacity", [(0, 0.0), (1, 1.0), (2, 3.0), (3, 5.0), (4, 7.0), (5, 12.0)], "load"),
+    ("ride too long", [(0, 0.0), (1, 1.0), (3, 40.0), (2, 42.0), (4, 44.0), (5, 49.0)], "ride"),
+    ("request missing", [(0, 0.0), (1, 1.0), (3, 3.0), (5, 6.0)], "not served"),
+    ("route too long", [(0, 0.0), (1, 1.0), (3, 3.0), (2, 5.0), (4, 7.0), (5, 101.0)],
+     "lasts"),
+])
+def test_check_catches(name: str, route: Route, found: str) -> None:
+    """The independent check rejects each kind of broken solution."""
+    instance = read_instance(DARP / "one-seat-2006.txt")
+    assert check(instance, [_good()]).feasible
+    verdict = check(instance, [route])
+    assert not verdict.feasible
+    assert any(found in problem for problem in verdict.problems), (name, verdict.problems)
+
+
+def test_bench_command_writes_solutions(tmp_path: Path) -> None:
+    """`pts bench darp` reports cost, gap and feasibility and writes re-checkable solutions."""
+    result = CliRunner().invoke(main, ["bench", "darp", str(DARP / "one-seat-2006.txt"),
+                                       "--time-limit", "1", "--solutions", str(tmp_path),
+                                       "--json"])
+    assert result.exit_code == 0, result.output
+    row = json.loads(result.output.strip().splitlines()[-1])
+    assert row["feasible"] and row["gap_pct"] == pytest.approx(0.0, abs=1e-6)
+    solution = json.loads((tmp_path / "one-seat-2006.json").read_text())
+    routes = [[(stop["node"], stop["start"]) for stop in route] for route in solution["routes"]]
+    assert check(read_instance(DARP / "one-seat-2006.txt"), routes).feasible
+    assert routes[0][0][0] == 0 and routes[0][-1][0] == 5
