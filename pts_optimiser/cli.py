@@ -167,13 +167,12 @@ def _solve_and_write(problem: Problem, inputs: Inputs, out: Path, time_limit: fl
                      started: float, strategy: str = "split", seed: int = 0,
                      maps_dir: Path | None = None, privacy: bool = False) -> Any:
     from pts_optimiser.solve import SolveOptions, solve
-    from pts_optimiser.writers import summary, write_maps, write_plan
+    from pts_optimiser.writers import summary, write_maps, write_plan, writing_time_s
 
     # Reading took some of the budget; writing (plan, views, maps) needs some of what is left.
     remaining = time_limit - (time.monotonic() - started)
-    write_margin = 2.0 + len(problem.journeys) / 100
-    options = SolveOptions(time_limit_s=max(1.0, remaining - write_margin), strategy=strategy,
-                           seed=seed)
+    searching = max(1.0, remaining - writing_time_s(len(problem.journeys)))
+    options = SolveOptions(time_limit_s=searching, strategy=strategy, seed=seed)
     plan = solve(problem, options, progress=_progress_printer())
     if sys.stderr.isatty():
         click.echo("", err=True)
@@ -372,7 +371,7 @@ def replan(plan_dir: Path, now: str, add: Path | None, cancel: str | None,
     from pts_optimiser.replan import replan as replan_day
     from pts_optimiser.solve import SolveOptions
     from pts_optimiser.tables import write_table
-    from pts_optimiser.writers import write_plan
+    from pts_optimiser.writers import write_plan, writing_time_s
 
     started = _started()
     now_min = parse_clock(now)
@@ -389,8 +388,10 @@ def replan(plan_dir: Path, now: str, add: Path | None, cancel: str | None,
         merged_path = Path(work) / "bookings.csv"
         write_table(merged_path, merged.columns, merged.rows)
         remaining = time_limit - (time.monotonic() - started)
-        options = SolveOptions(time_limit_s=max(1.0, remaining - 3.0 - len(merged.rows) / 100))
-        result = replan_day(old, config, inputs, merged, merged_path, now_min, _ids(cancel),
+        # One second more than a solve: the merged bookings are written with the plan.
+        spare = writing_time_s(len(merged.rows)) + 1.0
+        options = SolveOptions(time_limit_s=max(1.0, remaining - spare))
+        result = replan_day(old, config, inputs, merged_path, now_min, _ids(cancel),
                             _ids(vehicle_off), options)
     changes = [vars(c) for c in result.changes]
     write_plan(result.plan, out, Inputs(out / "bookings.csv", inputs.fleet, inputs.sites,

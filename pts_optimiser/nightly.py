@@ -102,7 +102,7 @@ def run_nightly(inbox: Path, outbox: Path, service_date: str, time_limit_s: floa
 def _plan_night(inbox: Path, outbox: Path, service_date: str, time_limit_s: float,
                 started: float, log: Log) -> int:
     from pts_optimiser.solve import SolveOptions, solve
-    from pts_optimiser.writers import summary, write_plan
+    from pts_optimiser.writers import summary, write_plan, writing_time_s
 
     inputs = _inputs(inbox)
     try:
@@ -130,8 +130,8 @@ def _plan_night(inbox: Path, outbox: Path, service_date: str, time_limit_s: floa
             log.event("progress", planned=planned, elapsed_s=round(elapsed_s, 1))
 
     remaining = time_limit_s - (time.monotonic() - started)
-    write_margin = 2.0 + len(problem.journeys) / 100
-    plan = solve(problem, SolveOptions(time_limit_s=max(1.0, remaining - write_margin)),
+    spare = writing_time_s(len(problem.journeys))
+    plan = solve(problem, SolveOptions(time_limit_s=max(1.0, remaining - spare)),
                  progress=progress)
     if "travel_warning" in plan.search:
         log.event("warning", message=plan.search["travel_warning"])

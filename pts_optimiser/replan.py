@@ -40,11 +40,10 @@ class Change:
 
 @dataclass(frozen=True)
 class Replanned:
-    """The new plan, what changed, and the merged bookings it was made from."""
+    """The new plan, what changed, and what could not be done as asked."""
 
     plan: Plan
     changes: tuple[Change, ...]
-    bookings: Table
     notes: tuple[str, ...]
 
 
@@ -123,7 +122,7 @@ def change_list(old: Plan, new: Plan, now_min: int) -> list[Change]:
     return changes
 
 
-def replan(old: Plan, config: Config, inputs: Inputs, merged: Table, merged_path: Path,
+def replan(old: Plan, config: Config, inputs: Inputs, merged_path: Path,
            now_min: int, cancel: Sequence[str], vehicle_off: Sequence[str],
            options: SolveOptions) -> Replanned:
     """Plan the rest of the day from `now_min`; `merged_path` holds the merged bookings."""
@@ -179,4 +178,4 @@ def replan(old: Plan, config: Config, inputs: Inputs, merged: Table, merged_path
                  for j in cancelled)
     plan = replace(plan, problem=replace(problem, vehicles=today.vehicles),
                    unassigned=plan.unassigned + gone)
-    return Replanned(plan, tuple(change_list(old, plan, now_min)), merged, tuple(notes))
+    return Replanned(plan, tuple(change_list(old, plan, now_min)), tuple(notes))

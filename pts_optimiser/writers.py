@@ -128,6 +128,11 @@ def write_views(plan: Plan, folder: Path, views: tuple[str, ...] = VIEWS) -> Non
     write_workbook(folder / "plan.xlsx", sheets)
 
 
+def writing_time_s(journeys: int) -> float:
+    """Seconds to keep back from a time limit for writing a plan with its views and maps."""
+    return 2.0 + journeys / 100
+
+
 def write_folder(out: Path, build: Callable[[Path], None], keep_previous: Path | None = None,
                  group_readable: bool = False) -> None:
     """Build a folder's files in a temporary folder, then put it in place by renames only.

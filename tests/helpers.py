@@ -97,3 +97,22 @@ def minutes(clock: str) -> int:
     """Minutes after midnight of an HH:MM time."""
     hours, mins = clock.split(":")
     return int(hours) * 60 + int(mins)
+
+
+def solved_day(work: Path, seed: int, journeys: int = 150, vehicles: int = 17,
+               seconds: float = 8) -> Path:
+    """Generate a day into work/day and plan it with `pts solve` into work/plan."""
+    from click.testing import CliRunner
+
+    from pts_optimiser.cli import main
+
+    runner = CliRunner()
+    made = runner.invoke(main, ["generate", "--seed", str(seed), "--journeys", str(journeys),
+                                "--vehicles", str(vehicles), "--out", str(work / "day")])
+    assert made.exit_code == 0, made.output
+    solved = runner.invoke(main, ["solve", "--bookings", str(work / "day" / "bookings.csv"),
+                                  "--fleet", str(work / "day" / "fleet.csv"),
+                                  "--out", str(work / "plan"), "--time-limit", str(seconds),
+                                  "--maps", str(work / "maps")])
+    assert solved.exit_code == 0, solved.output
+    return work / "plan"

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from pts_optimiser.cli import main
-from tests.helpers import minutes, rows
+from tests.helpers import minutes, rows, solved_day
 
 NOW = "11:00"
 
@@ -21,14 +21,8 @@ NOW = "11:00"
 def day(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A generated 150-journey day, planned, then re-planned at 11:00."""
     work = tmp_path_factory.mktemp("replan")
+    solved_day(work, seed=12)
     runner = CliRunner()
-    assert runner.invoke(main, ["generate", "--seed", "12", "--journeys", "150", "--vehicles",
-                                "17", "--out", str(work / "day")]).exit_code == 0
-    args = ["--bookings", str(work / "day" / "bookings.csv"), "--fleet",
-            str(work / "day" / "fleet.csv")]
-    solved = runner.invoke(main, ["solve", *args, "--out", str(work / "plan"), "--time-limit",
-                                  "8", "--maps", str(work / "maps")])
-    assert solved.exit_code == 0, solved.output
     # Five late discharges from Royal Derby, ready across the early afternoon.
     late = work / "late.csv"
     with late.open("w", newline="") as handle:

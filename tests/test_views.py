@@ -14,7 +14,7 @@ from pts_optimiser.cli import main
 from pts_optimiser.config import load_config
 from pts_optimiser.parse import Inputs, parse_clock, read_problem
 from pts_optimiser.planfolder import read_plan
-from tests.helpers import rows
+from tests.helpers import rows, solved_day
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -22,16 +22,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 @pytest.fixture(scope="module")
 def plan_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A generated 150-journey day, solved by `pts solve` into a plan folder."""
-    work = tmp_path_factory.mktemp("views")
-    runner = CliRunner()
-    assert runner.invoke(main, ["generate", "--seed", "8", "--journeys", "150", "--vehicles",
-                                "17", "--out", str(work / "day")]).exit_code == 0
-    solved = runner.invoke(main, ["solve", "--bookings", str(work / "day" / "bookings.csv"),
-                                  "--fleet", str(work / "day" / "fleet.csv"),
-                                  "--out", str(work / "plan"), "--time-limit", "8",
-                                  "--maps", str(work / "maps")])
-    assert solved.exit_code == 0, solved.output
-    return work / "plan"
+    return solved_day(tmp_path_factory.mktemp("views"), seed=8)
 
 
 
