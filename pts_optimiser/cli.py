@@ -210,10 +210,11 @@ def _print_summary(figures: Any, out: Path) -> None:
 @click.option("--out", type=_out, required=True, help="plan folder to write")
 @click.option("--time-limit", type=click.FloatRange(5, 86400), default=120.0, show_default=True,
               help="seconds for the whole command, reading and writing included")
-@click.option("--strategy", type=click.Choice(["split", "single"]), default="split",
+@click.option("--strategy", type=click.Choice(["split", "single", "portfolio"]), default="split",
               show_default=True,
-              help="split: two geographic halves on two cores, then the whole day; "
-                   "single: one model on one core")
+              help="split: the whole day, then its two geographic halves on two cores; "
+                   "single: one model on one core; portfolio: two different searches of the "
+                   "whole day, one a core, the better plan kept")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="another deterministic search: the order journeys are offered to it")
 @_with_map_options
@@ -451,7 +452,7 @@ def bench_darp(files: tuple[Path, ...], time_limit: float, solutions_dir: Path |
         instance = read_instance(path)
         started = time.monotonic()
         plan = solve(to_problem(instance, config),
-                     SolveOptions(time_limit_s=time_limit, strategy="single"))
+                     SolveOptions(time_limit_s=time_limit, strategy="portfolio"))
         seconds = time.monotonic() - started
         routes = routes_of(plan, instance)
         verdict = check(instance, routes)

@@ -51,7 +51,12 @@ ALONE = 100  # patients-on-board capacity; a travel_alone patient fills it
 SPLIT_FROM_JOURNEYS = 200  # below this one model is quick enough on one core
 MIN_IMPROVE_S = 10.0  # below this, the halves would not repay starting two processes
 MERGE_MARGIN_S = 1.0  # for the children to hand their routes back
-STRATEGIES = ("split", "single")
+STRATEGIES = ("split", "single", "portfolio")
+# The portfolio's second search, beside the usual one: tabu search over pair moves only.
+# Measured on the published dial-a-ride instances (docs/benchmarks.md): guided local search
+# stalls within seconds on the tightly windowed days, and tabu search from the same
+# construction lands elsewhere, often better, and fitted every request where it did not.
+PORTFOLIO_SECOND_METAHEURISTIC = "TABU_SEARCH"
 
 
 @dataclass(frozen=True)
@@ -61,7 +66,9 @@ class SolveOptions:
     time_limit_s: float = 120.0
     first_solution: str = "LOCAL_CHEAPEST_INSERTION"
     metaheuristic: str = "GUIDED_LOCAL_SEARCH"
-    strategy: str = "split"  # "split": the whole day, then its two halves on two cores
+    # "split": the whole day, then its two halves on two cores; "single": one search on one
+    # core; "portfolio": two different searches, one a core each, the better plan kept.
+    strategy: str = "split"
     seed: int = 0  # 0 keeps the bookings' order; others shuffle the order journeys are offered
 
     def __post_init__(self) -> None:
@@ -337,6 +344,8 @@ def solve(problem: Problem, options: SolveOptions, progress: ProgressFn | None =
         middle = [(j.pickup.lat + j.dropoff.lat) / 2 for j in servable]
         outcome = _whole_then_halves(data, middle, [v.base.lat for v in vehicles], settings,
                                      progress)
+    elif requests and options.strategy == "portfolio":
+        outcome = _portfolio(data, settings, progress)
     elif requests or fixed_visits:
         outcome = solve_routing(data, settings, on_solution=progress)
     rosters, left_out = _read_routes(problem, outcome, model, data, begun)
@@ -422,6 +431,35 @@ def _whole_then_halves(data: RoutingInput, request_lat: Sequence[float],
     if progress is not None:
         progress(_served(merged, data), merged.objective, time.monotonic() - started)
     return merged
+
+
+def _search(data: RoutingInput, settings: SearchSettings) -> RoutingOutcome | None:
+    return solve_routing(data, settings)
+
+
+def _portfolio(data: RoutingInput, settings: SearchSettings,
+               progress: ProgressFn | None) -> RoutingOutcome | None:
+    """The usual search and a second one (tabu search, pair moves only), one a core each.
+
+    The better plan is kept: serving more, then cheaper. A search whose process fails leaves
+    the other's plan.
+    """
+    started = time.monotonic()
+    each = replace(settings, time_limit_s=max(1.0, settings.time_limit_s - MERGE_MARGIN_S))
+    variants = [each, replace(each, metaheuristic=PORTFOLIO_SECOND_METAHEURISTIC,
+                              pair_moves_only=True)]
+    with ProcessPoolExecutor(len(variants),
+                             mp_context=multiprocessing.get_context("fork")) as pool:
+        futures = [pool.submit(_search, data, variant) for variant in variants]
+        outcomes = [o for o in map(_result_or_none, futures) if o is not None]
+    if not outcomes:
+        return None
+    # The objective counts a left-out journey's penalty, so the lower one also serves more
+    # unless the penalties are zero: count served first to keep the promise either way.
+    best = max(outcomes, key=lambda o: (_served(o, data), -o.objective))
+    if progress is not None:
+        progress(_served(best, data), best.objective, time.monotonic() - started)
+    return replace(best, solutions=sum(o.solutions for o in outcomes))
 
 
 def _result_or_none(future: Future[RoutingOutcome | None]) -> RoutingOutcome | None:

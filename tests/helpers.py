@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from pathlib import Path
+from typing import TypeVar
 
 from pts_optimiser.checker import CheckResult, check_plan
 from pts_optimiser.config import load_config
@@ -13,6 +15,8 @@ from pts_optimiser.plan import Plan
 from pts_optimiser.problem import Problem
 from pts_optimiser.solve import SolveOptions, solve
 from pts_optimiser.writers import write_plan
+
+T = TypeVar("T")
 
 BOOKING_COLUMNS = ["journey_id", "patient_id", "purpose", "mobility", "escorts", "pickup_lat",
                    "pickup_lon", "pickup_site", "dropoff_lat", "dropoff_lon", "dropoff_site",
@@ -57,11 +61,11 @@ def write_day(folder: Path, bookings: Sequence[dict[str, object]],
 
 
 def solve_and_check(folder: Path, bookings: Sequence[dict[str, object]],
-                    fleet: Sequence[dict[str, object]], seconds: float = 2.0
-                    ) -> tuple[Plan, CheckResult]:
+                    fleet: Sequence[dict[str, object]], seconds: float = 2.0,
+                    strategy: str = "split") -> tuple[Plan, CheckResult]:
     """Solve a small day, write the plan, and check it with the independent checker."""
     problem = load(folder, bookings, fleet)
-    plan = solve(problem, SolveOptions(time_limit_s=seconds))
+    plan = solve(problem, SolveOptions(time_limit_s=seconds, strategy=strategy))
     write_plan(plan, folder / "plan")
     return plan, check_plan(problem, folder / "plan")
 
@@ -116,3 +120,21 @@ def solved_day(work: Path, seed: int, journeys: int = 150, vehicles: int = 17,
                                   "--maps", str(work / "maps")])
     assert solved.exit_code == 0, solved.output
     return work / "plan"
+
+
+class SerialPool:
+    """Stands in for a process pool: runs each submitted call at once, in this process."""
+
+    def __init__(self, *_args: object, **_kwargs: object) -> None:
+        pass
+
+    def __enter__(self) -> SerialPool:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        return None
+
+    def submit(self, fn: Callable[..., T], *args: object) -> Future[T]:
+        future: Future[T] = Future()
+        future.set_result(fn(*args))
+        return future

@@ -8,10 +8,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from pts_optimiser import solve as solve_module
 from pts_optimiser.cli import main
 from pts_optimiser.config import load_config
 from pts_optimiser.darp import Route, check, read_instance, routes_of, to_problem
+from pts_optimiser.model import RoutingInput, RoutingOutcome, SearchSettings, solve_routing
 from pts_optimiser.solve import SolveOptions, solve
+from tests.helpers import SerialPool
 
 DARP = Path(__file__).parent / "fixtures" / "darp"
 
@@ -30,16 +33,35 @@ def test_wrong_node_count_is_rejected() -> None:
         read_instance(DARP / "node-count-wrong.txt")
 
 
+@pytest.mark.parametrize("strategy", ["single", "portfolio"])
 @pytest.mark.parametrize(("name", "optimum"), [("one-seat-2006", 8.0), ("two-seats-2003", 8.0)])
-def test_solved_to_the_optimum(name: str, optimum: float) -> None:
+def test_solved_to_the_optimum(name: str, optimum: float, strategy: str) -> None:
     """The product's solver finds the hand-checked optimum and the check accepts it."""
     instance = read_instance(DARP / f"{name}.txt")
-    plan = solve(to_problem(instance, load_config()), SolveOptions(time_limit_s=1,
-                                                                   strategy="single"))
+    plan = solve(to_problem(instance, load_config()), SolveOptions(time_limit_s=2,
+                                                                   strategy=strategy))
     verdict = check(instance, routes_of(plan, instance))
     assert verdict.feasible, verdict.problems
     assert verdict.served == 2
     assert verdict.cost == pytest.approx(optimum)
+
+
+def test_both_portfolio_searches_reach_the_optimum(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second search (tabu, pair moves only) solves on its own, not only beside the first."""
+    found: list[tuple[str, int]] = []
+
+    def recorded(data: RoutingInput, settings: SearchSettings) -> RoutingOutcome | None:
+        outcome = solve_routing(data, settings)
+        assert outcome is not None
+        found.append((settings.metaheuristic, outcome.objective))
+        return outcome
+
+    monkeypatch.setattr(solve_module, "ProcessPoolExecutor", SerialPool)
+    monkeypatch.setattr(solve_module, "_search", recorded)
+    instance = read_instance(DARP / "two-seats-2003.txt")
+    solve(to_problem(instance, load_config()), SolveOptions(time_limit_s=2,
+                                                           strategy="portfolio"))
+    assert found == [("GUIDED_LOCAL_SEARCH", 8000), ("TABU_SEARCH", 8000)]
 
 
 def _good() -> Route:

@@ -2,11 +2,31 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from tests.helpers import booking, reason_of, solve_and_check, vehicle, vehicle_of
+from pts_optimiser import solve as solve_module
+from pts_optimiser.model import (
+    LOADS,
+    RoutingInput,
+    RoutingOutcome,
+    RoutingRequest,
+    RoutingVehicle,
+    SearchSettings,
+    Visit,
+    solve_routing,
+)
+from tests.helpers import (
+    SerialPool,
+    booking,
+    reason_of,
+    solve_and_check,
+    vehicle,
+    vehicle_of,
+)
 
 
 def test_shared_ride_is_planned(tmp_path: Path) -> None:
@@ -124,3 +144,57 @@ def test_no_capacity_reason(tmp_path: Path) -> None:
     assert check.ok, check.violations
     left = [u for u in plan.unassigned if str(u.reason) == "no_capacity"]
     assert left and "shift(s) that could carry" in left[0].detail
+
+
+def _morning(count: int) -> list[dict[str, object]]:
+    """Outpatients spread north of Derby, appointments through the morning."""
+    return [booking(f"J{i}", pickup_lat=52.90 + i / 300, appointment_time=f"{9 + i % 4:02d}:30")
+            for i in range(count)]
+
+
+def test_portfolio_plan_is_legal(tmp_path: Path) -> None:
+    """Two searches side by side: the plan kept passes the checker and loses no journey."""
+    fleet = [vehicle("CAR1"), vehicle("CAR2", base_site="ST-RIPLEY")]
+    plan, check = solve_and_check(tmp_path, _morning(10), fleet, seconds=3,
+                                  strategy="portfolio")
+    assert check.ok, check.violations
+    assert len(plan.planned) + len(plan.unassigned) == 10
+    assert len(plan.planned) >= 8
+
+
+def _tabu_dies(data: RoutingInput, settings: SearchSettings) -> RoutingOutcome | None:
+    if settings.metaheuristic == solve_module.PORTFOLIO_SECOND_METAHEURISTIC:
+        os._exit(1)  # as a killed or out-of-memory child would
+    return solve_routing(data, settings)
+
+
+def test_a_failed_portfolio_search_leaves_the_other(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """If one search's process dies, the other's plan is written, legal and whole."""
+    monkeypatch.setattr(solve_module, "_search", _tabu_dies)
+    fleet = [vehicle("CAR1"), vehicle("CAR2", base_site="ST-RIPLEY")]
+    plan, check = solve_and_check(tmp_path, _morning(10), fleet, seconds=3,
+                                  strategy="portfolio")
+    assert check.ok, check.violations
+    assert len(plan.planned) >= 8
+    assert plan.search["status"] != "fallback: one at a time"
+
+
+def test_portfolio_keeps_the_plan_serving_more() -> None:
+    """Serving more beats a lower cost: a cheap plan that leaves a journey out loses."""
+    data = RoutingInput(np.zeros((4, 4), dtype=np.int64), np.zeros((4, 4), dtype=np.int64),
+                        [0] * 4, [(0, 1440)] * 4, {name: [0, 0, 1, -1] for name in LOADS},
+                        [RoutingVehicle(0, 1, 0, 1440, dict.fromkeys(LOADS, 1), None, 1)],
+                        [RoutingRequest(2, 3, 60, 0, (0,))], {})
+    empty = RoutingOutcome(((Visit(0, 0), Visit(1, 0)),), 0, "success", 1.0, 5)
+    full = RoutingOutcome(((Visit(0, 0), Visit(2, 0), Visit(3, 9), Visit(1, 9)),), 90,
+                          "success", 1.0, 7)
+    outcomes = iter([empty, full])
+    with pytest.MonkeyPatch.context() as patch:
+        # Serial stand-ins for the two processes: the choice, not the forking, is tested.
+        patch.setattr(solve_module, "ProcessPoolExecutor", SerialPool)
+        patch.setattr(solve_module, "_search", lambda data, settings: next(outcomes))
+        kept = solve_module._portfolio(data, SearchSettings(5.0), None)
+    assert kept is not None
+    assert [v.node for v in kept.routes[0]] == [0, 2, 3, 1]
+    assert kept.solutions == 12
