@@ -451,19 +451,25 @@ def _portfolio(data: RoutingInput, settings: SearchSettings,
     with ProcessPoolExecutor(len(variants),
                              mp_context=multiprocessing.get_context("fork")) as pool:
         futures = [pool.submit(_search, data, variant) for variant in variants]
-        outcomes = [o for o in map(_result_or_none, futures) if o is not None]
-    if not outcomes:
+        finished = [(variant, outcome) for variant, future in zip(variants, futures, strict=True)
+                    if (outcome := _result_or_none(future)) is not None]
+    if not finished:
         return None
     # The objective counts a left-out journey's penalty, so the lower one also serves more
     # unless the penalties are zero: count served first to keep the promise either way.
-    best = max(outcomes, key=lambda o: (_served(o, data), -o.objective))
+    kept, best = max(finished, key=lambda pair: (_served(pair[1], data), -pair[1].objective))
     if progress is not None:
         progress(_served(best, data), best.objective, time.monotonic() - started)
-    return replace(best, solutions=sum(o.solutions for o in outcomes))
+    search = kept.metaheuristic.lower().replace("_", " ")
+    return replace(best, status=f"portfolio: {search} kept",
+                   solutions=sum(outcome.solutions for _, outcome in finished))
 
 
 def _result_or_none(future: Future[RoutingOutcome | None]) -> RoutingOutcome | None:
-    """A half whose process failed keeps the whole-day routes: the plan is still written."""
+    """None for a search whose process failed: the caller keeps the plan it has, and writes it.
+
+    (A half keeps the whole-day routes; a portfolio search leaves the other's plan.)
+    """
     try:
         return future.result()
     except (BrokenProcessPool, OSError, MemoryError):

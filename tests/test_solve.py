@@ -177,7 +177,7 @@ def test_a_failed_portfolio_search_leaves_the_other(tmp_path: Path,
                                   strategy="portfolio")
     assert check.ok, check.violations
     assert len(plan.planned) >= 8
-    assert plan.search["status"] != "fallback: one at a time"
+    assert plan.search["status"] == "portfolio: guided local search kept"
 
 
 def test_portfolio_keeps_the_plan_serving_more() -> None:
@@ -197,4 +197,5 @@ def test_portfolio_keeps_the_plan_serving_more() -> None:
         kept = solve_module._portfolio(data, SearchSettings(5.0), None)
     assert kept is not None
     assert [v.node for v in kept.routes[0]] == [0, 2, 3, 1]
+    assert kept.status == "portfolio: tabu search kept"
     assert kept.solutions == 12
