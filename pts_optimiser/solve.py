@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -401,6 +402,16 @@ def _kept_on(journey: Journey, allowed: tuple[int, ...], keep_on: Mapping[str, s
     return same or allowed
 
 
+def _pools(stack: ExitStack, count: int) -> list[ProcessPoolExecutor]:
+    """One single-process pool per search, closed with the stack.
+
+    Forked, so the children share the parent's memory and start their own solvers. A child
+    that dies breaks only its own pool: in a shared pool it would fail the other's future.
+    """
+    fork = multiprocessing.get_context("fork")
+    return [stack.enter_context(ProcessPoolExecutor(1, mp_context=fork)) for _ in range(count)]
+
+
 def _improve_part(part: Part, settings: SearchSettings) -> RoutingOutcome | None:
     return solve_routing(part.data, settings, initial_routes=part.initial_routes)
 
@@ -420,9 +431,10 @@ def _whole_then_halves(data: RoutingInput, request_lat: Sequence[float],
     if remaining < MIN_IMPROVE_S or len(parts) < 2:
         return first
     halves = replace(settings, time_limit_s=remaining - MERGE_MARGIN_S)
-    # Fork: the children share the parent's memory and start their own solvers.
-    with ProcessPoolExecutor(len(parts), mp_context=multiprocessing.get_context("fork")) as pool:
-        futures = [pool.submit(_improve_part, part, halves) for part in parts]
+    with ExitStack() as stack:
+        pools = _pools(stack, len(parts))
+        futures = [pool.submit(_improve_part, part, halves)
+                   for pool, part in zip(pools, parts, strict=True)]
         while wait(futures, timeout=1.0).not_done:
             if progress is not None:  # the halves report nothing until they finish
                 progress(_served(first, data), first.objective, time.monotonic() - started)
@@ -448,9 +460,10 @@ def _portfolio(data: RoutingInput, settings: SearchSettings,
     each = replace(settings, time_limit_s=max(1.0, settings.time_limit_s - MERGE_MARGIN_S))
     variants = [each, replace(each, metaheuristic=PORTFOLIO_SECOND_METAHEURISTIC,
                               pair_moves_only=True)]
-    with ProcessPoolExecutor(len(variants),
-                             mp_context=multiprocessing.get_context("fork")) as pool:
-        futures = [pool.submit(_search, data, variant) for variant in variants]
+    with ExitStack() as stack:
+        pools = _pools(stack, len(variants))
+        futures = [pool.submit(_search, data, variant)
+                   for pool, variant in zip(pools, variants, strict=True)]
         finished = [(variant, outcome) for variant, future in zip(variants, futures, strict=True)
                     if (outcome := _result_or_none(future)) is not None]
     if not finished:
