@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -162,8 +163,9 @@ def test_portfolio_plan_is_legal(tmp_path: Path) -> None:
     assert len(plan.planned) >= 8
 
 
-def _tabu_dies(data: RoutingInput, settings: SearchSettings) -> RoutingOutcome | None:
-    if settings.metaheuristic == solve_module.PORTFOLIO_SECOND_METAHEURISTIC:
+def _dies_if(metaheuristic: str, data: RoutingInput,
+             settings: SearchSettings) -> RoutingOutcome | None:
+    if settings.metaheuristic == metaheuristic:
         os._exit(1)  # as a killed or out-of-memory child would
     return solve_routing(data, settings)
 
@@ -171,13 +173,28 @@ def _tabu_dies(data: RoutingInput, settings: SearchSettings) -> RoutingOutcome |
 def test_a_failed_portfolio_search_leaves_the_other(tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """If one search's process dies, the other's plan is written, legal and whole."""
-    monkeypatch.setattr(solve_module, "_search", _tabu_dies)
+    monkeypatch.setattr(solve_module, "_search",
+                        partial(_dies_if, solve_module.PORTFOLIO_SECOND_METAHEURISTIC))
     fleet = [vehicle("CAR1"), vehicle("CAR2", base_site="ST-RIPLEY")]
     plan, check = solve_and_check(tmp_path, _morning(10), fleet, seconds=3,
                                   strategy="portfolio")
     assert check.ok, check.violations
     assert len(plan.planned) >= 8
     assert plan.search["status"] == "portfolio: guided local search kept"
+
+
+def test_second_search_alone_keeps_every_rule(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tabu search over pair moves only plans long shifts legally, breaks included."""
+    monkeypatch.setattr(solve_module, "_search", partial(_dies_if, "GUIDED_LOCAL_SEARCH"))
+    fleet = [vehicle("CAR1", shift_end="16:30"),
+             vehicle("CAR2", base_site="ST-RIPLEY", shift_end="16:30")]
+    plan, check = solve_and_check(tmp_path, _morning(10), fleet, seconds=3,
+                                  strategy="portfolio")
+    assert check.ok, check.violations
+    assert plan.search["status"] == "portfolio: tabu search kept"
+    assert len(plan.planned) >= 8
+    assert all(any(s.event == "break" for s in r.stops) for r in plan.rosters)
 
 
 def test_portfolio_keeps_the_plan_serving_more() -> None:
