@@ -214,7 +214,8 @@ def _print_summary(figures: Any, out: Path) -> None:
               show_default=True,
               help="split: the whole day, then its two geographic halves on two cores; "
                    "single: one model on one core; portfolio: two different searches of the "
-                   "whole day, one a core, the better plan kept")
+                   "whole day, one a core, each followed by ruin and recreate, the better "
+                   "plan kept")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="another deterministic search: the order journeys are offered to it")
 @_with_map_options

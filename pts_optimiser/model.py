@@ -122,6 +122,7 @@ class RoutingOutcome:
     status: str
     seconds: float
     solutions: int = 0
+    model_s: float = 0.0  # of `seconds`, building the model before the search began
 
 
 @dataclass
@@ -138,13 +139,28 @@ def _constant(value: int) -> Callable[[int, int], int]:
     return limit
 
 
+def arc_costs(data: RoutingInput) -> dict[int, NDArray[np.int64]]:
+    """Cost of each arc per km rate: km by fuel, plus the call-out charge on leaving base."""
+    pickups = sorted({r.pickup_node for r in data.requests})
+    start_rows = [v.start_node for v in data.vehicles]
+    costs = {}
+    for rate in sorted({v.km_cost for v in data.vehicles}):
+        cost = np.rint(data.distance_m * rate / 1000.0).astype(np.int64)
+        if data.vehicle_cost and pickups:
+            cost[np.ix_(start_rows, pickups)] += data.vehicle_cost
+        costs[rate] = cost
+    return costs
+
+
 def solve_routing(data: RoutingInput, settings: SearchSettings,
                   initial_routes: Sequence[Sequence[int]] | None = None,
-                  on_solution: Callable[[int, int, float], None] | None = None
-                  ) -> RoutingOutcome | None:
+                  on_solution: Callable[[int, int, float], None] | None = None,
+                  warm_only: bool = False) -> RoutingOutcome | None:
     """Build the model and search; None when not even a first solution was found.
 
-    `initial_routes` (node ids per vehicle, without start and end) warm-starts the search.
+    `initial_routes` (node ids per vehicle, without start and end) warm-starts the search;
+    routes the model does not accept are replaced by a construction, or with `warm_only`
+    give None.
     `on_solution(planned_requests, objective, elapsed_s)` is called at most once a second.
     """
     started = time.monotonic()
@@ -195,16 +211,9 @@ def solve_routing(data: RoutingInput, settings: SearchSettings,
                              for v in data.vehicles], True, "distance")
 
     # Cost: km by fuel, and a charge for calling a crew out (arcs leaving the base to work).
-    pickups = {r.pickup_node for r in data.requests}
-    cost_by_rate: dict[int, int] = {}
+    cost_by_rate = {rate: routing.RegisterTransitMatrix(cost.tolist())
+                    for rate, cost in arc_costs(data).items()}
     for vehicle_index, vehicle in enumerate(data.vehicles):
-        if vehicle.km_cost not in cost_by_rate:
-            cost = np.rint(data.distance_m * vehicle.km_cost / 1000.0).astype(np.int64)
-            if data.vehicle_cost:
-                start_rows = [v.start_node for v in data.vehicles]
-                for node in pickups:
-                    cost[start_rows, node] += data.vehicle_cost
-            cost_by_rate[vehicle.km_cost] = routing.RegisterTransitMatrix(cost.tolist())
         routing.SetArcCostEvaluatorOfVehicle(cost_by_rate[vehicle.km_cost], vehicle_index)
 
     # Journeys: pairs, allowed vehicles, windows, ride time both ways, droppable.
@@ -275,12 +284,15 @@ def solve_routing(data: RoutingInput, settings: SearchSettings,
         progress.on_solution(planned, routing.CostVar().Max(), now - progress.started)
 
     routing.AddAtSolutionCallback(at_solution)
+    model_s = time.monotonic() - started
     solution = None
     if initial_routes is not None:
         routing.CloseModelWithParameters(params)
         start = routing.ReadAssignmentFromRoutes([list(map(index_of.__getitem__, r))
                                                   for r in initial_routes], True)
         solution = routing.SolveFromAssignmentWithParameters(start, params) if start else None
+    if solution is None and initial_routes is not None and warm_only:
+        return None
     if solution is None:  # no warm start, or routes the model could not take: construct
         solution = routing.SolveWithParameters(params)
     if solution is None:
@@ -298,4 +310,4 @@ def solve_routing(data: RoutingInput, settings: SearchSettings,
     status = {0: "not_solved", 1: "success", 2: "partial_success", 3: "fail", 4: "fail_timeout",
               5: "invalid"}.get(routing.status(), str(routing.status()))
     return RoutingOutcome(tuple(routes), solution.ObjectiveValue(), status,
-                          time.monotonic() - started, progress.solutions)
+                          time.monotonic() - started, progress.solutions, model_s)

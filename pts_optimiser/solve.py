@@ -45,6 +45,7 @@ from pts_optimiser.problem import (
     VehicleShift,
     incompatibility,
 )
+from pts_optimiser.recreate import RecreateSettings, recreate
 
 BREAK_SITE_KINDS = ("acute", "community", "renal_unit")
 BREAK_SITES_PER_VEHICLE = 3  # the base plus this many nearby hospitals (ortools-notes: breaks)
@@ -58,6 +59,12 @@ STRATEGIES = ("split", "single", "portfolio")
 # stalls within seconds on the tightly windowed days, and tabu search from the same
 # construction lands elsewhere, often better, and fitted every request where it did not.
 PORTFOLIO_SECOND_METAHEURISTIC = "TABU_SEARCH"
+# Each portfolio search gives OR-Tools this share of its time, then hands its plan to ruin
+# and recreate (recreate.py) for the rest: measured on pr05/pr10, OR-Tools stalls within
+# ~15 s of 60 and ruin and recreate takes the plan from +19%/+31% to +7%/+10% over the best
+# known in the remaining time (docs/benchmarks.md).
+ORTOOLS_SHARE = 1 / 6
+MIN_RECREATE_S = 2.0  # below this ruin and recreate would not repay re-timing the plan
 
 
 @dataclass(frozen=True)
@@ -445,16 +452,49 @@ def _whole_then_halves(data: RoutingInput, request_lat: Sequence[float],
     return merged
 
 
-def _search(data: RoutingInput, settings: SearchSettings) -> RoutingOutcome | None:
-    return solve_routing(data, settings)
+def _search(data: RoutingInput, settings: SearchSettings, seed: int) -> RoutingOutcome | None:
+    """One portfolio search: OR-Tools for a share of the time, then ruin and recreate."""
+    started = time.monotonic()
+    first = solve_routing(data, replace(settings, time_limit_s=max(
+        1.0, settings.time_limit_s * ORTOOLS_SHARE)))
+    if first is None:
+        return None
+    return _recreated(data, first, settings.time_limit_s - (time.monotonic() - started), seed)
+
+
+def _recreated(data: RoutingInput, first: RoutingOutcome, seconds: float,
+               seed: int) -> RoutingOutcome:
+    """The plan after ruin and recreate, timed and accepted by the OR-Tools model; else `first`.
+
+    The time kept back for the model to time the new routes is twice what building it took.
+    """
+    retime_s = max(1.0, 2 * first.model_s)
+    search_s = seconds - retime_s
+    if search_s < MIN_RECREATE_S or not data.requests:
+        return first
+    found = recreate(data, [[visit.node for visit in route[1:-1]] for route in first.routes],
+                     RecreateSettings(search_s, seed=seed))
+    if found is None or found.cost >= found.start_cost:
+        return first
+    timed = solve_routing(data, SearchSettings(retime_s, solution_limit=1),
+                          initial_routes=found.routes, warm_only=True)
+    # The model's objective also counts what ruin and recreate does not (time on shift):
+    # the new plan is kept only if the model agrees it is better and serves no fewer.
+    if (timed is None or _served(timed, data) < _served(first, data)
+            or timed.objective >= first.objective):
+        return first
+    return replace(timed, status=f"{first.status}, then ruin and recreate",
+                   seconds=first.seconds + search_s + timed.seconds,
+                   solutions=first.solutions + found.improvements, model_s=first.model_s)
 
 
 def _portfolio(data: RoutingInput, settings: SearchSettings,
                progress: ProgressFn | None) -> RoutingOutcome | None:
     """The usual search and a second one (tabu search, pair moves only), one a core each.
 
-    The better plan is kept: serving more, then cheaper. A search whose process fails leaves
-    the other's plan.
+    Each hands its plan to ruin and recreate (its own seed) for most of the time. The better
+    plan is kept: serving more, then cheaper. A search whose process fails leaves the
+    other's plan.
     """
     started = time.monotonic()
     each = replace(settings, time_limit_s=max(1.0, settings.time_limit_s - MERGE_MARGIN_S))
@@ -462,8 +502,8 @@ def _portfolio(data: RoutingInput, settings: SearchSettings,
                               pair_moves_only=True)]
     with ExitStack() as stack:
         pools = _pools(stack, len(variants))
-        futures = [pool.submit(_search, data, variant)
-                   for pool, variant in zip(pools, variants, strict=True)]
+        futures = [pool.submit(_search, data, variant, seed)
+                   for seed, (pool, variant) in enumerate(zip(pools, variants, strict=True))]
         finished = [(variant, outcome) for variant, future in zip(variants, futures, strict=True)
                     if (outcome := _result_or_none(future)) is not None]
     if not finished:
@@ -474,7 +514,7 @@ def _portfolio(data: RoutingInput, settings: SearchSettings,
     if progress is not None:
         progress(_served(best, data), best.objective, time.monotonic() - started)
     search = kept.metaheuristic.lower().replace("_", " ")
-    return replace(best, status=f"portfolio: {search} kept",
+    return replace(best, status=f"portfolio: {search} kept ({best.status})",
                    solutions=sum(outcome.solutions for _, outcome in finished))
 
 

@@ -50,7 +50,8 @@ def test_both_portfolio_searches_reach_the_optimum(monkeypatch: pytest.MonkeyPat
     """The second search (tabu, pair moves only) solves on its own, not only beside the first."""
     found: list[tuple[str, int]] = []
 
-    def recorded(data: RoutingInput, settings: SearchSettings) -> RoutingOutcome | None:
+    def recorded(data: RoutingInput, settings: SearchSettings,
+                 _seed: int) -> RoutingOutcome | None:
         outcome = solve_routing(data, settings)
         assert outcome is not None
         found.append((settings.metaheuristic, outcome.objective))

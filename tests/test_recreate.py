@@ -1,0 +1,121 @@
+"""Ruin and recreate: better plans from worse ones, and never one that breaks a rule."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+
+from pts_optimiser.model import (
+    LOADS,
+    RoutingInput,
+    RoutingRequest,
+    RoutingVehicle,
+    SearchSettings,
+    solve_routing,
+)
+from pts_optimiser.recreate import RecreateSettings, recreate
+
+DEPOT, END = 0, 1
+
+
+def _line_day(positions: Sequence[int], requests: Sequence[tuple[int, int, int]],
+              vehicles: int = 1, windows: dict[int, tuple[int, int]] | None = None,
+              seats: int = 3, breaks: dict[int, int] | None = None,
+              distance: np.ndarray | None = None) -> RoutingInput:
+    """Nodes on a line (node 0 start, node 1 end, both at 0); a minute a unit, a cost a unit.
+
+    `requests` are (pickup, drop-off, ride limit); `breaks` maps a break node to its vehicle.
+    """
+    where = np.asarray(positions, dtype=np.int64)
+    metres = (np.abs(where[:, None] - where[None, :]) if distance is None
+              else np.asarray(distance, dtype=np.int64))
+    loads = {name: [0] * len(positions) for name in LOADS}
+    for pickup, dropoff, _ in requests:
+        for name in ("seats", "patients"):
+            loads[name][pickup], loads[name][dropoff] = 1, -1
+    fleet = [RoutingVehicle(DEPOT, END, 0, 1000, {"seats": seats, "wheelchairs": 0,
+                                                  "stretchers": 0, "patients": 100},
+                            None, 1000) for _ in range(vehicles)]
+    spans = [(0, 1000)] * len(positions)
+    for node, window in (windows or {}).items():
+        spans[node] = window
+    return RoutingInput(metres, metres, [0] * len(positions), spans, loads, fleet,
+                        [RoutingRequest(p, d, limit, 10**6, tuple(range(vehicles)))
+                         for p, d, limit in requests], breaks or {})
+
+
+def _model_accepts(data: RoutingInput, routes: Sequence[Sequence[int]]) -> bool:
+    """The OR-Tools model, with every rule, takes these routes as they are."""
+    return solve_routing(data, SearchSettings(2.0, solution_limit=1),
+                         initial_routes=routes, warm_only=True) is not None
+
+
+def test_two_half_empty_runs_become_one() -> None:
+    """Two journeys on two vehicles are put on one run, where together they cost least."""
+    data = _line_day([0, 0, 10, 20, 15, 25], [(2, 3, 100), (4, 5, 100)], vehicles=2)
+    found = recreate(data, [[2, 3], [4, 5]], RecreateSettings(0.5))
+    assert found is not None
+    assert (found.start_cost, found.cost) == (40 + 50, 50)
+    assert sorted(map(len, found.routes)) == [0, 4]
+    assert _model_accepts(data, found.routes)
+
+
+def test_a_left_out_journey_is_put_on() -> None:
+    """A journey the plan left out costs its penalty until it is placed."""
+    data = _line_day([0, 0, 10, 20], [(2, 3, 100)])
+    found = recreate(data, [[]], RecreateSettings(0.2))
+    assert found is not None
+    assert found.start_cost == 2 * 10**6
+    assert (found.routes, found.cost) == (((2, 3),), 40)
+
+
+def test_waiting_before_a_pickup_keeps_the_ride_limit() -> None:
+    """A drop-off that opens late is met by collecting the patient late, not early."""
+    data = _line_day([0, 0, 10, 20], [(2, 3, 15)], windows={3: (50, 60)})
+    found = recreate(data, [[2, 3]], RecreateSettings(0.2))
+    assert found is not None and found.routes == ((2, 3),)
+    assert _model_accepts(data, found.routes)
+
+
+def test_a_plan_breaking_a_rule_is_refused() -> None:
+    """A ride longer than its limit cannot be a starting plan: no result, not a wrong one."""
+    data = _line_day([0, 0, 10, 30], [(2, 3, 15)])
+    assert recreate(data, [[2, 3]], RecreateSettings(0.2)) is None
+
+
+def test_nobody_is_on_board_at_a_break() -> None:
+    """The cheapest order would carry the patient through the crew's break: it is not used."""
+    # Node 4 is the break, one unit from both ends of the journey, far from the base.
+    distance = np.array([[0, 0, 10, 10, 20],
+                         [0, 0, 10, 10, 20],
+                         [10, 10, 0, 10, 1],
+                         [10, 10, 10, 0, 1],
+                         [20, 20, 1, 1, 0]])
+    data = _line_day([0] * 5, [(2, 3, 100)], breaks={4: 0}, distance=distance)
+    found = recreate(data, [[4]], RecreateSettings(0.3))
+    assert found is not None
+    assert found.routes[0] in ((2, 3, 4), (4, 2, 3))
+    assert found.cost == 41
+    assert _model_accepts(data, found.routes)
+
+
+def test_seats_limit_what_shares_a_run() -> None:
+    """With one seat, two journeys on one run go one after the other, never together."""
+    data = _line_day([0, 0, 10, 20, 15, 25], [(2, 3, 100), (4, 5, 100)], seats=1)
+    found = recreate(data, [[2, 3, 4, 5]], RecreateSettings(0.3))
+    assert found is not None
+    route = found.routes[0]
+    assert route.index(3) < route.index(4) or route.index(5) < route.index(2)
+    assert _model_accepts(data, found.routes)
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("time_limit_s", 0), ("min_removed", 0), ("max_removed_share", 0),
+    ("start_worse_share", -0.1), ("tries_per_run", 0)])
+def test_settings_check_their_ranges(field: str, value: float) -> None:
+    """A setting out of range is refused when made, not found out mid-search."""
+    values: dict[str, float] = {"time_limit_s": 1.0, field: value}
+    with pytest.raises(ValueError):
+        RecreateSettings(**values)  # type: ignore[arg-type]
