@@ -129,8 +129,12 @@ def write_views(plan: Plan, folder: Path, views: tuple[str, ...] = VIEWS) -> Non
 
 
 def writing_time_s(journeys: int) -> float:
-    """Seconds to keep back from a time limit for writing a plan with its views and maps."""
-    return 2.0 + journeys / 100
+    """Seconds to keep back from a time limit for writing a plan with its views and maps.
+
+    Measured on a generated 750-journey day planned by the portfolio strategy (736 planned on
+    84 shifts): reading the routes back, writing and mapping took about 13.5 s.
+    """
+    return 3.0 + journeys / 60
 
 
 def write_folder(out: Path, build: Callable[[Path], None], keep_previous: Path | None = None,
