@@ -6,7 +6,10 @@ on the published instances it stops improving within ~15 s, 15-30% above the bes
 This search takes a group of related journeys off their runs and puts them back one at a
 time, each where an exact check of its run's times, loads and range allows it most cheaply,
 and keeps the result by simulated annealing: the move published dial-a-ride methods are
-built on (Ropke & Pisinger 2006; Ropke, Cordeau & Laporte 2007).
+built on (Ropke & Pisinger 2006), with the quick one-pass reinsertion and "blinks" of
+Christiaens & Vanden Berghe (2020), which buy many more tries in the same time. In Python,
+speed comes from pricing a journey on every run at once with numpy, and checking exactly
+only the few cheapest places left.
 
 It starts from an OR-Tools plan and gives back node orders only. The caller hands those to
 OR-Tools again, which times them and checks them against the whole model; a plan OR-Tools
@@ -30,6 +33,7 @@ from numpy.typing import NDArray
 from pts_optimiser.model import LOADS, RoutingInput, arc_costs
 
 _UNREACHABLE = np.int64(2**62)
+BLINK = 0.01  # share of places passed over at each insertion (Christiaens & Vanden Berghe)
 
 
 @functools.cache
@@ -45,12 +49,14 @@ class RecreateSettings:
     time_limit_s: float
     seed: int = 0
     min_removed: int = 3
-    max_removed: int = 20
+    max_removed: int = 12
     max_removed_share: float = 0.35  # of the journeys on the runs
-    # A plan this much dearer than the current one is kept with probability 1/2 at the start;
-    # the temperature falls geometrically to 1/1000 of that by the time limit.
-    start_worse_share: float = 0.004
-    tries_per_run: int = 40  # exact checks of one journey on one run before giving up on it
+    # A plan dearer than the current one by this share of the runs' cost is kept with
+    # probability 1/2 at the start; the temperature falls geometrically to 1/1000 of that by
+    # the time limit. Measured on pr05/pr10/pr15/pr20 at 60 s: 0.002 to 0.08 tried, 0.02 to
+    # 0.04 best; from 12 to 40 journeys taken off at most, 12 to 20 best.
+    start_worse_share: float = 0.04
+    tries_per_journey: int = 40  # exact checks of a journey's cheapest places before giving up
 
     def __post_init__(self) -> None:
         if self.time_limit_s <= 0:
@@ -61,8 +67,8 @@ class RecreateSettings:
             raise ValueError("max_removed_share must be in (0, 1]")
         if self.start_worse_share < 0:
             raise ValueError("start_worse_share must not be negative")
-        if self.tries_per_run < 1:
-            raise ValueError("tries_per_run must be at least 1")
+        if self.tries_per_journey < 1:
+            raise ValueError("tries_per_journey must be at least 1")
 
 
 @dataclass(frozen=True)
@@ -135,16 +141,7 @@ class _Day:
         """
         lb, hi = self.bounds(vehicle, seq)
         rows = self.transit_rows
-        rides = []
-        picked: dict[int, int] = {}
-        for k, node in enumerate(seq):
-            request = self.request_of.get(node)
-            if request is None:
-                continue
-            if node in self.pickups:
-                picked[request] = k
-            elif request in picked:
-                rides.append((picked[request], k, self.limit[request]))
+        rides = self.rides(seq)
         longest = self.data.vehicles[vehicle].max_duration_min
         m = len(seq)
         for _ in range(len(rides) + 3):
@@ -170,6 +167,49 @@ class _Day:
             if not moved:
                 return at
         return None
+
+    def span_cost(self, vehicle: int, seq: Sequence[int], at: Sequence[int]) -> int:
+        """What the model charges for the run's shortest time from leaving base to coming back.
+
+        It finishes as early as it can and leaves as late as that allows: the latest start is
+        the greatest fixpoint of lowering upper bounds, as `times` is the least fixpoint of
+        raising lower ones.
+        """
+        if not self.data.span_cost_per_min:
+            return 0
+        _, ub = self.bounds(vehicle, seq)
+        ub[-1] = at[-1]
+        rows = self.transit_rows
+        rides = self.rides(seq)
+        m = len(seq)
+        for _ in range(len(rides) + 2):
+            t = ub[-1]
+            latest = [t] * m
+            for k in range(m - 2, -1, -1):
+                t = min(ub[k], t - rows[seq[k]][seq[k + 1]])
+                latest[k] = t
+            moved = False
+            for i, j, limit in rides:
+                if latest[j] - latest[i] > limit:
+                    ub[j] = latest[i] + limit
+                    moved = True
+            if not moved:
+                return self.data.span_cost_per_min * (at[-1] - latest[0])
+        return self.data.span_cost_per_min * (at[-1] - at[0])  # leaving early always works
+
+    def rides(self, seq: Sequence[int]) -> list[tuple[int, int, int]]:
+        """(pickup position, drop-off position, limit) of each journey on a run."""
+        rides = []
+        picked: dict[int, int] = {}
+        for k, node in enumerate(seq):
+            request = self.request_of.get(node)
+            if request is None:
+                continue
+            if node in self.pickups:
+                picked[request] = k
+            elif request in picked:
+                rides.append((picked[request], k, self.limit[request]))
+        return rides
 
     def loads_fit(self, vehicle: int, seq: Sequence[int]) -> bool:
         capacity = self.capacity[vehicle]
@@ -197,24 +237,53 @@ class _Run:
 
     seq: list[int]
     at: list[int]
-    cost: int
+    arcs: int  # cost of its arcs
+    cost: int  # and of its time on shift
     legs: _Legs | None = None  # worked out the first time a journey is tried on the run
 
 
 @dataclass(frozen=True)
 class _Legs:
-    """A run's legs as arrays, shared by every journey tried on it until the run changes."""
+    """A run's legs, and every (pickup leg, drop-off leg) pair on it, as rows of arrays.
 
-    start: NDArray[np.int64]  # stop a leg leaves from
-    end: NDArray[np.int64]  # stop it arrives at
-    cost: NDArray[np.int64]
-    leave_at: NDArray[np.int64]  # earliest start of service where each leg begins
-    latest: NDArray[np.int64]  # latest service start at each leg's end the windows allow
-    chain: NDArray[np.int64]  # transit from the first stop to each stop, no waiting
-    on_board: NDArray[np.int64]  # dimension x leg: load carried on the leg
-    # dimension x i x j: least room left on legs i..j-1 at their end stops (breaks have none).
-    room: NDArray[np.int64]
-    metres_left: int | None  # range not yet used, for vehicles with a range
+    Worked out once per run and shared by every journey tried on it until the run changes;
+    rows, so that a board of many runs is two concatenations.
+    """
+
+    legs: NDArray[np.int64]  # leg rows x legs
+    pairs: NDArray[np.int64]  # pair rows, then a row of room per load dimension x pairs
+
+
+# Leg rows: the stop a leg leaves from and arrives at, its cost, the earliest start of
+# service where it begins, the latest at its end that the windows allow.
+_START, _END, _COST, _LEAVE_AT, _LATEST = range(5)
+# Pair rows: pickup leg, drop-off leg (the same: one straight after the other), vehicle,
+# transit between the two legs without waiting, range not yet used; then per load dimension
+# the least room on board over the legs the journey would ride.
+_FIRST, _LAST, _VEHICLE, _BETWEEN, _METRES_LEFT, _ROOM = range(6)
+
+
+@dataclass(frozen=True)
+class _Board:
+    """The legs and pairs of every run that shares a km rate, side by side.
+
+    One set of array operations then prices a journey on all those runs at once.
+    """
+
+    vehicles: tuple[int, ...]
+    legs: NDArray[np.int64]
+    pairs: NDArray[np.int64]  # _FIRST and _LAST index the vehicle's own run
+    first: NDArray[np.int64]  # into the board's legs
+    last: NDArray[np.int64]
+    same_leg: NDArray[np.int64]  # pairs with both stops on one leg
+    ranged: bool  # a vehicle on the board has a range
+
+
+@functools.cache
+def _pairs(n: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Pickup leg i, drop-off leg j >= i, of a run with n legs."""
+    first, last = np.triu_indices(n)
+    return first.astype(np.int64), last.astype(np.int64)
 
 
 class _Search:
@@ -222,6 +291,11 @@ class _Search:
         self.day = day
         self.settings = settings
         self.rng = random.Random(settings.seed)
+        self.blinks = np.random.default_rng(settings.seed)
+        by_rate: dict[int, list[int]] = {}
+        for vehicle, rate in enumerate(day.rate):
+            by_rate.setdefault(rate, []).append(vehicle)
+        self.groups = [tuple(group) for group in by_rate.values()]
 
     def run_of(self, vehicle: int, nodes: Sequence[int]) -> _Run | None:
         v = self.day.data.vehicles[vehicle]
@@ -229,100 +303,126 @@ class _Search:
         at = self.day.times(vehicle, seq)
         if at is None or not self.day.loads_fit(vehicle, seq):
             return None
-        return _Run(seq, at, self.day.route_cost(vehicle, nodes))
+        arcs = self.day.route_cost(vehicle, nodes)
+        return _Run(seq, at, arcs, arcs + self.day.span_cost(vehicle, seq, at))
 
     def legs(self, vehicle: int, run: _Run) -> _Legs:
+        if run.legs is not None:
+            return run.legs
         day = self.day
         seq = np.asarray(run.seq)
         start, end = seq[:-1], seq[1:]
         t = day.transit
-        _, hi = day.bounds(vehicle, run.seq)
-        latest = np.asarray(hi)
-        for k in range(len(latest) - 2, -1, -1):
-            latest[k] = min(latest[k], latest[k + 1] - t[seq[k], seq[k + 1]])
+        _, latest_at = day.bounds(vehicle, run.seq)
+        rows, stops = day.transit_rows, run.seq
+        for k in range(len(stops) - 2, -1, -1):
+            latest_at[k] = min(latest_at[k], latest_at[k + 1] - rows[stops[k]][stops[k + 1]])
+        latest = np.asarray(latest_at)
+        n = len(end)
+        first, last = _pairs(n)
+        chain = np.concatenate(([0], np.cumsum(t[start, end])))
         capacity = np.asarray(day.capacity[vehicle], dtype=np.int64)
-        demand = np.asarray([day.demand[n] for n in run.seq], dtype=np.int64).reshape(
+        demand = np.asarray([day.demand[node] for node in run.seq], dtype=np.int64).reshape(
             len(seq), len(capacity))
         on_board = np.cumsum(demand, axis=0)[:-1].T  # dimension x leg
-        cap_at_end = np.repeat(capacity[:, None], len(end), axis=1)
+        cap_at_end = np.repeat(capacity[:, None], n, axis=1)
         for k, node in enumerate(run.seq[1:]):
             if (dimension := day.room_at.get(node)) is not None:
                 cap_at_end[dimension, k] = 0
         spare = cap_at_end - on_board
-        n = len(end)
+        # Room for legs i..j-1 at their end stops (between pickup and drop-off), and on leg
+        # j itself up to the drop-off.
         least = np.minimum.accumulate(np.where(_upper(n)[None], spare[:, None, :], _UNREACHABLE),
                                       axis=2)
-        # room[:, i, j]: legs i..j-1, so shift right by one; room over no leg is unbounded.
-        room = np.full((len(capacity), n, n), _UNREACHABLE, dtype=np.int64)
-        room[:, :, 1:] = least[:, :, :-1]
-        metres_left = None
+        inside = np.full((len(capacity), n, n), _UNREACHABLE, dtype=np.int64)
+        inside[:, :, 1:] = least[:, :, :-1]
+        room = np.minimum(inside[:, first, last], (capacity[:, None] - on_board)[:, last])
         limit = day.data.vehicles[vehicle].range_m
-        if limit is not None:
-            metres_left = limit - int(day.data.distance_m[start, end].sum())
-        legs = _Legs(start, end, day.cost[vehicle][start, end], np.asarray(run.at[:-1]),
-                     latest[1:], np.concatenate(([0], np.cumsum(t[start, end]))), on_board,
-                     room, metres_left)
-        run.legs = legs
-        return legs
+        metres_left = (int(_UNREACHABLE) if limit is None
+                       else limit - int(day.data.distance_m[start, end].sum()))
+        pairs = np.empty((_ROOM + len(capacity), len(first)), dtype=np.int64)
+        pairs[_FIRST], pairs[_LAST], pairs[_VEHICLE] = first, last, vehicle
+        pairs[_BETWEEN] = chain[last] - chain[first + 1]
+        pairs[_METRES_LEFT] = metres_left
+        pairs[_ROOM:] = room
+        run.legs = _Legs(np.stack([start, end, day.cost[vehicle][start, end],
+                                   np.asarray(run.at[:-1]), latest[1:]]), pairs)
+        return run.legs
 
-    def best_insertion(self, request: int, vehicle: int, run: _Run
-                       ) -> tuple[int, list[int], list[int]] | None:
-        """The cheapest feasible place for a journey on a run: (added cost, stops, times).
+    def board(self, group: Sequence[int], runs: Sequence[_Run]) -> _Board:
+        parts = [self.legs(vehicle, runs[vehicle]) for vehicle in group]
+        legs = np.concatenate([part.legs for part in parts], axis=1)
+        pairs = np.concatenate([part.pairs for part in parts], axis=1)
+        offsets = np.cumsum([0] + [part.legs.shape[1] for part in parts[:-1]])
+        shift = np.repeat(offsets, [part.pairs.shape[1] for part in parts])
+        first, last = pairs[_FIRST] + shift, pairs[_LAST] + shift
+        ranged = any(self.day.data.vehicles[v].range_m is not None for v in group)
+        return _Board(tuple(group), legs, pairs, first, last, np.flatnonzero(first == last),
+                      ranged)
 
-        Windows, ride limit and load rule most places out with arrays; the few cheapest left
-        are checked exactly, in order of cost.
+    def best_insertion(self, request: int, board: _Board, runs: Sequence[_Run]
+                       ) -> tuple[int, int, list[int], list[int]] | None:
+        """The cheapest feasible place for a journey on a board's runs.
+
+        (added cost, vehicle, stops, times). Windows, ride limit, load and range rule most
+        places out with arrays; the cheapest left are checked exactly, in order of cost.
         """
         day = self.day
-        if vehicle not in day.allowed[request]:
-            return None
-        legs = run.legs or self.legs(vehicle, run)
         req = day.data.requests[request]
         p, d = req.pickup_node, req.dropoff_node
-        a, b = legs.start, legs.end
-        cost, t = day.cost[vehicle], day.transit
-        add_p = cost[a, p] + cost[p, b] - legs.cost
-        add_d = cost[a, d] + cost[d, b] - legs.cost
+        a, b = board.legs[_START], board.legs[_END]
+        leave_at, latest, base = board.legs[_LEAVE_AT], board.legs[_LATEST], board.legs[_COST]
+        cost, t = day.cost[board.vehicles[0]], day.transit
         # Necessary conditions, each from times that can only grow when a stop is added.
-        reach_p = np.maximum(day.lo[p], legs.leave_at + t[a, p])
-        reach_d = np.maximum(day.lo[d], legs.leave_at + t[a, d])
-        ok_p = (reach_p <= day.hi[p]) & (reach_p + t[p, b] <= legs.latest)
-        ok_d = (reach_d <= day.hi[d]) & (reach_d + t[d, b] <= legs.latest)
+        reach_p = np.maximum(day.lo[p], leave_at + t[a, p])
+        to_p = t[p, b]
+        ok_p = (reach_p <= day.hi[p]) & (reach_p + to_p <= latest)
         if not ok_p.any():
             return None
-        ride = (t[p, b][:, None] + (legs.chain[None, :-1] - legs.chain[1:, None])
-                + t[a, d][None, :])
-        n = len(a)
-        added = add_p[:, None] + add_d[None, :]
-        feasible = ok_p[:, None] & ok_d[None, :] & (ride <= day.limit[request])
-        # Both on the same leg: pickup then drop-off straight after.
-        reach_pd = np.maximum(day.lo[d], reach_p + t[p, d])
-        diagonal = np.arange(n)
-        added[diagonal, diagonal] = cost[a, p] + cost[p, d] + cost[d, b] - legs.cost
-        feasible[diagonal, diagonal] = (
-            (reach_p <= day.hi[p]) & (reach_pd <= day.hi[d])
-            & (reach_pd + t[d, b] <= legs.latest) & (t[p, d] <= day.limit[request]))
-        feasible &= _upper(n)
+        reach_d = np.maximum(day.lo[d], leave_at + t[a, d])
+        from_d = t[d, b]
+        ok_d = (reach_d <= day.hi[d]) & (reach_d + from_d <= latest)
+        limit = day.limit[request]
+        first, last = board.first, board.last
+        feasible = (ok_p[first] & ok_d[last]
+                    & (to_p[first] + board.pairs[_BETWEEN] + t[a, d][last] <= limit))
+        add_p = cost[a, p] + cost[p, b] - base
+        add_d = cost[a, d] + cost[d, b] - base
+        added = add_p[first] + add_d[last]
+        # Both on one leg: pickup then drop-off straight after.
+        same, leg = board.same_leg, first[board.same_leg]
+        reach_pd = np.maximum(day.lo[d], reach_p[leg] + t[p, d])
+        feasible[same] = (ok_p[leg] & (reach_pd <= day.hi[d])
+                          & (reach_pd + from_d[leg] <= latest[leg])
+                          & (t[p, d] <= limit))
+        added[same] = cost[a[leg], p] + cost[p, d] + cost[d, b[leg]] - base[leg]
         for dimension, amount in enumerate(day.demand[p]):
             if amount > 0:
-                carried = day.capacity[vehicle][dimension] - legs.on_board[dimension]
-                feasible &= (legs.room[dimension] >= amount) & (carried[None, :] >= amount)
-        if legs.metres_left is not None:
+                feasible &= board.pairs[_ROOM + dimension] >= amount
+        if len(day.allowed[request]) < len(day.data.vehicles):
+            allowed = np.zeros(len(day.data.vehicles), dtype=bool)
+            allowed[list(day.allowed[request])] = True
+            feasible &= allowed[board.pairs[_VEHICLE]]
+        if board.ranged:
             metres = day.data.distance_m
-            more_p = metres[a, p] + metres[p, b] - metres[a, b]
-            more_d = metres[a, d] + metres[d, b] - metres[a, b]
-            more = more_p[:, None] + more_d[None, :]
-            more[diagonal, diagonal] = metres[a, p] + metres[p, d] + metres[d, b] - metres[a, b]
-            feasible &= more <= legs.metres_left
+            more = (metres[a, p] + metres[p, b] - metres[a, b])[first] + (
+                metres[a, d] + metres[d, b] - metres[a, b])[last]
+            more[same] = (metres[a[leg], p] + metres[p, d] + metres[d, b[leg]]
+                          - metres[a[leg], b[leg]])
+            feasible &= more <= board.pairs[_METRES_LEFT]
         candidates = np.flatnonzero(feasible)
         if candidates.size == 0:
             return None
-        order = candidates[np.argsort(added.flat[candidates], kind="stable")]
-        for flat in order[:self.settings.tries_per_run].tolist():
-            i, j = divmod(flat, n)
-            stops = [*run.seq[:i + 1], p, *run.seq[i + 1:j + 1], d, *run.seq[j + 1:]]
+        # Blinks: now and then a place is passed over, so equal plans do not repeat.
+        candidates = candidates[self.blinks.random(candidates.size) >= BLINK]
+        order = candidates[np.argsort(added[candidates], kind="stable")]
+        for pair in order[:self.settings.tries_per_journey].tolist():
+            vehicle, i, j = (int(x) for x in board.pairs[(_VEHICLE, _FIRST, _LAST), pair])
+            seq = runs[vehicle].seq
+            stops = [*seq[:i + 1], p, *seq[i + 1:j + 1], d, *seq[j + 1:]]
             times = day.times(vehicle, stops)
             if times is not None:
-                return int(added.flat[flat]), stops, times
+                return int(added[pair]), vehicle, stops, times
         return None
 
 
@@ -351,7 +451,10 @@ def recreate(data: RoutingInput, routes: Sequence[Sequence[int]],
     current, current_out = runs, left_out
     current_cost = start_cost = total(runs, left_out)
     best, best_cost = runs, current_cost
-    start_temperature = settings.start_worse_share * max(1, current_cost) / math.log(2)
+    # From the runs' cost alone: left-out journeys' penalties would make it hot enough to
+    # give journeys up.
+    start_temperature = (settings.start_worse_share * max(1, sum(run.arcs for run in runs))
+                         / math.log(2))
     iterations = improvements = 0
     rng = search.rng
     while (elapsed := time.monotonic() - started) < settings.time_limit_s:
@@ -370,8 +473,7 @@ def recreate(data: RoutingInput, routes: Sequence[Sequence[int]],
                     break
                 candidate[vehicle] = rebuilt
         else:
-            out = _insert(search, candidate, sorted(removed) + list(current_out),
-                          regret=rng.random() < 0.5)
+            out = _insert(search, candidate, sorted(removed) + list(current_out))
             cost = total(candidate, out)
             temperature = start_temperature * 0.001 ** (elapsed / settings.time_limit_s)
             worse = cost - current_cost
@@ -421,47 +523,33 @@ def _choose(search: _Search, runs: Sequence[_Run], count: int) -> set[int]:
     return chosen
 
 
-def _insert(search: _Search, runs: list[_Run], pending: list[int], regret: bool) -> list[int]:
-    """Put journeys back, one at a time; return those that fit nowhere.
+def _insert(search: _Search, runs: list[_Run], pending: list[int]) -> list[int]:
+    """Put journeys back one at a time, each at its cheapest place; return those that fit nowhere.
 
-    Greedy takes the journey whose cheapest place is cheapest; regret takes the one that
-    loses most if its best run is taken by another (best two runs' difference), so journeys
-    with few places go first.
+    The order is at random or by the pickup's window, so the same journeys meet each other
+    in different orders from one try to the next.
     """
-    vehicles = range(len(runs))
-    options: dict[int, dict[int, tuple[int, list[int], list[int]]]] = {}
-    for request in pending:
-        options[request] = {}
-        for vehicle in vehicles:
-            found = search.best_insertion(request, vehicle, runs[vehicle])
-            if found is not None:
-                options[request][vehicle] = found
-    waiting = set(pending)
-    while waiting:
-        pick: tuple[float, int] | None = None
-        for request in sorted(waiting):
-            costs = sorted(found[0] for found in options[request].values())
-            if not costs:
-                continue
-            if regret:
-                second = costs[1] if len(costs) > 1 else float(_UNREACHABLE)
-                score = -(second - costs[0]) + search.rng.random() * 1e-3
-            else:
-                score = costs[0] + search.rng.random() * 1e-3
-            if pick is None or score < pick[0]:
-                pick = (score, request)
-        if pick is None:
-            break
-        request = pick[1]
-        vehicle = min(options[request], key=lambda v: options[request][v][0])
-        added, stops, times = options[request][vehicle]
-        runs[vehicle] = _Run(stops, times, runs[vehicle].cost + added)
-        waiting.discard(request)
-        del options[request]
-        for other in waiting:
-            found = search.best_insertion(other, vehicle, runs[vehicle])
-            if found is None:
-                options[other].pop(vehicle, None)
-            else:
-                options[other][vehicle] = found
-    return sorted(waiting)
+    day, rng = search.day, search.rng
+    order = list(pending)
+    rng.shuffle(order)
+    if rng.random() < 0.5:
+        order.sort(key=lambda r: day.lo[day.data.requests[r].pickup_node])
+    boards: dict[int, _Board] = {}
+    left: list[int] = []
+    for request in order:
+        best: tuple[int, int, list[int], list[int]] | None = None
+        for index, group in enumerate(search.groups):
+            if index not in boards:
+                boards[index] = search.board(group, runs)
+            found = search.best_insertion(request, boards[index], runs)
+            if found is not None and (best is None or found[0] < best[0]):
+                best = found
+        if best is None:
+            left.append(request)
+            continue
+        added, vehicle, stops, times = best
+        arcs = runs[vehicle].arcs + added
+        runs[vehicle] = _Run(stops, times, arcs, arcs + day.span_cost(vehicle, stops, times))
+        boards = {index: board for index, board in boards.items()
+                  if vehicle not in board.vehicles}
+    return sorted(left)

@@ -60,9 +60,9 @@ STRATEGIES = ("split", "single", "portfolio")
 # construction lands elsewhere, often better, and fitted every request where it did not.
 PORTFOLIO_SECOND_METAHEURISTIC = "TABU_SEARCH"
 # Each portfolio search gives OR-Tools this share of its time, then hands its plan to ruin
-# and recreate (recreate.py) for the rest: measured on pr05/pr10, OR-Tools stalls within
-# ~15 s of 60 and ruin and recreate takes the plan from +19%/+31% to +7%/+10% over the best
-# known in the remaining time (docs/benchmarks.md).
+# and recreate (recreate.py) for the rest: OR-Tools stalls within ~15 s of 60 on the
+# published instances, and 5 or 10 s of it before ruin and recreate measured alike within
+# run-to-run spread (docs/benchmarks.md).
 ORTOOLS_SHARE = 1 / 6
 MIN_RECREATE_S = 2.0  # below this ruin and recreate would not repay re-timing the plan
 
@@ -457,9 +457,10 @@ def _search(data: RoutingInput, settings: SearchSettings, seed: int) -> RoutingO
     started = time.monotonic()
     first = solve_routing(data, replace(settings, time_limit_s=max(
         1.0, settings.time_limit_s * ORTOOLS_SHARE)))
-    if first is None:
-        return None
-    return _recreated(data, first, settings.time_limit_s - (time.monotonic() - started), seed)
+    remaining = settings.time_limit_s - (time.monotonic() - started)
+    if first is None:  # a day too big to construct in that share: OR-Tools takes it all
+        return solve_routing(data, replace(settings, time_limit_s=max(1.0, remaining)))
+    return _recreated(data, first, remaining, seed)
 
 
 def _recreated(data: RoutingInput, first: RoutingOutcome, seconds: float,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -111,9 +112,22 @@ def test_seats_limit_what_shares_a_run() -> None:
     assert _model_accepts(data, found.routes)
 
 
+def test_costs_are_counted_as_the_model_counts_them() -> None:
+    """Arcs, the call-out charge and time on shift: the search's cost is the model's objective."""
+    plain = _line_day([0, 0, 10, 20, 15, 25], [(2, 3, 100), (4, 5, 100)], vehicles=2,
+                      windows={3: (200, 260), 5: (90, 95)})
+    data = replace(plain, vehicle_cost=500, span_cost_per_min=3)
+    outcome = solve_routing(data, SearchSettings(1.0))
+    assert outcome is not None
+    routes = [[visit.node for visit in route[1:-1]] for route in outcome.routes]
+    found = recreate(data, routes, RecreateSettings(0.1))
+    assert found is not None
+    assert found.start_cost == outcome.objective
+
+
 @pytest.mark.parametrize(("field", "value"), [
     ("time_limit_s", 0), ("min_removed", 0), ("max_removed_share", 0),
-    ("start_worse_share", -0.1), ("tries_per_run", 0)])
+    ("start_worse_share", -0.1), ("tries_per_journey", 0)])
 def test_settings_check_their_ranges(field: str, value: float) -> None:
     """A setting out of range is refused when made, not found out mid-search."""
     values: dict[str, float] = {"time_limit_s": 1.0, field: value}
