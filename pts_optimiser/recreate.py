@@ -25,7 +25,6 @@ import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import pairwise
 
 import numpy as np
 from numpy.typing import NDArray
@@ -76,14 +75,16 @@ class RecreateOutcome:
     """Node orders per vehicle (start and end left out) and what the search did."""
 
     routes: tuple[tuple[int, ...], ...]
-    cost: int  # arc costs plus left-out journeys' penalties, as the model counts them
+    # Arcs, time on shift and left-out journeys, as the model's objective counts them (less
+    # its penalties for breaks not placed, which this search leaves as they are).
+    cost: int
     start_cost: int
     iterations: int
     improvements: int
 
 
 class _Day:
-    """The routing input as flat Python lists: scalar lookups in lists are what is fast."""
+    """The routing input, with Python lists where scalar lookups are what is fast."""
 
     def __init__(self, data: RoutingInput) -> None:
         self.data = data
@@ -102,11 +103,7 @@ class _Day:
                                         if patients is not None}
         costs = arc_costs(data)
         self.cost = [costs[v.km_cost] for v in data.vehicles]
-        self.cost_rows = {rate: matrix.tolist() for rate, matrix in costs.items()}
         self.rate = [v.km_cost for v in data.vehicles]
-        self.metres: list[list[int]] | None = (
-            data.distance_m.tolist() if any(v.range_m is not None for v in data.vehicles)
-            else None)
         self.request_of: dict[int, int] = {}
         for index, request in enumerate(data.requests):
             self.request_of[request.pickup_node] = index
@@ -118,10 +115,9 @@ class _Day:
         self.penalty = [2 * r.unserved_cost for r in data.requests]
 
     def route_cost(self, vehicle: int, nodes: Sequence[int]) -> int:
-        rows = self.cost_rows[self.rate[vehicle]]
         v = self.data.vehicles[vehicle]
-        seq = [v.start_node, *nodes, v.end_node]
-        return sum(rows[a][b] for a, b in pairwise(seq))
+        seq = np.asarray([v.start_node, *nodes, v.end_node])
+        return int(self.cost[vehicle][seq[:-1], seq[1:]].sum())
 
     def bounds(self, vehicle: int, seq: Sequence[int]) -> tuple[list[int], list[int]]:
         v = self.data.vehicles[vehicle]
@@ -222,12 +218,11 @@ class _Day:
                 on_board[d] += amount
                 if not 0 <= on_board[d] <= capacity[d]:
                     return False
-        if self.metres is not None:
-            limit = self.data.vehicles[vehicle].range_m
-            if limit is not None:
-                rows = self.metres
-                if sum(rows[a][b] for a, b in pairwise(seq)) > limit:
-                    return False
+        limit = self.data.vehicles[vehicle].range_m
+        if limit is not None:
+            stops = np.asarray(seq)
+            if int(self.data.distance_m[stops[:-1], stops[1:]].sum()) > limit:
+                return False
         return True
 
 

@@ -21,6 +21,7 @@ from pts_optimiser.model import (
     Visit,
     solve_routing,
 )
+from pts_optimiser.recreate import RecreateOutcome
 from tests.helpers import (
     SerialPool,
     booking,
@@ -244,3 +245,40 @@ def test_portfolio_keeps_the_plan_serving_more() -> None:
     assert [v.node for v in kept.routes[0]] == [0, 2, 3, 1]
     assert kept.status == "portfolio: tabu search kept (success)"
     assert kept.solutions == 12
+
+
+def _two_journeys() -> RoutingInput:
+    """One vehicle, two journeys on a line: 0/1 the base, 2->3 and 4->5."""
+    where = np.array([0, 0, 10, 20, 15, 25], dtype=np.int64)
+    metres = np.abs(where[:, None] - where[None, :])
+    loads = {name: [0, 0, 1, -1, 1, -1] for name in LOADS}
+    return RoutingInput(metres, metres, [0] * 6, [(0, 1000)] * 6, loads,
+                        [RoutingVehicle(0, 1, 0, 1000, dict.fromkeys(LOADS, 3), None, 1000)],
+                        [RoutingRequest(2, 3, 100, 10**6, (0,)),
+                         RoutingRequest(4, 5, 100, 10**6, (0,))], {})
+
+
+def test_a_recreated_plan_the_model_refuses_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ruin and recreate's routes must pass the OR-Tools model; a drop-off first does not."""
+    data = _two_journeys()
+    first = solve_routing(data, SearchSettings(1.0))
+    assert first is not None
+    broken = RecreateOutcome(((3, 2, 5, 4),), 1, first.objective, 1, 1)
+    monkeypatch.setattr(solve_module, "recreate", lambda *_: broken)
+    kept = solve_module._recreated(data, first, 5.0, seed=0)
+    assert kept is first
+
+
+def test_a_day_too_big_to_construct_in_the_share_gets_all_the_time(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """If OR-Tools has no plan after its share, it searches again with the rest of the time."""
+    limits: list[float] = []
+
+    def slow(data: RoutingInput, settings: SearchSettings) -> RoutingOutcome | None:
+        limits.append(settings.time_limit_s)
+        return None if len(limits) == 1 else solve_routing(data, settings)
+
+    monkeypatch.setattr(solve_module, "solve_routing", slow)
+    outcome = solve_module._search(_two_journeys(), SearchSettings(3.0), seed=0)
+    assert outcome is not None and outcome.objective == 50
+    assert limits[0] == pytest.approx(1.0) and limits[1] > 1.5
