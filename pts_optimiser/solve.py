@@ -479,8 +479,8 @@ def _recreated(data: RoutingInput, first: RoutingOutcome, seconds: float,
         return first
     timed = solve_routing(data, SearchSettings(retime_s, solution_limit=1),
                           initial_routes=found.routes, warm_only=True)
-    # The model's objective also counts what ruin and recreate does not (time on shift):
-    # the new plan is kept only if the model agrees it is better and serves no fewer.
+    # The model is the judge: the new plan is kept only if it takes the routes with every
+    # rule, counts them cheaper and they serve no fewer journeys.
     if (timed is None or _served(timed, data) < _served(first, data)
             or timed.objective >= first.objective):
         return first
