@@ -113,6 +113,14 @@ class _Day:
         self.allowed = [frozenset(r.allowed_vehicles) for r in data.requests]
         # Each half of a left-out journey is a disjunction with this cost in the model.
         self.penalty = [2 * r.unserved_cost for r in data.requests]
+        self.break_options: list[tuple[int, ...]] = [() for _ in data.vehicles]
+        for node, vehicle in sorted(data.break_owner.items()):
+            self.break_options[vehicle] += (node,)
+
+    def break_missing(self, vehicle: int, seq: Sequence[int]) -> bool:
+        """The vehicle's crew must take a break and none of its break visits is on the run."""
+        options = self.break_options[vehicle]
+        return bool(options) and not any(node in options for node in seq)
 
     def route_cost(self, vehicle: int, nodes: Sequence[int]) -> int:
         v = self.data.vehicles[vehicle]
@@ -298,8 +306,40 @@ class _Search:
         at = self.day.times(vehicle, seq)
         if at is None or not self.day.loads_fit(vehicle, seq):
             return None
-        arcs = self.day.route_cost(vehicle, nodes)
-        return _Run(seq, at, arcs, arcs + self.day.span_cost(vehicle, seq, at))
+        return self.run(vehicle, seq, at, self.day.route_cost(vehicle, nodes))
+
+    def run(self, vehicle: int, seq: list[int], at: list[int], arcs: int) -> _Run:
+        """A run costed as the model counts it: arcs, time on shift, a break not taken."""
+        day = self.day
+        missing = day.data.break_cost if day.break_missing(vehicle, seq) else 0
+        return _Run(seq, at, arcs, arcs + day.span_cost(vehicle, seq, at) + missing)
+
+    def with_break(self, vehicle: int, run: _Run) -> _Run:
+        """The run with its crew's break put where it costs least, if it lacks one and one fits.
+
+        OR-Tools places breaks as it searches; a plan cut short may not have them yet, and a
+        long shift without its break cannot be driven (the plan would leave its journeys out).
+        """
+        day = self.day
+        if not day.break_missing(vehicle, run.seq):
+            return run
+        patients = day.dims.index("patients") if "patients" in day.dims else None
+        on_board, empty_legs = 0, []
+        for k, node in enumerate(run.seq[:-1]):
+            if patients is not None:
+                on_board += day.demand[node][patients]
+            if on_board == 0:
+                empty_legs.append(k)
+        cost = day.cost[vehicle]
+        places = sorted((int(cost[run.seq[k], node] + cost[node, run.seq[k + 1]]
+                             - cost[run.seq[k], run.seq[k + 1]]), k, node)
+                        for node in day.break_options[vehicle] for k in empty_legs)
+        for added, k, node in places[:self.settings.tries_per_journey]:
+            stops = [*run.seq[:k + 1], node, *run.seq[k + 1:]]
+            times = day.times(vehicle, stops)
+            if times is not None and day.loads_fit(vehicle, stops):
+                return self.run(vehicle, stops, times, run.arcs + added)
+        return run
 
     def legs(self, vehicle: int, run: _Run) -> _Legs:
         if run.legs is not None:
@@ -443,14 +483,17 @@ def recreate(data: RoutingInput, routes: Sequence[Sequence[int]],
     def total(candidate: Sequence[_Run], out: Sequence[int]) -> int:
         return sum(run.cost for run in candidate) + sum(day.penalty[r] for r in out)
 
+    start_cost = total(runs, left_out)
+    runs = [search.with_break(vehicle, run) for vehicle, run in enumerate(runs)]
     current, current_out = runs, left_out
-    current_cost = start_cost = total(runs, left_out)
+    current_cost = total(runs, left_out)
     best, best_cost = runs, current_cost
+    improvements = int(current_cost < start_cost)
     # From the runs' cost alone: left-out journeys' penalties would make it hot enough to
     # give journeys up.
     start_temperature = (settings.start_worse_share * max(1, sum(run.arcs for run in runs))
                          / math.log(2))
-    iterations = improvements = 0
+    iterations = 0
     rng = search.rng
     while (elapsed := time.monotonic() - started) < settings.time_limit_s:
         iterations += 1
@@ -466,7 +509,7 @@ def recreate(data: RoutingInput, routes: Sequence[Sequence[int]],
                 rebuilt = search.run_of(vehicle, kept)
                 if rebuilt is None:  # taking stops off broke a rule: triangle inequality
                     break
-                candidate[vehicle] = rebuilt
+                candidate[vehicle] = search.with_break(vehicle, rebuilt)
         else:
             out = _insert(search, candidate, sorted(removed) + list(current_out))
             cost = total(candidate, out)
@@ -543,8 +586,8 @@ def _insert(search: _Search, runs: list[_Run], pending: list[int]) -> list[int]:
             left.append(request)
             continue
         added, vehicle, stops, times = best
-        arcs = runs[vehicle].arcs + added
-        runs[vehicle] = _Run(stops, times, arcs, arcs + day.span_cost(vehicle, stops, times))
+        runs[vehicle] = search.with_break(
+            vehicle, search.run(vehicle, stops, times, runs[vehicle].arcs + added))
         boards = {index: board for index, board in boards.items()
                   if vehicle not in board.vehicles}
     return sorted(left)

@@ -102,6 +102,22 @@ def test_nobody_is_on_board_at_a_break() -> None:
     assert _model_accepts(data, found.routes)
 
 
+def test_a_break_missing_from_a_plan_is_put_in() -> None:
+    """A plan cut short before OR-Tools placed a break gets one, while nobody is on board."""
+    distance = np.array([[0, 0, 10, 10, 20],
+                         [0, 0, 10, 10, 20],
+                         [10, 10, 0, 10, 1],
+                         [10, 10, 10, 0, 1],
+                         [20, 20, 1, 1, 0]])
+    data = _line_day([0] * 5, [(2, 3, 100)], breaks={4: 0}, distance=distance)
+    found = recreate(data, [[2, 3]], RecreateSettings(0.2))
+    assert found is not None
+    assert found.start_cost == 30 + data.break_cost
+    assert found.routes[0] in ((2, 3, 4), (4, 2, 3))
+    assert found.cost == 41
+    assert _model_accepts(data, found.routes)
+
+
 def test_seats_limit_what_shares_a_run() -> None:
     """With one seat, two journeys on one run go one after the other, never together."""
     data = _line_day([0, 0, 10, 20, 15, 25], [(2, 3, 100), (4, 5, 100)], seats=1)
