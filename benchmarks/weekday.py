@@ -99,7 +99,7 @@ def bench(seed: int, journeys: int, vehicles: int, time_limit: float, planners: 
     servable = journeys
     for planner in planners:
         plan = work / f"plan-{planner}-{journeys}-{seed}"
-        if planner in ("pts", "pts-single", "pts-portfolio"):
+        if planner in ("pts", "pts-split", "pts-single", "pts-portfolio"):
             command = [*PTS, "solve", "--bookings", str(day / "bookings.csv"), "--fleet",
                        str(day / "fleet.csv"), "--out", str(plan), "--time-limit",
                        str(time_limit)]
@@ -142,8 +142,9 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[150, 750])
     parser.add_argument("--time-limit", type=float, default=120.0)
     parser.add_argument("--planners", nargs="+", default=["pts", "textbook", "vroom"],
-                        help="pts, pts-single (one model, one core), pts-portfolio (two "
-                             "searches, one a core), textbook, vroom")
+                        help="pts (the default strategy: portfolio), pts-split (whole day, "
+                             "then halves), pts-single (one model, one core), pts-portfolio, "
+                             "textbook, vroom")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
     args = parser.parse_args()
     planners = list(args.planners)

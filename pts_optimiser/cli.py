@@ -164,7 +164,7 @@ def _maps_dir(problem: Problem, maps_dir: Path | None) -> Path:
 
 
 def _solve_and_write(problem: Problem, inputs: Inputs, out: Path, time_limit: float,
-                     started: float, strategy: str = "split", seed: int = 0,
+                     started: float, strategy: str = "portfolio", seed: int = 0,
                      maps_dir: Path | None = None, privacy: bool = False) -> Any:
     from pts_optimiser.solve import SolveOptions, solve
     from pts_optimiser.writers import summary, write_maps, write_plan, writing_time_s
@@ -210,12 +210,12 @@ def _print_summary(figures: Any, out: Path) -> None:
 @click.option("--out", type=_out, required=True, help="plan folder to write")
 @click.option("--time-limit", type=click.FloatRange(5, 86400), default=120.0, show_default=True,
               help="seconds for the whole command, reading and writing included")
-@click.option("--strategy", type=click.Choice(["split", "single", "portfolio"]), default="split",
-              show_default=True,
-              help="split: the whole day, then its two geographic halves on two cores; "
-                   "single: one model on one core; portfolio: two different searches of the "
-                   "whole day, one a core, each followed by ruin and recreate, the better "
-                   "plan kept")
+@click.option("--strategy", type=click.Choice(["portfolio", "split", "single"]),
+              default="portfolio", show_default=True,
+              help="portfolio: two different searches of the whole day, one a core, each "
+                   "OR-Tools then ruin and recreate, the better plan kept; split: the whole "
+                   "day, then its two geographic halves on two cores; single: one OR-Tools "
+                   "search on one core")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="another deterministic search: the order journeys are offered to it")
 @_with_map_options
