@@ -217,7 +217,8 @@ def _print_summary(figures: Any, out: Path) -> None:
                    "day, then its two geographic halves on two cores; single: one OR-Tools "
                    "search on one core")
 @click.option("--seed", type=int, default=0, show_default=True,
-              help="another deterministic search: the order journeys are offered to it")
+              help="another search: the order journeys are offered to OR-Tools, and ruin and "
+                   "recreate's random choices")
 @_with_map_options
 @_guarded
 def solve(bookings: Path, fleet: Path, sites: Path | None, config_path: Path | None,

@@ -355,7 +355,7 @@ def solve(problem: Problem, options: SolveOptions, progress: ProgressFn | None =
         outcome = _whole_then_halves(data, middle, [v.base.lat for v in vehicles], settings,
                                      progress)
     elif requests and options.strategy == "portfolio":
-        outcome = _portfolio(data, settings, progress)
+        outcome = _portfolio(data, settings, progress, options.seed)
     elif requests or fixed_visits:
         outcome = solve_routing(data, settings, on_solution=progress)
     rosters, left_out = _read_routes(problem, outcome, model, data, begun)
@@ -491,13 +491,13 @@ def _recreated(data: RoutingInput, first: RoutingOutcome, seconds: float,
                    solutions=first.solutions + found.improvements, model_s=first.model_s)
 
 
-def _portfolio(data: RoutingInput, settings: SearchSettings,
-               progress: ProgressFn | None) -> RoutingOutcome | None:
+def _portfolio(data: RoutingInput, settings: SearchSettings, progress: ProgressFn | None,
+               seed: int = 0) -> RoutingOutcome | None:
     """The usual search and a second one (tabu search, pair moves only), one a core each.
 
-    Each hands its plan to ruin and recreate (its own seed) for most of the time. The better
-    plan is kept: serving more, then cheaper. A search whose process fails leaves the
-    other's plan.
+    Each hands its plan to ruin and recreate (seeds 2*seed and 2*seed+1) for most of the
+    time. The better plan is kept: serving more, then cheaper. A search whose process fails
+    leaves the other's plan.
     """
     started = time.monotonic()
     each = replace(settings, time_limit_s=max(1.0, settings.time_limit_s - MERGE_MARGIN_S))
@@ -505,8 +505,8 @@ def _portfolio(data: RoutingInput, settings: SearchSettings,
                               pair_moves_only=True)]
     with ExitStack() as stack:
         pools = _pools(stack, len(variants))
-        futures = [pool.submit(_search, data, variant, seed)
-                   for seed, (pool, variant) in enumerate(zip(pools, variants, strict=True))]
+        futures = [pool.submit(_search, data, variant, 2 * seed + arm)
+                   for arm, (pool, variant) in enumerate(zip(pools, variants, strict=True))]
         finished = [(variant, outcome) for variant, future in zip(variants, futures, strict=True)
                     if (outcome := _result_or_none(future)) is not None]
     if not finished:
