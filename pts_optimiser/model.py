@@ -139,6 +139,19 @@ def _constant(value: int) -> Callable[[int, int], int]:
     return limit
 
 
+def transit_min(data: RoutingInput) -> NDArray[np.int64]:
+    """Node x node: the time from starting service at one to reaching the next."""
+    return data.travel_min + np.asarray(data.service_min, dtype=np.int64)[:, None]
+
+
+def ride_limit_min(data: RoutingInput, request: RoutingRequest) -> int:
+    """Most time from the start of service at the pickup to that at the drop-off.
+
+    Cumul to cumul: the pickup's boarding time counts before the ride starts.
+    """
+    return request.max_ride_min + data.service_min[request.pickup_node]
+
+
 def arc_costs(data: RoutingInput) -> dict[int, NDArray[np.int64]]:
     """Cost of each arc per km rate: km by fuel, plus the call-out charge on leaving base."""
     pickups = sorted({r.pickup_node for r in data.requests})
@@ -175,8 +188,7 @@ def solve_routing(data: RoutingInput, settings: SearchSettings,
                 if node not in set(starts) | set(ends)}
 
     # Time: transit from a node is its service time plus the drive to the next.
-    transit_min = data.travel_min + np.asarray(data.service_min, dtype=np.int64)[:, None]
-    time_cb = routing.RegisterTransitMatrix(transit_min.tolist())
+    time_cb = routing.RegisterTransitMatrix(transit_min(data).tolist())
     routing.AddDimension(time_cb, data.horizon_min, data.horizon_min, False, "time")
     time_dim = routing.GetDimensionOrDie("time")
     for node, index in index_of.items():
@@ -226,8 +238,7 @@ def solve_routing(data: RoutingInput, settings: SearchSettings,
         for index in (pickup, dropoff):
             routing.VehicleVar(index).SetValues([-1, *request.allowed_vehicles])
             routing.AddDisjunction([index], request.unserved_cost)
-        # Cumul to cumul: the pickup's boarding time counts before the ride starts.
-        limit = request.max_ride_min + data.service_min[request.pickup_node]
+        limit = ride_limit_min(data, request)
         limits.append(_constant(limit))
         time_dim.SetPickupToDeliveryLimitFunctionForPair(limits[-1], pair_index)
         solver.Add(time_dim.CumulVar(dropoff) - time_dim.CumulVar(pickup) <= limit)

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from pts_optimiser.model import LOADS, RoutingInput, arc_costs
+from pts_optimiser.model import LOADS, RoutingInput, arc_costs, ride_limit_min, transit_min
 
 _UNREACHABLE = np.int64(2**62)
 BLINK = 0.01  # share of places passed over at each insertion (Christiaens & Vanden Berghe)
@@ -88,8 +88,7 @@ class _Day:
 
     def __init__(self, data: RoutingInput) -> None:
         self.data = data
-        self.transit = (data.travel_min
-                        + np.asarray(data.service_min, dtype=np.int64)[:, None])
+        self.transit = transit_min(data)
         self.transit_rows: list[list[int]] = self.transit.tolist()
         self.lo = [w[0] for w in data.windows]
         self.hi = [min(w[1], data.horizon_min) for w in data.windows]
@@ -98,9 +97,9 @@ class _Day:
                        for n in range(len(data.service_min))]
         self.capacity = [tuple(v.capacity[name] for name in self.dims) for v in data.vehicles]
         # At a break nobody is on board: its node's room for patients is nil.
-        patients = self.dims.index("patients") if "patients" in self.dims else None
-        self.room_at: dict[int, int] = {node: patients for node in data.break_owner
-                                        if patients is not None}
+        self.patients = self.dims.index("patients") if "patients" in self.dims else None
+        self.room_at: dict[int, int] = {node: self.patients for node in data.break_owner
+                                        if self.patients is not None}
         costs = arc_costs(data)
         self.cost = [costs[v.km_cost] for v in data.vehicles]
         self.rate = [v.km_cost for v in data.vehicles]
@@ -109,7 +108,7 @@ class _Day:
             self.request_of[request.pickup_node] = index
             self.request_of[request.dropoff_node] = index
         self.pickups = {r.pickup_node for r in data.requests}
-        self.limit = [r.max_ride_min + data.service_min[r.pickup_node] for r in data.requests]
+        self.limit = [ride_limit_min(data, r) for r in data.requests]
         self.allowed = [frozenset(r.allowed_vehicles) for r in data.requests]
         # Each half of a left-out journey is a disjunction with this cost in the model.
         self.penalty = [2 * r.unserved_cost for r in data.requests]
@@ -323,7 +322,7 @@ class _Search:
         day = self.day
         if not day.break_missing(vehicle, run.seq):
             return run
-        patients = day.dims.index("patients") if "patients" in day.dims else None
+        patients = day.patients
         on_board, empty_legs = 0, []
         for k, node in enumerate(run.seq[:-1]):
             if patients is not None:
