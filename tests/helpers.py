@@ -8,8 +8,11 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import TypeVar
 
+import numpy as np
+
 from pts_optimiser.checker import CheckResult, check_plan
 from pts_optimiser.config import load_config
+from pts_optimiser.model import LOADS, RoutingInput, RoutingRequest, RoutingVehicle
 from pts_optimiser.parse import Inputs, read_problem
 from pts_optimiser.plan import Plan
 from pts_optimiser.problem import Problem
@@ -138,3 +141,32 @@ class SerialPool:
         future: Future[T] = Future()
         future.set_result(fn(*args))
         return future
+
+
+DEPOT, END = 0, 1  # line_day's start and end nodes
+
+
+def line_day(positions: Sequence[int], requests: Sequence[tuple[int, int, int]],
+             vehicles: int = 1, windows: dict[int, tuple[int, int]] | None = None,
+             seats: int = 3, breaks: dict[int, int] | None = None,
+             distance: np.ndarray | None = None) -> RoutingInput:
+    """Nodes on a line (node 0 start, node 1 end, both at 0); a minute a unit, a cost a unit.
+
+    `requests` are (pickup, drop-off, ride limit); `breaks` maps a break node to its vehicle.
+    """
+    where = np.asarray(positions, dtype=np.int64)
+    metres = (np.abs(where[:, None] - where[None, :]) if distance is None
+              else np.asarray(distance, dtype=np.int64))
+    loads = {name: [0] * len(positions) for name in LOADS}
+    for pickup, dropoff, _ in requests:
+        for name in ("seats", "patients"):
+            loads[name][pickup], loads[name][dropoff] = 1, -1
+    fleet = [RoutingVehicle(DEPOT, END, 0, 1000, {"seats": seats, "wheelchairs": 0,
+                                                  "stretchers": 0, "patients": 100},
+                            None, 1000) for _ in range(vehicles)]
+    spans = [(0, 1000)] * len(positions)
+    for node, window in (windows or {}).items():
+        spans[node] = window
+    return RoutingInput(metres, metres, [0] * len(positions), spans, loads, fleet,
+                        [RoutingRequest(p, d, limit, 10**6, tuple(range(vehicles)))
+                         for p, d, limit in requests], breaks or {})

@@ -8,43 +8,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from pts_optimiser.model import (
-    LOADS,
-    RoutingInput,
-    RoutingRequest,
-    RoutingVehicle,
-    SearchSettings,
-    solve_routing,
-)
+from pts_optimiser.model import RoutingInput, SearchSettings, solve_routing
 from pts_optimiser.recreate import RecreateSettings, recreate
-
-DEPOT, END = 0, 1
-
-
-def _line_day(positions: Sequence[int], requests: Sequence[tuple[int, int, int]],
-              vehicles: int = 1, windows: dict[int, tuple[int, int]] | None = None,
-              seats: int = 3, breaks: dict[int, int] | None = None,
-              distance: np.ndarray | None = None) -> RoutingInput:
-    """Nodes on a line (node 0 start, node 1 end, both at 0); a minute a unit, a cost a unit.
-
-    `requests` are (pickup, drop-off, ride limit); `breaks` maps a break node to its vehicle.
-    """
-    where = np.asarray(positions, dtype=np.int64)
-    metres = (np.abs(where[:, None] - where[None, :]) if distance is None
-              else np.asarray(distance, dtype=np.int64))
-    loads = {name: [0] * len(positions) for name in LOADS}
-    for pickup, dropoff, _ in requests:
-        for name in ("seats", "patients"):
-            loads[name][pickup], loads[name][dropoff] = 1, -1
-    fleet = [RoutingVehicle(DEPOT, END, 0, 1000, {"seats": seats, "wheelchairs": 0,
-                                                  "stretchers": 0, "patients": 100},
-                            None, 1000) for _ in range(vehicles)]
-    spans = [(0, 1000)] * len(positions)
-    for node, window in (windows or {}).items():
-        spans[node] = window
-    return RoutingInput(metres, metres, [0] * len(positions), spans, loads, fleet,
-                        [RoutingRequest(p, d, limit, 10**6, tuple(range(vehicles)))
-                         for p, d, limit in requests], breaks or {})
+from tests.helpers import line_day
 
 
 def _model_accepts(data: RoutingInput, routes: Sequence[Sequence[int]]) -> bool:
@@ -53,9 +19,22 @@ def _model_accepts(data: RoutingInput, routes: Sequence[Sequence[int]]) -> bool:
                          initial_routes=routes, warm_only=True) is not None
 
 
+def _journey_beside_a_break() -> RoutingInput:
+    """Journey 2->3 on vehicle 0, its break (node 4) one unit from both ends, far from base.
+
+    Carrying the patient through the break would be the cheapest order.
+    """
+    distance = np.array([[0, 0, 10, 10, 20],
+                         [0, 0, 10, 10, 20],
+                         [10, 10, 0, 10, 1],
+                         [10, 10, 10, 0, 1],
+                         [20, 20, 1, 1, 0]])
+    return line_day([0] * 5, [(2, 3, 100)], breaks={4: 0}, distance=distance)
+
+
 def test_two_half_empty_runs_become_one() -> None:
     """Two journeys on two vehicles are put on one run, where together they cost least."""
-    data = _line_day([0, 0, 10, 20, 15, 25], [(2, 3, 100), (4, 5, 100)], vehicles=2)
+    data = line_day([0, 0, 10, 20, 15, 25], [(2, 3, 100), (4, 5, 100)], vehicles=2)
     found = recreate(data, [[2, 3], [4, 5]], RecreateSettings(0.5))
     assert found is not None
     assert (found.start_cost, found.cost) == (40 + 50, 50)
@@ -65,7 +44,7 @@ def test_two_half_empty_runs_become_one() -> None:
 
 def test_a_left_out_journey_is_put_on() -> None:
     """A journey the plan left out costs its penalty until it is placed."""
-    data = _line_day([0, 0, 10, 20], [(2, 3, 100)])
+    data = line_day([0, 0, 10, 20], [(2, 3, 100)])
     found = recreate(data, [[]], RecreateSettings(0.2))
     assert found is not None
     assert found.start_cost == 2 * 10**6
@@ -74,7 +53,7 @@ def test_a_left_out_journey_is_put_on() -> None:
 
 def test_waiting_before_a_pickup_keeps_the_ride_limit() -> None:
     """A drop-off that opens late is met by collecting the patient late, not early."""
-    data = _line_day([0, 0, 10, 20], [(2, 3, 15)], windows={3: (50, 60)})
+    data = line_day([0, 0, 10, 20], [(2, 3, 15)], windows={3: (50, 60)})
     found = recreate(data, [[2, 3]], RecreateSettings(0.2))
     assert found is not None and found.routes == ((2, 3),)
     assert _model_accepts(data, found.routes)
@@ -82,19 +61,13 @@ def test_waiting_before_a_pickup_keeps_the_ride_limit() -> None:
 
 def test_a_plan_breaking_a_rule_is_refused() -> None:
     """A ride longer than its limit cannot be a starting plan: no result, not a wrong one."""
-    data = _line_day([0, 0, 10, 30], [(2, 3, 15)])
+    data = line_day([0, 0, 10, 30], [(2, 3, 15)])
     assert recreate(data, [[2, 3]], RecreateSettings(0.2)) is None
 
 
 def test_nobody_is_on_board_at_a_break() -> None:
     """The cheapest order would carry the patient through the crew's break: it is not used."""
-    # Node 4 is the break, one unit from both ends of the journey, far from the base.
-    distance = np.array([[0, 0, 10, 10, 20],
-                         [0, 0, 10, 10, 20],
-                         [10, 10, 0, 10, 1],
-                         [10, 10, 10, 0, 1],
-                         [20, 20, 1, 1, 0]])
-    data = _line_day([0] * 5, [(2, 3, 100)], breaks={4: 0}, distance=distance)
+    data = _journey_beside_a_break()
     found = recreate(data, [[4]], RecreateSettings(0.3))
     assert found is not None
     assert found.routes[0] in ((2, 3, 4), (4, 2, 3))
@@ -104,12 +77,7 @@ def test_nobody_is_on_board_at_a_break() -> None:
 
 def test_a_break_missing_from_a_plan_is_put_in() -> None:
     """A plan cut short before OR-Tools placed a break gets one, while nobody is on board."""
-    distance = np.array([[0, 0, 10, 10, 20],
-                         [0, 0, 10, 10, 20],
-                         [10, 10, 0, 10, 1],
-                         [10, 10, 10, 0, 1],
-                         [20, 20, 1, 1, 0]])
-    data = _line_day([0] * 5, [(2, 3, 100)], breaks={4: 0}, distance=distance)
+    data = _journey_beside_a_break()
     found = recreate(data, [[2, 3]], RecreateSettings(0.2))
     assert found is not None
     assert found.start_cost == 30 + data.break_cost
@@ -120,7 +88,7 @@ def test_a_break_missing_from_a_plan_is_put_in() -> None:
 
 def test_seats_limit_what_shares_a_run() -> None:
     """With one seat, two journeys on one run go one after the other, never together."""
-    data = _line_day([0, 0, 10, 20, 15, 25], [(2, 3, 100), (4, 5, 100)], seats=1)
+    data = line_day([0, 0, 10, 20, 15, 25], [(2, 3, 100), (4, 5, 100)], seats=1)
     found = recreate(data, [[2, 3, 4, 5]], RecreateSettings(0.3))
     assert found is not None
     route = found.routes[0]
@@ -130,7 +98,7 @@ def test_seats_limit_what_shares_a_run() -> None:
 
 def test_costs_are_counted_as_the_model_counts_them() -> None:
     """Arcs, the call-out charge and time on shift: the search's cost is the model's objective."""
-    plain = _line_day([0, 0, 10, 20, 15, 25], [(2, 3, 100), (4, 5, 100)], vehicles=2,
+    plain = line_day([0, 0, 10, 20, 15, 25], [(2, 3, 100), (4, 5, 100)], vehicles=2,
                       windows={3: (200, 260), 5: (90, 95)})
     data = replace(plain, vehicle_cost=500, span_cost_per_min=3)
     outcome = solve_routing(data, SearchSettings(1.0))

@@ -25,6 +25,7 @@ from pts_optimiser.recreate import RecreateOutcome
 from tests.helpers import (
     SerialPool,
     booking,
+    line_day,
     reason_of,
     solve_and_check,
     vehicle,
@@ -249,13 +250,7 @@ def test_portfolio_keeps_the_plan_serving_more() -> None:
 
 def _two_journeys() -> RoutingInput:
     """One vehicle, two journeys on a line: 0/1 the base, 2->3 and 4->5."""
-    where = np.array([0, 0, 10, 20, 15, 25], dtype=np.int64)
-    metres = np.abs(where[:, None] - where[None, :])
-    loads = {name: [0, 0, 1, -1, 1, -1] for name in LOADS}
-    return RoutingInput(metres, metres, [0] * 6, [(0, 1000)] * 6, loads,
-                        [RoutingVehicle(0, 1, 0, 1000, dict.fromkeys(LOADS, 3), None, 1000)],
-                        [RoutingRequest(2, 3, 100, 10**6, (0,)),
-                         RoutingRequest(4, 5, 100, 10**6, (0,))], {})
+    return line_day([0, 0, 10, 20, 15, 25], [(2, 3, 100), (4, 5, 100)])
 
 
 def test_a_recreated_plan_the_model_refuses_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
