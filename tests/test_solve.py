@@ -181,10 +181,24 @@ def _construction_first(data: RoutingInput, settings: SearchSettings,
     return solve_routing(data, settings, **warm)  # type: ignore[arg-type]
 
 
-def test_ruin_and_recreate_keeps_every_rule(tmp_path: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def _construction_without_breaks(data: RoutingInput, settings: SearchSettings,
+                                 **warm: object) -> RoutingOutcome | None:
+    """As if OR-Tools ran out of time before it placed the crews' breaks."""
+    outcome = _construction_first(data, settings, **warm)
+    if outcome is None or "initial_routes" in warm:
+        return outcome
+    routes = tuple(tuple(v for v in route if v.node not in data.break_owner)
+                   for route in outcome.routes)
+    dropped = sum(map(len, outcome.routes)) - sum(map(len, routes))
+    assert dropped > 0, "the construction placed no break to take away"
+    return replace(outcome, routes=routes, objective=outcome.objective + dropped * data.break_cost)
+
+
+@pytest.mark.parametrize("first_plan", [_construction_first, _construction_without_breaks])
+def test_ruin_and_recreate_keeps_every_rule(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            first_plan: object) -> None:
     """From a bare construction, ruin and recreate's plan passes the checker, breaks included."""
-    monkeypatch.setattr(solve_module, "solve_routing", _construction_first)
+    monkeypatch.setattr(solve_module, "solve_routing", first_plan)
     bookings = _morning(14) + [booking(f"W{i}", mobility="wheelchair", pickup_lat=52.95,
                                        appointment_time=f"{10 + i}:00") for i in range(3)]
     fleet = [vehicle("CAR1", shift_end="16:30"),
