@@ -496,10 +496,7 @@ def recreate(data: RoutingInput, routes: Sequence[Sequence[int]],
     rng = search.rng
     while (elapsed := time.monotonic() - started) < settings.time_limit_s:
         iterations += 1
-        on_runs = sum(1 for run in current for n in run.seq if n in day.pickups)
-        most = min(settings.max_removed, max(1, int(on_runs * settings.max_removed_share)))
-        count = rng.randint(min(settings.min_removed, most), most) if on_runs else 0
-        removed = _choose(search, current, count)
+        removed = _choose(search, current)
         candidate = list(current)
         for vehicle, run in enumerate(current):
             gone = [n for n in run.seq[1:-1] if day.request_of.get(n) in removed]
@@ -523,8 +520,11 @@ def recreate(data: RoutingInput, routes: Sequence[Sequence[int]],
                            iterations, improvements)
 
 
-def _choose(search: _Search, runs: Sequence[_Run], count: int) -> set[int]:
-    """Journeys to take off: related to a random one (place and time), or at random."""
+def _choose(search: _Search, runs: Sequence[_Run]) -> set[int]:
+    """Journeys to take off: related to a random one (place and time), or at random.
+
+    How many is drawn here, from the journeys on the runs, found in the same pass.
+    """
     day, rng = search.day, search.rng
     on: list[tuple[int, int, int]] = []  # request, pickup time, drop-off time
     when: dict[int, int] = {}
@@ -537,8 +537,11 @@ def _choose(search: _Search, runs: Sequence[_Run], count: int) -> set[int]:
                 when[request] = at
             else:
                 on.append((request, when.get(request, at), at))
-    if not on or count <= 0:
+    if not on:
         return set()
+    settings = search.settings
+    most = min(settings.max_removed, max(1, int(len(on) * settings.max_removed_share)))
+    count = rng.randint(min(settings.min_removed, most), most)
     if rng.random() < 0.25:
         return {r for r, _, _ in rng.sample(on, min(count, len(on)))}
     seed, seed_p, seed_d = rng.choice(on)
