@@ -47,17 +47,20 @@ class Replanned:
     notes: tuple[str, ...]
 
 
-def _kept(stops: Sequence[Stop], now_min: int) -> int:
+def _kept(stops: Sequence[Stop], now_min: int, off_road: bool = False) -> int:
     """How many stops of a run are made or under way at `now_min`."""
     reached = sum(1 for stop in stops if stop.arrival_min <= now_min)
-    if reached and reached < len(stops) and stops[reached - 1].departure_min <= now_min:
-        reached += 1  # driving to the next stop: that one is under way
+    driving = 0 < reached < len(stops) and stops[reached - 1].departure_min <= now_min
+    # The stop it is driving to is under way, unless the vehicle is taken off the road on
+    # its way to collect a patient, who then waits for another crew.
+    if driving and not (off_road and stops[reached].event is Event.PICKUP):
+        reached += 1
     return reached
 
 
 def _start(roster: Roster, now_min: int, journeys: dict[str, Journey], off_road: bool
            ) -> VehicleStart | None:
-    count = _kept(roster.stops, now_min)
+    count = _kept(roster.stops, now_min, off_road)
     if count == 0:
         return None
     done = [replace(s, journey=journeys.get(s.journey.journey_id, s.journey)) if s.journey else s
@@ -74,7 +77,8 @@ def _start(roster: Roster, now_min: int, journeys: dict[str, Journey], off_road:
         elif stop.event is Event.DROPOFF:
             left.pop(stop.journey.journey_id, None)
     return VehicleStart(tuple(done), tuple(left.values()),
-                        any(s.event is Event.BREAK for s in done), off_road or finished)
+                        any(s.event is Event.BREAK for s in done), off_road or finished,
+                        not_before_min=now_min if off_road else 0)
 
 
 def merged_bookings(bookings: Path, add: Path | None) -> Table:
@@ -170,7 +174,7 @@ def replan(old: Plan, config: Config, inputs: Inputs, merged_path: Path,
         aboard = {j.journey_id for j, _ in begin.on_board} if begin else set()
         rest[vehicle_id] = [
             (s.event, s.journey.journey_id if s.journey else "", Place(s.lat, s.lon))
-            for s in roster.stops[_kept(roster.stops, now_min):]
+            for s in roster.stops[_kept(roster.stops, now_min, vehicle_id in vehicle_off):]
             if s.event is Event.BREAK or (s.journey is not None and (
                 vehicle_id not in vehicle_off or s.journey.journey_id in aboard))]
     plan = solve(today, options, starts=starts, keep_on=keep_on, warm=rest)

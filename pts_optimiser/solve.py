@@ -100,6 +100,9 @@ class VehicleStart:
     break_taken: bool = False
     off_road: bool = False  # taken off the road: drops who is aboard, takes nobody new
     idle: bool = False  # not yet left its base: `done` is only a start, which may move later
+    # An off-road vehicle that turned back from a pickup left its last stop before the call:
+    # it can do nothing new before the call itself.
+    not_before_min: int = 0
 
     @property
     def place(self) -> Place:
@@ -110,7 +113,7 @@ class VehicleStart:
     @property
     def free_min(self) -> int:
         """When the vehicle is free again."""
-        return self.done[-1].departure_min
+        return max(self.done[-1].departure_min, self.not_before_min)
 
     @property
     def metres(self) -> int:

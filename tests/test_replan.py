@@ -101,19 +101,30 @@ def test_change_list_names_the_crews(day: Path) -> None:
 
 
 def test_vehicle_off_the_road(day: Path) -> None:
-    """A vehicle taken off keeps its kept stops and patients aboard, and takes nothing new."""
+    """A vehicle taken off on its way to a pickup turns back: the patient goes to another crew."""
     rosters = rows(day / "plan" / "rosters.csv")
     busy = max({r["vehicle_id"] for r in rosters},
                key=lambda v: sum(r["vehicle_id"] == v and r["event"] == "pickup"
                                  and minutes(r["arrival"]) > minutes(NOW) for r in rosters))
-    result = CliRunner().invoke(main, ["replan", "--plan", str(day / "plan"), "--now", NOW,
+    run = [r for r in rosters if r["vehicle_id"] == busy]
+    # The call comes a minute before the crew reaches its next pickup after 11:00.
+    heading = next(r for r in run if r["event"] == "pickup"
+                   and minutes(r["arrival"]) > minutes(NOW))
+    now_min = minutes(heading["arrival"]) - 1
+    now = f"{now_min // 60:02d}:{now_min % 60:02d}"
+    result = CliRunner().invoke(main, ["replan", "--plan", str(day / "plan"), "--now", now,
                                        "--vehicle-off", busy, "--out", str(day / "off"),
                                        "--time-limit", "8"])
     assert result.exit_code == 0, result.output
     new = rows(day / "off" / "rosters.csv")
     late_pickups = [r for r in new if r["vehicle_id"] == busy and r["event"] == "pickup"
-                    and minutes(r["arrival"]) > minutes(NOW)]
+                    and minutes(r["arrival"]) > now_min]
     assert late_pickups == []
+    assert all(minutes(r["arrival"]) > now_min for r in new
+               if r["vehicle_id"] == busy and r not in run)
+    carried = {r["journey_id"] for r in new if r["event"] == "pickup"}
+    unassigned = {r["journey_id"] for r in rows(day / "off" / "unassigned.csv")}
+    assert heading["journey_id"] in carried | unassigned
     checked = CliRunner().invoke(main, ["check", "--bookings", str(day / "off" / "bookings.csv"),
                                         "--fleet", str(day / "day" / "fleet.csv"),
                                         "--out", str(day / "off")])
