@@ -90,6 +90,10 @@ class SearchSettings:
     # Large-neighbourhood operators off by default in OR-Tools (close nodes, expensive chains).
     lns_operators: bool = False
     solution_limit: int | None = None  # 1: stop at the first solution (the construction)
+    # Stop this many seconds after the call, but not before a first plan is found; the
+    # time limit stays the hard end. For a search that hands its plan on: a construction
+    # cut short leaves journeys out that the next search may not fit back in.
+    stop_after_s: float | None = None
     # Only the moves that can succeed when every visit is half of a pickup-delivery pair:
     # the single-visit chain and segment moves OR-Tools also tries are almost always
     # rejected there, and dropping them gives guided local search ~2.5x the iterations
@@ -99,6 +103,8 @@ class SearchSettings:
     def __post_init__(self) -> None:
         if self.time_limit_s <= 0:
             raise ValueError("time_limit_s must be positive")
+        if self.stop_after_s is not None and self.stop_after_s < 0:
+            raise ValueError("stop_after_s must not be negative")
         for name, enum in ((self.first_solution, routing_enums_pb2.FirstSolutionStrategy),
                            (self.metaheuristic, routing_enums_pb2.LocalSearchMetaheuristic)):
             if not hasattr(enum, name):
@@ -296,6 +302,14 @@ def solve_routing(data: RoutingInput, settings: SearchSettings,
 
     routing.AddAtSolutionCallback(at_solution)
     model_s = time.monotonic() - started
+    if settings.stop_after_s is not None:
+        stop_at = started + settings.stop_after_s
+
+        def stop() -> bool:  # checked by the search between moves
+            return progress.solutions > 0 and time.monotonic() >= stop_at
+
+        limit = solver.CustomLimit(stop)  # both kept alive until the search returns
+        routing.AddSearchMonitor(limit)
     solution = None
     if initial_routes is not None:
         routing.CloseModelWithParameters(params)

@@ -64,6 +64,11 @@ PORTFOLIO_SECOND_METAHEURISTIC = "TABU_SEARCH"
 # published instances, and 5 or 10 s of it before ruin and recreate measured alike within
 # run-to-run spread (docs/benchmarks.md).
 ORTOOLS_SHARE = 1 / 6
+# ...but OR-Tools may run on to finish its first plan, up to this share. On a 750-journey
+# day its construction takes ~12 s; finished, then ruin and recreate, served 732-734 at 25
+# and 40 s a search against 725-730 when cut at 1/6; with only 10 s, cutting it at 1/6
+# served 720-722 and at 1/2 712-719, and waiting for it all 651 (benchmarks/README.md).
+CONSTRUCTION_SHARE = 1 / 2
 MIN_RECREATE_S = 2.0  # below this ruin and recreate would not repay re-timing the plan
 
 
@@ -458,12 +463,18 @@ def _whole_then_halves(data: RoutingInput, request_lat: Sequence[float],
 
 
 def _search(data: RoutingInput, settings: SearchSettings, seed: int) -> RoutingOutcome | None:
-    """One portfolio search: OR-Tools for a share of the time, then ruin and recreate."""
+    """One portfolio search: OR-Tools for a share of the time, then ruin and recreate.
+
+    OR-Tools' share ends no sooner than its first plan, unless building that plan takes more
+    than half the time: then the plan built so far is handed on, for ruin and recreate to
+    fill in.
+    """
     started = time.monotonic()
-    first = solve_routing(data, replace(settings, time_limit_s=max(
-        1.0, settings.time_limit_s * ORTOOLS_SHARE)))
+    first = solve_routing(data, replace(
+        settings, time_limit_s=max(1.0, settings.time_limit_s * CONSTRUCTION_SHARE),
+        stop_after_s=max(1.0, settings.time_limit_s * ORTOOLS_SHARE)))
     remaining = settings.time_limit_s - (time.monotonic() - started)
-    if first is None:  # a day too big to construct in that share: OR-Tools takes it all
+    if first is None:  # no plan at all by then: OR-Tools takes the rest
         return solve_routing(data, replace(settings, time_limit_s=max(1.0, remaining)))
     return _recreated(data, first, remaining, seed)
 

@@ -278,9 +278,22 @@ def test_a_recreated_plan_the_model_refuses_is_not_used(monkeypatch: pytest.Monk
     assert kept is first
 
 
-def test_a_day_too_big_to_construct_in_the_share_gets_all_the_time(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """If OR-Tools has no plan after its share, it searches again with the rest of the time."""
+def test_the_share_ends_no_sooner_than_the_first_plan(monkeypatch: pytest.MonkeyPatch) -> None:
+    """OR-Tools may use half of a search's time for its first plan, and stops at its share."""
+    seen: list[SearchSettings] = []
+
+    def recorded(data: RoutingInput, settings: SearchSettings) -> RoutingOutcome | None:
+        seen.append(settings)
+        return solve_routing(data, settings)
+
+    monkeypatch.setattr(solve_module, "solve_routing", recorded)
+    outcome = solve_module._search(_two_journeys(), SearchSettings(12.0), seed=0)
+    assert outcome is not None and outcome.objective == 50
+    assert seen[0].time_limit_s == 6.0 and seen[0].stop_after_s == pytest.approx(2.0)
+
+
+def test_a_day_too_big_to_construct_gets_all_the_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """If OR-Tools has no plan at all by half the time, it searches again with the rest."""
     limits: list[float] = []
 
     def slow(data: RoutingInput, settings: SearchSettings) -> RoutingOutcome | None:
@@ -290,4 +303,11 @@ def test_a_day_too_big_to_construct_in_the_share_gets_all_the_time(
     monkeypatch.setattr(solve_module, "solve_routing", slow)
     outcome = solve_module._search(_two_journeys(), SearchSettings(3.0), seed=0)
     assert outcome is not None and outcome.objective == 50
-    assert limits[0] == pytest.approx(1.0) and limits[1] > 1.5
+    assert limits[0] == pytest.approx(1.5) and limits[1] > 1.0
+
+
+def test_a_search_told_to_stop_keeps_its_first_plan() -> None:
+    """Told to stop at once, the search still returns its first plan, well before its limit."""
+    outcome = solve_routing(_two_journeys(), SearchSettings(20.0, stop_after_s=0.0))
+    assert outcome is not None and outcome.objective == 50
+    assert outcome.seconds < 10.0
