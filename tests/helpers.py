@@ -64,9 +64,13 @@ def write_day(folder: Path, bookings: Sequence[dict[str, object]],
 
 
 def solve_and_check(folder: Path, bookings: Sequence[dict[str, object]],
-                    fleet: Sequence[dict[str, object]], seconds: float = 2.0,
-                    strategy: str = "split") -> tuple[Plan, CheckResult]:
-    """Solve a small day, write the plan, and check it with the independent checker."""
+                    fleet: Sequence[dict[str, object]], seconds: float = 6.0,
+                    strategy: str = "portfolio") -> tuple[Plan, CheckResult]:
+    """Solve a small day, write the plan, and check it with the independent checker.
+
+    By default as `pts solve` does: the portfolio, given time enough for ruin and recreate
+    to run after OR-Tools in both of its searches.
+    """
     problem = load(folder, bookings, fleet)
     plan = solve(problem, SolveOptions(time_limit_s=seconds, strategy=strategy))
     write_plan(plan, folder / "plan")

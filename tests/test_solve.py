@@ -287,6 +287,7 @@ def test_the_share_ends_no_sooner_than_the_first_plan(monkeypatch: pytest.Monkey
         return solve_routing(data, settings)
 
     monkeypatch.setattr(solve_module, "solve_routing", recorded)
+    monkeypatch.setattr(solve_module, "_recreated", lambda data, first, seconds, seed: first)
     outcome = solve_module._search(_two_journeys(), SearchSettings(12.0), seed=0)
     assert outcome is not None and outcome.objective == 50
     assert seen[0].time_limit_s == 6.0 and seen[0].stop_after_s == pytest.approx(2.0)
