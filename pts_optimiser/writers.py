@@ -131,10 +131,11 @@ def write_views(plan: Plan, folder: Path, views: tuple[str, ...] = VIEWS) -> Non
 def writing_time_s(journeys: int) -> float:
     """Seconds to keep back from a time limit for writing a plan with its views and maps.
 
-    Measured on a generated 750-journey day planned by the portfolio strategy (736 planned on
-    84 shifts): reading the routes back, writing and mapping took about 13.5 s.
+    Measured on generated 750-journey days planned by the portfolio strategy: writing the
+    plan took 1.2-1.8 s and the maps 12.5-14.4 s; the first write in a process, which is the
+    one a command makes, took 16.2 s in all (746 planned on 87 shifts).
     """
-    return 3.0 + journeys / 60
+    return 3.0 + journeys / 50
 
 
 def write_folder(out: Path, build: Callable[[Path], None], keep_previous: Path | None = None,
