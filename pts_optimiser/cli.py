@@ -17,14 +17,11 @@ import click  # noqa: E402
 
 from pts_optimiser.config import Config, load_config  # noqa: E402
 from pts_optimiser.diagnostics import Finding, InputError, Severity  # noqa: E402
+from pts_optimiser.exits import ExitCode, PtsError  # noqa: E402
 from pts_optimiser.parse import Inputs, read_problem  # noqa: E402
 from pts_optimiser.plan import Plan  # noqa: E402
 from pts_optimiser.problem import Problem  # noqa: E402
 
-EXIT_OK = 0
-EXIT_INTERNAL = 1
-EXIT_BAD_INPUT = 2
-EXIT_VIOLATIONS = 3  # pts check: the plan breaks a rule
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -45,7 +42,12 @@ def _guarded(command: F) -> F:
             return command(*args, **kwargs)
         except InputError as exc:
             _report(exc.findings)
-            sys.exit(EXIT_BAD_INPUT)
+            sys.exit(ExitCode.BAD_INPUT)
+        except PtsError as exc:
+            click.echo(f"error: {exc.message}", err=True)
+            for line in exc.lines:
+                click.echo(f"  {line}", err=True)
+            sys.exit(exc.exit_code)
         except (KeyboardInterrupt, SystemExit, click.exceptions.Exit):
             raise
         except Exception as exc:
@@ -53,7 +55,7 @@ def _guarded(command: F) -> F:
                 raise
             click.echo(f"internal error: {type(exc).__name__}: {exc}. No half-written plan is "
                        "left. Run again with PTS_DEBUG=1 to see where, and report it.", err=True)
-            sys.exit(EXIT_INTERNAL)
+            sys.exit(ExitCode.INTERNAL)
     return run  # type: ignore[return-value]
 
 
@@ -139,7 +141,7 @@ def check(bookings: Path, fleet: Path, sites: Path | None, config_path: Path | N
     for violation in result.violations:
         click.echo(str(violation))
     click.echo(result.summary())
-    sys.exit(EXIT_OK if result.ok else EXIT_VIOLATIONS)
+    sys.exit(ExitCode.OK if result.ok else ExitCode.VIOLATIONS)
 
 
 def _progress_printer() -> Any:
@@ -257,7 +259,7 @@ def demo(out: Path, time_limit: float, maps_dir: Path | None, privacy: bool) -> 
                f"maps: {_maps_dir(problem, maps_dir) / 'overview.html'}")
     result = check_plan(problem, out)
     click.echo("pts check: " + result.summary().replace("\n", "\n  "))
-    sys.exit(EXIT_OK if result.ok else EXIT_VIOLATIONS)
+    sys.exit(ExitCode.OK if result.ok else ExitCode.VIOLATIONS)
 
 
 def _plan_inputs(plan_dir: Path) -> Inputs:

@@ -1,0 +1,48 @@
+"""Exit codes of every `pts` command, and the errors that carry them.
+
+One table, documented once (README, "Exit codes"): a script or a systemd unit can tell
+a plan from a plan that should wake somebody, from a plan that was not written at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """What a `pts` command's exit status means."""
+
+    OK = 0  # done: a plan written (every journey planned or listed with its reason)
+    INTERNAL = 1  # a fault of ours: the traceback is on stderr with PTS_DEBUG=1
+    BAD_INPUT = 2  # bad input or usage: the problems are listed, nothing is written
+    VIOLATIONS = 3  # a plan breaks a rule: `pts check` found it, or a plan was not written
+    LOCKED = 4  # another nightly run holds the outbox's lock
+    LOW_SERVICE = 5  # a plan written, but it plans less than the policy's alert share
+    CANNOT_WRITE = 6  # the output could not be written (disk full, read-only, refused)
+
+
+class PtsError(Exception):
+    """An error a command reports in a line or a few, then exits with its code.
+
+    `lines` are further lines for stderr (findings, violations), never patient data.
+    """
+
+    exit_code = ExitCode.INTERNAL
+
+    def __init__(self, message: str, lines: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.lines = tuple(lines)
+
+
+class PlanRejectedError(PtsError):
+    """A plan that broke a rule of the independent checker: it was not put in place."""
+
+    exit_code = ExitCode.VIOLATIONS
+
+
+class OutputError(PtsError):
+    """The output folder cannot be written, or writing there would harm what is there."""
+
+    exit_code = ExitCode.CANNOT_WRITE
