@@ -93,6 +93,27 @@ class MapPolicy:
 
 
 @dataclass(frozen=True)
+class AlertPolicy:
+    """When a written plan should still wake somebody."""
+
+    min_planned_share: float  # of the servable journeys
+
+
+@dataclass(frozen=True)
+class ValidationPolicy:
+    """Sense checks on input beyond the contract's types."""
+
+    service_area_margin_km: float  # beyond the outermost site
+
+
+@dataclass(frozen=True)
+class ReplanPolicy:
+    """How a re-plan treats the day's events."""
+
+    off_road_drop: str  # "destination" or "nearest_site"
+
+
+@dataclass(frozen=True)
 class Config:
     """Every policy setting a run uses."""
 
@@ -107,6 +128,9 @@ class Config:
     kpi: KpiTargets
     maps: MapPolicy
     group_readable: bool
+    alerts: AlertPolicy
+    validation: ValidationPolicy
+    replan: ReplanPolicy
 
 
 def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -285,6 +309,11 @@ def load_config(path: Path | None = None) -> Config:
         maps=MapPolicy(tiles=read.text("maps.tiles"), tiles_credit=read.text("maps.tiles_credit"),
                        privacy=read.flag("maps.privacy")),
         group_readable=read.flag("output.group_readable"),
+        alerts=AlertPolicy(read.number("alerts.min_planned_share", 0.0, 1.0)),
+        validation=ValidationPolicy(read.number("validation.service_area_margin_km", 0.0,
+                                                1000.0)),
+        replan=ReplanPolicy(read.choice("replan.off_road_drop", ("destination",
+                                                                "nearest_site"))),
     )
     if travel.provider == "osrm" and not travel.osrm_url.startswith(("http://", "https://")):
         read._bad("travel.osrm_url", f"{travel.osrm_url!r} is not an http(s) URL",

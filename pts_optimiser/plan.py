@@ -83,6 +83,7 @@ class Unassigned:
     journey: Journey
     reason: Reason
     detail: str
+    fix: str = ""  # what would let it be planned (the nearest miss), when known
 
     @property
     def text(self) -> str:
