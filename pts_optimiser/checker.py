@@ -7,13 +7,19 @@ solver bug cannot hide behind the solver's own bookkeeping.
 
 from __future__ import annotations
 
+import base64
 import json
+import math
+import threading
+import urllib.error
 import urllib.request
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from geopy.distance import great_circle
 
@@ -30,6 +36,8 @@ EVENTS = ("start", "pickup", "dropoff", "break", "end")
 SAME_PLACE_M = 50.0  # a stop this close to the booked point is at it (coordinates are rounded)
 KM_TOLERANCE = 0.05  # km column may differ this much (rounding to 0.01 km and float noise)
 TIME_NOISE_MIN = 0.01  # two haversine implementations may differ by a hair
+MAX_LEG_KM = 5000.0  # no road leg is longer: a km beyond it is a corrupt cell
+MAX_OSRM_ANSWER_BYTES = 64 * 1024 * 1024  # a 100-place table is about 0.2 MB
 
 # Every rule `pts check` enforces, with the text its help shows.
 RULES: Mapping[str, str] = {
@@ -39,7 +47,7 @@ RULES: Mapping[str, str] = {
     "event": "event is start, pickup, dropoff, break or end",
     "route_shape": "a roster opens with one start and closes with one end",
     "not_at_base": "start and end are at the shift's base",
-    "bad_value": "times are HH:MM and numbers are numbers",
+    "bad_value": "times are HH:MM; lat, lon, km and loads are finite numbers in range",
     "before_shift": "the vehicle leaves its base at or after shift_start",
     "after_shift": "the vehicle is back at its base by shift_end",
     "time_order": "arrival <= service_start <= departure, stop after stop",
@@ -186,13 +194,14 @@ class _Checker:
                     row=row, vehicle_id=vehicle_id, seq=cells.get("seq", ""),
                     event=cells.get("event", ""), journey_id=cells.get("journey_id", ""),
                     patient_id=cells.get("patient_id", ""),
-                    lat=float(cells.get("lat", "")), lon=float(cells.get("lon", "")),
-                    arrival=_clock(cells.get("arrival", "")),
-                    service_start=_clock(cells.get("service_start", "")),
-                    departure=_clock(cells.get("departure", "")),
-                    km=float(cells.get("km", "") or 0),
-                    load=(int(cells.get("seats_used", "")), int(cells.get("wheelchairs_used", "")),
-                          int(cells.get("stretchers_used", ""))),
+                    lat=_number(cells, "lat", -90.0, 90.0),
+                    lon=_number(cells, "lon", -180.0, 180.0),
+                    arrival=_clock(cells.get("arrival", ""), "arrival"),
+                    service_start=_clock(cells.get("service_start", ""), "service_start"),
+                    departure=_clock(cells.get("departure", ""), "departure"),
+                    km=_number(cells, "km", 0.0, MAX_LEG_KM, blank=0.0),
+                    load=(_count(cells, "seats_used"), _count(cells, "wheelchairs_used"),
+                          _count(cells, "stretchers_used")),
                 )
             except ValueError as exc:
                 self.flag("bad_value", str(exc), vehicle_id, cells.get("journey_id", ""), row)
@@ -431,31 +440,110 @@ def _osrm_legs(url: str, timeout_s: float, max_table: int, points: list[tuple[fl
     """(km, minutes) between consecutive points, asked of OSRM's table service.
 
     The checker's own client, written apart from the solver's. None for a leg the server
-    cannot route; raises OSError when the server cannot answer.
+    cannot route; raises OSError when the server cannot answer, whatever it did wrong,
+    with a reason that never holds the URL or its credentials.
     """
+    base, extra_query, headers = _split_credentials(url)
     legs: list[tuple[float, float] | None] = []
     step = max(2, max_table)
     for first in range(0, len(points) - 1, step - 1):
         chunk = points[first:first + step]
         coordinates = ";".join(f"{lon:.6f},{lat:.6f}" for lat, lon in chunk)
-        query = (f"{url.rstrip('/')}/table/v1/driving/{coordinates}"
-                 "?annotations=duration,distance")
+        query = f"{base}/table/v1/driving/{coordinates}?annotations=duration,distance"
+        body = _ask(query + (f"&{extra_query}" if extra_query else ""), headers, timeout_s)
         try:
-            with urllib.request.urlopen(query, timeout=timeout_s) as response:
-                body = json.loads(response.read().decode("utf-8"))
             for i in range(len(chunk) - 1):
                 seconds, metres = body["durations"][i][i + 1], body["distances"][i][i + 1]
-                legs.append((float(metres) / 1000, float(seconds) / 60)
-                            if seconds is not None and metres is not None else None)
+                if seconds is None or metres is None:
+                    legs.append(None)
+                    continue
+                km, minutes = float(metres) / 1000, float(seconds) / 60
+                if not (math.isfinite(km) and math.isfinite(minutes) and km >= 0
+                        and minutes >= 0):
+                    raise ValueError("not a distance and a time")
+                legs.append((km, minutes))
         except (ValueError, KeyError, IndexError, TypeError) as exc:
-            raise OSError(f"unexpected answer: {exc}") from None
+            raise OSError(f"unexpected answer: {type(exc).__name__}") from None
     return legs
 
 
-def _clock(text: str) -> int:
+def _split_credentials(url: str) -> tuple[str, str, dict[str, str]]:
+    """(base URL without userinfo or query, the query, headers carrying the userinfo)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.netloc.rpartition("@")[2]
+        user, password = parts.username, parts.password
+    except ValueError:
+        raise OSError("the server URL cannot be read") from None
+    headers = {"Accept": "application/json"}
+    if user is not None:
+        pair = f"{unquote(user)}:{unquote(password or '')}".encode()
+        headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
+    return f"{parts.scheme}://{host}{parts.path.rstrip('/')}", parts.query, headers
+
+
+def _ask(query: str, headers: dict[str, str], timeout_s: float) -> Any:
+    """The JSON answer to one request, whole within `timeout_s`; OSError otherwise.
+
+    A socket timeout bounds each read, not a server that drips its answer, so the request
+    runs in a thread the checker stops waiting for at the deadline.
+    """
+    answer: list[Any] = []
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    def fetch() -> None:
+        try:
+            request = urllib.request.Request(query, headers=headers)
+            with direct.open(request, timeout=timeout_s) as response:
+                answer.append(json.loads(response.read(MAX_OSRM_ANSWER_BYTES).decode("utf-8")))
+        except Exception as exc:  # whatever the server did, the check goes on without it
+            answer.append(exc)
+
+    worker = threading.Thread(target=fetch, daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    if worker.is_alive() or not answer:
+        raise OSError(f"no complete answer within {timeout_s:g} s")
+    if isinstance(answer[0], urllib.error.HTTPError):
+        raise OSError(f"HTTP {answer[0].code}")
+    if isinstance(answer[0], urllib.error.URLError):
+        raise OSError(f"{type(answer[0].reason).__name__}")
+    if isinstance(answer[0], Exception):  # the class alone: its text may quote the server
+        raise OSError(type(answer[0]).__name__)
+    return answer[0]
+
+
+def _number(cells: Mapping[str, str], column: str, low: float, high: float,
+            blank: float | None = None) -> float:
+    """A finite number in [low, high] from a rosters.csv cell; ValueError naming the column."""
+    text = cells.get(column, "")
+    if not text.strip() and blank is not None:
+        return blank
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{column} {text[:20]!r} is not a number") from None
+    if not math.isfinite(value) or not low <= value <= high:
+        raise ValueError(f"{column} {text[:20]!r} is not a number from {low:g} to {high:g}")
+    return value
+
+
+def _count(cells: Mapping[str, str], column: str) -> int:
+    """A whole number of 0 or more from a rosters.csv cell; ValueError naming the column."""
+    text = cells.get(column, "")
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"{column} {text[:20]!r} is not a whole number") from None
+    if value < 0:
+        raise ValueError(f"{column} {value} is below 0")
+    return value
+
+
+def _clock(text: str, column: str = "time") -> int:
     minutes = parse_clock(text)
     if minutes is None:
-        raise ValueError(f"time {text!r} is not HH:MM")
+        raise ValueError(f"{column} {text[:20]!r} is not HH:MM")
     return minutes
 
 

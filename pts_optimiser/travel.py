@@ -65,18 +65,23 @@ class EstimatedTravel:
         return TravelMatrix(np.rint(road_m).astype(np.int64), minutes.astype(np.int64))
 
 
-
 def direct_minutes(model: TravelModel, lat1: float, lon1: float, lat2: float, lon2: float) -> int:
     """Driving minutes of one leg, exactly as a matrix of the day would give it."""
     return int(model.matrix(np.array([lat1, lat2]), np.array([lon1, lon2])).duration_min[0, 1])
 
 
-def travel_model(policy: TravelPolicy) -> TravelModel:
-    """The travel model the policy asks for: the estimate, or OSRM with it as fallback."""
+def travel_model(policy: TravelPolicy, budget_s: float | None = None) -> TravelModel:
+    """The travel model the policy asks for: the estimate, or OSRM with it as fallback.
+
+    `budget_s` bounds the seconds a whole OSRM table may take, every request together
+    (default: the policy's `osrm_timeout_s`, or less when given): a planner with a time
+    limit passes a share of it.
+    """
     estimate = EstimatedTravel(policy.road_factor, policy.speed_kmh)
     if policy.provider == "osrm":
         from pts_optimiser.osrm import OsrmTravel
 
-        return OsrmTravel(policy.osrm_url, policy.osrm_timeout_s, policy.osrm_max_table,
-                          estimate)
+        budget = policy.osrm_timeout_s if budget_s is None else min(policy.osrm_timeout_s,
+                                                                      max(0.0, budget_s))
+        return OsrmTravel(policy.osrm_url, budget, policy.osrm_max_table, estimate)
     return estimate

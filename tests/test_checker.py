@@ -279,3 +279,35 @@ def test_check_command_exit_codes(tmp_path: Path) -> None:
     bad = CliRunner().invoke(main, [*args, "--out", str(tmp_path)])
     assert bad.exit_code == 3
     assert "[not_planned] journey J7" in bad.output
+
+
+@pytest.mark.parametrize(("column", "value"), [
+    ("lat", "nan"), ("lon", "inf"), ("lat", "91.5"), ("lon", "-NaN"), ("km", "nan"),
+    ("km", "-3"), ("seats_used", "-1"), ("wheelchairs_used", "1.5"), ("arrival", "25:99")])
+def test_bad_number_in_rosters_is_a_located_violation(column: str, value: str,
+                                                      tmp_path: Path) -> None:
+    """A NaN, infinite or out-of-range rosters.csv cell is a bad_value with column and row."""
+    plan = _load_plan()
+    stop = plan.stop("CAR1", "pickup", "J1")
+    stop[column] = value
+    assert "bad_value" in _check(plan, tmp_path)
+    problem, _ = read_problem(Inputs(tmp_path / "bookings.csv", tmp_path / "fleet.csv"),
+                              load_config())
+    found = [v for v in check_plan(problem, tmp_path).violations if v.rule == "bad_value"]
+    assert len(found) == 1
+    assert found[0].row == plan.rosters.index(stop) + 2 and column in found[0].message
+
+
+def test_check_command_reports_a_nan_coordinate(tmp_path: Path) -> None:
+    """`pts check` on a plan with a NaN coordinate exits 3 and names the row; no traceback."""
+    plan = _load_plan()
+    stop = plan.stop("CAR1", "dropoff", "J2")
+    stop["lat"] = "NaN"
+    _check(plan, tmp_path)
+    result = CliRunner().invoke(main, ["check", "--bookings", str(tmp_path / "bookings.csv"),
+                                       "--fleet", str(tmp_path / "fleet.csv"),
+                                       "--out", str(tmp_path)])
+    assert result.exit_code == 3, result.output
+    row = plan.rosters.index(stop) + 2
+    assert f"[bad_value] vehicle CAR1, journey J2, rosters.csv row {row}: lat" in result.output
+    assert "Traceback" not in result.output

@@ -6,24 +6,29 @@ A local HTTP server on 127.0.0.1 answers in OSRM's table format (driving at 60 k
 
 from __future__ import annotations
 
+import base64
 import json
 import math
+import socket
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
 from pts_optimiser.checker import check_plan
+from pts_optimiser.cli import main
 from pts_optimiser.config import load_config
-from pts_optimiser.osrm import OsrmTravel
+from pts_optimiser.osrm import OsrmTravel, redact
 from pts_optimiser.parse import Inputs, read_problem
 from pts_optimiser.solve import SolveOptions, solve
-from pts_optimiser.travel import EstimatedTravel
+from pts_optimiser.travel import EstimatedTravel, travel_model
 from pts_optimiser.writers import write_plan
 
 DAY = Path(__file__).parent / "fixtures" / "tiny_day"
@@ -39,8 +44,15 @@ def _metres(a: tuple[float, float], b: tuple[float, float]) -> float:
 class _FakeOsrm(BaseHTTPRequestHandler):
     requests: ClassVar[list[int]] = []  # places per request received
     unroutable = False
+    delay_s = 0.0  # a correct but slow server
+    authorization = ""  # when set, the only Authorization header answered
 
     def do_GET(self) -> None:
+        if _FakeOsrm.authorization and \
+                self.headers.get("Authorization") != _FakeOsrm.authorization:
+            self.send_error(401)
+            return
+        time.sleep(_FakeOsrm.delay_s)
         url = urlsplit(self.path)  # not urlparse: it cuts the path at ";"
         points = [tuple(map(float, p.split(","))) for p in url.path.split("/")[-1].split(";")]
         query = parse_qs(url.query)
@@ -67,6 +79,8 @@ def osrm() -> Iterator[str]:
     """A fake OSRM server on a free loopback port."""
     _FakeOsrm.requests = []
     _FakeOsrm.unroutable = False
+    _FakeOsrm.delay_s = 0.0
+    _FakeOsrm.authorization = ""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _FakeOsrm)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -110,9 +124,10 @@ def test_server_down_falls_back_with_a_warning() -> None:
     assert "OSRM at http://127.0.0.1:9 failed" in matrix.warning
 
 
-def _config(tmp_path: Path, url: str) -> Path:
+def _config(tmp_path: Path, url: str, timeout_s: float = 2.0, max_table: int = 100) -> Path:
     path = tmp_path / "osrm.toml"
-    path.write_text(f'[travel]\nprovider = "osrm"\nosrm_url = "{url}"\nosrm_timeout_s = 2.0\n')
+    path.write_text(f'[travel]\nprovider = "osrm"\nosrm_url = "{url}"\n'
+                    f'osrm_timeout_s = {timeout_s}\nosrm_max_table = {max_table}\n')
     return path
 
 
@@ -150,3 +165,215 @@ def test_bad_osrm_url_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(InputError) as caught:
         load_config(_config(tmp_path, "localhost:5000"))
     assert caught.value.findings[0].key == "travel.osrm_url"
+
+
+# Misbehaving servers -------------------------------------------------------------------
+
+Answer = Callable[[socket.socket, threading.Event], None]
+
+
+class _RawServer:
+    """A loopback TCP server: each request read is answered by `answer` in its own thread."""
+
+    def __init__(self, answer: Answer) -> None:
+        self.answer = answer
+        self.stopped = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.1)
+        self.connections = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+
+    def _accept(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                connection, _ = self.listener.accept()
+            except (TimeoutError, OSError):
+                continue
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
+
+    def _serve(self, connection: socket.socket) -> None:
+        with connection:
+            try:
+                connection.settimeout(5)
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    chunk = connection.recv(4096)
+                    if not chunk:
+                        return
+                    request += chunk
+                self.answer(connection, self.stopped)
+            except OSError:  # the client gave up: that is what the tests want
+                pass
+
+    def close(self) -> None:
+        self.stopped.set()
+        self.listener.close()
+
+
+def _drip(connection: socket.socket, stopped: threading.Event) -> None:
+    connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+    while not stopped.wait(0.05):
+        connection.sendall(b" ")
+
+
+def _drip_head(connection: socket.socket, stopped: threading.Event) -> None:
+    connection.sendall(b"HTTP/1.1 200 OK\r\n")
+    while not stopped.wait(0.05):
+        connection.sendall(b"X")
+
+
+def _garbage(connection: socket.socket, stopped: threading.Event) -> None:
+    connection.sendall(b"SSH-2.0-OpenSSH_9.6\r\n\x00\xff\xfe garbage \x80\r\n\r\n")
+
+
+def _http_500(connection: socket.socket, stopped: threading.Event) -> None:
+    connection.sendall(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 5\r\n\r\noops!")
+
+
+def _cut_short(connection: socket.socket, stopped: threading.Event) -> None:
+    connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n{\"code\": \"Ok\"")
+
+
+def _hang_up(connection: socket.socket, stopped: threading.Event) -> None:
+    return None
+
+
+def _bad_json(connection: socket.socket, stopped: threading.Event) -> None:
+    connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n{not json")
+
+
+def _silent(connection: socket.socket, stopped: threading.Event) -> None:
+    stopped.wait(30)
+
+
+MISBEHAVING: dict[str, Answer] = {
+    "drips the body a byte at a time": _drip, "drips its headers": _drip_head,
+    "answers non-HTTP bytes": _garbage, "answers HTTP 500": _http_500,
+    "cuts its answer short (IncompleteRead)": _cut_short,
+    "hangs up at once (RemoteDisconnected)": _hang_up, "answers bad JSON": _bad_json,
+    "never answers": _silent}
+
+
+@pytest.fixture(params=list(MISBEHAVING), ids=list(MISBEHAVING))
+def bad_server(request: Any) -> Iterator[str]:
+    """One misbehaving server on a free loopback port."""
+    server = _RawServer(MISBEHAVING[request.param])
+    yield server.url
+    server.close()
+
+
+def test_misbehaving_server_falls_back_in_time(bad_server: str) -> None:
+    """Whatever the server does wrong, the matrix is the estimate, with a warning, in time."""
+    lats, lons = _points(5)
+    started = time.monotonic()
+    matrix = OsrmTravel(bad_server, 1.0, 100, EstimatedTravel()).matrix(lats, lons)
+    assert time.monotonic() - started < 2.0
+    assert (matrix.duration_min == EstimatedTravel().matrix(lats, lons).duration_min).all()
+    assert matrix.warning.startswith(f"OSRM at {bad_server} failed")
+
+
+def test_checker_reports_a_misbehaving_server(bad_server: str, tmp_path: Path) -> None:
+    """`pts check` against a misbehaving server checks on the estimate and says so, in time."""
+    day = DAY
+    started = time.monotonic()
+    result = CliRunner().invoke(main, [
+        "check", "--bookings", str(day / "bookings.csv"), "--fleet", str(day / "fleet.csv"),
+        "--config", str(_config(tmp_path, bad_server, timeout_s=1.0)),
+        "--out", str(DAY.parent / "tiny_plan")])
+    assert time.monotonic() - started < 4.0
+    assert result.exit_code == 0, result.output
+    assert "note: OSRM did not answer" in result.output
+
+
+def test_slow_server_is_bounded_by_the_budget(osrm: str) -> None:
+    """A correct server at 0.3 s a table: 25 tables would take 7.5 s, the budget stops at 1 s."""
+    _FakeOsrm.delay_s = 0.3
+    lats, lons = _points(25)
+    travel = OsrmTravel(osrm, 60.0, 10, EstimatedTravel())
+    started = time.monotonic()
+    matrix = travel.matrix(lats, lons, budget_s=1.0)
+    assert time.monotonic() - started < 1.6
+    assert "no complete answer within 1 s" in matrix.warning
+    assert (matrix.duration_min == EstimatedTravel().matrix(lats, lons).duration_min).all()
+
+
+def test_travel_model_takes_a_budget(osrm: str, tmp_path: Path) -> None:
+    """travel_model(policy, budget_s) caps the policy's osrm_timeout_s for the whole table."""
+    _FakeOsrm.delay_s = 0.3
+    policy = load_config(_config(tmp_path, osrm, timeout_s=60.0, max_table=10)).travel
+    lats, lons = _points(25)
+    model = travel_model(policy, budget_s=0.5)
+    started = time.monotonic()
+    assert "failed" in model.matrix(lats, lons).warning
+    assert time.monotonic() - started < 1.1
+
+
+@pytest.mark.parametrize("answer", [_drip, _garbage], ids=["dripping", "garbage"])
+def test_solve_with_a_misbehaving_server_plans_on_time(answer: Answer, tmp_path: Path) -> None:
+    """`pts solve --time-limit 6`, dripping or garbage server: a plan on the estimate, in time."""
+    server = _RawServer(answer)
+    try:
+        started = time.monotonic()
+        result = CliRunner().invoke(main, [
+            "solve", "--bookings", str(DAY / "bookings.csv"), "--fleet", str(DAY / "fleet.csv"),
+            "--config", str(_config(tmp_path, server.url, timeout_s=3.0)),
+            "--out", str(tmp_path / "plan"), "--maps", str(tmp_path / "maps"),
+            "--time-limit", "6"])
+        seconds = time.monotonic() - started
+    finally:
+        server.close()
+    assert result.exit_code == 0, result.output
+    assert seconds < 7.0
+    summary = json.loads((tmp_path / "plan" / "summary.json").read_text())
+    assert "travel estimated from coordinates" in summary["search"]["travel_warning"]
+
+
+# Credentials -----------------------------------------------------------------------
+
+SECRET = "s3cret-Pa55word"
+
+
+def test_redact_masks_userinfo_and_tokens() -> None:
+    """Userinfo and secret-looking query values are masked wherever a URL appears."""
+    url = f"https://pts:{SECRET}@osrm.example:5000/osrm?access_token=tok-12345&profile=car"
+    text = redact(f"OSRM at {url} failed (password {SECRET} refused)", url)
+    assert SECRET not in text and "tok-12345" not in text and "pts:" not in text
+    assert "https://***@osrm.example:5000/osrm?access_token=***&profile=car" in text
+    assert redact("http://u:p@h/x?api_key=k&token=t") == "http://***@h/x?api_key=***&token=***"
+    assert redact("OSRM could not route 1 pair(s)") == "OSRM could not route 1 pair(s)"
+
+
+def test_credentials_are_sent_as_basic_auth(osrm: str, tmp_path: Path) -> None:
+    """user:password in the URL goes as Basic auth from both clients, and into no file."""
+    _FakeOsrm.authorization = "Basic " + base64.b64encode(f"pts:{SECRET}".encode()).decode()
+    url = osrm.replace("http://", f"http://pts:{SECRET}@") + "/?token=tok-12345"
+    config = load_config(_config(tmp_path, url))
+    problem, _ = read_problem(Inputs(DAY / "bookings.csv", DAY / "fleet.csv"), config)
+    plan = solve(problem, SolveOptions(time_limit_s=2))
+    assert "travel_warning" not in plan.search, plan.search
+    write_plan(plan, tmp_path / "plan")
+    result = check_plan(problem, tmp_path / "plan")
+    assert result.ok and result.notes == ()
+    for path in (tmp_path / "plan").rglob("*"):
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), path
+
+
+def test_failed_server_warning_has_no_password(tmp_path: Path) -> None:
+    """A failed server's URL is named in warning, summary and check with no password or token."""
+    url = f"http://pts:{SECRET}@127.0.0.1:9/?token=tok-12345"
+    config = load_config(_config(tmp_path, url, timeout_s=1.0))
+    problem, _ = read_problem(Inputs(DAY / "bookings.csv", DAY / "fleet.csv"), config)
+    plan = solve(problem, SolveOptions(time_limit_s=2))
+    assert str(plan.search["travel_warning"]).startswith("OSRM at http://***@127.0.0.1:9/?token=***")
+    write_plan(plan, tmp_path / "plan")
+    result = check_plan(problem, tmp_path / "plan")
+    written = b"".join(p.read_bytes() for p in (tmp_path / "plan").rglob("*") if p.is_file())
+    for secret in (SECRET, "tok-12345"):
+        assert secret.encode() not in written
+        assert secret not in result.summary()
