@@ -6,12 +6,14 @@ import time
 
 IMPORTED = time.monotonic()  # a fresh `pts` process: --time-limit counts imports too
 
+import errno  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
+import traceback  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from functools import wraps  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Any, TypeVar  # noqa: E402
+from typing import Any, NoReturn, TypeVar  # noqa: E402
 
 import click  # noqa: E402
 
@@ -34,8 +36,47 @@ def _report(findings: list[Finding]) -> None:
         click.echo(f"{errors} error(s), {warnings} warning(s)", err=True)
 
 
+# Errors only writing can meet: the disk or quota is full, the file system is read-only.
+_WRITE_ONLY_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
+_OUTPUT_OPTIONS = ("out", "maps_dir", "outbox", "solutions_dir")
+
+
+def _was_writing(exc: OSError, options: dict[str, Any]) -> bool:
+    """Whether an OS error met an output (exit 6) rather than an input (exit 2)."""
+    if exc.errno in _WRITE_ONLY_ERRORS:
+        return True
+    if exc.filename:
+        path = Path(os.fsdecode(exc.filename)).absolute()
+        for name in _OUTPUT_OPTIONS:
+            root = options.get(name)
+            if isinstance(root, Path) and path.is_relative_to(root.absolute()):
+                return True
+    frames = traceback.extract_tb(exc.__traceback__)
+    return any(Path(f.filename).name == "writers.py" or f.name.startswith("write")
+               for f in frames)
+
+
+def _os_error_line(exc: OSError, writing: bool) -> str:
+    """One line for an OS error: what could not be done, to which path, and why."""
+    name = errno.errorcode.get(exc.errno or 0, "")
+    path = os.fsdecode(exc.filename) if exc.filename else ("the output" if writing
+                                                            else "an input")
+    why = f"{exc.strerror or type(exc).__name__}" + (f" ({name})" if name else "")
+    if writing:
+        return (f"error: cannot write {path}: {why}. Nothing half-written is left; free space "
+                "or choose a writable folder, then run again.")
+    hint = "it is a folder: give the file" if exc.errno == errno.EISDIR else \
+        "check the path and its permissions"
+    return f"error: cannot read {path}: {why}; {hint}."
+
+
 def _guarded(command: F) -> F:
-    """Input errors become a located report and exit 2; anything else a one-line exit 1."""
+    """Errors become a line or a few on stderr and their ExitCode; never a traceback.
+
+    Input errors: a located report, exit 2. PtsError: its message and code. An OS error
+    on an output (disk full, read-only, refused): exit 6; on an input: exit 2. Anything
+    else is ours: one line, exit 1 (PTS_DEBUG=1 shows the traceback).
+    """
     @wraps(command)
     def run(*args: Any, **kwargs: Any) -> Any:
         try:
@@ -50,13 +91,25 @@ def _guarded(command: F) -> F:
             sys.exit(exc.exit_code)
         except (KeyboardInterrupt, SystemExit, click.exceptions.Exit):
             raise
+        except OSError as exc:
+            if exc.errno is None:  # not a file's error: ours
+                if os.environ.get("PTS_DEBUG"):
+                    raise
+                _internal(exc)
+            writing = _was_writing(exc, kwargs)
+            click.echo(_os_error_line(exc, writing), err=True)
+            sys.exit(ExitCode.CANNOT_WRITE if writing else ExitCode.BAD_INPUT)
         except Exception as exc:
             if os.environ.get("PTS_DEBUG"):
                 raise
-            click.echo(f"internal error: {type(exc).__name__}: {exc}. No half-written plan is "
-                       "left. Run again with PTS_DEBUG=1 to see where, and report it.", err=True)
-            sys.exit(ExitCode.INTERNAL)
+            _internal(exc)
     return run  # type: ignore[return-value]
+
+
+def _internal(exc: Exception) -> NoReturn:
+    click.echo(f"internal error: {type(exc).__name__}: {exc}. No half-written plan is "
+               "left. Run again with PTS_DEBUG=1 to see where, and report it.", err=True)
+    sys.exit(ExitCode.INTERNAL)
 
 
 def _load(bookings: Path, fleet: Path, sites: Path | None, config_path: Path | None,
@@ -327,22 +380,40 @@ def map_command(plan_dir: Path, maps_dir: Path | None, privacy: bool) -> None:
     click.echo(f"maps written to {folder}")
 
 
-@main.command()
+def _nightly_date(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    from pts_optimiser.nightly import service_date
+
+    try:
+        return None if value is None else service_date(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+_NIGHTLY_HELP = (
+    "The unattended night run: plan one day from an inbox into an outbox.\n\n"
+    "Every outcome is one line on stderr and a `result` event in OUTBOX/nightly.log.\n\n"
+    "\b\nExit codes:\n"
+    "  0 planned: every journey planned or listed in unassigned.csv with its reason\n"
+    "  5 planned, but below the alert share of the servable journeys: an alert\n"
+    "  2 bad input, or no bookings for the date: the last good plan is kept\n"
+    "  3 the plan failed its check and was not put in place\n"
+    "  4 another nightly run holds the lock: nothing done\n"
+    "  6 the outbox cannot be written (full, read-only): the last good plan is kept\n"
+    "  1 internal error: the traceback is on stderr")
+
+
+@main.command(help=_NIGHTLY_HELP)
 @click.option("--inbox", type=click.Path(path_type=Path, file_okay=False), required=True,
               help="folder with bookings.csv and fleet.csv (sites.csv, config.toml optional)")
 @click.option("--outbox", type=_out, required=True,
               help="plans are written to OUTBOX/<date>/; the log is OUTBOX/nightly.log")
-@click.option("--date", "service_date", default=None, help="YYYY-MM-DD (default: tomorrow)")
+@click.option("--date", "service_date", default=None, callback=_nightly_date,
+              help="YYYY-MM-DD (default: tomorrow)")
 @click.option("--time-limit", type=click.FloatRange(5, 86400), default=600.0, show_default=True,
               help="seconds for the whole run, reading and writing included")
+@_guarded
 def nightly(inbox: Path, outbox: Path, service_date: str | None, time_limit: float) -> None:
-    r"""The unattended night run: plan one day from an inbox into an outbox.
-
-    \b
-    Exit codes: 0 every journey planned; 3 planned, with journeys unassigned;
-    2 bad input (the last good plan is kept); 4 another run holds the lock;
-    1 internal error.
-    """
+    """The unattended night run; the help text, with the exit codes, is _NIGHTLY_HELP."""
     from pts_optimiser.nightly import run_nightly, tomorrow
 
     started = _started()

@@ -1,8 +1,12 @@
-"""The nightly run: exit codes, the lock, the log, and a last good plan that survives a kill."""
+"""The nightly run: exit codes, the lock, the log, and a last good plan that survives a kill.
+
+Also the CLI's guard, which the nightly command shares: disk full, read-only and refused
+outputs, and inputs that are folders, are one line on stderr with their exit code.
+"""
 
 from __future__ import annotations
 
-import fcntl
+import errno
 import json
 import os
 import shutil
@@ -10,15 +14,21 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from pts_optimiser import solve as solve_module
+from pts_optimiser import writers as writers_module
 from pts_optimiser.cli import main
+from pts_optimiser.exits import PlanRejectedError
 from pts_optimiser.generate import write_day
 from pts_optimiser.nightly import LOCK_NAME, LOG_NAME
+from tests.helpers import booking, vehicle
+from tests.helpers import write_day as write_rows
 
 FIXTURES = Path(__file__).parent / "fixtures"
 DATE = "2026-12-01"
@@ -35,11 +45,18 @@ def _inbox(tmp_path: Path, drop_j7: bool = False) -> Path:
     return inbox
 
 
+def _run(inbox: Path, outbox: Path, *extra: str, date: str = DATE) -> Result:
+    return CliRunner().invoke(main, ["nightly", "--inbox", str(inbox), "--outbox",
+                                     str(outbox), "--date", date, "--time-limit", "5", *extra])
+
+
 def _night(inbox: Path, outbox: Path, *extra: str) -> int:
-    result = CliRunner().invoke(main, ["nightly", "--inbox", str(inbox), "--outbox",
-                                       str(outbox), "--date", DATE, "--time-limit", "5",
-                                       *extra])
-    return result.exit_code
+    return _run(inbox, outbox, *extra).exit_code
+
+
+def _last_line(result: Result) -> str:
+    """The outcome line: the last line on stderr."""
+    return result.stderr.strip().splitlines()[-1]
 
 
 def _log(outbox: Path) -> list[dict[str, object]]:
@@ -47,77 +64,205 @@ def _log(outbox: Path) -> list[dict[str, object]]:
 
 
 def test_all_planned_exits_0(tmp_path: Path) -> None:
-    """Every journey planned: exit 0, the plan in outbox/<date>, a JSON log of the night."""
+    """Every journey planned: exit 0, the plan in outbox/<date>, a JSON log, one stderr line."""
     outbox = tmp_path / "outbox"
-    assert _night(_inbox(tmp_path, drop_j7=True), outbox) == 0
+    result = _run(_inbox(tmp_path, drop_j7=True), outbox)
+    assert result.exit_code == 0, result.output
     assert (outbox / DATE / "rosters.csv").exists()
     assert (outbox / DATE / "maps" / "overview.html").exists()
     events = [e["event"] for e in _log(outbox)]
     assert events[0] == "start" and "validation" in events and events[-1] == "result"
+    assert result.stderr.count("\n") == 1
+    assert _last_line(result) == (f"nightly {DATE}: planned 6 of 6 servable journeys (6 booked; "
+                                  f"0 unassigned, each with its reason) -> {outbox / DATE} "
+                                  "[exit 0]")
 
 
-def test_unassigned_exits_3(tmp_path: Path) -> None:
-    """A journey left unassigned: exit 3, still a plan."""
+def test_unassigned_with_reasons_exits_0(tmp_path: Path) -> None:
+    """A journey no vehicle can carry is listed with its reason: still a plan, exit 0."""
     outbox = tmp_path / "outbox"
-    assert _night(_inbox(tmp_path), outbox) == 3
+    result = _run(_inbox(tmp_path), outbox)
+    assert result.exit_code == 0, result.output
     assert "J7" in (outbox / DATE / "unassigned.csv").read_text()
     assert _log(outbox)[-1]["unassigned"] == 1
+    assert "planned 6 of 6 servable journeys (7 booked; 1 unassigned" in _last_line(result)
+
+
+def _low_service_inbox(tmp_path: Path) -> Path:
+    """One car, two 10:00 appointments 50 km apart: each servable alone, not both."""
+    inbox = tmp_path / "inbox"
+    write_rows(inbox, [booking("JB", pickup_lat=53.26, pickup_lon=-1.90, dropoff_site="CRH"),
+                       booking("JD", pickup_lat=52.93, pickup_lon=-1.49, dropoff_site="RDH")],
+               [vehicle("CAR1", shift_start="07:00", shift_end="14:00")])
+    return inbox
+
+
+def test_low_service_exits_5_with_an_alert(tmp_path: Path) -> None:
+    """Half the servable journeys planned (under the 85% alert share): written, exit 5, alert."""
+    outbox = tmp_path / "outbox"
+    result = _run(_low_service_inbox(tmp_path), outbox)
+    assert result.exit_code == 5, result.output
+    assert (outbox / DATE / "rosters.csv").exists()
+    assert "ALERT: low service: planned 1 of 2 servable journeys" in _last_line(result)
+    assert "50% is below the alert share 85%" in _last_line(result)
+    alert = next(e for e in _log(outbox) if e["event"] == "alert")
+    assert alert["planned"] == 1 and alert["servable"] == 2
+    assert _log(outbox)[-1]["exit_code"] == 5
 
 
 def test_bad_input_exits_2_and_keeps_last_good_plan(tmp_path: Path) -> None:
-    """Bad input: exit 2, errors located in the log, the previous plan untouched."""
+    """Bad input: exit 2, findings located on stderr and in the log, the previous plan kept."""
     inbox, outbox = _inbox(tmp_path), tmp_path / "outbox"
-    assert _night(inbox, outbox) == 3
+    assert _night(inbox, outbox) == 0
     before = (outbox / DATE / "rosters.csv").read_bytes()
     shutil.copy(FIXTURES / "broken" / "bookings_unknown_purpose.csv", inbox / "bookings.csv")
-    assert _night(inbox, outbox) == 2
+    result = _run(inbox, outbox)
+    assert result.exit_code == 2
     assert (outbox / DATE / "rosters.csv").read_bytes() == before
     validation = [e for e in _log(outbox) if e["event"] == "validation"][-1]
     assert validation["ok"] is False
     assert validation["first"] == [{"file": "bookings.csv", "row": 4, "column": "purpose",
                                     "code": "unknown_purpose"}]
+    assert "bookings.csv row 4, column purpose" in result.stderr
+    assert _last_line(result) == (f"nightly {DATE}: bad input in {inbox}: 1 error(s), listed "
+                                  "above; the last good plan is kept [exit 2]")
+
+
+def test_no_bookings_for_the_date_exits_2(tmp_path: Path) -> None:
+    """An inbox with no bookings for the date is bad input: exit 2, no empty plan swapped in."""
+    inbox, outbox = _inbox(tmp_path), tmp_path / "outbox"
+    assert _night(inbox, outbox) == 0
+    before = (outbox / DATE / "rosters.csv").read_bytes()
+    lines = (inbox / "bookings.csv").read_text().replace(DATE, "2026-11-30")
+    (inbox / "bookings.csv").write_text(lines)
+    result = _run(inbox, outbox)
+    assert result.exit_code == 2, result.output
+    assert f"no bookings for {DATE}" in _last_line(result)
+    assert (outbox / DATE / "rosters.csv").read_bytes() == before
+    assert not (outbox / f"{DATE}.previous").exists()
+    assert _log(outbox)[-1]["exit_code"] == 2
+
+
+def test_plan_failing_its_check_exits_3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plan the writer rejects (PlanRejectedError): exit 3, its lines on stderr, old plan kept."""
+    inbox, outbox = _inbox(tmp_path), tmp_path / "outbox"
+    assert _night(inbox, outbox) == 0
+    before = (outbox / DATE / "rosters.csv").read_bytes()
+
+    def rejecting(*args: object, **kwargs: object) -> None:
+        raise PlanRejectedError("the plan broke 1 rule and was not put in place",
+                                ["[ride_time] vehicle CAR1, journey J1: 95 min on board"])
+
+    monkeypatch.setattr(writers_module, "write_plan", rejecting)
+    result = _run(inbox, outbox)
+    assert result.exit_code == 3, result.output
+    assert "  [ride_time] vehicle CAR1, journey J1" in result.stderr
+    assert _last_line(result) == (f"nightly {DATE}: the plan broke 1 rule and was not put in "
+                                  "place; the last good plan is kept [exit 3]")
+    assert (outbox / DATE / "rosters.csv").read_bytes() == before
+    assert _log(outbox)[-1]["exit_code"] == 3
 
 
 def test_second_night_keeps_the_previous_plan(tmp_path: Path) -> None:
     """A new plan replaces the old one, which is kept as <date>.previous."""
     inbox, outbox = _inbox(tmp_path), tmp_path / "outbox"
-    assert _night(inbox, outbox) == 3
+    assert _night(inbox, outbox) == 0
     first = (outbox / DATE / "summary.json").read_bytes()
-    assert _night(inbox, outbox) == 3
+    assert _night(inbox, outbox) == 0
     assert (outbox / f"{DATE}.previous" / "summary.json").read_bytes() == first
 
 
+@contextmanager
+def _held_lock(outbox: Path) -> Iterator[int]:
+    """The outbox lock held by another process (POSIX locks are per process); its pid."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR | "
+         "os.O_CREAT); fcntl.lockf(fd, fcntl.LOCK_EX); os.write(fd, b'%d' % os.getpid()); "
+         "print('held', flush=True); sys.stdin.read()", str(outbox / LOCK_NAME)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        yield holder.pid
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 def test_locked_exits_4(tmp_path: Path) -> None:
-    """While another run holds the lock, a run refuses at once with exit 4."""
+    """While another run holds the lock, a run refuses at once with exit 4 and names it."""
     outbox = tmp_path / "outbox"
     outbox.mkdir()
-    with (outbox / LOCK_NAME).open("a") as held:
-        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    with _held_lock(outbox) as pid:
         started = time.monotonic()
-        assert _night(_inbox(tmp_path), outbox) == 4
+        result = _run(_inbox(tmp_path), outbox)
+        assert result.exit_code == 4
         assert time.monotonic() - started < 5
     assert not (outbox / DATE).exists()
     assert _log(outbox)[-1]["event"] == "refused"
+    assert _last_line(result) == (f"nightly {DATE}: another nightly run (pid {pid}) holds "
+                                  f"{outbox / LOCK_NAME}; nothing done [exit 4]")
 
 
 def test_internal_error_exits_1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """An unexpected failure: exit 1, the log says so, nothing half-written."""
+    """A fault of ours: exit 1, traceback on stderr; the log names class and place, no cell."""
     def broken(*args: object, **kwargs: object) -> None:
-        raise RuntimeError("boom")
+        raise RuntimeError("cell 'Flat 3, Acacia Avenue' is odd")
 
     monkeypatch.setattr(solve_module, "solve", broken)
     outbox = tmp_path / "outbox"
-    assert _night(_inbox(tmp_path), outbox) == 1
-    assert _log(outbox)[-1]["error"] == "RuntimeError"
+    result = _run(_inbox(tmp_path), outbox)
+    assert result.exit_code == 1
+    result_event = _log(outbox)[-1]
+    assert result_event["error"] == "RuntimeError"
+    assert str(result_event["where"]).startswith("nightly.py:")
+    assert "Acacia" not in (outbox / LOG_NAME).read_text()
+    assert "Traceback" in result.stderr and "Acacia" in result.stderr
+    assert _last_line(result).startswith(f"nightly {DATE}: internal error RuntimeError at "
+                                         "nightly.py:")
     assert not (outbox / DATE).exists()
 
 
-def test_bad_date_exits_2(tmp_path: Path) -> None:
-    """A --date that is not a date is bad input."""
+@pytest.mark.parametrize("given", ["01/12/2026", "20261201", "2026-W49-2", "2026-02-30"])
+def test_bad_date_exits_2(tmp_path: Path, given: str) -> None:
+    """--date takes only an ISO calendar date, YYYY-MM-DD; anything else is bad usage."""
     outbox = tmp_path / "outbox"
     result = CliRunner().invoke(main, ["nightly", "--inbox", str(_inbox(tmp_path)), "--outbox",
-                                       str(outbox), "--date", "01/12/2026"])
+                                       str(outbox), "--date", given])
     assert result.exit_code == 2
+    assert "--date" in result.stderr
+    assert not outbox.exists()
+
+
+def test_config_folder_in_inbox_exits_2(tmp_path: Path) -> None:
+    """An inbox config.toml that is a folder: bad input in one line, exit 2, no traceback."""
+    inbox = _inbox(tmp_path)
+    (inbox / "config.toml").mkdir()
+    result = _run(inbox, tmp_path / "outbox")
+    assert result.exit_code == 2, result.output
+    assert _last_line(result) == (
+        f"nightly {DATE}: bad input: cannot read {inbox / 'config.toml'}: Is a directory "
+        "(EISDIR); the last good plan is kept [exit 2]")
+    assert "Traceback" not in result.stderr
+
+
+def test_credentials_never_reach_the_log_or_the_plan(tmp_path: Path) -> None:
+    """An OSRM URL with user:password: the night falls back, and no file or line holds it."""
+    inbox, outbox = _inbox(tmp_path), tmp_path / "outbox"
+    secret = "n1ght-Pa55word"
+    (inbox / "config.toml").write_text(
+        f'[travel]\nprovider = "osrm"\nosrm_url = "http://pts:{secret}@127.0.0.1:9/'
+        '?token=tok-98765"\nosrm_timeout_s = 1.0\n')
+    result = _run(inbox, outbox)
+    assert result.exit_code == 0, result.output
+    assert "warning: OSRM at http://***@127.0.0.1:9/?token=*** failed" in result.stderr
+    warning = next(e for e in _log(outbox) if e["event"] == "warning")
+    assert "travel estimated from coordinates" in str(warning["message"])
+    for text in (result.output, result.stderr):
+        assert secret not in text and "tok-98765" not in text
+    for path in outbox.rglob("*"):
+        if path.is_file():
+            content = path.read_bytes()
+            assert secret.encode() not in content and b"tok-98765" not in content, path
 
 
 def test_log_has_no_labels_or_addresses(tmp_path: Path) -> None:
@@ -152,3 +297,167 @@ def test_kill_mid_solve_keeps_last_good_plan(tmp_path: Path) -> None:
     assert (good / "rosters.csv").read_text() == "the last good plan\n"
     assert sorted(p.name for p in outbox.iterdir() if not p.name.startswith(".")) == [
         DATE, LOG_NAME]
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(x) for x in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def test_orphaned_searches_do_not_hold_the_lock(tmp_path: Path) -> None:
+    """A night run killed (-9) mid-search, its searches left alive: the next night runs."""
+    inbox = tmp_path / "inbox"
+    write_day(inbox, seed=3, journeys=120, vehicles=14, service_date=DATE)
+    outbox = tmp_path / "outbox"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pts_optimiser", "nightly", "--inbox", str(inbox), "--outbox",
+         str(outbox), "--date", DATE, "--time-limit", "120"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not _children(process.pid):
+            time.sleep(0.2)  # until it searches, in processes of its own
+        assert _children(process.pid), "the night run never started its searches"
+        process.kill()  # the run alone: its searches are left as they are
+        process.wait()
+        result = _run(inbox, outbox)
+        assert result.exit_code in (0, 5), result.output
+        assert _log(outbox)[-1]["event"] == "result"
+    finally:
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # the orphans, if they outlived it
+
+
+@contextmanager
+def _mounted(target: Path, *commands: list[str]) -> Iterator[Path]:
+    """`target` with the given mount commands applied (root only), unmounted afterwards."""
+    target.mkdir(parents=True, exist_ok=True)
+    mounted = 0
+    try:
+        for command in commands:
+            done = subprocess.run([*command, str(target)], capture_output=True, text=True)
+            if done.returncode != 0:
+                pytest.skip(f"cannot mount here: {done.stderr.strip()}")
+            mounted += command[1] != "-o"
+        yield target
+    finally:
+        for _ in range(mounted):
+            subprocess.run(["umount", str(target)], capture_output=True)
+
+
+def _read_only(source: Path, target: Path) -> AbstractContextManager[Path]:
+    source.mkdir(parents=True, exist_ok=True)
+    return _mounted(target, ["mount", "--bind", str(source)],
+                    ["mount", "-o", "remount,bind,ro"])
+
+
+def _fill(folder: Path, leave_bytes: int) -> None:
+    """Fill a file system until only about `leave_bytes` are free."""
+    free = shutil.disk_usage(folder).free - leave_bytes
+    with (folder / "filler").open("wb") as handle:
+        try:
+            while free > 0:
+                handle.write(b"\0" * min(free, 1 << 16))
+                free -= 1 << 16
+        except OSError:
+            pass
+
+
+def test_read_only_outbox_exits_6(tmp_path: Path) -> None:
+    """An outbox on a read-only file system: one line on stderr, exit 6, no traceback."""
+    with _read_only(tmp_path / "source", tmp_path / "outbox") as outbox:
+        result = _run(_inbox(tmp_path), outbox)
+    assert result.exit_code == 6, result.output
+    assert result.stderr.strip() == (
+        f"nightly {DATE}: cannot write the outbox: {outbox / LOG_NAME}: Read-only file system "
+        "(EROFS); nothing done [exit 6]")
+
+
+def test_full_outbox_exits_6_and_keeps_last_good_plan(tmp_path: Path) -> None:
+    """A full disk while the plan is written: exit 6 in one line, the last good plan intact."""
+    outbox = tmp_path / "outbox"
+    with _mounted(outbox, ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs"]):
+        (outbox / DATE).mkdir()
+        (outbox / DATE / "rosters.csv").write_text("the last good plan\n")
+        _fill(outbox, 64 * 1024)
+        result = _run(_inbox(tmp_path), outbox)
+        assert result.exit_code == 6, result.output
+        assert "cannot write the plan:" in _last_line(result)
+        assert "No space left on device (ENOSPC); the last good plan is kept" in _last_line(result)
+        assert "Traceback" not in result.stderr
+        assert (outbox / DATE / "rosters.csv").read_text() == "the last good plan\n"
+        assert sorted(p.name for p in outbox.iterdir()) == [
+            ".nightly.lock", DATE, "filler", LOG_NAME]
+
+
+# The CLI's guard ---------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def plan_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny day planned by `pts solve`, as a folder the view commands can rebuild."""
+    work = tmp_path_factory.mktemp("guard")
+    result = CliRunner().invoke(main, [
+        "solve", "--bookings", str(FIXTURES / "tiny_day" / "bookings.csv"),
+        "--fleet", str(FIXTURES / "tiny_day" / "fleet.csv"), "--out", str(work / "plan"),
+        "--maps", str(work / "maps"), "--time-limit", "5"])
+    assert result.exit_code == 0, result.output
+    return work / "plan"
+
+
+def _one_error_line(result: Result) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.output, result.output
+    return lines[0]
+
+
+def test_guard_disk_full_exits_6(plan_folder: Path, tmp_path: Path) -> None:
+    """`pts report` onto a full disk (ENOSPC): one line naming the file, exit 6."""
+    with _mounted(tmp_path / "full", ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs"]) as disk:
+        shutil.copytree(plan_folder, disk / "plan")
+        (disk / "plan" / "report.html").unlink()
+        _fill(disk, 0)
+        result = CliRunner().invoke(main, ["report", "--plan", str(disk / "plan")])
+        assert result.exit_code == 6, result.output
+        line = _one_error_line(result)
+    assert line.startswith("error: cannot write ") and "(ENOSPC)" in line
+
+
+def test_guard_read_only_exits_6(plan_folder: Path, tmp_path: Path) -> None:
+    """`pts runsheets` into a folder on a read-only file system (EROFS): one line, exit 6."""
+    shutil.copytree(plan_folder, tmp_path / "source" / "plan")
+    with _read_only(tmp_path / "source", tmp_path / "ro") as read_only:
+        result = CliRunner().invoke(main, ["runsheets", "--plan", str(read_only / "plan")])
+    assert result.exit_code == 6, result.output
+    assert "Read-only file system (EROFS)" in _one_error_line(result)
+
+
+def test_guard_permission_denied_exits_6(plan_folder: Path, tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A refused output (EACCES; root ignores modes, so the write is made to refuse): exit 6."""
+    def refused(path: Path, *args: object, **kwargs: object) -> None:
+        raise PermissionError(errno.EACCES, "Permission denied", str(path))
+
+    monkeypatch.setattr(writers_module, "write_text", refused)
+    shutil.copytree(plan_folder, tmp_path / "plan")
+    result = CliRunner().invoke(main, ["report", "--plan", str(tmp_path / "plan")])
+    assert result.exit_code == 6, result.output
+    assert _one_error_line(result) == (
+        f"error: cannot write {tmp_path / 'plan' / 'report.html'}: Permission denied (EACCES). "
+        "Nothing half-written is left; free space or choose a writable folder, then run again.")
+
+
+def test_guard_config_that_is_a_folder_exits_2(plan_folder: Path, tmp_path: Path) -> None:
+    """A recorded config.toml that is a folder is a bad input in one line (was exit 1)."""
+    shutil.copytree(plan_folder, tmp_path / "plan")
+    (tmp_path / "config.toml").mkdir()
+    summary_path = tmp_path / "plan" / "summary.json"
+    summary = json.loads(summary_path.read_text())
+    summary["inputs"]["config"] = str(tmp_path / "config.toml")
+    summary_path.write_text(json.dumps(summary))
+    result = CliRunner().invoke(main, ["report", "--plan", str(tmp_path / "plan")])
+    assert result.exit_code == 2, result.output
+    assert _one_error_line(result) == (
+        f"error: cannot read {tmp_path / 'config.toml'}: Is a directory (EISDIR); it is a "
+        "folder: give the file.")
