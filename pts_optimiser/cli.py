@@ -36,8 +36,9 @@ def _report(findings: list[Finding]) -> None:
         click.echo(f"{errors} error(s), {warnings} warning(s)", err=True)
 
 
-# Errors only writing can meet: the disk or quota is full, the file system is read-only.
-_WRITE_ONLY_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
+# Errors only writing can meet: the disk or quota is full, the file system is read-only,
+# the reader of a pipe has gone.
+_WRITE_ONLY_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG, errno.EPIPE}
 _OUTPUT_OPTIONS = ("out", "maps_dir", "outbox", "solutions_dir")
 
 

@@ -37,7 +37,7 @@ MAX_ANSWER_BYTES = 64 * 1024 * 1024  # a 100 x 100 table is about 0.2 MB
 MAX_HEADER_BYTES = 64 * 1024
 SHORTEST_SECRET = 4  # shorter secrets would blank ordinary words: the patterns catch them
 
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@?#]*@")
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s?#]*@")  # to the host's last @
 _SECRET_QUERY = re.compile(
     r"(?i)([?&;][^=&\s#]*(?:token|key|secret|pass|pwd|auth|sig|credential|session)"
     r"[^=&\s#]*=)[^&\s#]*")

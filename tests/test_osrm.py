@@ -346,6 +346,7 @@ def test_redact_masks_userinfo_and_tokens() -> None:
     assert "https://***@osrm.example:5000/osrm?access_token=***&profile=car" in text
     assert redact("http://u:p@h/x?api_key=k&token=t") == "http://***@h/x?api_key=***&token=***"
     assert redact("OSRM could not route 1 pair(s)") == "OSRM could not route 1 pair(s)"
+    assert redact("at http://u:pa@ss@host:5000/x failed") == "at http://***@host:5000/x failed"
 
 
 def test_credentials_are_sent_as_basic_auth(osrm: str, tmp_path: Path) -> None:
