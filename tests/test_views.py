@@ -48,12 +48,14 @@ def test_run_sheet_per_used_vehicle(plan_dir: Path) -> None:
 
 
 def test_workbook_has_a_sheet_per_vehicle(plan_dir: Path) -> None:
-    """The workbook holds a sheet per vehicle shift, the unassigned journeys and a summary."""
+    """The workbook opens on the summary, then the journeys not planned, then each used shift."""
     from openpyxl import load_workbook
 
     book = load_workbook(plan_dir / "plan.xlsx", read_only=True)
-    vehicles = {r["vehicle_id"] for r in rows(plan_dir / "rosters.csv")}
-    assert vehicles | {"unassigned", "summary"} == set(book.sheetnames)
+    used = list(dict.fromkeys(r["vehicle_id"] for r in rows(plan_dir / "rosters.csv")
+                              if r["event"] == "pickup"))
+    assert book.sheetnames[:2] == ["Summary", "Not planned"]
+    assert sorted(book.sheetnames[2:]) == sorted(used)
 
 
 def test_report_figures_match_the_rosters(plan_dir: Path) -> None:
