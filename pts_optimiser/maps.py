@@ -129,8 +129,8 @@ def _bounds(runs: Sequence[dict[str, Any]], unassigned: Sequence[dict[str, Any]]
 
 _STYLE = """<style>
 .leaflet-container{background:#eef2f5}
-.stopicon{border-radius:50%;width:18px;height:18px;line-height:18px;text-align:center;
- font:bold 10px sans-serif;color:#fff;border:2px solid #fff;overflow:hidden}
+.stopicon{border-radius:50%;width:18px;height:18px;text-align:center;
+ font:bold 10px sans-serif;line-height:18px;color:#fff;border:2px solid #fff;overflow:hidden}
 .stopicon.dropoff{background:#fff!important;color:#000;border-style:dashed}
 .siteicon{width:9px;height:9px;background:#c53030;border:1px solid #fff}
 .siteicon.station{background:#2d3748}
@@ -237,7 +237,8 @@ window.addEventListener('load', function() {
     none.addEventListener('click', function() {
       layers.forEach(function(l) { if (l.run) l.box.checked = false; }); pick.value = '';
       refresh(); });
-    body.appendChild(el('br')); body.appendChild(all); body.appendChild(none);
+    if (data.runs.length > 1) body.appendChild(el('br'));
+    body.appendChild(all); body.appendChild(none);
     var list = el('div', 'list');
     layers.forEach(function(l) {
       var row = el('label'), tick = el('input'), swatch = el('span', 'swatch');
@@ -305,7 +306,8 @@ window.addEventListener('load', function() {
 
 
 def _slider_html(first: int, last: int) -> str:
-    return (f'<div id="dayslider" style="position:fixed;bottom:18px;left:60px;z-index:1000;'
+    return (f'<div id="dayslider" style="position:fixed;bottom:18px;left:50%;z-index:1000;'
+            f'transform:translateX(-50%);'
             f'background:#fff;padding:6px 10px;border-radius:6px;font:13px sans-serif;'
             f'box-shadow:0 1px 4px #888"><button id="dayplay">Play</button> '
             f'<input id="daytime" type="range" min="{first}" max="{last}" value="{first}" '
