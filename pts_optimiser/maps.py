@@ -228,7 +228,7 @@ window.addEventListener('load', function() {
       layers.forEach(function(l) { if (l.run) l.box.checked = (l.run === chosen); });
       refresh();
       map.fitBounds(layers.filter(function(l) { return l.run === chosen; })[0].group.getBounds(),
-                    {padding: [20, 20]});
+                    {padding: [20, 20], animate: false});
     });
     if (data.runs.length > 1) body.appendChild(pick);
     var all = el('button', null, 'Show all'), none = el('button', null, 'Hide all');

@@ -34,7 +34,7 @@ th.running { background: #fff; border: none; border-bottom: 1px solid #999; font
 tr.break td { background: #fff6d6; }
 tr.start td, tr.end td { background: #f2f2f2; }
 .small { color: #555; font-size: 9pt; }
-@media print { .noprint { display: none; } }
+@media print { .noprint { display: none; } body { font-size: 9.5pt; } .small { font-size: 8pt; } }
 """
 
 _EVENT_WORDS = {Event.START: "Leave base", Event.PICKUP: "Collect", Event.DROPOFF: "Drop off",

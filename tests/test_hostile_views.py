@@ -270,3 +270,14 @@ def test_file_and_sheet_names_are_unique_legal_and_stable() -> None:
     assert not {v.casefold() for v in file_stems(ids).values()} & set(RESERVED_FILES)
     assert not {v for v in sheet_names(ids).values()} & {"Summary", "Not planned"}
     assert file_stems(reversed(ids)) == file_stems(ids)
+
+
+def test_written_table_reads_back_exactly(tmp_path: Path) -> None:
+    """A CSV we write (rosters, bookings copies, changes) reads back cell for cell as given."""
+    from pts_optimiser.tables import read_table, write_table
+
+    cells = [*LABELS[5:10], NOTE, "-1.4932", "'=already quoted", "''@twice", "plain", ""]
+    write_table(tmp_path / "t.csv", ["k", "v"], [{"k": f"r{i}", "v": c}
+                                                  for i, c in enumerate(cells)])
+    table = read_table(tmp_path / "t.csv")
+    assert [r["v"] for r in table.rows] == [c.strip() for c in cells]
