@@ -38,7 +38,9 @@ OVERVIEW = "overview.html"
 
 
 def _at_home(stop: Stop) -> bool:
-    """True for a pickup or drop-off at a place that is not a named site (a home)."""
+    """True where a stop may be at a home: not at a named site, or a break (taken anywhere)."""
+    if stop.event is Event.BREAK:
+        return True
     if stop.journey is None:
         return False
     place = stop.journey.pickup if stop.event is Event.PICKUP else stop.journey.dropoff
@@ -56,7 +58,7 @@ def _home_words(journey: Journey) -> str:
 
 
 def _shown(stop: Stop, privacy: bool) -> tuple[float, float]:
-    """Where a stop is drawn: homes blurred when privacy is asked for."""
+    """Where a stop is drawn: homes (and breaks) blurred when privacy is asked for."""
     if privacy and _at_home(stop):
         return _blur(stop.lat, stop.lon)
     return stop.lat, stop.lon

@@ -59,11 +59,12 @@ _SCRIPT_SPECIAL = re.compile("[<>&`$'\u2028\u2029]")
 
 
 def script_json(value: object) -> str:
-    """JSON safe inside a `<script>` element and inside a JS string or template literal.
+    """JSON for a `<script>` element: a JSON data block, or a JS expression.
 
     No `</script>` or `<!--` can close or comment the element (<, >, & escaped), no
-    backtick or `${` can end or interpolate a template literal, U+2028/2029 cannot end a
-    line in older engines; JSON.parse and a JS literal both read the same value back.
+    backtick or `${` can end or interpolate a template literal it may sit in, no quote
+    can end a string, U+2028/2029 cannot end a line in older engines; JSON.parse and JS
+    read the same value back.
     """
     text = json.dumps(value, ensure_ascii=False, allow_nan=False)
     return _SCRIPT_SPECIAL.sub(lambda m: _SCRIPT_ESCAPES[m.group(0)], text)
