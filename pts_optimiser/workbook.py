@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
@@ -59,44 +60,47 @@ def _place(journey: Journey, pickup: bool) -> str:
 
 
 def _sheet(book: Workbook, title: str, headers: Sequence[str], rows: Sequence[Sequence[Cell]],
-           first: bool = False, widths: Mapping[int, int] | None = None) -> None:
-    sheet = book.active if first else book.create_sheet()
-    sheet.title = title
-    for column, header in enumerate(headers, start=1):
-        cell = sheet.cell(row=1, column=column)
-        _put(cell, header)
-        cell.font, cell.fill = _HEAD_FONT, _HEAD_FILL
-        cell.alignment = Alignment(wrap_text=True, vertical="top")
-    for r, values in enumerate(rows, start=2):
-        for column, value in enumerate(values, start=1):
-            _put(sheet.cell(row=r, column=column), value)
-    sheet.freeze_panes = "A2"
-    if headers:
-        sheet.auto_filter.ref = f"A1:{get_column_letter(len(headers))}{max(1, len(rows) + 1)}"
+           widths: Mapping[int, int] | None = None) -> None:
+    """A sheet with a frozen, filtered header row (write-only: widths and panes come first)."""
+    sheet = book.create_sheet(title)
     for column, header in enumerate(headers, start=1):
         longest = max([len(str(header))] + [len(str(v[column - 1])) for v in rows[:200]
                                             if v[column - 1] is not None])
         width = (widths or {}).get(column, min(48, max(8, longest + 2)))
         sheet.column_dimensions[get_column_letter(column)].width = width
+    sheet.freeze_panes = "A2"
+    if headers:
+        sheet.auto_filter.ref = f"A1:{get_column_letter(len(headers))}{max(1, len(rows) + 1)}"
+    head = []
+    for header in headers:
+        cell = _cell(sheet, header)
+        cell.font, cell.fill = _HEAD_FONT, _HEAD_FILL
+        cell.alignment = Alignment(wrap_text=True, vertical="top")
+        head.append(cell)
+    sheet.append(head)
+    for values in rows:
+        sheet.append([_cell(sheet, value) for value in values])
 
 
-def _put(cell: Any, value: Cell) -> None:
-    """A value into a cell with its type set here, not guessed from the text."""
+def _cell(sheet: Any, value: Cell) -> Any:
+    """A cell with its type set here, not guessed from the text."""
     if value is None or value == "":
-        cell.value = None
-    elif isinstance(value, bool):
-        cell.value = int(value)
-    elif isinstance(value, int | float):
-        cell.value = value
-    elif isinstance(value, dt.time):
+        return None
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int | float):
+        return value  # a number appended as it is
+    cell = WriteOnlyCell(sheet)
+    if isinstance(value, dt.time):
         cell.value = value
         cell.number_format = _TIME_FORMAT
-    else:
-        text = clean(value)
-        cell.value = text
-        cell.data_type = "s"  # openpyxl would make "=..." a formula
-        if formula_like(text):
-            cell.quotePrefix = True  # Excel keeps it text even when the cell is edited
+        return cell
+    text = clean(value)
+    cell.value = text
+    cell.data_type = "s"  # openpyxl would make "=..." a formula
+    if formula_like(text):
+        cell.quotePrefix = True  # Excel keeps it text even when the cell is edited
+    return cell
 
 
 def _summary_rows(plan: Plan, figures: Mapping[str, Any]) -> list[list[Cell]]:
@@ -173,9 +177,9 @@ def _vehicle_rows(roster: Roster, extras: Sequence[str]) -> list[list[Cell]]:
 def build_workbook(plan: Plan, figures: Mapping[str, Any],
                    booking_extra: Sequence[str]) -> Workbook:
     """The workbook of a plan: summary, journeys not planned, a sheet per used shift."""
-    book = Workbook()
+    book = Workbook(write_only=True)
     _sheet(book, SUMMARY_SHEET, ("Figure", "Value", "Unit"), _summary_rows(plan, figures),
-           first=True, widths={1: 40, 2: 14, 3: 12})
+           widths={1: 40, 2: 14, 3: 12})
     _sheet(book, UNASSIGNED_SHEET, (*UNASSIGNED_HEADERS, *booking_extra),
            _unassigned_rows(plan, booking_extra))
     used = [r for r in plan.rosters if r.used]
