@@ -29,7 +29,7 @@ _LINE_LIKE = frozenset("\t\n\r\u2028\u2029\x85")
 
 
 def clean(text: object) -> str:
-    """Text for people: control, bidi and unpaired surrogate characters gone, lines spaced.
+    """Text for people: control, bidi, non- and lone surrogate characters gone, lines spaced.
 
     Tabs, line breaks and the Unicode line/paragraph separators become a space; other
     control characters (which also make a workbook unwritable) are dropped.
@@ -38,11 +38,18 @@ def clean(text: object) -> str:
     for char in str(text):
         if char in _LINE_LIKE:
             out.append(" ")
-        elif char in _BIDI or unicodedata.category(char) in ("Cc", "Cs"):
+        elif (char in _BIDI or unicodedata.category(char) in ("Cc", "Cs")
+              or _noncharacter(char)):
             continue
         else:
             out.append(char)
     return "".join(out)
+
+
+def _noncharacter(char: str) -> bool:
+    """U+FDD0-FDEF and U+xFFFE/xFFFF: not allowed in XML, so a workbook holding one breaks."""
+    code = ord(char)
+    return 0xFDD0 <= code <= 0xFDEF or code & 0xFFFE == 0xFFFE
 
 
 def html_text(text: object) -> str:

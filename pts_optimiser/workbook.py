@@ -35,6 +35,7 @@ Cell = str | int | float | dt.time | None
 _HEAD_FONT = Font(bold=True)
 _HEAD_FILL = PatternFill("solid", fgColor="DCE6F1")
 _TIME_FORMAT = "hh:mm"
+_CELL_MAX = 32767  # characters Excel holds in a cell
 _EVENT_WORDS = {Event.START: "Leave base", Event.PICKUP: "Collect", Event.DROPOFF: "Drop off",
                 Event.BREAK: "Crew break", Event.END: "Back at base"}
 
@@ -95,7 +96,7 @@ def _cell(sheet: Any, value: Cell) -> Any:
         cell.value = value
         cell.number_format = _TIME_FORMAT
         return cell
-    text = clean(value)
+    text = clean(value)[:_CELL_MAX]
     cell.value = text
     cell.data_type = "s"  # openpyxl would make "=..." a formula
     if formula_like(text):

@@ -231,8 +231,9 @@ def _data(page: Path) -> dict[str, Any]:
 
 
 def test_html_text_escapes_for_element_and_attribute() -> None:
-    """HTML text: <, >, &, both quotes escaped; control and bidi characters gone."""
+    """HTML text: <, >, &, both quotes escaped; control, bidi and noncharacters gone."""
     assert html_text('<a href="x">\'&\x0b\u202e') == "&lt;a href=&quot;x&quot;&gt;&#x27;&amp;"
+    assert clean("a\ufffe\U0001ffffb\x00c\td") == "abc d"
 
 
 @given(st.text())
@@ -281,3 +282,23 @@ def test_written_table_reads_back_exactly(tmp_path: Path) -> None:
                                                   for i, c in enumerate(cells)])
     table = read_table(tmp_path / "t.csv")
     assert [r["v"] for r in table.rows] == [c.strip() for c in cells]
+
+
+def test_workbook_never_fails_on_content(hostile: Path, tmp_path: Path) -> None:
+    """Labels with every kind of unwritable character, or too long for a cell, still write."""
+    from dataclasses import replace
+
+    from openpyxl import load_workbook
+
+    from pts_optimiser.workbook import write_workbook
+    from pts_optimiser.writers import summary
+
+    plan = read_plan(_problem(hostile), hostile / "plan")
+    nasty = "\x00\x01\x0b\x1f\ud800\ufffe\uffff\ufdd0\u202e=1+1" + "x" * 40_000
+    roster = plan.rosters[0]
+    stops = tuple(replace(s, label=nasty) for s in roster.stops)
+    plan = replace(plan, rosters=(replace(roster, stops=stops), *plan.rosters[1:]))
+    write_workbook(plan, tmp_path / "plan.xlsx", summary(plan), ["ward_note"])
+    sheet = load_workbook(tmp_path / "plan.xlsx").worksheets[2]
+    label = sheet.cell(row=2, column=5)
+    assert label.value.startswith("=1+1x") and label.data_type == "s" and label.quotePrefix
