@@ -14,7 +14,7 @@ type holding markup or script shows as text and runs nothing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +78,7 @@ def _booked(journey: Journey) -> str:
     return ""
 
 
-def _run(roster: Roster, colour: str, privacy: bool) -> dict[str, Any]:
+def _run(roster: Roster, colour: str, privacy: bool, page: str) -> dict[str, Any]:
     """One vehicle shift's run as the page's script draws it."""
     vehicle = roster.vehicle
     points = [_shown(s, privacy) for s in roster.stops]
@@ -97,7 +97,7 @@ def _run(roster: Roster, colour: str, privacy: bool) -> dict[str, Any]:
                       "popup": [clean(line) for line in popup if line]})
     return {"name": clean(f"{vehicle.vehicle_id} ({vehicle.vehicle_type}, "
                           f"{len(roster.journeys)} journeys)"),
-            "id": clean(vehicle.vehicle_id), "colour": colour,
+            "id": clean(vehicle.vehicle_id), "colour": colour, "page": page,
             "line": [list(p) for p in points], "marks": marks,
             "stops": [[s.arrival_min, s.departure_min, lat, lon]
                       for s, (lat, lon) in zip(roster.stops, points, strict=True)]}
@@ -248,11 +248,22 @@ window.addEventListener('load', function() {
       tick.addEventListener('change', refresh);
       swatch.style.background = l.colour;
       row.appendChild(tick); row.appendChild(swatch); row.appendChild(el('span', null, l.name));
+      if (l.run && data.runs.length > 1) {
+        var own = el('a', null, ' map');
+        own.href = l.run.page;  // a file name made of letters, digits, - and _ only
+        own.title = 'this run on its own map';
+        row.appendChild(own);
+      }
       row.title = l.name;
       l.box = tick;
       list.appendChild(row);
     });
     body.appendChild(list);
+    if (data.overview) {
+      var back = el('a', null, 'All runs (overview)');
+      back.href = data.overview;
+      body.appendChild(back);
+    }
     box.appendChild(body);
     if (data.folded) box.classList.add('folded');
     L.DomEvent.disableClickPropagation(box);
@@ -317,13 +328,16 @@ def _slider_html(first: int, last: int) -> str:
 
 
 def _render(plan: Plan, rosters: Sequence[Roster], colours: Sequence[str], privacy: bool,
-            tiles: str, tiles_credit: str, with_unassigned: bool,
-            title: str) -> str:
-    runs = [_run(r, colour, privacy) for r, colour in zip(rosters, colours, strict=True)]
+            tiles: str, tiles_credit: str, with_unassigned: bool, title: str,
+            stems: Mapping[str, str]) -> str:
+    runs = [_run(r, colour, privacy, f"{stems[r.vehicle.vehicle_id]}.html")
+            for r, colour in zip(rosters, colours, strict=True)]
     unassigned = _unassigned(plan, privacy) if with_unassigned else []
     bounds = _bounds(runs, unassigned, plan)
     centre = ((bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2)
-    fmap = folium.Map(location=centre, zoom_start=10, tiles=None, control_scale=True)
+    # Quarter zoom steps: a whole step often leaves a county day in a third of the window.
+    fmap = folium.Map(location=centre, zoom_start=10, tiles=None, control_scale=True,
+                      zoom_snap=0.25, zoom_delta=0.5)
     # Leaflet from the copy beside the map, not the CDN links folium would add.
     fmap.default_js = [("leaflet", LEAFLET_JS)]
     fmap.default_css = [("leaflet_css", LEAFLET_CSS)]
@@ -334,7 +348,8 @@ def _render(plan: Plan, rosters: Sequence[Roster], colours: Sequence[str], priva
               "station": s.kind == "station"} for s in plan.problem.sites.values()]
     data: dict[str, Any] = {"runs": runs, "sites": sites, "bounds": bounds,
                             "unassigned": unassigned if with_unassigned else None,
-                            "folded": len(runs) > 30, "day": None}
+                            "folded": len(runs) > 30, "day": None,
+                            "overview": None if with_unassigned else OVERVIEW}
     root: Any = fmap.get_root()  # a branca Figure: header, html and script sections
     root.header.add_child(folium.Element(f"<title>{html_text(title)}</title>"), name="title")
     root.header.add_child(folium.Element(_STYLE), name="pts_style")
@@ -361,11 +376,11 @@ def maps(plan: Plan, privacy: bool = False, tiles: str = "", tiles_credit: str =
     stems = file_stems(r.vehicle.vehicle_id for r in used)
     date = plan.problem.service_date or "service day"
     pages = {OVERVIEW: _render(plan, used, colours, privacy, tiles, tiles_credit, True,
-                               f"Route maps {date}"),
+                               f"Route maps {date}", stems),
              LEAFLET_JS: (_VENDOR / LEAFLET_JS).read_text(encoding="utf-8"),
              LEAFLET_CSS: (_VENDOR / LEAFLET_CSS).read_text(encoding="utf-8")}
     for roster, colour in zip(used, colours, strict=True):
         pages[f"{stems[roster.vehicle.vehicle_id]}.html"] = _render(
             plan, [roster], [colour], privacy, tiles, tiles_credit, False,
-            f"Route map {roster.vehicle.vehicle_id} {date}")
+            f"Route map {roster.vehicle.vehicle_id} {date}", stems)
     return pages
