@@ -19,7 +19,7 @@ from pts_optimiser.safe import file_stems, html_text
 _STYLE = """
 @page { size: A4; margin: 12mm; }
 body { font-family: "Segoe UI", Arial, sans-serif; font-size: 10.5pt; color: #111; }
-h1 { font-size: 16pt; margin: 0 0 4pt 0; }
+h1 { font-size: 16pt; margin: 0 0 4pt 0; overflow-wrap: anywhere; }
 .sheet { page-break-after: always; margin-bottom: 24pt; }
 .sheet:last-child { page-break-after: auto; }
 .meta { display: grid; grid-template-columns: repeat(3, auto); gap: 2pt 18pt;
@@ -27,7 +27,9 @@ h1 { font-size: 16pt; margin: 0 0 4pt 0; }
 table { border-collapse: collapse; width: 100%; }
 thead { display: table-header-group; }
 tr { page-break-inside: avoid; break-inside: avoid; }
-th, td { border: 1px solid #999; padding: 3pt 4pt; text-align: left; vertical-align: top; }
+th, td { border: 1px solid #999; padding: 3pt 4pt; text-align: left; vertical-align: top;
+         overflow-wrap: break-word; }
+th.running, .meta div { overflow-wrap: anywhere; }
 th { background: #e8eef5; }
 th.running { background: #fff; border: none; border-bottom: 1px solid #999; font-weight: normal;
              padding: 0 0 3pt 0; }
