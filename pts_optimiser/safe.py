@@ -5,7 +5,7 @@ exported by other systems; whatever they hold must not run as script in a page, 
 formula in a spreadsheet, or break a file name. One function per context:
 
 - `clean`: what people read; control and bidirectional-override characters removed.
-- `html_text`, `html_attr`: HTML element content and quoted attribute values.
+- `html_text`: HTML element content and quoted attribute values.
 - `script_json`: data embedded in a `<script>` element.
 - `to_cell`, `from_cell`: spreadsheet formula neutralisation (OWASP "CSV injection"), done
   so that reading a cell back gives the text written, exactly.
@@ -55,9 +55,6 @@ def _noncharacter(char: str) -> bool:
 def html_text(text: object) -> str:
     """Cleaned text as HTML element content or a double- or single-quoted attribute value."""
     return html.escape(clean(text), quote=True)
-
-
-html_attr = html_text  # html.escape with quote=True covers both contexts
 
 
 _SCRIPT_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "`": "\\u0060",
