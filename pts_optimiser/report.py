@@ -15,6 +15,7 @@ from pts_optimiser.kpi import figures
 from pts_optimiser.parse import format_clock
 from pts_optimiser.plan import Plan
 from pts_optimiser.runsheets import page
+from pts_optimiser.safe import html_text
 
 BAR = "#2b6cb0"
 MET = "#2f855a"
@@ -38,7 +39,7 @@ def _bars(values: Mapping[str, float], unit: str = "", colour: str = BAR,
         length = (width - label_w - 90) * value / top
         fill = (colours or {}).get(name, colour)
         parts.append(f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end" '
-                     f'font-size="12">{escape(name)}</text>'
+                     f'font-size="12">{html_text(name)}</text>'
                      f'<rect x="{label_w}" y="{y}" width="{length:.1f}" height="{row - 6}" '
                      f'fill="{fill}"/><text x="{label_w + length + 4:.1f}" y="{y + 15}" '
                      f'font-size="12">{value:,.1f}{unit}</text>'.replace(".0<", "<"))
@@ -93,7 +94,7 @@ def _gantt(shifts: Sequence[Mapping[str, Any]]) -> str:
     for i, shift in enumerate(shifts):
         y = i * row
         parts.append(f'<text x="{label_w - 4}" y="{y + 9}" font-size="9" text-anchor="end">'
-                     f'{escape(shift["vehicle_id"])}</text>')
+                     f'{html_text(shift["vehicle_id"])}</text>')
         spans = [(shift["shift"], "#edf2f7", 0), (shift["out"], "#a0aec0", 1)]
         spans += [(span, BAR, 2) for span in shift["busy"]]
         spans += [(span, "#ecc94b", 2) for span in shift["breaks"]]
@@ -106,7 +107,7 @@ def _gantt(shifts: Sequence[Mapping[str, Any]]) -> str:
 
 def _district_table(facts: Mapping[str, Any]) -> str:
     standards = facts["standards"]
-    head = "".join(f"<th>{escape(s['title'])}</th>" for s in standards.values())
+    head = "".join(f"<th>{html_text(s['title'])}</th>" for s in standards.values())
     rows = []
     for district, values in facts["by_district"].items():
         cells = []
@@ -117,7 +118,7 @@ def _district_table(facts: Mapping[str, Any]) -> str:
             else:
                 colour = MET if pct >= standard["target_pct"] else MISSED
                 cells.append(f'<td style="color:{colour}">{pct:.0f}%</td>')
-        rows.append(f"<tr><td>{escape(district)}</td><td>{values['served']}</td>"
+        rows.append(f"<tr><td>{html_text(district)}</td><td>{values['served']}</td>"
                     f"{''.join(cells)}</tr>")
     return (f"<table><tr><th>District</th><th>Served</th>{head}</tr>{''.join(rows)}</table>")
 
@@ -131,13 +132,13 @@ def report_html(plan: Plan) -> str:
         verdict = ("no journeys" if pct is None else
                    f'<b style="color:{MET if pct >= standard["target_pct"] else MISSED}">'
                    f'{pct:.1f}%</b> of {standard["journeys"]} (target {standard["target_pct"]}%)')
-        standards_html.append(f"<h3>{escape(standard['title'])}</h3><p>{verdict}</p>"
+        standards_html.append(f"<h3>{html_text(standard['title'])}</h3><p>{verdict}</p>"
                               f"{_histogram(standard['values_min'], standard['limit_min'])}")
     saved = facts["co2_saved_by_electric_kg"]
     km_total = sum(facts["km_by_fuel"].values())
     co2_total = sum(facts["co2_kg_by_fuel"].values())
     body = f"""
-<h1>Plan report: {escape(facts['service_date'] or 'service day')}</h1>
+<h1>Plan report: {html_text(facts['service_date'] or 'service day')}</h1>
 <p><b>{facts['served']}</b> of {facts['journeys']} journeys planned on
 <b>{facts['vehicles_used']}</b> of {facts['vehicles_available']} vehicle shifts;
 {km_total:,.0f} km; {co2_total:,.0f} kg CO2e.</p>

@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from pts_optimiser.diagnostics import Code, InputError, error
+from pts_optimiser.safe import from_cell, to_cell
 
 FIRST_DATA_ROW = 2  # spreadsheet numbering: the header is row 1
 
@@ -67,39 +68,23 @@ def read_table(path: Path, allow_no_rows: bool = False) -> Table:
         raise InputError([error(Code.EMPTY_FILE, name, "the file has a header but no rows",
                                 "add at least one row below the header")])
     records = frame.to_dict(orient="records")
-    rows = tuple({str(key): str(value).strip() for key, value in record.items()}
+    # from_cell: a text cell we wrote with a quote against spreadsheet formulas reads back
+    # as the text it was (safe.to_cell); without it a label would gain a quote each re-plan.
+    rows = tuple({str(key): from_cell(str(value).strip()) for key, value in record.items()}
                  for record in records)
     return Table(name, columns, rows, tuple(range(FIRST_DATA_ROW, FIRST_DATA_ROW + len(rows))))
 
 
 def write_table(path: Path, columns: Sequence[str], rows: Iterable[Mapping[str, object]]) -> None:
-    """Write rows as CSV under `path`, atomically."""
-    frame = pd.DataFrame(list(rows), columns=list(columns))
+    """Write rows as CSV under `path`, atomically.
+
+    Text cells a spreadsheet would take for a formula are quoted (safe.to_cell), so a label
+    such as `=HYPERLINK(...)` opens as text; `read_table` gives back the text written.
+    """
+    safe_rows = [{key: to_cell(value) if isinstance(value, str) else value
+                  for key, value in row.items()} for row in rows]
+    frame = pd.DataFrame(safe_rows, columns=list(columns))
     _atomic_write(path, frame.to_csv(index=False, lineterminator="\n", quoting=csv.QUOTE_MINIMAL))
-
-
-def write_workbook(path: Path,
-                   sheets: Mapping[str, tuple[Sequence[str], Iterable[Mapping[str, object]]]]
-                   ) -> None:
-    """Write an Excel workbook, one sheet per entry (name -> columns, rows), atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
-                                         suffix=".xlsx")
-    os.close(handle)
-    try:
-        with pd.ExcelWriter(temporary, engine="openpyxl") as workbook:
-            for name, (columns, rows) in sheets.items():
-                frame = pd.DataFrame(list(rows), columns=list(columns))
-                frame.to_excel(workbook, sheet_name=name[:31], index=False)
-        Path(temporary).replace(path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def file_stem(text: str) -> str:
-    """A file name from an id: letters, digits, - and _ kept, anything else _."""
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in text)
 
 
 def write_text(path: Path, text: str) -> None:

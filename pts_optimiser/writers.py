@@ -22,7 +22,8 @@ from pts_optimiser.parse import Inputs, format_clock
 from pts_optimiser.plan import Plan
 from pts_optimiser.report import report_html
 from pts_optimiser.runsheets import run_sheets
-from pts_optimiser.tables import write_table, write_text, write_workbook
+from pts_optimiser.tables import write_table, write_text
+from pts_optimiser.workbook import write_workbook
 
 
 def _extras(plan: Plan) -> tuple[list[str], list[str]]:
@@ -113,19 +114,8 @@ def write_views(plan: Plan, folder: Path, views: tuple[str, ...] = VIEWS) -> Non
         return
     for name, html in run_sheets(plan).items():
         write_text(folder / "runsheets" / name, html)
-    booking_extra, fleet_extra = _extras(plan)
-    columns = [*ROSTER_COLUMNS, *booking_extra, *fleet_extra]
-    rows = roster_rows(plan)
-    sheets: dict[str, tuple[list[str], list[dict[str, object]]]] = {}
-    for roster in plan.rosters:
-        vehicle_id = roster.vehicle.vehicle_id
-        sheets[vehicle_id] = (columns, [r for r in rows if r["vehicle_id"] == vehicle_id])
-    sheets["unassigned"] = ([*UNASSIGNED_COLUMNS, *booking_extra], _unassigned_rows(plan))
-    figures = summary(plan)
-    sheets["summary"] = (["figure", "value"], [
-        {"figure": key, "value": json.dumps(value) if isinstance(value, dict) else value}
-        for key, value in figures.items()])
-    write_workbook(folder / "plan.xlsx", sheets)
+    booking_extra, _ = _extras(plan)
+    write_workbook(plan, folder / "plan.xlsx", summary(plan), booking_extra)
 
 
 def writing_time_s(journeys: int) -> float:

@@ -48,12 +48,14 @@ def test_run_sheet_per_used_vehicle(plan_dir: Path) -> None:
 
 
 def test_workbook_has_a_sheet_per_vehicle(plan_dir: Path) -> None:
-    """The workbook holds a sheet per vehicle shift, the unassigned journeys and a summary."""
+    """The workbook opens on the summary, then the journeys not planned, then each used shift."""
     from openpyxl import load_workbook
 
     book = load_workbook(plan_dir / "plan.xlsx", read_only=True)
-    vehicles = {r["vehicle_id"] for r in rows(plan_dir / "rosters.csv")}
-    assert vehicles | {"unassigned", "summary"} == set(book.sheetnames)
+    used = list(dict.fromkeys(r["vehicle_id"] for r in rows(plan_dir / "rosters.csv")
+                              if r["event"] == "pickup"))
+    assert book.sheetnames[:2] == ["Summary", "Not planned"]
+    assert sorted(book.sheetnames[2:]) == sorted(used)
 
 
 def test_report_figures_match_the_rosters(plan_dir: Path) -> None:
@@ -119,7 +121,7 @@ def test_maps_per_vehicle_and_overview(plan_dir: Path) -> None:
 
 
 def test_privacy_blurs_homes(plan_dir: Path) -> None:
-    """With --privacy no home is drawn at its exact coordinates."""
+    """With --privacy no home or break is drawn exactly and no home's label is shown."""
     day = plan_dir.parent / "day"
     homes = [f'{float(r["pickup_lat"])!r}, {float(r["pickup_lon"])!r}'
              for r in rows(day / "bookings.csv") if not r["pickup_site"]]
@@ -129,5 +131,12 @@ def test_privacy_blurs_homes(plan_dir: Path) -> None:
     assert result.exit_code == 0, result.output
     text = "".join(p.read_text() for p in private.glob("*.html"))
     assert not [home for home in homes if home in text]
+    breaks = [f'{float(r["lat"])!r}, {float(r["lon"])!r}'
+              for r in rows(plan_dir / "rosters.csv") if r["event"] == "break"]
+    sites = {f'{float(r["lat"])!r}, {float(r["lon"])!r}'
+             for r in rows(Path(__file__).parent.parent / "data" / "sites.csv")}
+    assert not [b for b in breaks if b in text and b not in sites]  # a break may be at a home
+    labels = {r["pickup_label"] for r in rows(day / "bookings.csv") if not r["pickup_site"]}
+    assert labels and not [label for label in labels if label in text]
     exact = "".join(p.read_text() for p in (plan_dir.parent / "maps").glob("*.html"))
     assert any(home in exact for home in homes)  # without --privacy they are exact
