@@ -621,9 +621,17 @@ def parse_bookings(table: Table, sites: Mapping[str, Site], config: Config,
         if service_date:
             day = parse_service_date(service_date)
             if day is None:
-                cells.fail(Code.BAD_DATE, "service_date",
-                           f"{_shown(service_date)} is not a date in an accepted form",
-                           f"write the date as {ACCEPTED_DATES}")
+                uk = _UK_DATE.match(service_date)
+                if uk and 12 < int(uk.group(2)) <= 31 and int(uk.group(1)) <= 12:
+                    cells.fail(Code.BAD_DATE, "service_date",
+                               f"{_shown(service_date)} reads month first (US order); dates "
+                               "here are read day first",
+                               "write dates as YYYY-MM-DD; check every date of this file, as "
+                               "a month-first date like 01/12/2026 reads as 1 December")
+                else:
+                    cells.fail(Code.BAD_DATE, "service_date",
+                               f"{_shown(service_date)} is not a date in an accepted form",
+                               f"write the date as {ACCEPTED_DATES}")
             service_date = day or ""
         anchors = [t for t in times.values() if t is not None]
         has_pickup = times["earliest_pickup"] is not None and times["latest_pickup"] is not None
@@ -791,6 +799,8 @@ def read_problem(inputs: Inputs, config: Config, service_date: str | None = None
     findings += site_findings
     vehicles, fleet_findings = parse_fleet(tables["fleet"], sites, config)
     findings += fleet_findings
+    if service_date is not None:
+        service_date = _chosen_day(service_date)
     bookings = _one_day(tables["bookings"], service_date, findings)
     # Windows and ride limits come from the estimate, whatever the routing provider: the
     # policy must not depend on a server being up, and one request per booking is waste.
@@ -798,10 +808,11 @@ def read_problem(inputs: Inputs, config: Config, service_date: str | None = None
     journeys, booking_findings = parse_bookings(bookings, sites, config, travel)
     findings += booking_findings
     if any(f.severity is Severity.ERROR for f in findings):
-        raise InputError(findings)
+        raise InputError(collapse(findings))
     rows = {cells.get("journey_id", ""): bookings.row_number(i)
             for i, cells in enumerate(bookings.rows)}
     _advice(findings, journeys, vehicles, bookings.name, rows)
+    findings = collapse(findings)
     too_big = memory_finding(len(journeys), len(vehicles), bookings.name)
     if too_big is not None:
         raise InputError([*findings, too_big])
@@ -809,6 +820,57 @@ def read_problem(inputs: Inputs, config: Config, service_date: str | None = None
     problem = Problem(tuple(journeys), tuple(vehicles), sites, config, day,
                       bookings.columns, tables["fleet"].columns)
     return problem, findings
+
+
+SHOWN_ALIKE = 5  # findings alike (file, code, column) listed one by one; the rest summed up
+
+
+def collapse(findings: list[Finding]) -> list[Finding]:
+    """The first few findings of each kind (file, severity, code, column); the rest summed.
+
+    The rest of a kind are one more finding that lists their rows.
+
+    A re-saved file can make the same mistake on every row: 750 lines alike bury the one
+    that differs, and one line with the rows says as much.
+    """
+    kinds: dict[tuple[str, str, str, str | None], list[Finding]] = defaultdict(list)
+    for finding in findings:
+        kinds[(finding.file, finding.severity, finding.code, finding.column)].append(finding)
+    out: list[Finding] = []
+    for alike in kinds.values():
+        out += alike[:SHOWN_ALIKE]
+        rest = alike[SHOWN_ALIKE:]
+        if rest:
+            rows = sorted(f.row for f in rest if f.row is not None)
+            first = rest[0]
+            out.append(Finding(first.severity, first.code, first.file,
+                               f"and {len(rest)} more row(s) alike: rows {_ranges(rows)}",
+                               first.hint, rows[0] if rows else None, first.column))
+    return out
+
+
+def _ranges(rows: list[int]) -> str:
+    """`2-5, 9, 11-12` for rows 2, 3, 4, 5, 9, 11, 12."""
+    runs: list[list[int]] = []
+    for row in rows:
+        if runs and runs[-1][1] + 1 == row:
+            runs[-1][1] = row
+        else:
+            runs.append([row, row])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+
+
+def _chosen_day(service_date: str) -> str:
+    """The day asked for as YYYY-MM-DD, whichever accepted form it came in."""
+    day = parse_service_date(service_date)
+    if day is None:
+        try:
+            day = date.fromisoformat(service_date).isoformat()
+        except ValueError:
+            raise InputError([error(Code.BAD_DATE, "command line",
+                                    f"--date {_shown(service_date)} is not a date",
+                                    "give --date as YYYY-MM-DD, e.g. 2026-12-01")]) from None
+    return day
 
 
 def _one_day(table: Table, service_date: str | None, findings: list[Finding]) -> Table:
@@ -842,19 +904,17 @@ def _one_day(table: Table, service_date: str | None, findings: list[Finding]) ->
                 "(rows of the other days are then left out, and counted)",
                 rows_of[fewest][0], "service_date"))
         return table
-    if days and service_date not in rows_of:
-        findings.append(error(
-            Code.BAD_DATE, table.name,
-            f"no booking is for {service_date}; the file holds {', '.join(days)}",
-            "check --date against the bookings' service_date", None, "service_date"))
-        return table.subset(keep)
     others = {d: len(r) for d, r in rows_of.items() if d != service_date}
     if others:
+        # A warning, not an error: a night run plans tomorrow from a week's file, and a
+        # Sunday may have no bookings at all.
         findings.append(warning(
             Code.OTHER_DAYS_LEFT_OUT, table.name,
-            f"{sum(others.values())} booking(s) of other days left out as --date "
+            ("" if service_date in rows_of else f"no booking is for {service_date}; ")
+            + f"{sum(others.values())} booking(s) of other days left out as --date "
             f"{service_date} asks: " + ", ".join(f"{d}: {n}" for d, n in sorted(others.items())),
-            "plan each of those days with its own --date", None, "service_date"))
+            "plan each of those days with its own --date; check --date if this day should "
+            "have bookings", None, "service_date"))
     return table.subset(keep)
 
 
