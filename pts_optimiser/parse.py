@@ -220,7 +220,8 @@ class _RowReader:
     def at_most(self, column: str, value: float | None, most: float, what: str) -> None:
         """A number beyond physical sense is a typing mistake: refuse it before it is used."""
         if value is not None and value > most:
-            self.fail(Code.OUT_OF_RANGE, column, f"{value:g} is more than {most:g}, {what}",
+            shown = f"{value:g}" if isinstance(value, float) else str(value)
+            self.fail(Code.OUT_OF_RANGE, column, f"{shown} is more than {most:g}, the most {what}",
                       f"give at most {most:g}; check for a typing mistake")
 
     def identifier(self, column: str) -> str:
@@ -508,7 +509,7 @@ def parse_fleet(table: Table, sites: Mapping[str, Site], config: Config
             if value < 0:
                 cells.fail(Code.NEGATIVE_CAPACITY, column, f"{value} is negative",
                            "give 0 or more")
-            cells.at_most(column, value, most, "more than any vehicle carries")
+            cells.at_most(column, value, most, "space of its kind a vehicle has")
             capacity[column] = value
         crew = cells.whole("crew", 1)
         if cells.text("crew") and crew not in (1, 2):
@@ -526,7 +527,7 @@ def parse_fleet(table: Table, sites: Mapping[str, Site], config: Config
         break_min = cells.whole("break_min", config.breaks.default_break_min)
         if break_min < 0:
             cells.fail(Code.BAD_NUMBER, "break_min", f"{break_min} is negative", "give 0 or more")
-        cells.at_most("break_min", break_min, MOST_BREAK_MIN, "longer than any crew break")
+        cells.at_most("break_min", break_min, MOST_BREAK_MIN, "minutes a crew break takes")
         fuel = Fuel.DIESEL
         if cells.text("fuel"):
             fuel = cells.choice("fuel", Fuel, Code.UNKNOWN_FUEL) or Fuel.DIESEL
@@ -534,7 +535,7 @@ def parse_fleet(table: Table, sites: Mapping[str, Site], config: Config
         if range_km is not None and range_km <= 0:
             cells.fail(Code.BAD_NUMBER, "range_km", f"{range_km:g} is not positive",
                        "give the shift's usable range in km")
-        cells.at_most("range_km", range_km, MOST_RANGE_KM, "further than any vehicle's range")
+        cells.at_most("range_km", range_km, MOST_RANGE_KM, "km a shift can drive")
         if fuel is Fuel.ELECTRIC and range_km is None and not cells.text("range_km"):
             cells.fail(Code.EV_WITHOUT_RANGE, "range_km", "an electric vehicle has no range",
                        "give range_km, the usable range for the whole shift")
@@ -601,7 +602,7 @@ def parse_bookings(table: Table, sites: Mapping[str, Site], config: Config,
         escorts = cells.whole("escorts", 0)
         if escorts < 0:
             cells.fail(Code.BAD_NUMBER, "escorts", f"{escorts} is negative", "give 0 or more")
-        cells.at_most("escorts", escorts, MOST_ESCORTS, "more than a vehicle seats")
+        cells.at_most("escorts", escorts, MOST_ESCORTS, "escorts with one patient")
         pickup = cells.place("pickup", sites, "pickup_label", area)
         dropoff = cells.place("dropoff", sites, "dropoff_label", area)
         times = {c: cells.clock(c) for c in ("appointment_time", "ready_time", "earliest_pickup",
@@ -611,7 +612,7 @@ def parse_bookings(table: Table, sites: Mapping[str, Site], config: Config,
         if max_ride is not None and max_ride <= 0:
             cells.fail(Code.BAD_NUMBER, "max_ride_min", f"{max_ride} is not positive",
                        "give the longest time on board in minutes")
-        cells.at_most("max_ride_min", max_ride, MOST_RIDE_MIN, "longer than a day")
+        cells.at_most("max_ride_min", max_ride, MOST_RIDE_MIN, "minutes on board (a day)")
         needs = cells.choices("needs", Need, Code.UNKNOWN_NEED)
         priority = cells.number("priority", int, "a whole number")
         if priority is not None and priority not in (1, 2, 3):
