@@ -117,8 +117,9 @@ def validate(bookings: Path, fleet: Path, sites: Path | None, config_path: Path 
     """
     problem, warnings, _ = _load(bookings, fleet, sites, config_path, service_date)
     _report(warnings)
-    click.echo(f"ok: {len(problem.journeys)} journeys, {len(problem.vehicles)} vehicle shifts, "
-               f"{len(problem.sites)} sites")
+    day = f" on {problem.service_date}" if problem.service_date else ""
+    click.echo(f"ok: {len(problem.journeys)} journeys{day}, {len(problem.vehicles)} vehicle "
+               f"shifts, {len(problem.sites)} sites")
 
 
 @main.command()
