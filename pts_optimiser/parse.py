@@ -540,6 +540,11 @@ def parse_fleet(table: Table, sites: Mapping[str, Site], config: Config
             cells.fail(Code.EV_WITHOUT_RANGE, "range_km", "an electric vehicle has no range",
                        "give range_km, the usable range for the whole shift")
         skills = cells.choices("skills", Skill, Code.UNKNOWN_SKILL)
+        shift_day = cells.text("service_date")
+        if shift_day and parse_service_date(shift_day) is None:
+            cells.fail(Code.BAD_DATE, "service_date",
+                       f"{_shown(shift_day)} is not a date in an accepted form",
+                       f"write the date as {ACCEPTED_DATES}, or leave it empty for every day")
         if cells.failed or base is None or start is None or end is None:
             continue
         vehicles.append(VehicleShift(
@@ -798,11 +803,13 @@ def read_problem(inputs: Inputs, config: Config, service_date: str | None = None
         raise InputError(findings)
     sites, site_findings = parse_sites(tables["sites"])
     findings += site_findings
-    vehicles, fleet_findings = parse_fleet(tables["fleet"], sites, config)
-    findings += fleet_findings
     if service_date is not None:
         service_date = _chosen_day(service_date)
     bookings = _one_day(tables["bookings"], service_date, findings)
+    fleet = _one_day(tables["fleet"], service_date or _the_day(bookings), findings,
+                     "vehicle shift")
+    vehicles, fleet_findings = parse_fleet(fleet, sites, config)
+    findings += fleet_findings
     # Windows and ride limits come from the estimate, whatever the routing provider: the
     # policy must not depend on a server being up, and one request per booking is waste.
     travel = EstimatedTravel(config.travel.road_factor, config.travel.speed_kmh)
@@ -819,7 +826,7 @@ def read_problem(inputs: Inputs, config: Config, service_date: str | None = None
         raise InputError([*findings, too_big])
     day = service_date or next((j.service_date for j in journeys if j.service_date), "")
     problem = Problem(tuple(journeys), tuple(vehicles), sites, config, day,
-                      bookings.columns, tables["fleet"].columns)
+                      bookings.columns, fleet.columns)
     return problem, findings
 
 
@@ -874,23 +881,35 @@ def _chosen_day(service_date: str) -> str:
     return day
 
 
-def _one_day(table: Table, service_date: str | None, findings: list[Finding]) -> Table:
-    """The bookings of one service day; several days in one file need a choice.
+def _one_day(table: Table, service_date: str | None, findings: list[Finding],
+             what: str = "booking") -> Table:
+    """The rows of one service day; several days in one file need a choice.
 
-    Dates are compared once read (`01/12/2026` is `2026-12-01`). Rows without a date,
-    and rows whose date cannot be read, are kept: the first belong to any day, the second
-    are errors `parse_bookings` reports. Only rows of another day are left out, and only
-    when a day is chosen, with a warning that counts them.
+    Dates are compared once read (`01/12/2026` is `2026-12-01`). Rows whose date cannot
+    be read are kept: they are errors the row's parser reports. Rows without a date are
+    kept too: a fleet's undated shift runs every day (the contract), and an undated
+    booking belongs to the file's one day, but in a file of several days it is an error.
+    Only rows of another day are left out, and only when a day is chosen, with a warning
+    that counts them.
     """
     rows_of: dict[str, list[int]] = defaultdict(list)
+    undated: list[int] = []
     keep: list[int] = []
     for index, cells in enumerate(table.rows):
-        day = parse_service_date(cells.get("service_date", ""))
+        text = cells.get("service_date", "")
+        day = parse_service_date(text)
         if day is None or service_date is None or day == service_date:
             keep.append(index)
         if day is not None:
             rows_of[day].append(table.row_number(index))
+        elif not text:
+            undated.append(table.row_number(index))
     days = sorted(rows_of)
+    if what == "booking" and len(days) > 1:
+        for row in undated:
+            findings.append(error(Code.MISSING_VALUE, table.name,
+                                  "no service_date, in a file of several days",
+                                  "give the day of travel as YYYY-MM-DD", row, "service_date"))
     if service_date is None:
         if len(days) > 1:
             fewest = min(days, key=lambda d: (len(rows_of[d]), d))
@@ -899,8 +918,8 @@ def _one_day(table: Table, service_date: str | None, findings: list[Finding]) ->
                 + (f" (row {_rows_text(rows_of[d])})" if len(rows_of[d]) <= 3 else "")
                 for d in days)
             findings.append(error(
-                Code.BAD_DATE, table.name, f"the bookings cover {len(days)} days ({counted})",
-                "if the file is one day's bookings, correct service_date on the rows of the "
+                Code.BAD_DATE, table.name, f"the {what}s cover {len(days)} days ({counted})",
+                f"if the file is one day's {what}s, correct service_date on the rows of the "
                 "odd day; if it holds several days, plan one at a time with --date YYYY-MM-DD "
                 "(rows of the other days are then left out, and counted)",
                 rows_of[fewest][0], "service_date"))
@@ -911,12 +930,18 @@ def _one_day(table: Table, service_date: str | None, findings: list[Finding]) ->
         # Sunday may have no bookings at all.
         findings.append(warning(
             Code.OTHER_DAYS_LEFT_OUT, table.name,
-            ("" if service_date in rows_of else f"no booking is for {service_date}; ")
-            + f"{sum(others.values())} booking(s) of other days left out as --date "
-            f"{service_date} asks: " + ", ".join(f"{d}: {n}" for d, n in sorted(others.items())),
+            ("" if service_date in rows_of or undated else f"no {what} is for {service_date}; ")
+            + f"{sum(others.values())} {what}(s) of other days left out for {service_date}: "
+            + ", ".join(f"{d}: {n}" for d, n in sorted(others.items())),
             "plan each of those days with its own --date; check --date if this day should "
-            "have bookings", None, "service_date"))
+            f"have {what}s", None, "service_date"))
     return table.subset(keep)
+
+
+def _the_day(table: Table) -> str | None:
+    """The one service day the rows name, if exactly one."""
+    days = {parse_service_date(cells.get("service_date", "")) for cells in table.rows} - {None}
+    return next(iter(days)) if len(days) == 1 else None
 
 
 # Peak memory of planning a day, measured with `pts solve` (portfolio: the command and its

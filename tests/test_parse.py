@@ -53,11 +53,13 @@ def test_no_row_is_in_neither_plan_nor_error(tmp_path: Path) -> None:
     _add_column(inputs.bookings, "service_date", forms)
     with pytest.raises(InputError) as caught:
         read_problem(inputs, load_config(), "2026-12-01")
-    bad = {f.row for f in _errors(caught)}
-    assert all(f.code == Code.BAD_DATE and f.column == "service_date" for f in _errors(caught))
-    assert bad == {7, 8}  # 20261201 and 2026-W49-2, rows 7 and 8
-    # With the unreadable rows fixed the rest splits into planned and counted-out rows.
-    fixed = [f if f not in ("20261201", "2026-W49-2") else "2026-12-01" for f in forms]
+    # 20261201 and 2026-W49-2 (rows 7 and 8) cannot be read; the undated row 5 could be
+    # any of the file's days.
+    assert {(f.code, f.row, f.column) for f in _errors(caught)} == {
+        (Code.BAD_DATE, 7, "service_date"), (Code.BAD_DATE, 8, "service_date"),
+        (Code.MISSING_VALUE, 5, "service_date")}
+    # With those rows fixed the rest splits into planned and counted-out rows.
+    fixed = [f if f not in ("20261201", "2026-W49-2", "") else "2026-12-01" for f in forms]
     inputs = write_day(tmp_path, rows, [vehicle("CAR1")])
     _add_column(inputs.bookings, "service_date", fixed)
     problem, warnings = read_problem(inputs, load_config(), "2026-12-01")
@@ -206,3 +208,23 @@ def test_inputs_paths() -> None:
     assert len(problem.journeys) == 7
     assert not {Code.SIMILAR_IDS, Code.CONTROL_CHARACTERS, Code.OTHER_DAYS_LEFT_OUT} & {
         w.code for w in warnings}
+
+
+def test_fleet_shifts_of_the_day(tmp_path: Path) -> None:
+    """Fleet rows dated for another day are left out and counted; undated ones run every day."""
+    def day(shift_dates: list[str]) -> Inputs:
+        inputs = write_day(tmp_path, [booking("J1"), booking("J2")],
+                           [vehicle("CAR1"), vehicle("CAR2"), vehicle("CAR1"), vehicle("CAR3")])
+        _add_column(inputs.bookings, "service_date", ["2026-12-01", "01/12/2026"])
+        _add_column(inputs.fleet, "service_date", shift_dates)
+        return inputs
+
+    with pytest.raises(InputError) as caught:
+        read_problem(day(["2026-12-01", "", "02/12/2026", "2026-13-01"]), load_config())
+    assert [(f.code, f.row, f.column) for f in _errors(caught)] == [
+        (Code.BAD_DATE, 5, "service_date")]
+    inputs = day(["2026-12-01", "", "02/12/2026", ""])
+    problem, warnings = read_problem(inputs, load_config())
+    assert sorted(v.vehicle_id for v in problem.vehicles) == ["CAR1", "CAR2", "CAR3"]
+    (left_out,) = [w for w in warnings if w.code == Code.OTHER_DAYS_LEFT_OUT]
+    assert "1 vehicle shift(s) of other days left out for 2026-12-01" in left_out.message
