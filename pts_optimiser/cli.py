@@ -124,6 +124,21 @@ _path = click.Path(path_type=Path, dir_okay=False)
 _out = click.Path(path_type=Path, file_okay=False)
 
 
+def _iso_date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """--date as YYYY-MM-DD only: it names a folder and is matched against the bookings."""
+    if value is None:
+        return None
+    from datetime import date
+
+    try:
+        if len(value) == 10 and date.fromisoformat(value).isoformat() == value:
+            return value
+    except ValueError:
+        pass
+    raise click.BadParameter(f"{value!r} is not a date as YYYY-MM-DD, e.g. 2026-12-01",
+                             param_hint="--date")
+
+
 def _day_options(command: F) -> F:
     for option in reversed((
         click.option("--bookings", type=_path, required=True, help="bookings.csv of the day"),
@@ -132,7 +147,7 @@ def _day_options(command: F) -> F:
                      help="sites.csv (default: the shipped Derbyshire sites)"),
         click.option("--config", "config_path", type=_path, default=None,
                      help="policy TOML overriding configs/default.toml"),
-        click.option("--date", "service_date", default=None,
+        click.option("--date", "service_date", default=None, callback=_iso_date,
                      help="service day (YYYY-MM-DD) when the bookings hold several"),
     )):
         command = option(command)
@@ -156,8 +171,9 @@ def validate(bookings: Path, fleet: Path, sites: Path | None, config_path: Path 
     """
     problem, warnings, _ = _load(bookings, fleet, sites, config_path, service_date)
     _report(warnings)
-    click.echo(f"ok: {len(problem.journeys)} journeys, {len(problem.vehicles)} vehicle shifts, "
-               f"{len(problem.sites)} sites")
+    day = f" on {problem.service_date}" if problem.service_date else ""
+    click.echo(f"ok: {len(problem.journeys)} journeys{day}, {len(problem.vehicles)} vehicle "
+               f"shifts, {len(problem.sites)} sites")
 
 
 @main.command()
@@ -421,13 +437,24 @@ def nightly(inbox: Path, outbox: Path, service_date: str | None, time_limit: flo
     sys.exit(run_nightly(inbox, outbox, service_date or tomorrow(), time_limit, started))
 
 
+def _clock_option(_ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """A clock option as HH:MM (24-hour), refused as a usage error before anything runs."""
+    from pts_optimiser.parse import parse_clock
+
+    if parse_clock(value) is None:
+        raise click.BadParameter(f"{value!r} is not a time as HH:MM (24-hour), e.g. 11:00",
+                                 param=param)
+    return value
+
+
 def _ids(text: str | None) -> list[str]:
     return [part.strip() for part in (text or "").split(",") if part.strip()]
 
 
 @main.command()
 @_plan_dir
-@click.option("--now", "now", required=True, help="HH:MM: what happened before stays")
+@click.option("--now", "now", required=True, callback=_clock_option,
+              help="HH:MM: what happened before stays")
 @click.option("--add", type=_path, default=None, help="late bookings, same columns as bookings")
 @click.option("--cancel", default=None, help="journey ids to cancel, comma-separated")
 @click.option("--vehicle-off", default=None, help="vehicle shift ids taken off the road")

@@ -103,7 +103,7 @@ class AlertPolicy:
 class ValidationPolicy:
     """Sense checks on input beyond the contract's types."""
 
-    service_area_margin_km: float  # beyond the outermost site
+    service_area_margin_km: float  # a place further from every site is refused
 
 
 @dataclass(frozen=True)
@@ -310,7 +310,9 @@ def load_config(path: Path | None = None) -> Config:
                        privacy=read.flag("maps.privacy")),
         group_readable=read.flag("output.group_readable"),
         alerts=AlertPolicy(read.number("alerts.min_planned_share", 0.0, 1.0)),
-        validation=ValidationPolicy(read.number("validation.service_area_margin_km", 0.0,
+        # Below 5 km every home away from a site would be refused; 1000 km takes in all of
+        # Great Britain, which is how to switch the check off.
+        validation=ValidationPolicy(read.number("validation.service_area_margin_km", 5.0,
                                                 1000.0)),
         replan=ReplanPolicy(read.choice("replan.off_road_drop", ("destination",
                                                                 "nearest_site"))),

@@ -44,10 +44,21 @@ class Code(StrEnum):
     EV_WITHOUT_RANGE = "ev_without_range"
     BAD_CONFIG = "bad_config"
     UNKNOWN_ID = "unknown_id"
+    DUPLICATE_COLUMN = "duplicate_column"
+    NUL_BYTE = "nul_byte"
+    EXTRA_CELLS = "extra_cells"
+    TOO_LARGE = "too_large"
+    OUT_OF_RANGE = "out_of_range"
+    OUTSIDE_SERVICE_AREA = "outside_service_area"
+    BAD_ID = "bad_id"
+    DAY_TOO_BIG = "day_too_big"
     # Warnings
     NO_VEHICLE_CAN_CARRY = "no_vehicle_can_carry"
     MANY_ESCORTS = "many_escorts"
     MANY_JOURNEYS_FOR_PATIENT = "many_journeys_for_patient"
+    SIMILAR_IDS = "similar_ids"
+    CONTROL_CHARACTERS = "control_characters"
+    OTHER_DAYS_LEFT_OUT = "other_days_left_out"
 
 
 @dataclass(frozen=True)

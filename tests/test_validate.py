@@ -40,6 +40,30 @@ BROKEN = [
     ("fleet_unknown_base_site.csv", "unknown_site", 4, "base_site"),
     ("fleet_crew_of_three.csv", "bad_crew", 3, "crew"),
     ("fleet_unparsable_shift_time.csv", "bad_time", 3, "shift_start"),
+    # A London pickup labelled "Home, Derby"; a North Sea pickup (lon +1.47 for -1.47).
+    ("bookings_pickup_in_london.csv", "outside_service_area", 3, "pickup_lat"),
+    ("bookings_pickup_lon_sign_dropped.csv", "outside_service_area", 2, "pickup_lon"),
+    ("fleet_base_outside_service_area.csv", "outside_service_area", 4, "base_lat"),
+    # ISO forms other than YYYY-MM-DD, and a month-first date.
+    ("bookings_date_basic_iso.csv", "bad_date", 4, "service_date"),
+    ("bookings_date_iso_week.csv", "bad_date", 5, "service_date"),
+    ("bookings_date_month_first.csv", "bad_date", 6, "service_date"),
+    ("bookings_one_date_mistyped.csv", "bad_date", 7, "service_date"),
+    # Ids that would become spoofed file names or spreadsheet formulas.
+    ("bookings_id_bidi_override.csv", "bad_id", 2, "journey_id"),
+    ("bookings_id_control_character.csv", "bad_id", 3, "patient_id"),
+    ("bookings_id_too_long.csv", "bad_id", 4, "journey_id"),
+    ("bookings_id_formula.csv", "bad_id", 5, "journey_id"),
+    ("fleet_id_formula.csv", "bad_id", 3, "vehicle_id"),
+    # The file's shape: duplicate headers, NUL bytes, an unquoted comma.
+    ("bookings_duplicate_column.csv", "duplicate_column", 1, "appointment_time"),
+    ("bookings_nul_byte.csv", "nul_byte", 4, "dropoff_label"),
+    # Numbers beyond physical sense.
+    ("fleet_seats_beyond_sense.csv", "out_of_range", 2, "seats"),
+    ("fleet_range_beyond_sense.csv", "out_of_range", 2, "range_km"),
+    ("fleet_wheelchair_spaces_beyond_sense.csv", "out_of_range", 4, "wheelchair_spaces"),
+    ("fleet_break_beyond_sense.csv", "out_of_range", 3, "break_min"),
+    ("bookings_escorts_beyond_sense.csv", "out_of_range", 3, "escorts"),
 ]
 
 
@@ -129,3 +153,83 @@ def test_no_traceback_from_real_command() -> None:
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "[unknown_purpose]" in result.stderr
+
+
+def test_unquoted_comma_names_the_row() -> None:
+    """A label with an unquoted comma shifts the row's cells: the row is named, not its text."""
+    path = FIXTURES / "broken" / "bookings_unquoted_comma.csv"
+    exit_code, output = _validate(path, GOOD_FLEET)
+    assert exit_code == 2
+    assert f"error [extra_cells] {path} row 3:" in output
+    assert "Derby" not in output
+
+
+def test_service_area_hint_names_the_sign() -> None:
+    """A longitude that lost its minus sign is named as such, with the corrected value."""
+    exit_code, output = _validate(FIXTURES / "broken" / "bookings_pickup_lon_sign_dropped.csv",
+                                  GOOD_FLEET)
+    assert exit_code == 2
+    assert "-1.4700 it would be in the area" in output and "sign of pickup_lon" in output
+
+
+def test_duplicate_column_names_both_positions() -> None:
+    """A header given twice is an error naming both of its spreadsheet columns."""
+    _, output = _validate(FIXTURES / "broken" / "bookings_duplicate_column.csv", GOOD_FLEET)
+    assert "'appointment_time' is both column N and column O" in output
+
+
+def test_date_option_takes_only_iso(tmp_path: Path) -> None:
+    """`--date 01/12/2026` is a usage error (exit 2) and writes no plan and no maps."""
+    result = CliRunner().invoke(main, [
+        "solve", "--bookings", str(GOOD_BOOKINGS), "--fleet", str(GOOD_FLEET),
+        "--date", "01/12/2026", "--out", str(tmp_path / "plan"),
+        "--maps", str(tmp_path / "maps")])
+    assert result.exit_code == 2
+    assert "--date" in result.output and "YYYY-MM-DD" in result.output
+    assert not (tmp_path / "plan").exists() and not (tmp_path / "maps").exists()
+
+
+def test_date_option_leaves_other_days_out_counted() -> None:
+    """With --date, the mistyped day's booking is left out with a warning that counts it."""
+    exit_code, output = _validate(FIXTURES / "broken" / "bookings_one_date_mistyped.csv",
+                                  GOOD_FLEET, "--date", "2026-12-01")
+    assert exit_code == 0, output
+    assert "warning [other_days_left_out]" in output
+    assert "1 booking(s) of other days left out" in output and "2026-12-10: 1" in output
+    assert "ok: 6 journeys" in output
+
+
+def test_uk_resave_reads_day_first(tmp_path: Path) -> None:
+    """A UK spreadsheet re-save (01/12/2026, and 1/12/2026) validates as 1 December."""
+    lines = GOOD_BOOKINGS.read_text().splitlines()
+    resaved = [lines[0]] + [line.replace("2026-12-01", "01/12/2026" if i % 2 else "1/12/2026")
+                            for i, line in enumerate(lines[1:])]
+    path = tmp_path / "bookings.csv"
+    path.write_text("\n".join(resaved) + "\n")
+    exit_code, output = _validate(path, GOOD_FLEET, "--date", "2026-12-01")
+    assert exit_code == 0, output
+    assert "ok: 7 journeys" in output and "bad_date" not in output
+
+
+def test_replan_now_without_minutes_is_usage_error(tmp_path: Path) -> None:
+    """`pts replan --now 11` is a usage error naming --now and HH:MM, not an internal error."""
+    result = CliRunner().invoke(main, ["replan", "--plan", str(tmp_path), "--now", "11",
+                                       "--out", str(tmp_path / "new")])
+    assert result.exit_code == 2
+    assert "--now" in result.output and "HH:MM" in result.output
+    assert "internal error" not in result.output
+
+
+def test_cell_text_stays_out_of_messages(tmp_path: Path) -> None:
+    """A name typed into a time, purpose or label cell is located but never echoed."""
+    lines = GOOD_BOOKINGS.read_text().splitlines()
+    lines[1] = lines[1].replace("08:00", "Mrs Ada Lovelace")
+    lines[2] = lines[2].replace("outpatient", "Ada Lovelace")
+    lines[3] = lines[3].replace("Home", "Ada\x1bLovelace")
+    path = tmp_path / "bookings.csv"
+    path.write_text("\n".join(lines) + "\n")
+    exit_code, output = _validate(path, GOOD_FLEET)
+    assert exit_code == 2
+    assert "row 2, column appointment_time" in output and "row 3, column purpose" in output
+    assert "warning [control_characters]" in output and "column dropoff_label" in output
+    assert "Lovelace" not in output
