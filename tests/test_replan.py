@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from pts_optimiser.cli import main
+from pts_optimiser.replan import CHANGE_KINDS
 from tests.helpers import minutes, rows, solved_day
 
 NOW = "11:00"
@@ -91,13 +92,15 @@ def test_new_plan_passes_the_checker(day: Path) -> None:
 
 
 def test_change_list_names_the_crews(day: Path) -> None:
-    """changes.csv says which vehicle gains, loses or moves which stop."""
+    """changes.csv says which crew gains which late journey and loses which cancelled one."""
     changes = rows(day / "new" / "changes.csv")
-    assert {c["change"] for c in changes} >= {"added", "removed"}
+    assert {c["change"] for c in changes} <= set(CHANGE_KINDS)
     added = {c["journey_id"] for c in changes if c["change"] == "added"}
     assert {f"LATE{k}" for k in range(5)} <= added
-    removed = {c["journey_id"] for c in changes if c["change"] == "removed"}
-    assert set((day / "cancelled.txt").read_text().split(",")) <= removed
+    cancelled = {c["journey_id"] for c in changes if c["change"] == "cancelled" and c["vehicle_id"]}
+    assert set((day / "cancelled.txt").read_text().split(",")) <= cancelled
+    for moved in (c for c in changes if c["change"] == "moved"):
+        assert moved["other_vehicle"] and moved["other_vehicle"] != moved["vehicle_id"]
 
 
 def test_vehicle_off_the_road(day: Path) -> None:
