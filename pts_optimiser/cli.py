@@ -371,7 +371,7 @@ def replan(plan_dir: Path, now: str, add: Path | None, cancel: str | None,
     """
     from pts_optimiser.parse import parse_clock
     from pts_optimiser.planfolder import read_plan
-    from pts_optimiser.replan import CHANGE_COLUMNS, merged_bookings, merged_problem
+    from pts_optimiser.replan import CHANGE_COLUMNS, merged_bookings
     from pts_optimiser.replan import replan as replan_day
     from pts_optimiser.solve import SolveOptions
     from pts_optimiser.writers import write_plan, writing_time_s
@@ -387,23 +387,23 @@ def replan(plan_dir: Path, now: str, add: Path | None, cancel: str | None,
     if add is not None:  # located errors name the late-bookings file itself
         read_problem(Inputs(add, inputs.fleet, inputs.sites), config)
     merged = merged_bookings(inputs.bookings, add)
-    problem = merged_problem(old_problem, merged)
     remaining = time_limit - (time.monotonic() - started)
     # One second more than a solve: the merged bookings are written with the plan.
     spare = writing_time_s(len(merged.rows)) + 1.0
     options = SolveOptions(time_limit_s=max(1.0, remaining - spare))
-    result = replan_day(old, problem, now_min, _ids(cancel), _ids(vehicle_off), options)
+    result = replan_day(old, merged, now_min, _ids(cancel), _ids(vehicle_off), options)
     changes = [vars(c) for c in result.changes]
     write_plan(result.plan, out, Inputs(out / "bookings.csv", inputs.fleet, inputs.sites,
                                         inputs.config), with_maps=True,
-               tables={"bookings.csv": (merged.columns, merged.rows),
+               tables={"bookings.csv": (result.bookings.columns, result.bookings.rows),
                        "changes.csv": (CHANGE_COLUMNS, changes)})
     crews = result.crews_to_phone
     planned = {j.journey_id for j in result.plan.planned}
     added = [j.journey_id for j in result.plan.problem.journeys
              if j.journey_id not in {o.journey_id for o in old.problem.journeys}]
     click.echo(f"re-planned from {now}: {sum(j in planned for j in added)} of {len(added)} "
-               f"late journeys planned, {len(_ids(cancel))} cancellation(s); "
+               f"new journeys (late, or onward from a site) planned, {len(_ids(cancel))} "
+               "cancellation(s); "
                f"{len(crews)} crews' runs changed: {', '.join(crews) or 'none'} -> {out}")
     click.echo(f"crews to phone: {', '.join(crews) or 'none'} (changes.csv, stop by stop)")
     if result.lost:

@@ -13,14 +13,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
+
 from pts_optimiser.diagnostics import Code, InputError, Severity, error
 from pts_optimiser.exits import ExitCode, PtsError
 from pts_optimiser.parse import format_clock, parse_bookings
 from pts_optimiser.plan import Event, Plan, Reason, Roster, Stop, Unassigned
-from pts_optimiser.problem import Journey, Place, Problem
+from pts_optimiser.problem import Journey, Place, Problem, Site
 from pts_optimiser.solve import SolveOptions, VehicleStart, solve
 from pts_optimiser.tables import Table, read_table
-from pts_optimiser.travel import EstimatedTravel
+from pts_optimiser.travel import EstimatedTravel, travel_model
 
 CHANGE_COLUMNS = ("vehicle_id", "change", "event", "journey_id", "patient_id", "old_time",
                   "new_time", "other_vehicle", "detail")
@@ -28,8 +30,20 @@ RETIMED_FROM_MIN = 5  # a stop moved by less than this is not worth a radio call
 # The share of the time spent with every journey kept on its crew; if that loses journeys a
 # crew had, the rest goes to a search where those may move to any crew.
 KEEP_ON_SHARE = 0.6
+# ...when the search has this long at least: a 150-journey re-plan given 2-3 s of search
+# (a 10 s --time-limit) planned 2-5 of 5 late discharges with 60% of it, 5 with all of it.
+SECOND_SEARCH_FROM_S = 10.0
+# Where an off-road vehicle may leave its patients under [replan] off_road_drop =
+# "nearest_site": a hospital or renal unit, never an ambulance station.
+DROP_SITE_KINDS = ("acute", "community", "renal_unit")
+# Written out on a booking re-made by a re-plan, so it reads back with the same windows.
+REBOOK_COLUMNS = ("pickup_site", "pickup_lat", "pickup_lon", "pickup_label", "dropoff_site",
+                  "dropoff_lat", "dropoff_lon", "dropoff_label", "appointment_time",
+                  "ready_time", "earliest_pickup", "latest_pickup", "earliest_dropoff",
+                  "latest_dropoff", "max_ride_min")
 # What a row of changes.csv says happened to a journey's stop on that crew's run.
-CHANGE_KINDS = ("added", "moved", "dropped", "cancelled", "retimed", "not_planned")
+CHANGE_KINDS = ("added", "moved", "dropped", "cancelled", "retimed", "not_planned",
+                "redirected")
 
 
 @dataclass(frozen=True)
@@ -65,7 +79,8 @@ class Replanned:
     plan: Plan
     changes: tuple[Change, ...]
     notes: tuple[str, ...]
-    lost: tuple[LostTransport, ...] = ()
+    lost: tuple[LostTransport, ...]
+    bookings: Table  # the bookings the plan was made for: written beside it
 
     @property
     def crews_to_phone(self) -> tuple[str, ...]:
@@ -82,6 +97,9 @@ class StrandedError(PtsError):
 def _kept(stops: Sequence[Stop], now_min: int, off_road: bool = False) -> int:
     """How many stops of a run are made or under way at `now_min`."""
     reached = sum(1 for stop in stops if stop.arrival_min <= now_min)
+    if off_road and reached > 0 and stops[reached - 1].event is Event.PICKUP \
+            and stops[reached - 1].service_start_min > now_min:
+        return reached - 1  # waiting at a door: it leaves without that patient
     driving = 0 < reached < len(stops) and stops[reached - 1].departure_min <= now_min
     # The stop it is driving to is under way, unless the vehicle is taken off the road on
     # its way to collect a patient, who then waits for another crew.
@@ -93,11 +111,14 @@ def _kept(stops: Sequence[Stop], now_min: int, off_road: bool = False) -> int:
 def _turned(stops: Sequence[Stop], count: int, now_min: int) -> tuple[Place | None, int]:
     """Where a vehicle turned back on the road at `now_min`, and metres driven since its last stop.
 
-    Part-way along the leg to the first stop not kept, in proportion to the time driven.
+    Part-way along the leg to the first stop not kept, in proportion to the time driven;
+    or at that stop, a pickup it was waiting at.
     """
     if not 0 < count < len(stops):
         return None, 0
     last, ahead = stops[count - 1], stops[count]
+    if ahead.arrival_min <= now_min:
+        return Place(ahead.lat, ahead.lon, "on the road"), ahead.leg_m
     if not last.departure_min < now_min < ahead.arrival_min:
         return None, 0  # at a stop, not on the road
     share = (now_min - last.departure_min) / (ahead.arrival_min - last.departure_min)
@@ -175,13 +196,14 @@ def _owners(plan: Plan, now_min: int) -> dict[str, str]:
             if s.journey is not None and s.service_start_min > now_min}
 
 
-def change_list(old: Plan, new: Plan, now_min: int, cancelled: Sequence[str] = ()
-                ) -> list[Change]:
+def change_list(old: Plan, new: Plan, now_min: int, cancelled: Sequence[str] = (),
+                redirected: Mapping[str, str] | None = None) -> list[Change]:
     """What each crew must do differently from `now_min` on, stop by stop.
 
     A stop a crew loses is `moved` (naming the crew that has it now), `cancelled`, or
     `dropped` (no crew has it: the reason from unassigned.csv); a stop a crew gains is
-    `moved` (naming the crew that had it) or `added`; a stop kept more than
+    `moved` (naming the crew that had it) or `added`; a patient aboard an off-road vehicle
+    left at a site instead of their destination is `redirected`; a stop kept more than
     RETIMED_FROM_MIN away from its old time is `retimed`. A cancelled journey no crew had
     and a late booking no crew could take get one row with no vehicle.
     """
@@ -198,7 +220,9 @@ def change_list(old: Plan, new: Plan, now_min: int, cancelled: Sequence[str] = (
             event, journey_id = key
             was, will = old_stops.get(key), new_stops.get(key)
             other, detail = "", ""
-            if was is not None and will is not None:
+            if was is not None and will is not None and journey_id in (redirected or {}):
+                kind, detail = "redirected", (redirected or {})[journey_id]
+            elif was is not None and will is not None:
                 if abs(was - will) < RETIMED_FROM_MIN:
                     continue
                 kind = "retimed"
@@ -211,7 +235,8 @@ def change_list(old: Plan, new: Plan, now_min: int, cancelled: Sequence[str] = (
             else:  # the crew gains this stop
                 other = had.get(journey_id, "")
                 kind = "moved" if other else "added"
-                detail = f"moved from {other}" if other else ""
+                detail = f"moved from {other}" if other else (redirected or {}).get(
+                    journey_id, "")
             changes.append(Change(vehicle_id, kind, event, journey_id, patients[journey_id],
                                   format_clock(was) if was is not None else "",
                                   format_clock(will) if will is not None else "", other,
@@ -226,7 +251,9 @@ def change_list(old: Plan, new: Plan, now_min: int, cancelled: Sequence[str] = (
                                   detail=u.text))
         elif journey_id not in old_ids:
             changes.append(Change("", "not_planned", "", journey_id, u.journey.patient_id, "",
-                                  "", detail=u.text))
+                                  "", detail="; ".join(
+                                      x for x in ((redirected or {}).get(journey_id), u.text)
+                                      if x)))
     return changes
 
 
@@ -269,27 +296,10 @@ def _stranded(plan: Plan, starts: Mapping[str, VehicleStart]) -> list[str]:
             if (vehicle_id, journey.journey_id) not in dropped]
 
 
-def replan(old: Plan, problem: Problem, now_min: int, cancel: Sequence[str],
-           vehicle_off: Sequence[str], options: SolveOptions) -> Replanned:
-    """Plan the rest of `problem`'s day (the old plan's bookings and any late ones) from `now_min`.
-
-    Raises StrandedError, and nothing should be written, when a patient aboard at the call
-    cannot be taken off their vehicle within the rules.
-    """
+def _starts(old: Plan, problem: Problem, now_min: int, vehicle_off: Sequence[str]
+            ) -> dict[str, VehicleStart]:
+    """Where each vehicle shift stands at `now_min`, tied to `problem`'s journeys."""
     journeys = {j.journey_id: j for j in problem.journeys}
-    vehicles = {v.vehicle_id for v in problem.vehicles}
-    unknown = [(kind, x) for kind, ids, pool in (("journey", cancel, journeys),
-                                                  ("vehicle", vehicle_off, vehicles))
-               for x in ids if x not in pool]
-    if unknown:
-        raise InputError([error(Code.UNKNOWN_ID, "command line",
-                                f"{kind} {x!r} is not in the plan's day",
-                                f"give ids from the plan's {kind}s") for kind, x in unknown])
-    if vehicle_off and problem.config.replan.off_road_drop != "destination":
-        raise PtsError(f"[replan] off_road_drop = {problem.config.replan.off_road_drop!r} is "
-                       "not available yet: nothing written",
-                       ['set [replan] off_road_drop = "destination" to have the vehicle take '
-                        "the patients aboard where they were going"])
     starts: dict[str, VehicleStart] = {}
     for roster in old.rosters:
         begin = _start(roster, now_min, journeys, roster.vehicle.vehicle_id in vehicle_off)
@@ -302,6 +312,119 @@ def replan(old: Plan, problem: Problem, now_min: int, cancel: Sequence[str],
             starts[vehicle.vehicle_id] = VehicleStart(
                 (Stop(Event.START, base.lat, base.lon, base.label, now_min, now_min, now_min,
                       0),), idle=True)
+    return starts
+
+
+@dataclass(frozen=True)
+class _Onward:
+    """A patient left at a site by a vehicle taken off the road, and the journey on."""
+
+    journey_id: str  # the booked journey, now ending at the site
+    onward_id: str  # the new journey from the site to where they were going
+    vehicle_id: str
+    site: Site
+    late: bool  # it cannot arrive in the booked window any more
+
+
+def _nearest_sites(merged: Table, problem: Problem, starts: Mapping[str, VehicleStart],
+                   vehicle_off: Sequence[str]) -> tuple[Table, list[_Onward]]:
+    """The bookings with each patient aboard an off-road vehicle left at the nearest site.
+
+    The booking now ends at the nearest hospital or renal unit (its windows written out, so
+    it reads back as planned: dropped as soon as the vehicle gets there), and a new booking
+    takes the patient on from there to where they were going, collected only once every
+    patient aboard can have been handed over. Where their own destination is as near, they
+    go there.
+    """
+    candidates = [s for s in problem.sites.values() if s.kind in DROP_SITE_KINDS]
+    if not candidates:
+        return merged, []
+    travel = problem.travel or travel_model(problem.config.travel)
+    rows = [dict(cells) for cells in merged.rows]
+    index = {cells.get("journey_id", ""): i for i, cells in enumerate(rows)}
+    taken = set(index)
+    onward: list[_Onward] = []
+    for vehicle_id in vehicle_off:
+        begin = starts.get(vehicle_id)
+        if begin is None or begin.idle or not begin.on_board:
+            continue
+        here = begin.place
+        points: list[Place | Site] = [here, *candidates,
+                                      *(j.dropoff for j, _ in begin.on_board)]
+        minutes = travel.matrix(np.array([p.lat for p in points]),
+                                np.array([p.lon for p in points])).duration_min[0]
+        nearest = min(range(len(candidates)), key=lambda k: int(minutes[1 + k]))
+        site, reach_min = candidates[nearest], int(minutes[1 + nearest])
+        arrive = begin.free_min + reach_min
+        handed_over = arrive + sum(j.dropoff_service_min for j, _ in begin.on_board)
+        for k, (journey, _) in enumerate(begin.on_board):
+            if int(minutes[1 + len(candidates) + k]) <= reach_min:
+                continue  # its own destination is as near as any site
+            cells = rows[index[journey.journey_id]]
+            ahead = dict(cells)
+            cells.update(_ends("dropoff", site), appointment_time="", ready_time="",
+                         earliest_pickup=format_clock(journey.pickup_window.earliest_min),
+                         latest_pickup=format_clock(journey.pickup_window.latest_min),
+                         earliest_dropoff=format_clock(arrive),
+                         latest_dropoff=format_clock(handed_over),
+                         max_ride_min=str(journey.max_ride_min))
+            onward_id = next(f"{journey.journey_id}-ON{n or ''}" for n in range(len(rows) + 1)
+                             if f"{journey.journey_id}-ON{n or ''}" not in taken)
+            taken.add(onward_id)
+            # Too late for the booked time, it still goes, as soon as the policy allows.
+            latest = max(journey.dropoff_window.latest_min, handed_over
+                         + journey.dropoff_service_min + journey.pickup_service_min
+                         + journey.max_ride_min)
+            ahead.update(_ends("pickup", site), journey_id=onward_id, appointment_time="",
+                         ready_time="",
+                         earliest_pickup=format_clock(handed_over + journey.dropoff_service_min),
+                         latest_pickup=format_clock(latest), earliest_dropoff="",
+                         latest_dropoff=format_clock(latest), max_ride_min="")
+            rows.append(ahead)
+            onward.append(_Onward(journey.journey_id, onward_id, vehicle_id, site,
+                                  latest > journey.dropoff_window.latest_min))
+    if not onward:
+        return merged, []
+    columns = list(dict.fromkeys([*merged.columns, *REBOOK_COLUMNS]))
+    numbers = (*merged.row_numbers, *range(max(merged.row_numbers, default=1) + 1,
+                                           max(merged.row_numbers, default=1) + 1 + len(onward)))
+    return Table(merged.name, tuple(columns),
+                 tuple({c: cells.get(c, "") for c in columns} for cells in rows),
+                 tuple(numbers)), onward
+
+
+def _ends(end: str, site: Site) -> dict[str, str]:
+    return {f"{end}_site": site.code, f"{end}_lat": "", f"{end}_lon": "", f"{end}_label": ""}
+
+
+def replan(old: Plan, merged: Table, now_min: int, cancel: Sequence[str],
+           vehicle_off: Sequence[str], options: SolveOptions) -> Replanned:
+    """Plan the rest of the old plan's day from `now_min`, with `merged` as its bookings.
+
+    `merged` is the day's bookings with any late ones (merged_bookings). Patients aboard a
+    vehicle taken off the road go where [replan] off_road_drop says; the bookings the plan
+    was made for come back in `Replanned.bookings`. Raises StrandedError, and nothing
+    should be written, when a patient aboard cannot be taken off their vehicle within the
+    rules.
+    """
+    problem = merged_problem(old.problem, merged)
+    journeys = {j.journey_id: j for j in problem.journeys}
+    vehicles = {v.vehicle_id for v in problem.vehicles}
+    unknown = [(kind, x) for kind, ids, pool in (("journey", cancel, journeys),
+                                                  ("vehicle", vehicle_off, vehicles))
+               for x in ids if x not in pool]
+    if unknown:
+        raise InputError([error(Code.UNKNOWN_ID, "command line",
+                                f"{kind} {x!r} is not in the plan's day",
+                                f"give ids from the plan's {kind}s") for kind, x in unknown])
+    starts = _starts(old, problem, now_min, vehicle_off)
+    onward: list[_Onward] = []
+    if problem.config.replan.off_road_drop == "nearest_site":
+        merged, onward = _nearest_sites(merged, problem, starts, vehicle_off)
+        if onward:
+            problem = merged_problem(old.problem, merged)
+            journeys = {j.journey_id: j for j in problem.journeys}
+            starts = _starts(old, problem, now_min, vehicle_off)
     picked = {s.journey.journey_id for b in starts.values() for s in b.done
               if s.journey is not None and s.event is Event.PICKUP}
     notes = [f"journey {j} was already collected at {format_clock(now_min)}: not cancelled"
@@ -318,9 +441,13 @@ def replan(old: Plan, problem: Problem, now_min: int, cancel: Sequence[str],
     idle_off = {v for v in vehicle_off if v not in starts or starts[v].idle}
     for vehicle_id in idle_off:  # not yet left the base: simply not on the road
         notes.append(f"vehicle {vehicle_id} had not left its base: taken off the day")
+    notes += [f"{o.vehicle_id} leaves the patient of journey {o.journey_id} at {o.site.name} "
+              f"({o.site.code}); journey {o.onward_id} takes them on"
+              + (", too late for the booked time" if o.late else "") for o in onward]
     # The unit of service is the patient's day: a patient taken out today, or still planned
     # to be, gets the rest of their day (the ride home) at the first priority's price.
-    homeward = _rides_home(problem.journeys, {j.journey_id for j in old.planned} - out)
+    homeward = _rides_home(problem.journeys, {j.journey_id for j in old.planned} - out
+                           | {o.journey_id for o in onward})
     today = replace(problem,
                     journeys=tuple(replace(j, priority=1) if j.journey_id in homeward else j
                                    for j in problem.journeys if j.journey_id not in out),
@@ -340,11 +467,12 @@ def replan(old: Plan, problem: Problem, now_min: int, cancel: Sequence[str],
             if s.event is Event.BREAK or (s.journey is not None and (
                 vehicle_id not in vehicle_off or s.journey.journey_id in aboard))]
     started = time.monotonic()
-    first = replace(options, time_limit_s=max(1.0, options.time_limit_s * KEEP_ON_SHARE))
+    share = KEEP_ON_SHARE if options.time_limit_s >= SECOND_SEARCH_FROM_S else 1.0
+    first = replace(options, time_limit_s=max(1.0, options.time_limit_s * share))
     plan = solve(today, first, starts=starts, keep_on=keep_on, warm=rest)
-    lost = {j.journey_id for j in _lost_ids(old, plan, now_min)}
+    lost = {j.journey_id for j in _lost_ids(old, plan, now_min)} & set(keep_on)
     remaining = options.time_limit_s - (time.monotonic() - started)
-    if lost and remaining >= 1.0:
+    if lost and share < 1.0 and remaining >= 1.0:
         # Keeping every journey on its crew lost some: those may go to any crew now,
         # starting from the plan just found (phoning one more crew beats a patient left).
         again = {r.vehicle.vehicle_id: _rest(r, starts.get(r.vehicle.vehicle_id))
@@ -363,8 +491,17 @@ def replan(old: Plan, problem: Problem, now_min: int, cancel: Sequence[str],
     plan = _with_journeys(plan, journeys)
     plan = replace(plan, problem=replace(problem, vehicles=today.vehicles),
                    unassigned=plan.unassigned + tuple(gone))
-    return Replanned(plan, tuple(change_list(old, plan, now_min, cancelled)), tuple(notes),
-                     tuple(_lost(old, plan, now_min, cancelled, homeward)))
+    redirected = {o.journey_id: f"left at {o.site.name} ({o.site.code}); {o.onward_id} takes "
+                  "the patient on" for o in onward}
+    redirected |= {o.onward_id: f"on from {o.site.name} ({o.site.code}) for {o.journey_id}, "
+                   f"whom {o.vehicle_id} leaves there" for o in onward}
+    lost_list = _lost(old, plan, now_min, cancelled, homeward)
+    why = {u.journey.journey_id: u.text for u in plan.unassigned}
+    lost_list += [LostTransport(o.onward_id, journeys[o.onward_id].patient_id, o.vehicle_id,
+                                why[o.onward_id], o.onward_id in homeward)
+                  for o in onward if o.onward_id in why]
+    return Replanned(plan, tuple(change_list(old, plan, now_min, cancelled, redirected)),
+                     tuple(notes), tuple(lost_list), merged)
 
 
 def _rides_home(journeys: Iterable[Journey], planned: set[str]) -> set[str]:

@@ -621,6 +621,11 @@ def _read_routes(problem: Problem, outcome: RoutingOutcome | None, model: _Model
         route = outcome.routes[vehicle_index] if outcome else ()
         begin = begun[vehicle_index]
         fresh = begin is None or begin.idle  # nothing kept from before a re-plan
+        if not route and begin is not None and not begin.idle:  # no search ran: back to base
+            ends = data.vehicles[vehicle_index]
+            route = (Visit(ends.start_node, begin.free_min),
+                     Visit(ends.end_node, begin.free_min
+                           + int(data.travel_min[ends.start_node, ends.end_node])))
         if not any(v.node in model.journey_of_node for v in route) and fresh:
             continue
         has_break = any(v.node in data.break_owner for v in route) or (
