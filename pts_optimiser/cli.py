@@ -367,7 +367,9 @@ def replan(plan_dir: Path, now: str, add: Path | None, cancel: str | None,
     """Re-plan the rest of the day: stops made or under way stay, patients aboard stay on.
 
     Writes the new plan, the merged bookings.csv and changes.csv (which crews' runs
-    changed, and how) to --out.
+    changed, and how) to --out; names the crews to phone and every journey that lost its
+    transport. A vehicle taken off the road takes the patients aboard where
+    [replan] off_road_drop says; if no plan within the rules can, nothing is written (exit 3).
     """
     from pts_optimiser.parse import parse_clock
     from pts_optimiser.planfolder import read_plan
