@@ -466,16 +466,15 @@ def replan(plan_dir: Path, now: str, add: Path | None, cancel: str | None,
     """Re-plan the rest of the day: stops made or under way stay, patients aboard stay on.
 
     Writes the new plan, the merged bookings.csv and changes.csv (which crews' runs
-    changed, and how) to --out.
+    changed, and how) to --out; names the crews to phone and every journey that lost its
+    transport. A vehicle taken off the road takes the patients aboard where
+    [replan] off_road_drop says; if no plan within the rules can, nothing is written (exit 3).
     """
-    import tempfile
-
     from pts_optimiser.parse import parse_clock
     from pts_optimiser.planfolder import read_plan
     from pts_optimiser.replan import CHANGE_COLUMNS, merged_bookings
     from pts_optimiser.replan import replan as replan_day
     from pts_optimiser.solve import SolveOptions
-    from pts_optimiser.tables import write_table
     from pts_optimiser.writers import write_plan, writing_time_s
 
     started = _started()
@@ -489,27 +488,35 @@ def replan(plan_dir: Path, now: str, add: Path | None, cancel: str | None,
     if add is not None:  # located errors name the late-bookings file itself
         read_problem(Inputs(add, inputs.fleet, inputs.sites), config)
     merged = merged_bookings(inputs.bookings, add)
-    with tempfile.TemporaryDirectory() as work:
-        merged_path = Path(work) / "bookings.csv"
-        write_table(merged_path, merged.columns, merged.rows)
-        remaining = time_limit - (time.monotonic() - started)
-        # One second more than a solve: the merged bookings are written with the plan.
-        spare = writing_time_s(len(merged.rows)) + 1.0
-        options = SolveOptions(time_limit_s=max(1.0, remaining - spare))
-        result = replan_day(old, config, inputs, merged_path, now_min, _ids(cancel),
-                            _ids(vehicle_off), options)
+    remaining = time_limit - (time.monotonic() - started)
+    # One second more than a solve: the merged bookings are written with the plan.
+    spare = writing_time_s(len(merged.rows)) + 1.0
+    options = SolveOptions(time_limit_s=max(1.0, remaining - spare))
+    result = replan_day(old, merged, now_min, _ids(cancel), _ids(vehicle_off), options)
     changes = [vars(c) for c in result.changes]
     write_plan(result.plan, out, Inputs(out / "bookings.csv", inputs.fleet, inputs.sites,
-                                        inputs.config),
-               tables={"bookings.csv": (merged.columns, merged.rows),
+                                        inputs.config), with_maps=True,
+               tables={"bookings.csv": (result.bookings.columns, result.bookings.rows),
                        "changes.csv": (CHANGE_COLUMNS, changes)})
-    crews = sorted({c.vehicle_id for c in result.changes})
+    crews = result.crews_to_phone
     planned = {j.journey_id for j in result.plan.planned}
     added = [j.journey_id for j in result.plan.problem.journeys
              if j.journey_id not in {o.journey_id for o in old.problem.journeys}]
     click.echo(f"re-planned from {now}: {sum(j in planned for j in added)} of {len(added)} "
-               f"late journeys planned, {len(_ids(cancel))} cancellation(s); "
+               f"new journeys (late, or onward from a site) planned, {len(_ids(cancel))} "
+               "cancellation(s); "
                f"{len(crews)} crews' runs changed: {', '.join(crews) or 'none'} -> {out}")
+    click.echo(f"crews to phone: {', '.join(crews) or 'none'} (changes.csv, stop by stop)")
+    if result.lost:
+        homeward = sum(x.ride_home for x in result.lost)
+        click.echo(f"LOST TRANSPORT: {len(result.lost)} journey(s) planned before now have no "
+                   f"crew ({homeward} of them rides home); tell these patients and their "
+                   "crews:")
+        for x in result.lost:
+            click.echo(f"  {x.journey_id} patient {x.patient_id}: was on {x.vehicle_id}"
+                       f"{', ride home' if x.ride_home else ''}; {x.reason}")
+        click.echo(f"warning: {len(result.lost)} patient journey(s) lost their transport in "
+                   f"the re-plan: {', '.join(x.journey_id for x in result.lost)}", err=True)
     for note in result.notes:
         click.echo(f"  note: {note}")
 

@@ -108,10 +108,17 @@ class VehicleStart:
     # An off-road vehicle that turned back from a pickup left its last stop before the call:
     # it can do nothing new before the call itself.
     not_before_min: int = 0
+    # ...and was then part-way along the road: where (on the straight line, in proportion to
+    # the time driven) and the metres it had driven from its last stop. Without this it was
+    # planned from its last stop at the call, up to a whole leg late for a patient aboard.
+    turned_at: Place | None = None
+    turned_m: int = 0
 
     @property
     def place(self) -> Place:
         """Where the vehicle is free again."""
+        if self.turned_at is not None:
+            return self.turned_at
         last = self.done[-1]
         return Place(last.lat, last.lon, last.label)
 
@@ -123,7 +130,7 @@ class VehicleStart:
     @property
     def metres(self) -> int:
         """Road metres already driven."""
-        return sum(stop.leg_m for stop in self.done)
+        return sum(stop.leg_m for stop in self.done) + self.turned_m
 
 
 @dataclass(frozen=True)
@@ -262,7 +269,8 @@ def solve(problem: Problem, options: SolveOptions, progress: ProgressFn | None =
                                                                              strict=True)]
     break_places = {i: _break_sites(problem, v) for i, v in enumerate(vehicles) if needs_break[i]}
     extra = [p for sites in break_places.values() for p in sites]
-    places = day_places(problem, extra + [b.place for b in begun if b is not None])
+    places = day_places(problem, extra + [p for b in begun if b is not None
+                                          for p in (b.place, _last_stop(b))])
     carried = {s.journey.journey_id for b in begun if b is not None for s in b.done
                if s.journey is not None}
 
@@ -378,6 +386,9 @@ def solve(problem: Problem, options: SolveOptions, progress: ProgressFn | None =
     else:
         unassigned += [_no_capacity(j, vehicles, diagnoses[j.journey_id].allowed, rosters)
                        for j in left_out]
+    rosters = [_from_last_stop(r, b, places) for r, b in
+               zip(rosters, [(starts or {}).get(r.vehicle.vehicle_id) for r in rosters],
+                   strict=True)]
     search = {"status": outcome.status if outcome else (
                   "nothing to plan" if not (requests or fixed_visits)
                   else "fallback: one at a time"),
@@ -389,6 +400,27 @@ def solve(problem: Problem, options: SolveOptions, progress: ProgressFn | None =
     if places.warning:
         search["travel_warning"] = places.warning
     return Plan(problem, tuple(rosters), tuple(unassigned), time.monotonic() - started, search)
+
+
+def _last_stop(begin: VehicleStart) -> Place:
+    return Place(begin.done[-1].lat, begin.done[-1].lon)
+
+
+def _from_last_stop(roster: Roster, begin: VehicleStart | None, places: DayPlaces) -> Roster:
+    """A vehicle that turned back on the road: its first new leg, as a run sheet shows it.
+
+    The search planned it from where it turned (`turned_at`, at the call); the run sheet
+    has no such stop, so the leg reads from its last stop, with that leg's road distance.
+    The drive there and on took longer than the leg alone, so no time is lost.
+    """
+    if begin is None or begin.turned_at is None or len(roster.stops) <= len(begin.done):
+        return roster
+    stops = list(roster.stops)
+    first = stops[len(begin.done)]
+    metres = int(places.metres[places.of(_last_stop(begin)),
+                               places.of(Place(first.lat, first.lon))])
+    stops[len(begin.done)] = replace(first, leg_m=metres)
+    return replace(roster, stops=tuple(stops))
 
 
 def _warm_routes(warm: Mapping[str, Sequence[tuple[Event, str, Place]]],
@@ -589,6 +621,11 @@ def _read_routes(problem: Problem, outcome: RoutingOutcome | None, model: _Model
         route = outcome.routes[vehicle_index] if outcome else ()
         begin = begun[vehicle_index]
         fresh = begin is None or begin.idle  # nothing kept from before a re-plan
+        if not route and begin is not None and not begin.idle:  # no search ran: back to base
+            ends = data.vehicles[vehicle_index]
+            route = (Visit(ends.start_node, begin.free_min),
+                     Visit(ends.end_node, begin.free_min
+                           + int(data.travel_min[ends.start_node, ends.end_node])))
         if not any(v.node in model.journey_of_node for v in route) and fresh:
             continue
         has_break = any(v.node in data.break_owner for v in route) or (

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import csv
+import json
+import shutil
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from click.testing import Result as CliResult
 
+from pts_optimiser.checker import CheckResult, check_plan
 from pts_optimiser.cli import main
-from tests.helpers import minutes, rows, solved_day
+from pts_optimiser.config import load_config
+from pts_optimiser.parse import Inputs, read_problem
+from pts_optimiser.replan import CHANGE_KINDS
+from tests.helpers import booking, minutes, rows, solved_day, vehicle, write_day
 
 NOW = "11:00"
 
@@ -91,13 +98,15 @@ def test_new_plan_passes_the_checker(day: Path) -> None:
 
 
 def test_change_list_names_the_crews(day: Path) -> None:
-    """changes.csv says which vehicle gains, loses or moves which stop."""
+    """changes.csv says which crew gains which late journey and loses which cancelled one."""
     changes = rows(day / "new" / "changes.csv")
-    assert {c["change"] for c in changes} >= {"added", "removed"}
+    assert {c["change"] for c in changes} <= set(CHANGE_KINDS)
     added = {c["journey_id"] for c in changes if c["change"] == "added"}
     assert {f"LATE{k}" for k in range(5)} <= added
-    removed = {c["journey_id"] for c in changes if c["change"] == "removed"}
-    assert set((day / "cancelled.txt").read_text().split(",")) <= removed
+    cancelled = {c["journey_id"] for c in changes if c["change"] == "cancelled" and c["vehicle_id"]}
+    assert set((day / "cancelled.txt").read_text().split(",")) <= cancelled
+    for moved in (c for c in changes if c["change"] == "moved"):
+        assert moved["other_vehicle"] and moved["other_vehicle"] != moved["vehicle_id"]
 
 
 def test_vehicle_off_the_road(day: Path) -> None:
@@ -131,3 +140,201 @@ def test_vehicle_off_the_road(day: Path) -> None:
                                         "--fleet", str(day / "day" / "fleet.csv"),
                                         "--out", str(day / "off")])
     assert checked.exit_code == 0, checked.output
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _checked(bookings: Path, fleet: Path, sites: Path | None, plan: Path,
+             config: Path | None = None) -> CheckResult:
+    """The independent checker's verdict on a written plan against its own bookings."""
+    problem, _ = read_problem(Inputs(bookings, fleet, sites), load_config(config))
+    return check_plan(problem, plan)
+
+
+def _ev04_day(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, drop: str = "destination"
+              ) -> tuple[Path, CliResult]:
+    """The replan-ev04 fixture re-planned as the testers did, from inside its plan folder."""
+    shutil.copytree(FIXTURES / "replan-ev04", tmp_path / "day")
+    day = tmp_path / "day"
+    if drop != "destination":
+        (day / "policy.toml").write_text(f'[replan]\noff_road_drop = "{drop}"\n')
+        summary = json.loads((day / "plan" / "summary.json").read_text())
+        summary["inputs"]["config"] = "../policy.toml"
+        (day / "plan" / "summary.json").write_text(json.dumps(summary))
+    monkeypatch.chdir(day / "plan")
+    result = CliRunner().invoke(main, ["replan", "--plan", ".", "--now", "11:00", "--cancel",
+                                       "J00131", "--vehicle-off", "EV04", "--out", "OUT",
+                                       "--time-limit", "8"])
+    return day, result
+
+
+def test_off_road_vehicle_takes_the_patient_aboard_to_their_destination(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """EV04, off the road at 11:00 with J00111 aboard, drops them at CRH; the plan passes."""
+    day, result = _ev04_day(tmp_path, monkeypatch)
+    assert result.exit_code == 0, result.output
+    out = day / "plan" / "OUT"
+    run = [r for r in rows(out / "rosters.csv") if r["vehicle_id"] == "EV04"]
+    drops = [r for r in run if r["event"] == "dropoff" and r["journey_id"] == "J00111"]
+    assert len(drops) == 1
+    assert (drops[0]["lat"], drops[0]["lon"]) == ("53.2337", "-1.3916")  # Chesterfield Royal
+    # Within its window (appointment 11:15), after the call, and nobody new collected.
+    assert minutes("11:00") < minutes(drops[0]["arrival"]) <= minutes("11:15")
+    assert not [r for r in run if r["event"] == "pickup" and minutes(r["arrival"]) > 11 * 60]
+    assert run[-1]["event"] == "end" and run[-1]["seats_used"] == "0"
+    verdict = _checked(out / "bookings.csv", day / "fleet.csv", day / "sites.csv", out)
+    assert verdict.ok, verdict.summary()
+
+
+def test_off_road_vehicle_leaves_the_patient_at_the_nearest_site(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """nearest_site: J00111 is left at a hospital, a new journey takes them on; plan passes."""
+    day, result = _ev04_day(tmp_path, monkeypatch, "nearest_site")
+    assert result.exit_code == 0, result.output
+    out = day / "plan" / "OUT"
+    sites = {(r["lat"], r["lon"]): r for r in rows(day / "sites.csv")}
+    new = rows(out / "rosters.csv")
+    drop = next(r for r in new if r["vehicle_id"] == "EV04" and r["event"] == "dropoff"
+                and r["journey_id"] == "J00111")
+    assert sites[(drop["lat"], drop["lon"])]["kind"] in ("acute", "community", "renal_unit")
+    onward = {r["journey_id"]: r for r in rows(out / "bookings.csv")}["J00111-ON"]
+    assert onward["patient_id"] == "P00069" and onward["dropoff_site"] == "CRH"
+    assert sites[(drop["lat"], drop["lon"])]["code"] == onward["pickup_site"]
+    carried = [r for r in new if r["journey_id"] == "J00111-ON" and r["event"] == "pickup"]
+    if carried:
+        assert carried[0]["vehicle_id"] != "EV04"
+        assert minutes(carried[0]["service_start"]) >= minutes(drop["departure"])
+    else:
+        assert "J00111-ON patient P00069" in result.output
+    changes = rows(out / "changes.csv")
+    assert any(c["change"] == "redirected" and c["journey_id"] == "J00111" for c in changes)
+    verdict = _checked(out / "bookings.csv", day / "fleet.csv", day / "sites.csv", out,
+                       day / "policy.toml")
+    assert verdict.ok, verdict.summary()
+
+
+def test_patient_aboard_who_cannot_be_dropped_stops_the_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A patient aboard with no drop-off left in the rules: named, exit 3, nothing written."""
+    shutil.copytree(FIXTURES / "replan-ev04", tmp_path / "day")
+    bookings = tmp_path / "day" / "bookings.csv"
+    with bookings.open(newline="") as handle:
+        table = list(csv.DictReader(handle))
+    for cells in table:  # J00111 must now be at Chesterfield Royal a minute after the call
+        cells["latest_dropoff"] = "11:01" if cells["journey_id"] == "J00111" else ""
+    with bookings.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, list(table[0]))
+        writer.writeheader()
+        writer.writerows(table)
+    monkeypatch.chdir(tmp_path / "day" / "plan")
+    result = CliRunner().invoke(main, ["replan", "--plan", ".", "--now", "11:00",
+                                       "--vehicle-off", "EV04", "--out", "OUT",
+                                       "--time-limit", "5"])
+    assert result.exit_code == 3, result.output
+    assert "EV04: journey J00111 (patient P00069)" in result.output
+    assert not (tmp_path / "day" / "plan" / "OUT").exists()
+
+
+def test_lost_transport_is_named_with_the_crews_to_phone(tmp_path: Path) -> None:
+    """A ride home no crew can take is named on stdout and in changes.csv (dropped, why, crew)."""
+    inputs = write_day(tmp_path / "day", [
+        booking("OUT1", patient_id="P1", appointment_time="09:00"),
+        booking("HOME1", patient_id="P1", pickup_site="RDH", pickup_lat="", pickup_lon="",
+                dropoff_site="", dropoff_lat=52.93, dropoff_lon=-1.49, appointment_time="",
+                ready_time="12:00"),
+        booking("OTHER", patient_id="P2", appointment_time="13:00")],
+        [vehicle("V1"), vehicle("V2", shift_start="09:30", shift_end="10:30")])
+    runner = CliRunner()
+    solved = runner.invoke(main, ["solve", "--bookings", str(inputs.bookings), "--fleet",
+                                  str(inputs.fleet), "--out", str(tmp_path / "plan"),
+                                  "--time-limit", "5", "--maps", str(tmp_path / "maps")])
+    assert solved.exit_code == 0, solved.output
+    old = rows(tmp_path / "plan" / "rosters.csv")
+    assert {r["journey_id"] for r in old if r["vehicle_id"] == "V1"} >= {"OUT1", "HOME1"}
+    result = runner.invoke(main, ["replan", "--plan", str(tmp_path / "plan"), "--now", "10:00",
+                                  "--vehicle-off", "V1", "--out", str(tmp_path / "new"),
+                                  "--time-limit", "5"])
+    assert result.exit_code == 0, result.output
+    assert "LOST TRANSPORT" in result.output
+    assert "HOME1 patient P1: was on V1, ride home; no_" in result.output
+    assert "crews to phone: V1" in result.output
+    changes = rows(tmp_path / "new" / "changes.csv")
+    dropped = [c for c in changes if c["journey_id"] == "HOME1"]
+    assert dropped and all(c["change"] == "dropped" and c["vehicle_id"] == "V1"
+                           and c["detail"].startswith("no_") for c in dropped)
+    verdict = _checked(tmp_path / "new" / "bookings.csv", inputs.fleet, None, tmp_path / "new")
+    assert verdict.ok, verdict.summary()
+
+
+def test_cancellations_stay_cancelled_through_a_chain_of_replans(day: Path) -> None:
+    """Cancel, add late, take a vehicle off: each plan passes; the cancelled never come back."""
+    cancelled = (day / "cancelled.txt").read_text().split(",")
+    late = day / "late2.csv"
+    with late.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["journey_id", "patient_id", "purpose", "mobility", "pickup_site",
+                         "dropoff_lat", "dropoff_lon", "ready_time", "service_date"])
+        writer.writerow(["LATE9", "PL9", "discharge", "seated", "RDH", 52.95, -1.47, "13:30",
+                         "2026-12-01"])
+    runner = CliRunner()
+    second = runner.invoke(main, ["replan", "--plan", str(day / "new"), "--now", "12:00",
+                                  "--add", str(late), "--cancel", cancelled[0],
+                                  "--out", str(day / "second"), "--time-limit", "8"])
+    assert second.exit_code == 0, second.output
+    assert f"journey {cancelled[0]} was already cancelled" in second.output
+    rosters = rows(day / "second" / "rosters.csv")
+    busy = max({r["vehicle_id"] for r in rosters},
+               key=lambda v: sum(r["vehicle_id"] == v and minutes(r["arrival"]) > 13 * 60
+                                 for r in rosters))
+    third = runner.invoke(main, ["replan", "--plan", str(day / "second"), "--now", "13:00",
+                                 "--vehicle-off", busy, "--out", str(day / "third"),
+                                 "--time-limit", "8"])
+    assert third.exit_code == 0, third.output
+    for step in ("new", "second", "third"):
+        verdict = _checked(day / step / "bookings.csv", day / "day" / "fleet.csv", None,
+                           day / step)
+        assert verdict.ok, (step, verdict.summary())
+        planned = {r["journey_id"] for r in rows(day / step / "rosters.csv")}
+        assert not planned & set(cancelled), step
+        reasons = {r["journey_id"]: r["reason"] for r in rows(day / step / "unassigned.csv")}
+        assert all(reasons[j].startswith("cancelled") for j in cancelled), step
+    assert "LATE9" in {r["journey_id"] for r in rows(day / "third" / "bookings.csv")}
+
+
+def test_a_journey_its_crew_cannot_keep_moves_to_another_crew(tmp_path: Path) -> None:
+    """A journey pushed off its crew by a late booking only that crew can carry moves crew."""
+    inputs = write_day(tmp_path / "day", [
+        booking("A", dropoff_site="CRH", appointment_time="13:00")],
+        [vehicle("X", vehicle_type="wheelchair_van", seats=2, wheelchair_spaces=1,
+                 fuel="electric", range_km=300),
+         vehicle("Y")])
+    runner = CliRunner()
+    solved = runner.invoke(main, ["solve", "--bookings", str(inputs.bookings), "--fleet",
+                                  str(inputs.fleet), "--out", str(tmp_path / "plan"),
+                                  "--time-limit", "5", "--maps", str(tmp_path / "maps")])
+    assert solved.exit_code == 0, solved.output
+    old = rows(tmp_path / "plan" / "rosters.csv")
+    # The cheaper electric van takes the only journey, after the call at 10:30.
+    assert {r["vehicle_id"] for r in old if r["journey_id"] == "A"} == {"X"}
+    assert all(minutes(r["arrival"]) > 10 * 60 + 30 for r in old if r["journey_id"] == "A")
+    late = tmp_path / "late.csv"
+    with late.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["journey_id", "patient_id", "purpose", "mobility", "pickup_site",
+                         "dropoff_lat", "dropoff_lon", "earliest_pickup", "latest_pickup"])
+        writer.writerow(["WHEEL", "PW", "discharge", "wheelchair", "RDH", 53.017, -1.73,
+                         "12:00", "12:30"])
+    result = runner.invoke(main, ["replan", "--plan", str(tmp_path / "plan"), "--now", "10:30",
+                                  "--add", str(late), "--out", str(tmp_path / "new"),
+                                  "--time-limit", "17"])
+    assert result.exit_code == 0, result.output
+    assert "LOST TRANSPORT" not in result.output
+    new = rows(tmp_path / "new" / "rosters.csv")
+    assert {r["vehicle_id"] for r in new if r["journey_id"] == "WHEEL"} == {"X"}
+    assert {r["vehicle_id"] for r in new if r["journey_id"] == "A"} == {"Y"}
+    moved = [c for c in rows(tmp_path / "new" / "changes.csv") if c["journey_id"] == "A"]
+    assert {(c["vehicle_id"], c["change"], c["other_vehicle"]) for c in moved} == {
+        ("X", "moved", "Y"), ("Y", "moved", "X")}
+    verdict = _checked(tmp_path / "new" / "bookings.csv", inputs.fleet, None, tmp_path / "new")
+    assert verdict.ok, verdict.summary()
