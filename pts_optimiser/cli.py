@@ -479,8 +479,7 @@ def replan(plan_dir: Path, now: str, add: Path | None, cancel: str | None,
 
     started = _started()
     now_min = parse_clock(now)
-    if now_min is None:
-        raise click.BadParameter(f"{now!r} is not HH:MM", param_hint="--now")
+    assert now_min is not None  # _clock_option refused anything else as a usage error
     inputs = _plan_inputs(plan_dir)
     config = load_config(inputs.config)
     old_problem, _ = read_problem(inputs, config)
