@@ -10,6 +10,7 @@ import pytest
 
 from pts_optimiser import writers
 from pts_optimiser.config import load_config
+from pts_optimiser.exits import OutputError
 from pts_optimiser.parse import Inputs, read_problem
 from pts_optimiser.plan import Plan
 from pts_optimiser.solve import SolveOptions, solve
@@ -58,7 +59,7 @@ def test_failed_write_keeps_last_plan(tiny_plan: Plan, tmp_path: Path,
         raise OSError("disk full")
 
     monkeypatch.setattr(writers, "write_text", crash)
-    with pytest.raises(OSError):
+    with pytest.raises(OutputError, match="disk full"):
         write_plan(tiny_plan, out)
     assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     assert [p.name for p in tmp_path.iterdir()] == ["plan"]
