@@ -80,6 +80,7 @@ def reached(step: str) -> None:
 
 def previous_of(out: Path) -> Path:
     """Where the plan replaced by a new one at `out` is kept."""
+    out = target(out)
     return out.with_name(out.name + PREVIOUS_SUFFIX)
 
 
@@ -102,7 +103,8 @@ def foreign_entries(folder: Path, kind: str = "plan") -> list[str]:
     if not loose:
         return []
     if kind == MAPS:
-        maps = {"overview.html", "leaflet.js", "leaflet.css"} <= set(loose)
+        # Our maps: pages with the Leaflet we put beside them, and nothing else.
+        maps = bool({"overview.html", "leaflet.js"} & set(loose))
         return [n for n in loose if not (maps and (n.endswith(".html")
                                                    or n in ("leaflet.js", "leaflet.css")))]
     allowed: set[str] = set()
@@ -118,10 +120,13 @@ def foreign_entries(folder: Path, kind: str = "plan") -> list[str]:
 
 def check_target(out: Path, kind: str = "plan", keep_previous: Path | None = None) -> None:
     """Refuse, with nothing touched, to write over what is not ours to replace."""
+    out = target(out)
+    keep_previous = target(keep_previous) if keep_previous is not None else None
     for path in (out, keep_previous):
         if path is None:
             continue
-        what = "the previous plan's place" if path is keep_previous else "--out"
+        what = ("the previous plan's place" if path is keep_previous
+                else "the maps folder" if kind == MAPS else "--out")
         if path.is_symlink():
             raise OutputError(f"{path} ({what}) is a symbolic link; a plan is never written "
                               "through a link into another folder",
@@ -137,7 +142,7 @@ def check_target(out: Path, kind: str = "plan", keep_previous: Path | None = Non
                 raise OutputError(
                     f"{path} ({what}) holds files pts did not write ({shown}); it is not "
                     f"replaced, nothing was written",
-                    [f"give a new or empty folder, e.g. {path / 'plan'}, or move those "
+                    [f"give a new or empty folder, e.g. {path / kind}, or move those "
                      "files out first"])
 
 
