@@ -200,6 +200,25 @@ def test_killed_at_every_step_leaves_old_or_new(tmp_path: Path, tiny_plan: Plan,
     assert sorted(p.name for p in work.iterdir()) == ["2026-12-01", "2026-12-01.previous"]
 
 
+@pytest.mark.parametrize("step", ["checked", "renamed"])
+def test_killed_on_the_first_write(tmp_path: Path, tiny_plan: Plan, step: str) -> None:
+    """Killed writing a first plan: no folder or the whole plan; the next write cleans up."""
+    out = tmp_path / "plan"
+    job = tmp_path / "job.pickle"
+    job.write_bytes(pickle.dumps((tiny_plan, None, out, step, True)))
+    child = subprocess.run([sys.executable, "-c", _CHILD, str(job)], cwd=tmp_path,
+                           env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
+                           text=True, timeout=120)
+    assert child.returncode == 9, child.stderr
+    assert out.exists() == (step == "renamed")
+    if out.exists():
+        assert (out / "maps" / "overview.html").exists() and (out / planfolder.MARKER).exists()
+    job.unlink()
+    write_plan(tiny_plan, out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == (
+        ["plan", "plan.previous"] if step == "renamed" else ["plan"])
+
+
 def test_leftovers_of_dead_runs_only_are_removed(tmp_path: Path, tiny_plan: Plan) -> None:
     """A staging folder of a dead process goes; a live one's, and a fresh old-style one, stay."""
     done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
@@ -262,9 +281,15 @@ def test_views_rebuild_after_the_inputs_change(tmp_path: Path) -> None:
     assert _figures(plan_dir) == figures
     assert (plan_dir / "runsheets" / "all.html").read_bytes() == sheets
     replanned = runner.invoke(main, ["replan", "--plan", str(plan_dir), "--now", "09:00",
-                                     "--out", str(tmp_path / "new"), "--time-limit", "5"])
+                                     "--out", str(plan_dir), "--time-limit", "5"])
     assert replanned.exit_code == 0, replanned.output
-    assert len((tmp_path / "new" / "bookings.csv").read_text().splitlines()) == len(lines)
+    assert len((plan_dir / "bookings.csv").read_text().splitlines()) == len(lines)
+    # In place: the new plan's inputs are its merged bookings and the old plan's copies.
+    kept = tmp_path / "plan.previous" / "inputs"
+    assert (plan_dir / "inputs" / "bookings.csv").read_bytes() == (
+        plan_dir / "bookings.csv").read_bytes()
+    assert (plan_dir / "inputs" / "fleet.csv").read_bytes() == (kept / "fleet.csv").read_bytes()
+    assert load_config(plan_dir / "inputs" / "config.toml") == load_config(kept / "config.toml")
 
 
 def test_an_older_folder_with_absolute_paths_still_reads(tmp_path: Path,
