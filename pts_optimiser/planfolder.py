@@ -216,7 +216,7 @@ def exchange(first: Path, second: Path) -> bool:
             _libc = ctypes.CDLL(None, use_errno=True)
             _libc.renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int,
                                         ctypes.c_char_p, ctypes.c_uint]
-        except (OSError, AttributeError):
+        except (OSError, AttributeError, TypeError):  # no C library, or no renameat2
             _libc = False
     if _libc is False:
         return False
@@ -231,11 +231,15 @@ def exchange(first: Path, second: Path) -> bool:
 
 
 def _sync(folder: Path) -> None:
-    handle = os.open(folder, os.O_RDONLY)
+    """Make a rename survive a power cut; some file systems cannot, and the rename stands."""
     try:
-        os.fsync(handle)
-    finally:
-        os.close(handle)
+        handle = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(handle)
+        finally:
+            os.close(handle)
+    except OSError:
+        pass
 
 
 def _replace(new: Path, old_place: Path) -> Path:

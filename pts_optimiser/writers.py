@@ -179,6 +179,8 @@ def write_folder(out: Path, build: Callable[[Path], None], keep_previous: Path |
         if verify is not None:
             verify(staging)
         planfolder.reached("checked")
+        # Looked at again: a person may have put a file there while the plan was built.
+        planfolder.check_target(out, kind, previous)
     except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
         if isinstance(exc, OSError):

@@ -135,6 +135,23 @@ def test_an_older_plan_folder_and_an_empty_folder_are_ours(tmp_path: Path,
     assert not (tmp_path / "empty.previous").exists()
 
 
+def test_a_file_added_while_building_stops_the_swap(tmp_path: Path, tiny_plan: Plan,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A note saved into the plan folder while the new plan is built is not swapped away."""
+    out = tmp_path / "plan"
+    write_plan(tiny_plan, out)
+
+    def save_note(step: str) -> None:
+        if step == "checked":
+            (out / "handover.txt").write_text("CAR1 late\n")
+
+    monkeypatch.setattr(planfolder, "reached", save_note)
+    with pytest.raises(OutputError, match=r"handover\.txt"):
+        write_plan(tiny_plan, out)
+    assert (out / "handover.txt").read_text() == "CAR1 late\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plan"]
+
+
 def test_a_foreign_previous_is_refused(tmp_path: Path, tiny_plan: Plan) -> None:
     """Where <out>.previous is somebody's folder, nothing is written (it would be emptied)."""
     write_plan(tiny_plan, tmp_path / "plan")
