@@ -170,8 +170,16 @@ def _maps_dir(plan_dir: Path, maps_dir: Path | None) -> Path:
 
 def _solve_and_write(problem: Problem, inputs: Inputs, out: Path, time_limit: float,
                      started: float, strategy: str = "portfolio", seed: int = 0,
-                     maps_dir: Path | None = None, privacy: bool = False
-                     ) -> tuple[dict[str, Any], Any]:
+                     maps_dir: Path | None = None, privacy: bool = False) -> Any:
+    """Plan and write the plan folder (maps inside it); its figures."""
+    return _solve_write_checked(problem, inputs, out, time_limit, started, strategy, seed,
+                                maps_dir, privacy)[0]
+
+
+def _solve_write_checked(problem: Problem, inputs: Inputs, out: Path, time_limit: float,
+                         started: float, strategy: str = "portfolio", seed: int = 0,
+                         maps_dir: Path | None = None, privacy: bool = False
+                         ) -> tuple[dict[str, Any], Any]:
     """Plan and write the plan folder (maps inside it); its figures and its check."""
     from pts_optimiser.planfolder import check_target, previous_of
     from pts_optimiser.solve import SolveOptions, solve
@@ -243,7 +251,7 @@ def solve(bookings: Path, fleet: Path, sites: Path | None, config_path: Path | N
     _report(warnings)
     inputs = Inputs(bookings, fleet, sites, config_path)
     _print_summary(_solve_and_write(problem, inputs, out, time_limit, started, strategy, seed,
-                                    maps_dir, privacy)[0], out)
+                                    maps_dir, privacy), out)
 
 
 @main.command()
@@ -261,8 +269,8 @@ def demo(out: Path, time_limit: float, maps_dir: Path | None, privacy: bool) -> 
     problem, _, _ = _load(inputs.bookings, inputs.fleet, None, None)
     click.echo(f"demo day {problem.service_date}: {len(problem.journeys)} journeys, "
                f"{len(problem.vehicles)} vehicle shifts; planning for up to {time_limit:.0f} s")
-    figures, result = _solve_and_write(problem, inputs, out, time_limit, started,
-                                       maps_dir=maps_dir, privacy=privacy)
+    figures, result = _solve_write_checked(problem, inputs, out, time_limit, started,
+                                           maps_dir=maps_dir, privacy=privacy)
     _print_summary(figures, out)
     # write_plan checked the plan before putting it in place: its result, not a second check.
     click.echo("pts check: " + result.summary().replace("\n", "\n  "))

@@ -201,8 +201,7 @@ def write_folder(out: Path, build: Callable[[Path], None], keep_previous: Path |
 def write_plan(plan: Plan, out: Path, inputs: Inputs | None = None, with_maps: bool = True,
                keep_previous: Path | None = None,
                tables: Mapping[str, tuple[Sequence[str], Sequence[Mapping[str, object]]]]
-               | None = None, privacy: bool | None = None, check: bool = True
-               ) -> CheckResult | None:
+               | None = None, privacy: bool | None = None) -> CheckResult:
     """Write the plan folder, checked by the independent checker; complete or not at all.
 
     `inputs` are copied into the folder's `inputs/` (with the effective policy as
@@ -253,8 +252,8 @@ def write_plan(plan: Plan, out: Path, inputs: Inputs | None = None, with_maps: b
                 lines + ([f"... and {more} more"] if more > 0 else []))
 
     write_folder(out, build, keep_previous or planfolder.previous_of(out),
-                 plan.problem.config.group_readable, verify=verify if check else None)
-    return checked[0] if checked else None
+                 plan.problem.config.group_readable, verify=verify)
+    return checked[0]
 
 
 def _copy_inputs(plan: Plan, inputs: Inputs, out: Path, staging: Path,

@@ -89,7 +89,7 @@ def test_group_readable_switch(tiny_plan: Plan, tmp_path: Path) -> None:
 def test_a_plan_breaking_a_rule_is_not_put_in_place(tiny_plan: Plan, tmp_path: Path) -> None:
     """A plan losing a booking is refused (exit 3), the old plan stays, no home in the message."""
     out = tmp_path / "plan"
-    assert write_plan(tiny_plan, out) is not None
+    write_plan(tiny_plan, out)
     before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*.csv")}
     used = next(i for i, r in enumerate(tiny_plan.rosters) if r.journeys)
     broken = replace(tiny_plan, rosters=tiny_plan.rosters[:used] + tiny_plan.rosters[used + 1:])
@@ -106,7 +106,7 @@ def test_a_plan_breaking_a_rule_is_not_put_in_place(tiny_plan: Plan, tmp_path: P
 def test_write_plan_returns_the_check(tiny_plan: Plan, tmp_path: Path) -> None:
     """The check write_plan made is returned (the demo prints it rather than checking twice)."""
     result = write_plan(tiny_plan, tmp_path / "plan")
-    assert result is not None and result.ok
+    assert result.ok
     assert result.journeys_planned == len(tiny_plan.planned)
     assert result.journeys_unassigned == len(tiny_plan.unassigned)
 
