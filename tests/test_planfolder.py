@@ -256,7 +256,7 @@ def test_leftovers_of_dead_runs_only_are_removed(tmp_path: Path, tiny_plan: Plan
 
 
 def test_summary_names_no_absolute_path(tmp_path: Path) -> None:
-    """summary.json names the plan's own copies of its inputs, relative to the folder."""
+    """summary.json names the folder's own byte copies of its inputs, relative to it."""
     day = _day(tmp_path / "day")
     assert _solve(tmp_path / "plan", day)[0] == 0
     text = (tmp_path / "plan" / "summary.json").read_text()
@@ -267,6 +267,10 @@ def test_summary_names_no_absolute_path(tmp_path: Path) -> None:
     inputs = tmp_path / "plan" / "inputs"
     assert (inputs / "bookings.csv").read_bytes() == (day / "bookings.csv").read_bytes()
     assert (inputs / "sites.csv").read_bytes() == (ROOT / "data" / "sites.csv").read_bytes()
+    copies = planfolder.plan_inputs(tmp_path / "plan")
+    from_copies, _ = read_problem(copies, load_config(copies.config))
+    original, _ = read_problem(Inputs(day / "bookings.csv", day / "fleet.csv"), load_config())
+    assert from_copies == original  # the checker reading the copies sees the same day
 
 
 def _figures(plan_dir: Path) -> dict[str, object]:
