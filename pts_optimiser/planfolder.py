@@ -282,8 +282,8 @@ def put_in_place(staging: Path, out: Path, keep_previous: Path | None) -> None:
 def write_marker(folder: Path) -> None:
     """Mark `folder` as a plan folder pts wrote, listing what it holds."""
     names = sorted(p.name for p in folder.iterdir() if p.name != MARKER)
-    (folder / MARKER).write_text(json.dumps({"written_by": "pts-optimiser", "names": names})
-                                 + "\n", encoding="utf-8")
+    (folder / MARKER).write_text(json.dumps({"written_by": "pts-optimiser", "format": 1,
+                                             "names": names}) + "\n", encoding="utf-8")
 
 
 # The effective policy, written so load_config reads back an equal Config.
