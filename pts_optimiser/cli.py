@@ -231,16 +231,34 @@ def _started() -> float:
     return IMPORTED if now - IMPORTED < 10 else now
 
 
-def _maps_dir(problem: Problem, maps_dir: Path | None) -> Path:
-    return maps_dir or Path("maps") / (problem.service_date or "undated")
+def _maps_dir(plan_dir: Path, maps_dir: Path | None) -> Path:
+    """Where the maps are drawn: the plan folder's own maps/, unless --maps says."""
+    from pts_optimiser.planfolder import MAPS
+
+    return maps_dir or plan_dir / MAPS
 
 
 def _solve_and_write(problem: Problem, inputs: Inputs, out: Path, time_limit: float,
                      started: float, strategy: str = "portfolio", seed: int = 0,
                      maps_dir: Path | None = None, privacy: bool = False) -> Any:
-    from pts_optimiser.solve import SolveOptions, solve
-    from pts_optimiser.writers import summary, write_maps, write_plan, writing_time_s
+    """Plan and write the plan folder (maps inside it); its figures."""
+    return _solve_write_checked(problem, inputs, out, time_limit, started, strategy, seed,
+                                maps_dir, privacy)[0]
 
+
+def _solve_write_checked(problem: Problem, inputs: Inputs, out: Path, time_limit: float,
+                         started: float, strategy: str = "portfolio", seed: int = 0,
+                         maps_dir: Path | None = None, privacy: bool = False
+                         ) -> tuple[dict[str, Any], Any]:
+    """Plan and write the plan folder (maps inside it); its figures and its check."""
+    from pts_optimiser.planfolder import check_target, previous_of
+    from pts_optimiser.solve import SolveOptions, solve
+    from pts_optimiser.writers import copy_maps, summary, write_plan, writing_time_s
+
+    # Refused before planning, not after a minute of it.
+    check_target(out, keep_previous=previous_of(out))
+    if maps_dir is not None:
+        check_target(maps_dir, "maps")
     # Reading took some of the budget; writing (plan, views, maps) needs some of what is left.
     remaining = time_limit - (time.monotonic() - started)
     searching = max(1.0, remaining - writing_time_s(len(problem.journeys)))
@@ -248,16 +266,16 @@ def _solve_and_write(problem: Problem, inputs: Inputs, out: Path, time_limit: fl
     plan = solve(problem, options, progress=_progress_printer())
     if sys.stderr.isatty():
         click.echo("", err=True)
-    write_plan(plan, out, inputs)
-    maps_config = problem.config.maps
-    write_maps(plan, _maps_dir(problem, maps_dir), privacy or maps_config.privacy,
-               maps_config.tiles, maps_config.tiles_credit)
-    return summary(plan)
+    checked = write_plan(plan, out, inputs, privacy=privacy or problem.config.maps.privacy)
+    if maps_dir is not None:
+        copy_maps(out, maps_dir, problem.config.group_readable)
+    return summary(plan), checked
 
 
 _map_options = (
     click.option("--maps", "maps_dir", type=_out, default=None,
-                 help="where to write the route maps (default: maps/<service date>)"),
+                 help="also copy the route maps to DIR (they are always in the plan folder's "
+                      "maps/); with pts map, draw them in DIR instead"),
     click.option("--privacy", is_flag=True, help="blur homes to about 1 km on the maps"),
 )
 
@@ -313,7 +331,6 @@ def solve(bookings: Path, fleet: Path, sites: Path | None, config_path: Path | N
 @_guarded
 def demo(out: Path, time_limit: float, maps_dir: Path | None, privacy: bool) -> None:
     """Plan the shipped Derbyshire demo weekday, check the plan, and print its figures."""
-    from pts_optimiser.checker import check_plan
     from pts_optimiser.resources import data_dir
 
     started = _started()
@@ -322,34 +339,29 @@ def demo(out: Path, time_limit: float, maps_dir: Path | None, privacy: bool) -> 
     problem, _, _ = _load(inputs.bookings, inputs.fleet, None, None)
     click.echo(f"demo day {problem.service_date}: {len(problem.journeys)} journeys, "
                f"{len(problem.vehicles)} vehicle shifts; planning for up to {time_limit:.0f} s")
-    figures = _solve_and_write(problem, inputs, out, time_limit, started, maps_dir=maps_dir,
-                               privacy=privacy)
+    figures, result = _solve_write_checked(problem, inputs, out, time_limit, started,
+                                           maps_dir=maps_dir, privacy=privacy)
     _print_summary(figures, out)
-    click.echo(f"run sheets: {out / 'runsheets' / 'all.html'}; report: {out / 'report.html'}; "
-               f"maps: {_maps_dir(problem, maps_dir) / 'overview.html'}")
-    result = check_plan(problem, out)
+    # write_plan checked the plan before putting it in place: its result, not a second check.
     click.echo("pts check: " + result.summary().replace("\n", "\n  "))
+    click.echo(f"run sheets: {out / 'runsheets' / 'all.html'}; report: {out / 'report.html'}; "
+               f"maps: {_maps_dir(out, None) / 'overview.html'}")
     sys.exit(ExitCode.OK if result.ok else ExitCode.VIOLATIONS)
 
 
 def _plan_inputs(plan_dir: Path) -> Inputs:
-    """The files a plan folder was made from, as its summary.json recorded them."""
-    from pts_optimiser.planfolder import recorded_inputs
+    """The files a plan folder was made from: its copies in inputs/, or older paths."""
+    from pts_optimiser.planfolder import plan_inputs
 
-    recorded = recorded_inputs(plan_dir)
-    bookings, fleet = recorded["bookings"], recorded["fleet"]
-    if not bookings or not fleet:
-        raise click.UsageError("summary.json does not say where the bookings and fleet are")
-    sites, config = recorded["sites"], recorded["config"]
-    return Inputs(Path(bookings), Path(fleet), Path(sites) if sites else None,
-                  Path(config) if config else None)
+    return plan_inputs(plan_dir)
 
 
 def _read_plan_folder(plan_dir: Path) -> Plan:
-    from pts_optimiser.planfolder import read_plan
+    from pts_optimiser.planfolder import plan_service_date, read_plan
 
     inputs = _plan_inputs(plan_dir)
-    problem, _, _ = _load(inputs.bookings, inputs.fleet, inputs.sites, inputs.config)
+    problem, _, _ = _load(inputs.bookings, inputs.fleet, inputs.sites, inputs.config,
+                          plan_service_date(plan_dir))
     return read_plan(problem, plan_dir)
 
 
@@ -387,14 +399,17 @@ def report(plan_dir: Path) -> None:
 @_with_map_options
 @_guarded
 def map_command(plan_dir: Path, maps_dir: Path | None, privacy: bool) -> None:
-    """Draw the route maps of a plan folder: an overview and one map per vehicle shift."""
+    """Draw the route maps of a plan folder again: an overview and one map per vehicle shift.
+
+    They go to the plan folder's maps/ (replacing those there), or to --maps DIR.
+    """
     from pts_optimiser.writers import write_maps
 
     plan = _read_plan_folder(plan_dir)
-    folder = _maps_dir(plan.problem, maps_dir)
+    folder = _maps_dir(plan_dir, maps_dir)
     policy = plan.problem.config.maps
     write_maps(plan, folder, privacy or policy.privacy, policy.tiles, policy.tiles_credit)
-    click.echo(f"maps written to {folder}")
+    click.echo(f"maps written to {folder}; open {folder / 'overview.html'}")
 
 
 def _nightly_date(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

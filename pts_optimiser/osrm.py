@@ -26,7 +26,7 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import numpy as np
 from numpy.typing import NDArray
@@ -72,6 +72,18 @@ def redact(text: str, url: str = "") -> str:
         text = text.replace(secret, "***")
     text = _USERINFO.sub(r"\1***@", text)
     return _SECRET_QUERY.sub(r"\1***", text)
+
+
+def without_credentials(url: str) -> str:
+    """`url` with no user, password or secret-looking query value: fit to store in a file.
+
+    Unlike `redact`, what is left is a working address for a server that needs no sign-in.
+    """
+    parts = urlsplit(url)
+    query = [(name, value) for name, value in parse_qsl(parts.query, keep_blank_values=True)
+             if not _SECRET_QUERY.search(f"?{name}=")]
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path,
+                       urlencode(query), parts.fragment))
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pts_optimiser.checker import ROSTER_COLUMNS
+from pts_optimiser.columns import ROSTER_COLUMNS
 from pts_optimiser.parse import format_clock
 from pts_optimiser.plan import Event, Plan, Roster, Stop
 from pts_optimiser.problem import Journey

@@ -28,7 +28,9 @@ def test_solve_writes_a_checked_plan(tmp_path: Path) -> None:
     assert "planned 6 of 7 journeys" in solved.output
     assert {p.name for p in (tmp_path / "plan").iterdir()} == {
         "rosters.csv", "unassigned.csv", "summary.json", "report.html", "plan.xlsx",
-        "runsheets"}
+        "runsheets", "maps", "inputs", ".pts-plan"}
+    assert {p.name for p in (tmp_path / "plan" / "inputs").iterdir()} == {
+        "bookings.csv", "fleet.csv", "sites.csv", "config.toml"}
     assert {p.name for p in (tmp_path / "plan" / "runsheets").iterdir()} == {
         "all.html", "CAR1.html", "STR1.html", "WAV1.html"}
     checked = runner.invoke(main, ["check", *_args(tmp_path / "plan")])

@@ -1,8 +1,11 @@
-"""Writing a plan folder: all or nothing, extra columns carried, figures that add up."""
+"""Writing a plan folder: all or nothing, checked first, columns carried, figures adding up."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -10,6 +13,7 @@ import pytest
 
 from pts_optimiser import writers
 from pts_optimiser.config import load_config
+from pts_optimiser.exits import ExitCode, OutputError, PlanRejectedError
 from pts_optimiser.parse import Inputs, read_problem
 from pts_optimiser.plan import Plan
 from pts_optimiser.solve import SolveOptions, solve
@@ -58,7 +62,7 @@ def test_failed_write_keeps_last_plan(tiny_plan: Plan, tmp_path: Path,
         raise OSError("disk full")
 
     monkeypatch.setattr(writers, "write_text", crash)
-    with pytest.raises(OSError):
+    with pytest.raises(OutputError, match="disk full"):
         write_plan(tiny_plan, out)
     assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     assert [p.name for p in tmp_path.iterdir()] == ["plan"]
@@ -80,3 +84,39 @@ def test_group_readable_switch(tiny_plan: Plan, tmp_path: Path) -> None:
     write_plan(shared, tmp_path / "plan")
     modes = {p.stat().st_mode & 0o777 for p in (tmp_path / "plan").rglob("*") if p.is_file()}
     assert modes == {0o640}
+
+
+def test_a_plan_breaking_a_rule_is_not_put_in_place(tiny_plan: Plan, tmp_path: Path) -> None:
+    """A plan losing a booking is refused (exit 3), the old plan stays, no home in the message."""
+    out = tmp_path / "plan"
+    write_plan(tiny_plan, out)
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*.csv")}
+    used = next(i for i, r in enumerate(tiny_plan.rosters) if r.journeys)
+    broken = replace(tiny_plan, rosters=tiny_plan.rosters[:used] + tiny_plan.rosters[used + 1:])
+    with pytest.raises(PlanRejectedError) as caught:
+        write_plan(broken, out)
+    assert caught.value.exit_code == ExitCode.VIOLATIONS
+    assert any(line.startswith("[not_planned] journey ") for line in caught.value.lines)
+    said = caught.value.message + "\n".join(caught.value.lines)
+    assert "Home" not in said and "52.9" not in said
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*.csv")} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["plan"]
+
+
+def test_write_plan_returns_the_check(tiny_plan: Plan, tmp_path: Path) -> None:
+    """The check write_plan made is returned (the demo prints it rather than checking twice)."""
+    result = write_plan(tiny_plan, tmp_path / "plan")
+    assert result.ok
+    assert result.journeys_planned == len(tiny_plan.planned)
+    assert result.journeys_unassigned == len(tiny_plan.unassigned)
+
+
+def test_planning_does_not_load_the_checker() -> None:
+    """The planning path (solve, writers, plan folders, nightly) does not import the checker."""
+    code = ("import sys; import pts_optimiser.solve, pts_optimiser.writers, "
+            "pts_optimiser.planfolder, pts_optimiser.nightly, pts_optimiser.replan; "
+            "sys.exit('pts_optimiser.checker' in sys.modules)")
+    root = Path(__file__).parent.parent
+    done = subprocess.run([sys.executable, "-c", code], env={**os.environ,
+                                                             "PYTHONPATH": str(root)})
+    assert done.returncode == 0
