@@ -180,7 +180,8 @@ def validate(bookings: Path, fleet: Path, sites: Path | None, config_path: Path 
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--journeys", type=click.IntRange(2, 5000), default=750, show_default=True)
 @click.option("--vehicles", type=click.IntRange(1, 500), default=87, show_default=True)
-@click.option("--date", "service_date", default=None, help="YYYY-MM-DD (default 2026-12-01)")
+@click.option("--date", "service_date", default=None, callback=_iso_date,
+              help="YYYY-MM-DD (default 2026-12-01)")
 @click.option("--out", type=_out, required=True, help="folder to write the day into")
 def generate(seed: int, journeys: int, vehicles: int, service_date: str | None, out: Path) -> None:
     """Write a realistic synthetic Derbyshire weekday: bookings, fleet and sites."""
@@ -190,14 +191,22 @@ def generate(seed: int, journeys: int, vehicles: int, service_date: str | None, 
     click.echo(f"wrote {journeys} journeys and {vehicles} vehicle shifts to {out}")
 
 
-def _check_help() -> str:
-    from pts_optimiser.checker import rules_help
+class _CheckCommand(click.Command):
+    """`pts check`: its help lists the checker's own rules, read only when help is asked for.
 
-    return ("Check a plan folder (rosters.csv, unassigned.csv) against every hard rule.\n\n"
-            "Exit 0 only when no rule is broken. Rules:\n\n\b\n" + rules_help())
+    Building it at import would load the checker in every command, planning included.
+    """
+
+    def format_help_text(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from pts_optimiser.checker import rules_help
+
+        self.help = ("Check a plan folder (rosters.csv, unassigned.csv) against every hard "
+                     "rule.\n\nExit 0 only when no rule is broken. Rules:\n\n\b\n"
+                     + rules_help())
+        super().format_help_text(ctx, formatter)
 
 
-@main.command(help=_check_help())
+@main.command(cls=_CheckCommand, short_help="Check a plan folder against every hard rule.")
 @_day_options
 @click.option("--out", "plan_dir", type=_out, required=True, help="the plan folder to check")
 @_guarded
@@ -486,7 +495,7 @@ def replan(plan_dir: Path, now: str, add: Path | None, cancel: str | None,
     [replan] off_road_drop says; if no plan within the rules can, nothing is written (exit 3).
     """
     from pts_optimiser.parse import parse_clock
-    from pts_optimiser.planfolder import read_plan
+    from pts_optimiser.planfolder import plan_service_date, read_plan
     from pts_optimiser.replan import CHANGE_COLUMNS, merged_bookings
     from pts_optimiser.replan import replan as replan_day
     from pts_optimiser.solve import SolveOptions
@@ -497,10 +506,11 @@ def replan(plan_dir: Path, now: str, add: Path | None, cancel: str | None,
     assert now_min is not None  # _clock_option refused anything else as a usage error
     inputs = _plan_inputs(plan_dir)
     config = load_config(inputs.config)
-    old_problem, _ = read_problem(inputs, config)
+    day = plan_service_date(plan_dir)  # the bookings may hold several days
+    old_problem, _ = read_problem(inputs, config, day)
     old = read_plan(old_problem, plan_dir)
     if add is not None:  # located errors name the late-bookings file itself
-        read_problem(Inputs(add, inputs.fleet, inputs.sites), config)
+        read_problem(Inputs(add, inputs.fleet, inputs.sites), config, day)
     merged = merged_bookings(inputs.bookings, add)
     remaining = time_limit - (time.monotonic() - started)
     # One second more than a solve: the merged bookings are written with the plan.

@@ -318,7 +318,7 @@ def load_config(path: Path | None = None) -> Config:
                                                                 "nearest_site"))),
     )
     if travel.provider == "osrm" and not travel.osrm_url.startswith(("http://", "https://")):
-        read._bad("travel.osrm_url", f"{travel.osrm_url!r} is not an http(s) URL",
+        read._bad("travel.osrm_url", "is not an http(s) URL",
                   'give the OSRM server, e.g. "http://127.0.0.1:5000"')
     read.unknown_keys()
     if read.findings:

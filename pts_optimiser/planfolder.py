@@ -363,15 +363,14 @@ def _summary(plan_dir: Path) -> dict[str, Any]:
 def _recorded(plan_dir: Path, text: object, key: str) -> Path | None:
     if not text:
         return None
-    path = Path(str(text))
-    if path.is_absolute():
-        return path  # a folder written before the inputs were copied in
-    inside = (plan_dir / path).resolve()
-    if not inside.is_relative_to(plan_dir.resolve()):
+    path = plan_dir / str(text)  # an absolute path stays as it is
+    if Path(str(text)).is_absolute() or not (plan_dir / MARKER).exists():
+        return path  # a folder written before the inputs were copied in names them anywhere
+    if not path.resolve().is_relative_to(plan_dir.resolve()):
         raise InputError([error(Code.UNREADABLE_FILE, str(plan_dir / "summary.json"),
                                 f"the {key} file it names is outside the plan folder",
                                 "rebuild the plan with pts solve", key=f"inputs.{key}")])
-    return plan_dir / path
+    return path
 
 
 def plan_inputs(plan_dir: Path) -> Inputs:

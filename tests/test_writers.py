@@ -112,9 +112,10 @@ def test_write_plan_returns_the_check(tiny_plan: Plan, tmp_path: Path) -> None:
 
 
 def test_planning_does_not_load_the_checker() -> None:
-    """The planning path (solve, writers, plan folders, nightly) does not import the checker."""
+    """The planning path (CLI, solve, writers, plan folders, nightly) never imports the checker."""
     code = ("import sys; import pts_optimiser.solve, pts_optimiser.writers, "
-            "pts_optimiser.planfolder, pts_optimiser.nightly, pts_optimiser.replan; "
+            "pts_optimiser.planfolder, pts_optimiser.nightly, pts_optimiser.replan, "
+            "pts_optimiser.cli; "
             "sys.exit('pts_optimiser.checker' in sys.modules)")
     root = Path(__file__).parent.parent
     done = subprocess.run([sys.executable, "-c", code], env={**os.environ,
