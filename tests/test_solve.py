@@ -167,7 +167,7 @@ def test_portfolio_plan_is_legal(tmp_path: Path) -> None:
 
 
 def _dies_if(metaheuristic: str, data: RoutingInput, settings: SearchSettings,
-             _seed: int) -> RoutingOutcome | None:
+             _seed: int, *_start: object) -> RoutingOutcome | None:
     if settings.metaheuristic == metaheuristic:
         os._exit(1)  # as a killed or out-of-memory child would
     return solve_routing(data, settings)
@@ -254,7 +254,7 @@ def test_portfolio_keeps_the_plan_serving_more() -> None:
     with pytest.MonkeyPatch.context() as patch:
         # Serial stand-ins for the two processes: the choice, not the forking, is tested.
         patch.setattr(solve_module, "ProcessPoolExecutor", SerialPool)
-        patch.setattr(solve_module, "_search", lambda data, settings, seed: next(outcomes))
+        patch.setattr(solve_module, "_search", lambda *_: next(outcomes))
         kept = solve_module._portfolio(data, SearchSettings(5.0), None)
     assert kept is not None
     assert [v.node for v in kept.routes[0]] == [0, 2, 3, 1]
@@ -273,7 +273,7 @@ def test_a_recreated_plan_the_model_refuses_is_not_used(monkeypatch: pytest.Monk
     first = solve_routing(data, SearchSettings(1.0))
     assert first is not None
     broken = RecreateOutcome(((3, 2, 5, 4),), 1, first.objective, 1, 1)
-    monkeypatch.setattr(solve_module, "recreate", lambda *_: broken)
+    monkeypatch.setattr(solve_module, "recreate", lambda *_, **__: broken)
     kept = solve_module._recreated(data, first, 5.0, seed=0)
     assert kept is first
 
@@ -282,12 +282,13 @@ def test_the_share_ends_no_sooner_than_the_first_plan(monkeypatch: pytest.Monkey
     """OR-Tools may use half of a search's time for its first plan, and stops at its share."""
     seen: list[SearchSettings] = []
 
-    def recorded(data: RoutingInput, settings: SearchSettings) -> RoutingOutcome | None:
+    def recorded(data: RoutingInput, settings: SearchSettings,
+                 **_: object) -> RoutingOutcome | None:
         seen.append(settings)
         return solve_routing(data, settings)
 
     monkeypatch.setattr(solve_module, "solve_routing", recorded)
-    monkeypatch.setattr(solve_module, "_recreated", lambda data, first, seconds, seed: first)
+    monkeypatch.setattr(solve_module, "_recreated", lambda data, first, *_, **__: first)
     outcome = solve_module._search(_two_journeys(), SearchSettings(12.0), seed=0)
     assert outcome is not None and outcome.objective == 50
     assert seen[0].time_limit_s == 6.0 and seen[0].stop_after_s == pytest.approx(2.0)
@@ -297,7 +298,7 @@ def test_a_day_too_big_to_construct_gets_all_the_time(monkeypatch: pytest.Monkey
     """If OR-Tools has no plan at all by half the time, it searches again with the rest."""
     limits: list[float] = []
 
-    def slow(data: RoutingInput, settings: SearchSettings) -> RoutingOutcome | None:
+    def slow(data: RoutingInput, settings: SearchSettings, **_: object) -> RoutingOutcome | None:
         limits.append(settings.time_limit_s)
         return None if len(limits) == 1 else solve_routing(data, settings)
 
