@@ -21,9 +21,11 @@ from concurrent.futures import Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
+from pts_optimiser.config import Config
 from pts_optimiser.decompose import Part, split_by_latitude
 from pts_optimiser.fallback import one_at_a_time
 from pts_optimiser.model import (
@@ -74,7 +76,7 @@ ORTOOLS_SHARE = 1 / 6
 # and 40 s a search against 725-730 when cut at 1/6; with only 10 s, cutting it at 1/6
 # served 720-722 and at 1/2 712-719, and waiting for it all 651 (benchmarks/README.md).
 CONSTRUCTION_SHARE = 1 / 2
-MIN_RECREATE_S = 2.0  # below this ruin and recreate would not repay re-timing the plan
+MIN_RECREATE_S = 0.5  # below this ruin and recreate would not repay re-timing the plan
 # OR-Tools' construction of a 750-journey day took ~12 s on an idle core: expected to take
 # longer than its share, the portfolio's second search starts from the one-at-a-time plan.
 CONSTRUCT_S_PER_JOURNEY = 12 / 750
@@ -406,6 +408,7 @@ def solve(problem: Problem, options: SolveOptions, progress: ProgressFn | None =
               "solutions": outcome.solutions if outcome else 0,
               "strategy": options.strategy,
               "servable": len(servable),
+              "carried": len(carried),
               "travel": problem.config.travel.provider}
     if fallback is not None:
         search["fallback_served"] = len({j.journey_id for r in fallback[0] for j in r.journeys})
@@ -414,9 +417,43 @@ def solve(problem: Problem, options: SolveOptions, progress: ProgressFn | None =
     return Plan(problem, tuple(rosters), tuple(unassigned), time.monotonic() - started, search)
 
 
+def planned_share(plan: Plan | Mapping[str, Any]) -> float:
+    """Share of the servable journeys a plan carries: of a Plan, or of its summary figures.
+
+    Journeys made before a re-plan count on neither side; 1.0 when nothing was servable.
+    """
+    if isinstance(plan, Plan):
+        served, search = len({j.journey_id for j in plan.planned}), plan.search
+    else:
+        served, search = int(plan["served"]), plan.get("search") or {}
+    servable = search.get("servable", None if isinstance(plan, Plan) else plan.get("servable"))
+    carried = search.get("carried", 0)
+    if not isinstance(servable, int) or servable <= 0:
+        return 1.0
+    return min(1.0, max(0, served - (carried if isinstance(carried, int) else 0)) / servable)
+
+
+def below_alert(plan: Plan | Mapping[str, Any], config: Config | None = None) -> bool:
+    """Whether a plan serves less than the policy's alert share of the servable journeys.
+
+    The judgement `pts solve` (ExitCode.LOW_SERVICE) and the nightly run share. Such a plan
+    is written all the same, every journey left out listed with its reason, but somebody
+    should look. `config` is the plan's own unless given (needed with summary figures).
+    """
+    if config is None:
+        if not isinstance(plan, Plan):
+            raise TypeError("below_alert needs the config with a plan's summary figures")
+        config = plan.problem.config
+    return planned_share(plan) < config.alerts.min_planned_share
+
+
 def _least_search_s(data: RoutingInput) -> float:
-    """Below this many seconds a search is not started: its model alone takes about half."""
-    return 1.0 + 2 * _model_s_guess(data)
+    """Below this many seconds a search is not started: its model alone would take half.
+
+    (A 150-journey day's model takes 0.2 s and OR-Tools builds its first plan in a second;
+    a 750-journey day's model 1.2-2.4 s, and its first plan ~12 s.)
+    """
+    return 2 * _model_s_guess(data)
 
 
 def _routes_of(rosters: Sequence[Roster], vehicles: Sequence[VehicleShift], model: _Model,
@@ -616,7 +653,7 @@ def _recreated(data: RoutingInput, first: RoutingOutcome | None, seconds: float,
     kept back for the model to time the new routes is twice what building it took.
     """
     built_s = first.model_s if first is not None else (model_s or _model_s_guess(data))
-    retime_s = max(1.0, 2 * built_s)
+    retime_s = max(0.5, 2 * built_s)
     search_s = seconds - retime_s
     if search_s < MIN_RECREATE_S or not data.requests:
         return first

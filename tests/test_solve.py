@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import time
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
 from pts_optimiser import solve as solve_module
+from pts_optimiser.checker import check_plan
+from pts_optimiser.cli import main
+from pts_optimiser.exits import ExitCode
 from pts_optimiser.model import (
     LOADS,
     RoutingInput,
@@ -26,10 +32,12 @@ from tests.helpers import (
     SerialPool,
     booking,
     line_day,
+    load,
     reason_of,
     solve_and_check,
     vehicle,
     vehicle_of,
+    write_day,
 )
 
 
@@ -313,3 +321,102 @@ def test_a_search_told_to_stop_keeps_its_first_plan() -> None:
     outcome = solve_routing(_two_journeys(), SearchSettings(20.0, stop_after_s=0.0))
     assert outcome is not None and outcome.objective == 50
     assert outcome.seconds < 10.0
+
+
+def _long_shifts() -> list[dict[str, object]]:
+    """Two long shifts (each owes its crew a break) and a wheelchair van."""
+    return [vehicle("CAR1", shift_end="16:30"),
+            vehicle("CAR2", base_site="ST-RIPLEY", shift_end="16:30"),
+            vehicle("VAN1", vehicle_type="wheelchair_van", seats=4, wheelchair_spaces=1,
+                    shift_end="16:30")]
+
+
+def _nothing_planned(data: RoutingInput, *_: object) -> RoutingOutcome:
+    """What a construction cut off by its time limit gave: every route empty."""
+    routes = tuple((Visit(v.start_node, v.shift_start_min), Visit(v.end_node, v.shift_start_min))
+                   for v in data.vehicles)
+    return RoutingOutcome(routes, 10**9, "partial_success", 1.0)
+
+
+def test_a_search_with_an_empty_plan_leaves_the_fallback(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A search that ends with every route empty is not the plan: one at a time is, legally."""
+    monkeypatch.setattr(solve_module, "_portfolio", _nothing_planned)
+    plan, check = solve_and_check(tmp_path, _morning(10), _long_shifts(), seconds=3)
+    assert check.ok, check.violations
+    assert plan.search["status"] == "fallback: one at a time, kept over the search's plan of 0"
+    assert len(plan.planned) == plan.search["fallback_served"]
+    assert len(plan.planned) >= 6
+    assert all(str(u.reason) == "no_plan_found" for u in plan.unassigned)
+
+
+def _no_construction(data: RoutingInput, settings: SearchSettings,
+                     **given: object) -> RoutingOutcome | None:
+    """OR-Tools builds nothing in time; it still times routes handed to it."""
+    if "initial_routes" not in given:
+        return None
+    return solve_routing(data, settings, **given)  # type: ignore[arg-type]
+
+
+def test_ruin_and_recreate_starts_from_the_fallback(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """No OR-Tools plan in time: ruin and recreate improves one at a time's, legally."""
+    monkeypatch.setattr(solve_module, "solve_routing", _no_construction)
+    bookings = _morning(14) + [booking(f"W{i}", mobility="wheelchair", pickup_lat=52.95,
+                                       appointment_time=f"{10 + i}:00") for i in range(3)]
+    plan, check = solve_and_check(tmp_path, bookings, _long_shifts(), seconds=6)
+    assert check.ok, check.violations
+    assert "one at a time, then ruin and recreate" in str(plan.search["status"])
+    assert len(plan.planned) >= int(str(plan.search["fallback_served"]))
+    assert len(plan.planned) + len(plan.unassigned) == 17
+    assert all(any(s.event == "break" for s in r.stops) for r in plan.rosters if r.used)
+
+
+def _searches_forever(*_: object) -> RoutingOutcome | None:
+    time.sleep(600)
+    return None
+
+
+def test_a_search_past_its_limit_is_ended(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A search that overruns is ended soon after the limit; the fallback plan is written."""
+    monkeypatch.setattr(solve_module, "_search", _searches_forever)
+    began = time.monotonic()
+    plan, check = solve_and_check(tmp_path, _morning(10), _long_shifts(), seconds=2)
+    assert time.monotonic() - began < 2 + solve_module.OVERRUN_S + 3
+    assert check.ok, check.violations
+    assert str(plan.search["status"]).startswith("fallback: one at a time")
+    assert len(plan.planned) >= 6
+    assert not multiprocessing.active_children()
+
+
+def test_planned_share_and_alert(tmp_path: Path) -> None:
+    """The share counts servable journeys only, from a plan or its summary, against policy."""
+    problem = load(tmp_path, _morning(4), [vehicle("CAR1")])
+    plan, _ = solve_and_check(tmp_path, _morning(4), [vehicle("CAR1")], seconds=2)
+    assert solve_module.planned_share(plan) == 1.0 and not solve_module.below_alert(plan)
+    half = replace(plan, rosters=(), search={**plan.search, "servable": 8})
+    assert solve_module.below_alert(half)
+    figures = {"served": 7, "servable": 8, "search": {"servable": 8, "carried": 0}}
+    assert solve_module.planned_share(figures) == pytest.approx(7 / 8)
+    assert not solve_module.below_alert(figures, problem.config)  # 87.5% >= 85%
+    figures["served"] = 6
+    assert solve_module.below_alert(figures, problem.config)
+    assert solve_module.planned_share({"served": 0, "servable": 0}) == 1.0
+
+
+def test_solve_exits_5_below_the_alert_share(tmp_path: Path) -> None:
+    """`pts solve` writes a plan serving too few and exits LOW_SERVICE with a line on stderr."""
+    # One 3-seat car, twelve patients wanted at the same clinic at the same time.
+    bookings = [booking(f"J{i}", pickup_lat=52.90 + i / 100, pickup_lon=-1.49 - i / 100)
+                for i in range(12)]
+    inputs = write_day(tmp_path / "day", bookings, [vehicle("CAR1")])
+    result = CliRunner().invoke(main, [
+        "solve", "--bookings", str(inputs.bookings), "--fleet", str(inputs.fleet),
+        "--out", str(tmp_path / "plan"), "--maps", str(tmp_path / "maps"),
+        "--time-limit", "6"])
+    assert result.exit_code == ExitCode.LOW_SERVICE, result.output
+    assert "alert: the plan carries" in result.stderr
+    assert "below the policy's 85%" in result.stderr
+    assert (tmp_path / "plan" / "rosters.csv").is_file()
+    problem = load(tmp_path / "again", bookings, [vehicle("CAR1")])
+    assert check_plan(problem, tmp_path / "plan").ok
