@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import subprocess
+import sys
 import time
 from dataclasses import replace
 from functools import partial
@@ -13,6 +15,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from pts_optimiser import generate
 from pts_optimiser import solve as solve_module
 from pts_optimiser.checker import check_plan
 from pts_optimiser.cli import main
@@ -420,3 +423,68 @@ def test_solve_exits_5_below_the_alert_share(tmp_path: Path) -> None:
     assert (tmp_path / "plan" / "rosters.csv").is_file()
     problem = load(tmp_path / "again", bookings, [vehicle("CAR1")])
     assert check_plan(problem, tmp_path / "plan").ok
+
+
+def _descendants(pid: int) -> set[int]:
+    """Live processes descended from `pid`, read from /proc (zombies count as ended)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+            if state != "Z":
+                parents[int(entry.name)] = int(ppid)
+    found: set[int] = set()
+    frontier = {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_search_processes_end_with_a_killed_solve(tmp_path: Path) -> None:
+    """A kill -9 of `pts solve` while it searches leaves none of its search processes behind."""
+    generate.write_day(tmp_path / "day", seed=3, journeys=60, vehicles=8)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    solving = subprocess.Popen(
+        [sys.executable, "-m", "pts_optimiser", "solve",
+         "--bookings", str(tmp_path / "day" / "bookings.csv"),
+         "--fleet", str(tmp_path / "day" / "fleet.csv"), "--out", str(tmp_path / "plan"),
+         "--maps", str(tmp_path / "maps"), "--time-limit", "120"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        waited = time.monotonic()
+        while len(children := _descendants(solving.pid)) < 2:
+            assert solving.poll() is None and time.monotonic() - waited < 30, "no searches"
+            time.sleep(0.1)
+    finally:
+        solving.kill()
+        solving.wait()
+    killed = time.monotonic()
+    while (left := {pid for pid in children if _alive(pid)}) and time.monotonic() - killed < 5:
+        time.sleep(0.1)
+    assert not left, f"search processes outlived their parent: {left}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_a_search_process_whose_parent_died_first_ends() -> None:
+    """The race: a search process that finds its parent gone as it starts exits at once."""
+    fork = multiprocessing.get_context("fork")
+    orphan = fork.Process(target=solve_module._end_with, args=(1,))  # not its parent
+    orphan.start()
+    orphan.join(10)
+    assert orphan.exitcode == 1
+    child = fork.Process(target=solve_module._end_with, args=(os.getpid(),))
+    child.start()
+    child.join(10)
+    assert child.exitcode == 0
