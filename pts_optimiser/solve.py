@@ -28,6 +28,7 @@ import numpy as np
 from pts_optimiser.config import Config
 from pts_optimiser.decompose import Part, split_by_latitude
 from pts_optimiser.fallback import one_at_a_time
+from pts_optimiser.misses import nearest_miss
 from pts_optimiser.model import (
     DAY_MIN,
     LOADS,
@@ -403,6 +404,9 @@ def solve(problem: Problem, options: SolveOptions, progress: ProgressFn | None =
     else:
         unassigned += [_no_capacity(j, vehicles, diagnoses[j.journey_id].allowed, rosters)
                        for j in left_out]
+    unassigned = [u if u.fix else replace(u, fix=nearest_miss(
+        u, vehicles, places, rosters, diagnoses[u.journey.journey_id].allowed
+        if u.journey.journey_id in diagnoses else ())) for u in unassigned]
     search = {"status": status,
               "objective": outcome.objective if outcome else None,
               "solutions": outcome.solutions if outcome else 0,
