@@ -81,6 +81,7 @@ MIN_RECREATE_S = 0.5  # below this ruin and recreate would not repay re-timing t
 # OR-Tools' construction of a 750-journey day took ~12 s on an idle core: expected to take
 # longer than its share, the portfolio's second search starts from the one-at-a-time plan.
 CONSTRUCT_S_PER_JOURNEY = 12 / 750
+FIXES_S = 1.0  # most time spent finding left-out journeys' nearest misses
 OVERRUN_S = 2.0  # past the time limit a search's process is ended and its plan lost
 
 
@@ -182,9 +183,10 @@ def diagnose(journey: Journey, vehicles: Sequence[VehicleShift], places: DayPlac
               f"{format_clock(journey.pickup_window.latest_min)}, drop-off "
               f"{format_clock(journey.dropoff_window.earliest_min)}-"
               f"{format_clock(journey.dropoff_window.latest_min)}")
-    why_not = Counter(incompatibility(v, journey) for v in vehicles)
-    compatible = [i for i, v in enumerate(vehicles) if incompatibility(v, journey) is None]
+    reasons = [incompatibility(v, journey) for v in vehicles]
+    compatible = [i for i, why in enumerate(reasons) if why is None]
     if not compatible:
+        why_not = Counter(reasons)
         detail = "; ".join(f"{n} vehicle(s): {w}" for w, n in why_not.items() if w)
         return _Diagnosis((), Unassigned(journey, Reason.NO_COMPATIBLE_VEHICLE,
                                          f"no vehicle in the fleet can carry a {_kind(journey)} "
@@ -404,9 +406,7 @@ def solve(problem: Problem, options: SolveOptions, progress: ProgressFn | None =
     else:
         unassigned += [_no_capacity(j, vehicles, diagnoses[j.journey_id].allowed, rosters)
                        for j in left_out]
-    unassigned = [u if u.fix else replace(u, fix=nearest_miss(
-        u, vehicles, places, rosters, diagnoses[u.journey.journey_id].allowed
-        if u.journey.journey_id in diagnoses else ())) for u in unassigned]
+    unassigned = _with_fixes(unassigned, vehicles, places, rosters, diagnoses)
     search = {"status": status,
               "objective": outcome.objective if outcome else None,
               "solutions": outcome.solutions if outcome else 0,
@@ -419,6 +419,26 @@ def solve(problem: Problem, options: SolveOptions, progress: ProgressFn | None =
     if places.warning:
         search["travel_warning"] = places.warning
     return Plan(problem, tuple(rosters), tuple(unassigned), time.monotonic() - started, search)
+
+
+def _with_fixes(unassigned: Sequence[Unassigned], vehicles: Sequence[VehicleShift],
+                places: DayPlaces, rosters: Sequence[Roster],
+                diagnoses: Mapping[str, _Diagnosis]) -> list[Unassigned]:
+    """Each left-out journey with its nearest miss, most urgent first, for FIXES_S at most.
+
+    (About 10 ms a journey on a 750-journey day: a day the search failed on could have
+    hundreds left out, and the plan must still be written on time.)
+    """
+    until = time.monotonic() + FIXES_S
+    fixed = {}
+    for left in sorted(unassigned, key=lambda u: u.journey.priority):
+        if time.monotonic() > until:
+            break
+        if not left.fix:
+            diagnosis = diagnoses.get(left.journey.journey_id)
+            fixed[id(left)] = replace(left, fix=nearest_miss(
+                left, vehicles, places, rosters, diagnosis.allowed if diagnosis else ()))
+    return [fixed.get(id(left), left) for left in unassigned]
 
 
 def planned_share(plan: Plan | Mapping[str, Any]) -> float:
