@@ -614,9 +614,11 @@ def _whole_then_halves(data: RoutingInput, request_lat: Sequence[float],
         pools = _pools(stack, len(parts))
         futures = [pool.submit(_improve_part, part, halves)
                    for pool, part in zip(pools, parts, strict=True)]
-        while wait(futures, timeout=1.0).not_done:
+        deadline = started + settings.time_limit_s + OVERRUN_S
+        while wait(futures, timeout=1.0).not_done and time.monotonic() < deadline:
             if progress is not None:  # the halves report nothing until they finish
                 progress(_served(first, data), first.objective, time.monotonic() - started)
+        _await(pools, futures, deadline)
         outcomes = [_result_or_none(future) for future in futures]
     merged = _merged_outcome(data, parts, outcomes, first)
     if progress is not None:
