@@ -65,14 +65,18 @@ def _alone(journey: Journey, places: DayPlaces, free_min: int, origin: Place,
     return _Alone(at_pickup, at_dropoff, back, metres)
 
 
-def _wider(journey: Journey, trip: _Alone, late: int) -> str:
-    """The window change that absorbs `late` minutes."""
-    if trip.dropoff_min - journey.dropoff_window.latest_min >= late:
-        return (f"a drop-off window {late} min wider (to "
-                f"{format_clock(journey.dropoff_window.latest_min + late)})")
-    return (f"a pickup window {late} min wider (to "
-            f"{format_clock(journey.pickup_window.latest_min + late)}) and the drop-off "
-            f"window to {format_clock(max(trip.dropoff_min, journey.dropoff_window.latest_min))}")
+def _wider(journey: Journey, trip: _Alone) -> str:
+    """The window changes that would let the trip as timed be made."""
+    late_pickup = trip.pickup_min - journey.pickup_window.latest_min
+    late_dropoff = trip.dropoff_min - journey.dropoff_window.latest_min
+    parts = []
+    if late_pickup > 0:
+        parts.append(f"a pickup window {late_pickup} min wider (to "
+                     f"{format_clock(trip.pickup_min)})")
+    if late_dropoff > 0:
+        parts.append(f"a drop-off window {late_dropoff} min wider (to "
+                     f"{format_clock(trip.dropoff_min)})")
+    return " and ".join(parts)
 
 
 def _shift_miss(journey: Journey, vehicles: Sequence[VehicleShift], places: DayPlaces
@@ -92,7 +96,7 @@ def _shift_miss(journey: Journey, vehicles: Sequence[VehicleShift], places: DayP
         elif late:
             text = (f"{vehicle.vehicle_id} could take it if its shift started at "
                     f"{format_clock(vehicle.shift_start_min - late)}, or with "
-                    f"{_wider(journey, trip, late)}")
+                    f"{_wider(journey, trip)}")
         elif over:
             text = (f"{vehicle.vehicle_id} could take it if its shift ran to "
                     f"{format_clock(trip.back_min)} ({over} min longer)")
@@ -152,7 +156,7 @@ def _gap_miss(journey: Journey, allowed: Sequence[int], vehicles: Sequence[Vehic
             gap = f"{vehicle.vehicle_id} is empty {format_clock(free)}-{format_clock(until)}"
             needs = []
             if late:
-                needs.append(_wider(journey, trip, late))
+                needs.append(_wider(journey, trip))
             if over:
                 needs.append(f"{over} min more before its next stop")
             best = (late + over, f"{gap}; it would need {' and '.join(needs)}")

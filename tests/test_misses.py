@@ -66,10 +66,14 @@ def test_a_shift_starting_too_late_gives_the_start_that_works(tmp_path: Path) ->
                                                           shift_end="15:00")], "J1")
     assert reason == "no_shift_covers_window"
     found = re.match(r"CAR1 could take it if its shift started at (\d\d:\d\d), or with a "
-                     r"drop-off window \d+ min wider \(to \d\d:\d\d\)$", fix)
+                     r"pickup window (\d+) min wider \(to \d\d:\d\d\) and a drop-off window "
+                     r"(\d+) min wider \(to \d\d:\d\d\)$", fix)
     assert found, fix
     assert _planned(tmp_path / "b", bookings, [vehicle("CAR1", shift_start=found.group(1),
                                                        shift_end="15:00")]) == {"J1"}
+    # Starting 76 min later than it could, the car is 76 min late at both ends.
+    late = 11 * 60 - (int(found.group(1)[:2]) * 60 + int(found.group(1)[3:]))
+    assert int(found.group(2)) == int(found.group(3)) == late
 
 
 def test_beyond_ev_range_gives_the_km_short(tmp_path: Path) -> None:
