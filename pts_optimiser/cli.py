@@ -324,13 +324,27 @@ def _print_summary(figures: Any, out: Path) -> None:
 def solve(bookings: Path, fleet: Path, sites: Path | None, config_path: Path | None,
           service_date: str | None, out: Path, time_limit: float, strategy: str,
           seed: int, maps_dir: Path | None, privacy: bool) -> None:
-    """Plan the day: rosters.csv, unassigned.csv and summary.json in --out."""
+    """Plan the day: rosters.csv, unassigned.csv and summary.json in --out.
+
+    Exit 5 (and a line on stderr) when the plan, written all the same, plans less than the
+    policy's [alerts] min_planned_share of the servable journeys.
+    """
+    from pts_optimiser.solve import below_alert, planned_share
+
     started = _started()
-    problem, warnings, _ = _load(bookings, fleet, sites, config_path, service_date)
+    problem, warnings, config = _load(bookings, fleet, sites, config_path, service_date)
     _report(warnings)
     inputs = Inputs(bookings, fleet, sites, config_path)
-    _print_summary(_solve_and_write(problem, inputs, out, time_limit, started, strategy, seed,
-                                    maps_dir, privacy), out)
+    figures = _solve_and_write(problem, inputs, out, time_limit, started, strategy, seed,
+                               maps_dir, privacy)
+    _print_summary(figures, out)
+    if below_alert(figures, config):
+        click.echo(f"alert: the plan carries {planned_share(figures):.1%} of the "
+                   f"{figures['servable']} servable journeys, below the policy's "
+                   f"{config.alerts.min_planned_share:.0%} ([alerts] min_planned_share); it "
+                   f"is written, and unassigned.csv says why each journey is left out",
+                   err=True)
+        sys.exit(ExitCode.LOW_SERVICE)
 
 
 @main.command()

@@ -174,13 +174,16 @@ def arc_costs(data: RoutingInput) -> dict[int, NDArray[np.int64]]:
 def solve_routing(data: RoutingInput, settings: SearchSettings,
                   initial_routes: Sequence[Sequence[int]] | None = None,
                   on_solution: Callable[[int, int, float], None] | None = None,
-                  warm_only: bool = False) -> RoutingOutcome | None:
+                  warm_only: bool = False,
+                  timings: dict[str, float] | None = None) -> RoutingOutcome | None:
     """Build the model and search; None when not even a first solution was found.
 
     `initial_routes` (node ids per vehicle, without start and end) warm-starts the search;
     routes the model does not accept are replaced by a construction, or with `warm_only`
     give None.
     `on_solution(planned_requests, objective, elapsed_s)` is called at most once a second.
+    `timings`, if given, gets "model_s": the seconds building the model took, also when
+    no solution is found (a caller budgeting a later re-timing needs it then).
     """
     started = time.monotonic()
     n_nodes = len(data.service_min)
@@ -302,6 +305,8 @@ def solve_routing(data: RoutingInput, settings: SearchSettings,
 
     routing.AddAtSolutionCallback(at_solution)
     model_s = time.monotonic() - started
+    if timings is not None:
+        timings["model_s"] = model_s
     if settings.stop_after_s is not None:
         stop_at = started + settings.stop_after_s
 
@@ -320,7 +325,10 @@ def solve_routing(data: RoutingInput, settings: SearchSettings,
         return None
     if solution is None:  # no warm start, or routes the model could not take: construct
         solution = routing.SolveWithParameters(params)
-    if solution is None:
+    # A construction cut off by the time limit still returns an assignment, with every
+    # node left out and status "partial_success": that is no plan (a 750-journey day's
+    # search told 3 s gave one, and the day was written with nothing planned).
+    if solution is None or progress.solutions == 0:
         return None
     routes = []
     for vehicle_index in range(len(data.vehicles)):

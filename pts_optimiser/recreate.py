@@ -340,6 +340,33 @@ class _Search:
                 return self.run(vehicle, stops, times, run.arcs + added)
         return run
 
+    def with_room_for_break(self, vehicle: int, run: _Run) -> tuple[_Run, list[int]]:
+        """The run with its break, and the journeys it gave up to make room for it.
+
+        For plans made outside OR-Tools, whose breaks were taken where no break visit is:
+        the journeys nearest the break's window are taken off until the break fits.
+        """
+        day = self.day
+        run = self.with_break(vehicle, run)
+        given_up: list[int] = []
+        options = day.break_options[vehicle]
+        if not options:
+            return run, given_up
+        middle = (day.lo[options[0]] + day.hi[options[0]]) / 2
+        while day.break_missing(vehicle, run.seq):
+            on = [(abs(at - middle), day.request_of[node])
+                  for node, at in zip(run.seq, run.at, strict=True) if node in day.pickups]
+            if not on:
+                break
+            request = min(on)[1]
+            kept = [n for n in run.seq[1:-1] if day.request_of.get(n) != request]
+            rebuilt = self.run_of(vehicle, kept)
+            if rebuilt is None:
+                break
+            given_up.append(request)
+            run = self.with_break(vehicle, rebuilt)
+        return run, given_up
+
     def legs(self, vehicle: int, run: _Run) -> _Legs:
         if run.legs is not None:
             return run.legs
@@ -461,11 +488,15 @@ class _Search:
 
 
 def recreate(data: RoutingInput, routes: Sequence[Sequence[int]],
-             settings: RecreateSettings) -> RecreateOutcome | None:
+             settings: RecreateSettings, foreign: bool = False) -> RecreateOutcome | None:
     """Improve a plan (node ids per vehicle, no start or end) by ruin and recreate.
 
     None when the plan given breaks a rule this search checks (it then has nothing to start
     from); otherwise the best plan found, which is the one given if nothing was better.
+    A `foreign` plan (made outside OR-Tools: the one-at-a-time plan) is repaired first: a
+    run that breaks a rule starts without its journeys, and a run with no room for its
+    crew's break at a break visit gives up the journeys nearest the break's window; the
+    journeys left out are then put back where they fit.
     """
     started = time.monotonic()
     day = _Day(data)
@@ -473,17 +504,26 @@ def recreate(data: RoutingInput, routes: Sequence[Sequence[int]],
     runs: list[_Run] = []
     for vehicle, nodes in enumerate(routes):
         run = search.run_of(vehicle, nodes)
+        if run is None and foreign:
+            run = search.run_of(vehicle, [n for n in nodes if n not in day.request_of])
         if run is None:
             return None
         runs.append(run)
-    served = {day.request_of[n] for nodes in routes for n in nodes if n in day.pickups}
+    served = {day.request_of[n] for run in runs for n in run.seq if n in day.pickups}
     left_out = [r for r in range(len(data.requests)) if r not in served]
 
     def total(candidate: Sequence[_Run], out: Sequence[int]) -> int:
         return sum(run.cost for run in candidate) + sum(day.penalty[r] for r in out)
 
     start_cost = total(runs, left_out)
-    runs = [search.with_break(vehicle, run) for vehicle, run in enumerate(runs)]
+    if foreign:
+        given_up: list[int] = []
+        for vehicle, run in enumerate(runs):
+            runs[vehicle], lost = search.with_room_for_break(vehicle, run)
+            given_up += lost
+        left_out = _insert(search, runs, sorted(left_out + given_up))
+    else:
+        runs = [search.with_break(vehicle, run) for vehicle, run in enumerate(runs)]
     current, current_out = runs, left_out
     current_cost = total(runs, left_out)
     best, best_cost = runs, current_cost

@@ -7,8 +7,13 @@ leaves out is explained by which vehicles were busy when.
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
+import os
 import random
+import signal
+import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -16,11 +21,14 @@ from concurrent.futures import Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
+from pts_optimiser.config import Config
 from pts_optimiser.decompose import Part, split_by_latitude
 from pts_optimiser.fallback import one_at_a_time
+from pts_optimiser.misses import nearest_miss
 from pts_optimiser.model import (
     DAY_MIN,
     LOADS,
@@ -69,7 +77,12 @@ ORTOOLS_SHARE = 1 / 6
 # and 40 s a search against 725-730 when cut at 1/6; with only 10 s, cutting it at 1/6
 # served 720-722 and at 1/2 712-719, and waiting for it all 651 (benchmarks/README.md).
 CONSTRUCTION_SHARE = 1 / 2
-MIN_RECREATE_S = 2.0  # below this ruin and recreate would not repay re-timing the plan
+MIN_RECREATE_S = 0.5  # below this ruin and recreate would not repay re-timing the plan
+# OR-Tools' construction of a 750-journey day took ~12 s on an idle core: expected to take
+# longer than its share, the portfolio's second search starts from the one-at-a-time plan.
+CONSTRUCT_S_PER_JOURNEY = 12 / 750
+FIXES_S = 1.0  # most time spent finding left-out journeys' nearest misses
+OVERRUN_S = 2.0  # past the time limit a search's process is ended and its plan lost
 
 
 @dataclass(frozen=True)
@@ -177,9 +190,10 @@ def diagnose(journey: Journey, vehicles: Sequence[VehicleShift], places: DayPlac
               f"{format_clock(journey.pickup_window.latest_min)}, drop-off "
               f"{format_clock(journey.dropoff_window.earliest_min)}-"
               f"{format_clock(journey.dropoff_window.latest_min)}")
-    why_not = Counter(incompatibility(v, journey) for v in vehicles)
-    compatible = [i for i, v in enumerate(vehicles) if incompatibility(v, journey) is None]
+    reasons = [incompatibility(v, journey) for v in vehicles]
+    compatible = [i for i, why in enumerate(reasons) if why is None]
     if not compatible:
+        why_not = Counter(reasons)
         detail = "; ".join(f"{n} vehicle(s): {w}" for w, n in why_not.items() if w)
         return _Diagnosis((), Unassigned(journey, Reason.NO_COMPATIBLE_VEHICLE,
                                          f"no vehicle in the fleet can carry a {_kind(journey)} "
@@ -360,10 +374,20 @@ def solve(problem: Problem, options: SolveOptions, progress: ProgressFn | None =
         vehicle_cost=config.objective.vehicle_cost,
         span_cost_per_min=config.objective.shift_minute_cost,
         horizon_min=max([DAY_MIN, *(w[1] for w in model.windows)]))
+    fallback: tuple[list[Roster], list[Journey]] | None = None
+    start: list[list[int]] | None = None
+    if requests or fixed_visits:
+        # Never an empty plan: one journey at a time needs no search and keeps every rule. It
+        # is the plan to beat, and where ruin and recreate starts if OR-Tools has none.
+        fallback = one_at_a_time(problem, places, {j.journey_id: diagnoses[j.journey_id].allowed
+                                                   for j in servable}, begun)
+        start = _routes_of(fallback[0], vehicles, model, break_nodes)
     remaining = options.time_limit_s - (time.monotonic() - started)
     settings = SearchSettings(max(1.0, remaining), options.first_solution, options.metaheuristic)
     outcome: RoutingOutcome | None = None
-    if warm and (requests or fixed_visits):
+    if remaining < _least_search_s(data):
+        pass  # the search would still be building its model when the time is up
+    elif warm and (requests or fixed_visits):
         routes = _warm_routes(warm, vehicles, model, break_nodes)
         outcome = solve_routing(data, settings, initial_routes=routes, on_solution=progress)
     elif requests and options.strategy == "split" and len(requests) >= SPLIT_FROM_JOURNEYS:
@@ -371,32 +395,38 @@ def solve(problem: Problem, options: SolveOptions, progress: ProgressFn | None =
         outcome = _whole_then_halves(data, middle, [v.base.lat for v in vehicles], settings,
                                      progress)
     elif requests and options.strategy == "portfolio":
-        outcome = _portfolio(data, settings, progress, options.seed)
+        outcome = _portfolio(data, settings, progress, options.seed, start)
     elif requests or fixed_visits:
         outcome = solve_routing(data, settings, on_solution=progress)
     rosters, left_out = _read_routes(problem, outcome, model, data, begun)
-    if outcome is None and (requests or fixed_visits):
-        # Never an empty plan: one journey at a time needs no search and keeps every rule.
-        allowed = {j.journey_id: diagnoses[j.journey_id].allowed for j in servable}
-        rosters, left_out = one_at_a_time(problem, places, allowed, begun)
+    searched = len({j.journey_id for r in rosters for j in r.journeys})
+    status = outcome.status if outcome else ("nothing to plan" if fallback is None
+                                             else "fallback: one at a time")
+    if fallback is not None and (outcome is None or _fallback_better(
+            problem, fallback[0], rosters, strictly_more=bool(warm))):
+        rosters, left_out = fallback
+        if outcome is not None:
+            status = f"fallback: one at a time, kept over the search's plan of {searched}"
         unassigned += [Unassigned(j, Reason.NO_PLAN_FOUND,
-                                  "the search found no plan in the time given and the simple "
-                                  "one-at-a-time plan could not fit it; run again with a longer "
-                                  "--time-limit") for j in left_out]
+                                  "the search found no plan in the time given that serves more "
+                                  "than the simple one-at-a-time plan, which could not fit it; "
+                                  "run again with a longer --time-limit") for j in left_out]
     else:
         unassigned += [_no_capacity(j, vehicles, diagnoses[j.journey_id].allowed, rosters)
                        for j in left_out]
     rosters = [_from_last_stop(r, b, places) for r, b in
                zip(rosters, [(starts or {}).get(r.vehicle.vehicle_id) for r in rosters],
                    strict=True)]
-    search = {"status": outcome.status if outcome else (
-                  "nothing to plan" if not (requests or fixed_visits)
-                  else "fallback: one at a time"),
+    unassigned = _with_fixes(unassigned, vehicles, places, rosters, diagnoses)
+    search = {"status": status,
               "objective": outcome.objective if outcome else None,
               "solutions": outcome.solutions if outcome else 0,
               "strategy": options.strategy,
               "servable": len(servable),
+              "carried": len(carried),
               "travel": problem.config.travel.provider}
+    if fallback is not None:
+        search["fallback_served"] = len({j.journey_id for r in fallback[0] for j in r.journeys})
     if places.warning:
         search["travel_warning"] = places.warning
     return Plan(problem, tuple(rosters), tuple(unassigned), time.monotonic() - started, search)
@@ -421,6 +451,106 @@ def _from_last_stop(roster: Roster, begin: VehicleStart | None, places: DayPlace
                                places.of(Place(first.lat, first.lon))])
     stops[len(begin.done)] = replace(first, leg_m=metres)
     return replace(roster, stops=tuple(stops))
+
+
+def _with_fixes(unassigned: Sequence[Unassigned], vehicles: Sequence[VehicleShift],
+                places: DayPlaces, rosters: Sequence[Roster],
+                diagnoses: Mapping[str, _Diagnosis]) -> list[Unassigned]:
+    """Each left-out journey with its nearest miss, most urgent first, for FIXES_S at most.
+
+    (About 10 ms a journey on a 750-journey day: a day the search failed on could have
+    hundreds left out, and the plan must still be written on time.)
+    """
+    until = time.monotonic() + FIXES_S
+    fixed = {}
+    for left in sorted(unassigned, key=lambda u: u.journey.priority):
+        if time.monotonic() > until:
+            break
+        if not left.fix:
+            diagnosis = diagnoses.get(left.journey.journey_id)
+            fixed[id(left)] = replace(left, fix=nearest_miss(
+                left, vehicles, places, rosters, diagnosis.allowed if diagnosis else ()))
+    return [fixed.get(id(left), left) for left in unassigned]
+
+
+def planned_share(plan: Plan | Mapping[str, Any]) -> float:
+    """Share of the servable journeys a plan carries: of a Plan, or of its summary figures.
+
+    Journeys made before a re-plan count on neither side; 1.0 when nothing was servable.
+    """
+    if isinstance(plan, Plan):
+        served, search = len({j.journey_id for j in plan.planned}), plan.search
+    else:
+        served, search = int(plan["served"]), plan.get("search") or {}
+    servable = search.get("servable", None if isinstance(plan, Plan) else plan.get("servable"))
+    carried = search.get("carried", 0)
+    if not isinstance(servable, int) or servable <= 0:
+        return 1.0
+    return min(1.0, max(0, served - (carried if isinstance(carried, int) else 0)) / servable)
+
+
+def below_alert(plan: Plan | Mapping[str, Any], config: Config | None = None) -> bool:
+    """Whether a plan serves less than the policy's alert share of the servable journeys.
+
+    The judgement `pts solve` (ExitCode.LOW_SERVICE) and the nightly run share. Such a plan
+    is written all the same, every journey left out listed with its reason, but somebody
+    should look. `config` is the plan's own unless given (needed with summary figures).
+    """
+    if config is None:
+        if not isinstance(plan, Plan):
+            raise TypeError("below_alert needs the config with a plan's summary figures")
+        config = plan.problem.config
+    return planned_share(plan) < config.alerts.min_planned_share
+
+
+def _least_search_s(data: RoutingInput) -> float:
+    """Below this many seconds a search is not started: its model alone would take half.
+
+    (A 150-journey day's model takes 0.2 s and OR-Tools builds its first plan in a second;
+    a 750-journey day's model 1.2-2.4 s, and its first plan ~12 s.)
+    """
+    return 2 * _model_s_guess(data)
+
+
+def _routes_of(rosters: Sequence[Roster], vehicles: Sequence[VehicleShift], model: _Model,
+               break_nodes: Mapping[int, Sequence[int]]) -> list[list[int]]:
+    """Rosters made outside the search as node ids of the model, per vehicle.
+
+    Stops the model has no node for (made before a re-plan; a break where no break visit
+    is) are left out: ruin and recreate puts a missing break back.
+    """
+    runs = {r.vehicle.vehicle_id: [(s.event, s.journey.journey_id if s.journey else "",
+                                    Place(s.lat, s.lon, s.label)) for s in r.stops
+                                   if s.event in (Event.PICKUP, Event.DROPOFF, Event.BREAK)]
+            for r in rosters}
+    return _warm_routes(runs, vehicles, model, break_nodes)
+
+
+def _fallback_better(problem: Problem, fallback: Sequence[Roster], rosters: Sequence[Roster],
+                     strictly_more: bool = False) -> bool:
+    """Whether the one-at-a-time plan beats the search's: serving more, then cheaper.
+
+    `strictly_more` (re-planning from the old plan): only by serving more, since the
+    search's plan keeps crews on the journeys they had.
+    """
+    served = len({j.journey_id for r in fallback for j in r.journeys})
+    other = len({j.journey_id for r in rosters for j in r.journeys})
+    if served != other or strictly_more:
+        return served > other
+    return _cost(problem, fallback) < _cost(problem, rosters)
+
+
+def _cost(problem: Problem, rosters: Sequence[Roster]) -> float:
+    """What the objective counts of a plan's rosters: km by fuel, call-outs, time on shift."""
+    weights = problem.config.objective
+    total = 0.0
+    for roster in rosters:
+        if not roster.used:
+            continue
+        total += roster.distance_m / 1000 * weights.km_cost_by_fuel[str(roster.vehicle.fuel)]
+        total += weights.vehicle_cost + weights.shift_minute_cost * (
+            roster.stops[-1].arrival_min - roster.stops[0].departure_min)
+    return total
 
 
 def _warm_routes(warm: Mapping[str, Sequence[tuple[Event, str, Place]]],
@@ -458,7 +588,39 @@ def _pools(stack: ExitStack, count: int) -> list[ProcessPoolExecutor]:
     that dies breaks only its own pool: in a shared pool it would fail the other's future.
     """
     fork = multiprocessing.get_context("fork")
-    return [stack.enter_context(ProcessPoolExecutor(1, mp_context=fork)) for _ in range(count)]
+    return [stack.enter_context(ProcessPoolExecutor(1, mp_context=fork, initializer=_end_with,
+                                                    initargs=(os.getpid(),)))
+            for _ in range(count)]
+
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+WATCH_PARENT_S = 1.0
+
+
+def _end_with(parent: int) -> None:
+    """In a search process: end when `parent` does, even if it is killed with SIGKILL.
+
+    A search process holds 130-145 MB and would otherwise search on, orphaned, for as long
+    as its time limit. On Linux the kernel kills it when its parent dies; a thread watching
+    the parent's id is the backstop elsewhere (and while OR-Tools holds the interpreter it
+    waits, but the kernel's signal does not).
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the parent died before the signal was asked for
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True,
+                     name="pts-watch-parent").start()
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(WATCH_PARENT_S)
+    os._exit(1)
 
 
 def _improve_part(part: Part, settings: SearchSettings) -> RoutingOutcome | None:
@@ -484,9 +646,11 @@ def _whole_then_halves(data: RoutingInput, request_lat: Sequence[float],
         pools = _pools(stack, len(parts))
         futures = [pool.submit(_improve_part, part, halves)
                    for pool, part in zip(pools, parts, strict=True)]
-        while wait(futures, timeout=1.0).not_done:
+        deadline = started + settings.time_limit_s + OVERRUN_S
+        while wait(futures, timeout=1.0).not_done and time.monotonic() < deadline:
             if progress is not None:  # the halves report nothing until they finish
                 progress(_served(first, data), first.objective, time.monotonic() - started)
+        _await(pools, futures, deadline)
         outcomes = [_result_or_none(future) for future in futures]
     merged = _merged_outcome(data, parts, outcomes, first)
     if progress is not None:
@@ -494,65 +658,112 @@ def _whole_then_halves(data: RoutingInput, request_lat: Sequence[float],
     return merged
 
 
-def _search(data: RoutingInput, settings: SearchSettings, seed: int) -> RoutingOutcome | None:
+def _search(data: RoutingInput, settings: SearchSettings, seed: int,
+            start: Sequence[Sequence[int]] | None = None,
+            construct: bool = True) -> RoutingOutcome | None:
     """One portfolio search: OR-Tools for a share of the time, then ruin and recreate.
 
     OR-Tools' share ends no sooner than its first plan, unless building that plan takes more
-    than half the time: then the plan built so far is handed on, for ruin and recreate to
-    fill in.
+    than half the time. Then ruin and recreate starts from `start` (the one-at-a-time plan,
+    as node ids per vehicle) and has the rest; without one OR-Tools takes the rest. With
+    `construct` false ruin and recreate starts from `start` at once, with all the time.
+    A start plan that serves more than OR-Tools' first plan is the one improved.
     """
     started = time.monotonic()
-    first = solve_routing(data, replace(
-        settings, time_limit_s=max(1.0, settings.time_limit_s * CONSTRUCTION_SHARE),
-        stop_after_s=max(1.0, settings.time_limit_s * ORTOOLS_SHARE)))
+    timings: dict[str, float] = {}
+    first = None
+    if construct or start is None:
+        first = solve_routing(data, replace(
+            settings, time_limit_s=max(1.0, settings.time_limit_s * CONSTRUCTION_SHARE),
+            stop_after_s=max(1.0, settings.time_limit_s * ORTOOLS_SHARE)), timings=timings)
     remaining = settings.time_limit_s - (time.monotonic() - started)
+    if start is not None and (first is None or _served_in(_framed(start, data), data)
+                              > _served(first, data)):
+        return _recreated(data, first, remaining, seed, start=start,
+                          model_s=timings.get("model_s"))
     if first is None:  # no plan at all by then: OR-Tools takes the rest
-        return solve_routing(data, replace(settings, time_limit_s=max(1.0, remaining)))
+        if remaining < 1.0:
+            return None
+        return solve_routing(data, replace(settings, time_limit_s=remaining))
     return _recreated(data, first, remaining, seed)
 
 
-def _recreated(data: RoutingInput, first: RoutingOutcome, seconds: float,
-               seed: int) -> RoutingOutcome:
+def _framed(routes: Sequence[Sequence[int]], data: RoutingInput) -> list[list[Visit]]:
+    """Node routes as visits (times unknown), for counting what they serve."""
+    return [[Visit(node, 0) for node in route] for route in routes]
+
+
+def _model_s_guess(data: RoutingInput) -> float:
+    """Seconds to build the OR-Tools model, where it was not built to measure.
+
+    Measured 1.2 s on an idle core and 2.1-2.4 s on a busy machine for a 750-journey day
+    (about 2,000 nodes): a second per thousand nodes.
+    """
+    return len(data.service_min) / 1000
+
+
+def _recreated(data: RoutingInput, first: RoutingOutcome | None, seconds: float,
+               seed: int, start: Sequence[Sequence[int]] | None = None,
+               model_s: float | None = None) -> RoutingOutcome | None:
     """The plan after ruin and recreate, timed and accepted by the OR-Tools model; else `first`.
 
-    The time kept back for the model to time the new routes is twice what building it took.
+    Ruin and recreate starts from `start` if given, else from `first`'s routes. The time
+    kept back for the model to time the new routes is twice what building it took.
     """
-    retime_s = max(1.0, 2 * first.model_s)
+    built_s = first.model_s if first is not None else (model_s or _model_s_guess(data))
+    retime_s = max(0.5, 2 * built_s)
     search_s = seconds - retime_s
     if search_s < MIN_RECREATE_S or not data.requests:
         return first
-    found = recreate(data, [[visit.node for visit in route[1:-1]] for route in first.routes],
-                     RecreateSettings(search_s, seed=seed))
-    if found is None or found.cost >= found.start_cost:
+    if start is not None:
+        routes = [list(route) for route in start]
+    elif first is not None:
+        routes = [[visit.node for visit in route[1:-1]] for route in first.routes]
+    else:
+        return None
+    found = recreate(data, routes, RecreateSettings(search_s, seed=seed),
+                     foreign=start is not None)
+    if found is None or (first is not None and found.cost >= found.start_cost):
         return first
     timed = solve_routing(data, SearchSettings(retime_s, solution_limit=1),
                           initial_routes=found.routes, warm_only=True)
+    if timed is None:
+        return first
+    if first is None:
+        return replace(timed, status="one at a time, then ruin and recreate",
+                       seconds=search_s + timed.seconds, solutions=found.improvements)
     # The model is the judge: the new plan is kept only if it takes the routes with every
     # rule, counts them cheaper and they serve no fewer journeys.
-    if (timed is None or _served(timed, data) < _served(first, data)
-            or timed.objective >= first.objective):
+    if _served(timed, data) < _served(first, data) or timed.objective >= first.objective:
         return first
-    return replace(timed, status=f"{first.status}, then ruin and recreate",
-                   seconds=first.seconds + search_s + timed.seconds,
+    status = ("one at a time" if start is not None else first.status) + ", then ruin and recreate"
+    return replace(timed, status=status, seconds=first.seconds + search_s + timed.seconds,
                    solutions=first.solutions + found.improvements, model_s=first.model_s)
 
 
 def _portfolio(data: RoutingInput, settings: SearchSettings, progress: ProgressFn | None,
-               seed: int = 0) -> RoutingOutcome | None:
+               seed: int = 0, start: Sequence[Sequence[int]] | None = None
+               ) -> RoutingOutcome | None:
     """The usual search and a second one (tabu search, pair moves only), one a core each.
 
     Each hands its plan to ruin and recreate (seeds 2*seed and 2*seed+1) for most of the
-    time. The better plan is kept: serving more, then cheaper. A search whose process fails
-    leaves the other's plan.
+    time; where OR-Tools has no plan by its share's end, ruin and recreate starts from
+    `start` (the one-at-a-time plan). When OR-Tools could not be expected to build its plan
+    in time, the second search starts from `start` at once, so one core at least uses all
+    the time. The better plan is kept: serving more, then cheaper. A search whose process
+    fails, or runs past the time limit, leaves the other's plan.
     """
     started = time.monotonic()
     each = replace(settings, time_limit_s=max(1.0, settings.time_limit_s - MERGE_MARGIN_S))
     variants = [each, replace(each, metaheuristic=PORTFOLIO_SECOND_METAHEURISTIC,
                               pair_moves_only=True)]
+    quick = (start is None or len(data.requests) * CONSTRUCT_S_PER_JOURNEY
+             <= each.time_limit_s * CONSTRUCTION_SHARE)
     with ExitStack() as stack:
         pools = _pools(stack, len(variants))
-        futures = [pool.submit(_search, data, variant, 2 * seed + arm)
+        futures = [pool.submit(_search, data, variant, 2 * seed + arm, start, arm == 0 or quick)
                    for arm, (pool, variant) in enumerate(zip(pools, variants, strict=True))]
+        _await(pools, futures, started + settings.time_limit_s + OVERRUN_S)
         finished = [(variant, outcome) for variant, future in zip(variants, futures, strict=True)
                     if (outcome := _result_or_none(future)) is not None]
     if not finished:
@@ -563,8 +774,25 @@ def _portfolio(data: RoutingInput, settings: SearchSettings, progress: ProgressF
     if progress is not None:
         progress(_served(best, data), best.objective, time.monotonic() - started)
     search = kept.metaheuristic.lower().replace("_", " ")
+    if best.status.startswith("one at a time"):
+        search = "ruin and recreate"
     return replace(best, status=f"portfolio: {search} kept ({best.status})",
                    solutions=sum(outcome.solutions for _, outcome in finished))
+
+
+def _await(pools: Sequence[ProcessPoolExecutor], futures: Sequence[Future[RoutingOutcome | None]],
+           deadline: float) -> None:
+    """Wait for the searches until `deadline`; end the processes of those still running.
+
+    OR-Tools can run well past its time limit (106 s on a 60 s limit at 1,000+ nodes) and
+    a loaded machine slows everything: the plan of a search still running then is lost,
+    but the command ends on time with the other's, or the one-at-a-time plan.
+    """
+    wait(futures, timeout=max(0.0, deadline - time.monotonic()))
+    for pool, future in zip(pools, futures, strict=True):
+        if not future.done():
+            for process in list(pool._processes.values()):  # no public way to end one
+                process.kill()
 
 
 def _result_or_none(future: Future[RoutingOutcome | None]) -> RoutingOutcome | None:

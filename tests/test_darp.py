@@ -51,7 +51,7 @@ def test_both_portfolio_searches_reach_the_optimum(monkeypatch: pytest.MonkeyPat
     found: list[tuple[str, int]] = []
 
     def recorded(data: RoutingInput, settings: SearchSettings,
-                 _seed: int) -> RoutingOutcome | None:
+                 _seed: int, *_start: object) -> RoutingOutcome | None:
         outcome = solve_routing(data, settings)
         assert outcome is not None
         found.append((settings.metaheuristic, outcome.objective))

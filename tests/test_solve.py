@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import subprocess
+import sys
+import time
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
+from pts_optimiser import generate
 from pts_optimiser import solve as solve_module
+from pts_optimiser.checker import check_plan
+from pts_optimiser.cli import main
+from pts_optimiser.exits import ExitCode
 from pts_optimiser.model import (
     LOADS,
     RoutingInput,
@@ -26,10 +35,12 @@ from tests.helpers import (
     SerialPool,
     booking,
     line_day,
+    load,
     reason_of,
     solve_and_check,
     vehicle,
     vehicle_of,
+    write_day,
 )
 
 
@@ -167,7 +178,7 @@ def test_portfolio_plan_is_legal(tmp_path: Path) -> None:
 
 
 def _dies_if(metaheuristic: str, data: RoutingInput, settings: SearchSettings,
-             _seed: int) -> RoutingOutcome | None:
+             _seed: int, *_start: object) -> RoutingOutcome | None:
     if settings.metaheuristic == metaheuristic:
         os._exit(1)  # as a killed or out-of-memory child would
     return solve_routing(data, settings)
@@ -254,7 +265,7 @@ def test_portfolio_keeps_the_plan_serving_more() -> None:
     with pytest.MonkeyPatch.context() as patch:
         # Serial stand-ins for the two processes: the choice, not the forking, is tested.
         patch.setattr(solve_module, "ProcessPoolExecutor", SerialPool)
-        patch.setattr(solve_module, "_search", lambda data, settings, seed: next(outcomes))
+        patch.setattr(solve_module, "_search", lambda *_: next(outcomes))
         kept = solve_module._portfolio(data, SearchSettings(5.0), None)
     assert kept is not None
     assert [v.node for v in kept.routes[0]] == [0, 2, 3, 1]
@@ -273,7 +284,7 @@ def test_a_recreated_plan_the_model_refuses_is_not_used(monkeypatch: pytest.Monk
     first = solve_routing(data, SearchSettings(1.0))
     assert first is not None
     broken = RecreateOutcome(((3, 2, 5, 4),), 1, first.objective, 1, 1)
-    monkeypatch.setattr(solve_module, "recreate", lambda *_: broken)
+    monkeypatch.setattr(solve_module, "recreate", lambda *_, **__: broken)
     kept = solve_module._recreated(data, first, 5.0, seed=0)
     assert kept is first
 
@@ -282,12 +293,13 @@ def test_the_share_ends_no_sooner_than_the_first_plan(monkeypatch: pytest.Monkey
     """OR-Tools may use half of a search's time for its first plan, and stops at its share."""
     seen: list[SearchSettings] = []
 
-    def recorded(data: RoutingInput, settings: SearchSettings) -> RoutingOutcome | None:
+    def recorded(data: RoutingInput, settings: SearchSettings,
+                 **_: object) -> RoutingOutcome | None:
         seen.append(settings)
         return solve_routing(data, settings)
 
     monkeypatch.setattr(solve_module, "solve_routing", recorded)
-    monkeypatch.setattr(solve_module, "_recreated", lambda data, first, seconds, seed: first)
+    monkeypatch.setattr(solve_module, "_recreated", lambda data, first, *_, **__: first)
     outcome = solve_module._search(_two_journeys(), SearchSettings(12.0), seed=0)
     assert outcome is not None and outcome.objective == 50
     assert seen[0].time_limit_s == 6.0 and seen[0].stop_after_s == pytest.approx(2.0)
@@ -297,7 +309,7 @@ def test_a_day_too_big_to_construct_gets_all_the_time(monkeypatch: pytest.Monkey
     """If OR-Tools has no plan at all by half the time, it searches again with the rest."""
     limits: list[float] = []
 
-    def slow(data: RoutingInput, settings: SearchSettings) -> RoutingOutcome | None:
+    def slow(data: RoutingInput, settings: SearchSettings, **_: object) -> RoutingOutcome | None:
         limits.append(settings.time_limit_s)
         return None if len(limits) == 1 else solve_routing(data, settings)
 
@@ -312,3 +324,167 @@ def test_a_search_told_to_stop_keeps_its_first_plan() -> None:
     outcome = solve_routing(_two_journeys(), SearchSettings(20.0, stop_after_s=0.0))
     assert outcome is not None and outcome.objective == 50
     assert outcome.seconds < 10.0
+
+
+def _long_shifts() -> list[dict[str, object]]:
+    """Two long shifts (each owes its crew a break) and a wheelchair van."""
+    return [vehicle("CAR1", shift_end="16:30"),
+            vehicle("CAR2", base_site="ST-RIPLEY", shift_end="16:30"),
+            vehicle("VAN1", vehicle_type="wheelchair_van", seats=4, wheelchair_spaces=1,
+                    shift_end="16:30")]
+
+
+def _nothing_planned(data: RoutingInput, *_: object) -> RoutingOutcome:
+    """What a construction cut off by its time limit gave: every route empty."""
+    routes = tuple((Visit(v.start_node, v.shift_start_min), Visit(v.end_node, v.shift_start_min))
+                   for v in data.vehicles)
+    return RoutingOutcome(routes, 10**9, "partial_success", 1.0)
+
+
+def test_a_search_with_an_empty_plan_leaves_the_fallback(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A search that ends with every route empty is not the plan: one at a time is, legally."""
+    monkeypatch.setattr(solve_module, "_portfolio", _nothing_planned)
+    plan, check = solve_and_check(tmp_path, _morning(10), _long_shifts(), seconds=3)
+    assert check.ok, check.violations
+    assert plan.search["status"] == "fallback: one at a time, kept over the search's plan of 0"
+    assert len(plan.planned) == plan.search["fallback_served"]
+    assert len(plan.planned) >= 6
+    assert all(str(u.reason) == "no_plan_found" for u in plan.unassigned)
+
+
+def _no_construction(data: RoutingInput, settings: SearchSettings,
+                     **given: object) -> RoutingOutcome | None:
+    """OR-Tools builds nothing in time; it still times routes handed to it."""
+    if "initial_routes" not in given:
+        return None
+    return solve_routing(data, settings, **given)  # type: ignore[arg-type]
+
+
+def test_ruin_and_recreate_starts_from_the_fallback(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """No OR-Tools plan in time: ruin and recreate improves one at a time's, legally."""
+    monkeypatch.setattr(solve_module, "solve_routing", _no_construction)
+    bookings = _morning(14) + [booking(f"W{i}", mobility="wheelchair", pickup_lat=52.95,
+                                       appointment_time=f"{10 + i}:00") for i in range(3)]
+    plan, check = solve_and_check(tmp_path, bookings, _long_shifts(), seconds=6)
+    assert check.ok, check.violations
+    assert "one at a time, then ruin and recreate" in str(plan.search["status"])
+    assert len(plan.planned) >= int(str(plan.search["fallback_served"]))
+    assert len(plan.planned) + len(plan.unassigned) == 17
+    assert all(any(s.event == "break" for s in r.stops) for r in plan.rosters if r.used)
+
+
+def _searches_forever(*_: object) -> RoutingOutcome | None:
+    time.sleep(600)
+    return None
+
+
+def test_a_search_past_its_limit_is_ended(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A search that overruns is ended soon after the limit; the fallback plan is written."""
+    monkeypatch.setattr(solve_module, "_search", _searches_forever)
+    began = time.monotonic()
+    plan, check = solve_and_check(tmp_path, _morning(10), _long_shifts(), seconds=2)
+    assert time.monotonic() - began < 2 + solve_module.OVERRUN_S + 3
+    assert check.ok, check.violations
+    assert str(plan.search["status"]).startswith("fallback: one at a time")
+    assert len(plan.planned) >= 6
+    assert not multiprocessing.active_children()
+
+
+def test_planned_share_and_alert(tmp_path: Path) -> None:
+    """The share counts servable journeys only, from a plan or its summary, against policy."""
+    problem = load(tmp_path, _morning(4), [vehicle("CAR1")])
+    plan, _ = solve_and_check(tmp_path, _morning(4), [vehicle("CAR1")], seconds=2)
+    assert solve_module.planned_share(plan) == 1.0 and not solve_module.below_alert(plan)
+    half = replace(plan, rosters=(), search={**plan.search, "servable": 8})
+    assert solve_module.below_alert(half)
+    figures = {"served": 7, "servable": 8, "search": {"servable": 8, "carried": 0}}
+    assert solve_module.planned_share(figures) == pytest.approx(7 / 8)
+    assert not solve_module.below_alert(figures, problem.config)  # 87.5% >= 85%
+    figures["served"] = 6
+    assert solve_module.below_alert(figures, problem.config)
+    assert solve_module.planned_share({"served": 0, "servable": 0}) == 1.0
+
+
+def test_solve_exits_5_below_the_alert_share(tmp_path: Path) -> None:
+    """`pts solve` writes a plan serving too few and exits LOW_SERVICE with a line on stderr."""
+    # One 3-seat car, twelve patients wanted at the same clinic at the same time.
+    bookings = [booking(f"J{i}", pickup_lat=52.90 + i / 100, pickup_lon=-1.49 - i / 100)
+                for i in range(12)]
+    inputs = write_day(tmp_path / "day", bookings, [vehicle("CAR1")])
+    result = CliRunner().invoke(main, [
+        "solve", "--bookings", str(inputs.bookings), "--fleet", str(inputs.fleet),
+        "--out", str(tmp_path / "plan"), "--maps", str(tmp_path / "maps"),
+        "--time-limit", "6"])
+    assert result.exit_code == ExitCode.LOW_SERVICE, result.output
+    assert "alert: the plan carries" in result.stderr
+    assert "below the policy's 85%" in result.stderr
+    assert (tmp_path / "plan" / "rosters.csv").is_file()
+    problem = load(tmp_path / "again", bookings, [vehicle("CAR1")])
+    assert check_plan(problem, tmp_path / "plan").ok
+
+
+def _descendants(pid: int) -> set[int]:
+    """Live processes descended from `pid`, read from /proc (zombies count as ended)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+            if state != "Z":
+                parents[int(entry.name)] = int(ppid)
+    found: set[int] = set()
+    frontier = {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_search_processes_end_with_a_killed_solve(tmp_path: Path) -> None:
+    """A kill -9 of `pts solve` while it searches leaves none of its search processes behind."""
+    generate.write_day(tmp_path / "day", seed=3, journeys=60, vehicles=8)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    solving = subprocess.Popen(
+        [sys.executable, "-m", "pts_optimiser", "solve",
+         "--bookings", str(tmp_path / "day" / "bookings.csv"),
+         "--fleet", str(tmp_path / "day" / "fleet.csv"), "--out", str(tmp_path / "plan"),
+         "--maps", str(tmp_path / "maps"), "--time-limit", "120"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        waited = time.monotonic()
+        while len(children := _descendants(solving.pid)) < 2:
+            assert solving.poll() is None and time.monotonic() - waited < 30, "no searches"
+            time.sleep(0.1)
+    finally:
+        solving.kill()
+        solving.wait()
+    killed = time.monotonic()
+    while (left := {pid for pid in children if _alive(pid)}) and time.monotonic() - killed < 5:
+        time.sleep(0.1)
+    assert not left, f"search processes outlived their parent: {left}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_a_search_process_whose_parent_died_first_ends() -> None:
+    """The race: a search process that finds its parent gone as it starts exits at once."""
+    fork = multiprocessing.get_context("fork")
+    orphan = fork.Process(target=solve_module._end_with, args=(1,))  # not its parent
+    orphan.start()
+    orphan.join(10)
+    assert orphan.exitcode == 1
+    child = fork.Process(target=solve_module._end_with, args=(os.getpid(),))
+    child.start()
+    child.join(10)
+    assert child.exitcode == 0
