@@ -302,6 +302,11 @@ def _print_summary(figures: Any, out: Path) -> None:
                f"{figures['unassigned']} unassigned -> {out}")
     for reason, count in figures["unassigned_by_reason"].items():
         click.echo(f"  unassigned, {reason}: {count}")
+    click.echo(f"run sheets: {out / 'runsheets' / 'all.html'}; report: {out / 'report.html'}; "
+               f"maps: {_maps_dir(out, None) / 'overview.html'}")
+    warning = (figures.get("search") or {}).get("travel_warning")
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
 
 
 @main.command()
@@ -329,8 +334,6 @@ def solve(bookings: Path, fleet: Path, sites: Path | None, config_path: Path | N
     Exit 5 (and a line on stderr) when the plan, written all the same, plans less than the
     policy's [alerts] min_planned_share of the servable journeys.
     """
-    from pts_optimiser.solve import below_alert, planned_share
-
     started = _started()
     problem, warnings, config = _load(bookings, fleet, sites, config_path, service_date)
     _report(warnings)
@@ -338,13 +341,20 @@ def solve(bookings: Path, fleet: Path, sites: Path | None, config_path: Path | N
     figures = _solve_and_write(problem, inputs, out, time_limit, started, strategy, seed,
                                maps_dir, privacy)
     _print_summary(figures, out)
-    if below_alert(figures, config):
-        click.echo(f"alert: the plan carries {planned_share(figures):.1%} of the "
-                   f"{figures['servable']} servable journeys, below the policy's "
-                   f"{config.alerts.min_planned_share:.0%} ([alerts] min_planned_share); it "
-                   f"is written, and unassigned.csv says why each journey is left out",
-                   err=True)
-        sys.exit(ExitCode.LOW_SERVICE)
+    sys.exit(_alert_if_low(figures, config))
+
+
+def _alert_if_low(figures: Any, config: Config) -> ExitCode:
+    """LOW_SERVICE, with a line on stderr, when a written plan plans below the alert share."""
+    from pts_optimiser.solve import below_alert, planned_share
+
+    if not below_alert(figures, config):
+        return ExitCode.OK
+    click.echo(f"alert: the plan carries {planned_share(figures):.1%} of the "
+               f"{figures['servable']} servable journeys, below the policy's "
+               f"{config.alerts.min_planned_share:.0%} ([alerts] min_planned_share); it "
+               f"is written, and unassigned.csv says why each journey is left out", err=True)
+    return ExitCode.LOW_SERVICE
 
 
 @main.command()
@@ -359,7 +369,7 @@ def demo(out: Path, time_limit: float, maps_dir: Path | None, privacy: bool) -> 
     started = _started()
     day = data_dir() / "demo"
     inputs = Inputs(day / "bookings.csv", day / "fleet.csv")
-    problem, _, _ = _load(inputs.bookings, inputs.fleet, None, None)
+    problem, _, config = _load(inputs.bookings, inputs.fleet, None, None)
     click.echo(f"demo day {problem.service_date}: {len(problem.journeys)} journeys, "
                f"{len(problem.vehicles)} vehicle shifts; planning for up to {time_limit:.0f} s")
     figures, result = _solve_write_checked(problem, inputs, out, time_limit, started,
@@ -367,9 +377,7 @@ def demo(out: Path, time_limit: float, maps_dir: Path | None, privacy: bool) -> 
     _print_summary(figures, out)
     # write_plan checked the plan before putting it in place: its result, not a second check.
     click.echo("pts check: " + result.summary().replace("\n", "\n  "))
-    click.echo(f"run sheets: {out / 'runsheets' / 'all.html'}; report: {out / 'report.html'}; "
-               f"maps: {_maps_dir(out, None) / 'overview.html'}")
-    sys.exit(ExitCode.OK if result.ok else ExitCode.VIOLATIONS)
+    sys.exit(_alert_if_low(figures, config) if result.ok else ExitCode.VIOLATIONS)
 
 
 def _plan_inputs(plan_dir: Path) -> Inputs:

@@ -201,7 +201,7 @@ def _run_locked(inbox: Path, outbox: Path, day: str, time_limit_s: float, starte
 
 def _plan_night(inbox: Path, outbox: Path, day: str, time_limit_s: float,
                 started: float, log: Log) -> int:
-    from pts_optimiser.solve import SolveOptions, solve
+    from pts_optimiser.solve import SolveOptions, below_alert, planned_share, solve
     from pts_optimiser.writers import summary, write_plan, writing_time_s
 
     head = f"nightly {day}"
@@ -251,7 +251,7 @@ def _plan_night(inbox: Path, outbox: Path, day: str, time_limit_s: float,
     if "travel_warning" in plan.search:
         log.event("warning", message=str(plan.search["travel_warning"]))
         _say(f"{head}: warning: {plan.search['travel_warning']}")
-    if plan.search.get("status") == "fallback: one at a time":
+    if plan.search.get("status") == "fallback: one at a time":  # the search found nothing
         log.event("fallback", reason="the search found no plan in time",
                   planned=len(plan.planned))
         _say(f"{head}: warning: the search found no plan in time; the simple "
@@ -266,9 +266,9 @@ def _plan_night(inbox: Path, outbox: Path, day: str, time_limit_s: float,
     figures = summary(plan)
     servable = plan.search.get("servable")
     planned = len(plan.planned)
-    share = planned / servable if isinstance(servable, int) and servable > 0 else 1.0
+    share = planned_share(plan)
     alert_share = problem.config.alerts.min_planned_share
-    low = share < alert_share
+    low = below_alert(plan)
     code = ExitCode.LOW_SERVICE if low else ExitCode.OK
     if low:
         log.event("alert", reason="low service", planned=planned, servable=servable,
