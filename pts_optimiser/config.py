@@ -114,6 +114,14 @@ class ReplanPolicy:
 
 
 @dataclass(frozen=True)
+class LinkPolicy:
+    """Round trips: a patient taken somewhere is brought back."""
+
+    link_radius_m: int  # an inferred return starts this near where the outward one ended
+    allow_outward_without_return: bool
+
+
+@dataclass(frozen=True)
 class Config:
     """Every policy setting a run uses."""
 
@@ -131,6 +139,7 @@ class Config:
     alerts: AlertPolicy
     validation: ValidationPolicy
     replan: ReplanPolicy
+    linked: LinkPolicy
 
 
 def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -316,6 +325,8 @@ def load_config(path: Path | None = None) -> Config:
                                                 1000.0)),
         replan=ReplanPolicy(read.choice("replan.off_road_drop", ("destination",
                                                                 "nearest_site"))),
+        linked=LinkPolicy(read.integer("linked.link_radius_m", 0, 5000),
+                          read.flag("linked.allow_outward_without_return")),
     )
     if travel.provider == "osrm" and not travel.osrm_url.startswith(("http://", "https://")):
         read._bad("travel.osrm_url", "is not an http(s) URL",

@@ -60,7 +60,7 @@ BOOKING_COLUMNS = (
     "pickup_lat", "pickup_lon", "dropoff_lat", "dropoff_lon", "pickup_site", "dropoff_site",
     "pickup_label", "dropoff_label", "appointment_time", "ready_time",
     "earliest_pickup", "latest_pickup", "earliest_dropoff", "latest_dropoff",
-    "max_ride_min", "needs", "priority", "service_date",
+    "max_ride_min", "needs", "priority", "service_date", "return_of",
 )
 FLEET_COLUMNS = (
     "vehicle_id", "vehicle_type", "base_lat", "base_lon", "base_site", "seats",
@@ -684,6 +684,7 @@ def parse_bookings(table: Table, sites: Mapping[str, Site], config: Config,
             priority=priority if priority is not None else policy.priority,
             appointment_min=times["appointment_time"], ready_min=times["ready_time"],
             service_date=service_date, extra=tuple((c, cells.text(c)) for c in extras),
+            return_of=cells.text("return_of") or None,
         ))
     return journeys, findings
 

@@ -74,6 +74,8 @@ class Reason(StrEnum):
     NO_CAPACITY = "no_capacity"
     NO_PLAN_FOUND = "no_plan_found"
     CANCELLED = "cancelled"
+    # An outward journey left out because the patient's ride back cannot be planned.
+    RETURN_NOT_PLANNABLE = "return_not_plannable"
 
 
 @dataclass(frozen=True)

@@ -126,6 +126,9 @@ class Journey:
     ready_min: int | None = None
     service_date: str = ""
     extra: tuple[tuple[str, str], ...] = ()  # the booking's own extra columns, carried through
+    # The journey that took the patient where this one collects them (the contract's
+    # `return_of`, or the link inferred from the patient's day): this one brings them back.
+    return_of: str | None = None
 
     @property
     def space(self) -> Space:

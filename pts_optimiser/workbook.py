@@ -166,7 +166,7 @@ def _vehicle_rows(roster: Roster, extras: Sequence[str]) -> list[list[Cell]]:
             seq, _EVENT_WORDS[stop.event], journey.journey_id if journey else "",
             journey.patient_id if journey else "", stop.label,
             _time(stop.arrival_min), _time(stop.service_start_min), _time(stop.departure_min),
-            round(stop.leg_m / 1000, 2),
+            round(stop.leg_m / 1000, 3),
             _time(journey.appointment_min) if journey else None,
             _time(journey.ready_min) if journey else None,
             stop.seats_used, stop.wheelchairs_used, stop.stretchers_used,

@@ -56,7 +56,7 @@ def roster_rows(plan: Plan) -> list[dict[str, object]]:
                 "arrival": format_clock(stop.arrival_min),
                 "service_start": format_clock(stop.service_start_min),
                 "departure": format_clock(stop.departure_min),
-                "km": f"{stop.leg_m / 1000:.2f}",
+                "km": f"{stop.leg_m / 1000:.3f}",
                 "seats_used": stop.seats_used, "wheelchairs_used": stop.wheelchairs_used,
                 "stretchers_used": stop.stretchers_used,
             }
