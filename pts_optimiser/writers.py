@@ -126,13 +126,11 @@ def write_views(plan: Plan, folder: Path, views: tuple[str, ...] = VIEWS) -> Non
 def writing_time_s(journeys: int) -> float:
     """Seconds to keep back from a time limit for writing a plan with its views and maps.
 
-    Measured on generated 750-journey days planned by the portfolio strategy: writing the
-    plan took 1.2-1.8 s and the maps 12.5-14.4 s; the first write in a process, which is the
-    one a command makes, took 16.2 s in all (746 planned on 87 shifts). The check before the
-    swap adds 0.3 s at 750 journeys (importing the checker 0.16 s, checking 0.16 s), kept
-    back as one second per 2000 journeys.
+    Kept for a machine whose two cores are shared with two other busy processes, where
+    writing a 750-journey plan, checked, with its workbook and maps, took 5.0-5.1 s
+    (benchmarks/README.md); the search processes may end up to 2 s past their share.
     """
-    return 3.0 + journeys / 50 + journeys / 2000
+    return 2.0 + journeys / 150
 
 
 def write_folder(out: Path, build: Callable[[Path], None], keep_previous: Path | None = None,
