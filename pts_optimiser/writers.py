@@ -100,11 +100,20 @@ def summary(plan: Plan) -> dict[str, Any]:
     }
 
 
+UNASSIGNED_FIX = "fix"  # beside the contract's reason: what would let it be planned
+
+
+def unassigned_columns(plan: Plan) -> list[str]:
+    """unassigned.csv's columns: the contract's, the nearest miss, the bookings' own."""
+    ours = (*UNASSIGNED_COLUMNS, UNASSIGNED_FIX)
+    return [*ours, *(name for name in _extras(plan)[0] if name not in ours)]
+
+
 def _unassigned_rows(plan: Plan) -> list[dict[str, object]]:
     booking_extra, _ = _extras(plan)
-    return [{"journey_id": u.journey.journey_id, "patient_id": u.journey.patient_id,
-             "reason": u.text, **{name: dict(u.journey.extra).get(name, "")
-                                  for name in booking_extra}}
+    return [{**{name: dict(u.journey.extra).get(name, "") for name in booking_extra},
+             "journey_id": u.journey.journey_id, "patient_id": u.journey.patient_id,
+             "reason": u.text, UNASSIGNED_FIX: u.fix}
             for u in plan.unassigned]
 
 
@@ -209,7 +218,7 @@ def write_plan(plan: Plan, out: Path, inputs: Inputs | None = None, with_maps: b
         booking_extra, fleet_extra = _extras(plan)
         write_table(staging / "rosters.csv", [*ROSTER_COLUMNS, *booking_extra, *fleet_extra],
                     roster_rows(plan))
-        write_table(staging / "unassigned.csv", [*UNASSIGNED_COLUMNS, *booking_extra],
+        write_table(staging / "unassigned.csv", unassigned_columns(plan),
                     _unassigned_rows(plan))
         planfolder.reached("tables")
         figures = summary(plan)
