@@ -1,5 +1,5 @@
 """`python -m pts_optimiser` runs the `pts` command."""
 
-from pts_optimiser.cli import main
+from pts_optimiser.cli import run
 
-main()
+run()
