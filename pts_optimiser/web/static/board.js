@@ -72,6 +72,8 @@
       if (what === "plan") { await act("/plan", {time_limit_s: seconds()}, 202); }
       if (what === "cancel") { await act("/plan/cancel", {}, 200); }
       if (what === "replan") { await act("/replan", {time_limit_s: seconds(), version: version}, 202); }
+      if (what === "unassign" && selected) { await act("/unassign", {journey_id: selected, version: version}, 200); }
+      if (what === "lock-journey" && selected) { await act("/lock", {journey_id: selected, locked: true, version: version}, 200); }
       if (what === "undo") { await act("/undo", {version: version}, 200); }
       if (what === "publish") {
         const r = await send(base + "/publish", csrf, {version: version});
@@ -146,7 +148,13 @@
     if (shown.length && (vehicle || journey)) { map.fitBounds(shown, {padding: [20, 20], maxZoom: 13}); }
   }
 
+  let selected = "";
   function select(vehicle, journey) {
+    selected = journey && document.querySelector('.stop[data-journey="' + CSS.escape(journey) + '"]') ? journey : "";
+    ["unassign", "lock-journey"].forEach(function (id) {
+      const button = document.getElementById(id);
+      if (button) { button.disabled = !selected; }
+    });
     document.querySelectorAll(".selected").forEach(function (n) { n.classList.remove("selected"); });
     if (vehicle) { document.querySelectorAll('.run[data-vehicle="' + CSS.escape(vehicle) + '"]').forEach(function (n) { n.classList.add("selected"); }); }
     if (journey) {
@@ -160,6 +168,14 @@
   });
   document.querySelectorAll(".stop").forEach(function (stop) {
     stop.addEventListener("click", function () { select("", stop.dataset.journey); });
+  });
+  // Keyboard: a run's row selects its run on Enter; a journey in the list on Enter.
+  document.querySelectorAll(".run, .journey").forEach(function (node) {
+    node.addEventListener("keydown", function (event) {
+      if (event.key === "Enter" && event.target === node) {
+        select(node.dataset.vehicle || "", node.dataset.journey || "");
+      }
+    });
   });
   draw("", "");
 })();
