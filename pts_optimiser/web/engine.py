@@ -14,7 +14,16 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from pts_optimiser.model import DAY_MIN, LOADS, RoutingInput, RoutingRequest, RoutingVehicle, Visit
+from pts_optimiser.model import (
+    DAY_MIN,
+    LOADS,
+    RoutingInput,
+    RoutingRequest,
+    RoutingVehicle,
+    Visit,
+    ride_limit_min,
+    transit_min,
+)
 from pts_optimiser.parse import format_clock
 from pts_optimiser.places import DayPlaces, day_places
 from pts_optimiser.plan import Event, Plan, Reason, Roster, Unassigned
@@ -205,46 +214,29 @@ class DayBoard:
         journey = self.journeys[journey_id]
         data, _, node_of = self._input(vehicle, [*self._journeys_of(steps), journey], relax,
                                        journey_id)
-        check = RunCheck(data)
-        metres = data.distance_m.tolist()
-        ends = data.vehicles[0]
+        run = _Candidates(data, RunCheck(data), node_of)
         wants_break = bool(self.break_sites[vehicle.vehicle_id]) and relax != "break"
-
-        def length(order: Sequence[Step]) -> int:
-            seq = [ends.start_node, *(node_of[s] for s in order), ends.end_node]
-            return sum(metres[a][b] for a, b in itertools.pairwise(seq))
-
-        def insertions(base: Sequence[Step]) -> list[tuple[Step, ...]]:
-            out = []
-            for i in range(len(base) + 1):
-                for k in range(i, len(base) + 1):
-                    out.append((*base[:i], ("pickup", journey_id), *base[i:k],
-                                ("dropoff", journey_id), *base[k:]))
-            return out
-
-        def feasible(order: Sequence[Step]) -> bool:
-            return check.times(0, [node_of[s] for s in order]) is not None
-
-        before = length(steps) if relax == "" else 0
+        before = run.length(steps) if relax == "" else 0
         without = [s for s in steps if s[0] != "break"]
-        if not wants_break:
-            ranked = sorted(insertions(without), key=length)
-            first = next((o for o in ranked if feasible(o)), None)
-            return (first, length(first) - before) if first is not None else None
-        ranked = sorted(insertions(steps), key=length)
-        if any(s[0] == "break" for s in steps):
-            first = next((o for o in ranked if feasible(o)), None)
-            if first is not None:
-                return first, length(first) - before
+        if not wants_break or any(s[0] == "break" for s in steps):
+            base = steps if wants_break else without
+            first = next((o for o in sorted(run.with_journey(base, journey_id), key=run.length)
+                          if run.feasible(o)), None)
+            if first is not None or not wants_break:
+                return (first, run.length(first) - before) if first is not None else None
         # The break moved, or taken for the first time: cheapest orders without it first.
         sites = [("break", str(i)) for i in range(len(self.break_sites[vehicle.vehicle_id]))]
         best: tuple[tuple[Step, ...], int] | None = None
-        for order in sorted(insertions(without), key=length)[:MOST_BREAK_TRIES]:
-            for k in range(len(order) + 1):
-                for site in sites:
-                    option = (*order[:k], site, *order[k:])
-                    if (best is None or length(option) < best[1]) and feasible(option):
-                        best = option, length(option)
+        tried = 0
+        for order in sorted(run.with_journey(without, journey_id), key=run.length):
+            if tried >= MOST_BREAK_TRIES:
+                break
+            if not run.feasible(order):
+                continue
+            tried += 1
+            for option in run.with_break(order, sites):
+                if (best is None or run.length(option) < best[1]) and run.feasible(option):
+                    best = option, run.length(option)
         return (best[0], best[1] - before) if best is not None else None
 
     def _explain(self, rule: str, vehicle: VehicleShift, journey: Journey) -> str:
@@ -289,6 +281,115 @@ class DayBoard:
         left = tuple(Unassigned(self.journeys[jid], Reason(reason), detail, fix)
                      for jid, (reason, detail, fix) in unassigned.items())
         return Plan(self.problem, tuple(rosters), left, seconds, dict(search or {}))
+
+
+class _Candidates:
+    """Stop orders to try on one vehicle's routing input, with the exact check to judge them.
+
+    Places are ruled out first by conditions every feasible order must meet (each from
+    times that can only grow when a stop is added: windows, the next stop's latest start,
+    the ride limit over the stops between, room on board, nobody aboard at a break), so the
+    exact check runs on few of them; it alone decides.
+    """
+
+    def __init__(self, data: RoutingInput, check: RunCheck, node_of: Mapping[Step, int]
+                 ) -> None:
+        self.data, self.check, self.node_of = data, check, node_of
+        self.metres = data.distance_m.tolist()
+        self.transit = transit_min(data).tolist()
+        self.ends = data.vehicles[0]
+        self.lo = [w[0] for w in data.windows]
+        self.hi = [min(w[1], data.horizon_min) for w in data.windows]
+        self.dims = [name for name in LOADS if any(data.loads[name])]
+        self.capacity = [self.ends.capacity[name] for name in self.dims]
+
+    def seq(self, order: Sequence[Step]) -> list[int]:
+        return [self.ends.start_node, *(self.node_of[s] for s in order), self.ends.end_node]
+
+    def length(self, order: Sequence[Step]) -> int:
+        return sum(self.metres[a][b] for a, b in itertools.pairwise(self.seq(order)))
+
+    def feasible(self, order: Sequence[Step]) -> bool:
+        return self.check.times(0, [self.node_of[s] for s in order]) is not None
+
+    def _frame(self, order: Sequence[Step]
+               ) -> tuple[list[int], list[int], list[int], list[list[int]]] | None:
+        """The order's stops, earliest and latest starts, and what is on board after each."""
+        seq = self.seq(order)
+        at = self.check.times(0, seq[1:-1])
+        if at is None:
+            return None
+        latest = [self.hi[n] for n in seq]
+        latest[0], latest[-1] = self.ends.shift_end_min, self.ends.shift_end_min
+        for k in range(len(seq) - 2, -1, -1):
+            latest[k] = min(latest[k], latest[k + 1] - self.transit[seq[k]][seq[k + 1]])
+        aboard = [[0] * len(self.dims)]
+        for node in seq[1:]:
+            aboard.append([a + int(self.data.loads[name][node])
+                           for a, name in zip(aboard[-1], self.dims, strict=True)])
+        return seq, at, latest, aboard
+
+    def with_journey(self, base: Sequence[Step], journey_id: str) -> list[tuple[Step, ...]]:
+        """Orders with the journey's pickup and drop-off added where they may fit."""
+        pickup, dropoff = ("pickup", journey_id), ("dropoff", journey_id)
+        every = [(*base[:i], pickup, *base[i:k], dropoff, *base[k:])
+                 for i in range(len(base) + 1) for k in range(i, len(base) + 1)]
+        frame = self._frame(base)
+        if frame is None:
+            return every
+        seq, at, latest, aboard = frame
+        t, lo, hi = self.transit, self.lo, self.hi
+        p, d = self.node_of[pickup], self.node_of[dropoff]
+        request = next(r for r in self.data.requests if r.pickup_node == p)
+        limit = ride_limit_min(self.data, request)
+        demand = [int(self.data.loads[name][p]) for name in self.dims]
+        breaks = self.data.break_owner
+        out: list[tuple[Step, ...]] = []
+        n = len(base)
+        for i in range(n + 1):  # the pickup straight after seq[i]
+            reach_p = max(lo[p], at[i] + t[seq[i]][p])
+            if reach_p > hi[p]:
+                continue  # (not break: rounded road times need not keep the triangle rule)
+            if any(a + x > c for a, x, c in zip(aboard[i], demand, self.capacity,
+                                                strict=True)):
+                continue
+            reach_pd = max(lo[d], reach_p + t[p][d])
+            if (reach_pd <= hi[d] and reach_pd + t[d][seq[i + 1]] <= latest[i + 1]
+                    and t[p][d] <= limit):
+                out.append((*base[:i], pickup, dropoff, *base[i:]))
+            if reach_p + t[p][seq[i + 1]] > latest[i + 1]:
+                continue
+            between = t[p][seq[i + 1]]
+            for k in range(i + 1, n + 1):  # the drop-off straight after seq[k]
+                if seq[k] in breaks or any(a + x > c for a, x, c in zip(
+                        aboard[k], demand, self.capacity, strict=True)):
+                    break  # the patient would be aboard there
+                reach_d = max(lo[d], at[k] + t[seq[k]][d])
+                if (reach_d <= hi[d] and between + t[seq[k]][d] <= limit
+                        and reach_d + t[d][seq[k + 1]] <= latest[k + 1]):
+                    out.append((*base[:i], pickup, *base[i:k], dropoff, *base[k:]))
+                between += t[seq[k]][seq[k + 1]]
+        return out
+
+    def with_break(self, order: Sequence[Step], sites: Sequence[Step]
+                   ) -> list[tuple[Step, ...]]:
+        """Orders with the crew's break added where nobody is aboard and it may fit."""
+        frame = self._frame(order)
+        if frame is None:
+            return []
+        seq, at, latest, aboard = frame
+        t = self.transit
+        patients = self.dims.index("patients") if "patients" in self.dims else None
+        out: list[tuple[Step, ...]] = []
+        for k in range(len(order) + 1):
+            if patients is not None and aboard[k][patients] > 0:
+                continue
+            for site in sites:
+                b = self.node_of[site]
+                reach = max(self.lo[b], at[k] + t[seq[k]][b])
+                if reach <= self.hi[b] and reach + t[b][seq[k + 1]] <= latest[k + 1]:
+                    out.append((*order[:k], site, *order[k:]))
+        return out
 
 
 def unassigned_by_hand(journey: Journey) -> tuple[str, str, str]:
