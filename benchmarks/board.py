@@ -54,6 +54,8 @@ def _wait(web: httpx.Client, day: str, timeout_s: float) -> dict[str, Any]:
 
 
 def _ms(samples: list[float]) -> dict[str, float]:
+    if not samples:
+        return {"n": 0}
     return {"median_ms": round(1000 * statistics.median(samples), 1),
             "max_ms": round(1000 * max(samples), 1), "n": len(samples)}
 
@@ -117,6 +119,7 @@ def run(bookings: Path, fleet: Path, sites: Path | None, time_limit_s: float,
                              json={"journey_id": jid, "version": plan["version"]})
                     plan = web.get(f"/api/days/{day}/plan").json()
                     journeys.append(jid)
+            figures["tried"] = {"journeys": len(journeys), "vehicles": len(vehicles)}
             checks: list[float] = []
             rules: dict[str, int] = {}
             version = plan["version"]

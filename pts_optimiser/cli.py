@@ -612,6 +612,12 @@ def bench_darp(files: tuple[Path, ...], time_limit: float, solutions_dir: Path |
                        f"{f'{gap:+.2f}%' if gap is not None else '-'} | {seconds:.1f} |")
 
 
+class _BadAccountError(PtsError):
+    """A name or password the board cannot take (exit 2: bad input)."""
+
+    exit_code = ExitCode.BAD_INPUT
+
+
 @main.group()
 def users() -> None:
     """Accounts of the planning board (`pts serve`)."""
@@ -633,9 +639,9 @@ def users_add(name: str, data_dir: Path, role: str) -> None:
     else:
         password = sys.stdin.readline().rstrip("\r\n")
     if len(password) < 8:
-        raise PtsError("the password must have at least 8 characters")
+        raise _BadAccountError("the password must have at least 8 characters")
     if not name or len(name) > 64 or not name.isprintable():
-        raise PtsError("the name must be 1 to 64 printable characters")
+        raise _BadAccountError("the name must be 1 to 64 printable characters")
     Accounts(data_dir).add(name, password, role)
     click.echo(f"account {name} ({role}) saved")
 

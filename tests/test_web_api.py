@@ -309,3 +309,22 @@ def test_real_socket(data: Path) -> None:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def test_users_add_from_stdin(tmp_path: Path) -> None:
+    """`pts users add` reads the password from stdin and stores only a hash, owner-only."""
+    from click.testing import CliRunner
+
+    from pts_optimiser.cli import main
+
+    runner = CliRunner()
+    made = runner.invoke(main, ["users", "add", "bob", "--data", str(tmp_path),
+                                "--role", "viewer"], input=PASSWORD + "\n")
+    assert made.exit_code == 0, made.output
+    stored = (tmp_path / "users.json").read_text()
+    assert PASSWORD not in stored and "$argon2id$" in stored
+    assert (tmp_path / "users.json").stat().st_mode & 0o077 == 0
+    assert Accounts(tmp_path).verify("bob", PASSWORD) == "viewer"
+    short = runner.invoke(main, ["users", "add", "bob", "--data", str(tmp_path)],
+                          input="short\n")
+    assert short.exit_code == 2 and "at least 8" in short.output
