@@ -178,6 +178,21 @@ def test_background_plan(client: TestClient, planned: tuple[str, dict[str, str]]
     assert {"day": day, "service_date": "", "journeys": 5, "status": "planned"} in listed
 
 
+def test_cancel_keeps_the_plan(client: TestClient, planned: tuple[str, dict[str, str]]) -> None:
+    """A plan cancelled part-way leaves the plan before it, and its version, as they were."""
+    day, headers = planned
+    before = client.get(f"/api/days/{day}/plan").json()
+    assert client.post(f"/api/days/{day}/plan", json={"time_limit_s": 120},
+                       headers=headers).status_code == 202
+    busy = client.post(f"/api/days/{day}/unassign", headers=headers,
+                       json={"journey_id": "J1", "version": before["version"]})
+    assert busy.status_code == 409 and busy.json()["rule"] == "planning"
+    assert client.post(f"/api/days/{day}/plan/cancel", headers=headers).status_code == 200
+    after = wait_planned(client, day, timeout_s=30)
+    assert after["status"] == "planned" and after["version"] == before["version"]
+    assert after["message"] == "planning was cancelled"
+
+
 def test_forbidden_assignments_name_their_rule(client: TestClient,
                                                planned: tuple[str, dict[str, str]]) -> None:
     """An oxygen patient on a car: skill; a 17:00 appointment on an 08:00-14:00 shift: shift."""

@@ -8,6 +8,8 @@ clean, reads the day from its stored files, and may then fork its own portfolio 
 from __future__ import annotations
 
 import multiprocessing
+import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -49,6 +51,7 @@ def solve_day(job: SolveJob, queue: Queue[tuple[Any, ...]]) -> None:
     """The child: plan the day and put ("done", runs, unassigned, search) on the queue."""
     from pts_optimiser.solve import SolveOptions, solve
 
+    os.setpgrp()  # its own process group: a cancel stops the searches it forks too
     try:
         config = load_config(Path(job.config) if job.config else None)
         inputs = Inputs(Path(job.bookings), Path(job.fleet),
@@ -120,10 +123,13 @@ def start(job: SolveJob, finished: Callable[[tuple[Any, ...] | None], None]) -> 
 
 
 def cancel(running: Running) -> None:
-    """Stop a child (and the searches it forked, which die with their parent's pipes)."""
+    """Stop a child and the searches it forked (its process group)."""
     running.cancelled = True
-    if running.process.is_alive():
-        running.process.terminate()
+    if running.process.is_alive() and running.process.pid is not None:
+        try:
+            os.killpg(running.process.pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):  # not yet its own group, or gone
+            running.process.terminate()
 
 
 def wire_runs(runs: Mapping[str, Sequence[tuple[str, str, Place]]]) -> dict[str, WireRun]:

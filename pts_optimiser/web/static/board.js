@@ -77,6 +77,7 @@
       if (what === "undo") { await act("/undo", {version: version}, 200); }
       if (what === "publish") {
         const r = await send(base + "/publish", csrf, {version: version});
+        message.className = r.status === 200 ? "ok" : "";
         text(message, r.status === 200 ? "Published: the plan folder is written and checked." :
              "Not published (" + (r.answer.rule || r.status) + "): " + (r.answer.detail || ""));
       }
