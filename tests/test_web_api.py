@@ -272,6 +272,42 @@ def test_lock_replan_publish(client: TestClient, planned: tuple[str, dict[str, s
     assert folder.with_name(folder.name + ".previous").is_dir()
 
 
+def test_undo_puts_back(client: TestClient, planned: tuple[str, dict[str, str]],
+                        data: Path) -> None:
+    """Undo after taking a journey off its run puts the run back as it was, at a new version."""
+    day, headers = planned
+    version = client.get(f"/api/days/{day}/plan").json()["version"]
+    state = json.loads((data / "days" / day / "state.json").read_text())
+    free = next((key for vid, run in state["runs"].items() if vid not in state["locked_vehicles"]
+                 for kind, key in run if kind == "pickup"
+                 and key not in state["locked_journeys"]), None)
+    assert free is not None
+    assert client.post(f"/api/days/{day}/unassign", headers=headers,
+                       json={"journey_id": free, "version": version}).status_code == 200
+    undone = client.post(f"/api/days/{day}/undo", headers=headers, json={"version": version + 1})
+    assert undone.status_code == 200 and undone.json()["version"] == version + 2
+    again = json.loads((data / "days" / day / "state.json").read_text())
+    assert (again["runs"], again["unassigned"]) == (state["runs"], state["unassigned"])
+
+
+def test_hostile_ids_escaped(client: TestClient, data: Path) -> None:
+    """Ids with markup in them are shown as text on the board page, never as markup."""
+    headers = sign_in(client, "ann")
+    hostile = '<img src=x onerror=alert(1)>"J'
+    inputs = write_day(data.parent / "hostile", [booking(hostile), booking("J9")],
+                       [vehicle("</script><b>V")])
+    answer = upload(client, headers, inputs)
+    assert answer.status_code == 201, answer.text
+    day = answer.json()["day"]
+    client.post(f"/api/days/{day}/plan", json={"time_limit_s": 2}, headers=headers)
+    assert wait_planned(client, day)["status"] == "planned"
+    page = client.get(f"/days/{day}").text
+    assert hostile not in page and "</script><b>" not in page
+    assert "&lt;img src=x onerror=alert(1)&gt;&#34;J" in page or \
+        "&lt;img src=x onerror=alert(1)&gt;&quot;J" in page
+    assert "\\u003c/script\\u003e\\u003cb\\u003eV" in page  # the map's data block
+
+
 def test_viewer_reads_only(client: TestClient, planned: tuple[str, dict[str, str]],
                            data: Path) -> None:
     """A viewer reads the plan and the board but every change is 403."""

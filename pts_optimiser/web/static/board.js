@@ -125,6 +125,12 @@
     if (all.length) { map.fitBounds(all, {padding: [10, 10]}); } else { map.setView([53.0, -1.5], 9); }
   }
 
+  function label(value) {  // tooltips as text nodes: ids are never read as HTML
+    const span = document.createElement("span");
+    span.textContent = value;
+    return span;
+  }
+
   function draw(vehicle, journey) {
     if (!map) { return; }
     layer.clearLayers();
@@ -137,13 +143,13 @@
       r.points.forEach(function (p) {
         const hit = journey && p[3] === journey;
         window.L.circleMarker([p[0], p[1]], {radius: hit ? 8 : 4, color: hit ? "#ffb81c" : "#003087"})
-          .bindTooltip(p[2] + " " + p[3]).addTo(layer);
+          .bindTooltip(label(p[2] + " " + p[3])).addTo(layer);
         shown.push([p[0], p[1]]);
       });
     });
     data.open.forEach(function (o) {
       if (vehicle || (journey && o.journey_id !== journey)) { return; }
-      window.L.polyline([o.from, o.to], {color: "#a00000", dashArray: "4 4"}).bindTooltip(o.journey_id).addTo(layer);
+      window.L.polyline([o.from, o.to], {color: "#a00000", dashArray: "4 4"}).bindTooltip(label(o.journey_id)).addTo(layer);
       shown.push(o.from); shown.push(o.to);
     });
     if (shown.length && (vehicle || journey)) { map.fitBounds(shown, {padding: [20, 20], maxZoom: 13}); }
