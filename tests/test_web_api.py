@@ -161,7 +161,7 @@ def test_bad_input_refused_with_row_and_column(client: TestClient, data: Path) -
     assert any(f["file"] == "bookings.csv" and f["row"] and f["column"] and f["hint"]
                and f["code"] for f in findings), findings
     assert {d["day"] for d in client.get("/api/days").json()} == before
-    assert not any((data / "tmp").iterdir())
+    assert not list((data / "tmp").glob("upload-*"))
 
 
 def test_background_plan(client: TestClient, planned: tuple[str, dict[str, str]]) -> None:
@@ -306,6 +306,48 @@ def test_hostile_ids_escaped(client: TestClient, data: Path) -> None:
     assert "&lt;img src=x onerror=alert(1)&gt;&#34;J" in page or \
         "&lt;img src=x onerror=alert(1)&gt;&quot;J" in page
     assert "\\u003c/script\\u003e\\u003cb\\u003eV" in page  # the map's data block
+
+
+def test_whatif_offers_and_accepts(client: TestClient, data: Path) -> None:
+    """A new booking: up to three slots without re-planning; accepting one places it."""
+    headers = sign_in(client, "ann")
+    answer = upload(client, headers, tiny_day(data.parent / "whatif"))
+    day = answer.json()["day"]
+    client.post(f"/api/days/{day}/plan", json={"time_limit_s": 2}, headers=headers)
+    before = wait_planned(client, day)
+    assert before["status"] == "planned"
+    new = {"journey_id": "NEW1", "patient_id": "PN", "purpose": "outpatient",
+           "mobility": "seated", "escorts": "0", "pickup_lat": "52.92",
+           "pickup_lon": "-1.47", "dropoff_site": "RDH", "appointment_time": "13:00"}
+    offer = client.post(f"/api/days/{day}/whatif", headers=headers, json={"booking": new})
+    assert offer.status_code == 200, offer.text
+    slots = offer.json()["slots"]
+    assert 1 <= len(slots) <= 3
+    assert slots == sorted(slots, key=lambda s: (s["added_km"], s["pickup_min"]))
+    assert all(s["pickup_min"] < s["dropoff_min"] <= 13 * 60 for s in slots)
+    assert client.get(f"/api/days/{day}/plan").json()["version"] == before["version"]
+    taken = client.post(f"/api/days/{day}/whatif/accept", headers=headers,
+                        json={"token": offer.json()["token"],
+                              "vehicle_id": slots[0]["vehicle_id"],
+                              "version": before["version"]})
+    assert taken.status_code == 200, taken.text
+    after = client.get(f"/api/days/{day}/plan").json()
+    assert after["summary"]["journeys"] == 6
+    assert after["summary"]["served"] == before["summary"]["served"] + 1
+    bad = client.post(f"/api/days/{day}/whatif", headers=headers,
+                      json={"booking": {**new, "journey_id": "NEW2",
+                                        "appointment_time": "25:99"}})
+    assert bad.status_code == 422
+    assert any(f["column"] == "appointment_time" and f["row"] for f in bad.json()["findings"])
+    published = client.post(f"/api/days/{day}/publish", headers=headers,
+                            json={"version": after["version"]})
+    assert published.status_code == 200, published.text
+    folder = Path(published.json()["plan"])
+    problem, _ = read_problem(Inputs(folder / "inputs" / "bookings.csv",
+                                     folder / "inputs" / "fleet.csv",
+                                     folder / "inputs" / "sites.csv"), load_config())
+    assert "NEW1" in {j.journey_id for j in problem.journeys}
+    assert check_plan(problem, folder).ok
 
 
 def test_viewer_reads_only(client: TestClient, planned: tuple[str, dict[str, str]],

@@ -1,7 +1,8 @@
 """The planning board in a real browser (Playwright driving Debian's Chromium).
 
 Sign in, upload a day, plan it, take a journey off its run and drag it onto another where
-it fits, see a refused one explained, lock a run, re-plan, publish; no console error.
+it fits, see a refused one explained, take a new booking's best slot, lock a run, re-plan,
+publish; no console error.
 Screenshots are kept under the test's tmp_path.
 """
 
@@ -97,6 +98,19 @@ def test_board_in_a_browser(server: str, tmp_path: Path) -> None:
         assert "oxygen" in page.locator("#message").inner_text()
         shot("4-refused")
 
+        # A new booking: the best slots without re-planning, the first accepted.
+        page.get_by_label("Journey id").fill("NEW1")
+        page.get_by_label("Patient id").fill("PN")
+        page.get_by_label("Pickup latitude").fill("52.92")
+        page.get_by_label("longitude").fill("-1.47")
+        page.get_by_label("Drop-off site code").fill("RDH")
+        page.get_by_label("Appointment").fill("13:00")
+        page.get_by_role("button", name="Find the best slots").click()
+        page.locator("#slots li").first.wait_for()
+        shot("5-whatif")
+        page.locator("#slots li button").first.click()
+        page.wait_for_selector('.stop.pickup[data-journey="NEW1"]')
+
         # Lock a run, re-plan the rest around it, publish.
         page.locator(f'.run[data-vehicle="{other}"] button.lock').click()
         page.wait_for_selector(f'.run.locked[data-vehicle="{other}"]')
@@ -106,13 +120,13 @@ def test_board_in_a_browser(server: str, tmp_path: Path) -> None:
                                timeout=90_000)
         assert page.locator(f'.run.locked[data-vehicle="{other}"] '
                             f'.stop.pickup[data-journey="{journey}"]').count() == 1
-        shot("5-replanned")
+        shot("6-replanned")
         page.get_by_role("button", name="Publish").click()
         page.wait_for_selector("#message:text('Published')", timeout=60_000)
-        shot("6-published")
+        shot("7-published")
         browser.close()
     # The refused assignment's 409 is the API's answer (Chromium logs any 4xx it fetches).
     assert [e for e in errors if "status of 409" not in e] == [], errors
     assert all((tmp_path / f"{n}.png").stat().st_size > 5_000 for n in
-               ("1-upload", "2-planned", "3-dragged", "4-refused", "5-replanned",
-                "6-published"))
+               ("1-upload", "2-planned", "3-dragged", "4-refused", "5-whatif",
+                "6-replanned", "7-published"))

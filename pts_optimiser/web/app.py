@@ -226,6 +226,25 @@ def create_app(data: Path) -> FastAPI:
         return await _answer(lambda: service.replan(
             day, _seconds(asked), asked.get("version"), user(request)), 202)
 
+    @app.post("/api/days/{day}/whatif")
+    async def whatif(day: str, request: Request) -> Response:
+        asked = await body(request)
+        booking = asked.get("booking")
+        if not isinstance(booking, dict):
+            return JSONResponse({"error": "give the new booking's cells as \"booking\""},
+                                status_code=422)
+        try:
+            return await _answer(lambda: service.whatif(day, booking), 200)
+        except InputError as exc:
+            return JSONResponse(input_error_answer(exc), status_code=422)
+
+    @app.post("/api/days/{day}/whatif/accept")
+    async def accept(day: str, request: Request) -> Response:
+        asked = await body(request)
+        return await _answer(lambda: service.accept_whatif(
+            day, str(asked.get("token", "")), str(asked.get("vehicle_id", "")),
+            asked.get("version"), user(request)), 200)
+
     @app.post("/api/days/{day}/publish")
     async def publish(day: str, request: Request) -> Response:
         asked = await body(request)

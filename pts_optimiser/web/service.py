@@ -6,6 +6,8 @@ on an older version is refused (`ConflictError("stale_version")`), never merged.
 
 from __future__ import annotations
 
+import csv
+import io
 import shutil
 import threading
 import time
@@ -15,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pts_optimiser.config import load_config
-from pts_optimiser.diagnostics import Finding, InputError, Severity
+from pts_optimiser.diagnostics import Code, Finding, InputError, Severity, error
 from pts_optimiser.parse import Inputs, read_problem
 from pts_optimiser.plan import Event, Plan
 from pts_optimiser.problem import Place
@@ -32,6 +34,7 @@ from pts_optimiser.writers import summary, write_plan
 
 INPUT_NAMES = ("bookings", "fleet", "sites", "config")
 MAX_TIME_LIMIT_S = 3600.0
+MAX_OFFERS = 20  # what-if offers kept for accepting, across days
 
 
 class ConflictError(Exception):
@@ -72,6 +75,8 @@ class Service:
         self._live: dict[str, _Live] = {}
         self._running: dict[str, worker.Running] = {}
         self._guard = threading.Lock()
+        # What-if offers: token -> (day, bookings file with the new row, its board, journey)
+        self._offers: dict[str, tuple[str, Path, DayBoard, str]] = {}
 
     # -- days ------------------------------------------------------------------------------
 
@@ -425,6 +430,84 @@ class Service:
             raise ConflictError("not_planned", "plan the day first")
         self.start_plan(day, time_limit_s, user, replan_version=version)
 
+    # -- what-if -----------------------------------------------------------------------------
+
+    def whatif(self, day: str, booking: Mapping[str, object]) -> dict[str, Any]:
+        """The best three runs for a new booking, without re-planning; InputError if it is bad.
+
+        The booking is read with the day's own bookings (every check of `pts validate`);
+        the offer is kept by a token for `accept_whatif`.
+        """
+        live = self.live(day)
+        with live.lock:
+            state = self.state(day)
+            if not state.runs and not state.unassigned:
+                raise ConflictError("not_planned", "plan the day first")
+            inputs = self.inputs_of(state)
+            staging = _private_dir(self.data / "tmp") / f"whatif-{time.monotonic_ns()}"
+            _private_dir(staging)
+            try:
+                bookings = staging / "bookings.csv"
+                bookings.write_bytes(_with_booking(inputs.bookings.read_bytes(), booking))
+                problem, _ = read_problem(
+                    Inputs(bookings, inputs.fleet, inputs.sites, inputs.config),
+                    load_config(inputs.config), state.service_date or None)
+                new_ids = {j.journey_id for j in problem.journeys} - set(live.board.journeys)
+                if len(new_ids) != 1:
+                    raise ConflictError("duplicate", "the booking's journey_id is taken")
+                journey_id = new_ids.pop()
+                board = DayBoard(problem)
+                slots = []
+                for vid in board.vehicles:
+                    if vid in state.locked_vehicles:
+                        continue
+                    found = board.place(vid, _steps(state.runs.get(vid, [])), journey_id)
+                    if isinstance(found, Placement):
+                        stops = {s.event: s for s in found.roster.stops
+                                 if s.journey is not None and s.journey.journey_id == journey_id}
+                        slots.append({"vehicle_id": vid,
+                                      "pickup_min": stops[Event.PICKUP].service_start_min,
+                                      "dropoff_min": stops[Event.DROPOFF].service_start_min,
+                                      "added_km": round(found.added_m / 1000, 1)})
+                slots.sort(key=lambda slot: (slot["added_km"], slot["pickup_min"]))
+                token = staging.name
+                self._offers[token] = (day, bookings, board, journey_id)
+                while len(self._offers) > MAX_OFFERS:  # the oldest offer, and its file, go
+                    _, (_, old, _, _) = next(iter(self._offers.items()))
+                    self._offers.pop(old.parent.name, None)
+                    shutil.rmtree(old.parent, ignore_errors=True)
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
+        return {"journey_id": journey_id, "slots": slots[:3], "token": token,
+                "version": state.version}
+
+    def accept_whatif(self, day: str, token: str, vehicle_id: str, version: object,
+                      user: str) -> dict[str, Any]:
+        """Add the offered booking to the day's bookings and place it on the run chosen."""
+        offer = self._offers.get(token)
+        if offer is None or offer[0] != day:
+            raise NotFoundError("offer")
+        _, bookings, board, journey_id = offer
+        live = self.live(day)
+        with live.lock:
+            live, state = self._changing(day, version)
+            placed = self._placement(_Live(board, live.lock), state, journey_id, vehicle_id)
+            state.push_undo()
+            target = self.inputs_of(state).bookings
+            bookings.chmod(0o600)
+            bookings.replace(target)
+            shutil.rmtree(bookings.parent, ignore_errors=True)
+            live.board = board
+            state.runs[vehicle_id] = [list(s) for s in placed.steps]
+            state.journeys = len(board.journeys)
+            state.version += 1
+            self.days.save(state)
+            self._offers.pop(token, None)
+        self.audit.record(user, "whatif_accept", day=day, journey_id=journey_id,
+                          vehicle_id=vehicle_id, version=state.version)
+        return {"version": state.version, "journey_id": journey_id, "vehicle_id": vehicle_id}
+
     def publish(self, day: str, version: object, user: str) -> dict[str, Any]:
         """Write the plan folder exactly as `pts solve` does, checked, swapped in whole."""
         live = self.live(day)
@@ -438,6 +521,25 @@ class Service:
             self.days.save(state)
         self.audit.record(user, "publish", day=day, version=state.version)
         return {"plan": str(out)}
+
+
+def _with_booking(original: bytes, booking: Mapping[str, object]) -> bytes:
+    """The bookings file with one more row, in its own columns and line endings."""
+    text = original.decode("utf-8-sig")
+    header = next(csv.reader(io.StringIO(text)), [])
+    unknown = sorted(set(booking) - set(header))
+    if unknown:
+        raise InputError([error(Code.EXTRA_CELLS, "bookings.csv",
+                                f"the new booking has a column the day's bookings lack: "
+                                f"{', '.join(unknown)[:200]}",
+                                "give only the columns of the day's bookings file")])
+    ending = "\r\n" if "\r\n" in text[:10_000] else "\n"
+    if not text.endswith(("\n", "\r")):
+        text += ending
+    row = io.StringIO()
+    csv.writer(row, lineterminator=ending).writerow(
+        ["" if booking.get(c) is None else str(booking.get(c)) for c in header])
+    return (text + row.getvalue()).encode("utf-8")
 
 
 def input_error_answer(exc: InputError) -> dict[str, Any]:

@@ -113,6 +113,44 @@
     });
   });
 
+  // -- what-if: the best three slots for a new booking, and accepting one ----------------
+  const whatif = document.getElementById("whatif");
+  function clock(minutes) {
+    return String(Math.floor(minutes / 60)).padStart(2, "0") + ":" + String(minutes % 60).padStart(2, "0");
+  }
+  if (whatif) {
+    whatif.addEventListener("submit", async function (event) {
+      event.preventDefault();
+      const out = document.getElementById("slots");
+      const booking = {};
+      new FormData(whatif).forEach(function (value, key) { booking[key] = String(value); });
+      text(out, "Looking...");
+      const r = await send(base + "/whatif", csrf, {booking: booking});
+      out.replaceChildren();
+      if (r.status !== 200) {
+        const lines = (r.answer.findings || []).map(function (f) {
+          return (f.column || f.file) + ": " + f.message + ". " + f.hint; });
+        text(out, r.answer.rule ? r.answer.detail : (lines.join(" ") || "No slot: " + r.status));
+        return;
+      }
+      if (!r.answer.slots.length) { text(out, "No run can take it without breaking a rule."); return; }
+      const list = document.createElement("ol");
+      r.answer.slots.forEach(function (slot) {
+        const item = document.createElement("li");
+        text(item, slot.vehicle_id + ": pickup " + clock(slot.pickup_min) + ", drop-off " +
+             clock(slot.dropoff_min) + ", +" + slot.added_km + " km ");
+        const take = document.createElement("button");
+        text(take, "Accept");
+        take.addEventListener("click", function () {
+          act("/whatif/accept", {token: r.answer.token, vehicle_id: slot.vehicle_id, version: version}, 200);
+        });
+        item.appendChild(take);
+        list.appendChild(item);
+      });
+      out.appendChild(list);
+    });
+  }
+
   // -- selection, shared by the runs, the list and the map ---------------------------------
   let map = null, layer = null;
   const mapNode = document.getElementById("map");
