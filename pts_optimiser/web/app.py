@@ -7,6 +7,8 @@ package (no network). Sessions live in the server's memory: a restart signs ever
 
 from __future__ import annotations
 
+import csv
+import functools
 import secrets
 import time
 from dataclasses import dataclass
@@ -28,6 +30,7 @@ from starlette.datastructures import UploadFile
 from pts_optimiser.diagnostics import InputError
 from pts_optimiser.maps import LEAFLET_CSS, LEAFLET_JS
 from pts_optimiser.parse import format_clock
+from pts_optimiser.resources import data_dir
 from pts_optimiser.safe import script_json
 from pts_optimiser.web.service import ConflictError, NotFoundError, Service, input_error_answer
 from pts_optimiser.web.store import Accounts
@@ -372,6 +375,23 @@ def _board_view(service: Service, day: str, state: Any, plan: Any) -> dict[str, 
     opens = [{"journey_id": u.journey.journey_id,
               "from": [u.journey.pickup.lat, u.journey.pickup.lon],
               "to": [u.journey.dropoff.lat, u.journey.dropoff.lon]} for u in plan.unassigned]
+    sites = [[site.name, site.lat, site.lon, site.kind] for site in board.problem.sites.values()]
     return {"runs": runs, "groups": sorted(groups.items()), "axis": (first, last),
-            "map": {"runs": map_runs, "open": opens, "version": state.version,
-                    "day": day}}
+            "map": {"runs": map_runs, "open": opens, "version": state.version, "day": day,
+                    "sites": sites, **_towns()}}
+
+
+@functools.cache
+def _towns() -> dict[str, list[list[object]]]:
+    """Town names and district labels for a map without tiles (data/settlements.csv)."""
+    towns: list[list[object]] = []
+    by_district: dict[str, list[tuple[float, float]]] = {}
+    with (data_dir() / "settlements.csv").open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            lat, lon = float(row["lat"]), float(row["lon"])
+            towns.append([row["name"], lat, lon])
+            by_district.setdefault(row["district"], []).append((lat, lon))
+    districts: list[list[object]] = [
+        [name, sum(p[0] for p in points) / len(points), sum(p[1] for p in points) / len(points)]
+        for name, points in sorted(by_district.items())]
+    return {"towns": towns, "districts": districts}

@@ -152,6 +152,12 @@
   }
 
   // -- selection, shared by the runs, the list and the map ---------------------------------
+  function label(value) {  // tooltips as text nodes: ids and names are never read as HTML
+    const span = document.createElement("span");
+    span.textContent = value;
+    return span;
+  }
+
   let map = null, layer = null;
   const mapNode = document.getElementById("map");
   if (mapNode && window.L) {
@@ -161,12 +167,30 @@
     data.runs.forEach(function (r) { r.points.forEach(function (p) { all.push([p[0], p[1]]); }); });
     data.open.forEach(function (o) { all.push(o.from); all.push(o.to); });
     if (all.length) { map.fitBounds(all, {padding: [10, 10]}); } else { map.setView([53.0, -1.5], 9); }
-  }
-
-  function label(value) {  // tooltips as text nodes: ids are never read as HTML
-    const span = document.createElement("span");
-    span.textContent = value;
-    return span;
+    // No background tiles: districts always, towns and hospitals once zoomed in.
+    const districts = window.L.layerGroup().addTo(map);
+    const places = window.L.layerGroup();
+    (data.districts || []).forEach(function (d) {
+      window.L.circleMarker([d[1], d[2]], {radius: 0, opacity: 0})
+        .bindTooltip(label(d[0]), {permanent: true, direction: "center", className: "district"})
+        .addTo(districts);
+    });
+    (data.towns || []).forEach(function (t) {
+      window.L.circleMarker([t[1], t[2]], {radius: 2, color: "#768692"})
+        .bindTooltip(label(t[0]), {permanent: true, direction: "right", className: "town"})
+        .addTo(places);
+    });
+    (data.sites || []).forEach(function (s) {
+      window.L.circleMarker([s[1], s[2]], {radius: 4, color: "#005eb8", fillOpacity: 1})
+        .bindTooltip(label(s[0]), {permanent: true, direction: "right", className: "site"})
+        .addTo(places);
+    });
+    function labels() {
+      if (map.getZoom() >= 10) { places.addTo(map); districts.remove(); }
+      else { places.remove(); districts.addTo(map); }
+    }
+    map.on("zoomend", labels);
+    labels();
   }
 
   function draw(vehicle, journey) {
