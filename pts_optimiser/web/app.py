@@ -64,7 +64,10 @@ class _Sessions:
 
     def get(self, token: str | None) -> Session | None:
         session = self.by_token.get(token or "")
-        if session is None or time.monotonic() - session.seen > SESSION_IDLE_S:
+        if session is None:
+            return None
+        if time.monotonic() - session.seen > SESSION_IDLE_S:
+            self.by_token.pop(token or "", None)
             return None
         session.seen = time.monotonic()
         return session

@@ -199,8 +199,9 @@ class Service:
             if result is None:
                 state.status = before if before != "planning" else "uploaded"
                 state.message = "planning was cancelled"
-            elif result[0] == "error":
-                state.status, state.message = "failed", f"planning failed ({result[1]})"
+            elif result[0] == "error":  # a re-plan that failed leaves the plan it started from
+                state.status = "planned" if before == "planned" else "failed"
+                state.message = f"planning failed ({result[1]})"
             else:
                 _, runs, unassigned, search, seconds = result
                 try:
