@@ -652,8 +652,10 @@ def users_add(name: str, data_dir: Path, role: str) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="address to listen on; the loopback address unless a proxy needs another")
 @click.option("--port", type=click.IntRange(1, 65535), default=8765, show_default=True)
+@click.option("--outbox", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="the nightly outbox (pts nightly --outbox), whose plans can be opened")
 @_guarded
-def serve(data_dir: Path, host: str, port: int) -> None:
+def serve(data_dir: Path, host: str, port: int, outbox: Path | None) -> None:
     """Serve the coordinators' planning board (see docs/board.md)."""
     import uvicorn
 
@@ -662,5 +664,5 @@ def serve(data_dir: Path, host: str, port: int) -> None:
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.echo(f"warning: listening on {host}, not only this machine: put it behind a "
                    "reverse proxy with TLS (docs/board.md)", err=True)
-    uvicorn.run(create_app(data_dir), host=host, port=port, proxy_headers=True,
+    uvicorn.run(create_app(data_dir, outbox), host=host, port=port, proxy_headers=True,
                 forwarded_allow_ips="127.0.0.1", log_level="warning")

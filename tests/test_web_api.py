@@ -421,3 +421,27 @@ def test_users_add_from_stdin(tmp_path: Path) -> None:
     short = runner.invoke(main, ["users", "add", "bob", "--data", str(tmp_path)],
                           input="short\n")
     assert short.exit_code == 2 and "at least 8" in short.output
+
+
+def test_open_a_nightly_plan(tmp_path: Path) -> None:
+    """A plan folder in the nightly outbox opens as a day whose working plan is that plan."""
+    from pts_optimiser.solve import SolveOptions, solve
+    from pts_optimiser.writers import write_plan
+
+    inputs = tiny_day(tmp_path / "inbox")
+    problem, _ = read_problem(inputs, load_config())
+    plan = solve(problem, SolveOptions(time_limit_s=2, strategy="single"))
+    write_plan(plan, tmp_path / "outbox" / "2026-12-01", inputs, with_maps=False)
+    Accounts(tmp_path / "data").add("ann", PASSWORD, "coordinator")
+    with TestClient(create_app(tmp_path / "data", tmp_path / "outbox")) as web:
+        headers = sign_in(web, "ann")
+        assert web.get("/api/outbox").json() == ["2026-12-01"]
+        missing = web.post("/api/outbox/open", json={"plan": "../inbox"}, headers=headers)
+        assert missing.status_code == 404
+        opened = web.post("/api/outbox/open", json={"plan": "2026-12-01"}, headers=headers)
+        assert opened.status_code == 201, opened.text
+        answer = web.get(f"/api/days/{opened.json()['day']}/plan").json()
+    assert answer["status"] == "planned" and answer["version"] == 1
+    assert answer["summary"]["served"] == len(plan.planned)
+    assert {u["journey_id"] for u in answer["unassigned"]} == \
+        {u.journey.journey_id for u in plan.unassigned}

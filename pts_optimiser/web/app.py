@@ -77,11 +77,11 @@ def _is_api(path: str) -> bool:
     return path.startswith("/api/")
 
 
-def create_app(data: Path) -> FastAPI:
-    """The board's app over a data folder."""
+def create_app(data: Path, outbox: Path | None = None) -> FastAPI:
+    """The board's app over a data folder (and the nightly outbox, to open its plans)."""
     app = FastAPI(title="pts planning board", docs_url=None, redoc_url=None, openapi_url=None)
     accounts = Accounts(data)
-    service = Service(data)
+    service = Service(data, outbox)
     sessions = _Sessions()
     pages = Environment(loader=FileSystemLoader(HERE / "templates"),
                         autoescape=select_autoescape(["html"]))
@@ -182,6 +182,19 @@ def create_app(data: Path) -> FastAPI:
             return JSONResponse(input_error_answer(exc), status_code=422)
         return JSONResponse(answer, status_code=201)
 
+    @app.get("/api/outbox")
+    def outbox_plans() -> list[str]:
+        return service.outbox_plans()
+
+    @app.post("/api/outbox/open")
+    async def open_outbox(request: Request) -> Response:
+        asked = await body(request)
+        try:
+            return await _answer(lambda: service.open_outbox(str(asked.get("plan", "")),
+                                                             user(request)), 201)
+        except InputError as exc:
+            return JSONResponse(input_error_answer(exc), status_code=422)
+
     @app.get("/api/days")
     def days() -> list[dict[str, Any]]:
         return service.days_list()
@@ -263,7 +276,7 @@ def create_app(data: Path) -> FastAPI:
     def home(request: Request) -> HTMLResponse:
         s = request.state.session
         return HTMLResponse(pages.get_template("days.html").render(
-            days=service.days_list(), session=s))
+            days=service.days_list(), session=s, outbox=service.outbox_plans()))
 
     @app.get("/days/{day}")
     def board_page(day: str, request: Request) -> Response:

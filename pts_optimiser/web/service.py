@@ -68,8 +68,9 @@ def _steps(run: list[list[str]]) -> tuple[Step, ...]:
 class Service:
     """The days of one data folder, as the web app and its tests use them."""
 
-    def __init__(self, data: Path) -> None:
+    def __init__(self, data: Path, outbox: Path | None = None) -> None:
         self.data = data
+        self.outbox = outbox
         self.days = Days(data)
         self.audit = Audit(data)
         self._live: dict[str, _Live] = {}
@@ -430,6 +431,50 @@ class Service:
         if not state.runs and not state.unassigned:
             raise ConflictError("not_planned", "plan the day first")
         self.start_plan(day, time_limit_s, user, replan_version=version)
+
+    # -- the nightly outbox -------------------------------------------------------------
+
+    def outbox_plans(self) -> list[str]:
+        """The dated plan folders in the nightly outbox (`OUTBOX/<date>/`)."""
+        if self.outbox is None or not self.outbox.is_dir():
+            return []
+        return sorted((p.name for p in self.outbox.iterdir()
+                       if p.is_dir() and not p.name.startswith(".")
+                       and not p.name.endswith(".previous")
+                       and (p / "summary.json").is_file() and (p / "rosters.csv").is_file()),
+                      reverse=True)
+
+    def open_outbox(self, name: str, user: str) -> dict[str, Any]:
+        """A new day from a nightly plan folder: its own inputs, its runs as the working plan."""
+        from pts_optimiser.planfolder import plan_inputs, plan_service_date, read_plan
+
+        if name not in self.outbox_plans():
+            raise NotFoundError(name)
+        assert self.outbox is not None
+        folder = self.outbox / name
+        inputs = plan_inputs(folder)
+        files = {key: path.read_bytes() for key, path in (
+            ("bookings", inputs.bookings), ("fleet", inputs.fleet), ("sites", inputs.sites),
+            ("config", inputs.config)) if path is not None}
+        answer = self.upload(files, user, plan_service_date(folder))
+        day = answer["day"]
+        live = self.live(day)
+        with live.lock:
+            state = self.state(day)
+            plan = read_plan(live.board.problem, folder)
+            runs = {r.vehicle.vehicle_id: live.board.steps_of(r) for r in plan.rosters}
+            for vid, steps in runs.items():
+                if live.board.roster(vid, steps) is None:
+                    raise ConflictError("several_rules", f"run {vid} of the nightly plan fails "
+                                        "the board's check (was it timed by a road server?)")
+            state.runs = {vid: [list(s) for s in steps] for vid, steps in runs.items()}
+            state.unassigned = {u.journey.journey_id: [str(u.reason), u.detail, u.fix]
+                                for u in plan.unassigned}
+            state.status, state.version, state.search = "planned", 1, dict(plan.search)
+            state.solve_seconds = plan.solve_seconds
+            self.days.save(state)
+        self.audit.record(user, "open_outbox", day=day, plan=name)
+        return {**answer, "version": 1}
 
     # -- what-if -----------------------------------------------------------------------------
 

@@ -44,6 +44,16 @@
     });
   }
 
+  const outbox = document.getElementById("outbox");
+  if (outbox) {
+    outbox.addEventListener("submit", async function (event) {
+      event.preventDefault();
+      const r = await send("/api/outbox/open", outbox.dataset.csrf, {plan: document.getElementById("plan").value});
+      if (r.status === 201) { window.location.href = "/days/" + encodeURIComponent(r.answer.day); return; }
+      text(document.getElementById("findings"), "Not opened: " + (r.answer.detail || r.answer.error || r.status));
+    });
+  }
+
   // -- the board -------------------------------------------------------------------------
   const board = document.getElementById("board");
   if (!board) { return; }
