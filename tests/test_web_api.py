@@ -445,3 +445,16 @@ def test_open_a_nightly_plan(tmp_path: Path) -> None:
     assert answer["summary"]["served"] == len(plan.planned)
     assert {u["journey_id"] for u in answer["unassigned"]} == \
         {u.journey.journey_id for u in plan.unassigned}
+
+
+def test_round_trip_kept_together(client: TestClient, data: Path) -> None:
+    """An unassigned leg names the patient's other leg and the run it is on."""
+    headers = sign_in(client, "ann")
+    inputs = write_day(data.parent / "round", [
+        booking("OUT", patient_id="PX"),
+        booking("BACK", patient_id="PX", appointment_time="17:00")], [vehicle("CAR1")])
+    day = upload(client, headers, inputs).json()["day"]
+    client.post(f"/api/days/{day}/plan", json={"time_limit_s": 2}, headers=headers)
+    answer = wait_planned(client, day)
+    assert [u["journey_id"] for u in answer["unassigned"]] == ["BACK"]
+    assert "Same patient: OUT (CAR1)" in client.get(f"/days/{day}").text

@@ -378,10 +378,15 @@ def _board_view(service: Service, day: str, state: Any, plan: Any) -> dict[str, 
                 [s.lat, s.lon, s.event.value, s.journey.journey_id if s.journey else ""]
                 for s in roster.stops]})
     groups: dict[str, list[dict[str, str]]] = {}
-    patients: dict[str, str] = {}
+    where = {j.journey_id: r.vehicle.vehicle_id for r in plan.rosters for j in r.journeys}
+    by_patient: dict[str, list[str]] = {}
+    for journey in board.problem.journeys:
+        by_patient.setdefault(journey.patient_id, []).append(journey.journey_id)
     for u in plan.unassigned:
-        patients[u.journey.journey_id] = u.journey.patient_id
+        others = [f"{jid} ({where.get(jid, 'unassigned')})"
+                  for jid in by_patient[u.journey.patient_id] if jid != u.journey.journey_id]
         groups.setdefault(str(u.reason), []).append({
+            "together": ", ".join(others),
             "journey_id": u.journey.journey_id, "patient_id": u.journey.patient_id,
             "detail": u.detail, "fix": u.fix,
             "window": f"{format_clock(u.journey.pickup_window.earliest_min)}-"
