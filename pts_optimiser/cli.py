@@ -644,3 +644,59 @@ def bench_darp(files: tuple[Path, ...], time_limit: float, solutions_dir: Path |
                        f"{'yes' if verdict.feasible else 'NO'} | {verdict.cost:.2f} | "
                        f"{known if known is not None else '-'} | "
                        f"{f'{gap:+.2f}%' if gap is not None else '-'} | {seconds:.1f} |")
+
+
+class _BadAccountError(PtsError):
+    """A name or password the board cannot take (exit 2: bad input)."""
+
+    exit_code = ExitCode.BAD_INPUT
+
+
+@main.group()
+def users() -> None:
+    """Accounts of the planning board (`pts serve`)."""
+
+
+@users.command(name="add")
+@click.argument("name")
+@click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path),
+              required=True, help="the board's data folder")
+@click.option("--role", type=click.Choice(["coordinator", "viewer"]), default="coordinator",
+              show_default=True, help="coordinators change plans; viewers only read")
+@_guarded
+def users_add(name: str, data_dir: Path, role: str) -> None:
+    """Create or update an account; the password is read from standard input."""
+    from pts_optimiser.web.store import Accounts
+
+    if sys.stdin.isatty():
+        password = click.prompt("password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if len(password) < 8:
+        raise _BadAccountError("the password must have at least 8 characters")
+    if not name or len(name) > 64 or not name.isprintable():
+        raise _BadAccountError("the name must be 1 to 64 printable characters")
+    Accounts(data_dir).add(name, password, role)
+    click.echo(f"account {name} ({role}) saved")
+
+
+@main.command()
+@click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path),
+              required=True, help="the board's data folder: accounts, days, plans, audit log")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="address to listen on; the loopback address unless a proxy needs another")
+@click.option("--port", type=click.IntRange(1, 65535), default=8765, show_default=True)
+@click.option("--outbox", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="the nightly outbox (pts nightly --outbox), whose plans can be opened")
+@_guarded
+def serve(data_dir: Path, host: str, port: int, outbox: Path | None) -> None:
+    """Serve the coordinators' planning board (see docs/board.md)."""
+    import uvicorn
+
+    from pts_optimiser.web.app import create_app
+
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(f"warning: listening on {host}, not only this machine: put it behind a "
+                   "reverse proxy with TLS (docs/board.md)", err=True)
+    uvicorn.run(create_app(data_dir, outbox), host=host, port=port, proxy_headers=True,
+                forwarded_allow_ips="127.0.0.1", log_level="warning")

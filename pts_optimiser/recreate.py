@@ -233,6 +233,26 @@ class _Day:
         return True
 
 
+class RunCheck:
+    """The exact check of one vehicle's run, for callers outside the search (the planning board).
+
+    The same rules the search keeps: windows, ride limits, shift and longest time out, loads
+    (nobody aboard at a break) and range, over a routing input.
+    """
+
+    def __init__(self, data: RoutingInput) -> None:
+        self._day = _Day(data)
+
+    def times(self, vehicle: int, nodes: Sequence[int]) -> list[int] | None:
+        """Earliest start of service at each stop, start and end included; None if a rule breaks."""
+        ends = self._day.data.vehicles[vehicle]
+        seq = [ends.start_node, *nodes, ends.end_node]
+        at = self._day.times(vehicle, seq)
+        if at is None or not self._day.loads_fit(vehicle, seq):
+            return None
+        return at
+
+
 @dataclass
 class _Run:
     """One vehicle's run: its stops (start and end included), their times, its cost."""

@@ -1,0 +1,460 @@
+"""The planning board's HTTP interface (../shared/spec/web-api.md), driven end to end.
+
+Most tests use the framework's test client; `test_real_socket` runs uvicorn on 127.0.0.1.
+`drive()` is the scripted walk through a day (sign in, upload, plan, change, publish) that
+benchmarks/board.py reuses on any day's files.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+
+from pts_optimiser.checker import check_plan
+from pts_optimiser.config import load_config
+from pts_optimiser.parse import Inputs, read_problem
+from pts_optimiser.web.app import create_app
+from pts_optimiser.web.store import Accounts
+from tests.helpers import booking, vehicle, write_day
+
+# Starlette's test client warns that it will move from httpx to httpx2; it works as it is.
+pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx`")
+PASSWORD = "correct horse battery"
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def tiny_day(folder: Path) -> Inputs:
+    """Three Derby outpatients, one too late for any shift, one needing oxygen; two cars."""
+    return write_day(folder, [booking("J1"), booking("J2", appointment_time="11:00"),
+                              booking("J3", appointment_time="12:00"),
+                              booking("JL", appointment_time="17:00"),
+                              booking("JO", needs="oxygen")],
+                     [vehicle("CAR1"), vehicle("CAR2", shift_start="07:00", shift_end="16:00")])
+
+
+def sign_in(client: httpx.Client | TestClient, name: str, password: str = PASSWORD
+            ) -> dict[str, str]:
+    """Sign in; the CSRF header for changes."""
+    answer = client.post("/login", data={"username": name, "password": password},
+                         follow_redirects=False)
+    assert answer.status_code == 303, answer.text
+    return {"X-CSRF-Token": client.get("/api/session").json()["csrf_token"]}
+
+
+def upload(client: httpx.Client | TestClient, headers: dict[str, str], inputs: Inputs
+           ) -> httpx.Response:
+    """POST /api/days with a day's files."""
+    files = {"bookings": ("bookings.csv", inputs.bookings.read_bytes(), "text/csv"),
+             "fleet": ("fleet.csv", inputs.fleet.read_bytes(), "text/csv")}
+    return client.post("/api/days", files=files, headers=headers)
+
+
+def wait_planned(client: httpx.Client | TestClient, day: str, timeout_s: float = 120
+                 ) -> dict[str, Any]:
+    """Poll GET /api/days/ID/plan until the solve ends; the last answer."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        answer: dict[str, Any] = client.get(f"/api/days/{day}/plan").json()
+        if answer["status"] != "planning" or time.monotonic() > deadline:
+            return answer
+        time.sleep(0.3)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data folder with a coordinator and a viewer."""
+    folder = tmp_path_factory.mktemp("board") / "data"
+    accounts = Accounts(folder)
+    accounts.add("ann", PASSWORD, "coordinator")
+    accounts.add("vic", PASSWORD, "viewer")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def client(data: Path) -> Iterator[TestClient]:
+    """The app over the data folder, in process."""
+    with TestClient(create_app(data)) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="module")
+def planned(client: TestClient, data: Path) -> tuple[str, dict[str, str]]:
+    """The tiny day uploaded and planned in the background (3 s); its id and CSRF header."""
+    headers = sign_in(client, "ann")
+    answer = upload(client, headers, tiny_day(data.parent / "in"))
+    assert answer.status_code == 201, answer.text
+    day = answer.json()["day"]
+    started = client.post(f"/api/days/{day}/plan", json={"time_limit_s": 3}, headers=headers)
+    assert started.status_code == 202
+    first = client.get(f"/api/days/{day}/plan").json()
+    assert first["status"] == "planning" and first["progress"]["time_left_s"] <= 3
+    assert wait_planned(client, day)["status"] == "planned"
+    return day, headers
+
+
+def test_sign_in_required(client: TestClient) -> None:
+    """Only /healthz answers without a session: API paths 401, pages redirect to sign in."""
+    fresh = TestClient(client.app)
+    health = fresh.get("/healthz")
+    assert (health.status_code, health.text) == (200, "ok")
+    assert fresh.get("/api/days").status_code == 401
+    assert fresh.get("/api/session").status_code == 401
+    page = fresh.get("/", follow_redirects=False)
+    assert page.status_code == 303 and page.headers["location"] == "/login"
+    assert fresh.get("/static/board.js", follow_redirects=False).status_code == 303
+
+
+def test_wrong_passwords_refused_alike(client: TestClient) -> None:
+    """A wrong password and an unknown name get the same 401 and no session."""
+    fresh = TestClient(client.app)
+    wrong = fresh.post("/login", data={"username": "ann", "password": "nope-nope"})
+    unknown = fresh.post("/login", data={"username": "nobody", "password": "nope-nope"})
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.text == unknown.text
+    assert "set-cookie" not in wrong.headers and "set-cookie" not in unknown.headers
+    assert fresh.get("/api/days").status_code == 401
+
+
+def test_session_cookie_flags(client: TestClient) -> None:
+    """The session cookie is HttpOnly and SameSite=Strict; logout ends the session."""
+    fresh = TestClient(client.app)
+    answer = fresh.post("/login", data={"username": "ann", "password": PASSWORD},
+                        follow_redirects=False)
+    cookie = answer.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie
+    token = fresh.get("/api/session").json()
+    assert token["user"] == "ann" and token["role"] == "coordinator"
+    assert fresh.post("/logout", headers={"X-CSRF-Token": token["csrf_token"]},
+                      follow_redirects=False).status_code == 303
+    assert fresh.get("/api/days").status_code == 401
+
+
+def test_csrf_enforced(client: TestClient, data: Path) -> None:
+    """A change without the session's CSRF token, or with another, is refused 403."""
+    fresh = TestClient(client.app)
+    sign_in(fresh, "ann")
+    inputs = tiny_day(data.parent / "csrf")
+    assert upload(fresh, {}, inputs).status_code == 403
+    assert upload(fresh, {"X-CSRF-Token": "forged"}, inputs).status_code == 403
+    assert fresh.post("/logout").status_code == 403
+
+
+def test_bad_input_refused_with_row_and_column(client: TestClient, data: Path) -> None:
+    """A booking with an unreadable time: 422 naming file, row and column; nothing stored."""
+    headers = sign_in(client, "ann")
+    before = {d["day"] for d in client.get("/api/days").json()}
+    inputs = tiny_day(data.parent / "bad")
+    broken = FIXTURES / "broken" / "bookings_unparsable_time.csv"
+    answer = upload(client, headers, Inputs(broken, inputs.fleet))
+    assert answer.status_code == 422
+    findings = answer.json()["findings"]
+    assert any(f["file"] == "bookings.csv" and f["row"] and f["column"] and f["hint"]
+               and f["code"] for f in findings), findings
+    assert {d["day"] for d in client.get("/api/days").json()} == before
+    assert not list((data / "tmp").glob("upload-*"))
+
+
+def test_background_plan(client: TestClient, planned: tuple[str, dict[str, str]]) -> None:
+    """The plan made in the background has summary.json's keys and every journey accounted."""
+    day, _ = planned
+    answer = client.get(f"/api/days/{day}/plan").json()
+    assert answer["status"] == "planned" and answer["version"] >= 1
+    summary = answer["summary"]
+    assert summary["journeys"] == 5 and summary["served"] + summary["unassigned"] == 5
+    reasons = {u["journey_id"]: u["reason"] for u in answer["unassigned"]}
+    assert reasons["JO"] == "no_compatible_vehicle"
+    assert reasons["JL"] == "no_shift_covers_window"
+    listed = client.get("/api/days").json()
+    assert {"day": day, "service_date": "", "journeys": 5, "status": "planned"} in listed
+
+
+def test_cancel_keeps_the_plan(client: TestClient, planned: tuple[str, dict[str, str]]) -> None:
+    """A plan cancelled part-way leaves the plan before it, and its version, as they were."""
+    day, headers = planned
+    before = client.get(f"/api/days/{day}/plan").json()
+    assert client.post(f"/api/days/{day}/plan", json={"time_limit_s": 120},
+                       headers=headers).status_code == 202
+    busy = client.post(f"/api/days/{day}/unassign", headers=headers,
+                       json={"journey_id": "J1", "version": before["version"]})
+    assert busy.status_code == 409 and busy.json()["rule"] == "planning"
+    assert client.post(f"/api/days/{day}/plan/cancel", headers=headers).status_code == 200
+    after = wait_planned(client, day, timeout_s=30)
+    assert after["status"] == "planned" and after["version"] == before["version"]
+    assert after["message"] == "planning was cancelled"
+
+
+def test_forbidden_assignments_name_their_rule(client: TestClient,
+                                               planned: tuple[str, dict[str, str]]) -> None:
+    """An oxygen patient on a car: skill; a 17:00 appointment on an 08:00-14:00 shift: shift."""
+    day, headers = planned
+    version = client.get(f"/api/days/{day}/plan").json()["version"]
+    oxygen = client.post(f"/api/days/{day}/assign", headers=headers,
+                         json={"journey_id": "JO", "vehicle_id": "CAR1", "version": version})
+    assert oxygen.status_code == 409 and oxygen.json()["rule"] == "skill"
+    late = client.post(f"/api/days/{day}/assign", headers=headers,
+                       json={"journey_id": "JL", "vehicle_id": "CAR1", "version": version})
+    assert late.status_code == 409 and late.json()["rule"] == "shift"
+    assert "14:00" in late.json()["detail"]
+    assert client.get(f"/api/days/{day}/plan").json()["version"] == version
+
+
+def test_changes_and_stale_versions(client: TestClient,
+                                    planned: tuple[str, dict[str, str]], data: Path) -> None:
+    """Unassign, then assign elsewhere: each bumps the version; the old version is refused."""
+    day, headers = planned
+    version = client.get(f"/api/days/{day}/plan").json()["version"]
+    off = client.post(f"/api/days/{day}/unassign", headers=headers,
+                      json={"journey_id": "J2", "version": version})
+    assert off.status_code == 200 and off.json()["version"] == version + 1
+    stale = client.post(f"/api/days/{day}/assign", headers=headers,
+                        json={"journey_id": "J2", "vehicle_id": "CAR1", "version": version})
+    assert stale.status_code == 409 and stale.json()["rule"] == "stale_version"
+    for vid in ("CAR1", "CAR2"):
+        placed = client.post(f"/api/days/{day}/assign", headers=headers,
+                             json={"journey_id": "J2", "vehicle_id": vid,
+                                   "version": version + 1})
+        if placed.status_code == 200:
+            break
+    assert placed.status_code == 200, placed.text
+    assert placed.json()["version"] == version + 2
+    assert 10 * 60 <= placed.json()["dropoff_min"] <= 11 * 60
+    assert "J2" not in {u["journey_id"] for u in
+                        client.get(f"/api/days/{day}/plan").json()["unassigned"]}
+    log = [json.loads(line) for line in (data / "audit.log").read_text().splitlines()]
+    assert {"user": "ann", "action": "assign", "day": day, "journey_id": "J2"}.items() <= \
+        log[-1].items()
+    assert "Derby" not in (data / "audit.log").read_text()
+
+
+def test_lock_replan_publish(client: TestClient, planned: tuple[str, dict[str, str]],
+                             data: Path) -> None:
+    """A locked run stays exactly as it was through a re-plan; the published plan checks."""
+    day, headers = planned
+    state = json.loads((data / "days" / day / "state.json").read_text())
+    used = next(vid for vid, run in state["runs"].items() if run)
+    locked = client.post(f"/api/days/{day}/lock", headers=headers,
+                         json={"vehicle_id": used, "locked": True,
+                               "version": state["version"]})
+    assert locked.status_code == 200
+    version = locked.json()["version"]
+    first_journey = next(key for kind, key in state["runs"][used] if kind == "pickup")
+    refused = client.post(f"/api/days/{day}/unassign", headers=headers,
+                          json={"journey_id": first_journey, "version": version})
+    assert refused.status_code == 409 and refused.json()["rule"] == "locked"
+    assert client.post(f"/api/days/{day}/replan", headers=headers,
+                       json={"time_limit_s": 3, "version": version}).status_code == 202
+    after = wait_planned(client, day)
+    assert after["status"] == "planned" and after["version"] == version + 1, after
+    state_after = json.loads((data / "days" / day / "state.json").read_text())
+    assert state_after["runs"][used] == state["runs"][used]
+    first = client.post(f"/api/days/{day}/publish", headers=headers,
+                        json={"version": after["version"]})
+    assert first.status_code == 200, first.text
+    folder = Path(first.json()["plan"])
+    inputs = Inputs(folder / "inputs" / "bookings.csv", folder / "inputs" / "fleet.csv",
+                    folder / "inputs" / "sites.csv")
+    problem, _ = read_problem(inputs, load_config())
+    assert check_plan(problem, folder).ok
+    assert (folder / "rosters.csv").exists() and (folder / "summary.json").exists()
+    again = client.post(f"/api/days/{day}/publish", headers=headers,
+                        json={"version": after["version"]})
+    assert again.status_code == 200
+    assert folder.with_name(folder.name + ".previous").is_dir()
+
+
+def test_undo_puts_back(client: TestClient, planned: tuple[str, dict[str, str]],
+                        data: Path) -> None:
+    """Undo after taking a journey off its run puts the run back as it was, at a new version."""
+    day, headers = planned
+    version = client.get(f"/api/days/{day}/plan").json()["version"]
+    state = json.loads((data / "days" / day / "state.json").read_text())
+    free = next((key for vid, run in state["runs"].items() if vid not in state["locked_vehicles"]
+                 for kind, key in run if kind == "pickup"
+                 and key not in state["locked_journeys"]), None)
+    assert free is not None
+    assert client.post(f"/api/days/{day}/unassign", headers=headers,
+                       json={"journey_id": free, "version": version}).status_code == 200
+    undone = client.post(f"/api/days/{day}/undo", headers=headers, json={"version": version + 1})
+    assert undone.status_code == 200 and undone.json()["version"] == version + 2
+    again = json.loads((data / "days" / day / "state.json").read_text())
+    assert (again["runs"], again["unassigned"]) == (state["runs"], state["unassigned"])
+
+
+def test_hostile_ids_escaped(client: TestClient, data: Path) -> None:
+    """Ids with markup in them are shown as text on the board page, never as markup."""
+    headers = sign_in(client, "ann")
+    hostile = '<img src=x onerror=alert(1)>"J'
+    inputs = write_day(data.parent / "hostile", [booking(hostile), booking("J9")],
+                       [vehicle("</script><b>V")])
+    answer = upload(client, headers, inputs)
+    assert answer.status_code == 201, answer.text
+    day = answer.json()["day"]
+    client.post(f"/api/days/{day}/plan", json={"time_limit_s": 2}, headers=headers)
+    assert wait_planned(client, day)["status"] == "planned"
+    page = client.get(f"/days/{day}").text
+    assert hostile not in page and "</script><b>" not in page
+    assert "&lt;img src=x onerror=alert(1)&gt;&#34;J" in page or \
+        "&lt;img src=x onerror=alert(1)&gt;&quot;J" in page
+    assert "\\u003c/script\\u003e\\u003cb\\u003eV" in page  # the map's data block
+
+
+def test_whatif_offers_and_accepts(client: TestClient, data: Path) -> None:
+    """A new booking: up to three slots without re-planning; accepting one places it."""
+    headers = sign_in(client, "ann")
+    answer = upload(client, headers, tiny_day(data.parent / "whatif"))
+    day = answer.json()["day"]
+    client.post(f"/api/days/{day}/plan", json={"time_limit_s": 2}, headers=headers)
+    before = wait_planned(client, day)
+    assert before["status"] == "planned"
+    new = {"journey_id": "NEW1", "patient_id": "PN", "purpose": "outpatient",
+           "mobility": "seated", "escorts": "0", "pickup_lat": "52.92",
+           "pickup_lon": "-1.47", "dropoff_site": "RDH", "appointment_time": "13:00"}
+    offer = client.post(f"/api/days/{day}/whatif", headers=headers, json={"booking": new})
+    assert offer.status_code == 200, offer.text
+    slots = offer.json()["slots"]
+    assert 1 <= len(slots) <= 3
+    assert slots == sorted(slots, key=lambda s: (s["added_km"], s["pickup_min"]))
+    assert all(s["pickup_min"] < s["dropoff_min"] <= 13 * 60 for s in slots)
+    assert client.get(f"/api/days/{day}/plan").json()["version"] == before["version"]
+    taken = client.post(f"/api/days/{day}/whatif/accept", headers=headers,
+                        json={"token": offer.json()["token"],
+                              "vehicle_id": slots[0]["vehicle_id"],
+                              "version": before["version"]})
+    assert taken.status_code == 200, taken.text
+    after = client.get(f"/api/days/{day}/plan").json()
+    assert after["summary"]["journeys"] == 6
+    assert after["summary"]["served"] == before["summary"]["served"] + 1
+    bad = client.post(f"/api/days/{day}/whatif", headers=headers,
+                      json={"booking": {**new, "journey_id": "NEW2",
+                                        "appointment_time": "25:99"}})
+    assert bad.status_code == 422
+    assert any(f["column"] == "appointment_time" and f["row"] for f in bad.json()["findings"])
+    published = client.post(f"/api/days/{day}/publish", headers=headers,
+                            json={"version": after["version"]})
+    assert published.status_code == 200, published.text
+    folder = Path(published.json()["plan"])
+    problem, _ = read_problem(Inputs(folder / "inputs" / "bookings.csv",
+                                     folder / "inputs" / "fleet.csv",
+                                     folder / "inputs" / "sites.csv"), load_config())
+    assert "NEW1" in {j.journey_id for j in problem.journeys}
+    assert check_plan(problem, folder).ok
+
+
+def test_viewer_reads_only(client: TestClient, planned: tuple[str, dict[str, str]],
+                           data: Path) -> None:
+    """A viewer reads the plan and the board but every change is 403."""
+    day, _ = planned
+    viewer = TestClient(client.app)
+    headers = sign_in(viewer, "vic")
+    answer = viewer.get(f"/api/days/{day}/plan")
+    assert answer.status_code == 200
+    version = answer.json()["version"]
+    assert viewer.get(f"/days/{day}").status_code == 200
+    for path, payload in (("assign", {"journey_id": "J1", "vehicle_id": "CAR2"}),
+                          ("unassign", {"journey_id": "J1"}),
+                          ("lock", {"vehicle_id": "CAR1", "locked": True}),
+                          ("plan", {"time_limit_s": 1}), ("replan", {"time_limit_s": 1}),
+                          ("publish", {})):
+        refused = viewer.post(f"/api/days/{day}/{path}", headers=headers,
+                              json={**payload, "version": version})
+        assert refused.status_code == 403, path
+    assert upload(viewer, headers, tiny_day(data.parent / "viewer")).status_code == 403
+    assert viewer.get(f"/api/days/{day}/plan").json()["version"] == version
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def test_real_socket(data: Path) -> None:
+    """Over a real socket on 127.0.0.1: health, sign-in, CSRF and a refused password."""
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(data), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as web:
+            assert web.get("/healthz").text == "ok"
+            assert web.post("/login", data={"username": "ann",
+                                            "password": "wrong!!!"}).status_code == 401
+            headers = sign_in(web, "ann")
+            assert web.get("/api/days").status_code == 200
+            assert web.post("/api/days/x/plan", json={}).status_code == 403
+            missing = web.post("/api/days/nosuchday/plan", json={}, headers=headers)
+            assert missing.status_code == 404
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def test_users_add_from_stdin(tmp_path: Path) -> None:
+    """`pts users add` reads the password from stdin and stores only a hash, owner-only."""
+    from click.testing import CliRunner
+
+    from pts_optimiser.cli import main
+
+    runner = CliRunner()
+    made = runner.invoke(main, ["users", "add", "bob", "--data", str(tmp_path),
+                                "--role", "viewer"], input=PASSWORD + "\n")
+    assert made.exit_code == 0, made.output
+    stored = (tmp_path / "users.json").read_text()
+    assert PASSWORD not in stored and "$argon2id$" in stored
+    assert (tmp_path / "users.json").stat().st_mode & 0o077 == 0
+    assert Accounts(tmp_path).verify("bob", PASSWORD) == "viewer"
+    short = runner.invoke(main, ["users", "add", "bob", "--data", str(tmp_path)],
+                          input="short\n")
+    assert short.exit_code == 2 and "at least 8" in short.output
+
+
+def test_open_a_nightly_plan(tmp_path: Path) -> None:
+    """A plan folder in the nightly outbox opens as a day whose working plan is that plan."""
+    from pts_optimiser.solve import SolveOptions, solve
+    from pts_optimiser.writers import write_plan
+
+    inputs = tiny_day(tmp_path / "inbox")
+    problem, _ = read_problem(inputs, load_config())
+    plan = solve(problem, SolveOptions(time_limit_s=2, strategy="single"))
+    write_plan(plan, tmp_path / "outbox" / "2026-12-01", inputs, with_maps=False)
+    Accounts(tmp_path / "data").add("ann", PASSWORD, "coordinator")
+    with TestClient(create_app(tmp_path / "data", tmp_path / "outbox")) as web:
+        headers = sign_in(web, "ann")
+        assert web.get("/api/outbox").json() == ["2026-12-01"]
+        missing = web.post("/api/outbox/open", json={"plan": "../inbox"}, headers=headers)
+        assert missing.status_code == 404
+        opened = web.post("/api/outbox/open", json={"plan": "2026-12-01"}, headers=headers)
+        assert opened.status_code == 201, opened.text
+        answer = web.get(f"/api/days/{opened.json()['day']}/plan").json()
+    assert answer["status"] == "planned" and answer["version"] == 1
+    assert answer["summary"]["served"] == len(plan.planned)
+    assert {u["journey_id"] for u in answer["unassigned"]} == \
+        {u.journey.journey_id for u in plan.unassigned}
+
+
+def test_round_trip_kept_together(client: TestClient, data: Path) -> None:
+    """An unassigned leg names the patient's other leg and the run it is on."""
+    headers = sign_in(client, "ann")
+    inputs = write_day(data.parent / "round", [
+        booking("OUT", patient_id="PX"),
+        booking("BACK", patient_id="PX", appointment_time="17:00")], [vehicle("CAR1")])
+    day = upload(client, headers, inputs).json()["day"]
+    client.post(f"/api/days/{day}/plan", json={"time_limit_s": 2}, headers=headers)
+    answer = wait_planned(client, day)
+    assert [u["journey_id"] for u in answer["unassigned"]] == ["BACK"]
+    assert "Same patient: OUT (CAR1)" in client.get(f"/days/{day}").text

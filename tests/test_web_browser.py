@@ -1,0 +1,132 @@
+"""The planning board in a real browser (Playwright driving Debian's Chromium).
+
+Sign in, upload a day, plan it, take a journey off its run and drag it onto another where
+it fits, see a refused one explained, take a new booking's best slot, lock a run, re-plan,
+publish; no console error.
+Screenshots are kept under the test's tmp_path.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from pts_optimiser.web.app import create_app
+from pts_optimiser.web.store import Accounts
+from tests.test_web_api import PASSWORD, _free_port, tiny_day
+
+sync_api = pytest.importorskip("playwright.sync_api")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[str]:
+    """The app on a free port of 127.0.0.1 over a fresh data folder; its base URL."""
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed; .ci/run installs Debian's chromium")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    Accounts(tmp_path / "data").add("ann", PASSWORD, "coordinator")
+    port = _free_port()
+    app = uvicorn.Server(uvicorn.Config(create_app(tmp_path / "data"), host="127.0.0.1",
+                                        port=port, log_level="warning"))
+    thread = threading.Thread(target=app.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not app.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    app.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_board_in_a_browser(server: str, tmp_path: Path) -> None:
+    """A coordinator's day on the board, start to publish, with no script error."""
+    day = tiny_day(tmp_path / "in")
+    errors: list[str] = []
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1366, "height": 768})
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+
+        def shot(name: str) -> None:
+            page.screenshot(path=str(tmp_path / f"{name}.png"))
+
+        page.goto(f"{server}/")
+        assert page.url.endswith("/login")
+        page.get_by_label("Name").fill("ann")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(f"{server}/")
+        page.get_by_label("Bookings (CSV)").set_input_files(str(day.bookings))
+        page.get_by_label("Fleet (CSV)").set_input_files(str(day.fleet))
+        shot("1-upload")
+        page.get_by_role("button", name="Upload").click()
+        page.wait_for_url("**/days/**")
+        page.get_by_label("Seconds to plan").fill("3")
+        page.get_by_role("button", name="Plan the day").click()
+        page.wait_for_selector(".run", timeout=90_000)
+        shot("2-planned")
+
+        # Take a planned journey off its run, then drag it onto the other run.
+        page.locator(".stop.pickup").first.press("Enter")  # by keyboard: markers may touch
+        journey = page.locator(".stop.selected").first.get_attribute("data-journey")
+        assert journey
+        here = page.locator(f'.run:has(.stop[data-journey="{journey}"])').get_attribute(
+            "data-vehicle")
+        page.get_by_role("button", name="Take the selected journey off its run").click()
+        item = page.locator(f'li.journey[data-journey="{journey}"]')
+        item.wait_for()
+        other = "CAR2" if here == "CAR1" else "CAR1"
+        item.drag_to(page.locator(f'.run[data-vehicle="{other}"] .axis'))
+        page.wait_for_selector(f'.run[data-vehicle="{other}"] .stop[data-journey="{journey}"]')
+        assert page.locator(f'li.journey[data-journey="{journey}"]').count() == 0
+        shot("3-dragged")
+
+        # The oxygen patient cannot go on a car: the rule is shown.
+        page.locator('li.journey[data-journey="JO"]').drag_to(
+            page.locator(f'.run[data-vehicle="{other}"] .axis'))
+        page.wait_for_selector("#message:text('skill')")
+        assert "oxygen" in page.locator("#message").inner_text()
+        shot("4-refused")
+
+        # A new booking: the best slots without re-planning, the first accepted.
+        page.get_by_label("Journey id").fill("NEW1")
+        page.get_by_label("Patient id").fill("PN")
+        page.get_by_label("Pickup latitude").fill("52.92")
+        page.get_by_label("longitude").fill("-1.47")
+        page.get_by_label("Drop-off site code").fill("RDH")
+        page.get_by_label("Appointment").fill("13:00")
+        page.get_by_role("button", name="Find the best slots").click()
+        page.locator("#slots li").first.wait_for()
+        shot("5-whatif")
+        page.locator("#slots li button").first.click()
+        page.wait_for_selector('.stop.pickup[data-journey="NEW1"]')
+
+        # Lock a run, re-plan the rest around it, publish.
+        page.locator(f'.run[data-vehicle="{other}"] button.lock').click()
+        page.wait_for_selector(f'.run.locked[data-vehicle="{other}"]')
+        locked_at = int(page.locator("#board").get_attribute("data-version") or 0)
+        page.get_by_role("button", name="Re-plan the rest (keeps locks)").click()
+        page.wait_for_selector(f'#board[data-status="planned"]:not([data-version="{locked_at}"])',
+                               timeout=90_000)
+        assert page.locator(f'.run.locked[data-vehicle="{other}"] '
+                            f'.stop.pickup[data-journey="{journey}"]').count() == 1
+        shot("6-replanned")
+        page.get_by_role("button", name="Publish").click()
+        page.wait_for_selector("#message:text('Published')", timeout=60_000)
+        shot("7-published")
+        browser.close()
+    # The refused assignment's 409 is the API's answer (Chromium logs any 4xx it fetches).
+    assert [e for e in errors if "status of 409" not in e] == [], errors
+    assert all((tmp_path / f"{n}.png").stat().st_size > 5_000 for n in
+               ("1-upload", "2-planned", "3-dragged", "4-refused", "5-whatif",
+                "6-replanned", "7-published"))
