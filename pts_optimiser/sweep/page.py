@@ -8,6 +8,7 @@ over: matplotlib escapes the SVG's text, html_text the page's.
 from __future__ import annotations
 
 import io
+import math
 import statistics
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -78,6 +79,8 @@ def _by(rows: Sequence[Mapping[str, object]], key: str) -> dict[str, list[Mappin
 
 def _fleet_chart(rows: Sequence[Mapping[str, object]]) -> Any:
     """Patients fully served and left behind against vehicles, a line per policy."""
+    from matplotlib.ticker import MaxNLocator
+
     figure = _figure()
     served, behind = figure.subplots(1, 2)
     for colour, (config, group) in zip(_PALETTE * 8, sorted(_by(rows, "config").items()),
@@ -96,6 +99,8 @@ def _fleet_chart(rows: Sequence[Mapping[str, object]]) -> Any:
     behind.set_title("Patients left behind (out, not home)")
     for axes in (served, behind):
         axes.set_xlabel("vehicle shifts in the fleet")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.yaxis.set_major_locator(MaxNLocator(integer=True))
         axes.grid(alpha=0.3)
     served.legend(title="policy", fontsize="small")
     return figure
@@ -125,8 +130,10 @@ def _standards_chart(rows: Sequence[Mapping[str, object]]) -> Any:
     axes = figure.subplots()
     height = 0.8 / max(1, len(groups))
     for index, (colour, (name, group)) in enumerate(zip(_PALETTE * 8, groups, strict=False)):
-        values = [_mean([v for r in group if (v := _number(r, f"std_{key}_pct")) is not None])
-                  for key, _ in STANDARDS]
+        # No journeys under a standard: no bar (not a bar at 0%).
+        values = [statistics.fmean(met) if (met := [
+            v for r in group if (v := _number(r, f"std_{key}_pct")) is not None]) else math.nan
+            for key, _ in STANDARDS]
         axes.barh([i + index * height for i in range(len(STANDARDS))], values, height=height,
                   color=colour, label=_label(name))
     targets = [_number(rows[0], f"std_{key}_target_pct") or 0.0 for key, _ in STANDARDS]
@@ -138,7 +145,7 @@ def _standards_chart(rows: Sequence[Mapping[str, object]]) -> Any:
     axes.set_xlim(0, 100)
     axes.set_xlabel("% of the journeys it covers that meet it (mean over days and seeds)")
     axes.set_title("Clinical standards per scenario")
-    axes.legend(fontsize="small", loc="lower left")
+    axes.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return figure
 
 
