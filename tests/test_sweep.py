@@ -200,6 +200,19 @@ def test_bad_fleet_is_refused_before_any_worker(tiny: Path, tmp_path: Path) -> N
     assert not out.exists()
 
 
+def test_same_fleet_twice_is_refused(tiny: Path, tmp_path: Path) -> None:
+    """Two fleet files with the same contents would be one question twice: exit 2, named."""
+    copy = tmp_path / "copy.csv"
+    copy.write_bytes((tiny / "six.csv").read_bytes())
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["sweep", "--days", str(tiny / "day"), "--fleets",
+                                       str(tiny / "six.csv"), "--fleets", str(copy),
+                                       "--out", str(out), "--time-limit", "2"])
+    assert result.exit_code == 2, result.output
+    assert "fleet six / copy" in result.output
+    assert not out.exists()
+
+
 def test_folder_not_a_sweeps_is_refused(tiny: Path, tmp_path: Path) -> None:
     """--out holding someone's files is refused with exit 6 and left as it was."""
     (tmp_path / "notes.txt").write_text("mine\n", encoding="utf-8")

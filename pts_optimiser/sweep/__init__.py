@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from pts_optimiser.exits import OutputError, PtsError
+from pts_optimiser.exits import ExitCode, OutputError, PtsError
 from pts_optimiser.sweep.task import Source, Task, row_json, run_task
 
 MARKER = ".pts-sweep"  # a folder with it is a sweep's: ours to add results to
@@ -48,6 +48,12 @@ COLUMNS = (
 # Rows with these are the question answered: re-used by a later run of the same sweep.
 # Others ("error", "lost": a worker died with the task too often) are tried again.
 FINAL = ("ok", "rejected")
+
+
+class SweepInputError(PtsError):
+    """A sweep asked twice for the same thing: two inputs with the same contents."""
+
+    exit_code = ExitCode.BAD_INPUT
 
 
 @dataclass(frozen=True)
@@ -97,9 +103,21 @@ def tasks_of(spec: SweepSpec) -> list[Task]:
                                                   strict=True)]
     configs: list[Source | None] = [Source(n, _read(p)) for n, p in
                                     zip(_names(spec.configs), spec.configs, strict=True)]
-    return [Task(day, bookings, sites, fleet, config, seed, spec.time_limit_s)
-            for (day, bookings, sites), fleet, config, seed in itertools.product(
-                days, fleets, configs or [None], spec.seeds)]
+    tasks = [Task(day, bookings, sites, fleet, config, seed, spec.time_limit_s)
+             for (day, bookings, sites), fleet, config, seed in itertools.product(
+                 days, fleets, configs or [None], spec.seeds)]
+    seen: dict[str, Task] = {}
+    for task in tasks:
+        if task.key in seen:
+            first = seen[task.key]
+            raise SweepInputError(
+                "two tasks of this sweep would be the same question: day "
+                f"{first.day} / {task.day}, fleet {first.fleet.name} / {task.fleet.name}, "
+                f"policy {first.config_name} / {task.config_name}, seed {task.seed}; "
+                "their files have the same contents. Give each day, fleet, policy and seed "
+                "once")
+        seen[task.key] = task
+    return tasks
 
 
 def validate(spec: SweepSpec, warn: Callable[[list[Any]], None] | None = None) -> None:
