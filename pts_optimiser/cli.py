@@ -668,5 +668,6 @@ def sweep(days: tuple[Path, ...], fleets: tuple[Path, ...], configs: tuple[Path,
                                 "independent checker (this is a fault of ours: please report "
                                 f"it); see the status column of {out / CSV}")
     if result.failed:
-        raise PtsError(f"{len(result.failed)} task(s) did not finish; see the error column of "
-                       f"{out / CSV}; run the same command again to retry only those")
+        raise PtsError(f"{len(result.failed)} task(s) gave no answer; see the status and "
+                       f"error columns of {out / CSV}; run the same command again to retry "
+                       "only those")

@@ -127,7 +127,7 @@ def test_local_sweep_rows_checked_plans_safe_page_and_resume(tiny: Path) -> None
 
 
 def test_resume_runs_only_what_is_missing(tiny: Path, tmp_path: Path) -> None:
-    """A sweep stopped after one task resumes: only the task without a result runs again."""
+    """A stopped sweep resumes: only tasks without a result (or a plan asked for) run again."""
     spec = SweepSpec((tiny / "day",), (tiny / "six.csv",), seeds=(0, 1), time_limit_s=2)
     out = tmp_path / "out"
     first = run_sweep(spec, out, workers=2)
@@ -139,6 +139,11 @@ def test_resume_runs_only_what_is_missing(tiny: Path, tmp_path: Path) -> None:
     assert (second.reused, second.run, second.failed) == (1, 1, [])
     assert second.rows[0] == kept
     assert second.rows[1]["status"] == "ok"
+    # Asked now to keep the plans: rows finished without a plan folder run again.
+    kept = run_sweep(spec, out, workers=2, keep_plans=True)
+    assert (kept.reused, kept.run, kept.failed) == (0, 2, [])
+    for row in kept.rows:
+        _check_kept(out, {k: str(v) for k, v in row.items()})
     # A longer search is another question: its key differs, so it is not re-used.
     longer = SweepSpec(spec.days, spec.fleets, seeds=(0,), time_limit_s=3)
     assert tasks_of(longer)[0].key != tasks_of(spec)[0].key
@@ -183,6 +188,24 @@ def test_task_of_a_killed_worker_is_retried(tiny: Path, tmp_path: Path) -> None:
         assert row["status"] == "ok"
         _check_kept(out, {k: str(v) for k, v in row.items()})
     assert all(r["worker"] != killed["worker"] for r in retried)
+
+
+def test_a_search_without_a_plan_is_no_answer() -> None:
+    """An empty plan from a search cut off before its first plan is flagged, not an answer."""
+    from types import SimpleNamespace
+
+    from pts_optimiser.sweep import FINAL
+    from pts_optimiser.sweep.task import no_search_plan
+
+    cut_off = SimpleNamespace(planned=(), search={"servable": 748, "solutions": 0})
+    assert no_search_plan(cut_off)
+    assert not no_search_plan(SimpleNamespace(planned=(), search={"servable": 0,
+                                                                   "solutions": 0}))
+    assert not no_search_plan(SimpleNamespace(planned=("J1",), search={"servable": 1,
+                                                                       "solutions": 0}))
+    assert not no_search_plan(SimpleNamespace(planned=(), search={"servable": 3,
+                                                                  "solutions": 2}))
+    assert "no_plan_in_time" not in FINAL
 
 
 def test_bad_fleet_is_refused_before_any_worker(tiny: Path, tmp_path: Path) -> None:

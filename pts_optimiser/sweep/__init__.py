@@ -46,7 +46,8 @@ COLUMNS = (
     "config_sha256",
 )
 # Rows with these are the question answered: re-used by a later run of the same sweep.
-# Others ("error", "lost": a worker died with the task too often) are tried again.
+# Others are tried again: "error", "lost" (a worker died with the task too often) and
+# "no_plan_in_time" (the search built no plan in its time: a busy machine).
 FINAL = ("ok", "rejected")
 
 
@@ -294,6 +295,10 @@ def run_sweep(spec: SweepSpec, out: Path, scheduler: str | None = None, workers:
     tasks = tasks_of(spec)
     prepare(out)
     rows = finished_rows(out, tasks)
+    if keep_plans:
+        # Asked to keep plans now: a row finished without its plan folder runs again.
+        rows = {key: row for key, row in rows.items()
+                if row.get("status") != "ok" or (out / RUNS / run_name(row)).is_dir()}
     reused = len(rows)
     todo = [t for t in tasks if t.key not in rows]
     failed: list[str] = []
@@ -331,6 +336,8 @@ def _run(client: Any, todo: list[Task], out: Path, rows: dict[str, dict[str, obj
         task = by_key[future.key]
         try:
             row = _save(out, task, future.result())
+            if row.get("status") not in FINAL:
+                failed.append(task.key)
         except KilledWorker:
             # The scheduler ran it again after each worker death, and gave up after
             # distributed.scheduler.allowed-failures: likely the task itself (memory).

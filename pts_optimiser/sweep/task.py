@@ -164,6 +164,17 @@ def judge(plan: Any, violations: int) -> dict[str, object]:
     return row
 
 
+def no_search_plan(plan: Any) -> bool:
+    """True when the search gave no plan at all in its time though journeys were servable.
+
+    OR-Tools stopped by its time limit before its first plan was built returns an empty
+    assignment; the plan is then valid (it breaks no rule) but serves nothing, and its
+    rows would read as a fleet that can do nothing.
+    """
+    return (not plan.planned and int(plan.search.get("servable") or 0) > 0
+            and not plan.search.get("solutions"))
+
+
 def _write_sources(task: Task, folder: Path) -> tuple[Path, Path, Path | None, Path | None]:
     folder.mkdir(mode=0o700)
     paths: list[Path | None] = []
@@ -227,8 +238,14 @@ def run_task(task: Task, keep_plan: bool = False) -> dict[str, Any]:
             status, violations = ("ok" if checked.ok else "rejected"), len(checked.violations)
         except PlanRejectedError as exc:
             status, violations = "rejected", _violations_of(exc.message)
-        row["status"] = status
         row.update(judge(plan, violations))
+        if status == "ok" and no_search_plan(plan):
+            status = "no_plan_in_time"
+            row["error"] = (f"the search found no plan in {task.time_limit_s:g} s, so its "
+                            "figures answer nothing (every journey left out): the workers "
+                            "had too little CPU, or the time limit is too short for the day; "
+                            "run again with fewer workers or a longer --time-limit")
+        row["status"] = status
         if keep_plan and status == "ok":
             plan_tar = _tar(out)
         finished = time.monotonic()
