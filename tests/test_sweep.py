@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -101,7 +102,7 @@ def test_local_sweep_rows_checked_plans_safe_page_and_resume(tiny: Path) -> None
     out = tiny / "out"
     args = ["sweep", "--days", str(tiny / "day"), "--fleets", str(tiny / "six.csv"),
             "--fleets", str(tiny / "=cmd()<i>four.csv"), "--seeds", "0", "--seeds", "1",
-            "--time-limit", "2", "--workers", "2", "--keep-plans", "--out", str(out)]
+            "--time-limit", "1", "--workers", "2", "--keep-plans", "--out", str(out)]
     first = CliRunner().invoke(main, args)
     assert first.exit_code == 0, first.output
     rows = _rows(out)
@@ -125,10 +126,18 @@ def test_local_sweep_rows_checked_plans_safe_page_and_resume(tiny: Path) -> None
     assert time.monotonic() - started < 10
     assert _rows(out) == rows
 
+    # A kept plan folder gone: with --keep-plans its task runs again, the others are re-used.
+    gone = next(p for p in (out / RUNS).iterdir() if p.name.endswith(rows[0]["task"][:8]))
+    shutil.rmtree(gone)
+    third = CliRunner().invoke(main, args)
+    assert third.exit_code == 0, third.output
+    assert "3 re-used, 1 run now" in third.output
+    _check_kept(out, _rows(out)[0])
+
 
 def test_resume_runs_only_what_is_missing(tiny: Path, tmp_path: Path) -> None:
-    """A stopped sweep resumes: only tasks without a result (or a plan asked for) run again."""
-    spec = SweepSpec((tiny / "day",), (tiny / "six.csv",), seeds=(0, 1), time_limit_s=2)
+    """A sweep stopped after one task resumes: only the task without a result runs again."""
+    spec = SweepSpec((tiny / "day",), (tiny / "six.csv",), seeds=(0, 1), time_limit_s=1)
     out = tmp_path / "out"
     first = run_sweep(spec, out, workers=2)
     assert (first.reused, first.run, first.failed) == (0, 2, [])
@@ -139,13 +148,8 @@ def test_resume_runs_only_what_is_missing(tiny: Path, tmp_path: Path) -> None:
     assert (second.reused, second.run, second.failed) == (1, 1, [])
     assert second.rows[0] == kept
     assert second.rows[1]["status"] == "ok"
-    # Asked now to keep the plans: rows finished without a plan folder run again.
-    kept = run_sweep(spec, out, workers=2, keep_plans=True)
-    assert (kept.reused, kept.run, kept.failed) == (0, 2, [])
-    for row in kept.rows:
-        _check_kept(out, {k: str(v) for k, v in row.items()})
     # A longer search is another question: its key differs, so it is not re-used.
-    longer = SweepSpec(spec.days, spec.fleets, seeds=(0,), time_limit_s=3)
+    longer = SweepSpec(spec.days, spec.fleets, seeds=(0,), time_limit_s=2)
     assert tasks_of(longer)[0].key != tasks_of(spec)[0].key
 
 
