@@ -700,3 +700,64 @@ def serve(data_dir: Path, host: str, port: int, outbox: Path | None) -> None:
                    "reverse proxy with TLS (docs/board.md)", err=True)
     uvicorn.run(create_app(data_dir, outbox), host=host, port=port, proxy_headers=True,
                 forwarded_allow_ips="127.0.0.1", log_level="warning")
+
+
+_day_dir = click.Path(path_type=Path, file_okay=False, exists=True)
+_input_file = click.Path(path_type=Path, dir_okay=False, exists=True)
+
+
+@main.command()
+@click.option("--days", "days", type=_day_dir, multiple=True, required=True,
+              help="a day's folder (bookings.csv, optional sites.csv); give it once a day")
+@click.option("--fleets", "fleets", type=_input_file, multiple=True, required=True,
+              help="a fleet file (fleet.csv's columns); give it once a fleet variant")
+@click.option("--configs", "configs", type=_input_file, multiple=True,
+              help="a policy TOML; give it once a policy (default: the default policy only)")
+@click.option("--seeds", "seeds", type=int, multiple=True,
+              help="a search seed; give it once a seed (default: 0 only)")
+@click.option("--out", type=_out, required=True,
+              help="the sweep's folder: results/, sweep.csv, sweep.html (and runs/)")
+@click.option("--time-limit", type=click.FloatRange(1, 86400), default=60.0, show_default=True,
+              help="seconds of search a task (reading, writing and checking come on top)")
+@click.option("--scheduler", default=None,
+              help="an existing Dask scheduler, e.g. tcp://10.0.0.5:8786 (default: a local "
+                   "cluster of --workers processes)")
+@click.option("--workers", type=click.IntRange(1, 512), default=None,
+              help="worker processes of the local cluster, one task each (default: the "
+                   "machine's cores)")
+@click.option("--keep-plans", is_flag=True,
+              help="keep each task's checked plan folder under OUT/runs/")
+@_guarded
+def sweep(days: tuple[Path, ...], fleets: tuple[Path, ...], configs: tuple[Path, ...],
+          seeds: tuple[int, ...], out: Path, time_limit: float, scheduler: str | None,
+          workers: int | None, keep_plans: bool) -> None:
+    """Solve every day x fleet x policy x seed on a Dask cluster; tabulate and chart them.
+
+    Each task is one search on one core, its plan checked by the independent checker.
+    Finished tasks are kept in OUT/results/: run the same command again to resume a sweep
+    that was stopped, or to redraw it. See docs/sweeps.md.
+    """
+    from pts_optimiser.exits import PlanRejectedError
+    from pts_optimiser.sweep import CSV, HTML, SweepSpec, run_sweep, validate
+
+    if scheduler is not None and workers is not None:
+        raise click.UsageError("--workers starts a local cluster; with --scheduler the "
+                               "cluster's own workers run the tasks")
+    for day in days:
+        if not (day / "bookings.csv").is_file():
+            raise click.BadParameter(f"{day} has no bookings.csv", param_hint="--days")
+    spec = SweepSpec(days, fleets, configs, seeds or (0,), time_limit)
+    validate(spec, _report)
+    result = run_sweep(spec, out, scheduler, workers or os.cpu_count() or 1, keep_plans)
+    click.echo(f"{len(result.rows)} tasks: {result.reused} re-used, {result.run} run now, "
+               f"{len(result.failed)} failed, in {result.elapsed_s:.0f} s -> {out / CSV}, "
+               f"{out / HTML}")
+    rejected = [r for r in result.rows if r.get("status") == "rejected"]
+    if rejected:
+        raise PlanRejectedError(f"{len(rejected)} task(s) made a plan that broke a rule of the "
+                                "independent checker (this is a fault of ours: please report "
+                                f"it); see the status column of {out / CSV}")
+    if result.failed:
+        raise PtsError(f"{len(result.failed)} task(s) gave no answer; see the status and "
+                       f"error columns of {out / CSV}; run the same command again to retry "
+                       "only those")
