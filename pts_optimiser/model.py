@@ -73,6 +73,13 @@ class RoutingInput:
     span_cost_per_min: int = 0
     break_cost: int = 10**9  # skipping a required break: only when nothing else fits
     horizon_min: int = DAY_MIN  # latest time any cumul may take
+    # Round trips: (outward request, return request) index pairs. The outward journey is
+    # planned only if its return is (a patient taken somewhere is brought back); the return
+    # may be planned alone. Shared by the model, ruin and recreate and the caller's checks.
+    links: Sequence[tuple[int, int]] = ()
+    # Standards as costs: node -> (minute, cost per minute its service starts after it).
+    # Soft: within the node's hard window, a later start is allowed but paid for.
+    soft_latest: Mapping[int, tuple[int, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -156,6 +163,18 @@ def ride_limit_min(data: RoutingInput, request: RoutingRequest) -> int:
     Cumul to cumul: the pickup's boarding time counts before the ride starts.
     """
     return request.max_ride_min + data.service_min[request.pickup_node]
+
+
+def unlinked(data: RoutingInput, served: set[int]) -> list[int]:
+    """Outward requests served while their return is not: breaking the round-trip rule."""
+    return sorted(outward for outward, back in data.links
+                  if outward in served and back not in served)
+
+
+def soft_cost(data: RoutingInput, node: int, start_min: int) -> int:
+    """What the model charges for starting service at `node` at `start_min` (its standard)."""
+    bound, cost = data.soft_latest.get(node, (0, 0))
+    return cost * max(0, start_min - bound) if cost > 0 else 0
 
 
 def arc_costs(data: RoutingInput) -> dict[int, NDArray[np.int64]]:
@@ -251,6 +270,15 @@ def solve_routing(data: RoutingInput, settings: SearchSettings,
         limits.append(_constant(limit))
         time_dim.SetPickupToDeliveryLimitFunctionForPair(limits[-1], pair_index)
         solver.Add(time_dim.CumulVar(dropoff) - time_dim.CumulVar(pickup) <= limit)
+
+    # Round trips: an outward journey is active only if its return is.
+    for outward, back in data.links:
+        solver.Add(routing.ActiveVar(index_of[data.requests[outward].pickup_node])
+                   <= routing.ActiveVar(index_of[data.requests[back].pickup_node]))
+    # Standards: minutes past the standard cost, inside the hard window.
+    for node, (bound, cost) in data.soft_latest.items():
+        if cost > 0:
+            time_dim.SetCumulVarSoftUpperBound(index_of[node], bound, cost)
 
     # Breaks: one visit among the vehicle's candidates, nobody on board.
     by_vehicle: dict[int, list[int]] = {}
