@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import ExitStack
@@ -82,6 +82,9 @@ MIN_RECREATE_S = 0.5  # below this ruin and recreate would not repay re-timing t
 # OR-Tools' construction of a 750-journey day took ~12 s on an idle core: expected to take
 # longer than its share, the portfolio's second search starts from the one-at-a-time plan.
 CONSTRUCT_S_PER_JOURNEY = 12 / 750
+# A patient already out whose ride home is left out is left somewhere: dearer than leaving
+# out a whole other patient's day (two priority-1 journeys), far below a lost break (10^9).
+HOMEWARD_FACTOR = 10
 FIXES_S = 1.0  # most time spent finding left-out journeys' nearest misses
 OVERRUN_S = 2.0  # past the time limit a search's process is ended and its plan lost
 
@@ -265,8 +268,13 @@ def _load(journey: Journey) -> tuple[int, int, int, int]:
 def solve(problem: Problem, options: SolveOptions, progress: ProgressFn | None = None,
           starts: Mapping[str, VehicleStart] | None = None,
           keep_on: Mapping[str, str] | None = None,
-          warm: Mapping[str, Sequence[tuple[Event, str, Place]]] | None = None) -> Plan:
+          warm: Mapping[str, Sequence[tuple[Event, str, Place]]] | None = None,
+          bring_back: Collection[str] = ()) -> Plan:
     """Plan the day within the time limit; every journey is planned or explained.
+
+    `bring_back` (journey ids): returns of patients already taken out (re-planning); each
+    costs HOMEWARD_FACTOR times a priority-1 journey to leave out, so it is never given up
+    for capacity while anything else could be.
 
     `starts` re-plans part-way through the day: per vehicle shift, the stops already made
     (kept as they are) and who is still on board (dropped by that same vehicle).
@@ -335,7 +343,9 @@ def solve(problem: Problem, options: SolveOptions, progress: ProgressFn | None =
             soft_latest[pickup] = (journey.ready_min + standard[0], standard[1])
         requests.append(RoutingRequest(
             pickup, dropoff, journey.max_ride_min,
-            config.objective.unserved_cost_by_priority[journey.priority],
+            config.objective.unserved_cost_by_priority[journey.priority]
+            if journey.journey_id not in bring_back
+            else HOMEWARD_FACTOR * config.objective.unserved_cost_by_priority[1],
             _kept_on(journey, diagnoses[journey.journey_id].allowed, keep_on, vehicles)))
     fixed_visits: dict[int, int] = {}
     for vehicle_index, begin in enumerate(begun):

@@ -239,3 +239,57 @@ def test_ruin_and_recreate_counts_the_standards_as_the_model_does() -> None:
     found = recreate(data, routes, RecreateSettings(0.1))
     assert found is not None
     assert found.start_cost == outcome.objective
+
+
+def _two_patients(tmp_path: Path) -> tuple[Problem, Plan]:
+    """Patient 1 out at 9 and home at 11:30, patient 2 out at 12 and home at 13; two cars."""
+    bookings = []
+    for k, (lon, appointment, ready) in enumerate((((-1.49), "09:00", "11:30"),
+                                                   ((-1.47), "12:00", "13:00")), start=1):
+        bookings += [booking(f"IN{k}", patient_id=f"P{k}", pickup_lon=lon,
+                             appointment_time=appointment),
+                     booking(f"HOME{k}", patient_id=f"P{k}", pickup_site="RDH",
+                             pickup_lat="", pickup_lon="", dropoff_site="", dropoff_lat=52.93,
+                             dropoff_lon=lon, appointment_time="", ready_time=ready,
+                             return_of=f"IN{k}")]
+    problem = _load(tmp_path / "day", bookings, [vehicle(v, seats=1, shift_end="16:00")
+                                                  for v in ("V1", "V2")])
+    plan, result = _checked(tmp_path, problem)
+    assert result.ok, result.violations[:5]
+    assert len(plan.planned) == 4
+    return problem, plan
+
+
+def _replanned(tmp_path: Path, plan: Plan, cancel: Sequence[str] = (),
+               vehicle_off: Sequence[str] = ()) -> tuple[Plan, CheckResult]:
+    from pts_optimiser.replan import merged_bookings, replan
+
+    merged = merged_bookings(tmp_path / "day" / "bookings.csv", None)
+    result = replan(plan, merged, 10 * 60, cancel, vehicle_off, SolveOptions(time_limit_s=3))
+    write_plan(result.plan, tmp_path / "new")
+    return result.plan, check_plan(result.plan.problem, tmp_path / "new")
+
+
+def test_replan_cancels_a_return_with_its_outward_journey(tmp_path: Path) -> None:
+    """Cancelling an outward journey not yet made at 10:00 cancels the patient's return too."""
+    _, plan = _two_patients(tmp_path)
+    new, result = _replanned(tmp_path, plan, cancel=["IN2"])
+    assert result.ok, result.violations[:5]
+    reasons = {u.journey.journey_id: u for u in new.unassigned}
+    assert {j for j, u in reasons.items() if u.reason is Reason.CANCELLED} == {"IN2", "HOME2"}
+    assert "with its outward journey IN2" in reasons["HOME2"].detail
+    assert {j.journey_id for j in new.planned} == {"IN1", "HOME1"}
+    assert _left_somewhere(new) == []
+
+
+def test_replan_keeps_the_return_of_a_patient_already_out(tmp_path: Path) -> None:
+    """At 10:00 the crew due to bring patient 1 home goes off the road: another crew does."""
+    _, plan = _two_patients(tmp_path)
+    crew = next(r.vehicle.vehicle_id for r in plan.rosters
+                if "HOME1" in {j.journey_id for j in r.journeys})
+    new, result = _replanned(tmp_path, plan, vehicle_off=[crew])
+    assert result.ok, result.violations[:5]
+    other = next(r.vehicle.vehicle_id for r in new.rosters
+                 if "HOME1" in {j.journey_id for j in r.journeys})
+    assert other != crew
+    assert _left_somewhere(new) == []
