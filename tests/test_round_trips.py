@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import random
+import re
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -172,6 +173,23 @@ def test_outward_with_an_unservable_return_is_left_out_before_planning(tmp_path:
     assert {j.journey_id for j in plan.planned} == {"OTHER"}
     assert len(plan.unassigned) == 2  # one reason each, nothing else
     assert _left_somewhere(plan) == []
+
+
+def test_the_outward_journeys_fix_plans_the_pair(tmp_path: Path) -> None:
+    """Applying the fix the outward journey names (the return's) plans both journeys."""
+    plan, _ = _checked(tmp_path, _evening_return(tmp_path))
+    fix = next(u.fix for u in plan.unassigned if u.journey.journey_id == "IN")
+    found = re.search(r"V1 could take it if its shift ran to (\d\d:\d\d)", fix)
+    assert found, fix
+    problem = _load(tmp_path / "fixed", [
+        booking("IN", patient_id="P1", purpose="dialysis", appointment_time="17:00"),
+        booking("HOME", patient_id="P1", purpose="dialysis", pickup_site="RDH",
+                pickup_lat="", pickup_lon="", dropoff_site="", dropoff_lat=52.93,
+                dropoff_lon=-1.49, appointment_time="", ready_time="21:15", return_of="IN")],
+        [vehicle("V1", shift_start="12:00", shift_end=found.group(1))])
+    fixed, result = _checked(tmp_path / "fixed", problem)
+    assert result.ok, result.violations[:5]
+    assert {j.journey_id for j in fixed.planned} == {"IN", "HOME"}
 
 
 def test_policy_may_allow_an_outward_without_its_return(tmp_path: Path) -> None:
