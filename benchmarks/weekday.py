@@ -3,14 +3,23 @@
     python benchmarks/weekday.py --seeds 1 2 3 --sizes 150 750 --time-limit 120
 
 For each day: served / servable, violations found by `pts check`, km, wall time and
-peak memory of each planner, run one at a time so each has the machine to itself.
+peak memory of each planner, run one at a time so each has the machine to itself; and, per
+patient (the unit of service: everyone taken somewhere is brought back), patients fully
+served, patients left somewhere (outward planned, return not), patients whose every
+journey is servable alone and fully served, and the renal standard (dialysis patients
+collected within [kpi] renal_collect_within_min of ready, where the hard window allows more).
+A generated day without `return_of` gets one written here: each patient's journeys in time
+order, the next one a return when it starts within 300 m of where the previous one ended.
 VROOM needs `pip install pyvroom`; without it that column is skipped.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import itertools
 import json
+import math
 import re
 import subprocess
 import sys
@@ -37,6 +46,13 @@ class Row:
     km: float
     wall_s: float
     peak_mb: float
+    patients: int = 0
+    fully_served: int = 0
+    left_somewhere: int = 0
+    servable_patients: int = 0
+    servable_patients_served: int = 0
+    renal_on_time: int = 0
+    renal_collected: int = 0
 
 
 def _tree_rss_mb(pid: int) -> float:
@@ -89,12 +105,92 @@ def _served(plan: Path) -> tuple[int, float]:
     return int(figures["served"]), float(figures["km_total"])
 
 
+LINK_RADIUS_M = 300  # the contract's inferred return: within 300 m of where the last ended
+UNSERVABLE_ALONE = ("no_compatible_vehicle", "window_shorter_than_trip", "no_shift_covers_window",
+                    "beyond_ev_range")
+RENAL_WITHIN_MIN = 30  # configs/default.toml [kpi] renal_collect_within_min
+
+
+def _clock(text: str) -> int | None:
+    if not text:
+        return None
+    hours, minutes = text.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+def _metres(a: tuple[float, float], b: tuple[float, float]) -> float:
+    lat = math.radians((a[0] + b[0]) / 2)
+    dy = (a[0] - b[0]) * 111_320
+    dx = (a[1] - b[1]) * 111_320 * math.cos(lat)
+    return math.hypot(dx, dy)
+
+
+def add_return_of(bookings: Path) -> int:
+    """Write `return_of` into a generated day that lacks it; the number of links written."""
+    with bookings.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        columns = list(reader.fieldnames or [])
+        rows = list(reader)
+    if "return_of" in columns:
+        return sum(bool(r["return_of"]) for r in rows)
+    by_patient: dict[str, list[dict[str, str]]] = {}
+    for row in rows:
+        by_patient.setdefault(row["patient_id"], []).append(row)
+    links = 0
+    for trips in by_patient.values():
+        trips.sort(key=lambda r: _clock(r["appointment_time"] or r["ready_time"]) or 0)
+        for before, after in itertools.pairwise(trips):
+            ended = (float(before["dropoff_lat"]), float(before["dropoff_lon"]))
+            starts = (float(after["pickup_lat"]), float(after["pickup_lon"]))
+            if _metres(ended, starts) <= LINK_RADIUS_M:
+                after["return_of"] = before["journey_id"]
+                links += 1
+    with bookings.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, [*columns, "return_of"], lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return links
+
+
+def patient_figures(day: Path, plan: Path) -> dict[str, int]:
+    """Per patient: fully served, left somewhere, servable alone and served; renal standard."""
+    with (day / "bookings.csv").open(newline="", encoding="utf-8") as handle:
+        bookings = list(csv.DictReader(handle))
+    with (plan / "rosters.csv").open(newline="", encoding="utf-8") as handle:
+        pickups = {r["journey_id"]: _clock(r["service_start"]) for r in csv.DictReader(handle)
+                   if r["event"] == "pickup"}
+    with (plan / "unassigned.csv").open(newline="", encoding="utf-8") as handle:
+        reasons = {r["journey_id"]: r["reason"].split(":")[0] for r in csv.DictReader(handle)}
+    patients: dict[str, list[dict[str, str]]] = {}
+    for row in bookings:
+        patients.setdefault(row["patient_id"], []).append(row)
+    figures = dict.fromkeys(("patients", "fully_served", "left_somewhere", "servable_patients",
+                             "servable_patients_served", "renal_on_time", "renal_collected"), 0)
+    for trips in patients.values():
+        figures["patients"] += 1
+        served = all(t["journey_id"] in pickups for t in trips)
+        figures["fully_served"] += served
+        figures["left_somewhere"] += any(
+            t.get("return_of") and t["return_of"] in pickups and t["journey_id"] not in pickups
+            for t in trips)
+        if not any(reasons.get(t["journey_id"]) in UNSERVABLE_ALONE for t in trips):
+            figures["servable_patients"] += 1
+            figures["servable_patients_served"] += served
+    for row in bookings:
+        ready, at = _clock(row["ready_time"]), pickups.get(row["journey_id"])
+        if row["purpose"] == "dialysis" and ready is not None and at is not None:
+            figures["renal_collected"] += 1
+            figures["renal_on_time"] += at - ready <= RENAL_WITHIN_MIN
+    return figures
+
+
 def bench(seed: int, journeys: int, vehicles: int, time_limit: float, planners: list[str],
           work: Path) -> list[Row]:
     day = work / f"day-{journeys}-{seed}"
     subprocess.run([*PTS, "generate", "--seed", str(seed), "--journeys", str(journeys),
                     "--vehicles", str(vehicles), "--out", str(day)], check=True,
                    capture_output=True)
+    add_return_of(day / "bookings.csv")
     rows = []
     servable = journeys
     for planner in planners:
@@ -117,16 +213,22 @@ def bench(seed: int, journeys: int, vehicles: int, time_limit: float, planners: 
         served, km = _served(plan)
         violations, by_rule = _check(day, plan)
         rows.append(Row(planner, seed, journeys, vehicles, served, servable, violations,
-                        by_rule, round(km, 1), round(wall, 1), round(peak)))
+                        by_rule, round(km, 1), round(wall, 1), round(peak),
+                        **patient_figures(day, plan)))
         print(_line(rows[-1]), flush=True)
     return rows
 
 
 def _line(row: Row) -> str:
     share = 100 * row.served / row.servable if row.servable else 0.0
+    alone = (100 * row.servable_patients_served / row.servable_patients
+             if row.servable_patients else 0.0)
+    renal = 100 * row.renal_on_time / row.renal_collected if row.renal_collected else 0.0
     return (f"| {row.planner} | {row.seed} | {row.journeys} | {row.vehicles} | {row.served} | "
-            f"{row.servable} | {share:.1f}% | {row.violations} {_rules(row)}| {row.km:,.0f} | "
-            f"{row.wall_s} | {row.peak_mb:.0f} |")
+            f"{row.servable} | {share:.1f}% | {row.fully_served}/{row.patients} | "
+            f"{row.left_somewhere} | {alone:.1f}% | {renal:.0f}% | "
+            f"{row.violations} {_rules(row)}| {row.km:,.0f} | {row.wall_s} | "
+            f"{row.peak_mb:.0f} |")
 
 
 def _rules(row: Row) -> str:
@@ -146,6 +248,8 @@ def main() -> None:
                              "then halves), pts-single (one model, one core), pts-portfolio, "
                              "textbook, vroom")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="write days and plans here (kept) instead of a temporary folder")
     args = parser.parse_args()
     planners = list(args.planners)
     if "vroom" in planners:
@@ -155,10 +259,13 @@ def main() -> None:
             print("pyvroom is not installed: skipping VROOM", file=sys.stderr)
             planners.remove("vroom")
     print("| planner | seed | journeys | vehicles | served | servable | served/servable | "
-          "violations | km | wall s | peak MB |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "patients fully served | left somewhere | servable patients served | "
+          f"renal <= {RENAL_WITHIN_MIN} min | violations | km | wall s | peak MB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     rows: list[Row] = []
-    with tempfile.TemporaryDirectory(prefix="pts-bench-") as work:
+    with tempfile.TemporaryDirectory(prefix="pts-bench-") as temporary:
+        work = str(args.keep) if args.keep else temporary
+        Path(work).mkdir(parents=True, exist_ok=True)
         for size in args.sizes:
             vehicles = max(5, round(87 * size / 750))
             for seed in args.seeds:

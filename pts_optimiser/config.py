@@ -122,6 +122,18 @@ class LinkPolicy:
 
 
 @dataclass(frozen=True)
+class StandardsPolicy:
+    """What the plan pays per minute a patient waits beyond a standard (config.kpi's).
+
+    Within the hard windows the plan then prefers meeting the standard; zero switches one
+    off. Integers: the solver's own units, beside objective.km_cost_* per km.
+    """
+
+    renal_collect_cost_per_min: int  # a dialysis patient collected after ready + the KPI's
+    discharge_collect_cost_per_min: int  # a discharge collected after ready + the KPI's
+
+
+@dataclass(frozen=True)
 class Config:
     """Every policy setting a run uses."""
 
@@ -140,6 +152,7 @@ class Config:
     validation: ValidationPolicy
     replan: ReplanPolicy
     linked: LinkPolicy
+    standards: StandardsPolicy
 
 
 def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -327,6 +340,9 @@ def load_config(path: Path | None = None) -> Config:
                                                                 "nearest_site"))),
         linked=LinkPolicy(read.integer("linked.link_radius_m", 0, 5000),
                           read.flag("linked.allow_outward_without_return")),
+        standards=StandardsPolicy(
+            read.integer("standards.renal_collect_cost_per_min", 0, 10**6),
+            read.integer("standards.discharge_collect_cost_per_min", 0, 10**6)),
     )
     if travel.provider == "osrm" and not travel.osrm_url.startswith(("http://", "https://")):
         read._bad("travel.osrm_url", "is not an http(s) URL",

@@ -137,8 +137,11 @@ def to_problem(instance: Instance, config: Config) -> Problem:
                                                                      3: 10**9},
                         km_cost_by_fuel={**config.objective.km_cost_by_fuel, "diesel": 1000},
                         vehicle_cost=0, shift_minute_cost=0)
+    # Distance only: the published instances know nothing of the NEPTS standards.
     benchmark = replace(config, objective=objective,
-                        breaks=replace(config.breaks, required_over_min=10**9))
+                        breaks=replace(config.breaks, required_over_min=10**9),
+                        standards=replace(config.standards, renal_collect_cost_per_min=0,
+                                          discharge_collect_cost_per_min=0))
     return Problem(tuple(journeys), vehicles, {}, benchmark, instance.name,
                    travel=EuclideanTravel())
 

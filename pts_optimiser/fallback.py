@@ -198,14 +198,33 @@ def _close(run: _Run, places: DayPlaces, rules: BreakPolicy) -> Roster:
 
 
 def one_at_a_time(problem: Problem, places: DayPlaces, allowed: Mapping[str, Sequence[int]],
-                  begun: Sequence[VehicleStart | None] = ()
+                  begun: Sequence[VehicleStart | None] = (),
+                  returns: Mapping[str, str] | None = None
                   ) -> tuple[list[Roster], list[Journey]]:
     """Rosters carrying one patient at a time, and the journeys they could not fit.
 
     `allowed` gives, per journey id, the vehicle indices that could carry it alone. When
     re-planning, `begun` gives each vehicle's stops so far: those stay, and whoever is on
-    board is dropped off first.
+    board is dropped off first. `returns` (outward journey id -> its return's id): an
+    outward journey is planned only if its return is, the pair or neither.
     """
+    # Runs only grow forwards, so an outward journey cannot be taken off once its return is
+    # found not to fit: the day is planned again without it, until no patient is left out.
+    returns = dict(returns or {})
+    skipped: set[str] = set()
+    while True:
+        rosters, left = _one_pass(problem, places, {j: v for j, v in allowed.items()
+                                                    if j not in skipped}, begun)
+        planned = {j.journey_id for roster in rosters for j in roster.journeys}
+        stranded = {out for out, back in returns.items()
+                    if out in planned and back not in planned}
+        if not stranded:
+            return rosters, left + [j for j in problem.journeys if j.journey_id in skipped]
+        skipped |= stranded
+
+
+def _one_pass(problem: Problem, places: DayPlaces, allowed: Mapping[str, Sequence[int]],
+              begun: Sequence[VehicleStart | None]) -> tuple[list[Roster], list[Journey]]:
     rules = problem.config.breaks
     runs = [_Run(v, v.base, v.shift_start_min) if not begun or begun[i] is None
             else _resume(v, begun[i], places)  # type: ignore[arg-type]

@@ -169,6 +169,15 @@ def _gap_miss(journey: Journey, allowed: Sequence[int], vehicles: Sequence[Vehic
     return "; ".join(texts)
 
 
+def return_fix(back: Unassigned) -> str:
+    """The nearest miss of an outward journey left out for its return: the return's own.
+
+    (Its fix, not the outward journey's: planning the return plans both.)
+    """
+    fix = back.fix or "see its reason"
+    return f"plan the patient's return, journey {back.journey.journey_id}: {fix}"
+
+
 def nearest_miss(unassigned: Unassigned, vehicles: Sequence[VehicleShift], places: DayPlaces,
                  rosters: Sequence[Roster], allowed: Sequence[int]) -> str:
     """What would let this journey be planned, in a line naming vehicle, time and change.

@@ -340,7 +340,8 @@ def config_toml(config: Config) -> str:
     lines += _section("maps", _fields(config.maps))
     lines += _section("output", [("group_readable", config.group_readable)])
     plain = [("kpi", config.kpi), ("alerts", config.alerts), ("validation", config.validation),
-             ("replan", config.replan), ("linked", config.linked)]
+             ("replan", config.replan), ("linked", config.linked),
+             ("standards", config.standards)]
     for name, policy in plain:
         lines += _section(name, _fields(policy))
     return "\n".join(lines)

@@ -33,6 +33,7 @@ from pts_optimiser.model import LOADS, RoutingInput, arc_costs, ride_limit_min, 
 
 _UNREACHABLE = np.int64(2**62)
 BLINK = 0.01  # share of places passed over at each insertion (Christiaens & Vanden Berghe)
+SOFT_PLACES = 3  # places costed in full per journey when standards are priced
 
 
 @functools.cache
@@ -112,6 +113,9 @@ class _Day:
         self.allowed = [frozenset(r.allowed_vehicles) for r in data.requests]
         # Each half of a left-out journey is a disjunction with this cost in the model.
         self.penalty = [2 * r.unserved_cost for r in data.requests]
+        # Round trips: an outward journey stays on a run only while its return is on one.
+        self.back_of = dict(data.links)
+        self.out_of = {back: outward for outward, back in data.links}
         self.break_options: list[tuple[int, ...]] = [() for _ in data.vehicles]
         for node, vehicle in sorted(data.break_owner.items()):
             self.break_options[vehicle] += (node,)
@@ -170,6 +174,57 @@ class _Day:
             if not moved:
                 return at
         return None
+
+    def time_cost(self, vehicle: int, seq: Sequence[int], at: Sequence[int]) -> int:
+        """What the model charges for the run's times: time on shift and standards missed.
+
+        Given when the run leaves base (s), every stop is best at its earliest: at
+        max(at[k], s + the transit from the start to k), since each standard is paid for
+        lateness and leaving later shortens nothing else. The cost is then convex and
+        piecewise linear in s, between the earliest start and the latest that still ends
+        first: least at one of its breakpoints, all of which are tried.
+        """
+        soft = [(k, *self.data.soft_latest[node]) for k, node in enumerate(seq)
+                if node in self.data.soft_latest]
+        span = self.data.span_cost_per_min
+        if not soft:
+            return self.span_cost(vehicle, seq, at)
+        latest = self.latest_start(vehicle, seq, at) if span else at[0]
+        rows = self.transit_rows
+        chain = [0] * len(seq)
+        for k in range(1, len(seq)):
+            chain[k] = chain[k - 1] + rows[seq[k - 1]][seq[k]]
+
+        def cost(s: int) -> int:
+            late = sum(c * max(0, max(at[k], s + chain[k]) - bound) for k, bound, c in soft)
+            return span * (at[-1] - s) + late
+
+        tries = {at[0], latest}
+        for k, bound, _ in soft:
+            tries.update((bound - chain[k], at[k] - chain[k]))
+        return min(cost(s) for s in tries if at[0] <= s <= latest)
+
+    def latest_start(self, vehicle: int, seq: Sequence[int], at: Sequence[int]) -> int:
+        """The latest the run can leave base and still end when it ends at its earliest."""
+        _, ub = self.bounds(vehicle, seq)
+        ub[-1] = at[-1]
+        rows = self.transit_rows
+        rides = self.rides(seq)
+        m = len(seq)
+        for _ in range(len(rides) + 2):
+            t = ub[-1]
+            latest = [t] * m
+            for k in range(m - 2, -1, -1):
+                t = min(ub[k], t - rows[seq[k]][seq[k + 1]])
+                latest[k] = t
+            moved = False
+            for i, j, limit in rides:
+                if latest[j] - latest[i] > limit:
+                    ub[j] = latest[i] + limit
+                    moved = True
+            if not moved:
+                return latest[0]
+        return at[0]  # leaving early always works
 
     def span_cost(self, vehicle: int, seq: Sequence[int], at: Sequence[int]) -> int:
         """What the model charges for the run's shortest time from leaving base to coming back.
@@ -331,7 +386,7 @@ class _Search:
         """A run costed as the model counts it: arcs, time on shift, a break not taken."""
         day = self.day
         missing = day.data.break_cost if day.break_missing(vehicle, seq) else 0
-        return _Run(seq, at, arcs, arcs + day.span_cost(vehicle, seq, at) + missing)
+        return _Run(seq, at, arcs, arcs + day.time_cost(vehicle, seq, at) + missing)
 
     def with_break(self, vehicle: int, run: _Run) -> _Run:
         """The run with its crew's break put where it costs least, if it lacks one and one fits.
@@ -441,12 +496,16 @@ class _Search:
         return _Board(tuple(group), legs, pairs, first, last, np.flatnonzero(first == last),
                       ranged)
 
+    def missing_cost(self, vehicle: int, seq: Sequence[int]) -> int:
+        return self.day.data.break_cost if self.day.break_missing(vehicle, seq) else 0
+
     def best_insertion(self, request: int, board: _Board, runs: Sequence[_Run]
-                       ) -> tuple[int, int, list[int], list[int]] | None:
+                       ) -> tuple[int, int, list[int], list[int], int] | None:
         """The cheapest feasible place for a journey on a board's runs.
 
-        (added cost, vehicle, stops, times). Windows, ride limit, load and range rule most
-        places out with arrays; the cheapest left are checked exactly, in order of cost.
+        (added cost, vehicle, stops, times, added arc cost). Windows, ride limit, load and
+        range rule most places out with arrays; the cheapest left are checked exactly, in
+        order of cost.
         """
         day = self.day
         req = day.data.requests[request]
@@ -497,14 +556,30 @@ class _Search:
         # Blinks: now and then a place is passed over, so equal plans do not repeat.
         candidates = candidates[self.blinks.random(candidates.size) >= BLINK]
         order = candidates[np.argsort(added[candidates], kind="stable")]
+        # With standards priced, a place's arcs alone do not say what it costs: the few
+        # cheapest that work are costed in full (times, standards), the least kept.
+        compare = SOFT_PLACES if day.data.soft_latest else 1
+        found: list[tuple[int, int, int, list[int], list[int]]] = []
         for pair in order[:self.settings.tries_per_journey].tolist():
             vehicle, i, j = (int(x) for x in board.pairs[(_VEHICLE, _FIRST, _LAST), pair])
             seq = runs[vehicle].seq
             stops = [*seq[:i + 1], p, *seq[i + 1:j + 1], d, *seq[j + 1:]]
             times = day.times(vehicle, stops)
-            if times is not None:
-                return int(added[pair]), vehicle, stops, times
-        return None
+            if times is None:
+                continue
+            arcs = int(added[pair])
+            extra = arcs
+            if compare > 1:
+                old = runs[vehicle]
+                extra = (arcs + day.time_cost(vehicle, stops, times)
+                         - (old.cost - old.arcs - self.missing_cost(vehicle, old.seq)))
+            found.append((extra, arcs, vehicle, stops, times))
+            if len(found) >= compare:
+                break
+        if not found:
+            return None
+        extra, arcs, vehicle, stops, times = min(found, key=lambda f: f[0])
+        return extra, vehicle, stops, times, arcs
 
 
 def recreate(data: RoutingInput, routes: Sequence[Sequence[int]],
@@ -542,6 +617,10 @@ def recreate(data: RoutingInput, routes: Sequence[Sequence[int]],
             runs[vehicle], lost = search.with_room_for_break(vehicle, run)
             given_up += lost
         left_out = _insert(search, runs, sorted(left_out + given_up))
+        kept = _keep_links(search, runs, left_out)
+        if kept is None:
+            return None
+        left_out = kept
     else:
         runs = [search.with_break(vehicle, run) for vehicle, run in enumerate(runs)]
     current, current_out = runs, left_out
@@ -603,7 +682,7 @@ def _choose(search: _Search, runs: Sequence[_Run]) -> set[int]:
     most = min(settings.max_removed, max(1, int(len(on) * settings.max_removed_share)))
     count = rng.randint(min(settings.min_removed, most), most)
     if rng.random() < 0.25:
-        return {r for r, _, _ in rng.sample(on, min(count, len(on)))}
+        return _with_outward(day, {r for r, _, _ in rng.sample(on, min(count, len(on)))}, on)
     seed, seed_p, seed_d = rng.choice(on)
     requests = day.data.requests
     t = day.transit_rows
@@ -620,7 +699,18 @@ def _choose(search: _Search, runs: Sequence[_Run]) -> set[int]:
         # Mostly the nearest, sometimes further: y^4 leans towards the front of the list.
         index = int(rng.random() ** 4 * len(ranked))
         chosen.add(ranked[index][0])
-    return chosen
+    return _with_outward(day, chosen, on)
+
+
+def _with_outward(day: _Day, chosen: set[int], on: Sequence[tuple[int, int, int]]) -> set[int]:
+    """A return taken off takes its outward journey with it: the pair goes back together."""
+    served = {r for r, _, _ in on}
+    more = set(chosen)
+    while True:
+        outward = {day.out_of[r] for r in more if r in day.out_of} & served - more
+        if not outward:
+            return more
+        more |= outward
 
 
 def _insert(search: _Search, runs: list[_Run], pending: list[int]) -> list[int]:
@@ -634,10 +724,24 @@ def _insert(search: _Search, runs: list[_Run], pending: list[int]) -> list[int]:
     rng.shuffle(order)
     if rng.random() < 0.5:
         order.sort(key=lambda r: day.lo[day.data.requests[r].pickup_node])
+    # A return goes in before its outward journey, which goes in only if the return did.
+    waiting = set(pending)
+    placed: set[int] = set()
+    ordered: list[int] = []
+    for request in order:
+        back = day.back_of.get(request)
+        if back in waiting and back not in ordered:
+            ordered.append(back)
+        if request not in ordered:
+            ordered.append(request)
     boards: dict[int, _Board] = {}
     left: list[int] = []
-    for request in order:
-        best: tuple[int, int, list[int], list[int]] | None = None
+    for request in ordered:
+        back = day.back_of.get(request)
+        if back is not None and back in waiting and back not in placed:
+            left.append(request)  # its return found no place: the patient is not taken
+            continue
+        best: tuple[int, int, list[int], list[int], int] | None = None
         for index, group in enumerate(search.groups):
             if index not in boards:
                 boards[index] = search.board(group, runs)
@@ -647,9 +751,31 @@ def _insert(search: _Search, runs: list[_Run], pending: list[int]) -> list[int]:
         if best is None:
             left.append(request)
             continue
-        added, vehicle, stops, times = best
+        _, vehicle, stops, times, added = best
+        placed.add(request)
         runs[vehicle] = search.with_break(
             vehicle, search.run(vehicle, stops, times, runs[vehicle].arcs + added))
         boards = {index: board for index, board in boards.items()
                   if vehicle not in board.vehicles}
     return sorted(left)
+
+
+def _keep_links(search: _Search, runs: list[_Run], out: list[int]) -> list[int] | None:
+    """Take off every outward journey whose return is not on a run; None if a run then fails.
+
+    (A plan repaired for breaks may have given a return up.)
+    """
+    day = search.day
+    gone = set(out)
+    stranded = {o for o, back in day.back_of.items() if o not in gone and back in gone}
+    while stranded:
+        for vehicle, run in enumerate(runs):
+            if any(day.request_of.get(n) in stranded for n in run.seq[1:-1]):
+                kept = [n for n in run.seq[1:-1] if day.request_of.get(n) not in stranded]
+                rebuilt = search.run_of(vehicle, kept)
+                if rebuilt is None:
+                    return None
+                runs[vehicle] = search.with_break(vehicle, rebuilt)
+        gone |= stranded
+        stranded = {o for o, back in day.back_of.items() if o not in gone and back in gone}
+    return sorted(gone)

@@ -433,9 +433,20 @@ def replan(old: Plan, merged: Table, now_min: int, cancel: Sequence[str],
     earlier = {u.journey.journey_id: u for u in old.unassigned if u.reason is Reason.CANCELLED}
     notes += [f"journey {j} was already cancelled" for j in cancel if j in earlier]
     cancelled = [j for j in dict.fromkeys(cancel) if j not in picked and j not in earlier]
+    # A patient not taken out is not brought back: cancelling an outward journey not yet
+    # made cancels its return (and a later trip's, in turn).
+    with_outward: dict[str, str] = {}
+    for journey in sorted(problem.journeys, key=lambda j: j.pickup_window.earliest_min):
+        if journey.return_of in (*cancelled, *with_outward) \
+                and journey.journey_id not in picked and journey.journey_id not in earlier \
+                and journey.journey_id not in cancelled:
+            with_outward[journey.journey_id] = journey.return_of
+    cancelled += list(with_outward)
     gone = [Unassigned(journeys[j], Reason.CANCELLED, u.detail)
             for j, u in earlier.items() if j in journeys and j not in picked]
-    gone += [Unassigned(journeys[j], Reason.CANCELLED, f"cancelled at {format_clock(now_min)}")
+    gone += [Unassigned(journeys[j], Reason.CANCELLED, f"cancelled at {format_clock(now_min)}"
+                        + (f" with its outward journey {with_outward[j]}"
+                           if j in with_outward else ""))
              for j in cancelled]
     out = {u.journey.journey_id for u in gone}
     idle_off = {v for v in vehicle_off if v not in starts or starts[v].idle}
@@ -448,6 +459,11 @@ def replan(old: Plan, merged: Table, now_min: int, cancel: Sequence[str],
     # to be, gets the rest of their day (the ride home) at the first priority's price.
     homeward = _rides_home(problem.journeys, {j.journey_id for j in old.planned} - out
                            | {o.journey_id for o in onward})
+    # Patients already out (their outward journey collected by now): their return is kept
+    # above everything else, on whichever crew can take it.
+    taken = picked | {o.journey_id for o in onward}
+    bring_back = {j.journey_id for j in problem.journeys
+                  if j.return_of in taken and j.journey_id not in out}
     today = replace(problem,
                     journeys=tuple(replace(j, priority=1) if j.journey_id in homeward else j
                                    for j in problem.journeys if j.journey_id not in out),
@@ -469,7 +485,7 @@ def replan(old: Plan, merged: Table, now_min: int, cancel: Sequence[str],
     started = time.monotonic()
     share = KEEP_ON_SHARE if options.time_limit_s >= SECOND_SEARCH_FROM_S else 1.0
     first = replace(options, time_limit_s=max(1.0, options.time_limit_s * share))
-    plan = solve(today, first, starts=starts, keep_on=keep_on, warm=rest)
+    plan = solve(today, first, starts=starts, keep_on=keep_on, warm=rest, bring_back=bring_back)
     lost = {j.journey_id for j in _lost_ids(old, plan, now_min)} & set(keep_on)
     remaining = options.time_limit_s - (time.monotonic() - started)
     if lost and share < 1.0 and remaining >= 1.0:
@@ -478,7 +494,8 @@ def replan(old: Plan, merged: Table, now_min: int, cancel: Sequence[str],
         again = {r.vehicle.vehicle_id: _rest(r, starts.get(r.vehicle.vehicle_id))
                  for r in plan.rosters}
         second = solve(today, replace(options, time_limit_s=remaining), starts=starts,
-                       keep_on={j: v for j, v in keep_on.items() if j not in lost}, warm=again)
+                       keep_on={j: v for j, v in keep_on.items() if j not in lost}, warm=again,
+                       bring_back=bring_back)
         if len(second.planned) >= len(plan.planned):
             plan = second
     stranded = _stranded(plan, starts)

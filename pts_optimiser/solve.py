@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import ExitStack
@@ -28,10 +28,12 @@ import numpy as np
 from pts_optimiser.config import Config
 from pts_optimiser.decompose import Part, split_by_latitude
 from pts_optimiser.fallback import one_at_a_time
-from pts_optimiser.misses import nearest_miss
+from pts_optimiser.misses import nearest_miss, return_fix
 from pts_optimiser.model import (
     DAY_MIN,
     LOADS,
+    RETIME_BUILDS,
+    RETIME_MIN_S,
     RoutingInput,
     RoutingOutcome,
     RoutingRequest,
@@ -39,6 +41,7 @@ from pts_optimiser.model import (
     SearchSettings,
     Visit,
     solve_routing,
+    unlinked,
 )
 from pts_optimiser.parse import format_clock
 from pts_optimiser.places import DayPlaces, day_places
@@ -81,6 +84,9 @@ MIN_RECREATE_S = 0.5  # below this ruin and recreate would not repay re-timing t
 # OR-Tools' construction of a 750-journey day took ~12 s on an idle core: expected to take
 # longer than its share, the portfolio's second search starts from the one-at-a-time plan.
 CONSTRUCT_S_PER_JOURNEY = 12 / 750
+# A patient already out whose ride home is left out is left somewhere: dearer than leaving
+# out a whole other patient's day (two priority-1 journeys), far below a lost break (10^9).
+HOMEWARD_FACTOR = 10
 FIXES_S = 1.0  # most time spent finding left-out journeys' nearest misses
 OVERRUN_S = 2.0  # past the time limit a search's process is ended and its plan lost
 
@@ -264,8 +270,13 @@ def _load(journey: Journey) -> tuple[int, int, int, int]:
 def solve(problem: Problem, options: SolveOptions, progress: ProgressFn | None = None,
           starts: Mapping[str, VehicleStart] | None = None,
           keep_on: Mapping[str, str] | None = None,
-          warm: Mapping[str, Sequence[tuple[Event, str, Place]]] | None = None) -> Plan:
+          warm: Mapping[str, Sequence[tuple[Event, str, Place]]] | None = None,
+          bring_back: Collection[str] = ()) -> Plan:
     """Plan the day within the time limit; every journey is planned or explained.
+
+    `bring_back` (journey ids): returns of patients already taken out (re-planning); each
+    costs HOMEWARD_FACTOR times a priority-1 journey to leave out, so it is never given up
+    for capacity while anything else could be.
 
     `starts` re-plans part-way through the day: per vehicle shift, the stops already made
     (kept as they are) and who is still on board (dropped by that same vehicle).
@@ -290,6 +301,14 @@ def solve(problem: Problem, options: SolveOptions, progress: ProgressFn | None =
 
     to_plan = [j for j in problem.journeys if j.journey_id not in carried]
     diagnoses = {j.journey_id: diagnose(j, vehicles, places, begun) for j in to_plan}
+    returns = return_links(problem, {j.journey_id for j in to_plan})
+    # A patient taken somewhere is brought back: an outward journey whose return no vehicle
+    # could carry even alone is not planned (nobody is collected to be left there).
+    for outward, back in _latest_first(returns):
+        missed = diagnoses[back].unassigned
+        if missed is not None and diagnoses[outward].unassigned is None:
+            diagnoses[outward] = _Diagnosis(diagnoses[outward].allowed, _return_missed(
+                next(j for j in to_plan if j.journey_id == outward), missed))
     unassigned = [d.unassigned for d in diagnoses.values() if d.unassigned is not None]
     servable = [j for j in to_plan if diagnoses[j.journey_id].unassigned is None]
     if options.seed:
@@ -305,6 +324,8 @@ def solve(problem: Problem, options: SolveOptions, progress: ProgressFn | None =
     ends = [model.add(places.of(v.base), 0, (v.shift_start_min, v.shift_end_min))
             for v in vehicles]
     requests = []
+    standards = _standards(config)
+    soft_latest: dict[int, tuple[int, int]] = {}
     for journey in servable:
         load = _load(journey)
         pickup = model.add(places.of(journey.pickup), journey.pickup_service_min,
@@ -318,9 +339,15 @@ def solve(problem: Problem, options: SolveOptions, progress: ProgressFn | None =
         model.journey_of_node[dropoff] = journey
         model.event_of_node[pickup] = Event.PICKUP
         model.event_of_node[dropoff] = Event.DROPOFF
+        standard = standards.get(journey.purpose)
+        if standard is not None and journey.ready_min is not None and standard[1] > 0 \
+                and journey.ready_min + standard[0] < journey.pickup_window.latest_min:
+            soft_latest[pickup] = (journey.ready_min + standard[0], standard[1])
         requests.append(RoutingRequest(
             pickup, dropoff, journey.max_ride_min,
-            config.objective.unserved_cost_by_priority[journey.priority],
+            config.objective.unserved_cost_by_priority[journey.priority]
+            if journey.journey_id not in bring_back
+            else HOMEWARD_FACTOR * config.objective.unserved_cost_by_priority[1],
             _kept_on(journey, diagnoses[journey.journey_id].allowed, keep_on, vehicles)))
     fixed_visits: dict[int, int] = {}
     for vehicle_index, begin in enumerate(begun):
@@ -371,6 +398,8 @@ def solve(problem: Problem, options: SolveOptions, progress: ProgressFn | None =
         service_min=model.service, windows=model.windows, loads=model.loads,
         vehicles=routing_vehicles, requests=requests, break_owner=break_owner,
         fixed_visits=fixed_visits,
+        links=_request_links(returns, servable),
+        soft_latest=soft_latest,
         vehicle_cost=config.objective.vehicle_cost,
         span_cost_per_min=config.objective.shift_minute_cost,
         horizon_min=max([DAY_MIN, *(w[1] for w in model.windows)]))
@@ -380,7 +409,7 @@ def solve(problem: Problem, options: SolveOptions, progress: ProgressFn | None =
         # Never an empty plan: one journey at a time needs no search and keeps every rule. It
         # is the plan to beat, and where ruin and recreate starts if OR-Tools has none.
         fallback = one_at_a_time(problem, places, {j.journey_id: diagnoses[j.journey_id].allowed
-                                                   for j in servable}, begun)
+                                                   for j in servable}, begun, returns)
         start = _routes_of(fallback[0], vehicles, model, break_nodes)
     remaining = options.time_limit_s - (time.monotonic() - started)
     settings = SearchSettings(max(1.0, remaining), options.first_solution, options.metaheuristic)
@@ -402,6 +431,13 @@ def solve(problem: Problem, options: SolveOptions, progress: ProgressFn | None =
     searched = len({j.journey_id for r in rosters for j in r.journeys})
     status = outcome.status if outcome else ("nothing to plan" if fallback is None
                                              else "fallback: one at a time")
+    # The model keeps the round-trip rule; a shift emptied for a lost break could still
+    # leave a patient somewhere: such a plan is never used.
+    left_somewhere = _left_somewhere(rosters, returns)
+    if left_somewhere and fallback is not None:
+        outcome = None
+        status = (f"fallback: one at a time, the search's plan left {len(left_somewhere)} "
+                  "patient(s) without their return")
     if fallback is not None and (outcome is None or _fallback_better(
             problem, fallback[0], rosters, strictly_more=bool(warm))):
         rosters, left_out = fallback
@@ -414,10 +450,11 @@ def solve(problem: Problem, options: SolveOptions, progress: ProgressFn | None =
     else:
         unassigned += [_no_capacity(j, vehicles, diagnoses[j.journey_id].allowed, rosters)
                        for j in left_out]
+    unassigned = _returns_first(unassigned, returns)
     rosters = [_from_last_stop(r, b, places) for r, b in
                zip(rosters, [(starts or {}).get(r.vehicle.vehicle_id) for r in rosters],
                    strict=True)]
-    unassigned = _with_fixes(unassigned, vehicles, places, rosters, diagnoses)
+    unassigned = _with_fixes(unassigned, vehicles, places, rosters, diagnoses, returns)
     search = {"status": status,
               "objective": outcome.objective if outcome else None,
               "solutions": outcome.solutions if outcome else 0,
@@ -430,6 +467,77 @@ def solve(problem: Problem, options: SolveOptions, progress: ProgressFn | None =
     if places.warning:
         search["travel_warning"] = places.warning
     return Plan(problem, tuple(rosters), tuple(unassigned), time.monotonic() - started, search)
+
+
+def return_links(problem: Problem, ids: set[str] | None = None) -> dict[str, str]:
+    """Outward journey id -> the id of its return, among `ids` (all journeys if None).
+
+    Empty when the policy allows an outward journey without its return.
+    """
+    if problem.config.linked.allow_outward_without_return:
+        return {}
+    known = {j.journey_id for j in problem.journeys} if ids is None else ids
+    return {j.return_of: j.journey_id for j in problem.journeys
+            if j.return_of is not None and j.return_of in known and j.journey_id in known}
+
+
+def _latest_first(returns: Mapping[str, str]) -> list[tuple[str, str]]:
+    """The links, a later trip's before the one leading to it (a day of several trips)."""
+    done: list[tuple[str, str]] = []
+    seen: set[str] = set()
+
+    def visit(outward: str) -> None:
+        if outward in seen:
+            return
+        seen.add(outward)
+        back = returns[outward]
+        if back in returns:
+            visit(back)
+        done.append((outward, back))
+
+    for outward in returns:
+        visit(outward)
+    return done
+
+
+def _return_missed(outward: Journey, back: Unassigned) -> Unassigned:
+    """The outward journey of a patient whose way back cannot be planned."""
+    return Unassigned(outward, Reason.RETURN_NOT_PLANNABLE,
+                      f"the patient's return, journey {back.journey.journey_id}, cannot be "
+                      f"planned ({back.text}); nobody is taken there to be left there")
+
+
+def _returns_first(unassigned: Sequence[Unassigned], returns: Mapping[str, str]
+                   ) -> list[Unassigned]:
+    """Outward journeys left out with their return: the return's reason is theirs."""
+    by_id = {u.journey.journey_id: u for u in unassigned}
+    for outward, back in _latest_first(returns):
+        if outward in by_id and back in by_id \
+                and by_id[outward].reason in (Reason.NO_CAPACITY, Reason.NO_PLAN_FOUND):
+            by_id[outward] = _return_missed(by_id[outward].journey, by_id[back])
+    return [by_id[u.journey.journey_id] for u in unassigned]
+
+
+def _left_somewhere(rosters: Sequence[Roster], returns: Mapping[str, str]) -> list[str]:
+    """Outward journeys planned whose return is not: patients the plan would leave there."""
+    planned = {j.journey_id for r in rosters for j in r.journeys}
+    return sorted(out for out, back in returns.items() if out in planned and back not in planned)
+
+
+def _request_links(returns: Mapping[str, str], servable: Sequence[Journey]
+                   ) -> tuple[tuple[int, int], ...]:
+    """The links as (outward, return) request indices of the routing input."""
+    index = {j.journey_id: i for i, j in enumerate(servable)}
+    return tuple(sorted((index[out], index[back]) for out, back in returns.items()
+                        if out in index and back in index))
+
+
+def _standards(config: Config) -> dict[str, tuple[int, int]]:
+    """Per purpose: (minutes after ready the standard allows, cost per minute beyond)."""
+    return {"dialysis": (config.kpi.renal_collect_within_min,
+                         config.standards.renal_collect_cost_per_min),
+            "discharge": (config.kpi.discharge_collect_within_min,
+                          config.standards.discharge_collect_cost_per_min)}
 
 
 def _last_stop(begin: VehicleStart) -> Place:
@@ -455,7 +563,8 @@ def _from_last_stop(roster: Roster, begin: VehicleStart | None, places: DayPlace
 
 def _with_fixes(unassigned: Sequence[Unassigned], vehicles: Sequence[VehicleShift],
                 places: DayPlaces, rosters: Sequence[Roster],
-                diagnoses: Mapping[str, _Diagnosis]) -> list[Unassigned]:
+                diagnoses: Mapping[str, _Diagnosis],
+                returns: Mapping[str, str] | None = None) -> list[Unassigned]:
     """Each left-out journey with its nearest miss, most urgent first, for FIXES_S at most.
 
     (About 10 ms a journey on a 750-journey day: a day the search failed on could have
@@ -470,7 +579,14 @@ def _with_fixes(unassigned: Sequence[Unassigned], vehicles: Sequence[VehicleShif
             diagnosis = diagnoses.get(left.journey.journey_id)
             fixed[id(left)] = replace(left, fix=nearest_miss(
                 left, vehicles, places, rosters, diagnosis.allowed if diagnosis else ()))
-    return [fixed.get(id(left), left) for left in unassigned]
+    done = [fixed.get(id(left), left) for left in unassigned]
+    # An outward journey left out for its return: what would plan the return plans it.
+    by_id = {u.journey.journey_id: u for u in done}
+    for outward, back in _latest_first(returns or {}):
+        if outward in by_id and back in by_id \
+                and by_id[outward].reason is Reason.RETURN_NOT_PLANNABLE:
+            by_id[outward] = replace(by_id[outward], fix=return_fix(by_id[back]))
+    return [by_id[u.journey.journey_id] for u in done]
 
 
 def planned_share(plan: Plan | Mapping[str, Any]) -> float:
@@ -708,10 +824,14 @@ def _recreated(data: RoutingInput, first: RoutingOutcome | None, seconds: float,
     """The plan after ruin and recreate, timed and accepted by the OR-Tools model; else `first`.
 
     Ruin and recreate starts from `start` if given, else from `first`'s routes. The time
-    kept back for the model to time the new routes is twice what building it took.
+    kept back for the model to time the new routes is RETIME_BUILDS times what building it
+    took, at least RETIME_MIN_S.
     """
     built_s = first.model_s if first is not None else (model_s or _model_s_guess(data))
-    retime_s = max(0.5, 2 * built_s)
+    # A plan ruin and recreate found is lost if timing it runs out of time: be generous
+    # (it stops as soon as the routes are timed). With round trips timing a 750-journey day
+    # took 2.4 s where building the model took 1.2 s, and 2 x the build lost every plan.
+    retime_s = max(RETIME_MIN_S, RETIME_BUILDS * built_s)
     search_s = seconds - retime_s
     if search_s < MIN_RECREATE_S or not data.requests:
         return first
@@ -823,10 +943,17 @@ def _merged_outcome(data: RoutingInput, parts: Sequence[Part],
                 Visit(part.node_in_whole[visit.node], visit.start_min) for visit in route)
     if _served_in(routes, data) < _served(first, data):
         return first  # cannot happen with warm starts; kept as a guard for the promise
+    if unlinked(data, _served_requests(routes, data)):
+        return first  # a half knows only its own links: never leave a patient there
     objective = (sum(o.objective for o in outcomes if o) if all(outcomes)
                  else first.objective)
     return RoutingOutcome(tuple(routes), objective, "whole day, then halves", first.seconds,
                           first.solutions + sum(o.solutions for o in outcomes if o))
+
+
+def _served_requests(routes: Sequence[Sequence[Visit]], data: RoutingInput) -> set[int]:
+    request_of = {r.pickup_node: i for i, r in enumerate(data.requests)}
+    return {request_of[v.node] for route in routes for v in route if v.node in request_of}
 
 
 def _served_in(routes: Sequence[Sequence[Visit]], data: RoutingInput) -> int:

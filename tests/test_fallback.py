@@ -36,4 +36,4 @@ def test_fallback_plan_is_legal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     assert result.ok, result.violations[:5]
     assert {str(u.reason) for u in plan.unassigned} <= {
         "no_plan_found", "no_shift_covers_window", "no_compatible_vehicle",
-        "window_shorter_than_trip", "beyond_ev_range"}
+        "window_shorter_than_trip", "beyond_ev_range", "return_not_plannable"}

@@ -1,0 +1,313 @@
+"""Round trips: a patient taken somewhere is brought back, in every planner; standards as costs."""
+
+from __future__ import annotations
+
+import csv
+import random
+import re
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from pts_optimiser.checker import CheckResult, check_plan
+from pts_optimiser.config import load_config
+from pts_optimiser.fallback import one_at_a_time
+from pts_optimiser.model import (
+    RoutingInput,
+    RoutingOutcome,
+    SearchSettings,
+    solve_routing,
+    unlinked,
+)
+from pts_optimiser.parse import Inputs, read_problem
+from pts_optimiser.places import day_places
+from pts_optimiser.plan import Plan, Reason
+from pts_optimiser.problem import Problem
+from pts_optimiser.recreate import RecreateSettings, recreate
+from pts_optimiser.solve import SolveOptions, return_links, solve
+from pts_optimiser.writers import write_plan
+from tests.helpers import BOOKING_COLUMNS, FLEET_COLUMNS, booking, line_day, vehicle
+
+COLUMNS = [*BOOKING_COLUMNS, "return_of"]
+
+
+def _load(folder: Path, bookings: Sequence[dict[str, object]],
+          fleet: Sequence[dict[str, object]]) -> Problem:
+    """Write a day whose bookings carry `return_of`, and read it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, rows, columns in (("bookings.csv", bookings, COLUMNS),
+                                ("fleet.csv", fleet, FLEET_COLUMNS)):
+        with (folder / name).open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, columns, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+    problem, _ = read_problem(Inputs(folder / "bookings.csv", folder / "fleet.csv"),
+                              load_config())
+    return problem
+
+
+def _checked(folder: Path, problem: Problem, seconds: float = 4.0) -> tuple[Plan, CheckResult]:
+    plan = solve(problem, SolveOptions(time_limit_s=seconds))
+    write_plan(plan, folder / "plan")
+    return plan, check_plan(problem, folder / "plan")
+
+
+def _left_somewhere(plan: Plan) -> list[str]:
+    """Outward journeys planned whose return is not (computed here, from the plan alone)."""
+    planned = {j.journey_id for j in plan.planned}
+    return [j.journey_id for j in plan.problem.journeys
+            if j.return_of is not None and j.return_of in planned
+            and j.journey_id not in planned]
+
+
+def _served(data: RoutingInput, outcome: RoutingOutcome | Sequence[Sequence[int]]) -> set[int]:
+    pickups = {r.pickup_node: i for i, r in enumerate(data.requests)}
+    routes = ([[v.node for v in route] for route in outcome.routes]
+              if isinstance(outcome, RoutingOutcome) else outcome)
+    return {pickups[n] for route in routes for n in route if n in pickups}
+
+
+def _contest() -> RoutingInput:
+    """One vehicle; an outward journey (0), its return (1) and a dearer journey (2).
+
+    Journey 2 is at the same time as the return, far from it: both cannot be made.
+    """
+    data = line_day([0, 0, 10, 20, 20, 10, 50, 60], [(2, 3, 100), (4, 5, 100), (6, 7, 100)],
+                    windows={4: (100, 105), 6: (100, 105)})
+    requests = list(data.requests)
+    requests[2] = replace(requests[2], unserved_cost=3 * 10**6)
+    return replace(data, requests=requests, links=((0, 1),))
+
+
+def test_model_takes_nobody_out_it_cannot_bring_back() -> None:
+    """Capacity forces a choice: without the rule the model strands patient 0; with it, not."""
+    data = _contest()
+    free = solve_routing(replace(data, links=()), SearchSettings(2.0))
+    assert free is not None and _served(data, free) == {0, 2}  # the rule is what changes it
+    kept = solve_routing(data, SearchSettings(2.0))
+    assert kept is not None
+    assert _served(data, kept) == {2}
+    assert unlinked(data, _served(data, kept)) == []
+
+
+def _linked_day(seed: int) -> RoutingInput:
+    """Eight patients out and back on a line, two vehicles too few for all of them."""
+    rng = random.Random(seed)
+    positions, requests, windows, links = [0, 0], [], {}, []
+    for patient in range(8):
+        home, clinic = rng.randint(5, 60), rng.randint(-30, 30)
+        out_at, back_at = rng.randint(0, 200), rng.randint(300, 600)
+        node = len(positions)
+        positions += [home, clinic, clinic, home]
+        requests += [(node, node + 1, 80), (node + 2, node + 3, 80)]
+        windows[node] = (out_at, out_at + 40)
+        windows[node + 2] = (back_at, back_at + 30)
+        links.append((2 * patient, 2 * patient + 1))
+    data = line_day(positions, requests, vehicles=2, windows=windows, seats=1)
+    return replace(data, links=tuple(links))
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_ruin_and_recreate_never_strands_a_patient(seed: int) -> None:
+    """Random ruins on a linked day: every plan kept has each outward journey's return."""
+    data = _linked_day(seed)
+    first = solve_routing(data, SearchSettings(1.0))
+    assert first is not None
+    assert unlinked(data, _served(data, first)) == []
+    routes = [[v.node for v in route[1:-1]] for route in first.routes]
+    for search_seed in range(4):
+        found = recreate(data, routes, RecreateSettings(0.3, seed=search_seed))
+        assert found is not None
+        assert unlinked(data, _served(data, found.routes)) == []
+        # and the model, with every rule, takes the routes as they are
+        assert solve_routing(data, SearchSettings(2.0, solution_limit=1),
+                             initial_routes=found.routes, warm_only=True) is not None
+    # a plan with no journeys on it is rebuilt (the foreign start) without stranding anyone
+    found = recreate(data, [[], []], RecreateSettings(0.3, seed=seed), foreign=True)
+    assert found is not None and unlinked(data, _served(data, found.routes)) == []
+
+
+def test_fallback_plans_the_pair_or_neither(tmp_path: Path) -> None:
+    """One at a time: an outward journey whose return it cannot plan is not planned."""
+    problem = _load(tmp_path, [booking("OUT", patient_id="P1"),
+                               booking("BACK", patient_id="P1", pickup_site="RDH",
+                                       pickup_lat="", pickup_lon="", dropoff_site="",
+                                       dropoff_lat=52.93, dropoff_lon=-1.49,
+                                       appointment_time="", ready_time="11:30",
+                                       return_of="OUT")],
+                    [vehicle("V1")])
+    places = day_places(problem, [])
+    returns = return_links(problem)
+    assert returns == {"OUT": "BACK"}
+    both, left = one_at_a_time(problem, places, {"OUT": (0,), "BACK": (0,)}, (), returns)
+    assert {j.journey_id for r in both for j in r.journeys} == {"OUT", "BACK"} and not left
+    # the return fits no vehicle: neither is planned
+    rosters, left = one_at_a_time(problem, places, {"OUT": (0,), "BACK": ()}, (), returns)
+    assert not [j for r in rosters for j in r.journeys]
+    assert {j.journey_id for j in left} == {"OUT", "BACK"}
+
+
+def _evening_return(tmp_path: Path) -> Problem:
+    """A dialysis patient taken in at 17:00 whose session ends at 21:15, after every shift."""
+    return _load(tmp_path, [
+        booking("IN", patient_id="P1", purpose="dialysis", appointment_time="17:00"),
+        booking("HOME", patient_id="P1", purpose="dialysis", pickup_site="RDH",
+                pickup_lat="", pickup_lon="", dropoff_site="", dropoff_lat=52.93,
+                dropoff_lon=-1.49, appointment_time="", ready_time="21:15", return_of="IN"),
+        booking("OTHER", patient_id="P2", appointment_time="16:30")],
+        [vehicle("V1", shift_start="12:00", shift_end="19:00")])
+
+
+def test_outward_with_an_unservable_return_is_left_out_before_planning(tmp_path: Path) -> None:
+    """The return no shift covers names its reason; the outward journey carries it and its fix."""
+    plan, result = _checked(tmp_path, _evening_return(tmp_path))
+    assert result.ok, result.violations[:5]
+    reasons = {u.journey.journey_id: u for u in plan.unassigned}
+    assert reasons["HOME"].reason is Reason.NO_SHIFT_COVERS_WINDOW
+    outward = reasons["IN"]
+    assert outward.reason is Reason.RETURN_NOT_PLANNABLE
+    assert "no_shift_covers_window" in outward.text and "HOME" in outward.detail
+    assert outward.fix.startswith("plan the patient's return, journey HOME")
+    assert {j.journey_id for j in plan.planned} == {"OTHER"}
+    assert len(plan.unassigned) == 2  # one reason each, nothing else
+    assert _left_somewhere(plan) == []
+
+
+def test_the_outward_journeys_fix_plans_the_pair(tmp_path: Path) -> None:
+    """Applying the fix the outward journey names (the return's) plans both journeys."""
+    plan, _ = _checked(tmp_path, _evening_return(tmp_path))
+    fix = next(u.fix for u in plan.unassigned if u.journey.journey_id == "IN")
+    found = re.search(r"V1 could take it if its shift ran to (\d\d:\d\d)", fix)
+    assert found, fix
+    problem = _load(tmp_path / "fixed", [
+        booking("IN", patient_id="P1", purpose="dialysis", appointment_time="17:00"),
+        booking("HOME", patient_id="P1", purpose="dialysis", pickup_site="RDH",
+                pickup_lat="", pickup_lon="", dropoff_site="", dropoff_lat=52.93,
+                dropoff_lon=-1.49, appointment_time="", ready_time="21:15", return_of="IN")],
+        [vehicle("V1", shift_start="12:00", shift_end=found.group(1))])
+    fixed, result = _checked(tmp_path / "fixed", problem)
+    assert result.ok, result.violations[:5]
+    assert {j.journey_id for j in fixed.planned} == {"IN", "HOME"}
+
+
+def test_policy_may_allow_an_outward_without_its_return(tmp_path: Path) -> None:
+    """[linked] allow_outward_without_return: the outward journey is planned alone."""
+    problem = _evening_return(tmp_path)
+    allowed = replace(problem.config, linked=replace(problem.config.linked,
+                                                     allow_outward_without_return=True))
+    plan = solve(replace(problem, config=allowed), SolveOptions(time_limit_s=3))
+    assert {j.journey_id for j in plan.planned} == {"IN", "OTHER"}
+
+
+def test_a_contest_for_capacity_leaves_out_the_pair(tmp_path: Path) -> None:
+    """One seat, two patients whose returns clash: one goes and comes back, one is not taken.
+
+    The outward journey left out names its return's reason.
+    """
+    bookings = []
+    for k, lon in ((1, -1.49), (2, -1.50)):
+        bookings += [booking(f"IN{k}", patient_id=f"P{k}", purpose="dialysis",
+                             pickup_lon=lon, appointment_time="09:00"),
+                     booking(f"HOME{k}", patient_id=f"P{k}", purpose="dialysis",
+                             pickup_site="RDH", pickup_lat="", pickup_lon="", dropoff_site="",
+                             dropoff_lat=52.93, dropoff_lon=lon, appointment_time="",
+                             ready_time="12:00", latest_pickup="12:05",
+                             return_of=f"IN{k}")]
+    problem = _load(tmp_path, bookings, [vehicle("V1", seats=1)])
+    plan, result = _checked(tmp_path, problem)
+    assert result.ok, result.violations[:5]
+    assert _left_somewhere(plan) == []
+    planned = {j.journey_id for j in plan.planned}
+    assert len(planned) == 2 and planned in ({"IN1", "HOME1"}, {"IN2", "HOME2"})
+    reasons = {u.journey.journey_id: u for u in plan.unassigned}
+    out = next(u for u in reasons.values() if u.journey.journey_id.startswith("IN"))
+    assert out.reason is Reason.RETURN_NOT_PLANNABLE and "no_capacity" in out.detail
+
+
+def _standard_day() -> RoutingInput:
+    """Journey 0 may be collected 100-200; journey 1 is fixed at 300; a minute on shift costs 1.
+
+    Leaving base late saves time on shift, so without a standard journey 0 is collected late.
+    """
+    data = line_day([0, 0, 10, 20, 30, 40], [(2, 3, 100), (4, 5, 100)],
+                    windows={2: (100, 200), 4: (300, 300)})
+    return replace(data, span_cost_per_min=1)
+
+
+def test_a_standard_moves_a_collection_earlier_when_it_is_free_to() -> None:
+    """A collection standard at 110 (5 a minute past it) brings the pickup to 110 or before."""
+    plain = _standard_day()
+    late = solve_routing(plain, SearchSettings(1.0))
+    assert late is not None
+    assert next(v.start_min for v in late.routes[0] if v.node == 2) > 110
+    priced = replace(plain, soft_latest={2: (110, 5)})
+    early = solve_routing(priced, SearchSettings(1.0))
+    assert early is not None
+    assert next(v.start_min for v in early.routes[0] if v.node == 2) <= 110
+
+
+def test_ruin_and_recreate_counts_the_standards_as_the_model_does() -> None:
+    """With standards priced and time on shift costed, the search's cost is the objective."""
+    data = replace(_standard_day(), soft_latest={2: (110, 5), 4: (290, 3)})
+    outcome = solve_routing(data, SearchSettings(1.0))
+    assert outcome is not None
+    routes = [[visit.node for visit in route[1:-1]] for route in outcome.routes]
+    found = recreate(data, routes, RecreateSettings(0.1))
+    assert found is not None
+    assert found.start_cost == outcome.objective
+
+
+def _two_patients(tmp_path: Path) -> tuple[Problem, Plan]:
+    """Patient 1 out at 9 and home at 11:30, patient 2 out at 12 and home at 13; two cars."""
+    bookings = []
+    for k, (lon, appointment, ready) in enumerate((((-1.49), "09:00", "11:30"),
+                                                   ((-1.47), "12:00", "13:00")), start=1):
+        bookings += [booking(f"IN{k}", patient_id=f"P{k}", pickup_lon=lon,
+                             appointment_time=appointment),
+                     booking(f"HOME{k}", patient_id=f"P{k}", pickup_site="RDH",
+                             pickup_lat="", pickup_lon="", dropoff_site="", dropoff_lat=52.93,
+                             dropoff_lon=lon, appointment_time="", ready_time=ready,
+                             return_of=f"IN{k}")]
+    problem = _load(tmp_path / "day", bookings, [vehicle(v, seats=1, shift_end="16:00")
+                                                  for v in ("V1", "V2")])
+    plan, result = _checked(tmp_path, problem)
+    assert result.ok, result.violations[:5]
+    assert len(plan.planned) == 4
+    return problem, plan
+
+
+def _replanned(tmp_path: Path, plan: Plan, cancel: Sequence[str] = (),
+               vehicle_off: Sequence[str] = ()) -> tuple[Plan, CheckResult]:
+    from pts_optimiser.replan import merged_bookings, replan
+
+    merged = merged_bookings(tmp_path / "day" / "bookings.csv", None)
+    result = replan(plan, merged, 10 * 60, cancel, vehicle_off, SolveOptions(time_limit_s=3))
+    write_plan(result.plan, tmp_path / "new")
+    return result.plan, check_plan(result.plan.problem, tmp_path / "new")
+
+
+def test_replan_cancels_a_return_with_its_outward_journey(tmp_path: Path) -> None:
+    """Cancelling an outward journey not yet made at 10:00 cancels the patient's return too."""
+    _, plan = _two_patients(tmp_path)
+    new, result = _replanned(tmp_path, plan, cancel=["IN2"])
+    assert result.ok, result.violations[:5]
+    reasons = {u.journey.journey_id: u for u in new.unassigned}
+    assert {j for j, u in reasons.items() if u.reason is Reason.CANCELLED} == {"IN2", "HOME2"}
+    assert "with its outward journey IN2" in reasons["HOME2"].detail
+    assert {j.journey_id for j in new.planned} == {"IN1", "HOME1"}
+    assert _left_somewhere(new) == []
+
+
+def test_replan_keeps_the_return_of_a_patient_already_out(tmp_path: Path) -> None:
+    """At 10:00 the crew due to bring patient 1 home goes off the road: another crew does."""
+    _, plan = _two_patients(tmp_path)
+    crew = next(r.vehicle.vehicle_id for r in plan.rosters
+                if "HOME1" in {j.journey_id for j in r.journeys})
+    new, result = _replanned(tmp_path, plan, vehicle_off=[crew])
+    assert result.ok, result.violations[:5]
+    other = next(r.vehicle.vehicle_id for r in new.rosters
+                 if "HOME1" in {j.journey_id for j in r.journeys})
+    assert other != crew
+    assert _left_somewhere(new) == []
