@@ -417,7 +417,8 @@ def read_plan(problem: Problem, plan_dir: Path) -> Plan:
     for index, cells in enumerate(unassigned.rows):
         try:
             code, _, detail = cells["reason"].partition(": ")
-            left_out.append(Unassigned(journeys[cells["journey_id"]], Reason(code), detail))
+            left_out.append(Unassigned(journeys[cells["journey_id"]], Reason(code), detail,
+                                       cells.get("fix", "")))
         except (KeyError, ValueError) as exc:
             raise _bad(unassigned, index, exc) from None
     summary = json.loads((plan_dir / "summary.json").read_text(encoding="utf-8"))

@@ -103,11 +103,20 @@ def summary(plan: Plan) -> dict[str, Any]:
     }
 
 
+UNASSIGNED_FIX = "fix"  # beside the contract's reason: what would let it be planned
+
+
+def unassigned_columns(plan: Plan) -> list[str]:
+    """unassigned.csv's columns: the contract's, the nearest miss, the bookings' own."""
+    ours = (*UNASSIGNED_COLUMNS, UNASSIGNED_FIX)
+    return [*ours, *(name for name in _extras(plan)[0] if name not in ours)]
+
+
 def _unassigned_rows(plan: Plan) -> list[dict[str, object]]:
     booking_extra, _ = _extras(plan)
-    return [{"journey_id": u.journey.journey_id, "patient_id": u.journey.patient_id,
-             "reason": u.text, **{name: dict(u.journey.extra).get(name, "")
-                                  for name in booking_extra}}
+    return [{**{name: dict(u.journey.extra).get(name, "") for name in booking_extra},
+             "journey_id": u.journey.journey_id, "patient_id": u.journey.patient_id,
+             "reason": u.text, UNASSIGNED_FIX: u.fix}
             for u in plan.unassigned]
 
 
@@ -129,13 +138,11 @@ def write_views(plan: Plan, folder: Path, views: tuple[str, ...] = VIEWS) -> Non
 def writing_time_s(journeys: int) -> float:
     """Seconds to keep back from a time limit for writing a plan with its views and maps.
 
-    Measured on generated 750-journey days planned by the portfolio strategy: writing the
-    plan took 1.2-1.8 s and the maps 12.5-14.4 s; the first write in a process, which is the
-    one a command makes, took 16.2 s in all (746 planned on 87 shifts). The check before the
-    swap adds 0.3 s at 750 journeys (importing the checker 0.16 s, checking 0.16 s), kept
-    back as one second per 2000 journeys.
+    Kept for a machine whose two cores are shared with two other busy processes, where
+    writing a 750-journey plan, checked, with its workbook and maps, took 5.0-5.1 s
+    (benchmarks/README.md); the search processes may end up to 2 s past their share.
     """
-    return 3.0 + journeys / 50 + journeys / 2000
+    return 2.0 + journeys / 150
 
 
 def write_folder(out: Path, build: Callable[[Path], None], keep_previous: Path | None = None,
@@ -214,7 +221,7 @@ def write_plan(plan: Plan, out: Path, inputs: Inputs | None = None, with_maps: b
         booking_extra, fleet_extra = _extras(plan)
         write_table(staging / "rosters.csv", [*ROSTER_COLUMNS, *booking_extra, *fleet_extra],
                     roster_rows(plan))
-        write_table(staging / "unassigned.csv", [*UNASSIGNED_COLUMNS, *booking_extra],
+        write_table(staging / "unassigned.csv", unassigned_columns(plan),
                     _unassigned_rows(plan))
         planfolder.reached("tables")
         figures = summary(plan)

@@ -39,6 +39,18 @@ def test_extra_columns_are_carried(tiny_plan: Plan, tmp_path: Path) -> None:
     assert "ward_note" in rows(tmp_path / "plan" / "unassigned.csv")[0]
 
 
+def test_unassigned_file_says_what_would_fix_it(tiny_plan: Plan, tmp_path: Path) -> None:
+    """unassigned.csv carries each journey's nearest miss, and a plan read back keeps it."""
+    from pts_optimiser.planfolder import read_plan
+
+    assert tiny_plan.unassigned and all(u.fix for u in tiny_plan.unassigned)
+    write_plan(tiny_plan, tmp_path / "plan")
+    written = rows(tmp_path / "plan" / "unassigned.csv")
+    assert [r["fix"] for r in written] == [u.fix for u in tiny_plan.unassigned]
+    again = read_plan(tiny_plan.problem, tmp_path / "plan")
+    assert [u.fix for u in again.unassigned] == [u.fix for u in tiny_plan.unassigned]
+
+
 def test_summary_adds_up(tiny_plan: Plan, tmp_path: Path) -> None:
     """Served plus unassigned is every journey; km is the rosters' km."""
     write_plan(tiny_plan, tmp_path / "plan")
