@@ -81,6 +81,9 @@ RULES: Mapping[str, str] = {
     "unassigned_twice": "no booking is listed twice in unassigned",
     "unknown_unassigned": "unassigned lists only booked journeys",
     "no_reason": "every unassigned journey has a reason",
+    "stranded_patient": "a patient taken somewhere is brought back: an outward journey is "
+                        "planned only with its return (return_of, or the next journey that "
+                        "day starting where it ended); a warning where the policy allows it",
 }
 
 
@@ -127,19 +130,23 @@ class CheckResult:
     journeys_planned: int
     journeys_unassigned: int
     notes: tuple[str, ...] = ()  # how the check was made, when not the usual way
+    # What the policy allows but a coordinator must act on (a patient with no way back).
+    warnings: tuple[Violation, ...] = ()
 
     @property
     def ok(self) -> bool:
-        """True when the plan breaks no rule."""
+        """True when the plan breaks no rule (warnings do not count)."""
         return not self.violations
 
     def summary(self) -> str:
-        """One line a person reads first, then counts per rule."""
-        lines = [f"{len(self.violations)} violation(s); {self.journeys_planned} journeys planned "
-                 f"on {self.vehicles_used} vehicle shifts, {self.journeys_unassigned} unassigned"]
+        """One line a person reads first, then counts per rule, then each warning."""
+        lines = [f"{len(self.violations)} violation(s), {len(self.warnings)} warning(s); "
+                 f"{self.journeys_planned} journeys planned on {self.vehicles_used} vehicle "
+                 f"shifts, {self.journeys_unassigned} unassigned"]
         lines += [f"  note: {note}" for note in self.notes]
         for rule, count in sorted(Counter(v.rule for v in self.violations).items()):
             lines.append(f"  {rule}: {count}")
+        lines += [f"  warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
 
@@ -151,6 +158,7 @@ class _Checker:
         self.travel = problem.config.travel
         self.breaks = problem.config.breaks
         self.found: list[Violation] = []
+        self.warned: list[Violation] = []
         self.notes: list[str] = []
         self.osrm_down = False
 
@@ -413,6 +421,52 @@ class _Checker:
                           pickup.vehicle_id, jid, dropoff.row)
         return planned
 
+    def returns(self) -> dict[str, str]:
+        """Outward journey -> the journey that brings the patient back.
+
+        As the bookings say (`return_of`); for a journey that says nothing, the contract's
+        rule, worked out here on its own: the patient's next journey (by earliest pickup)
+        that starts within the policy's radius of where the previous one ended, and can
+        start after it ends, unless that one already is a return or has one. Two at once
+        is no link (the reader warned of it).
+        """
+        back_of = {j.journey_id: j.return_of for j in self.problem.journeys if j.return_of}
+        outward_to = {outward: back for back, outward in back_of.items()}
+        radius_m = self.problem.config.linked.link_radius_m
+        days: dict[str, list[Journey]] = defaultdict(list)
+        for journey in self.problem.journeys:
+            days[journey.patient_id].append(journey)
+        for day in days.values():
+            starts = sorted({j.pickup_window.earliest_min for j in day})
+            at = {t: sorted((j for j in day if j.pickup_window.earliest_min == t),
+                            key=lambda j: j.journey_id) for t in starts}
+            for earlier, later in pairwise(starts):
+                pairs = [(o, r) for o in at[earlier] for r in at[later]
+                         if o.journey_id not in back_of and o.journey_id not in outward_to
+                         and r.journey_id not in back_of
+                         and great_circle((o.dropoff.lat, o.dropoff.lon),
+                                          (r.pickup.lat, r.pickup.lon)).m <= radius_m
+                         and o.dropoff_window.earliest_min <= r.pickup_window.latest_min]
+                outs = Counter(o.journey_id for o, _ in pairs)
+                backs = Counter(r.journey_id for _, r in pairs)
+                for outward, back in pairs:
+                    if outs[outward.journey_id] == 1 and backs[back.journey_id] == 1:
+                        back_of[back.journey_id] = outward.journey_id
+                        outward_to[outward.journey_id] = back.journey_id
+        return outward_to
+
+    def round_trips(self, planned: set[str]) -> None:
+        """An outward journey planned while its return is not leaves the patient there."""
+        allowed = self.problem.config.linked.allow_outward_without_return
+        for outward, back in sorted(self.returns().items()):
+            if outward in planned and back not in planned:
+                patient = self.journeys[outward].patient_id if outward in self.journeys else ""
+                found = Violation("stranded_patient", f"patient {patient} is taken there but "
+                                  f"their return {back} is not planned"
+                                  + ("; they need another way back" if allowed else ""),
+                                  journey_id=outward)
+                (self.warned if allowed else self.found).append(found)
+
     def conservation(self, planned: set[str], unassigned: Table) -> int:
         counts = Counter(cells.get("journey_id", "") for cells in unassigned.rows)
         for index, cells in enumerate(unassigned.rows):
@@ -569,9 +623,10 @@ def check_plan(problem: Problem, plan_dir: Path) -> CheckResult:
         checker.vehicle(vehicle_id, stops)
     planned = checker.journeys_in(by_vehicle)
     unassigned = checker.conservation(planned, tables["unassigned.csv"])
+    checker.round_trips(planned)
     used = sum(any(s.event == "pickup" for s in stops) for stops in by_vehicle.values())
     return CheckResult(tuple(checker.found), used, len(planned), unassigned,
-                       tuple(dict.fromkeys(checker.notes)))
+                       tuple(dict.fromkeys(checker.notes)), tuple(checker.warned))
 
 
 def rules_help(rules: Iterable[tuple[str, str]] = RULES.items()) -> str:

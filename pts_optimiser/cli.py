@@ -308,6 +308,13 @@ def _with_map_options(command: F) -> F:
 
 
 def _print_summary(figures: Any, out: Path) -> None:
+    people = figures.get("patients")
+    if people:
+        click.echo(f"patients: {people['fully_served']} of {people['servable_alone']} fully "
+                   f"served; {people['left_somewhere']} left somewhere")
+        for item in people["needing_another_way_back"]:
+            click.echo(f"  needs another way back: patient {item['patient_id']} (taken by "
+                       f"{item['outward_id']}; {item['return_id']} not planned)")
     click.echo(f"planned {figures['served']} of {figures['journeys']} journeys "
                f"({figures['servable']} servable) on {figures['vehicles_used']} vehicle shifts; "
                f"{figures['km_total']} km, {figures['co2_kg_total']} kg CO2e; "

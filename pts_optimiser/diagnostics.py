@@ -52,6 +52,14 @@ class Code(StrEnum):
     OUTSIDE_SERVICE_AREA = "outside_service_area"
     BAD_ID = "bad_id"
     DAY_TOO_BIG = "day_too_big"
+    # return_of: the journey a return brings the patient back from
+    RETURN_OF_UNKNOWN = "return_of_unknown"
+    RETURN_OF_SELF = "return_of_self"
+    RETURN_OF_OTHER_PATIENT = "return_of_other_patient"
+    RETURN_OF_OTHER_DAY = "return_of_other_day"
+    RETURN_OF_LATER = "return_of_later"
+    RETURN_OF_TWICE = "return_of_twice"
+    RETURN_OF_CYCLE = "return_of_cycle"
     # Warnings
     NO_VEHICLE_CAN_CARRY = "no_vehicle_can_carry"
     MANY_ESCORTS = "many_escorts"
@@ -59,6 +67,7 @@ class Code(StrEnum):
     SIMILAR_IDS = "similar_ids"
     CONTROL_CHARACTERS = "control_characters"
     OTHER_DAYS_LEFT_OUT = "other_days_left_out"
+    RETURN_AMBIGUOUS = "return_ambiguous"
 
 
 @dataclass(frozen=True)

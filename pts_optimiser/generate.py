@@ -23,7 +23,7 @@ BOOKING_COLUMNS = (
     "journey_id", "patient_id", "purpose", "mobility", "escorts",
     "pickup_site", "pickup_lat", "pickup_lon", "pickup_label",
     "dropoff_site", "dropoff_lat", "dropoff_lon", "dropoff_label",
-    "appointment_time", "ready_time", "needs", "service_date", "district",
+    "appointment_time", "ready_time", "needs", "service_date", "return_of", "district",
 )
 FLEET_COLUMNS = (
     "vehicle_id", "vehicle_type", "base_site", "seats", "wheelchair_spaces", "stretchers",
@@ -132,10 +132,13 @@ class _Day:
 
     def add(self, patient: tuple[str, str, int, str], purpose: str,
             pickup: tuple[float, float, str, str], dropoff: tuple[float, float, str, str],
-            district: str, appointment: int | None = None, ready: int | None = None) -> None:
+            district: str, appointment: int | None = None, ready: int | None = None,
+            return_of: str = "") -> str:
+        """Add a journey; its id. `return_of`: the journey this one brings the patient back from."""
         patient_id, mobility, escorts, needs = patient
+        journey_id = f"J{len(self.rows) + 1:05d}"
         row: dict[str, object] = {
-            "journey_id": f"J{len(self.rows) + 1:05d}", "patient_id": patient_id,
+            "journey_id": journey_id, "patient_id": patient_id, "return_of": return_of,
             "purpose": purpose, "mobility": mobility, "escorts": escorts,
             "appointment_time": format_clock(appointment) if appointment is not None else "",
             "ready_time": format_clock(ready) if ready is not None else "",
@@ -145,6 +148,7 @@ class _Day:
             row.update({f"{end}_site": code, f"{end}_lat": lat, f"{end}_lon": lon,
                         f"{end}_label": label})
         self.rows.append(row)
+        return journey_id
 
     def at(self, site: _SiteRef) -> tuple[float, float, str, str]:
         return site.lat, site.lon, site.name, site.code
@@ -191,8 +195,10 @@ def generate_bookings(seed: int, journeys: int, service_date: str,
         patient = day.patient("dialysis")
         start = _clock(rng.choices(sessions, session_weights)[0]) + rng.choice((-15, 0, 15, 30))
         ready = start + cal.dialysis_session_min + rng.choice((-15, 0, 0, 15))
-        day.add(patient, "dialysis", home.place, day.at(unit), home.district, appointment=start)
-        day.add(patient, "dialysis", day.at(unit), home.place, home.district, ready=ready)
+        there = day.add(patient, "dialysis", home.place, day.at(unit), home.district,
+                        appointment=start)
+        day.add(patient, "dialysis", day.at(unit), home.place, home.district, ready=ready,
+                return_of=there)
 
     for _ in range(n_discharge):
         home = day.home()
@@ -224,12 +230,13 @@ def generate_bookings(seed: int, journeys: int, service_date: str,
         clinic = day.nearest(home.lat, home.lon, pool)
         patient = day.patient("outpatient")
         appointment = day.minutes_between("09:00", "15:30")
-        day.add(patient, "outpatient", home.place, day.at(clinic), home.district,
-                appointment=appointment)
+        there = day.add(patient, "outpatient", home.place, day.at(clinic), home.district,
+                        appointment=appointment)
         remaining -= 1
         if remaining > 0 and rng.random() < cal.outpatient_return_rate:
             ready = min(appointment + rng.randrange(45, 181, 5), 18 * 60)
-            day.add(patient, "outpatient", day.at(clinic), home.place, home.district, ready=ready)
+            day.add(patient, "outpatient", day.at(clinic), home.place, home.district, ready=ready,
+                    return_of=there)
             remaining -= 1
     return day.rows
 

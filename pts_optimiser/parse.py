@@ -10,9 +10,10 @@ import math
 import re
 import unicodedata
 from collections import Counter, defaultdict
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import date
+from itertools import pairwise
 from pathlib import Path
 from typing import TypeVar
 
@@ -773,6 +774,191 @@ def _advice(problem_findings: list[Finding], journeys: list[Journey],
                 "check for repeated bookings", rows.get(first.journey_id), "patient_id"))
 
 
+RETURN_HINT = ("give the journey_id of the journey that took this patient there earlier that "
+               "day, or leave return_of empty to have the return found from the patient's day")
+
+
+def check_return_links(bookings: Table, all_days: Table, journeys: Sequence[Journey]
+                       ) -> list[Finding]:
+    """Errors in the `return_of` column, each on the return's row.
+
+    A return names a journey of the same patient and day that can end before it starts,
+    not itself, and not one another return already names; no chain of returns leads back
+    to where it began. `all_days` is the bookings file before other days were left out,
+    so a journey of another day is told from one that is not booked at all. Rows that
+    failed to parse have their own errors and are not judged here.
+    """
+    findings: list[Finding] = []
+    row_of = {cells.get("journey_id", ""): bookings.row_number(i)
+              for i, cells in enumerate(bookings.rows)}
+    other_days = {cells.get("journey_id", ""): all_days.row_number(i)
+                  for i, cells in enumerate(all_days.rows)
+                  if cells.get("journey_id", "") not in row_of}
+    by_id = {j.journey_id: j for j in journeys}
+    named_by: dict[str, str] = {}
+    links: dict[str, str] = {}
+    for journey in journeys:
+        target = journey.return_of
+        if not target:
+            continue
+        row = row_of.get(journey.journey_id)
+
+        def fail(code: Code, message: str, hint: str = RETURN_HINT, at: int | None = row
+                 ) -> None:
+            findings.append(error(code, bookings.name, message, hint, at, "return_of"))
+
+        outward = by_id.get(target)
+        if target == journey.journey_id:
+            fail(Code.RETURN_OF_SELF, f"journey {journey.journey_id} names itself")
+        elif target in other_days:
+            fail(Code.RETURN_OF_OTHER_DAY, f"names journey {target} (row {other_days[target]}), "
+                 "which is on another service day",
+                 "a return belongs to the same day as the journey that took the patient "
+                 "there: " + RETURN_HINT)
+        elif target not in row_of:
+            fail(Code.RETURN_OF_UNKNOWN, "names a journey_id that no booking has", RETURN_HINT)
+        elif outward is None:
+            continue  # that row has errors of its own
+        elif outward.patient_id != journey.patient_id:
+            fail(Code.RETURN_OF_OTHER_PATIENT,
+                 f"names journey {target} (row {row_of[target]}), another patient's",
+                 "a return brings back the patient its outward journey took: " + RETURN_HINT)
+        elif (outward.service_date and journey.service_date
+              and outward.service_date != journey.service_date):
+            fail(Code.RETURN_OF_OTHER_DAY, f"names journey {target} (row {row_of[target]}), "
+                 f"which is on {outward.service_date}",
+                 "a return belongs to the same day as the journey that took the patient "
+                 "there: " + RETURN_HINT)
+        elif outward.dropoff_window.earliest_min > journey.pickup_window.latest_min:
+            fail(Code.RETURN_OF_LATER,
+                 f"names journey {target} (row {row_of[target]}), which arrives at "
+                 f"{format_clock(outward.dropoff_window.earliest_min)} at the earliest, after "
+                 f"this journey's last pickup time "
+                 f"{format_clock(journey.pickup_window.latest_min)}",
+                 "the outward journey must end before its return starts: check the times of "
+                 "both, or name the journey that took the patient there")
+        elif target in named_by:
+            first = named_by[target]
+            fail(Code.RETURN_OF_TWICE,
+                 f"journey {first} (row {row_of.get(first)}) already names journey {target} "
+                 f"(row {row_of[target]}) as the one it brings the patient back from",
+                 "a journey has one return: clear return_of on the row that is not the "
+                 "patient's way back, or name the journey it does bring them back from")
+        else:
+            named_by[target] = journey.journey_id
+            links[journey.journey_id] = target
+    findings += _cycles(links, row_of, bookings.name)
+    return findings
+
+
+def _cycles(links: Mapping[str, str], row_of: Mapping[str, int], file: str) -> list[Finding]:
+    """An error for each chain of returns that leads back to its start, on its first row."""
+    findings: list[Finding] = []
+    judged: set[str] = set()
+    for start in links:
+        path: list[str] = []
+        at: str | None = start
+        while at is not None and at not in judged and at not in path:
+            path.append(at)
+            at = links.get(at)
+        judged.update(path)
+        if at is None or at not in path:
+            continue
+        loop = path[path.index(at):]
+        first = min(loop, key=lambda j: row_of.get(j, 0))
+        named = " -> ".join(f"{j} (row {row_of.get(j)})" for j in [*loop, loop[0]])
+        findings.append(error(
+            Code.RETURN_OF_CYCLE, file, f"return_of goes round in a circle: {named}",
+            "each return names the journey before it; clear return_of on the patient's first "
+            "journey of the day", row_of.get(first), "return_of"))
+    return findings
+
+
+def link_returns(journeys: Sequence[Journey], config: Config,
+                 rows: Mapping[str, int] | None = None, file: str = "bookings.csv"
+                 ) -> tuple[list[Journey], list[Finding]]:
+    """The journeys with each inferred return linked to its outward journey, and warnings.
+
+    Where a journey's `return_of` is empty, the contract's rule finds it: a patient's next
+    journey that day (by earliest pickup) that starts within `[linked] link_radius_m` of
+    where their previous journey ended, and could start after it, is its return. A link
+    given in `return_of` wins: a journey already named as an outward, or that is itself a
+    return, is not linked again. A return is not the outward of the patient's next journey
+    (after a round trip home, the afternoon's journey is a new outward, not the way back
+    from home). Two candidates at once (journeys that start at the same time) are a
+    warning naming the rows, and no link is made. Deterministic: the order of the input
+    and journey ids decide every tie.
+    """
+    radius = config.linked.link_radius_m
+    rows = rows or {}
+    is_return = {j.journey_id for j in journeys if j.return_of}
+    has_return = {j.return_of for j in journeys if j.return_of}
+    found: dict[str, str] = {}
+    findings: list[Finding] = []
+
+    def shown(journey: Journey) -> str:
+        row = rows.get(journey.journey_id)
+        return journey.journey_id + (f" (row {row})" if row is not None else "")
+
+    patients: dict[str, list[Journey]] = defaultdict(list)
+    for journey in journeys:
+        patients[journey.patient_id].append(journey)
+    for day in patients.values():
+        if len(day) < 2:
+            continue
+        ordered = sorted(day, key=lambda j: (j.pickup_window.earliest_min, j.journey_id))
+        groups: list[list[Journey]] = []
+        for journey in ordered:
+            if groups and groups[-1][0].pickup_window.earliest_min == \
+                    journey.pickup_window.earliest_min:
+                groups[-1].append(journey)
+            else:
+                groups.append([journey])
+        for before, after in pairwise(groups):
+            outwards = [o for o in before if o.journey_id not in is_return
+                        and o.journey_id not in has_return]
+            candidates: dict[str, list[Journey]] = {}
+            for back in after:
+                if back.journey_id in is_return:
+                    continue
+                candidates[back.journey_id] = [
+                    o for o in outwards
+                    if point_distance_m(o.dropoff.lat, o.dropoff.lon, back.pickup.lat,
+                                        back.pickup.lon) <= radius
+                    and o.dropoff_window.earliest_min <= back.pickup_window.latest_min]
+            returns_of: dict[str, list[Journey]] = defaultdict(list)
+            for back in after:
+                for outward in candidates.get(back.journey_id, []):
+                    returns_of[outward.journey_id].append(back)
+            for back in after:
+                outs = candidates.get(back.journey_id, [])
+                if not outs:
+                    continue
+                rivals = returns_of[outs[0].journey_id]
+                if len(outs) == 1 and len(rivals) == 1:
+                    found[back.journey_id] = outs[0].journey_id
+                    is_return.add(back.journey_id)
+                    has_return.add(outs[0].journey_id)
+                elif len(outs) > 1:
+                    findings.append(warning(
+                        Code.RETURN_AMBIGUOUS, file,
+                        f"journey {shown(back)} could be the return of "
+                        + " or of ".join(shown(o) for o in outs) + "; no link made",
+                        "give return_of on this row: the journey_id of the journey that took "
+                        "the patient there", rows.get(back.journey_id), "return_of"))
+                elif rivals[0] is back:
+                    findings.append(warning(
+                        Code.RETURN_AMBIGUOUS, file,
+                        f"journeys {' and '.join(shown(r) for r in rivals)} could each be the "
+                        f"return of journey {shown(outs[0])}; no link made",
+                        "give return_of on the row of the patient's way back: the journey_id "
+                        "of the journey that took them there", rows.get(back.journey_id),
+                        "return_of"))
+    linked = [replace(j, return_of=found[j.journey_id]) if j.journey_id in found else j
+              for j in journeys]
+    return linked, findings
+
+
 @dataclass(frozen=True)
 class Inputs:
     """Paths of the files that describe one day."""
@@ -816,10 +1002,13 @@ def read_problem(inputs: Inputs, config: Config, service_date: str | None = None
     travel = EstimatedTravel(config.travel.road_factor, config.travel.speed_kmh)
     journeys, booking_findings = parse_bookings(bookings, sites, config, travel)
     findings += booking_findings
+    findings += check_return_links(bookings, tables["bookings"], journeys)
     if any(f.severity is Severity.ERROR for f in findings):
         raise InputError(collapse(findings))
     rows = {cells.get("journey_id", ""): bookings.row_number(i)
             for i, cells in enumerate(bookings.rows)}
+    journeys, link_findings = link_returns(journeys, config, rows, bookings.name)
+    findings += link_findings
     _advice(findings, journeys, vehicles, bookings.name, rows)
     findings = collapse(findings)
     too_big = memory_finding(len(journeys), len(vehicles), bookings.name)

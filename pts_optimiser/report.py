@@ -105,6 +105,45 @@ def _gantt(shifts: Sequence[Mapping[str, Any]]) -> str:
     return "".join(parts)
 
 
+def _patients_headline(facts: Mapping[str, Any]) -> str:
+    """The first section: patients served whole, patients left, the standards' shares."""
+    people = facts["patients"]
+    left = people["needing_another_way_back"]
+    colour = MET if people["left_somewhere"] == 0 else MISSED
+    parts = [f"<p><b>{people['fully_served']}</b> of {people['servable_alone']} patients "
+             "fully served: every journey of their day planned (of the "
+             f"{people['total']} patients booked, {people['servable_alone']} have no journey "
+             "that no vehicle or shift could ever carry). "
+             f'<b style="color:{colour}">{people["left_somewhere"]}</b> left somewhere: '
+             "taken there with no journey back planned.</p>"]
+    if left:
+        why = ("The policy allows an outward journey without its return: each of these "
+               "patients needs another way back." if people["outward_without_return_allowed"]
+               else "The policy does not allow this: the plan breaks a rule.")
+        rows = "".join(f"<tr><td>{html_text(item['patient_id'])}</td>"
+                       f"<td>{html_text(item['outward_id'])}</td>"
+                       f"<td>{html_text(item['return_id'])}</td>"
+                       f"<td>{html_text(item['district'])}</td></tr>" for item in left)
+        parts.append(f"<h3>Needing another way back</h3><p>{why}</p><table><tr><th>Patient"
+                     "</th><th>Taken there by</th><th>Journey back, not planned</th>"
+                     f"<th>District</th></tr>{rows}</table>")
+    cells = []
+    for standard in facts["standards"].values():
+        pct = standard["pct"]
+        if pct is None:
+            share, verdict = "-", "no journeys"
+        else:
+            met = pct >= standard["target_pct"]
+            share = f'<b style="color:{MET if met else MISSED}">{pct:.1f}%</b>'
+            verdict = "met" if met else "missed"
+        cells.append(f"<tr><td>{html_text(standard['title'])}</td><td>{share}</td>"
+                     f"<td>{standard['target_pct']}%</td><td>{verdict}</td>"
+                     f"<td>{standard['journeys']}</td></tr>")
+    parts.append("<table><tr><th>Clinical standard</th><th>Share</th><th>Target</th>"
+                 f"<th></th><th>Journeys</th></tr>{''.join(cells)}</table>")
+    return "".join(parts)
+
+
 def _district_table(facts: Mapping[str, Any]) -> str:
     standards = facts["standards"]
     head = "".join(f"<th>{html_text(s['title'])}</th>" for s in standards.values())
@@ -118,9 +157,13 @@ def _district_table(facts: Mapping[str, Any]) -> str:
             else:
                 colour = MET if pct >= standard["target_pct"] else MISSED
                 cells.append(f'<td style="color:{colour}">{pct:.0f}%</td>')
-        rows.append(f"<tr><td>{html_text(district)}</td><td>{values['served']}</td>"
-                    f"{''.join(cells)}</tr>")
-    return (f"<table><tr><th>District</th><th>Served</th>{head}</tr>{''.join(rows)}</table>")
+        people = values["patients"]
+        rows.append(f"<tr><td>{html_text(district)}</td><td>{people['total']}</td>"
+                    f"<td>{people['fully_served']}</td><td>{people['left_somewhere']}</td>"
+                    f"<td>{values['served']}</td>{''.join(cells)}</tr>")
+    return ("<table><tr><th>District</th><th>Patients</th><th>Fully served</th>"
+            f"<th>Left somewhere</th><th>Journeys served</th>{head}</tr>{''.join(rows)}"
+            "</table>")
 
 
 def report_html(plan: Plan) -> str:
@@ -139,11 +182,14 @@ def report_html(plan: Plan) -> str:
     co2_total = sum(facts["co2_kg_by_fuel"].values())
     body = f"""
 <h1>Plan report: {html_text(facts['service_date'] or 'service day')}</h1>
+<h2>Patients</h2>
+{_patients_headline(facts)}
+<h2>Journeys</h2>
 <p><b>{facts['served']}</b> of {facts['journeys']} journeys planned on
 <b>{facts['vehicles_used']}</b> of {facts['vehicles_available']} vehicle shifts;
 {km_total:,.0f} km; {co2_total:,.0f} kg CO2e.</p>
-<h2>Journeys served, by purpose</h2>{_bars(facts['served_by_purpose'])}
-<h2>Journeys not planned, by reason</h2>{_bars(facts['unassigned_by_reason'], colour=MISSED)}
+<h3>Journeys served, by purpose</h3>{_bars(facts['served_by_purpose'])}
+<h3>Journeys not planned, by reason</h3>{_bars(facts['unassigned_by_reason'], colour=MISSED)}
 <h2>Clinical standards</h2>
 <p>Share of journeys meeting each standard; green bands meet it, red ones miss it, amber
 ones straddle the limit.</p>
@@ -157,7 +203,7 @@ ones straddle the limit.</p>
 {_bars(facts['co2_kg_by_fuel'], ' kg', colours=FUEL_COLOURS)}
 <p>The electric cars saved about <b>{saved:,.0f} kg CO2e</b> against the same miles in
 petrol cars.</p>
-<h2>Standards by district</h2>{_district_table(facts)}
+<h2>Patients and standards by district</h2>{_district_table(facts)}
 <script type="application/json" id="figures">{escape(json.dumps(facts), quote=False)}</script>
 """
     return page(f"Plan report {facts['service_date']}", body)

@@ -106,9 +106,24 @@ def _cell(sheet: Any, value: Cell) -> Any:
 
 def _summary_rows(plan: Plan, figures: Mapping[str, Any]) -> list[list[Cell]]:
     rows: list[list[Cell]] = [
-        ["Service date", plan.problem.service_date or "not given", ""],
-        ["Journeys booked", figures["journeys"], "journeys"],
-    ]
+        ["Service date", plan.problem.service_date or "not given", ""]]
+    people = figures.get("patients")
+    if people:
+        rows += [["Patients booked", people["total"], "patients"],
+                 ["Patients whose every journey could be planned", people["servable_alone"],
+                  "patients"],
+                 ["Patients fully served (every journey planned)", people["fully_served"],
+                  "patients"],
+                 ["Patients left somewhere (taken there, no journey back)",
+                  people["left_somewhere"], "patients"]]
+        rows += [[f"Needs another way back: patient {item['patient_id']}",
+                  f"{item['return_id']} not planned", f"taken by {item['outward_id']}"]
+                 for item in people["needing_another_way_back"]]
+    for standard in (figures.get("standards") or {}).values():
+        pct = standard["pct"]
+        rows.append([f"Standard: {standard['title']}", pct if pct is not None else "no journeys",
+                     f"% (target {standard['target_pct']}%)"])
+    rows += [["Journeys booked", figures["journeys"], "journeys"]]
     servable = plan.search.get("servable")
     if isinstance(servable, int):
         rows.append(["Journeys that could be planned", servable, "journeys"])

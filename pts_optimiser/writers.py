@@ -77,6 +77,9 @@ def summary(plan: Plan) -> dict[str, Any]:
     co2 = {fuel: round(km * config.co2_kg_per_km[fuel], 1) for fuel, km in km_by_fuel.items()}
     return {
         "service_date": problem.service_date,
+        # The patient's day first: a journey planned is no use if its patient is stranded.
+        "patients": kpi.patients(plan).as_json(),
+        "standards": kpi.standards_met(plan),
         "journeys": len(problem.journeys),
         "servable": plan.search.get("servable"),
         "served": len(plan.planned),

@@ -69,7 +69,7 @@ def _check(plan: Plan, folder: Path) -> set[str]:
     _write(folder / "rosters.csv", plan.rosters, columns["rosters.csv"])
     _write(folder / "unassigned.csv", plan.unassigned, columns["unassigned.csv"])
     _write(folder / "fleet.csv", plan.fleet, columns["fleet.csv"])
-    _write(folder / "bookings.csv", plan.bookings, columns["bookings.csv"])
+    _write(folder / "bookings.csv", plan.bookings, list(plan.bookings[0]))
     problem, _ = read_problem(Inputs(folder / "bookings.csv", folder / "fleet.csv"),
                               load_config())
     return {v.rule for v in check_plan(problem, folder).violations}
@@ -174,6 +174,17 @@ def _no_rosters(plan: Plan) -> None:
     plan.rosters.clear()
 
 
+def _j6_taken_out(plan: Plan) -> None:
+    """P5's ride home (J6, the return of J5 by the 300 m rule) left out of the legal plan."""
+    for event in ("pickup", "dropoff"):
+        plan.rosters.remove(plan.stop("WAV1", event, "J6"))
+    plan.renumber("WAV1")
+    end = plan.stop("WAV1", "end")
+    end.update(arrival="10:15", service_start="10:15", departure="10:15", km="1.62")
+    plan.unassigned.append({"journey_id": "J6", "patient_id": "P5",
+                            "reason": "no_capacity: taken out by the test"})
+
+
 MUTATIONS: list[tuple[str, Callable[[Plan], None], str]] = [
     ("roster for a vehicle not in the fleet", _all_car1_to("CAR9"), "unknown_vehicle"),
     ("seq out of order", _swap_seq, "sequence"),
@@ -245,6 +256,7 @@ MUTATIONS: list[tuple[str, Callable[[Plan], None], str]] = [
     ("unassigned journey never booked", _add_unassigned("J99", "P9", "no capacity"),
      "unknown_unassigned"),
     ("unassigned without a reason", _clear_j7_reason, "no_reason"),
+    ("outward planned, its return not", _j6_taken_out, "stranded_patient"),
     ("rosters file missing", lambda plan: None, "file"),
 ]
 
@@ -311,3 +323,54 @@ def test_check_command_reports_a_nan_coordinate(tmp_path: Path) -> None:
     row = plan.rosters.index(stop) + 2
     assert f"[bad_value] vehicle CAR1, journey J2, rosters.csv row {row}: lat" in result.output
     assert "Traceback" not in result.output
+
+
+def test_return_taken_out_is_the_only_violation(tmp_path: Path) -> None:
+    """Taking a planned return out of a legal plan breaks exactly one rule, at the outward."""
+    plan = _load_plan()
+    _j6_taken_out(plan)
+    _check(plan, tmp_path)
+    problem, _ = read_problem(Inputs(tmp_path / "bookings.csv", tmp_path / "fleet.csv"),
+                              load_config())
+    result = check_plan(problem, tmp_path)
+    assert [(v.rule, v.journey_id) for v in result.violations] == [("stranded_patient", "J5")]
+    assert "J6" in result.violations[0].message and result.warnings == ()
+
+
+def _j4_made_p3s_and_taken_out(plan: Plan, return_of: str) -> None:
+    """J4 (from Langley Road, far from where J3 left P3) made P3's, then left out."""
+    for row in plan.bookings:
+        row["return_of"] = return_of if row["journey_id"] == "J4" else ""
+    plan.booking("J4")["patient_id"] = "P3"
+    for event in ("pickup", "dropoff"):
+        plan.rosters.remove(plan.stop("STR1", event, "J4"))
+    plan.renumber("STR1")
+    plan.stop("STR1", "end").update(arrival="11:17", service_start="11:17",
+                                    departure="11:17", km="5.22")
+    plan.unassigned.append({"journey_id": "J4", "patient_id": "P3",
+                            "reason": "no_capacity: taken out by the test"})
+
+
+@pytest.mark.parametrize(("return_of", "stranded"), [("", False), ("J3", True)])
+def test_return_of_column_is_read_by_the_checker(return_of: str, stranded: bool,
+                                                 tmp_path: Path) -> None:
+    """return_of links journeys the 300 m rule would not: J4 named as J3's return is needed."""
+    plan = _load_plan()
+    _j4_made_p3s_and_taken_out(plan, return_of)
+    assert _check(plan, tmp_path) == ({"stranded_patient"} if stranded else set())
+
+
+def test_policy_allowing_it_makes_a_warning(tmp_path: Path) -> None:
+    """With allow_outward_without_return the stranded patient is a warning; pts check exits 0."""
+    plan = _load_plan()
+    _j6_taken_out(plan)
+    _check(plan, tmp_path)
+    config = tmp_path / "allow.toml"
+    config.write_text("[linked]\nallow_outward_without_return = true\n")
+    result = CliRunner().invoke(main, ["check", "--bookings", str(tmp_path / "bookings.csv"),
+                                       "--fleet", str(tmp_path / "fleet.csv"),
+                                       "--config", str(config), "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "0 violation(s), 1 warning(s)" in result.output
+    assert "warning: [stranded_patient] journey J5" in result.output
+    assert "another way back" in result.output

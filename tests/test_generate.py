@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from collections import Counter
 from pathlib import Path
 
@@ -102,3 +104,39 @@ def test_shipped_demo_day_validates_clean() -> None:
     assert len(problem.journeys) > 0
 
 
+def test_every_return_names_its_outward(weekday: Path) -> None:
+    """Each ride home carries return_of: the same patient's journey that took them there."""
+    bookings = rows(weekday / "bookings.csv")
+    by_id = {r["journey_id"]: r for r in bookings}
+    returns = [r for r in bookings if r["return_of"]]
+    assert len(returns) == sum(1 for r in bookings if r["ready_time"]
+                               and r["purpose"] in ("dialysis", "outpatient"))
+    for back in returns:
+        outward = by_id[back["return_of"]]
+        assert outward["patient_id"] == back["patient_id"]
+        assert outward["dropoff_site"] == back["pickup_site"]
+        assert minutes(outward["appointment_time"]) < minutes(back["ready_time"])
+
+
+def test_links_inferred_without_the_column_are_the_same(weekday: Path, tmp_path: Path) -> None:
+    """The generated day with return_of dropped infers exactly the links it wrote."""
+    lines = (weekday / "bookings.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    at = header.index("return_of")
+    dropped = [",".join(header[:at] + header[at + 1:])]
+    for line in lines[1:]:
+        cells = next(csv.reader([line]))
+        del cells[at]
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="").writerow(cells)
+        dropped.append(buffer.getvalue())
+    (tmp_path / "bookings.csv").write_text("\n".join(dropped) + "\n")
+    config = load_config()
+    given, _ = read_problem(Inputs(weekday / "bookings.csv", weekday / "fleet.csv"), config)
+    inferred, warnings = read_problem(Inputs(tmp_path / "bookings.csv", weekday / "fleet.csv"),
+                                      config)
+    assert "return_of" not in inferred.booking_columns
+    links = {j.journey_id: j.return_of for j in given.journeys if j.return_of}
+    assert len(links) > 200
+    assert {j.journey_id: j.return_of for j in inferred.journeys if j.return_of} == links
+    assert warnings == []

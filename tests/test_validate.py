@@ -64,6 +64,14 @@ BROKEN = [
     ("fleet_wheelchair_spaces_beyond_sense.csv", "out_of_range", 4, "wheelchair_spaces"),
     ("fleet_break_beyond_sense.csv", "out_of_range", 3, "break_min"),
     ("bookings_escorts_beyond_sense.csv", "out_of_range", 3, "escorts"),
+    # return_of naming a journey that cannot be the one the patient comes back from.
+    ("bookings_return_of_unknown.csv", "return_of_unknown", 7, "return_of"),
+    ("bookings_return_of_self.csv", "return_of_self", 7, "return_of"),
+    ("bookings_return_of_other_patient.csv", "return_of_other_patient", 7, "return_of"),
+    ("bookings_return_of_later.csv", "return_of_later", 6, "return_of"),
+    ("bookings_return_of_other_day.csv", "return_of_other_day", 7, "return_of"),
+    ("bookings_return_of_twice.csv", "return_of_twice", 8, "return_of"),
+    ("bookings_return_of_cycle.csv", "return_of_cycle", 9, "return_of"),
 ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 from collections import Counter, defaultdict
@@ -21,8 +22,12 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 @pytest.fixture(scope="module")
 def plan_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A generated 150-journey day, solved by `pts solve` into a plan folder."""
-    return solved_day(tmp_path_factory.mktemp("views"), seed=8)
+    """A generated 150-journey day on 30 shifts, solved by `pts solve` into a plan folder.
+
+    30, not 17: with its round trips linked the day needs room to plan most journeys in
+    8 s (17 shifts: 84 of 150, below the alert share; 30: 137 of 150).
+    """
+    return solved_day(tmp_path_factory.mktemp("views"), seed=8, vehicles=30)
 
 
 
@@ -140,3 +145,132 @@ def test_privacy_blurs_homes(plan_dir: Path) -> None:
     assert labels and not [label for label in labels if label in text]
     exact = "".join(p.read_text() for p in (plan_dir.parent / "maps").glob("*.html"))
     assert any(home in exact for home in homes)  # without --privacy they are exact
+
+
+DAY_COLUMNS = ["journey_id", "patient_id", "purpose", "mobility", "pickup_lat", "pickup_lon",
+               "pickup_site", "dropoff_lat", "dropoff_lon", "dropoff_site", "appointment_time",
+               "ready_time", "return_of", "district"]
+
+
+def _round_trip_day(folder: Path, return_ready: str = "11:30") -> tuple[Path, Path]:
+    """Two round trips to Royal Derby, a discharge no car can carry, a one-way outpatient.
+
+    P1's return names its outward in return_of, P2's is inferred; P4 has no district.
+    """
+    home1 = {"pickup_lat": "52.93", "pickup_lon": "-1.49"}
+    home2 = {"pickup_lat": "52.92", "pickup_lon": "-1.47"}
+    back = {"dropoff_site": "", "pickup_site": "RDH"}
+    bookings = [
+        {"journey_id": "A1", "patient_id": "P1", **home1, "dropoff_site": "RDH",
+         "appointment_time": "10:00", "district": "Derby City"},
+        {"journey_id": "A2", "patient_id": "P1", **back, "dropoff_lat": "52.93",
+         "dropoff_lon": "-1.49", "ready_time": return_ready, "return_of": "A1",
+         "district": "Derby City"},
+        {"journey_id": "B1", "patient_id": "P2", **home2, "dropoff_site": "RDH",
+         "appointment_time": "10:30", "district": "Erewash"},
+        {"journey_id": "B2", "patient_id": "P2", **back, "dropoff_lat": "52.92",
+         "dropoff_lon": "-1.47", "ready_time": "12:00", "district": "Erewash"},
+        {"journey_id": "C1", "patient_id": "P3", "mobility": "stretcher", "purpose": "discharge",
+         **back, "dropoff_lat": "52.94", "dropoff_lon": "-1.47", "ready_time": "10:00",
+         "district": "Erewash"},
+        {"journey_id": "D1", "patient_id": "P4", "pickup_lat": "52.91", "pickup_lon": "-1.45",
+         "dropoff_site": "RDH", "appointment_time": "11:00"},
+    ]
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "bookings.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, DAY_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({"purpose": "outpatient", "mobility": "seated", **row}
+                         for row in bookings)
+    fleet = ("vehicle_id,vehicle_type,base_site,seats,wheelchair_spaces,stretchers,crew,"
+             "shift_start,shift_end,break_min,fuel\n"
+             "CAR1,car,ST-DERBY,3,0,0,1,08:00,14:00,30,diesel\n"
+             "CAR2,car,ST-DERBY,3,0,0,1,08:00,14:00,30,hybrid\n")
+    (folder / "fleet.csv").write_text(fleet)
+    return folder / "bookings.csv", folder / "fleet.csv"
+
+
+def _solve(bookings: Path, fleet: Path, out: Path, *extra: str) -> str:
+    """`pts solve` then `pts check` on the day; the solve's output (both exit 0)."""
+    args = ["--bookings", str(bookings), "--fleet", str(fleet), *extra]
+    solved = CliRunner().invoke(main, ["solve", *args, "--out", str(out), "--time-limit", "5"])
+    assert solved.exit_code == 0, solved.output
+    checked = CliRunner().invoke(main, ["check", *args, "--out", str(out)])
+    assert checked.exit_code == 0, checked.output
+    return solved.output + checked.output
+
+
+def _patients_from_files(bookings: Path, plan: Path) -> dict[str, int]:
+    """Patient counts recomputed from the CSV files alone (not from the plan's figures)."""
+    booked = rows(bookings)
+    planned = {r["journey_id"] for r in rows(plan / "rosters.csv") if r["event"] == "pickup"}
+    reasons = {r["journey_id"]: r["reason"].split(":")[0] for r in rows(plan / "unassigned.csv")}
+    alone = ("no_compatible_vehicle", "window_shorter_than_trip", "no_shift_covers_window",
+             "beyond_ev_range")
+    days: dict[str, list[str]] = defaultdict(list)
+    for row in booked:
+        days[row["patient_id"]].append(row["journey_id"])
+    outward_of = {"A2": "A1", "B2": "B1"}
+    left = {p for p, journeys in days.items() for j in journeys
+            if j in outward_of and outward_of[j] in planned and j not in planned}
+    return {"total": len(days),
+            "servable_alone": sum(all(reasons.get(j) not in alone for j in js)
+                                  for js in days.values()),
+            "fully_served": sum(all(j in planned for j in js) for js in days.values()),
+            "left_somewhere": len(left)}
+
+
+def test_patient_figures_of_a_small_planned_day(tmp_path: Path) -> None:
+    """Summary, report headline, workbook and CLI count patients as the files do: 3 of 3 served."""
+    from openpyxl import load_workbook
+
+    bookings, fleet = _round_trip_day(tmp_path / "day")
+    output = _solve(bookings, fleet, tmp_path / "plan")
+    summary = json.loads((tmp_path / "plan" / "summary.json").read_text())
+    people = summary["patients"]
+    recomputed = _patients_from_files(bookings, tmp_path / "plan")
+    assert {k: people[k] for k in recomputed} == recomputed
+    assert recomputed == {"total": 4, "servable_alone": 3, "fully_served": 3,
+                          "left_somewhere": 0}
+    assert people["needing_another_way_back"] == []
+    assert list(people["by_district"]) == ["Erewash", "Derby City", "not given"]  # as listed
+    assert people["by_district"]["Erewash"] == {"total": 2, "servable_alone": 1,
+                                                "fully_served": 1, "left_somewhere": 0}
+    assert set(summary["standards"]) == {"renal_collect", "renal_on_board", "renal_early",
+                                         "planned_early", "discharge_collect"}
+    early = summary["standards"]["planned_early"]
+    assert early["journeys"] == 3 and early["target_pct"] == 90
+    assert "patients: 3 of 3 fully served; 0 left somewhere" in output
+    html = (tmp_path / "plan" / "report.html").read_text()
+    assert html.index("<h2>Patients</h2>") < html.index("<h2>Journeys</h2>")
+    headline = html[html.index("<h2>Patients</h2>"):html.index("<h2>Journeys</h2>")]
+    assert "<b>3</b> of 3 patients fully served" in headline
+    assert "Outpatients and admissions: arrive at most" in headline
+    sheet = load_workbook(tmp_path / "plan" / "plan.xlsx", read_only=True)["Summary"]
+    values = {row[0]: row[1] for row in sheet.iter_rows(min_row=2, values_only=True)}
+    assert values["Patients fully served (every journey planned)"] == 3
+    assert values["Patients left somewhere (taken there, no journey back)"] == 0
+
+
+def test_patient_needing_another_way_back_is_listed(tmp_path: Path) -> None:
+    """Allowed an outward without its return, a patient left there is listed everywhere."""
+    from openpyxl import load_workbook
+
+    bookings, fleet = _round_trip_day(tmp_path / "day", return_ready="15:30")
+    policy = tmp_path / "allow.toml"
+    policy.write_text("[linked]\nallow_outward_without_return = true\n")
+    output = _solve(bookings, fleet, tmp_path / "plan", "--config", str(policy))
+    people = json.loads((tmp_path / "plan" / "summary.json").read_text())["patients"]
+    recomputed = _patients_from_files(bookings, tmp_path / "plan")
+    assert {k: people[k] for k in recomputed} == recomputed
+    assert recomputed["left_somewhere"] == 1
+    assert people["needing_another_way_back"] == [
+        {"patient_id": "P1", "outward_id": "A1", "return_id": "A2", "district": "Derby City"}]
+    assert "1 left somewhere" in output
+    assert "needs another way back: patient P1 (taken by A1; A2 not planned)" in output
+    assert "warning: [stranded_patient] journey A1" in output
+    html = (tmp_path / "plan" / "report.html").read_text()
+    assert "Needing another way back" in html and "<td>A2</td>" in html
+    sheet = load_workbook(tmp_path / "plan" / "plan.xlsx", read_only=True)["Summary"]
+    labels = [row[0] for row in sheet.iter_rows(min_row=2, values_only=True)]
+    assert "Needs another way back: patient P1" in labels
