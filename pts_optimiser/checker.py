@@ -83,7 +83,8 @@ RULES: Mapping[str, str] = {
     "no_reason": "every unassigned journey has a reason",
     "stranded_patient": "a patient taken somewhere is brought back: an outward journey is "
                         "planned only with its return (return_of, or the next journey that "
-                        "day starting where it ended); a warning where the policy allows it",
+                        "day starting where it ended); a warning where the policy allows it, "
+                        "the return was cancelled, or a re-plan found them already there",
 }
 
 
@@ -455,17 +456,35 @@ class _Checker:
                         outward_to[outward.journey_id] = back.journey_id
         return outward_to
 
-    def round_trips(self, planned: set[str]) -> None:
-        """An outward journey planned while its return is not leaves the patient there."""
+    def round_trips(self, planned: set[str], unassigned: Table,
+                    by_vehicle: Mapping[str, list[_Stop]], replanned_at: int | None) -> None:
+        """An outward journey planned while its return is not leaves the patient there.
+
+        A warning, not a violation, where nobody can plan otherwise: the policy allows it;
+        the coordinator cancelled the ride back (the patient goes home another way); or a
+        re-plan found the patient already taken there (a plan cannot undo the morning).
+        """
         allowed = self.problem.config.linked.allow_outward_without_return
+        cancelled = {cells.get("journey_id", "") for cells in unassigned.rows
+                     if cells.get("reason", "").startswith("cancelled")}
+        collected = {s.journey_id: s.service_start for stops in by_vehicle.values()
+                     for s in stops if s.event == "pickup"}
         for outward, back in sorted(self.returns().items()):
             if outward in planned and back not in planned:
                 patient = self.journeys[outward].patient_id if outward in self.journeys else ""
+                why = ""
+                if back in cancelled:
+                    why = "; the return was cancelled: they need another way back"
+                elif replanned_at is not None and collected.get(outward, replanned_at) \
+                        < replanned_at:
+                    why = (f"; they were collected before the re-plan at "
+                           f"{format_clock(replanned_at)}: they need another way back")
+                elif allowed:
+                    why = "; they need another way back"
                 found = Violation("stranded_patient", f"patient {patient} is taken there but "
-                                  f"their return {back} is not planned"
-                                  + ("; they need another way back" if allowed else ""),
+                                  f"their return {back} is not planned{why}",
                                   journey_id=outward)
-                (self.warned if allowed else self.found).append(found)
+                (self.warned if why else self.found).append(found)
 
     def conservation(self, planned: set[str], unassigned: Table) -> int:
         counts = Counter(cells.get("journey_id", "") for cells in unassigned.rows)
@@ -623,10 +642,20 @@ def check_plan(problem: Problem, plan_dir: Path) -> CheckResult:
         checker.vehicle(vehicle_id, stops)
     planned = checker.journeys_in(by_vehicle)
     unassigned = checker.conservation(planned, tables["unassigned.csv"])
-    checker.round_trips(planned)
+    checker.round_trips(planned, tables["unassigned.csv"], by_vehicle,
+                        _replanned_at(plan_dir))
     used = sum(any(s.event == "pickup" for s in stops) for stops in by_vehicle.values())
     return CheckResult(tuple(checker.found), used, len(planned), unassigned,
                        tuple(dict.fromkeys(checker.notes)), tuple(checker.warned))
+
+
+def _replanned_at(plan_dir: Path) -> int | None:
+    """The call a re-plan was made at (summary.json), before which stops are history."""
+    try:
+        search = json.loads((plan_dir / "summary.json").read_text(encoding="utf-8"))["search"]
+        return parse_clock(str(search["replanned_at"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def rules_help(rules: Iterable[tuple[str, str]] = RULES.items()) -> str:

@@ -584,6 +584,21 @@ def replan(plan_dir: Path, now: str, add: Path | None, cancel: str | None,
                    f"the re-plan: {', '.join(x.journey_id for x in result.lost)}", err=True)
     for note in result.notes:
         click.echo(f"  note: {note}")
+    from pts_optimiser.plan import Reason
+
+    planned_ids = {j.journey_id for j in result.plan.planned}
+    # A return the coordinator cancelled is their decision: the patient goes another way.
+    cancelled_ids = {u.journey.journey_id for u in result.plan.unassigned
+                     if u.reason is Reason.CANCELLED}
+    left_there = sorted(j.journey_id for j in result.plan.problem.journeys
+                        if j.return_of in planned_ids
+                        and j.journey_id not in planned_ids | cancelled_ids)
+    if left_there:
+        # Written, but somebody must act today: a patient taken there has no way back.
+        click.echo(f"alert: {len(left_there)} patient(s) taken somewhere have no ride back "
+                   f"({', '.join(left_there)}); the plan is written, and changes.csv names "
+                   "them", err=True)
+        sys.exit(ExitCode.LOW_SERVICE)
 
 
 @main.group()

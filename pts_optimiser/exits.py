@@ -18,7 +18,9 @@ class ExitCode(IntEnum):
     BAD_INPUT = 2  # bad input or usage: the problems are listed, nothing is written
     VIOLATIONS = 3  # a plan breaks a rule: `pts check` found it, or a plan was not written
     LOCKED = 4  # another nightly run holds the outbox's lock
-    LOW_SERVICE = 5  # a plan written, but it plans less than the policy's alert share
+    # A plan written, but somebody must act: it plans less than the policy's alert share,
+    # or (pts replan) a patient's ride home lost its crew.
+    LOW_SERVICE = 5
     CANNOT_WRITE = 6  # the output could not be written (disk full, read-only, refused)
 
 

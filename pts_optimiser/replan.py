@@ -17,7 +17,7 @@ import numpy as np
 
 from pts_optimiser.diagnostics import Code, InputError, Severity, error
 from pts_optimiser.exits import ExitCode, PtsError
-from pts_optimiser.parse import format_clock, parse_bookings
+from pts_optimiser.parse import format_clock, link_returns, parse_bookings
 from pts_optimiser.plan import Event, Plan, Reason, Roster, Stop, Unassigned
 from pts_optimiser.problem import Journey, Place, Problem, Site
 from pts_optimiser.solve import SolveOptions, VehicleStart, solve
@@ -182,6 +182,11 @@ def merged_problem(day: Problem, merged: Table) -> Problem:
     journeys, findings = parse_bookings(merged, day.sites, config, travel)
     if any(f.severity is Severity.ERROR for f in findings):
         raise InputError(findings)
+    # The returns as read_problem finds them (return_of, else inferred): the re-plan must
+    # know every round trip the day has, or it collects patients it cannot bring back.
+    rows = {cells.get("journey_id", ""): merged.row_number(i)
+            for i, cells in enumerate(merged.rows)}
+    journeys, _ = link_returns(journeys, config, rows, merged.name)
     return replace(day, journeys=tuple(journeys), booking_columns=merged.columns)
 
 
@@ -517,6 +522,9 @@ def replan(old: Plan, merged: Table, now_min: int, cancel: Sequence[str],
     lost_list += [LostTransport(o.onward_id, journeys[o.onward_id].patient_id, o.vehicle_id,
                                 why[o.onward_id], o.onward_id in homeward)
                   for o in onward if o.onward_id in why]
+    # The checker reads it: a ride home lost for a patient taken there before the call is
+    # named loudly, not a plan to refuse (the morning cannot be undone).
+    plan = replace(plan, search={**plan.search, "replanned_at": format_clock(now_min)})
     return Replanned(plan, tuple(change_list(old, plan, now_min, cancelled, redirected)),
                      tuple(notes), tuple(lost_list), merged)
 

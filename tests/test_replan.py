@@ -124,7 +124,10 @@ def test_vehicle_off_the_road(day: Path) -> None:
     result = CliRunner().invoke(main, ["replan", "--plan", str(day / "plan"), "--now", now,
                                        "--vehicle-off", busy, "--out", str(day / "off"),
                                        "--time-limit", "8"])
-    assert result.exit_code == 0, result.output
+    # Taking the busiest vehicle off may leave a ride home with no crew: written all the
+    # same, exit 5, the patients named.
+    assert result.exit_code in (0, 5), result.output
+    assert result.exit_code == 0 or "have no ride back" in result.stderr
     new = rows(day / "off" / "rosters.csv")
     late_pickups = [r for r in new if r["vehicle_id"] == busy and r["event"] == "pickup"
                     and minutes(r["arrival"]) > now_min]
@@ -237,7 +240,7 @@ def test_patient_aboard_who_cannot_be_dropped_stops_the_run(
 
 
 def test_lost_transport_is_named_with_the_crews_to_phone(tmp_path: Path) -> None:
-    """A ride home no crew can take is named on stdout and in changes.csv (dropped, why, crew)."""
+    """A ride home no crew can take: exit 5, named on stdout and in changes.csv (why, crew)."""
     inputs = write_day(tmp_path / "day", [
         booking("OUT1", patient_id="P1", appointment_time="09:00"),
         booking("HOME1", patient_id="P1", pickup_site="RDH", pickup_lat="", pickup_lon="",
@@ -255,7 +258,8 @@ def test_lost_transport_is_named_with_the_crews_to_phone(tmp_path: Path) -> None
     result = runner.invoke(main, ["replan", "--plan", str(tmp_path / "plan"), "--now", "10:00",
                                   "--vehicle-off", "V1", "--out", str(tmp_path / "new"),
                                   "--time-limit", "5"])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 5, result.output  # written, but somebody must act
+    assert "alert: 1 patient(s) taken somewhere have no ride back (HOME1)" in result.stderr
     assert "LOST TRANSPORT" in result.output
     assert "HOME1 patient P1: was on V1, ride home; no_" in result.output
     assert "crews to phone: V1" in result.output
@@ -290,7 +294,10 @@ def test_cancellations_stay_cancelled_through_a_chain_of_replans(day: Path) -> N
     third = runner.invoke(main, ["replan", "--plan", str(day / "second"), "--now", "13:00",
                                  "--vehicle-off", busy, "--out", str(day / "third"),
                                  "--time-limit", "8"])
-    assert third.exit_code == 0, third.output
+    # A vehicle off the road in the afternoon may leave rides home with no crew: then the
+    # plan is written all the same, exit 5, and the patients are named.
+    assert third.exit_code in (0, 5), third.output
+    assert third.exit_code == 0 or "have no ride back" in third.stderr
     for step in ("new", "second", "third"):
         verdict = _checked(day / step / "bookings.csv", day / "day" / "fleet.csv", None,
                            day / step)

@@ -173,8 +173,11 @@ class DayBoard:
         sites = self.break_sites[roster.vehicle.vehicle_id]
         for stop in roster.stops:
             if stop.event is Event.BREAK:
-                index = next(i for i, site in enumerate(sites)
-                             if (site.lat, site.lon) == (stop.lat, stop.lon))
+                # The search breaks at one of the shift's break sites; the one-at-a-time
+                # plan where the vehicle is: the board then offers the nearest site, and its
+                # exact check times the run again from there.
+                index = min(range(len(sites)), key=lambda i: (sites[i].lat - stop.lat) ** 2
+                            + (sites[i].lon - stop.lon) ** 2)
                 steps.append(("break", str(index)))
             elif stop.journey is not None and stop.event in (Event.PICKUP, Event.DROPOFF):
                 steps.append((str(stop.event), stop.journey.journey_id))
