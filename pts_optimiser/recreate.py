@@ -235,25 +235,7 @@ class _Day:
         """
         if not self.data.span_cost_per_min:
             return 0
-        _, ub = self.bounds(vehicle, seq)
-        ub[-1] = at[-1]
-        rows = self.transit_rows
-        rides = self.rides(seq)
-        m = len(seq)
-        for _ in range(len(rides) + 2):
-            t = ub[-1]
-            latest = [t] * m
-            for k in range(m - 2, -1, -1):
-                t = min(ub[k], t - rows[seq[k]][seq[k + 1]])
-                latest[k] = t
-            moved = False
-            for i, j, limit in rides:
-                if latest[j] - latest[i] > limit:
-                    ub[j] = latest[i] + limit
-                    moved = True
-            if not moved:
-                return self.data.span_cost_per_min * (at[-1] - latest[0])
-        return self.data.span_cost_per_min * (at[-1] - at[0])  # leaving early always works
+        return self.data.span_cost_per_min * (at[-1] - self.latest_start(vehicle, seq, at))
 
     def rides(self, seq: Sequence[int]) -> list[tuple[int, int, int]]:
         """(pickup position, drop-off position, limit) of each journey on a run."""
