@@ -458,3 +458,40 @@ def test_round_trip_kept_together(client: TestClient, data: Path) -> None:
     answer = wait_planned(client, day)
     assert [u["journey_id"] for u in answer["unassigned"]] == ["BACK"]
     assert "Same patient: OUT (CAR1)" in client.get(f"/days/{day}").text
+
+
+def test_round_trips_kept_together_by_hand(client: TestClient, data: Path) -> None:
+    """By hand, a return off before its outward or an outward on before its return: round_trip."""
+    headers = sign_in(client, "ann")
+    inputs = write_day(data.parent / "trip", [
+        booking("OUT1", patient_id="P1", appointment_time="09:00"),
+        booking("BACK1", patient_id="P1", pickup_site="RDH", pickup_lat="", pickup_lon="",
+                dropoff_site="", dropoff_lat=52.93, dropoff_lon=-1.49, appointment_time="",
+                ready_time="12:00")],  # its return: it starts where OUT1 ended
+        [vehicle("CAR1")])
+    answer = upload(client, headers, inputs)
+    assert answer.status_code == 201, answer.text
+    day = answer.json()["day"]
+    assert client.post(f"/api/days/{day}/plan", json={"time_limit_s": 3},
+                       headers=headers).status_code == 202
+    plan = wait_planned(client, day)
+    assert plan["status"] == "planned" and plan["summary"]["served"] == 2, plan
+    version = plan["version"]
+
+    def post(path: str, payload: dict[str, object]) -> httpx.Response:
+        answer: httpx.Response = client.post(f"/api/days/{day}/{path}", headers=headers,
+                                             json={**payload, "version": version})
+        return answer
+
+    refused = post("unassign", {"journey_id": "BACK1"})
+    assert refused.status_code == 409 and refused.json()["rule"] == "round_trip"
+    for journey_id in ("OUT1", "BACK1"):
+        done = post("unassign", {"journey_id": journey_id})
+        assert done.status_code == 200, done.text
+        version = done.json()["version"]
+    refused = post("assign", {"journey_id": "OUT1", "vehicle_id": "CAR1"})
+    assert refused.status_code == 409 and refused.json()["rule"] == "round_trip"
+    for journey_id in ("BACK1", "OUT1"):
+        done = post("assign", {"journey_id": journey_id, "vehicle_id": "CAR1"})
+        assert done.status_code == 200, done.text
+        version = done.json()["version"]

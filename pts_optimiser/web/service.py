@@ -325,6 +325,11 @@ class Service:
             raise ConflictError("locked", f"journey {journey_id} is locked to {current}")
         if current == vehicle_id:
             raise ConflictError("already_there", f"journey {journey_id} is already on {vehicle_id}")
+        back = _return_of(board, journey_id)
+        if back is not None and current is None and self._run_of(state, back) is None:
+            raise ConflictError("round_trip", f"journey {journey_id} takes its patient "
+                                f"somewhere and their return, journey {back}, is on no run: "
+                                "place the return first, so nobody is left there")
         run = _steps(state.runs.get(vehicle_id, []))
         found = board.place(vehicle_id, run, journey_id)
         if not isinstance(found, Placement):
@@ -366,6 +371,12 @@ class Service:
                 raise ConflictError("not_assigned", f"journey {journey_id} is on no run")
             if journey_id in state.locked_journeys or current in state.locked_vehicles:
                 raise ConflictError("locked", f"journey {journey_id} is locked to {current}")
+            outward = live.board.journeys[journey_id].return_of
+            if (outward is not None and _return_of(live.board, outward) == journey_id
+                    and self._run_of(state, outward) is not None):
+                raise ConflictError("round_trip", f"journey {journey_id} brings its patient "
+                                    f"back from journey {outward}, which is on a run: take "
+                                    f"{outward} off first, so nobody is left there")
             run = with_journey_removed(_steps(state.runs[current]), journey_id)
             if any(k == "pickup" for k, _ in run) and live.board.roster(current, run) is None:
                 raise ConflictError("several_rules", f"{current}'s run without it breaks a rule")
@@ -591,3 +602,12 @@ def _with_booking(original: bytes, booking: Mapping[str, object]) -> bytes:
 def input_error_answer(exc: InputError) -> dict[str, Any]:
     """The 422 body of a refused upload."""
     return {"findings": [_finding(f) for f in exc.findings]}
+
+
+def _return_of(board: DayBoard, journey_id: str) -> str | None:
+    """The journey that brings this one's patient back, where the policy makes it a rule."""
+    if board.problem.config.linked.allow_outward_without_return:
+        return None
+    return next((j.journey_id for j in board.journeys.values() if j.return_of == journey_id),
+                None)
+
