@@ -37,7 +37,7 @@ def missing(vehicle: VehicleShift, journey: Journey) -> list[str]:
 
 
 @dataclass(frozen=True)
-class _Alone:
+class LoneTrip:
     """The journey done by a vehicle on its own, straight from where it is free."""
 
     pickup_min: int
@@ -46,12 +46,14 @@ class _Alone:
     metres: int
 
     def late_min(self, journey: Journey) -> int:
+        """Minutes past the journey's pickup or drop-off window, whichever is later."""
         return max(0, self.pickup_min - journey.pickup_window.latest_min,
                    self.dropoff_min - journey.dropoff_window.latest_min)
 
 
-def _alone(journey: Journey, places: DayPlaces, free_min: int, origin: Place,
-           then: Place) -> _Alone:
+def lone_trip(journey: Journey, places: DayPlaces, free_min: int, origin: Place,
+              then: Place) -> LoneTrip:
+    """The journey done alone from `origin`, free at `free_min`, then on to `then`."""
     here, pickup, dropoff, there = (places.of(origin), places.of(journey.pickup),
                                     places.of(journey.dropoff), places.of(then))
     direct = int(places.minutes[pickup, dropoff])
@@ -62,10 +64,10 @@ def _alone(journey: Journey, places: DayPlaces, free_min: int, origin: Place,
     back = at_dropoff + journey.dropoff_service_min + int(places.minutes[dropoff, there])
     metres = int(places.metres[here, pickup] + places.metres[pickup, dropoff]
                  + places.metres[dropoff, there])
-    return _Alone(at_pickup, at_dropoff, back, metres)
+    return LoneTrip(at_pickup, at_dropoff, back, metres)
 
 
-def _wider(journey: Journey, trip: _Alone) -> str:
+def _wider(journey: Journey, trip: LoneTrip) -> str:
     """The window changes that would let the trip as timed be made."""
     late_pickup = trip.pickup_min - journey.pickup_window.latest_min
     late_dropoff = trip.dropoff_min - journey.dropoff_window.latest_min
@@ -86,7 +88,7 @@ def _shift_miss(journey: Journey, vehicles: Sequence[VehicleShift], places: DayP
     for vehicle in vehicles:
         if missing(vehicle, journey):
             continue
-        trip = _alone(journey, places, vehicle.shift_start_min, vehicle.base, vehicle.base)
+        trip = lone_trip(journey, places, vehicle.shift_start_min, vehicle.base, vehicle.base)
         late = trip.late_min(journey)
         over = max(0, trip.back_min - vehicle.shift_end_min)
         if late and over:
@@ -112,7 +114,7 @@ def _range_miss(journey: Journey, vehicles: Sequence[VehicleShift], places: DayP
     for vehicle in vehicles:
         if missing(vehicle, journey) or vehicle.range_km is None:
             continue
-        trip = _alone(journey, places, vehicle.shift_start_min, vehicle.base, vehicle.base)
+        trip = lone_trip(journey, places, vehicle.shift_start_min, vehicle.base, vehicle.base)
         if trip.late_min(journey) == 0 and trip.back_min <= vehicle.shift_end_min:
             over.append((trip.metres - int(vehicle.range_km * 1000), vehicle))
     text = ""
@@ -148,7 +150,7 @@ def _gap_miss(journey: Journey, allowed: Sequence[int], vehicles: Sequence[Vehic
             key = (before.lat, before.lon), (after.lat, after.lon)
             if key[0] not in places.index or key[1] not in places.index:
                 continue
-            trip = _alone(journey, places, free, Place(before.lat, before.lon),
+            trip = lone_trip(journey, places, free, Place(before.lat, before.lon),
                           Place(after.lat, after.lon))
             late, over = trip.late_min(journey), max(0, trip.back_min - until)
             if late + over == 0 or (best is not None and late + over >= best[0]):

@@ -28,7 +28,7 @@ import numpy as np
 from pts_optimiser.config import Config
 from pts_optimiser.decompose import Part, split_by_latitude
 from pts_optimiser.fallback import one_at_a_time
-from pts_optimiser.misses import nearest_miss, return_fix
+from pts_optimiser.misses import lone_trip, nearest_miss, return_fix
 from pts_optimiser.model import (
     DAY_MIN,
     LOADS,
@@ -163,23 +163,14 @@ def _alone_fits(journey: Journey, vehicle: VehicleShift, places: DayPlaces,
     """Whether the vehicle could do this journey on its own: (in time, within range)."""
     if start is not None and start.off_road:
         return False, True
-    base, pickup, dropoff = (places.of(vehicle.base), places.of(journey.pickup),
-                             places.of(journey.dropoff))
-    origin = places.of(start.place) if start else base
-    free = start.free_min if start else vehicle.shift_start_min
-    direct = int(places.minutes[pickup, dropoff])
-    at_pickup = max(free + int(places.minutes[origin, pickup]),
-                    journey.pickup_window.earliest_min,
-                    journey.dropoff_window.earliest_min - direct - journey.pickup_service_min)
-    at_dropoff = at_pickup + journey.pickup_service_min + direct
-    home = at_dropoff + journey.dropoff_service_min + int(places.minutes[dropoff, base])
-    in_time = (at_pickup <= journey.pickup_window.latest_min
-               and at_dropoff <= journey.dropoff_window.latest_min
-               and home <= vehicle.shift_end_min)
+    trip = lone_trip(journey, places, start.free_min if start else vehicle.shift_start_min,
+                     start.place if start else vehicle.base, vehicle.base)
+    in_time = (trip.pickup_min <= journey.pickup_window.latest_min
+               and trip.dropoff_min <= journey.dropoff_window.latest_min
+               and trip.back_min <= vehicle.shift_end_min)
     if vehicle.range_km is None:
         return in_time, True
-    metres = (places.metres[origin, pickup] + places.metres[pickup, dropoff]
-              + places.metres[dropoff, base] + (start.metres if start else 0))
+    metres = trip.metres + (start.metres if start else 0)
     return in_time, bool(metres <= vehicle.range_km * 1000)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import json
+import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
@@ -174,3 +176,12 @@ def line_day(positions: Sequence[int], requests: Sequence[tuple[int, int, int]],
     return RoutingInput(metres, metres, [0] * len(positions), spans, loads, fleet,
                         [RoutingRequest(p, d, limit, 10**6, tuple(range(vehicles)))
                          for p, d, limit in requests], breaks or {})
+
+
+def report_figures(plan_dir: Path) -> dict[str, object]:
+    """The figures report.html carries in its JSON block."""
+    html = (plan_dir / "report.html").read_text()
+    found = re.search(r'<script type="application/json" id="figures">(.*?)</script>', html, re.S)
+    assert found is not None
+    return dict(json.loads(found.group(1).replace("&amp;", "&").replace("&lt;", "<")
+                           .replace("&gt;", ">")))

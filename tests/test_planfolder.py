@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import re
 import shutil
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from pts_optimiser.plan import Plan
 from pts_optimiser.resources import default_config_path
 from pts_optimiser.solve import SolveOptions, solve
 from pts_optimiser.writers import write_plan
+from tests.helpers import report_figures
 
 DAY = Path(__file__).parent / "fixtures" / "tiny_day"
 ROOT = Path(__file__).parent.parent
@@ -273,12 +273,6 @@ def test_summary_names_no_absolute_path(tmp_path: Path) -> None:
     assert from_copies == original  # the checker reading the copies sees the same day
 
 
-def _figures(plan_dir: Path) -> dict[str, object]:
-    html = (plan_dir / "report.html").read_text()
-    found = re.search(r'<script type="application/json" id="figures">(.*?)</script>', html, re.S)
-    assert found is not None
-    return dict(json.loads(found.group(1).replace("&amp;", "&").replace("&lt;", "<")
-                           .replace("&gt;", ">")))
 
 
 def test_views_rebuild_after_the_inputs_change(tmp_path: Path) -> None:
@@ -288,7 +282,7 @@ def test_views_rebuild_after_the_inputs_change(tmp_path: Path) -> None:
     policy.write_text("[kpi]\nrenal_collect_target_pct = 42\n")
     plan_dir = tmp_path / "plan"
     assert _solve(plan_dir, day, "--config", str(policy))[0] == 0
-    figures = _figures(plan_dir)
+    figures = report_figures(plan_dir)
     sheets = (plan_dir / "runsheets" / "all.html").read_bytes()
     assert figures["standards"]["renal_collect"]["target_pct"] == 42  # type: ignore[index]
     lines = (day / "bookings.csv").read_text().splitlines(keepends=True)
@@ -299,7 +293,7 @@ def test_views_rebuild_after_the_inputs_change(tmp_path: Path) -> None:
     for command in ("report", "runsheets", "map"):
         result = runner.invoke(main, [command, "--plan", str(plan_dir)])
         assert result.exit_code == 0, result.output
-    assert _figures(plan_dir) == figures
+    assert report_figures(plan_dir) == figures
     assert (plan_dir / "runsheets" / "all.html").read_bytes() == sheets
     replanned = runner.invoke(main, ["replan", "--plan", str(plan_dir), "--now", "09:00",
                                      "--out", str(plan_dir), "--time-limit", "5"])

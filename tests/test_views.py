@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from pts_optimiser.cli import main
 from pts_optimiser.config import load_config
 from pts_optimiser.parse import Inputs, parse_clock, read_problem
 from pts_optimiser.planfolder import read_plan
-from tests.helpers import rows, solved_day
+from tests.helpers import report_figures, rows, solved_day
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -31,12 +30,6 @@ def plan_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 
-def _figures(plan_dir: Path) -> dict[str, object]:
-    html = (plan_dir / "report.html").read_text()
-    found = re.search(r'<script type="application/json" id="figures">(.*?)</script>', html, re.S)
-    assert found is not None
-    return dict(json.loads(found.group(1).replace("&amp;", "&").replace("&lt;", "<")
-                           .replace("&gt;", ">")))
 
 
 def test_run_sheet_per_used_vehicle(plan_dir: Path) -> None:
@@ -69,7 +62,7 @@ def test_report_figures_match_the_rosters(plan_dir: Path) -> None:
     bookings = {r["journey_id"]: r for r in rows(day / "bookings.csv")}
     fuel = {r["vehicle_id"]: r["fuel"] for r in rows(day / "fleet.csv")}
     rosters = rows(plan_dir / "rosters.csv")
-    figures = _figures(plan_dir)
+    figures = report_figures(plan_dir)
     served = Counter(bookings[r["journey_id"]]["purpose"] for r in rosters
                      if r["event"] == "pickup")
     assert figures["served_by_purpose"] == dict(served)
