@@ -467,18 +467,22 @@ class _Checker:
         allowed = self.problem.config.linked.allow_outward_without_return
         cancelled = {cells.get("journey_id", "") for cells in unassigned.rows
                      if cells.get("reason", "").startswith("cancelled")}
-        collected = {s.journey_id: s.service_start for stops in by_vehicle.values()
-                     for s in stops if s.event == "pickup"}
+        # A crew already driving to a pickup at the call keeps it (the re-plan cannot recall
+        # it): the moment that counts is when it left the stop before.
+        set_off = {s.journey_id: min(s.service_start, before.departure)
+                   for stops in by_vehicle.values() for before, s in pairwise(stops)
+                   if s.event == "pickup"}
         for outward, back in sorted(self.returns().items()):
             if outward in planned and back not in planned:
                 patient = self.journeys[outward].patient_id if outward in self.journeys else ""
                 why = ""
                 if back in cancelled:
                     why = "; the return was cancelled: they need another way back"
-                elif replanned_at is not None and collected.get(outward, replanned_at) \
+                elif replanned_at is not None and set_off.get(outward, replanned_at) \
                         < replanned_at:
-                    why = (f"; they were collected before the re-plan at "
-                           f"{format_clock(replanned_at)}: they need another way back")
+                    why = (f"; they were collected, or a crew was on its way to them, before "
+                           f"the re-plan at {format_clock(replanned_at)}: they need another "
+                           "way back")
                 elif allowed:
                     why = "; they need another way back"
                 found = Violation("stranded_patient", f"patient {patient} is taken there but "

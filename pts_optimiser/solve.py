@@ -430,7 +430,7 @@ def solve(problem: Problem, options: SolveOptions, progress: ProgressFn | None =
         status = (f"fallback: one at a time, the search's plan left {len(left_somewhere)} "
                   "patient(s) without their return")
     if fallback is not None and (outcome is None or _fallback_better(
-            problem, fallback[0], rosters, strictly_more=bool(warm))):
+            problem, fallback[0], rosters, strictly_more=bool(warm), bring_back=bring_back)):
         rosters, left_out = fallback
         if outcome is not None:
             status = f"fallback: one at a time, kept over the search's plan of {searched}"
@@ -634,14 +634,20 @@ def _routes_of(rosters: Sequence[Roster], vehicles: Sequence[VehicleShift], mode
 
 
 def _fallback_better(problem: Problem, fallback: Sequence[Roster], rosters: Sequence[Roster],
-                     strictly_more: bool = False) -> bool:
+                     strictly_more: bool = False, bring_back: Collection[str] = ()) -> bool:
     """Whether the one-at-a-time plan beats the search's: serving more, then cheaper.
 
-    `strictly_more` (re-planning from the old plan): only by serving more, since the
-    search's plan keeps crews on the journeys they had.
+    Rides back for patients already taken out (`bring_back`) count first: a plan serving more
+    journeys by leaving one of them somewhere is worse. `strictly_more` (re-planning from the
+    old plan): only by serving more, since the search's plan keeps crews on the journeys
+    they had.
     """
-    served = len({j.journey_id for r in fallback for j in r.journeys})
-    other = len({j.journey_id for r in rosters for j in r.journeys})
+    ours = {j.journey_id for r in fallback for j in r.journeys}
+    theirs = {j.journey_id for r in rosters for j in r.journeys}
+    home, other_home = len(ours & set(bring_back)), len(theirs & set(bring_back))
+    if home != other_home:
+        return home > other_home
+    served, other = len(ours), len(theirs)
     if served != other or strictly_more:
         return served > other
     return _cost(problem, fallback) < _cost(problem, rosters)

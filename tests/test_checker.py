@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -374,3 +375,21 @@ def test_policy_allowing_it_makes_a_warning(tmp_path: Path) -> None:
     assert "0 violation(s), 1 warning(s)" in result.output
     assert "warning: [stranded_patient] journey J5" in result.output
     assert "another way back" in result.output
+
+
+@pytest.mark.parametrize(("replanned_at", "violation"),
+                         [("09:15", True), ("09:21", False), ("09:25", False)])
+def test_replan_keeps_a_patient_a_crew_had_set_off_for(replanned_at: str, violation: bool,
+                                                       tmp_path: Path) -> None:
+    """A re-plan called after the crew left for the pickup (or made it) only warns."""
+    plan = _load_plan()
+    _j6_taken_out(plan)
+    _check(plan, tmp_path)
+    (tmp_path / "summary.json").write_text(json.dumps({"search": {
+        "replanned_at": replanned_at}}))
+    problem, _ = read_problem(Inputs(tmp_path / "bookings.csv", tmp_path / "fleet.csv"),
+                              load_config())
+    result = check_plan(problem, tmp_path)
+    found = [v.rule for v in (result.violations if violation else result.warnings)]
+    assert found == ["stranded_patient"]
+    assert [v.rule for v in (result.warnings if violation else result.violations)] == []

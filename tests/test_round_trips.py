@@ -8,6 +8,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 import pytest
 
@@ -23,10 +25,10 @@ from pts_optimiser.model import (
 )
 from pts_optimiser.parse import Inputs, read_problem
 from pts_optimiser.places import day_places
-from pts_optimiser.plan import Plan, Reason
+from pts_optimiser.plan import Plan, Reason, Roster
 from pts_optimiser.problem import Problem
 from pts_optimiser.recreate import RecreateSettings, recreate
-from pts_optimiser.solve import SolveOptions, return_links, solve
+from pts_optimiser.solve import SolveOptions, _fallback_better, return_links, solve
 from pts_optimiser.writers import write_plan
 from tests.helpers import BOOKING_COLUMNS, FLEET_COLUMNS, booking, line_day, vehicle
 
@@ -311,3 +313,16 @@ def test_replan_keeps_the_return_of_a_patient_already_out(tmp_path: Path) -> Non
                  if "HOME1" in {j.journey_id for j in r.journeys})
     assert other != crew
     assert _left_somewhere(new) == []
+
+
+def test_a_ride_back_outranks_more_journeys(tmp_path: Path) -> None:
+    """A plan serving more journeys by leaving out a taken-out patient's ride back loses."""
+    def plan(*ids: str) -> Sequence[Roster]:  # only the journeys are read before the costs
+        return cast(Sequence[Roster],
+                    [SimpleNamespace(journeys=[SimpleNamespace(journey_id=j) for j in ids])])
+
+    problem = _load(tmp_path, [booking("A")], [vehicle("V1")])
+    fallback, searched = plan("A", "B", "C"), plan("A", "HOME")
+    assert not _fallback_better(problem, fallback, searched, bring_back={"HOME"})
+    assert _fallback_better(problem, searched, fallback, bring_back={"HOME"})
+    assert _fallback_better(problem, fallback, searched, strictly_more=True)
