@@ -28,11 +28,11 @@ from typing import Any
 import httpx
 import uvicorn
 
-from pts_optimiser.checker import check_plan
-from pts_optimiser.config import load_config
-from pts_optimiser.parse import Inputs, read_problem
-from pts_optimiser.web.app import create_app
-from pts_optimiser.web.store import Accounts
+from pts_optimiser.check.checker import check_plan
+from pts_optimiser.domain.config import load_config
+from pts_optimiser.io.parse import Inputs, read_problem
+from pts_optimiser.services.web.app import create_app
+from pts_optimiser.services.web.store import Accounts
 
 PASSWORD = "benchmark-password"
 

@@ -20,12 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from pts_optimiser.config import load_config
-from pts_optimiser.parse import Inputs, read_problem
-from pts_optimiser.plan import Event, Plan, Reason, Roster, Stop, Unassigned
-from pts_optimiser.problem import Journey, Need, Place, Problem, Skill, incompatibility
-from pts_optimiser.travel import EstimatedTravel
-from pts_optimiser.writers import write_plan
+from pts_optimiser.domain.config import load_config
+from pts_optimiser.domain.plan import Event, Plan, Reason, Roster, Stop, Unassigned
+from pts_optimiser.domain.problem import Journey, Need, Place, Problem, Skill, incompatibility
+from pts_optimiser.domain.travel import EstimatedTravel
+from pts_optimiser.io.parse import Inputs, read_problem
+from pts_optimiser.services.publish import write_plan
 
 Step = tuple[Event, Journey | None, int]  # event, journey, service start
 

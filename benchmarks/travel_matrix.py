@@ -10,8 +10,8 @@ import time
 
 import numpy as np
 
-from pts_optimiser.config import load_config
-from pts_optimiser.travel import travel_model
+from pts_optimiser.domain.config import load_config
+from pts_optimiser.io.osrm import travel_model
 
 
 def main() -> None:

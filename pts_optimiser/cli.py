@@ -17,12 +17,12 @@ from typing import Any, NoReturn, TypeVar  # noqa: E402
 
 import click  # noqa: E402
 
-from pts_optimiser.config import Config, load_config  # noqa: E402
-from pts_optimiser.diagnostics import Finding, InputError, Severity  # noqa: E402
-from pts_optimiser.exits import ExitCode, PtsError  # noqa: E402
-from pts_optimiser.parse import Inputs, read_problem  # noqa: E402
-from pts_optimiser.plan import Plan  # noqa: E402
-from pts_optimiser.problem import Problem  # noqa: E402
+from pts_optimiser.domain.config import Config, load_config  # noqa: E402
+from pts_optimiser.domain.diagnostics import Finding, InputError, Severity  # noqa: E402
+from pts_optimiser.domain.exits import ExitCode, PtsError  # noqa: E402
+from pts_optimiser.domain.plan import Plan  # noqa: E402
+from pts_optimiser.domain.problem import Problem  # noqa: E402
+from pts_optimiser.io.parse import Inputs, read_problem  # noqa: E402
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -185,7 +185,7 @@ def validate(bookings: Path, fleet: Path, sites: Path | None, config_path: Path 
 @click.option("--out", type=_out, required=True, help="folder to write the day into")
 def generate(seed: int, journeys: int, vehicles: int, service_date: str | None, out: Path) -> None:
     """Write a realistic synthetic Derbyshire weekday: bookings, fleet and sites."""
-    from pts_optimiser.generate import write_day
+    from pts_optimiser.io.generate import write_day
 
     write_day(out, seed, journeys, vehicles, service_date)
     click.echo(f"wrote {journeys} journeys and {vehicles} vehicle shifts to {out}")
@@ -198,7 +198,7 @@ class _CheckCommand(click.Command):
     """
 
     def format_help_text(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        from pts_optimiser.checker import rules_help
+        from pts_optimiser.check.checker import rules_help
 
         self.help = ("Check a plan folder (rosters.csv, unassigned.csv) against every hard "
                      "rule.\n\nExit 0 only when no rule is broken. Rules:\n\n\b\n"
@@ -213,7 +213,7 @@ class _CheckCommand(click.Command):
 def check(bookings: Path, fleet: Path, sites: Path | None, config_path: Path | None,
           service_date: str | None, plan_dir: Path) -> None:
     """Check a plan folder; the help text is built from the checker's own rule list."""
-    from pts_optimiser.checker import check_plan
+    from pts_optimiser.check.checker import check_plan
 
     problem, _, _ = _load(bookings, fleet, sites, config_path, service_date)
     result = check_plan(problem, plan_dir)
@@ -254,7 +254,7 @@ def _started() -> float:
 
 def _maps_dir(plan_dir: Path, maps_dir: Path | None) -> Path:
     """Where the maps are drawn: the plan folder's own maps/, unless --maps says."""
-    from pts_optimiser.planfolder import MAPS
+    from pts_optimiser.io.planfolder import MAPS
 
     return maps_dir or plan_dir / MAPS
 
@@ -272,9 +272,10 @@ def _solve_write_checked(problem: Problem, inputs: Inputs, out: Path, time_limit
                          maps_dir: Path | None = None, privacy: bool = False
                          ) -> tuple[dict[str, Any], Any]:
     """Plan and write the plan folder (maps inside it); its figures and its check."""
-    from pts_optimiser.planfolder import check_target, previous_of
-    from pts_optimiser.solve import SolveOptions, solve
-    from pts_optimiser.writers import copy_maps, summary, write_plan, writing_time_s
+    from pts_optimiser.engine.solve import SolveOptions, solve
+    from pts_optimiser.io.planfolder import check_target, previous_of
+    from pts_optimiser.services.publish import write_plan
+    from pts_optimiser.views.writers import copy_maps, summary, writing_time_s
 
     # Refused before planning, not after a minute of it.
     check_target(out, keep_previous=previous_of(out))
@@ -365,7 +366,7 @@ def solve(bookings: Path, fleet: Path, sites: Path | None, config_path: Path | N
 
 def _alert_if_low(figures: Any, config: Config) -> ExitCode:
     """LOW_SERVICE, with a line on stderr, when a written plan plans below the alert share."""
-    from pts_optimiser.solve import below_alert, planned_share
+    from pts_optimiser.engine.solve import below_alert, planned_share
 
     if not below_alert(figures, config):
         return ExitCode.OK
@@ -383,7 +384,7 @@ def _alert_if_low(figures: Any, config: Config) -> ExitCode:
 @_guarded
 def demo(out: Path, time_limit: float, maps_dir: Path | None, privacy: bool) -> None:
     """Plan the shipped Derbyshire demo weekday, check the plan, and print its figures."""
-    from pts_optimiser.resources import data_dir
+    from pts_optimiser.domain.resources import data_dir
 
     started = _started()
     day = data_dir() / "demo"
@@ -401,13 +402,13 @@ def demo(out: Path, time_limit: float, maps_dir: Path | None, privacy: bool) -> 
 
 def _plan_inputs(plan_dir: Path) -> Inputs:
     """The files a plan folder was made from: its copies in inputs/, or older paths."""
-    from pts_optimiser.planfolder import plan_inputs
+    from pts_optimiser.io.planfolder import plan_inputs
 
     return plan_inputs(plan_dir)
 
 
 def _read_plan_folder(plan_dir: Path) -> Plan:
-    from pts_optimiser.planfolder import plan_service_date, read_plan
+    from pts_optimiser.io.planfolder import plan_service_date, read_plan
 
     inputs = _plan_inputs(plan_dir)
     problem, _, _ = _load(inputs.bookings, inputs.fleet, inputs.sites, inputs.config,
@@ -416,7 +417,7 @@ def _read_plan_folder(plan_dir: Path) -> Plan:
 
 
 def _rebuild(plan_dir: Path, views: tuple[str, ...]) -> None:
-    from pts_optimiser.writers import write_views
+    from pts_optimiser.views.writers import write_views
 
     write_views(_read_plan_folder(plan_dir), plan_dir, views)
 
@@ -453,7 +454,7 @@ def map_command(plan_dir: Path, maps_dir: Path | None, privacy: bool) -> None:
 
     They go to the plan folder's maps/ (replacing those there), or to --maps DIR.
     """
-    from pts_optimiser.writers import write_maps
+    from pts_optimiser.views.writers import write_maps
 
     plan = _read_plan_folder(plan_dir)
     folder = _maps_dir(plan_dir, maps_dir)
@@ -463,7 +464,7 @@ def map_command(plan_dir: Path, maps_dir: Path | None, privacy: bool) -> None:
 
 
 def _nightly_date(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    from pts_optimiser.nightly import service_date
+    from pts_optimiser.services.nightly import service_date
 
     try:
         return None if value is None else service_date(value)
@@ -496,7 +497,7 @@ _NIGHTLY_HELP = (
 @_guarded
 def nightly(inbox: Path, outbox: Path, service_date: str | None, time_limit: float) -> None:
     """The unattended night run; the help text, with the exit codes, is _NIGHTLY_HELP."""
-    from pts_optimiser.nightly import run_nightly, tomorrow
+    from pts_optimiser.services.nightly import run_nightly, tomorrow
 
     started = _started()
     sys.exit(run_nightly(inbox, outbox, service_date or tomorrow(), time_limit, started))
@@ -504,7 +505,7 @@ def nightly(inbox: Path, outbox: Path, service_date: str | None, time_limit: flo
 
 def _clock_option(_ctx: click.Context, param: click.Parameter, value: str) -> str:
     """A clock option as HH:MM (24-hour), refused as a usage error before anything runs."""
-    from pts_optimiser.parse import parse_clock
+    from pts_optimiser.domain.clock import parse_clock
 
     if parse_clock(value) is None:
         raise click.BadParameter(f"{value!r} is not a time as HH:MM (24-hour), e.g. 11:00",
@@ -535,12 +536,13 @@ def replan(plan_dir: Path, now: str, add: Path | None, cancel: str | None,
     transport. A vehicle taken off the road takes the patients aboard where
     [replan] off_road_drop says; if no plan within the rules can, nothing is written (exit 3).
     """
-    from pts_optimiser.parse import parse_clock
-    from pts_optimiser.planfolder import plan_service_date, read_plan
-    from pts_optimiser.replan import CHANGE_COLUMNS, merged_bookings
-    from pts_optimiser.replan import replan as replan_day
-    from pts_optimiser.solve import SolveOptions
-    from pts_optimiser.writers import write_plan, writing_time_s
+    from pts_optimiser.domain.clock import parse_clock
+    from pts_optimiser.engine.solve import SolveOptions
+    from pts_optimiser.io.planfolder import plan_service_date, read_plan
+    from pts_optimiser.services.publish import write_plan
+    from pts_optimiser.services.replan import CHANGE_COLUMNS, merged_bookings
+    from pts_optimiser.services.replan import replan as replan_day
+    from pts_optimiser.views.writers import writing_time_s
 
     started = _started()
     now_min = parse_clock(now)
@@ -584,7 +586,7 @@ def replan(plan_dir: Path, now: str, add: Path | None, cancel: str | None,
                    f"the re-plan: {', '.join(x.journey_id for x in result.lost)}", err=True)
     for note in result.notes:
         click.echo(f"  note: {note}")
-    from pts_optimiser.plan import Reason
+    from pts_optimiser.domain.plan import Reason
 
     planned_ids = {j.journey_id for j in result.plan.planned}
     # A return the coordinator cancelled is their decision: the patient goes another way.
@@ -626,9 +628,9 @@ def bench_darp(files: tuple[Path, ...], time_limit: float, solutions_dir: Path |
     """
     import json
 
-    from pts_optimiser.darp import check, read_instance, routes_of, to_problem
-    from pts_optimiser.solve import SolveOptions, solve
-    from pts_optimiser.tables import read_table, write_text
+    from pts_optimiser.engine.solve import SolveOptions, solve
+    from pts_optimiser.io.darp import check, read_instance, routes_of, to_problem
+    from pts_optimiser.io.tables import read_table, write_text
 
     config = load_config()
     best: dict[str, float] = {}
@@ -688,7 +690,7 @@ def users() -> None:
 @_guarded
 def users_add(name: str, data_dir: Path, role: str) -> None:
     """Create or update an account; the password is read from standard input."""
-    from pts_optimiser.web.store import Accounts
+    from pts_optimiser.services.web.store import Accounts
 
     if sys.stdin.isatty():
         password = click.prompt("password", hide_input=True, confirmation_prompt=True)
@@ -713,15 +715,12 @@ def users_add(name: str, data_dir: Path, role: str) -> None:
 @_guarded
 def serve(data_dir: Path, host: str, port: int, outbox: Path | None) -> None:
     """Serve the coordinators' planning board (see docs/board.md)."""
-    import uvicorn
-
-    from pts_optimiser.web.app import create_app
+    from pts_optimiser.services.web.app import serve_board
 
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.echo(f"warning: listening on {host}, not only this machine: put it behind a "
                    "reverse proxy with TLS (docs/board.md)", err=True)
-    uvicorn.run(create_app(data_dir, outbox), host=host, port=port, proxy_headers=True,
-                forwarded_allow_ips="127.0.0.1", log_level="warning")
+    serve_board(data_dir, outbox, host, port)
 
 
 _day_dir = click.Path(path_type=Path, file_okay=False, exists=True)
@@ -759,8 +758,8 @@ def sweep(days: tuple[Path, ...], fleets: tuple[Path, ...], configs: tuple[Path,
     Finished tasks are kept in OUT/results/: run the same command again to resume a sweep
     that was stopped, or to redraw it. See docs/sweeps.md.
     """
-    from pts_optimiser.exits import PlanRejectedError
-    from pts_optimiser.sweep import CSV, HTML, SweepSpec, run_sweep, validate
+    from pts_optimiser.domain.exits import PlanRejectedError
+    from pts_optimiser.services.sweep import CSV, HTML, SweepSpec, run_sweep, validate
 
     if scheduler is not None and workers is not None:
         raise click.UsageError("--workers starts a local cluster; with --scheduler the "

@@ -12,14 +12,14 @@ from typing import TypeVar
 
 import numpy as np
 
-from pts_optimiser.checker import CheckResult, check_plan
-from pts_optimiser.config import load_config
-from pts_optimiser.model import LOADS, RoutingInput, RoutingRequest, RoutingVehicle
-from pts_optimiser.parse import Inputs, read_problem
-from pts_optimiser.plan import Plan
-from pts_optimiser.problem import Problem
-from pts_optimiser.solve import SolveOptions, solve
-from pts_optimiser.writers import write_plan
+from pts_optimiser.check.checker import CheckResult, check_plan
+from pts_optimiser.domain.config import load_config
+from pts_optimiser.domain.plan import Plan
+from pts_optimiser.domain.problem import Problem
+from pts_optimiser.engine.model import LOADS, RoutingInput, RoutingRequest, RoutingVehicle
+from pts_optimiser.engine.solve import SolveOptions, solve
+from pts_optimiser.io.parse import Inputs, read_problem
+from pts_optimiser.services.publish import write_plan
 
 T = TypeVar("T")
 

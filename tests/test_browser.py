@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pts_optimiser.safe import file_stems
+from pts_optimiser.domain.safe import file_stems
 from tests.test_hostile_views import (  # hostile: the hostile day, solved
     HOSTILE_ID,
     VEHICLES,

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pts_optimiser.checker import RULES, check_plan
+from pts_optimiser.check.checker import RULES, check_plan
 from pts_optimiser.cli import main
-from pts_optimiser.config import load_config
-from pts_optimiser.parse import Inputs, read_problem
+from pts_optimiser.domain.config import load_config
+from pts_optimiser.io.parse import Inputs, read_problem
 
 FIXTURES = Path(__file__).parent / "fixtures"
 Rows = list[dict[str, str]]

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pts_optimiser import solve as solve_module
 from pts_optimiser.cli import main
+from pts_optimiser.engine import solve as solve_module
 from tests.helpers import rows
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from pts_optimiser.config import load_config
-from pts_optimiser.diagnostics import InputError
-from pts_optimiser.resources import default_config_path
+from pts_optimiser.domain.config import load_config
+from pts_optimiser.domain.diagnostics import InputError
+from pts_optimiser.domain.resources import default_config_path
 
 
 def test_defaults_load() -> None:
@@ -69,7 +69,7 @@ def test_invalid_toml(tmp_path: Path) -> None:
 
 def test_service_area_margin_switches_the_check(tmp_path: Path) -> None:
     """A margin of 1000 km takes in all of Great Britain: a London pickup then reads."""
-    from pts_optimiser.parse import Inputs, read_problem
+    from pts_optimiser.io.parse import Inputs, read_problem
 
     fixtures = Path(__file__).parent / "fixtures"
     path = tmp_path / "wide.toml"

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pts_optimiser import solve as solve_module
 from pts_optimiser.cli import main
-from pts_optimiser.config import load_config
-from pts_optimiser.darp import Route, check, read_instance, routes_of, to_problem
-from pts_optimiser.model import RoutingInput, RoutingOutcome, SearchSettings, solve_routing
-from pts_optimiser.solve import SolveOptions, solve
+from pts_optimiser.domain.config import load_config
+from pts_optimiser.engine import solve as solve_module
+from pts_optimiser.engine.model import RoutingInput, RoutingOutcome, SearchSettings, solve_routing
+from pts_optimiser.engine.solve import SolveOptions, solve
+from pts_optimiser.io.darp import Route, check, read_instance, routes_of, to_problem
 from tests.helpers import SerialPool
 
 DARP = Path(__file__).parent / "fixtures" / "darp"

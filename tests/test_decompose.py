@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pts_optimiser import solve as solve_module
-from pts_optimiser.decompose import split_by_latitude
-from pts_optimiser.model import (
+from pts_optimiser.domain.problem import Problem
+from pts_optimiser.engine import solve as solve_module
+from pts_optimiser.engine.decompose import split_by_latitude
+from pts_optimiser.engine.model import (
     LOADS,
     RoutingInput,
     RoutingOutcome,
@@ -18,8 +19,7 @@ from pts_optimiser.model import (
     RoutingVehicle,
     Visit,
 )
-from pts_optimiser.problem import Problem
-from pts_optimiser.solve import SolveOptions, solve
+from pts_optimiser.engine.solve import SolveOptions, solve
 from tests.helpers import booking, load, vehicle
 
 
@@ -77,8 +77,8 @@ def _two_towns(tmp_path: Path) -> Problem:
 
 def test_split_strategy_plan_is_legal(tmp_path: Path) -> None:
     """A day large enough to split is planned legally, as the checker sees it."""
-    from pts_optimiser.checker import check_plan
-    from pts_optimiser.writers import write_plan
+    from pts_optimiser.check.checker import check_plan
+    from pts_optimiser.services.publish import write_plan
 
     problem = _two_towns(tmp_path)
     plan = solve(problem, SolveOptions(time_limit_s=12, strategy="split"))

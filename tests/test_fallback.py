@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from pts_optimiser import solve as solve_module
-from pts_optimiser.checker import check_plan
-from pts_optimiser.config import load_config
-from pts_optimiser.generate import write_day
-from pts_optimiser.parse import Inputs, read_problem
-from pts_optimiser.solve import SolveOptions, solve
-from pts_optimiser.writers import write_plan
+from pts_optimiser.check.checker import check_plan
+from pts_optimiser.domain.config import load_config
+from pts_optimiser.engine import solve as solve_module
+from pts_optimiser.engine.solve import SolveOptions, solve
+from pts_optimiser.io.generate import write_day
+from pts_optimiser.io.parse import Inputs, read_problem
+from pts_optimiser.services.publish import write_plan
 
 
 def _no_solution(*args: object, **kwargs: object) -> None:

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pts_optimiser.cli import main
-from pts_optimiser.parse import parse_service_date
+from pts_optimiser.io.parse import parse_service_date
 
 FIXTURES = Path(__file__).parent / "fixtures"
 DAY = FIXTURES / "tiny_day"

@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from pts_optimiser.cli import main
-from pts_optimiser.config import load_config
-from pts_optimiser.generate import write_day
-from pts_optimiser.parse import Inputs, read_problem
+from pts_optimiser.domain.config import load_config
+from pts_optimiser.io.generate import write_day
+from pts_optimiser.io.parse import Inputs, read_problem
 from tests.helpers import minutes, rows
 
 

@@ -13,12 +13,10 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pts_optimiser.checker import check_plan
+from pts_optimiser.check.checker import check_plan
 from pts_optimiser.cli import main
-from pts_optimiser.config import load_config
-from pts_optimiser.parse import Inputs, read_problem
-from pts_optimiser.planfolder import read_plan
-from pts_optimiser.safe import (
+from pts_optimiser.domain.config import load_config
+from pts_optimiser.domain.safe import (
     FILE_STEM_MAX,
     FORMULA_START,
     RESERVED_FILES,
@@ -31,6 +29,8 @@ from pts_optimiser.safe import (
     sheet_names,
     to_cell,
 )
+from pts_optimiser.io.parse import Inputs, read_problem
+from pts_optimiser.io.planfolder import read_plan
 from tests.helpers import rows
 
 # Each payload marks the page's <body> if it ever runs, so a browser test can see it did.
@@ -283,7 +283,7 @@ def test_file_and_sheet_names_are_unique_legal_and_stable() -> None:
 
 def test_written_table_reads_back_exactly(tmp_path: Path) -> None:
     """A CSV we write (rosters, bookings copies, changes) reads back cell for cell as given."""
-    from pts_optimiser.tables import read_table, write_table
+    from pts_optimiser.io.tables import read_table, write_table
 
     cells = [*LABELS[5:10], NOTE, "-1.4932", "'=already quoted", "''@twice", "plain", ""]
     write_table(tmp_path / "t.csv", ["k", "v"], [{"k": f"r{i}", "v": c}
@@ -298,8 +298,8 @@ def test_workbook_never_fails_on_content(hostile: Path, tmp_path: Path) -> None:
 
     from openpyxl import load_workbook
 
-    from pts_optimiser.workbook import write_workbook
-    from pts_optimiser.writers import summary
+    from pts_optimiser.views.workbook import write_workbook
+    from pts_optimiser.views.writers import summary
 
     plan = read_plan(_problem(hostile), hostile / "plan")
     nasty = "\x00\x01\x0b\x1f\ud800\ufffe\uffff\ufdd0\u202e=1+1" + "x" * 40_000

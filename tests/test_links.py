@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from pts_optimiser.config import LinkPolicy, load_config
-from pts_optimiser.diagnostics import Code, InputError, Severity
-from pts_optimiser.parse import Inputs, link_returns, read_problem
-from pts_optimiser.problem import Journey
+from pts_optimiser.domain.config import LinkPolicy, load_config
+from pts_optimiser.domain.diagnostics import Code, InputError, Severity
+from pts_optimiser.domain.problem import Journey
+from pts_optimiser.io.parse import Inputs, link_returns, read_problem
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TINY = FIXTURES / "tiny_day"

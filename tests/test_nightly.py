@@ -21,12 +21,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from pts_optimiser import solve as solve_module
-from pts_optimiser import writers as writers_module
 from pts_optimiser.cli import main
-from pts_optimiser.exits import PlanRejectedError
-from pts_optimiser.generate import write_day
-from pts_optimiser.nightly import LOCK_NAME, LOG_NAME
+from pts_optimiser.domain.exits import PlanRejectedError
+from pts_optimiser.engine import solve as solve_module
+from pts_optimiser.io.generate import write_day
+from pts_optimiser.services.nightly import LOCK_NAME, LOG_NAME
+from pts_optimiser.views import writers as writers_module
 from tests.helpers import booking, vehicle
 from tests.helpers import write_day as write_rows
 

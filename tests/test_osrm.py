@@ -22,14 +22,14 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from pts_optimiser.checker import check_plan
+from pts_optimiser.check.checker import check_plan
 from pts_optimiser.cli import main
-from pts_optimiser.config import load_config
-from pts_optimiser.osrm import OsrmTravel, redact
-from pts_optimiser.parse import Inputs, read_problem
-from pts_optimiser.solve import SolveOptions, solve
-from pts_optimiser.travel import EstimatedTravel, travel_model
-from pts_optimiser.writers import write_plan
+from pts_optimiser.domain.config import load_config
+from pts_optimiser.domain.travel import EstimatedTravel
+from pts_optimiser.engine.solve import SolveOptions, solve
+from pts_optimiser.io.osrm import OsrmTravel, redact, travel_model
+from pts_optimiser.io.parse import Inputs, read_problem
+from pts_optimiser.services.publish import write_plan
 
 DAY = Path(__file__).parent / "fixtures" / "tiny_day"
 
@@ -160,7 +160,7 @@ def test_server_down_still_plans(tmp_path: Path) -> None:
 
 def test_bad_osrm_url_is_a_config_error(tmp_path: Path) -> None:
     """Provider = "osrm" needs an http(s) URL."""
-    from pts_optimiser.diagnostics import InputError
+    from pts_optimiser.domain.diagnostics import InputError
 
     with pytest.raises(InputError) as caught:
         load_config(_config(tmp_path, "localhost:5000"))

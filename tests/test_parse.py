@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from pts_optimiser import parse
-from pts_optimiser.checker import check_plan
-from pts_optimiser.config import load_config
-from pts_optimiser.diagnostics import Code, Finding, InputError, Severity
-from pts_optimiser.parse import (
+from pts_optimiser.check.checker import check_plan
+from pts_optimiser.domain.config import load_config
+from pts_optimiser.domain.diagnostics import Code, Finding, InputError, Severity
+from pts_optimiser.engine.solve import SolveOptions, solve
+from pts_optimiser.io import parse
+from pts_optimiser.io.parse import (
     Inputs,
     collapse,
     memory_finding,
@@ -19,9 +20,8 @@ from pts_optimiser.parse import (
     planning_bytes,
     read_problem,
 )
-from pts_optimiser.solve import SolveOptions, solve
-from pts_optimiser.tables import MAX_COLUMNS, MAX_ROWS, read_table
-from pts_optimiser.writers import write_plan
+from pts_optimiser.io.tables import MAX_COLUMNS, MAX_ROWS, read_table
+from pts_optimiser.services.publish import write_plan
 from tests.helpers import booking, vehicle, write_day
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -190,7 +190,7 @@ def test_day_too_big_refused_before_planning(tmp_path: Path,
 
 def test_many_alike_findings_summed_up() -> None:
     """750 findings alike become the first five and one that lists the rest's rows."""
-    from pts_optimiser.diagnostics import error
+    from pts_optimiser.domain.diagnostics import error
 
     findings = [error(Code.BAD_DATE, "b.csv", "x", "y", row, "service_date")
                 for row in range(2, 752)]

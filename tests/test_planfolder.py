@@ -16,15 +16,15 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pts_optimiser import planfolder
 from pts_optimiser.cli import main
-from pts_optimiser.config import MapPolicy, TravelPolicy, load_config
-from pts_optimiser.exits import ExitCode, OutputError
-from pts_optimiser.parse import Inputs, read_problem
-from pts_optimiser.plan import Plan
-from pts_optimiser.resources import default_config_path
-from pts_optimiser.solve import SolveOptions, solve
-from pts_optimiser.writers import write_plan
+from pts_optimiser.domain.config import MapPolicy, TravelPolicy, load_config
+from pts_optimiser.domain.exits import ExitCode, OutputError
+from pts_optimiser.domain.plan import Plan
+from pts_optimiser.domain.resources import default_config_path
+from pts_optimiser.engine.solve import SolveOptions, solve
+from pts_optimiser.io import planfolder
+from pts_optimiser.io.parse import Inputs, read_problem
+from pts_optimiser.services.publish import write_plan
 from tests.helpers import report_figures
 
 DAY = Path(__file__).parent / "fixtures" / "tiny_day"
@@ -164,7 +164,8 @@ def test_a_foreign_previous_is_refused(tmp_path: Path, tiny_plan: Plan) -> None:
 
 _CHILD = """
 import os, pickle, sys
-from pts_optimiser import planfolder, writers
+from pts_optimiser.io import planfolder
+from pts_optimiser.services import publish
 plan, inputs, out, step, exchange = pickle.loads(open(sys.argv[1], "rb").read())
 def reached(name):
     if name == step:
@@ -172,7 +173,7 @@ def reached(name):
 planfolder.reached = reached
 if not exchange:
     planfolder.exchange = lambda first, second: False
-writers.write_plan(plan, out, inputs)
+publish.write_plan(plan, out, inputs)
 """
 STEPS = ["tables", "built", "checked", "exchanged", "kept", "removed"]
 COMPARED = (".csv", ".json", ".toml", ".pts-plan")

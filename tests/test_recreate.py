@@ -8,8 +8,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from pts_optimiser.model import RoutingInput, SearchSettings, solve_routing
-from pts_optimiser.recreate import RecreateSettings, recreate
+from pts_optimiser.engine.model import RoutingInput, SearchSettings, solve_routing
+from pts_optimiser.engine.recreate import RecreateSettings, recreate
 from tests.helpers import line_day
 
 

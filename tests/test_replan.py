@@ -11,11 +11,11 @@ import pytest
 from click.testing import CliRunner
 from click.testing import Result as CliResult
 
-from pts_optimiser.checker import CheckResult, check_plan
+from pts_optimiser.check.checker import CheckResult, check_plan
 from pts_optimiser.cli import main
-from pts_optimiser.config import load_config
-from pts_optimiser.parse import Inputs, read_problem
-from pts_optimiser.replan import CHANGE_KINDS
+from pts_optimiser.domain.config import load_config
+from pts_optimiser.io.parse import Inputs, read_problem
+from pts_optimiser.services.replan import CHANGE_KINDS
 from tests.helpers import booking, minutes, rows, solved_day, vehicle, write_day
 
 NOW = "11:00"

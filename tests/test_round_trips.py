@@ -13,23 +13,23 @@ from typing import cast
 
 import pytest
 
-from pts_optimiser.checker import CheckResult, check_plan
-from pts_optimiser.config import load_config
-from pts_optimiser.fallback import one_at_a_time
-from pts_optimiser.model import (
+from pts_optimiser.check.checker import CheckResult, check_plan
+from pts_optimiser.domain.config import load_config
+from pts_optimiser.domain.plan import Plan, Reason, Roster
+from pts_optimiser.domain.problem import Problem
+from pts_optimiser.engine.fallback import one_at_a_time
+from pts_optimiser.engine.model import (
     RoutingInput,
     RoutingOutcome,
     SearchSettings,
     solve_routing,
     unlinked,
 )
-from pts_optimiser.parse import Inputs, read_problem
-from pts_optimiser.places import day_places
-from pts_optimiser.plan import Plan, Reason, Roster
-from pts_optimiser.problem import Problem
-from pts_optimiser.recreate import RecreateSettings, recreate
-from pts_optimiser.solve import SolveOptions, _fallback_better, return_links, solve
-from pts_optimiser.writers import write_plan
+from pts_optimiser.engine.places import day_places
+from pts_optimiser.engine.recreate import RecreateSettings, recreate
+from pts_optimiser.engine.solve import SolveOptions, _fallback_better, return_links, solve
+from pts_optimiser.io.parse import Inputs, read_problem
+from pts_optimiser.services.publish import write_plan
 from tests.helpers import BOOKING_COLUMNS, FLEET_COLUMNS, booking, line_day, vehicle
 
 COLUMNS = [*BOOKING_COLUMNS, "return_of"]
@@ -282,7 +282,7 @@ def _two_patients(tmp_path: Path) -> tuple[Problem, Plan]:
 
 def _replanned(tmp_path: Path, plan: Plan, cancel: Sequence[str] = (),
                vehicle_off: Sequence[str] = ()) -> tuple[Plan, CheckResult]:
-    from pts_optimiser.replan import merged_bookings, replan
+    from pts_optimiser.services.replan import merged_bookings, replan
 
     merged = merged_bookings(tmp_path / "day" / "bookings.csv", None)
     result = replan(plan, merged, 10 * 60, cancel, vehicle_off, SolveOptions(time_limit_s=3))

@@ -15,12 +15,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from pts_optimiser import generate
-from pts_optimiser import solve as solve_module
-from pts_optimiser.checker import check_plan
+from pts_optimiser.check.checker import check_plan
 from pts_optimiser.cli import main
-from pts_optimiser.exits import ExitCode
-from pts_optimiser.model import (
+from pts_optimiser.domain.exits import ExitCode
+from pts_optimiser.engine import solve as solve_module
+from pts_optimiser.engine.model import (
     LOADS,
     RoutingInput,
     RoutingOutcome,
@@ -30,7 +29,8 @@ from pts_optimiser.model import (
     Visit,
     solve_routing,
 )
-from pts_optimiser.recreate import RecreateOutcome
+from pts_optimiser.engine.recreate import RecreateOutcome
+from pts_optimiser.io import generate
 from tests.helpers import (
     SerialPool,
     booking,

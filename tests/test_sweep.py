@@ -21,13 +21,13 @@ import pytest
 from click.testing import CliRunner
 from distributed import Client, LocalCluster
 
-from pts_optimiser.checker import check_plan
+from pts_optimiser.check.checker import check_plan
 from pts_optimiser.cli import main
-from pts_optimiser.config import load_config
-from pts_optimiser.generate import write_day
-from pts_optimiser.parse import read_problem
-from pts_optimiser.planfolder import plan_inputs
-from pts_optimiser.sweep import RESULTS, RUNS, SweepSpec, run_sweep, tasks_of
+from pts_optimiser.domain.config import load_config
+from pts_optimiser.io.generate import write_day
+from pts_optimiser.io.parse import read_problem
+from pts_optimiser.io.planfolder import plan_inputs
+from pts_optimiser.services.sweep import RESULTS, RUNS, SweepSpec, run_sweep, tasks_of
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -198,8 +198,8 @@ def test_a_search_without_a_plan_is_no_answer() -> None:
     """A plan the search did not make (empty, or the fallback's) is flagged, not an answer."""
     from types import SimpleNamespace
 
-    from pts_optimiser.sweep import FINAL
-    from pts_optimiser.sweep.task import no_search_plan
+    from pts_optimiser.services.sweep import FINAL
+    from pts_optimiser.services.sweep.task import no_search_plan
 
     cut_off = SimpleNamespace(planned=(), search={"servable": 748, "solutions": 0})
     assert no_search_plan(cut_off)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from geopy.distance import great_circle
 
-from pts_optimiser.travel import EstimatedTravel, great_circle_m
+from pts_optimiser.domain.travel import EstimatedTravel, great_circle_m
 
 
 def test_matches_geopy_great_circle() -> None:

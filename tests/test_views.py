@@ -11,9 +11,10 @@ import pytest
 from click.testing import CliRunner
 
 from pts_optimiser.cli import main
-from pts_optimiser.config import load_config
-from pts_optimiser.parse import Inputs, parse_clock, read_problem
-from pts_optimiser.planfolder import read_plan
+from pts_optimiser.domain.clock import parse_clock
+from pts_optimiser.domain.config import load_config
+from pts_optimiser.io.parse import Inputs, read_problem
+from pts_optimiser.io.planfolder import read_plan
 from tests.helpers import report_figures, rows, solved_day
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -20,11 +20,11 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 
-from pts_optimiser.checker import check_plan
-from pts_optimiser.config import load_config
-from pts_optimiser.parse import Inputs, read_problem
-from pts_optimiser.web.app import create_app
-from pts_optimiser.web.store import Accounts
+from pts_optimiser.check.checker import check_plan
+from pts_optimiser.domain.config import load_config
+from pts_optimiser.io.parse import Inputs, read_problem
+from pts_optimiser.services.web.app import create_app
+from pts_optimiser.services.web.store import Accounts
 from tests.helpers import booking, vehicle, write_day
 
 # Starlette's test client warns that it will move from httpx to httpx2; it works as it is.
@@ -425,8 +425,8 @@ def test_users_add_from_stdin(tmp_path: Path) -> None:
 
 def test_open_a_nightly_plan(tmp_path: Path) -> None:
     """A plan folder in the nightly outbox opens as a day whose working plan is that plan."""
-    from pts_optimiser.solve import SolveOptions, solve
-    from pts_optimiser.writers import write_plan
+    from pts_optimiser.engine.solve import SolveOptions, solve
+    from pts_optimiser.services.publish import write_plan
 
     inputs = tiny_day(tmp_path / "inbox")
     problem, _ = read_problem(inputs, load_config())

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import uvicorn
 
-from pts_optimiser.web.app import create_app
-from pts_optimiser.web.store import Accounts
+from pts_optimiser.services.web.app import create_app
+from pts_optimiser.services.web.store import Accounts
 from tests.test_web_api import PASSWORD, _free_port, tiny_day
 
 sync_api = pytest.importorskip("playwright.sync_api")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pts_optimiser.checker import check_plan
-from pts_optimiser.config import load_config
-from pts_optimiser.generate import write_day as generate_day
-from pts_optimiser.parse import Inputs, read_problem
-from pts_optimiser.plan import Event
-from pts_optimiser.solve import SolveOptions, solve
-from pts_optimiser.web.engine import (
+from pts_optimiser.check.checker import check_plan
+from pts_optimiser.domain.config import load_config
+from pts_optimiser.domain.plan import Event
+from pts_optimiser.engine.solve import SolveOptions, solve
+from pts_optimiser.io.generate import write_day as generate_day
+from pts_optimiser.io.parse import Inputs, read_problem
+from pts_optimiser.services.publish import write_plan
+from pts_optimiser.services.web.engine import (
     DayBoard,
     Placement,
     Refusal,
@@ -18,7 +19,6 @@ from pts_optimiser.web.engine import (
     unassigned_by_hand,
     with_journey_removed,
 )
-from pts_optimiser.writers import write_plan
 from tests.helpers import booking, load, vehicle
 
 

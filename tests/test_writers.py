@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from pts_optimiser import writers
-from pts_optimiser.config import load_config
-from pts_optimiser.exits import ExitCode, OutputError, PlanRejectedError
-from pts_optimiser.parse import Inputs, read_problem
-from pts_optimiser.plan import Plan
-from pts_optimiser.solve import SolveOptions, solve
-from pts_optimiser.writers import write_plan
+from pts_optimiser.domain.config import load_config
+from pts_optimiser.domain.exits import ExitCode, OutputError, PlanRejectedError
+from pts_optimiser.domain.plan import Plan
+from pts_optimiser.engine.solve import SolveOptions, solve
+from pts_optimiser.io.parse import Inputs, read_problem
+from pts_optimiser.services.publish import write_plan
+from pts_optimiser.views import writers
 from tests.helpers import rows
 
 DAY = Path(__file__).parent / "fixtures" / "tiny_day"
@@ -41,7 +41,7 @@ def test_extra_columns_are_carried(tiny_plan: Plan, tmp_path: Path) -> None:
 
 def test_unassigned_file_says_what_would_fix_it(tiny_plan: Plan, tmp_path: Path) -> None:
     """unassigned.csv carries each journey's nearest miss, and a plan read back keeps it."""
-    from pts_optimiser.planfolder import read_plan
+    from pts_optimiser.io.planfolder import read_plan
 
     assert tiny_plan.unassigned and all(u.fix for u in tiny_plan.unassigned)
     write_plan(tiny_plan, tmp_path / "plan")
@@ -125,10 +125,11 @@ def test_write_plan_returns_the_check(tiny_plan: Plan, tmp_path: Path) -> None:
 
 def test_planning_does_not_load_the_checker() -> None:
     """The planning path (CLI, solve, writers, plan folders, nightly) never imports the checker."""
-    code = ("import sys; import pts_optimiser.solve, pts_optimiser.writers, "
-            "pts_optimiser.planfolder, pts_optimiser.nightly, pts_optimiser.replan, "
+    code = ("import sys; import pts_optimiser.engine.solve, pts_optimiser.views.writers, "
+            "pts_optimiser.io.planfolder, pts_optimiser.services.nightly, "
+            "pts_optimiser.services.replan, "
             "pts_optimiser.cli; "
-            "sys.exit('pts_optimiser.checker' in sys.modules)")
+            "sys.exit('pts_optimiser.check.checker' in sys.modules)")
     root = Path(__file__).parent.parent
     done = subprocess.run([sys.executable, "-c", code], env={**os.environ,
                                                              "PYTHONPATH": str(root)})

@@ -1,0 +1,201 @@
+"""The canonical, immutable description of one day to plan: journeys, vehicle shifts, places.
+
+Every way in (the CSV readers, the generator, the benchmark readers) ends in a `Problem`.
+Times are whole minutes after midnight of the service day; distances are metres.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from pts_optimiser.domain.config import Config
+from pts_optimiser.domain.travel import TravelModel
+
+
+class Purpose(StrEnum):
+    """Why the patient travels."""
+
+    DIALYSIS = "dialysis"
+    DISCHARGE = "discharge"
+    OUTPATIENT = "outpatient"
+    ADMISSION = "admission"
+    TRANSFER = "transfer"
+
+
+class Mobility(StrEnum):
+    """How the patient travels: which space on board they take."""
+
+    SEATED = "seated"
+    WHEELCHAIR = "wheelchair"
+    STRETCHER = "stretcher"
+
+
+class Need(StrEnum):
+    """Needs flagged at booking."""
+
+    TWO_CREW = "two_crew"
+    TRAVEL_ALONE = "travel_alone"
+    BARIATRIC = "bariatric"
+    OXYGEN = "oxygen"
+
+
+class Skill(StrEnum):
+    """What a vehicle and crew can take beyond space on board."""
+
+    BARIATRIC = "bariatric"
+    OXYGEN = "oxygen"
+
+
+class Fuel(StrEnum):
+    """What the vehicle runs on."""
+
+    DIESEL = "diesel"
+    PETROL = "petrol"
+    HYBRID = "hybrid"
+    ELECTRIC = "electric"
+
+
+@dataclass(frozen=True)
+class Site:
+    """A named place: hospital, renal unit or station."""
+
+    code: str
+    name: str
+    lat: float
+    lon: float
+    kind: str
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a stop happens, with what a crew is shown."""
+
+    lat: float
+    lon: float
+    label: str = ""
+    site: str = ""
+
+
+@dataclass(frozen=True)
+class Window:
+    """Earliest and latest start of service, minutes after midnight."""
+
+    earliest_min: int
+    latest_min: int
+
+    def __post_init__(self) -> None:
+        if self.earliest_min > self.latest_min:
+            raise ValueError(f"window {self.earliest_min}..{self.latest_min} is reversed")
+
+
+@dataclass(frozen=True)
+class Space:
+    """Space on board: seats, wheelchair positions, stretcher positions."""
+
+    seats: int = 0
+    wheelchairs: int = 0
+    stretchers: int = 0
+
+    def fits_in(self, other: Space) -> bool:
+        """True when every kind of space here is within `other`."""
+        return (self.seats <= other.seats and self.wheelchairs <= other.wheelchairs
+                and self.stretchers <= other.stretchers)
+
+
+@dataclass(frozen=True)
+class Journey:
+    """One booked one-way journey, with its windows resolved from the policy."""
+
+    journey_id: str
+    patient_id: str
+    purpose: Purpose
+    mobility: Mobility
+    escorts: int
+    pickup: Place
+    dropoff: Place
+    pickup_window: Window
+    dropoff_window: Window
+    max_ride_min: int
+    pickup_service_min: int
+    dropoff_service_min: int
+    needs: frozenset[Need]
+    priority: int
+    appointment_min: int | None = None
+    ready_min: int | None = None
+    service_date: str = ""
+    extra: tuple[tuple[str, str], ...] = ()  # the booking's own extra columns, carried through
+    # The journey that took the patient where this one collects them (the contract's
+    # `return_of`, or the link inferred from the patient's day): this one brings them back.
+    return_of: str | None = None
+
+    @property
+    def space(self) -> Space:
+        """Space this journey takes on board, patient and escorts."""
+        if self.mobility is Mobility.SEATED:
+            return Space(seats=1 + self.escorts)
+        if self.mobility is Mobility.WHEELCHAIR:
+            return Space(seats=self.escorts, wheelchairs=1)
+        return Space(seats=self.escorts, stretchers=1)
+
+    @property
+    def needs_two_crew(self) -> bool:
+        """Stretcher patients and `two_crew` bookings need a crew of two."""
+        return self.mobility is Mobility.STRETCHER or Need.TWO_CREW in self.needs
+
+
+@dataclass(frozen=True)
+class VehicleShift:
+    """One vehicle on one shift: the unit a roster is made for."""
+
+    vehicle_id: str
+    vehicle_type: str
+    base: Place
+    capacity: Space
+    crew: int
+    shift_start_min: int
+    shift_end_min: int
+    break_min: int
+    fuel: Fuel
+    range_km: float | None
+    skills: frozenset[Skill]
+    extra: tuple[tuple[str, str], ...] = ()
+    max_duration_min: int | None = None  # a limit on time out of base (benchmark instances)
+
+    @property
+    def shift_length_min(self) -> int:
+        """Minutes from shift start to shift end."""
+        return self.shift_end_min - self.shift_start_min
+
+
+def incompatibility(vehicle: VehicleShift, journey: Journey) -> str | None:
+    """Why this vehicle can never carry this journey, or None if it can."""
+    need, have = journey.space, vehicle.capacity
+    if need.stretchers > have.stretchers:
+        return "no stretcher position"
+    if need.wheelchairs > have.wheelchairs:
+        return "no wheelchair space"
+    if need.seats > have.seats:
+        return f"{have.seats} seat(s), {need.seats} needed with escorts"
+    if journey.needs_two_crew and vehicle.crew < 2:
+        return "a crew of 1, 2 needed"
+    for wanted, skill in ((Need.BARIATRIC, Skill.BARIATRIC), (Need.OXYGEN, Skill.OXYGEN)):
+        if wanted in journey.needs and skill not in vehicle.skills:
+            return f"not equipped for {skill}"
+    return None
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One service day: what must be carried, what can carry it, under which policy."""
+
+    journeys: tuple[Journey, ...]
+    vehicles: tuple[VehicleShift, ...]
+    sites: Mapping[str, Site]
+    config: Config
+    service_date: str = ""
+    booking_columns: tuple[str, ...] = field(default=())  # input column order, extras included
+    fleet_columns: tuple[str, ...] = field(default=())
+    # Travel other than the configured model (benchmark instances: Euclidean distance).
+    travel: TravelModel | None = None

@@ -1,0 +1,763 @@
+"""Ruin and recreate: a dial-a-ride search over the routing model's input, beside OR-Tools.
+
+Why it exists: OR-Tools' local search moves one journey (a pickup-delivery pair) at a time
+and stalls once every such move breaks a ride-time limit or a window (docs/benchmarks.md:
+on the published instances it stops improving within ~15 s, 15-30% above the best known).
+This search takes a group of related journeys off their runs and puts them back one at a
+time, each where an exact check of its run's times, loads and range allows it most cheaply,
+and keeps the result by simulated annealing: the move published dial-a-ride methods are
+built on (Ropke & Pisinger 2006), with the quick one-pass reinsertion and "blinks" of
+Christiaens & Vanden Berghe (2020), which buy many more tries in the same time. In Python,
+speed comes from pricing a journey on every run at once with numpy, and checking exactly
+only the few cheapest places left.
+
+It starts from an OR-Tools plan and gives back node orders only. The caller hands those to
+OR-Tools again, which times them and checks them against the whole model; a plan OR-Tools
+does not accept is never used. Breaks and the drop-offs of patients already on board stay
+on their runs where OR-Tools put them: only journeys are taken off and put back.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from pts_optimiser.engine.model import LOADS, RoutingInput, arc_costs, ride_limit_min, transit_min
+
+_UNREACHABLE = np.int64(2**62)
+BLINK = 0.01  # share of places passed over at each insertion (Christiaens & Vanden Berghe)
+SOFT_PLACES = 3  # places costed in full per journey when standards are priced
+
+
+@functools.cache
+def _upper(n: int) -> NDArray[np.bool_]:
+    """Pickup leg i, drop-off leg j: only j >= i can be."""
+    return np.triu(np.ones((n, n), dtype=bool))
+
+
+@dataclass(frozen=True)
+class RecreateSettings:
+    """How long to search and how much to take apart at a time."""
+
+    time_limit_s: float
+    seed: int = 0
+    min_removed: int = 3
+    max_removed: int = 12
+    max_removed_share: float = 0.35  # of the journeys on the runs
+    # A plan dearer than the current one by this share of the runs' cost is kept with
+    # probability 1/2 at the start; the temperature falls geometrically to 1/1000 of that by
+    # the time limit. Measured on pr05/pr10/pr15/pr20 at 60 s: 0.002 to 0.08 tried, 0.02 to
+    # 0.04 best; from 12 to 40 journeys taken off at most, 12 to 20 best.
+    start_worse_share: float = 0.04
+    tries_per_journey: int = 40  # exact checks of a journey's cheapest places before giving up
+
+    def __post_init__(self) -> None:
+        if self.time_limit_s <= 0:
+            raise ValueError("time_limit_s must be positive")
+        if not 1 <= self.min_removed <= self.max_removed:
+            raise ValueError("need 1 <= min_removed <= max_removed")
+        if not 0 < self.max_removed_share <= 1:
+            raise ValueError("max_removed_share must be in (0, 1]")
+        if self.start_worse_share < 0:
+            raise ValueError("start_worse_share must not be negative")
+        if self.tries_per_journey < 1:
+            raise ValueError("tries_per_journey must be at least 1")
+
+
+@dataclass(frozen=True)
+class RecreateOutcome:
+    """Node orders per vehicle (start and end left out) and what the search did."""
+
+    routes: tuple[tuple[int, ...], ...]
+    # Arcs, time on shift and left-out journeys, as the model's objective counts them (less
+    # its penalties for breaks not placed, which this search leaves as they are).
+    cost: int
+    start_cost: int
+    iterations: int
+    improvements: int
+
+
+class _Day:
+    """The routing input, with Python lists where scalar lookups are what is fast."""
+
+    def __init__(self, data: RoutingInput) -> None:
+        self.data = data
+        self.transit = transit_min(data)
+        self.transit_rows: list[list[int]] = self.transit.tolist()
+        self.lo = [w[0] for w in data.windows]
+        self.hi = [min(w[1], data.horizon_min) for w in data.windows]
+        self.dims = [name for name in LOADS if any(data.loads[name])]
+        self.demand = [tuple(int(data.loads[name][n]) for name in self.dims)
+                       for n in range(len(data.service_min))]
+        self.capacity = [tuple(v.capacity[name] for name in self.dims) for v in data.vehicles]
+        # At a break nobody is on board: its node's room for patients is nil.
+        self.patients = self.dims.index("patients") if "patients" in self.dims else None
+        self.room_at: dict[int, int] = {node: self.patients for node in data.break_owner
+                                        if self.patients is not None}
+        costs = arc_costs(data)
+        self.cost = [costs[v.km_cost] for v in data.vehicles]
+        self.rate = [v.km_cost for v in data.vehicles]
+        self.request_of: dict[int, int] = {}
+        for index, request in enumerate(data.requests):
+            self.request_of[request.pickup_node] = index
+            self.request_of[request.dropoff_node] = index
+        self.pickups = {r.pickup_node for r in data.requests}
+        self.limit = [ride_limit_min(data, r) for r in data.requests]
+        self.allowed = [frozenset(r.allowed_vehicles) for r in data.requests]
+        # Each half of a left-out journey is a disjunction with this cost in the model.
+        self.penalty = [2 * r.unserved_cost for r in data.requests]
+        # Round trips: an outward journey stays on a run only while its return is on one.
+        self.back_of = dict(data.links)
+        self.out_of = {back: outward for outward, back in data.links}
+        self.break_options: list[tuple[int, ...]] = [() for _ in data.vehicles]
+        for node, vehicle in sorted(data.break_owner.items()):
+            self.break_options[vehicle] += (node,)
+
+    def break_missing(self, vehicle: int, seq: Sequence[int]) -> bool:
+        """The vehicle's crew must take a break and none of its break visits is on the run."""
+        options = self.break_options[vehicle]
+        return bool(options) and not any(node in options for node in seq)
+
+    def route_cost(self, vehicle: int, nodes: Sequence[int]) -> int:
+        v = self.data.vehicles[vehicle]
+        seq = np.asarray([v.start_node, *nodes, v.end_node])
+        return int(self.cost[vehicle][seq[:-1], seq[1:]].sum())
+
+    def bounds(self, vehicle: int, seq: Sequence[int]) -> tuple[list[int], list[int]]:
+        v = self.data.vehicles[vehicle]
+        lo = [self.lo[n] for n in seq]
+        hi = [self.hi[n] for n in seq]
+        lo[0] = lo[-1] = v.shift_start_min
+        hi[0] = hi[-1] = v.shift_end_min
+        return lo, hi
+
+    def times(self, vehicle: int, seq: Sequence[int]) -> list[int] | None:
+        """Earliest start of service at each stop of a full run, or None if it cannot work.
+
+        Every rule on times is a difference between two stops (drive then serve, the ride
+        limit, the shift's longest duration) or a window, so the earliest times are the least
+        fixpoint of raising lower bounds; a fixpoint still moving after one pass per ride
+        limit is a cycle that can never be met (Bellman-Ford).
+        """
+        lb, hi = self.bounds(vehicle, seq)
+        rows = self.transit_rows
+        rides = self.rides(seq)
+        longest = self.data.vehicles[vehicle].max_duration_min
+        m = len(seq)
+        for _ in range(len(rides) + 3):
+            t = lb[0]
+            if t > hi[0]:
+                return None
+            at = [t]
+            for k in range(1, m):
+                t += rows[seq[k - 1]][seq[k]]
+                if t < lb[k]:
+                    t = lb[k]
+                if t > hi[k]:
+                    return None
+                at.append(t)
+            moved = False
+            for i, j, limit in rides:
+                if at[j] - at[i] > limit:
+                    lb[i] = at[j] - limit
+                    moved = True
+            if longest is not None and at[-1] - at[0] > longest:
+                lb[0] = at[-1] - longest
+                moved = True
+            if not moved:
+                return at
+        return None
+
+    def time_cost(self, vehicle: int, seq: Sequence[int], at: Sequence[int]) -> int:
+        """What the model charges for the run's times: time on shift and standards missed.
+
+        Given when the run leaves base (s), every stop is best at its earliest: at
+        max(at[k], s + the transit from the start to k), since each standard is paid for
+        lateness and leaving later shortens nothing else. The cost is then convex and
+        piecewise linear in s, between the earliest start and the latest that still ends
+        first: least at one of its breakpoints, all of which are tried.
+        """
+        soft = [(k, *self.data.soft_latest[node]) for k, node in enumerate(seq)
+                if node in self.data.soft_latest]
+        span = self.data.span_cost_per_min
+        if not soft:
+            return self.span_cost(vehicle, seq, at)
+        latest = self.latest_start(vehicle, seq, at) if span else at[0]
+        rows = self.transit_rows
+        chain = [0] * len(seq)
+        for k in range(1, len(seq)):
+            chain[k] = chain[k - 1] + rows[seq[k - 1]][seq[k]]
+
+        def cost(s: int) -> int:
+            late = sum(c * max(0, max(at[k], s + chain[k]) - bound) for k, bound, c in soft)
+            return span * (at[-1] - s) + late
+
+        tries = {at[0], latest}
+        for k, bound, _ in soft:
+            tries.update((bound - chain[k], at[k] - chain[k]))
+        return min(cost(s) for s in tries if at[0] <= s <= latest)
+
+    def latest_start(self, vehicle: int, seq: Sequence[int], at: Sequence[int]) -> int:
+        """The latest the run can leave base and still end when it ends at its earliest."""
+        _, ub = self.bounds(vehicle, seq)
+        ub[-1] = at[-1]
+        rows = self.transit_rows
+        rides = self.rides(seq)
+        m = len(seq)
+        for _ in range(len(rides) + 2):
+            t = ub[-1]
+            latest = [t] * m
+            for k in range(m - 2, -1, -1):
+                t = min(ub[k], t - rows[seq[k]][seq[k + 1]])
+                latest[k] = t
+            moved = False
+            for i, j, limit in rides:
+                if latest[j] - latest[i] > limit:
+                    ub[j] = latest[i] + limit
+                    moved = True
+            if not moved:
+                return latest[0]
+        return at[0]  # leaving early always works
+
+    def span_cost(self, vehicle: int, seq: Sequence[int], at: Sequence[int]) -> int:
+        """What the model charges for the run's shortest time from leaving base to coming back.
+
+        It finishes as early as it can and leaves as late as that allows: the latest start is
+        the greatest fixpoint of lowering upper bounds, as `times` is the least fixpoint of
+        raising lower ones.
+        """
+        if not self.data.span_cost_per_min:
+            return 0
+        return self.data.span_cost_per_min * (at[-1] - self.latest_start(vehicle, seq, at))
+
+    def rides(self, seq: Sequence[int]) -> list[tuple[int, int, int]]:
+        """(pickup position, drop-off position, limit) of each journey on a run."""
+        rides = []
+        picked: dict[int, int] = {}
+        for k, node in enumerate(seq):
+            request = self.request_of.get(node)
+            if request is None:
+                continue
+            if node in self.pickups:
+                picked[request] = k
+            elif request in picked:
+                rides.append((picked[request], k, self.limit[request]))
+        return rides
+
+    def loads_fit(self, vehicle: int, seq: Sequence[int]) -> bool:
+        capacity = self.capacity[vehicle]
+        on_board = [0] * len(capacity)
+        for node in seq:
+            room = self.room_at.get(node)
+            if room is not None and on_board[room] > 0:
+                return False
+            for d, amount in enumerate(self.demand[node]):
+                on_board[d] += amount
+                if not 0 <= on_board[d] <= capacity[d]:
+                    return False
+        limit = self.data.vehicles[vehicle].range_m
+        if limit is not None:
+            stops = np.asarray(seq)
+            if int(self.data.distance_m[stops[:-1], stops[1:]].sum()) > limit:
+                return False
+        return True
+
+
+class RunCheck:
+    """The exact check of one vehicle's run, for callers outside the search (the planning board).
+
+    The same rules the search keeps: windows, ride limits, shift and longest time out, loads
+    (nobody aboard at a break) and range, over a routing input.
+    """
+
+    def __init__(self, data: RoutingInput) -> None:
+        self._day = _Day(data)
+
+    def times(self, vehicle: int, nodes: Sequence[int]) -> list[int] | None:
+        """Earliest start of service at each stop, start and end included; None if a rule breaks."""
+        ends = self._day.data.vehicles[vehicle]
+        seq = [ends.start_node, *nodes, ends.end_node]
+        at = self._day.times(vehicle, seq)
+        if at is None or not self._day.loads_fit(vehicle, seq):
+            return None
+        return at
+
+
+@dataclass
+class _Run:
+    """One vehicle's run: its stops (start and end included), their times, its cost."""
+
+    seq: list[int]
+    at: list[int]
+    arcs: int  # cost of its arcs
+    cost: int  # and of its time on shift
+    legs: _Legs | None = None  # worked out the first time a journey is tried on the run
+
+
+@dataclass(frozen=True)
+class _Legs:
+    """A run's legs, and every (pickup leg, drop-off leg) pair on it, as rows of arrays.
+
+    Worked out once per run and shared by every journey tried on it until the run changes;
+    rows, so that a board of many runs is two concatenations.
+    """
+
+    legs: NDArray[np.int64]  # leg rows x legs
+    pairs: NDArray[np.int64]  # pair rows, then a row of room per load dimension x pairs
+
+
+# Leg rows: the stop a leg leaves from and arrives at, its cost, the earliest start of
+# service where it begins, the latest at its end that the windows allow.
+_START, _END, _COST, _LEAVE_AT, _LATEST = range(5)
+# Pair rows: pickup leg, drop-off leg (the same: one straight after the other), vehicle,
+# transit between the two legs without waiting, range not yet used; then per load dimension
+# the least room on board over the legs the journey would ride.
+_FIRST, _LAST, _VEHICLE, _BETWEEN, _METRES_LEFT, _ROOM = range(6)
+
+
+@dataclass(frozen=True)
+class _Board:
+    """The legs and pairs of every run that shares a km rate, side by side.
+
+    One set of array operations then prices a journey on all those runs at once.
+    """
+
+    vehicles: tuple[int, ...]
+    legs: NDArray[np.int64]
+    pairs: NDArray[np.int64]  # _FIRST and _LAST index the vehicle's own run
+    first: NDArray[np.int64]  # into the board's legs
+    last: NDArray[np.int64]
+    same_leg: NDArray[np.int64]  # pairs with both stops on one leg
+    ranged: bool  # a vehicle on the board has a range
+
+
+@functools.cache
+def _pairs(n: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Pickup leg i, drop-off leg j >= i, of a run with n legs."""
+    first, last = np.triu_indices(n)
+    return first.astype(np.int64), last.astype(np.int64)
+
+
+class _Search:
+    def __init__(self, day: _Day, settings: RecreateSettings) -> None:
+        self.day = day
+        self.settings = settings
+        self.rng = random.Random(settings.seed)
+        self.blinks = np.random.default_rng(settings.seed)
+        by_rate: dict[int, list[int]] = {}
+        for vehicle, rate in enumerate(day.rate):
+            by_rate.setdefault(rate, []).append(vehicle)
+        self.groups = [tuple(group) for group in by_rate.values()]
+
+    def run_of(self, vehicle: int, nodes: Sequence[int]) -> _Run | None:
+        v = self.day.data.vehicles[vehicle]
+        seq = [v.start_node, *nodes, v.end_node]
+        at = self.day.times(vehicle, seq)
+        if at is None or not self.day.loads_fit(vehicle, seq):
+            return None
+        return self.run(vehicle, seq, at, self.day.route_cost(vehicle, nodes))
+
+    def run(self, vehicle: int, seq: list[int], at: list[int], arcs: int) -> _Run:
+        """A run costed as the model counts it: arcs, time on shift, a break not taken."""
+        day = self.day
+        missing = day.data.break_cost if day.break_missing(vehicle, seq) else 0
+        return _Run(seq, at, arcs, arcs + day.time_cost(vehicle, seq, at) + missing)
+
+    def with_break(self, vehicle: int, run: _Run) -> _Run:
+        """The run with its crew's break put where it costs least, if it lacks one and one fits.
+
+        OR-Tools places breaks as it searches; a plan cut short may not have them yet, and a
+        long shift without its break cannot be driven (the plan would leave its journeys out).
+        """
+        day = self.day
+        if not day.break_missing(vehicle, run.seq):
+            return run
+        patients = day.patients
+        on_board, empty_legs = 0, []
+        for k, node in enumerate(run.seq[:-1]):
+            if patients is not None:
+                on_board += day.demand[node][patients]
+            if on_board == 0:
+                empty_legs.append(k)
+        cost = day.cost[vehicle]
+        places = sorted((int(cost[run.seq[k], node] + cost[node, run.seq[k + 1]]
+                             - cost[run.seq[k], run.seq[k + 1]]), k, node)
+                        for node in day.break_options[vehicle] for k in empty_legs)
+        for added, k, node in places[:self.settings.tries_per_journey]:
+            stops = [*run.seq[:k + 1], node, *run.seq[k + 1:]]
+            times = day.times(vehicle, stops)
+            if times is not None and day.loads_fit(vehicle, stops):
+                return self.run(vehicle, stops, times, run.arcs + added)
+        return run
+
+    def with_room_for_break(self, vehicle: int, run: _Run) -> tuple[_Run, list[int]]:
+        """The run with its break, and the journeys it gave up to make room for it.
+
+        For plans made outside OR-Tools, whose breaks were taken where no break visit is:
+        the journeys nearest the break's window are taken off until the break fits.
+        """
+        day = self.day
+        run = self.with_break(vehicle, run)
+        given_up: list[int] = []
+        options = day.break_options[vehicle]
+        if not options:
+            return run, given_up
+        middle = (day.lo[options[0]] + day.hi[options[0]]) / 2
+        while day.break_missing(vehicle, run.seq):
+            on = [(abs(at - middle), day.request_of[node])
+                  for node, at in zip(run.seq, run.at, strict=True) if node in day.pickups]
+            if not on:
+                break
+            request = min(on)[1]
+            kept = [n for n in run.seq[1:-1] if day.request_of.get(n) != request]
+            rebuilt = self.run_of(vehicle, kept)
+            if rebuilt is None:
+                break
+            given_up.append(request)
+            run = self.with_break(vehicle, rebuilt)
+        return run, given_up
+
+    def legs(self, vehicle: int, run: _Run) -> _Legs:
+        if run.legs is not None:
+            return run.legs
+        day = self.day
+        seq = np.asarray(run.seq)
+        start, end = seq[:-1], seq[1:]
+        t = day.transit
+        _, latest_at = day.bounds(vehicle, run.seq)
+        rows, stops = day.transit_rows, run.seq
+        for k in range(len(stops) - 2, -1, -1):
+            latest_at[k] = min(latest_at[k], latest_at[k + 1] - rows[stops[k]][stops[k + 1]])
+        latest = np.asarray(latest_at)
+        n = len(end)
+        first, last = _pairs(n)
+        chain = np.concatenate(([0], np.cumsum(t[start, end])))
+        capacity = np.asarray(day.capacity[vehicle], dtype=np.int64)
+        demand = np.asarray([day.demand[node] for node in run.seq], dtype=np.int64).reshape(
+            len(seq), len(capacity))
+        on_board = np.cumsum(demand, axis=0)[:-1].T  # dimension x leg
+        cap_at_end = np.repeat(capacity[:, None], n, axis=1)
+        for k, node in enumerate(run.seq[1:]):
+            if (dimension := day.room_at.get(node)) is not None:
+                cap_at_end[dimension, k] = 0
+        spare = cap_at_end - on_board
+        # Room for legs i..j-1 at their end stops (between pickup and drop-off), and on leg
+        # j itself up to the drop-off.
+        least = np.minimum.accumulate(np.where(_upper(n)[None], spare[:, None, :], _UNREACHABLE),
+                                      axis=2)
+        inside = np.full((len(capacity), n, n), _UNREACHABLE, dtype=np.int64)
+        inside[:, :, 1:] = least[:, :, :-1]
+        room = np.minimum(inside[:, first, last], (capacity[:, None] - on_board)[:, last])
+        limit = day.data.vehicles[vehicle].range_m
+        metres_left = (int(_UNREACHABLE) if limit is None
+                       else limit - int(day.data.distance_m[start, end].sum()))
+        pairs = np.empty((_ROOM + len(capacity), len(first)), dtype=np.int64)
+        pairs[_FIRST], pairs[_LAST], pairs[_VEHICLE] = first, last, vehicle
+        pairs[_BETWEEN] = chain[last] - chain[first + 1]
+        pairs[_METRES_LEFT] = metres_left
+        pairs[_ROOM:] = room
+        run.legs = _Legs(np.stack([start, end, day.cost[vehicle][start, end],
+                                   np.asarray(run.at[:-1]), latest[1:]]), pairs)
+        return run.legs
+
+    def board(self, group: Sequence[int], runs: Sequence[_Run]) -> _Board:
+        parts = [self.legs(vehicle, runs[vehicle]) for vehicle in group]
+        legs = np.concatenate([part.legs for part in parts], axis=1)
+        pairs = np.concatenate([part.pairs for part in parts], axis=1)
+        offsets = np.cumsum([0] + [part.legs.shape[1] for part in parts[:-1]])
+        shift = np.repeat(offsets, [part.pairs.shape[1] for part in parts])
+        first, last = pairs[_FIRST] + shift, pairs[_LAST] + shift
+        ranged = any(self.day.data.vehicles[v].range_m is not None for v in group)
+        return _Board(tuple(group), legs, pairs, first, last, np.flatnonzero(first == last),
+                      ranged)
+
+    def missing_cost(self, vehicle: int, seq: Sequence[int]) -> int:
+        return self.day.data.break_cost if self.day.break_missing(vehicle, seq) else 0
+
+    def best_insertion(self, request: int, board: _Board, runs: Sequence[_Run]
+                       ) -> tuple[int, int, list[int], list[int], int] | None:
+        """The cheapest feasible place for a journey on a board's runs.
+
+        (added cost, vehicle, stops, times, added arc cost). Windows, ride limit, load and
+        range rule most places out with arrays; the cheapest left are checked exactly, in
+        order of cost.
+        """
+        day = self.day
+        req = day.data.requests[request]
+        p, d = req.pickup_node, req.dropoff_node
+        a, b = board.legs[_START], board.legs[_END]
+        leave_at, latest, base = board.legs[_LEAVE_AT], board.legs[_LATEST], board.legs[_COST]
+        cost, t = day.cost[board.vehicles[0]], day.transit
+        # Necessary conditions, each from times that can only grow when a stop is added.
+        reach_p = np.maximum(day.lo[p], leave_at + t[a, p])
+        to_p = t[p, b]
+        ok_p = (reach_p <= day.hi[p]) & (reach_p + to_p <= latest)
+        if not ok_p.any():
+            return None
+        reach_d = np.maximum(day.lo[d], leave_at + t[a, d])
+        from_d = t[d, b]
+        ok_d = (reach_d <= day.hi[d]) & (reach_d + from_d <= latest)
+        limit = day.limit[request]
+        first, last = board.first, board.last
+        feasible = (ok_p[first] & ok_d[last]
+                    & (to_p[first] + board.pairs[_BETWEEN] + t[a, d][last] <= limit))
+        add_p = cost[a, p] + cost[p, b] - base
+        add_d = cost[a, d] + cost[d, b] - base
+        added = add_p[first] + add_d[last]
+        # Both on one leg: pickup then drop-off straight after.
+        same, leg = board.same_leg, first[board.same_leg]
+        reach_pd = np.maximum(day.lo[d], reach_p[leg] + t[p, d])
+        feasible[same] = (ok_p[leg] & (reach_pd <= day.hi[d])
+                          & (reach_pd + from_d[leg] <= latest[leg])
+                          & (t[p, d] <= limit))
+        added[same] = cost[a[leg], p] + cost[p, d] + cost[d, b[leg]] - base[leg]
+        for dimension, amount in enumerate(day.demand[p]):
+            if amount > 0:
+                feasible &= board.pairs[_ROOM + dimension] >= amount
+        if len(day.allowed[request]) < len(day.data.vehicles):
+            allowed = np.zeros(len(day.data.vehicles), dtype=bool)
+            allowed[list(day.allowed[request])] = True
+            feasible &= allowed[board.pairs[_VEHICLE]]
+        if board.ranged:
+            metres = day.data.distance_m
+            more = (metres[a, p] + metres[p, b] - metres[a, b])[first] + (
+                metres[a, d] + metres[d, b] - metres[a, b])[last]
+            more[same] = (metres[a[leg], p] + metres[p, d] + metres[d, b[leg]]
+                          - metres[a[leg], b[leg]])
+            feasible &= more <= board.pairs[_METRES_LEFT]
+        candidates = np.flatnonzero(feasible)
+        if candidates.size == 0:
+            return None
+        # Blinks: now and then a place is passed over, so equal plans do not repeat.
+        candidates = candidates[self.blinks.random(candidates.size) >= BLINK]
+        order = candidates[np.argsort(added[candidates], kind="stable")]
+        # With standards priced, a place's arcs alone do not say what it costs: the few
+        # cheapest that work are costed in full (times, standards), the least kept.
+        compare = SOFT_PLACES if day.data.soft_latest else 1
+        found: list[tuple[int, int, int, list[int], list[int]]] = []
+        for pair in order[:self.settings.tries_per_journey].tolist():
+            vehicle, i, j = (int(x) for x in board.pairs[(_VEHICLE, _FIRST, _LAST), pair])
+            seq = runs[vehicle].seq
+            stops = [*seq[:i + 1], p, *seq[i + 1:j + 1], d, *seq[j + 1:]]
+            times = day.times(vehicle, stops)
+            if times is None:
+                continue
+            arcs = int(added[pair])
+            extra = arcs
+            if compare > 1:
+                old = runs[vehicle]
+                extra = (arcs + day.time_cost(vehicle, stops, times)
+                         - (old.cost - old.arcs - self.missing_cost(vehicle, old.seq)))
+            found.append((extra, arcs, vehicle, stops, times))
+            if len(found) >= compare:
+                break
+        if not found:
+            return None
+        extra, arcs, vehicle, stops, times = min(found, key=lambda f: f[0])
+        return extra, vehicle, stops, times, arcs
+
+
+def recreate(data: RoutingInput, routes: Sequence[Sequence[int]],
+             settings: RecreateSettings, foreign: bool = False) -> RecreateOutcome | None:
+    """Improve a plan (node ids per vehicle, no start or end) by ruin and recreate.
+
+    None when the plan given breaks a rule this search checks (it then has nothing to start
+    from); otherwise the best plan found, which is the one given if nothing was better.
+    A `foreign` plan (made outside OR-Tools: the one-at-a-time plan) is repaired first: a
+    run that breaks a rule starts without its journeys, and a run with no room for its
+    crew's break at a break visit gives up the journeys nearest the break's window; the
+    journeys left out are then put back where they fit.
+    """
+    started = time.monotonic()
+    day = _Day(data)
+    search = _Search(day, settings)
+    runs: list[_Run] = []
+    for vehicle, nodes in enumerate(routes):
+        run = search.run_of(vehicle, nodes)
+        if run is None and foreign:
+            run = search.run_of(vehicle, [n for n in nodes if n not in day.request_of])
+        if run is None:
+            return None
+        runs.append(run)
+    served = {day.request_of[n] for run in runs for n in run.seq if n in day.pickups}
+    left_out = [r for r in range(len(data.requests)) if r not in served]
+
+    def total(candidate: Sequence[_Run], out: Sequence[int]) -> int:
+        return sum(run.cost for run in candidate) + sum(day.penalty[r] for r in out)
+
+    start_cost = total(runs, left_out)
+    if foreign:
+        given_up: list[int] = []
+        for vehicle, run in enumerate(runs):
+            runs[vehicle], lost = search.with_room_for_break(vehicle, run)
+            given_up += lost
+        left_out = _insert(search, runs, sorted(left_out + given_up))
+        kept = _keep_links(search, runs, left_out)
+        if kept is None:
+            return None
+        left_out = kept
+    else:
+        runs = [search.with_break(vehicle, run) for vehicle, run in enumerate(runs)]
+    current, current_out = runs, left_out
+    current_cost = total(runs, left_out)
+    best, best_cost = runs, current_cost
+    improvements = int(current_cost < start_cost)
+    # From the runs' cost alone: left-out journeys' penalties would make it hot enough to
+    # give journeys up.
+    start_temperature = (settings.start_worse_share * max(1, sum(run.arcs for run in runs))
+                         / math.log(2))
+    iterations = 0
+    rng = search.rng
+    while (elapsed := time.monotonic() - started) < settings.time_limit_s:
+        iterations += 1
+        removed = _choose(search, current)
+        candidate = list(current)
+        for vehicle, run in enumerate(current):
+            gone = [n for n in run.seq[1:-1] if day.request_of.get(n) in removed]
+            if gone:
+                kept = [n for n in run.seq[1:-1] if day.request_of.get(n) not in removed]
+                rebuilt = search.run_of(vehicle, kept)
+                if rebuilt is None:  # taking stops off broke a rule: triangle inequality
+                    break
+                candidate[vehicle] = search.with_break(vehicle, rebuilt)
+        else:
+            out = _insert(search, candidate, sorted(removed) + list(current_out))
+            cost = total(candidate, out)
+            temperature = start_temperature * 0.001 ** (elapsed / settings.time_limit_s)
+            worse = cost - current_cost
+            if worse <= 0 or rng.random() < math.exp(-worse / max(temperature, 1e-9)):
+                current, current_out, current_cost = candidate, out, cost
+                if cost < best_cost:
+                    best, best_cost = candidate, cost
+                    improvements += 1
+    return RecreateOutcome(tuple(tuple(run.seq[1:-1]) for run in best), best_cost, start_cost,
+                           iterations, improvements)
+
+
+def _choose(search: _Search, runs: Sequence[_Run]) -> set[int]:
+    """Journeys to take off: related to a random one (place and time), or at random.
+
+    How many is drawn here, from the journeys on the runs, found in the same pass.
+    """
+    day, rng = search.day, search.rng
+    on: list[tuple[int, int, int]] = []  # request, pickup time, drop-off time
+    when: dict[int, int] = {}
+    for run in runs:
+        for node, at in zip(run.seq, run.at, strict=True):
+            request = day.request_of.get(node)
+            if request is None:
+                continue
+            if node in day.pickups:
+                when[request] = at
+            else:
+                on.append((request, when.get(request, at), at))
+    if not on:
+        return set()
+    settings = search.settings
+    most = min(settings.max_removed, max(1, int(len(on) * settings.max_removed_share)))
+    count = rng.randint(min(settings.min_removed, most), most)
+    if rng.random() < 0.25:
+        return _with_outward(day, {r for r, _, _ in rng.sample(on, min(count, len(on)))}, on)
+    seed, seed_p, seed_d = rng.choice(on)
+    requests = day.data.requests
+    t = day.transit_rows
+    sp, sd = requests[seed].pickup_node, requests[seed].dropoff_node
+
+    def distance(item: tuple[int, int, int]) -> int:
+        r, at_p, at_d = item
+        rp, rd = requests[r].pickup_node, requests[r].dropoff_node
+        return t[sp][rp] + t[sd][rd] + abs(at_p - seed_p) + abs(at_d - seed_d)
+
+    ranked = sorted(on, key=distance)
+    chosen: set[int] = set()
+    while len(chosen) < min(count, len(ranked)):
+        # Mostly the nearest, sometimes further: y^4 leans towards the front of the list.
+        index = int(rng.random() ** 4 * len(ranked))
+        chosen.add(ranked[index][0])
+    return _with_outward(day, chosen, on)
+
+
+def _with_outward(day: _Day, chosen: set[int], on: Sequence[tuple[int, int, int]]) -> set[int]:
+    """A return taken off takes its outward journey with it: the pair goes back together."""
+    served = {r for r, _, _ in on}
+    more = set(chosen)
+    while True:
+        outward = {day.out_of[r] for r in more if r in day.out_of} & served - more
+        if not outward:
+            return more
+        more |= outward
+
+
+def _insert(search: _Search, runs: list[_Run], pending: list[int]) -> list[int]:
+    """Put journeys back one at a time, each at its cheapest place; return those that fit nowhere.
+
+    The order is at random or by the pickup's window, so the same journeys meet each other
+    in different orders from one try to the next.
+    """
+    day, rng = search.day, search.rng
+    order = list(pending)
+    rng.shuffle(order)
+    if rng.random() < 0.5:
+        order.sort(key=lambda r: day.lo[day.data.requests[r].pickup_node])
+    # A return goes in before its outward journey, which goes in only if the return did.
+    waiting = set(pending)
+    placed: set[int] = set()
+    ordered: list[int] = []
+    for request in order:
+        back = day.back_of.get(request)
+        if back in waiting and back not in ordered:
+            ordered.append(back)
+        if request not in ordered:
+            ordered.append(request)
+    boards: dict[int, _Board] = {}
+    left: list[int] = []
+    for request in ordered:
+        back = day.back_of.get(request)
+        if back is not None and back in waiting and back not in placed:
+            left.append(request)  # its return found no place: the patient is not taken
+            continue
+        best: tuple[int, int, list[int], list[int], int] | None = None
+        for index, group in enumerate(search.groups):
+            if index not in boards:
+                boards[index] = search.board(group, runs)
+            found = search.best_insertion(request, boards[index], runs)
+            if found is not None and (best is None or found[0] < best[0]):
+                best = found
+        if best is None:
+            left.append(request)
+            continue
+        _, vehicle, stops, times, added = best
+        placed.add(request)
+        runs[vehicle] = search.with_break(
+            vehicle, search.run(vehicle, stops, times, runs[vehicle].arcs + added))
+        boards = {index: board for index, board in boards.items()
+                  if vehicle not in board.vehicles}
+    return sorted(left)
+
+
+def _keep_links(search: _Search, runs: list[_Run], out: list[int]) -> list[int] | None:
+    """Take off every outward journey whose return is not on a run; None if a run then fails.
+
+    (A plan repaired for breaks may have given a return up.)
+    """
+    day = search.day
+    gone = set(out)
+    stranded = {o for o, back in day.back_of.items() if o not in gone and back in gone}
+    while stranded:
+        for vehicle, run in enumerate(runs):
+            if any(day.request_of.get(n) in stranded for n in run.seq[1:-1]):
+                kept = [n for n in run.seq[1:-1] if day.request_of.get(n) not in stranded]
+                rebuilt = search.run_of(vehicle, kept)
+                if rebuilt is None:
+                    return None
+                runs[vehicle] = search.with_break(vehicle, rebuilt)
+        gone |= stranded
+        stranded = {o for o, back in day.back_of.items() if o not in gone and back in gone}
+    return sorted(gone)

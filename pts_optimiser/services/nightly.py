@@ -1,0 +1,288 @@
+"""The nightly scheduled solve: tomorrow's plan, unattended, never lost, never half-written.
+
+It takes the day's bookings and the fleet from an inbox, validates, plans within its
+wall-clock budget and writes `outbox/<date>/` in one rename, keeping the plan it replaces
+as `outbox/<date>.previous/`. A lock file makes a second run refuse at once. It logs JSON
+lines (ids and counts, never names, labels, addresses or cell contents) to
+`outbox/nightly.log`, and says every outcome in one line on stderr (cron mail, the systemd
+journal), with the exit codes of `pts_optimiser.domain.exits`.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import re
+import sys
+import time
+import traceback
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any, TextIO
+
+from pts_optimiser.domain.config import load_config
+from pts_optimiser.domain.diagnostics import InputError, Severity
+from pts_optimiser.domain.exits import ExitCode, OutputError, PtsError
+from pts_optimiser.io.osrm import redact
+from pts_optimiser.io.parse import Inputs, read_problem
+
+PROGRESS_EVERY_S = 10.0
+LOG_NAME = "nightly.log"
+LOCK_NAME = ".nightly.lock"
+KEPT = "the last good plan is kept"
+
+
+def service_date(text: str) -> str:
+    """`text` when it is an ISO date, YYYY-MM-DD; ValueError otherwise."""
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        raise ValueError(f"{text[:40]!r} is not a date as YYYY-MM-DD")
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a day of the calendar") from None
+    return text
+
+
+class Log:
+    """JSON lines, one event each, appended and flushed as they happen.
+
+    A log that cannot be written (disk full) does not stop the night: stderr still says
+    how it ended.
+    """
+
+    def __init__(self, stream: TextIO | None) -> None:
+        self.stream = stream
+        self.wrote: Path | None = None  # the plan folder, once put in place
+
+    def event(self, name: str, **fields: Any) -> None:
+        """Write one event with its time; strings are redacted of any credentials."""
+        if self.stream is None:
+            return
+        record = {"time": datetime.now().isoformat(timespec="seconds"), "event": name,
+                  **{key: redact(value) if isinstance(value, str) else value
+                     for key, value in fields.items()}}
+        try:
+            self.stream.write(json.dumps(record, sort_keys=False) + "\n")
+            self.stream.flush()
+        except OSError:
+            self.stream = None
+
+
+def _say(line: str) -> None:
+    """One line on stderr, for cron mail and the systemd journal."""
+    print(redact(line), file=sys.stderr, flush=True)
+
+
+@contextmanager
+def _lock(outbox: Path) -> Iterator[str | None]:
+    """Hold the outbox lock for the run; yields None, or the holder's pid when refused.
+
+    A POSIX record lock (fcntl.lockf), not flock: it belongs to this process alone and is
+    not inherited by the search processes it forks, so it dies with this process even if
+    they outlive it (kill -9). The holder's pid is written in the file for people.
+    """
+    fd = os.open(outbox / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EACCES, errno.EAGAIN):
+                raise
+            yield os.pread(fd, 20, 0).decode("ascii", "replace").strip() or "unknown"
+            return
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            yield None
+        finally:
+            os.ftruncate(fd, 0)
+    finally:
+        os.close(fd)  # closing releases the lock; so does the end of the process
+
+
+def tomorrow() -> str:
+    """The default service day of a night run."""
+    return (date.today() + timedelta(days=1)).isoformat()
+
+
+def _inputs(inbox: Path) -> Inputs:
+    sites, config = inbox / "sites.csv", inbox / "config.toml"
+    return Inputs(inbox / "bookings.csv", inbox / "fleet.csv",
+                  sites if sites.exists() else None, config if config.exists() else None)
+
+
+def _why(exc: OSError) -> str:
+    """What an OS error means, with its code name and path; no file contents."""
+    name = errno.errorcode.get(exc.errno or 0, "")
+    where = f" {exc.filename}" if exc.filename else ""
+    return f"{where.strip() or 'a file'}: {exc.strerror or type(exc).__name__}" + (
+        f" ({name})" if name else "")
+
+
+def _where(exc: BaseException) -> str:
+    """Where an exception was raised: our innermost frame, file:line in function."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    ours = [f for f in frames if "pts_optimiser" in f.filename] or frames
+    if not ours:
+        return "unknown place"
+    frame = ours[-1]
+    return f"{Path(frame.filename).name}:{frame.lineno} in {frame.name}"
+
+
+def run_nightly(inbox: Path, outbox: Path, day: str, time_limit_s: float,
+                started: float) -> int:
+    """Plan `day` from the inbox into the outbox; returns the exit code (ExitCode)."""
+    head = f"nightly {day}"
+    try:
+        service_date(day)
+    except ValueError as exc:
+        _say(f"{head}: bad input: --date {exc}; nothing done [exit {ExitCode.BAD_INPUT}]")
+        return ExitCode.BAD_INPUT
+    try:
+        outbox.mkdir(parents=True, exist_ok=True)
+        stream = (outbox / LOG_NAME).open("a", encoding="utf-8")
+    except OSError as exc:
+        _say(f"{head}: cannot write the outbox: {_why(exc)}; nothing done "
+             f"[exit {ExitCode.CANNOT_WRITE}]")
+        return ExitCode.CANNOT_WRITE
+    with stream:
+        log = Log(stream)
+        try:
+            with _lock(outbox) as holder:
+                if holder is not None:
+                    log.event("refused", reason="another nightly run holds the lock",
+                              holder=holder, pid=os.getpid(), exit_code=int(ExitCode.LOCKED))
+                    _say(f"{head}: another nightly run (pid {holder}) holds "
+                         f"{outbox / LOCK_NAME}; nothing done [exit {ExitCode.LOCKED}]")
+                    return ExitCode.LOCKED
+                return _run_locked(inbox, outbox, day, time_limit_s, started, log)
+        except OSError as exc:  # the lock file itself cannot be made
+            log.event("result", outcome="cannot write the outbox",
+                      exit_code=int(ExitCode.CANNOT_WRITE))
+            _say(f"{head}: cannot write the outbox: {_why(exc)}; nothing done "
+                 f"[exit {ExitCode.CANNOT_WRITE}]")
+            return ExitCode.CANNOT_WRITE
+
+
+def _run_locked(inbox: Path, outbox: Path, day: str, time_limit_s: float, started: float,
+                log: Log) -> int:
+    head = f"nightly {day}"
+    log.event("start", date=day, inbox=str(inbox), outbox=str(outbox), pid=os.getpid(),
+              time_limit_s=time_limit_s)
+    try:
+        return _plan_night(inbox, outbox, day, time_limit_s, started, log)
+    except PtsError as exc:  # e.g. a plan that failed its check: not put in place
+        code = exc.exit_code
+        log.event("result", outcome=f"{type(exc).__name__}; {KEPT}", message=exc.message,
+                  exit_code=int(code))
+        for line in exc.lines:
+            _say(f"  {line}")
+        _say(f"{head}: {exc.message}; {KEPT} [exit {code}]")
+        return code
+    except Exception as exc:  # a fault of ours: the log must say what and where
+        code = ExitCode.INTERNAL
+        where = _where(exc)
+        # The traceback only on stderr: its message may quote a cell, the log must not.
+        traceback.print_exc(file=sys.stderr)
+        kept = f"the plan was written to {log.wrote}" if log.wrote else f"nothing written, {KEPT}"
+        log.event("result", outcome=f"internal error; {kept}", error=type(exc).__name__,
+                  where=where, message=f"{type(exc).__name__} at {where}; the traceback is "
+                  "on the run's stderr (cron mail or the systemd journal)",
+                  exit_code=int(code))
+        _say(f"{head}: internal error {type(exc).__name__} at {where}; {kept}; the traceback "
+             f"is above [exit {code}]")
+        return code
+
+
+def _plan_night(inbox: Path, outbox: Path, day: str, time_limit_s: float,
+                started: float, log: Log) -> int:
+    from pts_optimiser.engine.solve import SolveOptions, below_alert, planned_share, solve
+    from pts_optimiser.services.publish import write_plan
+    from pts_optimiser.views.writers import summary, writing_time_s
+
+    head = f"nightly {day}"
+    inputs = _inputs(inbox)
+    try:
+        config = load_config(inputs.config)
+        problem, warnings = read_problem(inputs, config, day)
+    except InputError as exc:
+        errors = [f for f in exc.findings if f.severity is Severity.ERROR]
+        log.event("validation", ok=False, errors=len(errors),
+                  by_code=dict(Counter(str(f.code) for f in errors)),
+                  first=[{"file": Path(f.file).name, "row": f.row, "column": f.column or f.key,
+                          "code": str(f.code)} for f in errors[:20]])
+        log.event("result", outcome=f"bad input; {KEPT}", exit_code=int(ExitCode.BAD_INPUT))
+        for finding in exc.findings:
+            _say(str(finding))
+        _say(f"{head}: bad input in {inbox}: {len(errors)} error(s), listed above; {KEPT} "
+             f"[exit {ExitCode.BAD_INPUT}]")
+        return ExitCode.BAD_INPUT
+    except OSError as exc:  # an input that is a folder, unreadable, or vanished
+        log.event("validation", ok=False, errors=1, error=type(exc).__name__,
+                  file=Path(exc.filename).name if exc.filename else None)
+        log.event("result", outcome=f"bad input; {KEPT}", exit_code=int(ExitCode.BAD_INPUT))
+        _say(f"{head}: bad input: cannot read {_why(exc)}; {KEPT} [exit {ExitCode.BAD_INPUT}]")
+        return ExitCode.BAD_INPUT
+    log.event("validation", ok=True, journeys=len(problem.journeys),
+              vehicles=len(problem.vehicles),
+              warnings=dict(Counter(str(f.code) for f in warnings)))
+    if not problem.journeys:
+        log.event("result", outcome=f"no bookings for {day}; {KEPT}",
+                  exit_code=int(ExitCode.BAD_INPUT))
+        _say(f"{head}: bad input: no bookings for {day} in {inputs.bookings} (its "
+             f"service_date column names other days, or it has no rows); {KEPT} "
+             f"[exit {ExitCode.BAD_INPUT}]")
+        return ExitCode.BAD_INPUT
+    last_report = [time.monotonic()]
+
+    def progress(planned: int, objective: int, elapsed_s: float) -> None:
+        if time.monotonic() - last_report[0] >= PROGRESS_EVERY_S:
+            last_report[0] = time.monotonic()
+            log.event("progress", planned=planned, elapsed_s=round(elapsed_s, 1))
+
+    remaining = time_limit_s - (time.monotonic() - started)
+    spare = writing_time_s(len(problem.journeys))
+    plan = solve(problem, SolveOptions(time_limit_s=max(1.0, remaining - spare)),
+                 progress=progress)
+    if "travel_warning" in plan.search:
+        log.event("warning", message=str(plan.search["travel_warning"]))
+        _say(f"{head}: warning: {plan.search['travel_warning']}")
+    if plan.search.get("status") == "fallback: one at a time":  # the search found nothing
+        log.event("fallback", reason="the search found no plan in time",
+                  planned=len(plan.planned))
+        _say(f"{head}: warning: the search found no plan in time; the simple "
+             "one-journey-at-a-time plan is written")
+    folder = outbox / day
+    try:
+        write_plan(plan, folder, inputs, with_maps=True,
+                   keep_previous=outbox / f"{day}.previous")
+    except OSError as exc:  # disk full, read-only, refused: the old plan is still in place
+        raise OutputError(f"cannot write the plan: {_why(exc)}") from exc
+    log.wrote = folder
+    figures = summary(plan)
+    servable = plan.search.get("servable")
+    planned = len(plan.planned)
+    share = planned_share(plan)
+    alert_share = problem.config.alerts.min_planned_share
+    low = below_alert(plan)
+    code = ExitCode.LOW_SERVICE if low else ExitCode.OK
+    if low:
+        log.event("alert", reason="low service", planned=planned, servable=servable,
+                  share=round(share, 4), min_planned_share=alert_share)
+    log.event("result", outcome="planned", plan=str(folder), served=figures["served"],
+              servable=servable, unassigned=figures["unassigned"],
+              by_reason=figures["unassigned_by_reason"],
+              seconds=round(time.monotonic() - started, 1), exit_code=int(code))
+    what = (f"planned {planned} of {servable} servable journeys ({len(problem.journeys)} "
+            f"booked; {len(plan.unassigned)} unassigned, each with its reason)")
+    if low:
+        _say(f"{head}: ALERT: low service: {what}: {share:.0%} is below the alert share "
+             f"{alert_share:.0%}; the plan is written -> {folder} [exit {code}]")
+    else:
+        _say(f"{head}: {what} -> {folder} [exit {code}]")
+    return code

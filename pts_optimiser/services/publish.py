@@ -1,0 +1,49 @@
+"""Publishing a plan: its folder written whole, and only if the independent checker passes it.
+
+The checker is imported when a plan is judged, never when one is planned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pts_optimiser.domain.exits import PlanRejectedError
+from pts_optimiser.domain.plan import Plan
+from pts_optimiser.io.parse import Inputs
+from pts_optimiser.views.writers import write_plan_files
+
+if TYPE_CHECKING:
+    from pts_optimiser.check.checker import CheckResult
+
+
+def write_plan(plan: Plan, out: Path, inputs: Inputs | None = None, with_maps: bool = True,
+               keep_previous: Path | None = None,
+               tables: Mapping[str, tuple[Sequence[str], Sequence[Mapping[str, object]]]]
+               | None = None, privacy: bool | None = None) -> CheckResult:
+    """Write the plan folder (views.writers.write_plan_files), judged by the checker.
+
+    A plan that breaks a rule is not put in place: PlanRejectedError names the rules (never
+    a finding's own text, which may hold a home's coordinates) and the old plan stays.
+    """
+
+    def verify(staging: Path) -> CheckResult:
+        from pts_optimiser.check.checker import RULES, check_plan
+
+        result = check_plan(plan.problem, staging)
+        if result.violations:
+            lines = [f"[{v.rule}] " + ", ".join(
+                [f"vehicle {v.vehicle_id}"] * bool(v.vehicle_id)
+                + [f"journey {v.journey_id}"] * bool(v.journey_id)
+                + [f"rosters.csv row {v.row}"] * (v.row is not None))
+                + f": {RULES.get(v.rule, v.rule)}" for v in result.violations[:20]]
+            more = len(result.violations) - len(lines)
+            raise PlanRejectedError(
+                f"the plan for {out} broke {len(result.violations)} rule(s) of the independent "
+                "checker; it was not written and the plan there is kept "
+                "(this is a fault of ours: please report it)",
+                lines + ([f"... and {more} more"] if more > 0 else []))
+        return result
+
+    return write_plan_files(plan, out, verify, inputs, with_maps, keep_previous, tables, privacy)

@@ -1,0 +1,549 @@
+"""Re-planning during the day: late bookings in, cancellations out, a vehicle off the road.
+
+What has happened stays as it happened: a stop a vehicle has reached, or is driving to,
+is kept exactly; a patient on board stays on that vehicle to their drop-off. Everything
+after that is planned again, and a change list tells the control room which crews' runs
+changed and how.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from pts_optimiser.domain.clock import format_clock
+from pts_optimiser.domain.commitments import Commitments, VehicleStart
+from pts_optimiser.domain.diagnostics import Code, InputError, Severity, error
+from pts_optimiser.domain.exits import ExitCode, PtsError
+from pts_optimiser.domain.plan import Event, Plan, Reason, Roster, Stop, Unassigned
+from pts_optimiser.domain.problem import Journey, Place, Problem, Site
+from pts_optimiser.domain.travel import EstimatedTravel
+from pts_optimiser.engine.solve import SolveOptions, solve
+from pts_optimiser.io.osrm import travel_model
+from pts_optimiser.io.parse import link_returns, parse_bookings
+from pts_optimiser.io.tables import Table, read_table
+
+CHANGE_COLUMNS = ("vehicle_id", "change", "event", "journey_id", "patient_id", "old_time",
+                  "new_time", "other_vehicle", "detail")
+RETIMED_FROM_MIN = 5  # a stop moved by less than this is not worth a radio call
+# The share of the time spent with every journey kept on its crew; if that loses journeys a
+# crew had, the rest goes to a search where those may move to any crew.
+KEEP_ON_SHARE = 0.6
+# ...when the search has this long at least: a 150-journey re-plan given 2-3 s of search
+# (a 10 s --time-limit) planned 2-5 of 5 late discharges with 60% of it, 5 with all of it.
+SECOND_SEARCH_FROM_S = 10.0
+# Where an off-road vehicle may leave its patients under [replan] off_road_drop =
+# "nearest_site": a hospital or renal unit, never an ambulance station.
+DROP_SITE_KINDS = ("acute", "community", "renal_unit")
+# Written out on a booking re-made by a re-plan, so it reads back with the same windows.
+REBOOK_COLUMNS = ("pickup_site", "pickup_lat", "pickup_lon", "pickup_label", "dropoff_site",
+                  "dropoff_lat", "dropoff_lon", "dropoff_label", "appointment_time",
+                  "ready_time", "earliest_pickup", "latest_pickup", "earliest_dropoff",
+                  "latest_dropoff", "max_ride_min")
+# What a row of changes.csv says happened to a journey's stop on that crew's run.
+CHANGE_KINDS = ("added", "moved", "dropped", "cancelled", "retimed", "not_planned",
+                "redirected")
+
+
+@dataclass(frozen=True)
+class Change:
+    """One thing a crew (or, with no vehicle, the control room) must now do differently."""
+
+    vehicle_id: str  # the crew to phone; "" for a journey no crew had or has
+    change: str  # one of CHANGE_KINDS
+    event: str
+    journey_id: str
+    patient_id: str
+    old_time: str
+    new_time: str
+    other_vehicle: str = ""  # moved: the crew it went to, or came from
+    detail: str = ""  # dropped, cancelled, not planned: why
+
+
+@dataclass(frozen=True)
+class LostTransport:
+    """A journey that was planned and now is not: the patient must be told."""
+
+    journey_id: str
+    patient_id: str
+    vehicle_id: str  # the crew that had it
+    reason: str
+    ride_home: bool  # an earlier journey of the patient's is planned, or made
+
+
+@dataclass(frozen=True)
+class Replanned:
+    """The new plan, what changed, and what could not be done as asked."""
+
+    plan: Plan
+    changes: tuple[Change, ...]
+    notes: tuple[str, ...]
+    lost: tuple[LostTransport, ...]
+    bookings: Table  # the bookings the plan was made for: written beside it
+
+    @property
+    def crews_to_phone(self) -> tuple[str, ...]:
+        """The vehicles whose runs changed after the call."""
+        return tuple(sorted({c.vehicle_id for c in self.changes if c.vehicle_id}))
+
+
+class StrandedError(PtsError):
+    """Patients aboard a vehicle whom no plan within the rules takes anywhere."""
+
+    exit_code = ExitCode.VIOLATIONS
+
+
+def _kept(stops: Sequence[Stop], now_min: int, off_road: bool = False) -> int:
+    """How many stops of a run are made or under way at `now_min`."""
+    reached = sum(1 for stop in stops if stop.arrival_min <= now_min)
+    if off_road and reached > 0 and stops[reached - 1].event is Event.PICKUP \
+            and stops[reached - 1].service_start_min > now_min:
+        return reached - 1  # waiting at a door: it leaves without that patient
+    driving = 0 < reached < len(stops) and stops[reached - 1].departure_min <= now_min
+    # The stop it is driving to is under way, unless the vehicle is taken off the road on
+    # its way to collect a patient, who then waits for another crew.
+    if driving and not (off_road and stops[reached].event is Event.PICKUP):
+        reached += 1
+    return reached
+
+
+def _turned(stops: Sequence[Stop], count: int, now_min: int) -> tuple[Place | None, int]:
+    """Where a vehicle turned back on the road at `now_min`, and metres driven since its last stop.
+
+    Part-way along the leg to the first stop not kept, in proportion to the time driven;
+    or at that stop, a pickup it was waiting at.
+    """
+    if not 0 < count < len(stops):
+        return None, 0
+    last, ahead = stops[count - 1], stops[count]
+    if ahead.arrival_min <= now_min:
+        return Place(ahead.lat, ahead.lon, "on the road"), ahead.leg_m
+    if not last.departure_min < now_min < ahead.arrival_min:
+        return None, 0  # at a stop, not on the road
+    share = (now_min - last.departure_min) / (ahead.arrival_min - last.departure_min)
+    place = Place(round(last.lat + share * (ahead.lat - last.lat), 6),
+                  round(last.lon + share * (ahead.lon - last.lon), 6), "on the road")
+    return place, round(share * ahead.leg_m)
+
+
+def _start(roster: Roster, now_min: int, journeys: dict[str, Journey], off_road: bool
+           ) -> VehicleStart | None:
+    count = _kept(roster.stops, now_min, off_road)
+    if count == 0:
+        return None
+    done = [replace(s, journey=journeys.get(s.journey.journey_id, s.journey)) if s.journey else s
+            for s in roster.stops[:count]]
+    finished = done[-1].event is Event.END
+    if finished:
+        done.pop()  # back at base already: nothing new, the end is written again
+    left: dict[str, tuple[Journey, int]] = {}
+    for stop in done:
+        if stop.journey is None:
+            continue
+        if stop.event is Event.PICKUP:
+            left[stop.journey.journey_id] = (stop.journey, stop.departure_min)
+        elif stop.event is Event.DROPOFF:
+            left.pop(stop.journey.journey_id, None)
+    turned_at, turned_m = _turned(roster.stops, count, now_min) if off_road and not finished \
+        else (None, 0)
+    return VehicleStart(tuple(done), tuple(left.values()),
+                        any(s.event is Event.BREAK for s in done), off_road or finished,
+                        not_before_min=now_min if off_road else 0, turned_at=turned_at,
+                        turned_m=turned_m)
+
+
+def merged_bookings(bookings: Path, add: Path | None) -> Table:
+    """The day's bookings with the late ones appended; a late id already booked is an error."""
+    table = read_table(bookings)
+    if add is None:
+        return table
+    late = read_table(add)
+    known = {cells.get("journey_id", "") for cells in table.rows}
+    clashes = [error(Code.DUPLICATE_ID, late.name, f"journey {cells.get('journey_id')!r} is "
+                     "already booked for the day", "give the late booking its own journey_id",
+                     late.row_number(i), "journey_id")
+               for i, cells in enumerate(late.rows) if cells.get("journey_id", "") in known]
+    if clashes:
+        raise InputError(clashes)
+    columns = list(dict.fromkeys([*table.columns, *late.columns]))
+    rows = tuple({c: cells.get(c, "") for c in columns} for cells in (*table.rows, *late.rows))
+    return Table(table.name, tuple(columns), rows,
+                 tuple(range(2, 2 + len(rows))))
+
+
+def merged_problem(day: Problem, merged: Table) -> Problem:
+    """The day with its bookings replaced by `merged` (the day's and the late ones), parsed."""
+    config = day.config
+    travel = EstimatedTravel(config.travel.road_factor, config.travel.speed_kmh)
+    if day.service_date:  # the day the old plan chose, as read_problem chose it
+        merged = merged.subset([i for i, cells in enumerate(merged.rows)
+                                if cells.get("service_date", "") in ("", day.service_date)])
+    journeys, findings = parse_bookings(merged, day.sites, config, travel)
+    if any(f.severity is Severity.ERROR for f in findings):
+        raise InputError(findings)
+    # The returns as read_problem finds them (return_of, else inferred): the re-plan must
+    # know every round trip the day has, or it collects patients it cannot bring back.
+    rows = {cells.get("journey_id", ""): merged.row_number(i)
+            for i, cells in enumerate(merged.rows)}
+    journeys, _ = link_returns(journeys, config, rows, merged.name)
+    return replace(day, journeys=tuple(journeys), booking_columns=merged.columns)
+
+
+def _moment(stops: Iterable[Stop], now_min: int) -> dict[tuple[str, str], int]:
+    return {(str(s.event), s.journey.journey_id): s.service_start_min for s in stops
+            if s.journey is not None and s.service_start_min > now_min}
+
+
+def _owners(plan: Plan, now_min: int) -> dict[str, str]:
+    """Journey id -> the vehicle with a stop of it after `now_min`."""
+    return {s.journey.journey_id: r.vehicle.vehicle_id for r in plan.rosters for s in r.stops
+            if s.journey is not None and s.service_start_min > now_min}
+
+
+def change_list(old: Plan, new: Plan, now_min: int, cancelled: Sequence[str] = (),
+                redirected: Mapping[str, str] | None = None) -> list[Change]:
+    """What each crew must do differently from `now_min` on, stop by stop.
+
+    A stop a crew loses is `moved` (naming the crew that has it now), `cancelled`, or
+    `dropped` (no crew has it: the reason from unassigned.csv); a stop a crew gains is
+    `moved` (naming the crew that had it) or `added`; a patient aboard an off-road vehicle
+    left at a site instead of their destination is `redirected`; a stop kept more than
+    RETIMED_FROM_MIN away from its old time is `retimed`. A cancelled journey no crew had
+    and a late booking no crew could take get one row with no vehicle.
+    """
+    before = {r.vehicle.vehicle_id: _moment(r.stops, now_min) for r in old.rosters}
+    after = {r.vehicle.vehicle_id: _moment(r.stops, now_min) for r in new.rosters}
+    had, has = _owners(old, now_min), _owners(new, now_min)
+    patients = {j.journey_id: j.patient_id for j in (*old.problem.journeys,
+                                                      *new.problem.journeys)}
+    why = {u.journey.journey_id: u.text for u in new.unassigned}
+    changes: list[Change] = []
+    for vehicle_id in sorted(set(before) | set(after)):
+        old_stops, new_stops = before.get(vehicle_id, {}), after.get(vehicle_id, {})
+        for key in sorted(set(old_stops) | set(new_stops), key=lambda k: (k[1], k[0])):
+            event, journey_id = key
+            was, will = old_stops.get(key), new_stops.get(key)
+            other, detail = "", ""
+            if was is not None and will is not None and journey_id in (redirected or {}):
+                kind, detail = "redirected", (redirected or {})[journey_id]
+            elif was is not None and will is not None:
+                if abs(was - will) < RETIMED_FROM_MIN:
+                    continue
+                kind = "retimed"
+            elif was is not None:  # the crew loses this stop
+                other = has.get(journey_id, "")
+                kind = ("cancelled" if journey_id in cancelled else "moved" if other
+                        else "dropped")
+                detail = (f"moved to {other}" if other else why.get(journey_id, "")) \
+                    if kind != "cancelled" else why.get(journey_id, "cancelled")
+            else:  # the crew gains this stop
+                other = had.get(journey_id, "")
+                kind = "moved" if other else "added"
+                detail = f"moved from {other}" if other else (redirected or {}).get(
+                    journey_id, "")
+            changes.append(Change(vehicle_id, kind, event, journey_id, patients[journey_id],
+                                  format_clock(was) if was is not None else "",
+                                  format_clock(will) if will is not None else "", other,
+                                  detail))
+    old_ids = {j.journey_id for j in old.problem.journeys}
+    for u in new.unassigned:
+        journey_id = u.journey.journey_id
+        if journey_id in had:
+            continue  # a crew lost it: said above, on that crew's rows
+        if journey_id in cancelled:
+            changes.append(Change("", "cancelled", "", journey_id, u.journey.patient_id, "", "",
+                                  detail=u.text))
+        elif journey_id not in old_ids:
+            changes.append(Change("", "not_planned", "", journey_id, u.journey.patient_id, "",
+                                  "", detail="; ".join(
+                                      x for x in ((redirected or {}).get(journey_id), u.text)
+                                      if x)))
+    return changes
+
+
+def _lost(old: Plan, new: Plan, now_min: int, cancelled: Sequence[str], homeward: set[str]
+          ) -> list[LostTransport]:
+    """Journeys a crew had after `now_min` that no crew has now, bar cancellations."""
+    had = _owners(old, now_min)
+    return [LostTransport(u.journey.journey_id, u.journey.patient_id, had[u.journey.journey_id],
+                          u.text, u.journey.journey_id in homeward)
+            for u in new.unassigned
+            if u.journey.journey_id in had and u.journey.journey_id not in cancelled]
+
+
+def _rest(roster: Roster, begin: VehicleStart | None) -> list[tuple[Event, str, Place]]:
+    """A run after its kept stops, as `solve`'s warm start takes it."""
+    stops = roster.stops[len(begin.done):] if begin is not None and not begin.idle \
+        else roster.stops
+    return [(s.event, s.journey.journey_id if s.journey else "", Place(s.lat, s.lon))
+            for s in stops if s.event in (Event.PICKUP, Event.DROPOFF, Event.BREAK)]
+
+
+def _with_journeys(plan: Plan, journeys: Mapping[str, Journey]) -> Plan:
+    """The plan with each stop and unassigned row naming the day's own journey again."""
+    def own(journey: Journey) -> Journey:
+        return journeys.get(journey.journey_id, journey)
+
+    rosters = tuple(replace(r, stops=tuple(replace(s, journey=own(s.journey)) if s.journey
+                                           else s for s in r.stops)) for r in plan.rosters)
+    return replace(plan, rosters=rosters,
+                   unassigned=tuple(replace(u, journey=own(u.journey)) for u in plan.unassigned))
+
+
+def _stranded(plan: Plan, starts: Mapping[str, VehicleStart]) -> list[str]:
+    """Patients aboard at the call whom their vehicle's new run does not drop off."""
+    dropped = {(r.vehicle.vehicle_id, s.journey.journey_id) for r in plan.rosters
+               for s in r.stops if s.event is Event.DROPOFF and s.journey is not None}
+    return [f"{vehicle_id}: journey {journey.journey_id} (patient {journey.patient_id}), "
+            f"aboard since {format_clock(left)}"
+            for vehicle_id, begin in sorted(starts.items()) for journey, left in begin.on_board
+            if (vehicle_id, journey.journey_id) not in dropped]
+
+
+def _starts(old: Plan, problem: Problem, now_min: int, vehicle_off: Sequence[str]
+            ) -> dict[str, VehicleStart]:
+    """Where each vehicle shift stands at `now_min`, tied to `problem`'s journeys."""
+    journeys = {j.journey_id: j for j in problem.journeys}
+    starts: dict[str, VehicleStart] = {}
+    for roster in old.rosters:
+        begin = _start(roster, now_min, journeys, roster.vehicle.vehicle_id in vehicle_off)
+        if begin is not None and begin.done:
+            starts[roster.vehicle.vehicle_id] = begin
+    for vehicle in problem.vehicles:
+        # A shift that has not left its base by now leaves from now on.
+        if vehicle.vehicle_id not in starts and vehicle.shift_start_min < now_min:
+            base = vehicle.base
+            starts[vehicle.vehicle_id] = VehicleStart(
+                (Stop(Event.START, base.lat, base.lon, base.label, now_min, now_min, now_min,
+                      0),), idle=True)
+    return starts
+
+
+@dataclass(frozen=True)
+class _Onward:
+    """A patient left at a site by a vehicle taken off the road, and the journey on."""
+
+    journey_id: str  # the booked journey, now ending at the site
+    onward_id: str  # the new journey from the site to where they were going
+    vehicle_id: str
+    site: Site
+    late: bool  # it cannot arrive in the booked window any more
+
+
+def _nearest_sites(merged: Table, problem: Problem, starts: Mapping[str, VehicleStart],
+                   vehicle_off: Sequence[str]) -> tuple[Table, list[_Onward]]:
+    """The bookings with each patient aboard an off-road vehicle left at the nearest site.
+
+    The booking now ends at the nearest hospital or renal unit (its windows written out, so
+    it reads back as planned: dropped as soon as the vehicle gets there), and a new booking
+    takes the patient on from there to where they were going, collected only once every
+    patient aboard can have been handed over. Where their own destination is as near, they
+    go there.
+    """
+    candidates = [s for s in problem.sites.values() if s.kind in DROP_SITE_KINDS]
+    if not candidates:
+        return merged, []
+    travel = problem.travel or travel_model(problem.config.travel)
+    rows = [dict(cells) for cells in merged.rows]
+    index = {cells.get("journey_id", ""): i for i, cells in enumerate(rows)}
+    taken = set(index)
+    onward: list[_Onward] = []
+    for vehicle_id in vehicle_off:
+        begin = starts.get(vehicle_id)
+        if begin is None or begin.idle or not begin.on_board:
+            continue
+        here = begin.place
+        points: list[Place | Site] = [here, *candidates,
+                                      *(j.dropoff for j, _ in begin.on_board)]
+        minutes = travel.matrix(np.array([p.lat for p in points]),
+                                np.array([p.lon for p in points])).duration_min[0]
+        nearest = min(range(len(candidates)), key=lambda k: int(minutes[1 + k]))
+        site, reach_min = candidates[nearest], int(minutes[1 + nearest])
+        arrive = begin.free_min + reach_min
+        handed_over = arrive + sum(j.dropoff_service_min for j, _ in begin.on_board)
+        for k, (journey, _) in enumerate(begin.on_board):
+            if int(minutes[1 + len(candidates) + k]) <= reach_min:
+                continue  # its own destination is as near as any site
+            cells = rows[index[journey.journey_id]]
+            ahead = dict(cells)
+            cells.update(_ends("dropoff", site), appointment_time="", ready_time="",
+                         earliest_pickup=format_clock(journey.pickup_window.earliest_min),
+                         latest_pickup=format_clock(journey.pickup_window.latest_min),
+                         earliest_dropoff=format_clock(arrive),
+                         latest_dropoff=format_clock(handed_over),
+                         max_ride_min=str(journey.max_ride_min))
+            onward_id = next(f"{journey.journey_id}-ON{n or ''}" for n in range(len(rows) + 1)
+                             if f"{journey.journey_id}-ON{n or ''}" not in taken)
+            taken.add(onward_id)
+            # Too late for the booked time, it still goes, as soon as the policy allows.
+            latest = max(journey.dropoff_window.latest_min, handed_over
+                         + journey.dropoff_service_min + journey.pickup_service_min
+                         + journey.max_ride_min)
+            ahead.update(_ends("pickup", site), journey_id=onward_id, appointment_time="",
+                         ready_time="",
+                         earliest_pickup=format_clock(handed_over + journey.dropoff_service_min),
+                         latest_pickup=format_clock(latest), earliest_dropoff="",
+                         latest_dropoff=format_clock(latest), max_ride_min="")
+            rows.append(ahead)
+            onward.append(_Onward(journey.journey_id, onward_id, vehicle_id, site,
+                                  latest > journey.dropoff_window.latest_min))
+    if not onward:
+        return merged, []
+    columns = list(dict.fromkeys([*merged.columns, *REBOOK_COLUMNS]))
+    numbers = (*merged.row_numbers, *range(max(merged.row_numbers, default=1) + 1,
+                                           max(merged.row_numbers, default=1) + 1 + len(onward)))
+    return Table(merged.name, tuple(columns),
+                 tuple({c: cells.get(c, "") for c in columns} for cells in rows),
+                 tuple(numbers)), onward
+
+
+def _ends(end: str, site: Site) -> dict[str, str]:
+    return {f"{end}_site": site.code, f"{end}_lat": "", f"{end}_lon": "", f"{end}_label": ""}
+
+
+def replan(old: Plan, merged: Table, now_min: int, cancel: Sequence[str],
+           vehicle_off: Sequence[str], options: SolveOptions) -> Replanned:
+    """Plan the rest of the old plan's day from `now_min`, with `merged` as its bookings.
+
+    `merged` is the day's bookings with any late ones (merged_bookings). Patients aboard a
+    vehicle taken off the road go where [replan] off_road_drop says; the bookings the plan
+    was made for come back in `Replanned.bookings`. Raises StrandedError, and nothing
+    should be written, when a patient aboard cannot be taken off their vehicle within the
+    rules.
+    """
+    problem = merged_problem(old.problem, merged)
+    journeys = {j.journey_id: j for j in problem.journeys}
+    vehicles = {v.vehicle_id for v in problem.vehicles}
+    unknown = [(kind, x) for kind, ids, pool in (("journey", cancel, journeys),
+                                                  ("vehicle", vehicle_off, vehicles))
+               for x in ids if x not in pool]
+    if unknown:
+        raise InputError([error(Code.UNKNOWN_ID, "command line",
+                                f"{kind} {x!r} is not in the plan's day",
+                                f"give ids from the plan's {kind}s") for kind, x in unknown])
+    starts = _starts(old, problem, now_min, vehicle_off)
+    onward: list[_Onward] = []
+    if problem.config.replan.off_road_drop == "nearest_site":
+        merged, onward = _nearest_sites(merged, problem, starts, vehicle_off)
+        if onward:
+            problem = merged_problem(old.problem, merged)
+            journeys = {j.journey_id: j for j in problem.journeys}
+            starts = _starts(old, problem, now_min, vehicle_off)
+    picked = {s.journey.journey_id for b in starts.values() for s in b.done
+              if s.journey is not None and s.event is Event.PICKUP}
+    notes = [f"journey {j} was already collected at {format_clock(now_min)}: not cancelled"
+             for j in cancel if j in picked]
+    # Cancelled in an earlier re-plan of this day: it stays cancelled, with its first reason.
+    earlier = {u.journey.journey_id: u for u in old.unassigned if u.reason is Reason.CANCELLED}
+    notes += [f"journey {j} was already cancelled" for j in cancel if j in earlier]
+    cancelled = [j for j in dict.fromkeys(cancel) if j not in picked and j not in earlier]
+    # A patient not taken out is not brought back: cancelling an outward journey not yet
+    # made cancels its return (and a later trip's, in turn).
+    with_outward: dict[str, str] = {}
+    for journey in sorted(problem.journeys, key=lambda j: j.pickup_window.earliest_min):
+        if journey.return_of in (*cancelled, *with_outward) \
+                and journey.journey_id not in picked and journey.journey_id not in earlier \
+                and journey.journey_id not in cancelled:
+            with_outward[journey.journey_id] = journey.return_of
+    cancelled += list(with_outward)
+    gone = [Unassigned(journeys[j], Reason.CANCELLED, u.detail)
+            for j, u in earlier.items() if j in journeys and j not in picked]
+    gone += [Unassigned(journeys[j], Reason.CANCELLED, f"cancelled at {format_clock(now_min)}"
+                        + (f" with its outward journey {with_outward[j]}"
+                           if j in with_outward else ""))
+             for j in cancelled]
+    out = {u.journey.journey_id for u in gone}
+    idle_off = {v for v in vehicle_off if v not in starts or starts[v].idle}
+    for vehicle_id in idle_off:  # not yet left the base: simply not on the road
+        notes.append(f"vehicle {vehicle_id} had not left its base: taken off the day")
+    notes += [f"{o.vehicle_id} leaves the patient of journey {o.journey_id} at {o.site.name} "
+              f"({o.site.code}); journey {o.onward_id} takes them on"
+              + (", too late for the booked time" if o.late else "") for o in onward]
+    # The unit of service is the patient's day: a patient taken out today, or still planned
+    # to be, gets the rest of their day (the ride home) at the first priority's price.
+    homeward = _rides_home(problem.journeys, {j.journey_id for j in old.planned} - out
+                           | {o.journey_id for o in onward})
+    # Patients already out (their outward journey collected by now): their return is kept
+    # above everything else, on whichever crew can take it.
+    taken = picked | {o.journey_id for o in onward}
+    bring_back = {j.journey_id for j in problem.journeys
+                  if j.return_of in taken and j.journey_id not in out}
+    today = replace(problem,
+                    journeys=tuple(replace(j, priority=1) if j.journey_id in homeward else j
+                                   for j in problem.journeys if j.journey_id not in out),
+                    vehicles=tuple(v for v in problem.vehicles if v.vehicle_id not in idle_off))
+    # Each crew keeps the patients it already has, so the control room calls only the crews
+    # whose runs must change; late journeys and the off-road vehicle's work go anywhere.
+    keep_on = {j.journey_id: r.vehicle.vehicle_id for r in old.rosters for j in r.journeys
+               if r.vehicle.vehicle_id not in vehicle_off}
+    rest: dict[str, list[tuple[Event, str, Place]]] = {}
+    for roster in old.rosters:
+        vehicle_id = roster.vehicle.vehicle_id
+        begin = starts.get(vehicle_id)
+        aboard = {j.journey_id for j, _ in begin.on_board} if begin else set()
+        rest[vehicle_id] = [
+            (s.event, s.journey.journey_id if s.journey else "", Place(s.lat, s.lon))
+            for s in roster.stops[_kept(roster.stops, now_min, vehicle_id in vehicle_off):]
+            if s.event is Event.BREAK or (s.journey is not None and (
+                vehicle_id not in vehicle_off or s.journey.journey_id in aboard))]
+    started = time.monotonic()
+    share = KEEP_ON_SHARE if options.time_limit_s >= SECOND_SEARCH_FROM_S else 1.0
+    first = replace(options, time_limit_s=max(1.0, options.time_limit_s * share))
+    owed = frozenset(bring_back)
+    plan = solve(today, first, commitments=Commitments(starts, keep_on, rest, owed))
+    lost = {j.journey_id for j in _lost_ids(old, plan, now_min)} & set(keep_on)
+    remaining = options.time_limit_s - (time.monotonic() - started)
+    if lost and share < 1.0 and remaining >= 1.0:
+        # Keeping every journey on its crew lost some: those may go to any crew now,
+        # starting from the plan just found (phoning one more crew beats a patient left).
+        again = {r.vehicle.vehicle_id: _rest(r, starts.get(r.vehicle.vehicle_id))
+                 for r in plan.rosters}
+        second = solve(today, replace(options, time_limit_s=remaining),
+                       commitments=Commitments(starts, {j: v for j, v in keep_on.items()
+                                                        if j not in lost}, again, owed))
+        if len(second.planned) >= len(plan.planned):
+            plan = second
+    stranded = _stranded(plan, starts)
+    if stranded:
+        raise StrandedError(
+            f"{len(stranded)} patient(s) aboard a vehicle cannot be taken anywhere within the "
+            "rules from the re-plan at " + format_clock(now_min) + ": nothing written",
+            [*stranded, "send a crew to them, or re-plan with another --now or "
+             "[replan] off_road_drop"])
+    plan = _with_journeys(plan, journeys)
+    plan = replace(plan, problem=replace(problem, vehicles=today.vehicles),
+                   unassigned=plan.unassigned + tuple(gone))
+    redirected = {o.journey_id: f"left at {o.site.name} ({o.site.code}); {o.onward_id} takes "
+                  "the patient on" for o in onward}
+    redirected |= {o.onward_id: f"on from {o.site.name} ({o.site.code}) for {o.journey_id}, "
+                   f"whom {o.vehicle_id} leaves there" for o in onward}
+    lost_list = _lost(old, plan, now_min, cancelled, homeward)
+    why = {u.journey.journey_id: u.text for u in plan.unassigned}
+    lost_list += [LostTransport(o.onward_id, journeys[o.onward_id].patient_id, o.vehicle_id,
+                                why[o.onward_id], o.onward_id in homeward)
+                  for o in onward if o.onward_id in why]
+    # The checker reads it: a ride home lost for a patient taken there before the call is
+    # named loudly, not a plan to refuse (the morning cannot be undone).
+    plan = replace(plan, search={**plan.search, "replanned_at": format_clock(now_min)})
+    return Replanned(plan, tuple(change_list(old, plan, now_min, cancelled, redirected)),
+                     tuple(notes), tuple(lost_list), merged)
+
+
+def _rides_home(journeys: Iterable[Journey], planned: set[str]) -> set[str]:
+    """Journeys of a patient after another of their journeys that is planned (or made)."""
+    first: dict[str, int] = {}
+    for journey in journeys:
+        if journey.journey_id in planned:
+            first[journey.patient_id] = min(first.get(journey.patient_id, 24 * 60),
+                                            journey.pickup_window.earliest_min)
+    return {j.journey_id for j in journeys
+            if j.pickup_window.earliest_min > first.get(j.patient_id, 24 * 60)}
+
+
+def _lost_ids(old: Plan, new: Plan, now_min: int) -> list[Journey]:
+    had = _owners(old, now_min)
+    return [u.journey for u in new.unassigned if u.journey.journey_id in had]
