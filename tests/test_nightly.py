@@ -25,6 +25,7 @@ from pts_optimiser.cli import main
 from pts_optimiser.domain.exits import PlanRejectedError
 from pts_optimiser.engine import solve as solve_module
 from pts_optimiser.io.generate import write_day
+from pts_optimiser.services import publish as publish_module
 from pts_optimiser.services.nightly import LOCK_NAME, LOG_NAME
 from pts_optimiser.views import writers as writers_module
 from tests.helpers import booking, vehicle
@@ -153,7 +154,7 @@ def test_plan_failing_its_check_exits_3(tmp_path: Path, monkeypatch: pytest.Monk
         raise PlanRejectedError("the plan broke 1 rule and was not put in place",
                                 ["[ride_time] vehicle CAR1, journey J1: 95 min on board"])
 
-    monkeypatch.setattr(writers_module, "write_plan", rejecting)
+    monkeypatch.setattr(publish_module, "write_plan", rejecting)
     result = _run(inbox, outbox)
     assert result.exit_code == 3, result.output
     assert "  [ride_time] vehicle CAR1, journey J1" in result.stderr

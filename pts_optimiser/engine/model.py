@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -21,6 +22,9 @@ DAY_MIN = 24 * 60
 RETIME_MIN_S = 1.0  # least time given to timing routes found elsewhere
 RETIME_BUILDS = 4  # ...or this many times what building the model took
 LOADS = ("seats", "wheelchairs", "stretchers", "patients")
+# OR-Tools ships no type hints: its assignments and search parameters are opaque here.
+Assignment = Any
+Parameters = Any
 
 
 _SINGLE_VISIT_MOVES = (
@@ -91,13 +95,6 @@ class SearchSettings:
     time_limit_s: float
     first_solution: str = "LOCAL_CHEAPEST_INSERTION"
     metaheuristic: str = "GUIDED_LOCAL_SEARCH"
-    relocate_pair: bool = False  # measured: off serves slightly more (ortools-notes)
-    # Ruin and recreate (iterated local search): removes many visits at once and re-inserts
-    # them, the move that can fit a left-out journey by repacking several routes.
-    ruin_recreate: bool = False
-    ruin_visits: int = 10
-    # Large-neighbourhood operators off by default in OR-Tools (close nodes, expensive chains).
-    lns_operators: bool = False
     solution_limit: int | None = None  # 1: stop at the first solution (the construction)
     # Stop this many seconds after the call, but not before a first plan is found; the
     # time limit stays the hard end. For a search that hands its plan on: a construction
@@ -253,21 +250,71 @@ def _solve_routing(data: RoutingInput, settings: SearchSettings,
     no solution is found (a caller budgeting a later re-timing needs it then).
     """
     started = time.monotonic()
+    model = _build(data, with_links)
+    params = _parameters(settings, max(0.5, settings.time_limit_s - (time.monotonic() - started)))
+    progress = _Progress(on_solution)
+    _report_progress(model, data, progress)
+    model_s = time.monotonic() - started
+    if timings is not None:
+        timings["model_s"] = model_s
+    stop = _early_stop(model, progress, started, settings.stop_after_s)
+    solution = _search(model, params, initial_routes, warm_only)
+    del stop  # kept alive until the search returned
+    # A construction cut off by the time limit still returns an assignment, with every
+    # node left out and status "partial_success": that is no plan (a 750-journey day's
+    # search told 3 s gave one, and the day was written with nothing planned).
+    if solution is None or progress.solutions == 0:
+        return None
+    return RoutingOutcome(_read_routes(model, solution, len(data.vehicles)),
+                          solution.ObjectiveValue(), _status(model.routing.status()),
+                          time.monotonic() - started, progress.solutions, model_s)
+
+
+@dataclass
+class _Built:
+    """An OR-Tools routing model of one routing input, and what reading it back needs."""
+
+    manager: pywrapcp.RoutingIndexManager
+    routing: pywrapcp.RoutingModel
+    index_of: dict[int, int]  # node -> routing index (visits only)
+    node_of: list[int]  # routing index -> node
+    time_dim: pywrapcp.RoutingDimension | None = None
+    # Callbacks handed to the C++ side must outlive the search.
+    keep_alive: list[object] = field(default_factory=list)
+
+    @property
+    def times(self) -> pywrapcp.RoutingDimension:
+        assert self.time_dim is not None
+        return self.time_dim
+
+
+def _build(data: RoutingInput, with_links: bool) -> _Built:
+    """The model: time, loads, range, costs, journeys, round trips, standards, breaks."""
     n_nodes = len(data.service_min)
     starts = [v.start_node for v in data.vehicles]
     ends = [v.end_node for v in data.vehicles]
     manager = pywrapcp.RoutingIndexManager(n_nodes, len(data.vehicles), starts, ends)
     routing = pywrapcp.RoutingModel(manager)
-    solver = routing.solver()
-    node_of = [manager.IndexToNode(i) for i in range(routing.Size() + routing.vehicles())]
-    index_of = {node: manager.NodeToIndex(node) for node in range(n_nodes)
-                if node not in set(starts) | set(ends)}
+    model = _Built(manager, routing,
+                   {node: manager.NodeToIndex(node) for node in range(n_nodes)
+                    if node not in set(starts) | set(ends)},
+                   [manager.IndexToNode(i) for i in range(routing.Size() + routing.vehicles())])
+    _add_time(model, data)
+    _add_loads(model, data)
+    _add_range(model, data)
+    _add_costs(model, data)
+    _add_journeys(model, data, with_links)
+    _add_breaks(model, data)
+    return model
 
-    # Time: transit from a node is its service time plus the drive to the next.
+
+def _add_time(model: _Built, data: RoutingInput) -> None:
+    """Time: transit from a node is its service time plus the drive to the next."""
+    routing = model.routing
     time_cb = routing.RegisterTransitMatrix(transit_min(data).tolist())
     routing.AddDimension(time_cb, data.horizon_min, data.horizon_min, False, "time")
-    time_dim = routing.GetDimensionOrDie("time")
-    for node, index in index_of.items():
+    time_dim = model.time_dim = routing.GetDimensionOrDie("time")
+    for node, index in model.index_of.items():
         earliest, latest = data.windows[node]
         time_dim.CumulVar(index).SetRange(earliest, latest)
     for vehicle_index, vehicle in enumerate(data.vehicles):
@@ -279,33 +326,51 @@ def _solve_routing(data: RoutingInput, settings: SearchSettings,
         routing.AddVariableMaximizedByFinalizer(time_dim.CumulVar(routing.Start(vehicle_index)))
     if data.span_cost_per_min:
         time_dim.SetSpanCostCoefficientForAllVehicles(data.span_cost_per_min)
+    # Standards: minutes past the standard cost, inside the hard window.
+    for node, (bound, cost) in data.soft_latest.items():
+        if cost > 0:
+            time_dim.SetCumulVarSoftUpperBound(model.index_of[node], bound, cost)
 
-    # Space on board, and patients on board (breaks need 0; travel_alone fills it).
-    load_dims = {}
+
+def _add_loads(model: _Built, data: RoutingInput) -> None:
+    """Space on board, and patients on board (breaks need 0; travel_alone fills it)."""
+    routing = model.routing
+    patients = None
     for name in LOADS:
         demand_cb = routing.RegisterUnaryTransitVector([int(x) for x in data.loads[name]])
         routing.AddDimensionWithVehicleCapacity(
             demand_cb, 0, [v.capacity[name] for v in data.vehicles], True, name)
-        load_dims[name] = routing.GetDimensionOrDie(name)
+        if name == "patients":
+            patients = routing.GetDimensionOrDie(name)
+    assert patients is not None
     for break_node in data.break_owner:
-        load_dims["patients"].CumulVar(index_of[break_node]).SetRange(0, 0)
+        patients.CumulVar(model.index_of[break_node]).SetRange(0, 0)
 
-    # Electric range: the whole shift's driving.
-    if any(v.range_m is not None for v in data.vehicles):
-        distance_cb = routing.RegisterTransitMatrix(data.distance_m.tolist())
-        no_limit = int(data.distance_m.max()) * n_nodes + 1
-        routing.AddDimensionWithVehicleCapacity(
-            distance_cb, 0, [v.range_m if v.range_m is not None else no_limit
-                             for v in data.vehicles], True, "distance")
 
-    # Cost: km by fuel, and a charge for calling a crew out (arcs leaving the base to work).
+def _add_range(model: _Built, data: RoutingInput) -> None:
+    """Electric range: the whole shift's driving."""
+    if all(v.range_m is None for v in data.vehicles):
+        return
+    distance_cb = model.routing.RegisterTransitMatrix(data.distance_m.tolist())
+    no_limit = int(data.distance_m.max()) * len(data.service_min) + 1
+    model.routing.AddDimensionWithVehicleCapacity(
+        distance_cb, 0, [v.range_m if v.range_m is not None else no_limit
+                         for v in data.vehicles], True, "distance")
+
+
+def _add_costs(model: _Built, data: RoutingInput) -> None:
+    """Cost: km by fuel, and a charge for calling a crew out (arcs leaving the base to work)."""
+    routing = model.routing
     cost_by_rate = {rate: routing.RegisterTransitMatrix(cost.tolist())
                     for rate, cost in arc_costs(data).items()}
     for vehicle_index, vehicle in enumerate(data.vehicles):
         routing.SetArcCostEvaluatorOfVehicle(cost_by_rate[vehicle.km_cost], vehicle_index)
 
-    # Journeys: pairs, allowed vehicles, windows, ride time both ways, droppable.
-    limits: list[Callable[[int, int], int]] = []  # kept alive for the C++ side
+
+def _add_journeys(model: _Built, data: RoutingInput, with_links: bool) -> None:
+    """Journeys: pairs, allowed vehicles, windows, ride time both ways, droppable; round trips."""
+    routing, index_of, time_dim = model.routing, model.index_of, model.times
+    solver = routing.solver()
     for pair_index, request in enumerate(data.requests):
         pickup, dropoff = index_of[request.pickup_node], index_of[request.dropoff_node]
         routing.AddPickupAndDelivery(pickup, dropoff)
@@ -315,20 +380,18 @@ def _solve_routing(data: RoutingInput, settings: SearchSettings,
             routing.VehicleVar(index).SetValues([-1, *request.allowed_vehicles])
             routing.AddDisjunction([index], request.unserved_cost)
         limit = ride_limit_min(data, request)
-        limits.append(_constant(limit))
-        time_dim.SetPickupToDeliveryLimitFunctionForPair(limits[-1], pair_index)
+        model.keep_alive.append(_constant(limit))
+        time_dim.SetPickupToDeliveryLimitFunctionForPair(model.keep_alive[-1], pair_index)
         solver.Add(time_dim.CumulVar(dropoff) - time_dim.CumulVar(pickup) <= limit)
-
     # Round trips: an outward journey is active only if its return is.
     for outward, back in data.links if with_links else ():
         solver.Add(routing.ActiveVar(index_of[data.requests[outward].pickup_node])
                    <= routing.ActiveVar(index_of[data.requests[back].pickup_node]))
-    # Standards: minutes past the standard cost, inside the hard window.
-    for node, (bound, cost) in data.soft_latest.items():
-        if cost > 0:
-            time_dim.SetCumulVarSoftUpperBound(index_of[node], bound, cost)
 
-    # Breaks: one visit among the vehicle's candidates, nobody on board.
+
+def _add_breaks(model: _Built, data: RoutingInput) -> None:
+    """Breaks: one visit among the vehicle's candidates, nobody on board; fixed drop-offs."""
+    routing, index_of = model.routing, model.index_of
     by_vehicle: dict[int, list[int]] = {}
     for break_node, vehicle_index in data.break_owner.items():
         routing.VehicleVar(index_of[break_node]).SetValues([-1, vehicle_index])
@@ -340,35 +403,29 @@ def _solve_routing(data: RoutingInput, settings: SearchSettings,
         routing.VehicleVar(index_of[node]).SetValues([-1, vehicle_index])
         routing.AddDisjunction([index_of[node]], data.break_cost)
 
+
+def _parameters(settings: SearchSettings, time_limit_s: float) -> Parameters:
+    """OR-Tools' search parameters for `settings`, with `time_limit_s` left to search."""
     params = pywrapcp.DefaultRoutingSearchParameters()
     params.first_solution_strategy = getattr(routing_enums_pb2.FirstSolutionStrategy,
                                              settings.first_solution)
     params.local_search_metaheuristic = getattr(routing_enums_pb2.LocalSearchMetaheuristic,
                                                 settings.metaheuristic)
-    if not settings.relocate_pair:
-        params.local_search_operators.use_relocate_pair = optional_boolean_pb2.BOOL_FALSE
-    if settings.lns_operators:
-        operators = params.local_search_operators
-        for name in ("use_global_cheapest_insertion_close_nodes_lns",
-                     "use_local_cheapest_insertion_close_nodes_lns",
-                     "use_global_cheapest_insertion_expensive_chain_lns",
-                     "use_local_cheapest_insertion_expensive_chain_lns",
-                     "use_node_pair_swap_active", "use_relocate_and_make_active"):
-            setattr(operators, name, optional_boolean_pb2.BOOL_TRUE)
+    # Relocating a pair whole: off serves slightly more (ortools-notes).
+    params.local_search_operators.use_relocate_pair = optional_boolean_pb2.BOOL_FALSE
     if settings.pair_moves_only:
         for name in _SINGLE_VISIT_MOVES:
             setattr(params.local_search_operators, name, optional_boolean_pb2.BOOL_FALSE)
-    if settings.ruin_recreate:
-        params.use_iterated_local_search = True
-        ruin = params.iterated_local_search_parameters.ruin_recreate_parameters
-        ruin.ruin_strategies.add().random_walk.num_removed_visits = settings.ruin_visits
     if settings.solution_limit is not None:
         params.solution_limit = settings.solution_limit
-    remaining_s = max(0.5, settings.time_limit_s - (time.monotonic() - started))
-    params.time_limit.FromMilliseconds(int(remaining_s * 1000))
+    params.time_limit.FromMilliseconds(int(time_limit_s * 1000))
+    return params
 
-    progress = _Progress(on_solution)
-    requests_pickups = [index_of[r.pickup_node] for r in data.requests]
+
+def _report_progress(model: _Built, data: RoutingInput, progress: _Progress) -> None:
+    """Count solutions, and tell `progress.on_solution` at most once a second."""
+    routing = model.routing
+    pickups = [model.index_of[r.pickup_node] for r in data.requests]
 
     def at_solution() -> None:
         progress.solutions += 1
@@ -376,47 +433,68 @@ def _solve_routing(data: RoutingInput, settings: SearchSettings,
         if progress.on_solution is None or now - progress.last_report < 1.0:
             return
         progress.last_report = now
-        planned = sum(routing.NextVar(i).Value() != i for i in requests_pickups)
+        planned = sum(routing.NextVar(i).Value() != i for i in pickups)
         progress.on_solution(planned, routing.CostVar().Max(), now - progress.started)
 
     routing.AddAtSolutionCallback(at_solution)
-    model_s = time.monotonic() - started
-    if timings is not None:
-        timings["model_s"] = model_s
-    if settings.stop_after_s is not None:
-        stop_at = started + settings.stop_after_s
+    model.keep_alive.append(at_solution)
 
-        def stop() -> bool:  # checked by the search between moves
-            return progress.solutions > 0 and time.monotonic() >= stop_at
 
-        limit = solver.CustomLimit(stop)  # both kept alive until the search returns
-        routing.AddSearchMonitor(limit)
+def _early_stop(model: _Built, progress: _Progress, started: float,
+                stop_after_s: float | None) -> object:
+    """A limit stopping the search `stop_after_s` after `started`, once it has a plan."""
+    if stop_after_s is None:
+        return None
+    stop_at = started + stop_after_s
+
+    def stop() -> bool:  # checked by the search between moves
+        return progress.solutions > 0 and time.monotonic() >= stop_at
+
+    limit = model.routing.solver().CustomLimit(stop)
+    model.routing.AddSearchMonitor(limit)
+    model.keep_alive.append(stop)
+    return limit
+
+
+def _search(model: _Built, params: Parameters, initial_routes: Sequence[Sequence[int]] | None,
+            warm_only: bool) -> Assignment | None:
+    """Search from `initial_routes` if the model takes them, else from a construction."""
+    routing = model.routing
     solution = None
     if initial_routes is not None:
         routing.CloseModelWithParameters(params)
-        start = routing.ReadAssignmentFromRoutes([list(map(index_of.__getitem__, r))
+        start = routing.ReadAssignmentFromRoutes([list(map(model.index_of.__getitem__, r))
                                                   for r in initial_routes], True)
         solution = routing.SolveFromAssignmentWithParameters(start, params) if start else None
-    if solution is None and initial_routes is not None and warm_only:
-        return None
+        if solution is None and warm_only:
+            return None
     if solution is None:  # no warm start, or routes the model could not take: construct
         solution = routing.SolveWithParameters(params)
-    # A construction cut off by the time limit still returns an assignment, with every
-    # node left out and status "partial_success": that is no plan (a 750-journey day's
-    # search told 3 s gave one, and the day was written with nothing planned).
-    if solution is None or progress.solutions == 0:
-        return None
+    return solution
+
+
+def _read_routes(model: _Built, solution: Assignment, vehicles: int
+                 ) -> tuple[tuple[Visit, ...], ...]:
+    """Each vehicle's visits, start and end included, with their service start."""
+    routing, time_dim = model.routing, model.times
     routes = []
-    for vehicle_index in range(len(data.vehicles)):
+    for vehicle_index in range(vehicles):
         visits = []
         index = routing.Start(vehicle_index)
         while True:
-            visits.append(Visit(node_of[index], solution.Value(time_dim.CumulVar(index))))
+            visits.append(Visit(model.node_of[index],
+                                solution.Value(time_dim.CumulVar(index))))
             if routing.IsEnd(index):
                 break
             index = solution.Value(routing.NextVar(index))
         routes.append(tuple(visits))
-    status = {0: "not_solved", 1: "success", 2: "partial_success", 3: "fail", 4: "fail_timeout",
-              5: "invalid"}.get(routing.status(), str(routing.status()))
-    return RoutingOutcome(tuple(routes), solution.ObjectiveValue(), status,
-                          time.monotonic() - started, progress.solutions, model_s)
+    return tuple(routes)
+
+
+def _status(code: int) -> str:
+    """OR-Tools' search status by its name: `success`, `partial_success`, `fail_timeout`..."""
+    try:
+        name = str(routing_enums_pb2.RoutingSearchStatus.Value.Name(code))
+    except ValueError:
+        return str(code)
+    return name.removeprefix("ROUTING_").removesuffix("_LOCAL_OPTIMUM_NOT_REACHED").lower()
