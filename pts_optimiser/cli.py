@@ -272,6 +272,7 @@ def _solve_write_checked(problem: Problem, inputs: Inputs, out: Path, time_limit
                          maps_dir: Path | None = None, privacy: bool = False
                          ) -> tuple[dict[str, Any], Any]:
     """Plan and write the plan folder (maps inside it); its figures and its check."""
+    from pts_optimiser.domain.deadline import Deadline
     from pts_optimiser.engine.solve import SolveOptions, solve
     from pts_optimiser.io.planfolder import check_target, previous_of
     from pts_optimiser.services.publish import write_plan
@@ -282,10 +283,9 @@ def _solve_write_checked(problem: Problem, inputs: Inputs, out: Path, time_limit
     if maps_dir is not None:
         check_target(maps_dir, "maps")
     # Reading took some of the budget; writing (plan, views, maps) needs some of what is left.
-    remaining = time_limit - (time.monotonic() - started)
-    searching = max(1.0, remaining - writing_time_s(len(problem.journeys)))
-    options = SolveOptions(time_limit_s=searching, strategy=strategy, seed=seed)
-    plan = solve(problem, options, progress=_progress_printer())
+    searching = Deadline.within(time_limit, started).less(writing_time_s(len(problem.journeys)))
+    options = SolveOptions(time_limit_s=searching.at_least(1.0), strategy=strategy, seed=seed)
+    plan = solve(problem, options, progress=_progress_printer(), deadline=searching)
     if sys.stderr.isatty():
         click.echo("", err=True)
     checked = write_plan(plan, out, inputs, privacy=privacy or problem.config.maps.privacy)

@@ -10,7 +10,8 @@ from click.testing import CliRunner
 
 from pts_optimiser.cli import main
 from pts_optimiser.domain.config import load_config
-from pts_optimiser.engine import solve as solve_module
+from pts_optimiser.engine import processes as processes_module
+from pts_optimiser.engine import strategies as strategies_module
 from pts_optimiser.engine.model import RoutingInput, RoutingOutcome, SearchSettings, solve_routing
 from pts_optimiser.engine.solve import SolveOptions, solve
 from pts_optimiser.io.darp import Route, check, read_instance, routes_of, to_problem
@@ -57,8 +58,8 @@ def test_both_portfolio_searches_reach_the_optimum(monkeypatch: pytest.MonkeyPat
         found.append((settings.metaheuristic, outcome.objective))
         return outcome
 
-    monkeypatch.setattr(solve_module, "ProcessPoolExecutor", SerialPool)
-    monkeypatch.setattr(solve_module, "_search", recorded)
+    monkeypatch.setattr(processes_module, "ProcessPoolExecutor", SerialPool)
+    monkeypatch.setattr(strategies_module, "_search", recorded)
     instance = read_instance(DARP / "two-seats-2003.txt")
     solve(to_problem(instance, load_config()), SolveOptions(time_limit_s=2,
                                                            strategy="portfolio"))

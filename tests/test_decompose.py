@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from pts_optimiser.domain.problem import Problem
-from pts_optimiser.engine import solve as solve_module
+from pts_optimiser.engine import strategies as strategies_module
 from pts_optimiser.engine.decompose import split_by_latitude
 from pts_optimiser.engine.model import (
     LOADS,
@@ -27,7 +27,7 @@ def _whole() -> RoutingInput:
     """Two vehicles (nodes 0-3), two requests (4-7), one break node (8)."""
     n = 9
     travel = np.arange(n * n, dtype=np.int64).reshape(n, n)
-    vehicles = [RoutingVehicle(0, 2, 480, 960, dict.fromkeys(LOADS, 3), None, 10, (8,)),
+    vehicles = [RoutingVehicle(0, 2, 480, 960, dict.fromkeys(LOADS, 3), None, 10),
                 RoutingVehicle(1, 3, 480, 960, dict.fromkeys(LOADS, 3), None, 10)]
     requests = [RoutingRequest(4, 5, 60, 1000, (0, 1)), RoutingRequest(6, 7, 60, 1000, (1,))]
     return RoutingInput(travel, travel * 100, list(range(n)), [(0, 1440)] * n,
@@ -97,7 +97,7 @@ def _die(part: object, settings: object) -> None:
 def test_a_failed_half_keeps_the_whole_day(tmp_path: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """If a half's process dies, the whole-day routes stand and a plan is still made."""
-    monkeypatch.setattr(solve_module, "_improve_part", _die)
+    monkeypatch.setattr(strategies_module, "_improve_part", _die)
     plan = solve(_two_towns(tmp_path), SolveOptions(time_limit_s=12, strategy="split"))
     assert len(plan.planned) > 100
     assert len(plan.planned) + len(plan.unassigned) == 220

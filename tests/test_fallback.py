@@ -8,7 +8,7 @@ import pytest
 
 from pts_optimiser.check.checker import check_plan
 from pts_optimiser.domain.config import load_config
-from pts_optimiser.engine import solve as solve_module
+from pts_optimiser.engine import strategies as strategies_module
 from pts_optimiser.engine.solve import SolveOptions, solve
 from pts_optimiser.io.generate import write_day
 from pts_optimiser.io.parse import Inputs, read_problem
@@ -26,7 +26,7 @@ def test_fallback_plan_is_legal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     write_day(tmp_path / "day", seed=seed, journeys=150, vehicles=17)
     problem, _ = read_problem(Inputs(tmp_path / "day" / "bookings.csv",
                                      tmp_path / "day" / "fleet.csv"), load_config())
-    monkeypatch.setattr(solve_module, "solve_routing", _no_solution)
+    monkeypatch.setattr(strategies_module, "solve_routing", _no_solution)
     plan = solve(problem, SolveOptions(time_limit_s=5))
     assert plan.search["status"] == "fallback: one at a time"
     assert len(plan.planned) > 50

@@ -17,6 +17,7 @@ from pts_optimiser.check.checker import CheckResult, check_plan
 from pts_optimiser.domain.config import load_config
 from pts_optimiser.domain.plan import Plan, Reason, Roster
 from pts_optimiser.domain.problem import Problem
+from pts_optimiser.engine.explain import return_links
 from pts_optimiser.engine.fallback import one_at_a_time
 from pts_optimiser.engine.model import (
     RoutingInput,
@@ -27,7 +28,7 @@ from pts_optimiser.engine.model import (
 )
 from pts_optimiser.engine.places import day_places
 from pts_optimiser.engine.recreate import RecreateSettings, recreate
-from pts_optimiser.engine.solve import SolveOptions, _fallback_better, return_links, solve
+from pts_optimiser.engine.solve import SolveOptions, _fallback_better, solve
 from pts_optimiser.io.parse import Inputs, read_problem
 from pts_optimiser.services.publish import write_plan
 from tests.helpers import BOOKING_COLUMNS, FLEET_COLUMNS, booking, line_day, vehicle

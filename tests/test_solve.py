@@ -6,6 +6,7 @@ import multiprocessing
 import os
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import replace
 from functools import partial
@@ -18,7 +19,9 @@ from click.testing import CliRunner
 from pts_optimiser.check.checker import check_plan
 from pts_optimiser.cli import main
 from pts_optimiser.domain.exits import ExitCode
+from pts_optimiser.engine import processes as processes_module
 from pts_optimiser.engine import solve as solve_module
+from pts_optimiser.engine import strategies as strategies_module
 from pts_optimiser.engine.model import (
     LOADS,
     RoutingInput,
@@ -209,7 +212,7 @@ def _construction_without_breaks(data: RoutingInput, settings: SearchSettings,
 def test_ruin_and_recreate_keeps_every_rule(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                             first_plan: object) -> None:
     """From a bare construction, ruin and recreate's plan passes the checker, breaks included."""
-    monkeypatch.setattr(solve_module, "solve_routing", first_plan)
+    monkeypatch.setattr(strategies_module, "solve_routing", first_plan)
     bookings = _morning(14) + [booking(f"W{i}", mobility="wheelchair", pickup_lat=52.95,
                                        appointment_time=f"{10 + i}:00") for i in range(3)]
     fleet = [vehicle("CAR1", shift_end="16:30"),
@@ -228,8 +231,8 @@ def test_ruin_and_recreate_keeps_every_rule(tmp_path: Path, monkeypatch: pytest.
 def test_a_failed_portfolio_search_leaves_the_other(tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """If one search's process dies, the other's plan is written, legal and whole."""
-    monkeypatch.setattr(solve_module, "_search",
-                        partial(_dies_if, solve_module.PORTFOLIO_SECOND_METAHEURISTIC))
+    monkeypatch.setattr(strategies_module, "_search",
+                        partial(_dies_if, strategies_module.PORTFOLIO_SECOND_METAHEURISTIC))
     fleet = [vehicle("CAR1"), vehicle("CAR2", base_site="ST-RIPLEY")]
     plan, check = solve_and_check(tmp_path, _morning(10), fleet, seconds=3,
                                   strategy="portfolio")
@@ -241,7 +244,7 @@ def test_a_failed_portfolio_search_leaves_the_other(tmp_path: Path,
 def test_second_search_alone_keeps_every_rule(tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """Tabu search over pair moves only plans long shifts legally, breaks included."""
-    monkeypatch.setattr(solve_module, "_search", partial(_dies_if, "GUIDED_LOCAL_SEARCH"))
+    monkeypatch.setattr(strategies_module, "_search", partial(_dies_if, "GUIDED_LOCAL_SEARCH"))
     fleet = [vehicle("CAR1", shift_end="16:30"),
              vehicle("CAR2", base_site="ST-RIPLEY", shift_end="16:30")]
     plan, check = solve_and_check(tmp_path, _morning(10), fleet, seconds=3,
@@ -264,9 +267,9 @@ def test_portfolio_keeps_the_plan_serving_more() -> None:
     outcomes = iter([empty, full])
     with pytest.MonkeyPatch.context() as patch:
         # Serial stand-ins for the two processes: the choice, not the forking, is tested.
-        patch.setattr(solve_module, "ProcessPoolExecutor", SerialPool)
-        patch.setattr(solve_module, "_search", lambda *_: next(outcomes))
-        kept = solve_module._portfolio(data, SearchSettings(5.0), None)
+        patch.setattr(processes_module, "ProcessPoolExecutor", SerialPool)
+        patch.setattr(strategies_module, "_search", lambda *_: next(outcomes))
+        kept = strategies_module.portfolio(data, SearchSettings(5.0), None)
     assert kept is not None
     assert [v.node for v in kept.routes[0]] == [0, 2, 3, 1]
     assert kept.status == "portfolio: tabu search kept (success)"
@@ -284,8 +287,8 @@ def test_a_recreated_plan_the_model_refuses_is_not_used(monkeypatch: pytest.Monk
     first = solve_routing(data, SearchSettings(1.0))
     assert first is not None
     broken = RecreateOutcome(((3, 2, 5, 4),), 1, first.objective, 1, 1)
-    monkeypatch.setattr(solve_module, "recreate", lambda *_, **__: broken)
-    kept = solve_module._recreated(data, first, 5.0, seed=0)
+    monkeypatch.setattr(strategies_module, "recreate", lambda *_, **__: broken)
+    kept = strategies_module._recreated(data, first, 5.0, seed=0)
     assert kept is first
 
 
@@ -298,9 +301,9 @@ def test_the_share_ends_no_sooner_than_the_first_plan(monkeypatch: pytest.Monkey
         seen.append(settings)
         return solve_routing(data, settings)
 
-    monkeypatch.setattr(solve_module, "solve_routing", recorded)
-    monkeypatch.setattr(solve_module, "_recreated", lambda data, first, *_, **__: first)
-    outcome = solve_module._search(_two_journeys(), SearchSettings(12.0), seed=0)
+    monkeypatch.setattr(strategies_module, "solve_routing", recorded)
+    monkeypatch.setattr(strategies_module, "_recreated", lambda data, first, *_, **__: first)
+    outcome = strategies_module._search(_two_journeys(), SearchSettings(12.0), seed=0)
     assert outcome is not None and outcome.objective == 50
     assert seen[0].time_limit_s == 6.0 and seen[0].stop_after_s == pytest.approx(2.0)
 
@@ -313,8 +316,8 @@ def test_a_day_too_big_to_construct_gets_all_the_time(monkeypatch: pytest.Monkey
         limits.append(settings.time_limit_s)
         return None if len(limits) == 1 else solve_routing(data, settings)
 
-    monkeypatch.setattr(solve_module, "solve_routing", slow)
-    outcome = solve_module._search(_two_journeys(), SearchSettings(3.0), seed=0)
+    monkeypatch.setattr(strategies_module, "solve_routing", slow)
+    outcome = strategies_module._search(_two_journeys(), SearchSettings(3.0), seed=0)
     assert outcome is not None and outcome.objective == 50
     assert limits[0] == pytest.approx(1.5) and limits[1] > 1.0
 
@@ -344,7 +347,7 @@ def _nothing_planned(data: RoutingInput, *_: object) -> RoutingOutcome:
 def test_a_search_with_an_empty_plan_leaves_the_fallback(tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """A search that ends with every route empty is not the plan: one at a time is, legally."""
-    monkeypatch.setattr(solve_module, "_portfolio", _nothing_planned)
+    monkeypatch.setattr(solve_module, "portfolio", _nothing_planned)
     plan, check = solve_and_check(tmp_path, _morning(10), _long_shifts(), seconds=3)
     assert check.ok, check.violations
     assert plan.search["status"] == "fallback: one at a time, kept over the search's plan of 0"
@@ -364,7 +367,7 @@ def _no_construction(data: RoutingInput, settings: SearchSettings,
 def test_ruin_and_recreate_starts_from_the_fallback(tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """No OR-Tools plan in time: ruin and recreate improves one at a time's, legally."""
-    monkeypatch.setattr(solve_module, "solve_routing", _no_construction)
+    monkeypatch.setattr(strategies_module, "solve_routing", _no_construction)
     bookings = _morning(14) + [booking(f"W{i}", mobility="wheelchair", pickup_lat=52.95,
                                        appointment_time=f"{10 + i}:00") for i in range(3)]
     plan, check = solve_and_check(tmp_path, bookings, _long_shifts(), seconds=6)
@@ -382,10 +385,10 @@ def _searches_forever(*_: object) -> RoutingOutcome | None:
 
 def test_a_search_past_its_limit_is_ended(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A search that overruns is ended soon after the limit; the fallback plan is written."""
-    monkeypatch.setattr(solve_module, "_search", _searches_forever)
+    monkeypatch.setattr(strategies_module, "_search", _searches_forever)
     began = time.monotonic()
     plan, check = solve_and_check(tmp_path, _morning(10), _long_shifts(), seconds=2)
-    assert time.monotonic() - began < 2 + solve_module.OVERRUN_S + 3
+    assert time.monotonic() - began < 2 + processes_module.OVERRUN_S + 3
     assert check.ok, check.violations
     assert str(plan.search["status"]).startswith("fallback: one at a time")
     assert len(plan.planned) >= 6
@@ -480,11 +483,29 @@ def _alive(pid: int) -> bool:
 def test_a_search_process_whose_parent_died_first_ends() -> None:
     """The race: a search process that finds its parent gone as it starts exits at once."""
     fork = multiprocessing.get_context("fork")
-    orphan = fork.Process(target=solve_module._end_with, args=(1,))  # not its parent
+    orphan = fork.Process(target=processes_module.end_with, args=(1,))  # not its parent
     orphan.start()
     orphan.join(10)
     assert orphan.exitcode == 1
-    child = fork.Process(target=solve_module._end_with, args=(os.getpid(),))
+    child = fork.Process(target=processes_module.end_with, args=(os.getpid(),))
     child.start()
     child.join(10)
     assert child.exitcode == 0
+
+
+def test_beside_other_threads_searches_are_spawned_not_forked(tmp_path: Path) -> None:
+    """In a process running other threads (a server), the searches start afresh and plan."""
+    stop = threading.Event()
+    server = threading.Thread(target=stop.wait, daemon=True)
+    server.start()
+    try:
+        assert processes_module.start_method() == "spawn"
+        fleet = [vehicle("CAR1"), vehicle("CAR2", base_site="ST-RIPLEY")]
+        plan, check = solve_and_check(tmp_path, _morning(6), fleet, seconds=6,
+                                      strategy="portfolio")
+    finally:
+        stop.set()
+        server.join()
+    assert check.ok, check.violations
+    assert str(plan.search["status"]).startswith("portfolio:")
+    assert len(plan.planned) == 6

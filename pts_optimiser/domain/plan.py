@@ -93,6 +93,15 @@ class Unassigned:
         return f"{self.reason}: {self.detail}"
 
 
+class Origin(StrEnum):
+    """Where a plan's runs came from."""
+
+    SEARCH = "search"  # the routing search's plan (OR-Tools, ruin and recreate)
+    FALLBACK = "fallback"  # one journey at a time: the search found nothing in time
+    FALLBACK_KEPT = "fallback_kept"  # one at a time, which served more than the search's
+    NOTHING = "nothing"  # nothing was left to plan
+
+
 @dataclass(frozen=True)
 class Plan:
     """The outcome of planning one day."""
@@ -102,6 +111,7 @@ class Plan:
     unassigned: tuple[Unassigned, ...]
     solve_seconds: float
     search: Mapping[str, object] = field(default_factory=dict)  # how the plan was found
+    origin: Origin = Origin.SEARCH
 
     @property
     def planned(self) -> tuple[Journey, ...]:

@@ -99,5 +99,4 @@ def _part(data: RoutingInput, vehicles: Sequence[int], requests: Sequence[int]) 
 
 def _vehicle(vehicle: RoutingVehicle, new_node: dict[int, int]) -> RoutingVehicle:
     return replace(vehicle, start_node=new_node[vehicle.start_node],
-                   end_node=new_node[vehicle.end_node],
-                   break_nodes=tuple(new_node[n] for n in vehicle.break_nodes))
+                   end_node=new_node[vehicle.end_node])

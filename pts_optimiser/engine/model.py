@@ -46,7 +46,6 @@ class RoutingVehicle:
     capacity: Mapping[str, int]  # per name in LOADS
     range_m: int | None
     km_cost: int
-    break_nodes: tuple[int, ...] = ()
     max_duration_min: int | None = None  # longest time from leaving base to coming back
 
 

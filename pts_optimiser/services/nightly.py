@@ -201,6 +201,8 @@ def _run_locked(inbox: Path, outbox: Path, day: str, time_limit_s: float, starte
 
 def _plan_night(inbox: Path, outbox: Path, day: str, time_limit_s: float,
                 started: float, log: Log) -> int:
+    from pts_optimiser.domain.deadline import Deadline
+    from pts_optimiser.domain.plan import Origin
     from pts_optimiser.engine.solve import SolveOptions, below_alert, planned_share, solve
     from pts_optimiser.services.publish import write_plan
     from pts_optimiser.views.writers import summary, writing_time_s
@@ -245,14 +247,13 @@ def _plan_night(inbox: Path, outbox: Path, day: str, time_limit_s: float,
             last_report[0] = time.monotonic()
             log.event("progress", planned=planned, elapsed_s=round(elapsed_s, 1))
 
-    remaining = time_limit_s - (time.monotonic() - started)
-    spare = writing_time_s(len(problem.journeys))
-    plan = solve(problem, SolveOptions(time_limit_s=max(1.0, remaining - spare)),
-                 progress=progress)
+    searching = Deadline.within(time_limit_s, started).less(writing_time_s(len(problem.journeys)))
+    plan = solve(problem, SolveOptions(time_limit_s=searching.at_least(1.0)), progress=progress,
+                 deadline=searching)
     if "travel_warning" in plan.search:
         log.event("warning", message=str(plan.search["travel_warning"]))
         _say(f"{head}: warning: {plan.search['travel_warning']}")
-    if plan.search.get("status") == "fallback: one at a time":  # the search found nothing
+    if plan.origin is Origin.FALLBACK:  # the search found nothing
         log.event("fallback", reason="the search found no plan in time",
                   planned=len(plan.planned))
         _say(f"{head}: warning: the search found no plan in time; the simple "

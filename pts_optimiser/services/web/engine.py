@@ -17,6 +17,10 @@ import numpy as np
 from pts_optimiser.domain.clock import format_clock
 from pts_optimiser.domain.plan import Event, Plan, Reason, Roster, Unassigned
 from pts_optimiser.domain.problem import Journey, Place, Problem, VehicleShift, incompatibility
+
+# solve's own pieces, so a run here is modelled exactly as the solver models it.
+from pts_optimiser.engine.decode import roster_of
+from pts_optimiser.engine.encode import ALONE, Nodes, break_sites, journey_load
 from pts_optimiser.engine.model import (
     DAY_MIN,
     LOADS,
@@ -29,9 +33,6 @@ from pts_optimiser.engine.model import (
 )
 from pts_optimiser.engine.places import DayPlaces, day_places
 from pts_optimiser.engine.recreate import RunCheck
-
-# solve's own pieces, so a run here is modelled exactly as the solver models it.
-from pts_optimiser.engine.solve import ALONE, _break_sites, _load, _Model, _roster
 
 Step = tuple[str, str]  # ("pickup" | "dropoff", journey id) or ("break", site index)
 RELAXED = 10**6
@@ -74,7 +75,7 @@ class DayBoard:
         self.vehicles: dict[str, VehicleShift] = {v.vehicle_id: v for v in problem.vehicles}
         self.journeys: dict[str, Journey] = {j.journey_id: j for j in problem.journeys}
         self.break_sites: dict[str, list[Place]] = {
-            v.vehicle_id: (_break_sites(problem, v)
+            v.vehicle_id: (break_sites(problem, v)
                            if v.shift_length_min > config.breaks.required_over_min else [])
             for v in problem.vehicles}
         extra = [p for sites in self.break_sites.values() for p in sites]
@@ -84,11 +85,11 @@ class DayBoard:
     # -- the routing input of one vehicle --------------------------------------------------
 
     def _input(self, vehicle: VehicleShift, journeys: Sequence[Journey], relax: str = "",
-               loose: str = "") -> tuple[RoutingInput, _Model, dict[Step, int]]:
+               loose: str = "") -> tuple[RoutingInput, Nodes, dict[Step, int]]:
         """One vehicle's routing input with these journeys; `relax` lifts one rule."""
         config = self.problem.config
         places = self.places
-        model = _Model([], [], [], {name: [] for name in LOADS}, {}, {}, {})
+        model = Nodes([], [], [], {name: [] for name in LOADS}, {}, {}, {})
         shift = ((0, DAY_MIN) if relax == "shift"
                  else (vehicle.shift_start_min, vehicle.shift_end_min))
         start = model.add(places.of(vehicle.base), 0, shift)
@@ -96,7 +97,7 @@ class DayBoard:
         node_of: dict[Step, int] = {}
         requests = []
         for journey in journeys:
-            load = _load(journey)
+            load = journey_load(journey)
             windows = ((journey.pickup_window.earliest_min, journey.pickup_window.latest_min),
                        (journey.dropoff_window.earliest_min, journey.dropoff_window.latest_min))
             if relax == "window" and journey.journey_id == loose:
@@ -130,7 +131,7 @@ class DayBoard:
             capacity=capacity,
             range_m=(None if vehicle.range_km is None or relax == "range"
                      else int(vehicle.range_km * 1000)),
-            km_cost=1, break_nodes=tuple(break_owner),
+            km_cost=1,
             max_duration_min=None if relax == "shift" else vehicle.max_duration_min)
         at = np.asarray(model.place_of_node)
         data = RoutingInput(
@@ -159,7 +160,7 @@ class DayBoard:
                 ends = data.vehicles[0]
                 visits = [Visit(node, t) for node, t in
                           zip([ends.start_node, *nodes, ends.end_node], at, strict=True)]
-                self._timed[key] = _roster(vehicle, visits, model, data)
+                self._timed[key] = roster_of(vehicle, visits, model, data)
         return self._timed[key]
 
     @staticmethod

@@ -1,0 +1,275 @@
+"""How a day is searched, and which search's plan is kept.
+
+The portfolio of two searches (OR-Tools, then ruin and recreate), one a core each; or the
+whole day, then its two halves.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import wait
+from contextlib import ExitStack
+from dataclasses import replace
+
+from pts_optimiser.engine.decompose import Part, split_by_latitude
+from pts_optimiser.engine.model import (
+    RETIME_BUILDS,
+    RETIME_MIN_S,
+    RoutingInput,
+    RoutingOutcome,
+    SearchSettings,
+    Visit,
+    solve_routing,
+    unlinked,
+)
+from pts_optimiser.engine.processes import OVERRUN_S, await_searches, result_or_none, search_pools
+from pts_optimiser.engine.recreate import RecreateSettings, recreate
+
+SPLIT_FROM_JOURNEYS = 200  # below this one model is quick enough on one core
+
+
+MIN_IMPROVE_S = 10.0  # below this, the halves would not repay starting two processes
+
+
+MERGE_MARGIN_S = 1.0  # for the children to hand their routes back
+
+
+# The portfolio's second search, beside the usual one: tabu search over pair moves only.
+# Measured on the published dial-a-ride instances (docs/benchmarks.md): guided local search
+# stalls within seconds on the tightly windowed days, and tabu search from the same
+# construction lands elsewhere, often better, and fitted every request where it did not.
+PORTFOLIO_SECOND_METAHEURISTIC = "TABU_SEARCH"
+
+
+# Each portfolio search gives OR-Tools this share of its time, then hands its plan to ruin
+# and recreate (recreate.py) for the rest: OR-Tools stalls within ~15 s of 60 on the
+# published instances, and 5 or 10 s of it before ruin and recreate measured alike within
+# run-to-run spread (docs/benchmarks.md).
+ORTOOLS_SHARE = 1 / 6
+
+
+# ...but OR-Tools may run on to finish its first plan, up to this share. On a 750-journey
+# day its construction takes ~12 s; finished, then ruin and recreate, served 732-734 at 25
+# and 40 s a search against 725-730 when cut at 1/6; with only 10 s, cutting it at 1/6
+# served 720-722 and at 1/2 712-719, and waiting for it all 651 (benchmarks/README.md).
+CONSTRUCTION_SHARE = 1 / 2
+
+
+MIN_RECREATE_S = 0.5  # below this ruin and recreate would not repay re-timing the plan
+
+
+# OR-Tools' construction of a 750-journey day took ~12 s on an idle core: expected to take
+# longer than its share, the portfolio's second search starts from the one-at-a-time plan.
+CONSTRUCT_S_PER_JOURNEY = 12 / 750
+
+
+ProgressFn = Callable[[int, int, float], None]
+
+
+def least_search_s(data: RoutingInput) -> float:
+    """Below this many seconds a search is not started: its model alone would take half.
+
+    (A 150-journey day's model takes 0.2 s and OR-Tools builds its first plan in a second;
+    a 750-journey day's model 1.2-2.4 s, and its first plan ~12 s.)
+    """
+    return 2 * model_s_guess(data)
+
+
+def _improve_part(part: Part, settings: SearchSettings) -> RoutingOutcome | None:
+    return solve_routing(part.data, settings, initial_routes=part.initial_routes)
+
+
+def whole_then_halves(data: RoutingInput, request_lat: Sequence[float],
+                       vehicle_lat: Sequence[float], settings: SearchSettings,
+                       progress: ProgressFn | None) -> RoutingOutcome | None:
+    """Construct the whole day on one core, then improve its two halves on two cores."""
+    started = time.monotonic()
+    first = solve_routing(data, replace(settings, solution_limit=1), on_solution=progress)
+    if first is None:
+        return None
+    if progress is not None:
+        progress(served(first, data), first.objective, time.monotonic() - started)
+    parts = split_by_latitude(data, request_lat, vehicle_lat, start=first)
+    remaining = settings.time_limit_s - (time.monotonic() - started)
+    if remaining < MIN_IMPROVE_S or len(parts) < 2:
+        return first
+    halves = replace(settings, time_limit_s=remaining - MERGE_MARGIN_S)
+    with ExitStack() as stack:
+        pools = search_pools(stack, len(parts))
+        futures = [pool.submit(_improve_part, part, halves)
+                   for pool, part in zip(pools, parts, strict=True)]
+        deadline = started + settings.time_limit_s + OVERRUN_S
+        while wait(futures, timeout=1.0).not_done and time.monotonic() < deadline:
+            if progress is not None:  # the halves report nothing until they finish
+                progress(served(first, data), first.objective, time.monotonic() - started)
+        await_searches(pools, futures, deadline)
+        outcomes = [result_or_none(future) for future in futures]
+    merged = _merged_outcome(data, parts, outcomes, first)
+    if progress is not None:
+        progress(served(merged, data), merged.objective, time.monotonic() - started)
+    return merged
+
+
+def _search(data: RoutingInput, settings: SearchSettings, seed: int,
+            start: Sequence[Sequence[int]] | None = None,
+            construct: bool = True) -> RoutingOutcome | None:
+    """One portfolio search: OR-Tools for a share of the time, then ruin and recreate.
+
+    OR-Tools' share ends no sooner than its first plan, unless building that plan takes more
+    than half the time. Then ruin and recreate starts from `start` (the one-at-a-time plan,
+    as node ids per vehicle) and has the rest; without one OR-Tools takes the rest. With
+    `construct` false ruin and recreate starts from `start` at once, with all the time.
+    A start plan that serves more than OR-Tools' first plan is the one improved.
+    """
+    started = time.monotonic()
+    timings: dict[str, float] = {}
+    first = None
+    if construct or start is None:
+        first = solve_routing(data, replace(
+            settings, time_limit_s=max(1.0, settings.time_limit_s * CONSTRUCTION_SHARE),
+            stop_after_s=max(1.0, settings.time_limit_s * ORTOOLS_SHARE)), timings=timings)
+    remaining = settings.time_limit_s - (time.monotonic() - started)
+    if start is not None and (first is None or served_in(_framed(start, data), data)
+                              > served(first, data)):
+        return _recreated(data, first, remaining, seed, start=start,
+                          model_s=timings.get("model_s"))
+    if first is None:  # no plan at all by then: OR-Tools takes the rest
+        if remaining < 1.0:
+            return None
+        return solve_routing(data, replace(settings, time_limit_s=remaining))
+    return _recreated(data, first, remaining, seed)
+
+
+def _framed(routes: Sequence[Sequence[int]], data: RoutingInput) -> list[list[Visit]]:
+    """Node routes as visits (times unknown), for counting what they serve."""
+    return [[Visit(node, 0) for node in route] for route in routes]
+
+
+def model_s_guess(data: RoutingInput) -> float:
+    """Seconds to build the OR-Tools model, where it was not built to measure.
+
+    Measured 1.2 s on an idle core and 2.1-2.4 s on a busy machine for a 750-journey day
+    (about 2,000 nodes): a second per thousand nodes.
+    """
+    return len(data.service_min) / 1000
+
+
+def _recreated(data: RoutingInput, first: RoutingOutcome | None, seconds: float,
+               seed: int, start: Sequence[Sequence[int]] | None = None,
+               model_s: float | None = None) -> RoutingOutcome | None:
+    """The plan after ruin and recreate, timed and accepted by the OR-Tools model; else `first`.
+
+    Ruin and recreate starts from `start` if given, else from `first`'s routes. The time
+    kept back for the model to time the new routes is RETIME_BUILDS times what building it
+    took, at least RETIME_MIN_S.
+    """
+    built_s = first.model_s if first is not None else (model_s or model_s_guess(data))
+    # A plan ruin and recreate found is lost if timing it runs out of time: be generous
+    # (it stops as soon as the routes are timed). With round trips timing a 750-journey day
+    # took 2.4 s where building the model took 1.2 s, and 2 x the build lost every plan.
+    retime_s = max(RETIME_MIN_S, RETIME_BUILDS * built_s)
+    search_s = seconds - retime_s
+    if search_s < MIN_RECREATE_S or not data.requests:
+        return first
+    if start is not None:
+        routes = [list(route) for route in start]
+    elif first is not None:
+        routes = [[visit.node for visit in route[1:-1]] for route in first.routes]
+    else:
+        return None
+    found = recreate(data, routes, RecreateSettings(search_s, seed=seed),
+                     foreign=start is not None)
+    if found is None or (first is not None and found.cost >= found.start_cost):
+        return first
+    timed = solve_routing(data, SearchSettings(retime_s, solution_limit=1),
+                          initial_routes=found.routes, warm_only=True)
+    if timed is None:
+        return first
+    if first is None:
+        return replace(timed, status="one at a time, then ruin and recreate",
+                       seconds=search_s + timed.seconds, solutions=found.improvements)
+    # The model is the judge: the new plan is kept only if it takes the routes with every
+    # rule, counts them cheaper and they serve no fewer journeys.
+    if served(timed, data) < served(first, data) or timed.objective >= first.objective:
+        return first
+    status = ("one at a time" if start is not None else first.status) + ", then ruin and recreate"
+    return replace(timed, status=status, seconds=first.seconds + search_s + timed.seconds,
+                   solutions=first.solutions + found.improvements, model_s=first.model_s)
+
+
+def portfolio(data: RoutingInput, settings: SearchSettings, progress: ProgressFn | None,
+               seed: int = 0, start: Sequence[Sequence[int]] | None = None
+               ) -> RoutingOutcome | None:
+    """The usual search and a second one (tabu search, pair moves only), one a core each.
+
+    Each hands its plan to ruin and recreate (seeds 2*seed and 2*seed+1) for most of the
+    time; where OR-Tools has no plan by its share's end, ruin and recreate starts from
+    `start` (the one-at-a-time plan). When OR-Tools could not be expected to build its plan
+    in time, the second search starts from `start` at once, so one core at least uses all
+    the time. The better plan is kept: serving more, then cheaper. A search whose process
+    fails, or runs past the time limit, leaves the other's plan.
+    """
+    started = time.monotonic()
+    each = replace(settings, time_limit_s=max(1.0, settings.time_limit_s - MERGE_MARGIN_S))
+    variants = [each, replace(each, metaheuristic=PORTFOLIO_SECOND_METAHEURISTIC,
+                              pair_moves_only=True)]
+    quick = (start is None or len(data.requests) * CONSTRUCT_S_PER_JOURNEY
+             <= each.time_limit_s * CONSTRUCTION_SHARE)
+    with ExitStack() as stack:
+        pools = search_pools(stack, len(variants))
+        futures = [pool.submit(_search, data, variant, 2 * seed + arm, start, arm == 0 or quick)
+                   for arm, (pool, variant) in enumerate(zip(pools, variants, strict=True))]
+        await_searches(pools, futures, started + settings.time_limit_s + OVERRUN_S)
+        finished = [(variant, outcome) for variant, future in zip(variants, futures, strict=True)
+                    if (outcome := result_or_none(future)) is not None]
+    if not finished:
+        return None
+    # The objective counts a left-out journey's penalty, so the lower one also serves more
+    # unless the penalties are zero: count served first to keep the promise either way.
+    kept, best = max(finished, key=lambda pair: (served(pair[1], data), -pair[1].objective))
+    if progress is not None:
+        progress(served(best, data), best.objective, time.monotonic() - started)
+    search = kept.metaheuristic.lower().replace("_", " ")
+    if best.status.startswith("one at a time"):
+        search = "ruin and recreate"
+    return replace(best, status=f"portfolio: {search} kept ({best.status})",
+                   solutions=sum(outcome.solutions for _, outcome in finished))
+
+
+def served(outcome: RoutingOutcome, data: RoutingInput) -> int:
+    """Journeys an outcome's routes carry."""
+    return served_in(outcome.routes, data)
+
+
+def _merged_outcome(data: RoutingInput, parts: Sequence[Part],
+                    outcomes: Sequence[RoutingOutcome | None],
+                    first: RoutingOutcome) -> RoutingOutcome:
+    """The whole day from the improved halves; a half that failed keeps its first routes."""
+    routes = list(first.routes)
+    for part, outcome in zip(parts, outcomes, strict=True):
+        if outcome is None:
+            continue
+        for local, route in enumerate(outcome.routes):
+            routes[part.vehicle_in_whole[local]] = tuple(
+                Visit(part.node_in_whole[visit.node], visit.start_min) for visit in route)
+    if served_in(routes, data) < served(first, data):
+        return first  # cannot happen with warm starts; kept as a guard for the promise
+    if unlinked(data, served_requests(routes, data)):
+        return first  # a half knows only its own links: never leave a patient there
+    objective = (sum(o.objective for o in outcomes if o) if all(outcomes)
+                 else first.objective)
+    return RoutingOutcome(tuple(routes), objective, "whole day, then halves", first.seconds,
+                          first.solutions + sum(o.solutions for o in outcomes if o))
+
+
+def served_requests(routes: Sequence[Sequence[Visit]], data: RoutingInput) -> set[int]:
+    """Indices of the requests these routes carry."""
+    request_of = {r.pickup_node: i for i, r in enumerate(data.requests)}
+    return {request_of[v.node] for route in routes for v in route if v.node in request_of}
+
+
+def served_in(routes: Sequence[Sequence[Visit]], data: RoutingInput) -> int:
+    """How many requests these routes carry."""
+    pickups = {r.pickup_node for r in data.requests}
+    return sum(visit.node in pickups for route in routes for visit in route)
