@@ -35,7 +35,7 @@ def _journey_beside_a_break() -> RoutingInput:
 def test_two_half_empty_runs_become_one() -> None:
     """Two journeys on two vehicles are put on one run, where together they cost least."""
     data = line_day([0, 0, 10, 20, 15, 25], [(2, 3, 100), (4, 5, 100)], vehicles=2)
-    found = recreate(data, [[2, 3], [4, 5]], RecreateSettings(0.5))
+    found = recreate(data, [[2, 3], [4, 5]], RecreateSettings(30.0, max_iterations=200))
     assert found is not None
     assert (found.start_cost, found.cost) == (40 + 50, 50)
     assert sorted(map(len, found.routes)) == [0, 4]
@@ -45,7 +45,7 @@ def test_two_half_empty_runs_become_one() -> None:
 def test_a_left_out_journey_is_put_on() -> None:
     """A journey the plan left out costs its penalty until it is placed."""
     data = line_day([0, 0, 10, 20], [(2, 3, 100)])
-    found = recreate(data, [[]], RecreateSettings(0.2))
+    found = recreate(data, [[]], RecreateSettings(30.0, max_iterations=200))
     assert found is not None
     assert found.start_cost == 2 * 10**6
     assert (found.routes, found.cost) == (((2, 3),), 40)
@@ -54,7 +54,7 @@ def test_a_left_out_journey_is_put_on() -> None:
 def test_waiting_before_a_pickup_keeps_the_ride_limit() -> None:
     """A drop-off that opens late is met by collecting the patient late, not early."""
     data = line_day([0, 0, 10, 20], [(2, 3, 15)], windows={3: (50, 60)})
-    found = recreate(data, [[2, 3]], RecreateSettings(0.2))
+    found = recreate(data, [[2, 3]], RecreateSettings(30.0, max_iterations=200))
     assert found is not None and found.routes == ((2, 3),)
     assert _model_accepts(data, found.routes)
 
@@ -62,13 +62,13 @@ def test_waiting_before_a_pickup_keeps_the_ride_limit() -> None:
 def test_a_plan_breaking_a_rule_is_refused() -> None:
     """A ride longer than its limit cannot be a starting plan: no result, not a wrong one."""
     data = line_day([0, 0, 10, 30], [(2, 3, 15)])
-    assert recreate(data, [[2, 3]], RecreateSettings(0.2)) is None
+    assert recreate(data, [[2, 3]], RecreateSettings(30.0, max_iterations=200)) is None
 
 
 def test_nobody_is_on_board_at_a_break() -> None:
     """The cheapest order would carry the patient through the crew's break: it is not used."""
     data = _journey_beside_a_break()
-    found = recreate(data, [[4]], RecreateSettings(0.3))
+    found = recreate(data, [[4]], RecreateSettings(30.0, max_iterations=200))
     assert found is not None
     assert found.routes[0] in ((2, 3, 4), (4, 2, 3))
     assert found.cost == 41
@@ -78,7 +78,7 @@ def test_nobody_is_on_board_at_a_break() -> None:
 def test_a_break_missing_from_a_plan_is_put_in() -> None:
     """A plan cut short before OR-Tools placed a break gets one, while nobody is on board."""
     data = _journey_beside_a_break()
-    found = recreate(data, [[2, 3]], RecreateSettings(0.2))
+    found = recreate(data, [[2, 3]], RecreateSettings(30.0, max_iterations=200))
     assert found is not None
     assert found.start_cost == 30 + data.break_cost
     assert found.routes[0] in ((2, 3, 4), (4, 2, 3))
@@ -89,7 +89,7 @@ def test_a_break_missing_from_a_plan_is_put_in() -> None:
 def test_seats_limit_what_shares_a_run() -> None:
     """With one seat, two journeys on one run go one after the other, never together."""
     data = line_day([0, 0, 10, 20, 15, 25], [(2, 3, 100), (4, 5, 100)], seats=1)
-    found = recreate(data, [[2, 3, 4, 5]], RecreateSettings(0.3))
+    found = recreate(data, [[2, 3, 4, 5]], RecreateSettings(30.0, max_iterations=200))
     assert found is not None
     route = found.routes[0]
     assert route.index(3) < route.index(4) or route.index(5) < route.index(2)
@@ -104,7 +104,7 @@ def test_costs_are_counted_as_the_model_counts_them() -> None:
     outcome = solve_routing(data, SearchSettings(1.0))
     assert outcome is not None
     routes = [[visit.node for visit in route[1:-1]] for route in outcome.routes]
-    found = recreate(data, routes, RecreateSettings(0.1))
+    found = recreate(data, routes, RecreateSettings(30.0, max_iterations=200))
     assert found is not None
     assert found.start_cost == outcome.objective
 
@@ -117,3 +117,15 @@ def test_settings_check_their_ranges(field: str, value: float) -> None:
     values: dict[str, float] = {"time_limit_s": 1.0, field: value}
     with pytest.raises(ValueError):
         RecreateSettings(**values)  # type: ignore[arg-type]
+
+
+def test_an_iteration_limit_gives_the_same_plan_every_time() -> None:
+    """Limited by iterations, a seed's search is the same however busy the machine."""
+    data = line_day([0, 0, 10, 20, 15, 25, 5, 30], [(2, 3, 100), (4, 5, 100), (6, 7, 100)],
+                    vehicles=2, seats=1)
+    runs = [recreate(data, [[2, 3, 4, 5], [6, 7]], RecreateSettings(30.0, seed=5,
+                                                                     max_iterations=120))
+            for _ in range(3)]
+    assert all(run is not None for run in runs)
+    assert len({(run.routes, run.cost, run.iterations) for run in runs if run}) == 1
+    assert runs[0] is not None and runs[0].iterations == 120

@@ -121,14 +121,16 @@ def test_ruin_and_recreate_never_strands_a_patient(seed: int) -> None:
     assert unlinked(data, _served(data, first)) == []
     routes = [[v.node for v in route[1:-1]] for route in first.routes]
     for search_seed in range(4):
-        found = recreate(data, routes, RecreateSettings(0.3, seed=search_seed))
+        found = recreate(data, routes, RecreateSettings(30.0, seed=search_seed,
+                                                            max_iterations=150))
         assert found is not None
         assert unlinked(data, _served(data, found.routes)) == []
         # and the model, with every rule, takes the routes as they are
         assert solve_routing(data, SearchSettings(2.0, solution_limit=1),
                              initial_routes=found.routes, warm_only=True) is not None
     # a plan with no journeys on it is rebuilt (the foreign start) without stranding anyone
-    found = recreate(data, [[], []], RecreateSettings(0.3, seed=seed), foreign=True)
+    found = recreate(data, [[], []], RecreateSettings(30.0, seed=seed, max_iterations=150),
+                     foreign=True)
     assert found is not None and unlinked(data, _served(data, found.routes)) == []
 
 
@@ -257,7 +259,7 @@ def test_ruin_and_recreate_counts_the_standards_as_the_model_does() -> None:
     outcome = solve_routing(data, SearchSettings(1.0))
     assert outcome is not None
     routes = [[visit.node for visit in route[1:-1]] for route in outcome.routes]
-    found = recreate(data, routes, RecreateSettings(0.1))
+    found = recreate(data, routes, RecreateSettings(30.0, max_iterations=100))
     assert found is not None
     assert found.start_cost == outcome.objective
 

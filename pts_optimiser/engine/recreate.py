@@ -44,10 +44,15 @@ def _upper(n: int) -> NDArray[np.bool_]:
 
 @dataclass(frozen=True)
 class RecreateSettings:
-    """How long to search and how much to take apart at a time."""
+    """How long to search and how much to take apart at a time.
+
+    The search stops at `time_limit_s`, or after `max_iterations` if given (the cooling
+    schedule then runs by iterations, so a seed gives the same plan on any machine).
+    """
 
     time_limit_s: float
     seed: int = 0
+    max_iterations: int | None = None
     min_removed: int = 3
     max_removed: int = 12
     max_removed_share: float = 0.35  # of the journeys on the runs
@@ -61,6 +66,8 @@ class RecreateSettings:
     def __post_init__(self) -> None:
         if self.time_limit_s <= 0:
             raise ValueError("time_limit_s must be positive")
+        if self.max_iterations is not None and self.max_iterations < 1:
+            raise ValueError("max_iterations must be at least 1")
         if not 1 <= self.min_removed <= self.max_removed:
             raise ValueError("need 1 <= min_removed <= max_removed")
         if not 0 < self.max_removed_share <= 1:
@@ -615,7 +622,7 @@ def recreate(data: RoutingInput, routes: Sequence[Sequence[int]],
                          / math.log(2))
     iterations = 0
     rng = search.rng
-    while (elapsed := time.monotonic() - started) < settings.time_limit_s:
+    while (done := _done_share(settings, started, iterations)) < 1:
         iterations += 1
         removed = _choose(search, current)
         candidate = list(current)
@@ -630,7 +637,7 @@ def recreate(data: RoutingInput, routes: Sequence[Sequence[int]],
         else:
             out = _insert(search, candidate, sorted(removed) + list(current_out))
             cost = total(candidate, out)
-            temperature = start_temperature * 0.001 ** (elapsed / settings.time_limit_s)
+            temperature = start_temperature * 0.001 ** done
             worse = cost - current_cost
             if worse <= 0 or rng.random() < math.exp(-worse / max(temperature, 1e-9)):
                 current, current_out, current_cost = candidate, out, cost
@@ -639,6 +646,18 @@ def recreate(data: RoutingInput, routes: Sequence[Sequence[int]],
                     improvements += 1
     return RecreateOutcome(tuple(tuple(run.seq[1:-1]) for run in best), best_cost, start_cost,
                            iterations, improvements)
+
+
+def _done_share(settings: RecreateSettings, started: float, iterations: int) -> float:
+    """How much of the search is done: of its iterations if limited, else of its time.
+
+    The time limit ends it either way; within it, a limited search's schedule never reads
+    the clock.
+    """
+    elapsed = (time.monotonic() - started) / settings.time_limit_s
+    if settings.max_iterations is None or elapsed >= 1:
+        return elapsed
+    return iterations / settings.max_iterations
 
 
 def _choose(search: _Search, runs: Sequence[_Run]) -> set[int]:
