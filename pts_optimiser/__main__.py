@@ -2,4 +2,6 @@
 
 from pts_optimiser.cli import run
 
-run()
+# Guarded: a search process started with `spawn` imports this module again.
+if __name__ == "__main__":
+    run()

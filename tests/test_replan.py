@@ -157,7 +157,11 @@ def _checked(bookings: Path, fleet: Path, sites: Path | None, plan: Path,
 
 def _ev04_day(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, drop: str = "destination"
               ) -> tuple[Path, CliResult]:
-    """The replan-ev04 fixture re-planned as the testers did, from inside its plan folder."""
+    """The replan-ev04 fixture re-planned as the testers did, from inside its plan folder.
+
+    15 s: at 8 s on a loaded machine the warm-started search had ~4 s and lost 7 more
+    journeys than at 15 s (one a ride home), so the command rightly exited 5.
+    """
     shutil.copytree(FIXTURES / "replan-ev04", tmp_path / "day")
     day = tmp_path / "day"
     if drop != "destination":
@@ -168,7 +172,7 @@ def _ev04_day(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, drop: str = "dest
     monkeypatch.chdir(day / "plan")
     result = CliRunner().invoke(main, ["replan", "--plan", ".", "--now", "11:00", "--cancel",
                                        "J00131", "--vehicle-off", "EV04", "--out", "OUT",
-                                       "--time-limit", "8"])
+                                       "--time-limit", "15"])
     return day, result
 
 

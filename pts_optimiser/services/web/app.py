@@ -41,7 +41,7 @@ from pts_optimiser.services.web.store import Accounts
 from pts_optimiser.views.maps import LEAFLET_CSS, LEAFLET_JS
 
 HERE = Path(__file__).resolve().parent
-LEAFLET = HERE.parent / "_vendor" / "leaflet"
+LEAFLET = HERE.parents[1] / "_vendor" / "leaflet"
 COOKIE = "pts_session"
 SESSION_IDLE_S = 8 * 3600
 OPEN_PATHS = ("/healthz", "/login")
