@@ -38,10 +38,9 @@ from pts_optimiser.services.web.service import (
     input_error_answer,
 )
 from pts_optimiser.services.web.store import Accounts
-from pts_optimiser.views.maps import LEAFLET_CSS, LEAFLET_JS
+from pts_optimiser.views.maps import LEAFLET_CSS, LEAFLET_DIR, LEAFLET_JS
 
 HERE = Path(__file__).resolve().parent
-LEAFLET = HERE.parent / "_vendor" / "leaflet"
 COOKIE = "pts_session"
 SESSION_IDLE_S = 8 * 3600
 OPEN_PATHS = ("/healthz", "/login")
@@ -299,7 +298,7 @@ def create_app(data: Path, outbox: Path | None = None) -> FastAPI:
     def static(name: str) -> Response:
         files = {"board.js": HERE / "static" / "board.js",
                  "board.css": HERE / "static" / "board.css",
-                 LEAFLET_JS: LEAFLET / LEAFLET_JS, LEAFLET_CSS: LEAFLET / LEAFLET_CSS}
+                 LEAFLET_JS: LEAFLET_DIR / LEAFLET_JS, LEAFLET_CSS: LEAFLET_DIR / LEAFLET_CSS}
         if name not in files:
             return PlainTextResponse("not found", status_code=404)
         return FileResponse(files[name])
