@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 
@@ -25,7 +24,7 @@ from pts_optimiser.domain.travel import EstimatedTravel
 from pts_optimiser.engine.solve import SolveOptions, solve
 from pts_optimiser.io.osrm import travel_model
 from pts_optimiser.io.parse import link_returns, parse_bookings
-from pts_optimiser.io.tables import Table, read_table
+from pts_optimiser.io.tables import Table
 
 CHANGE_COLUMNS = ("vehicle_id", "change", "event", "journey_id", "patient_id", "old_time",
                   "new_time", "other_vehicle", "detail")
@@ -156,12 +155,10 @@ def _start(roster: Roster, now_min: int, journeys: dict[str, Journey], off_road:
                         turned_m=turned_m)
 
 
-def merged_bookings(bookings: Path, add: Path | None) -> Table:
+def merged_bookings(table: Table, late: Table | None) -> Table:
     """The day's bookings with the late ones appended; a late id already booked is an error."""
-    table = read_table(bookings)
-    if add is None:
+    if late is None:
         return table
-    late = read_table(add)
     known = {cells.get("journey_id", "") for cells in table.rows}
     clashes = [error(Code.DUPLICATE_ID, late.name, f"journey {cells.get('journey_id')!r} is "
                      "already booked for the day", "give the late booking its own journey_id",
