@@ -539,6 +539,7 @@ def replan(plan_dir: Path, now: str, add: Path | None, cancel: str | None,
     from pts_optimiser.domain.clock import parse_clock
     from pts_optimiser.engine.solve import SolveOptions
     from pts_optimiser.io.planfolder import plan_service_date, read_plan
+    from pts_optimiser.io.tables import read_table
     from pts_optimiser.services.publish import write_plan
     from pts_optimiser.services.replan import CHANGE_COLUMNS, merged_bookings
     from pts_optimiser.services.replan import replan as replan_day
@@ -554,7 +555,8 @@ def replan(plan_dir: Path, now: str, add: Path | None, cancel: str | None,
     old = read_plan(old_problem, plan_dir)
     if add is not None:  # located errors name the late-bookings file itself
         read_problem(Inputs(add, inputs.fleet, inputs.sites), config, day)
-    merged = merged_bookings(inputs.bookings, add)
+    merged = merged_bookings(read_table(inputs.bookings),
+                             read_table(add) if add is not None else None)
     remaining = time_limit - (time.monotonic() - started)
     # One second more than a solve: the merged bookings are written with the plan.
     spare = writing_time_s(len(merged.rows)) + 1.0

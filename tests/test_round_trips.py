@@ -285,9 +285,10 @@ def _two_patients(tmp_path: Path) -> tuple[Problem, Plan]:
 
 def _replanned(tmp_path: Path, plan: Plan, cancel: Sequence[str] = (),
                vehicle_off: Sequence[str] = ()) -> tuple[Plan, CheckResult]:
+    from pts_optimiser.io.tables import read_table
     from pts_optimiser.services.replan import merged_bookings, replan
 
-    merged = merged_bookings(tmp_path / "day" / "bookings.csv", None)
+    merged = merged_bookings(read_table(tmp_path / "day" / "bookings.csv"), None)
     result = replan(plan, merged, 10 * 60, cancel, vehicle_off, SolveOptions(time_limit_s=3))
     write_plan(result.plan, tmp_path / "new")
     return result.plan, check_plan(result.plan.problem, tmp_path / "new")

@@ -114,6 +114,18 @@ def test_sign_in_required(client: TestClient) -> None:
     assert fresh.get("/static/board.js", follow_redirects=False).status_code == 303
 
 
+def test_assets_served_from_the_package(client: TestClient) -> None:
+    """Signed in, the board's script and the vendored map library are served; others 404."""
+    fresh = TestClient(client.app)
+    sign_in(fresh, "ann")
+    for name, text in (("board.js", ""), ("leaflet.js", "Leaflet 1."),
+                       ("leaflet.css", ".leaflet")):
+        answer = fresh.get(f"/static/{name}")
+        assert answer.status_code == 200, name
+        assert text in answer.text, name
+    assert fresh.get("/static/secret.py").status_code == 404
+
+
 def test_wrong_passwords_refused_alike(client: TestClient) -> None:
     """A wrong password and an unknown name get the same 401 and no session."""
     fresh = TestClient(client.app)

@@ -567,6 +567,10 @@ def _service_min(mobility: Mobility, escorts: int, config: Config) -> int:
     return per_mobility[mobility] + escorts * config.service.per_escort_min
 
 
+_BOOKING_TIMES = ("appointment_time", "ready_time", "earliest_pickup", "latest_pickup",
+                  "earliest_dropoff", "latest_dropoff")
+
+
 def parse_bookings(table: Table, sites: Mapping[str, Site], config: Config,
                    travel: TravelModel) -> tuple[list[Journey], list[Finding]]:
     """Journeys, one per row, windows resolved from the policy where not given."""
@@ -576,8 +580,7 @@ def parse_bookings(table: Table, sites: Mapping[str, Site], config: Config,
     for end in ("pickup", "dropoff"):
         if f"{end}_site" not in table.columns:
             groups += [(f"{end}_lat", f"{end}_site"), (f"{end}_lon", f"{end}_site")]
-    groups.append(("appointment_time", "ready_time", "earliest_pickup", "latest_pickup",
-                   "earliest_dropoff", "latest_dropoff"))
+    groups.append(_BOOKING_TIMES)
     if not _require_columns(table, groups, findings):
         return [], findings
     _duplicates(table, "journey_id", findings)
@@ -589,94 +592,111 @@ def parse_bookings(table: Table, sites: Mapping[str, Site], config: Config,
     area = service_area(sites, config)
     journeys: list[Journey] = []
     for index in range(len(table.rows)):
-        cells = _RowReader(table, index, findings)
-        journey_id = cells.identifier("journey_id")
-        patient_id = cells.identifier("patient_id")
-        purpose = cells.choice("purpose", Purpose, Code.UNKNOWN_PURPOSE)
-        mobility = cells.choice("mobility", Mobility, Code.UNKNOWN_MOBILITY)
-        escorts = cells.whole("escorts", 0)
-        if escorts < 0:
-            cells.fail(Code.BAD_NUMBER, "escorts", f"{escorts} is negative", "give 0 or more")
-        cells.at_most("escorts", escorts, MOST_ESCORTS, "escorts with one patient")
-        pickup = cells.place("pickup", sites, "pickup_label", area)
-        dropoff = cells.place("dropoff", sites, "dropoff_label", area)
-        times = {c: cells.clock(c) for c in ("appointment_time", "ready_time", "earliest_pickup",
-                                             "latest_pickup", "earliest_dropoff",
-                                             "latest_dropoff")}
-        max_ride = cells.number("max_ride_min", int, "a whole number of minutes")
-        if max_ride is not None and max_ride <= 0:
-            cells.fail(Code.BAD_NUMBER, "max_ride_min", f"{max_ride} is not positive",
-                       "give the longest time on board in minutes")
-        cells.at_most("max_ride_min", max_ride, MOST_RIDE_MIN, "minutes on board (a day)")
-        needs = cells.choices("needs", Need, Code.UNKNOWN_NEED)
-        priority = cells.number("priority", int, "a whole number")
-        if priority is not None and priority not in (1, 2, 3):
-            cells.fail(Code.BAD_PRIORITY, "priority", f"{priority} is not 1, 2 or 3",
-                       "give 1 (must go), 2 or 3 (can be moved)")
-        service_date = cells.text("service_date")
-        if service_date:
-            day = parse_service_date(service_date)
-            if day is None:
-                uk = _UK_DATE.match(service_date)
-                if uk and 12 < int(uk.group(2)) <= 31 and int(uk.group(1)) <= 12:
-                    cells.fail(Code.BAD_DATE, "service_date",
-                               f"{_shown(service_date)} reads month first (US order); dates "
-                               "here are read day first",
-                               "write dates as YYYY-MM-DD; check every date of this file, as "
-                               "a month-first date like 01/12/2026 reads as 1 December")
-                else:
-                    cells.fail(Code.BAD_DATE, "service_date",
-                               f"{_shown(service_date)} is not a date in an accepted form",
-                               f"write the date as {ACCEPTED_DATES}")
-            service_date = day or ""
-        anchors = [t for t in times.values() if t is not None]
-        has_pickup = times["earliest_pickup"] is not None and times["latest_pickup"] is not None
-        has_dropoff = times["earliest_dropoff"] is not None and times["latest_dropoff"] is not None
-        if (times["appointment_time"] is None and times["ready_time"] is None
-                and not has_pickup and not has_dropoff
-                and not any(cells.text(c) for c in times)):
-            cells.fail(Code.NO_TIME_GIVEN, "appointment_time",
-                       "no appointment_time, ready_time or explicit window",
-                       "give appointment_time (to care), ready_time (from care), "
-                       "or both ends of a pickup or drop-off window")
-        elif (times["appointment_time"] is None and times["ready_time"] is None
-              and not has_pickup and not has_dropoff and anchors):
-            cells.fail(Code.NO_TIME_GIVEN, "appointment_time",
-                       "only one end of a window is given, and no appointment or ready time",
-                       "give both ends of the window, or an appointment_time or ready_time")
-        for first, last in (("earliest_pickup", "latest_pickup"),
-                            ("earliest_dropoff", "latest_dropoff")):
-            low, high = times[first], times[last]
-            if low is not None and high is not None and low > high:
-                cells.fail(Code.WINDOW_REVERSED, first,
-                           f"{first} {format_clock(low)} is after {last} {format_clock(high)}",
-                           f"make {first} no later than {last}")
-        if cells.failed or purpose is None or mobility is None or pickup is None or dropoff is None:
-            continue
-        policy = config.purposes[purpose]
-        direct_min = direct_minutes(travel, pickup.lat, pickup.lon, dropoff.lat, dropoff.lon)
-        ride_min = (max_ride if max_ride is not None else
-                    max(policy.max_ride_min, math.ceil(direct_min * config.ride_direct_factor)))
-        board = _service_min(mobility, escorts, config)
-        windows = _resolve_windows(times, policy.arrive_early_min, policy.collect_within_min,
-                                   direct_min, ride_min, board)
-        if isinstance(windows, str):
-            cells.fail(Code.WINDOW_REVERSED, windows,
-                       "this time leaves an empty window once the policy is applied",
-                       "check the explicit window against the appointment or ready time")
-            continue
-        pickup_window, dropoff_window = windows
-        journeys.append(Journey(
-            journey_id=journey_id, patient_id=patient_id, purpose=purpose, mobility=mobility,
-            escorts=escorts, pickup=pickup, dropoff=dropoff, pickup_window=pickup_window,
-            dropoff_window=dropoff_window, max_ride_min=ride_min, pickup_service_min=board,
-            dropoff_service_min=board, needs=needs,
-            priority=priority if priority is not None else policy.priority,
-            appointment_min=times["appointment_time"], ready_min=times["ready_time"],
-            service_date=service_date, extra=tuple((c, cells.text(c)) for c in extras),
-            return_of=cells.text("return_of") or None,
-        ))
+        journey = _booking(_RowReader(table, index, findings), sites, area, config, travel,
+                           extras)
+        if journey is not None:
+            journeys.append(journey)
     return journeys, findings
+
+
+def _booking(cells: _RowReader, sites: Mapping[str, Site], area: ServiceArea | None,
+             config: Config, travel: TravelModel, extras: Sequence[str]) -> Journey | None:
+    """One booking row's journey, or None with its findings recorded."""
+    journey_id = cells.identifier("journey_id")
+    patient_id = cells.identifier("patient_id")
+    purpose = cells.choice("purpose", Purpose, Code.UNKNOWN_PURPOSE)
+    mobility = cells.choice("mobility", Mobility, Code.UNKNOWN_MOBILITY)
+    escorts = cells.whole("escorts", 0)
+    if escorts < 0:
+        cells.fail(Code.BAD_NUMBER, "escorts", f"{escorts} is negative", "give 0 or more")
+    cells.at_most("escorts", escorts, MOST_ESCORTS, "escorts with one patient")
+    pickup = cells.place("pickup", sites, "pickup_label", area)
+    dropoff = cells.place("dropoff", sites, "dropoff_label", area)
+    times = {c: cells.clock(c) for c in _BOOKING_TIMES}
+    max_ride = cells.number("max_ride_min", int, "a whole number of minutes")
+    if max_ride is not None and max_ride <= 0:
+        cells.fail(Code.BAD_NUMBER, "max_ride_min", f"{max_ride} is not positive",
+                   "give the longest time on board in minutes")
+    cells.at_most("max_ride_min", max_ride, MOST_RIDE_MIN, "minutes on board (a day)")
+    needs = cells.choices("needs", Need, Code.UNKNOWN_NEED)
+    priority = cells.number("priority", int, "a whole number")
+    if priority is not None and priority not in (1, 2, 3):
+        cells.fail(Code.BAD_PRIORITY, "priority", f"{priority} is not 1, 2 or 3",
+                   "give 1 (must go), 2 or 3 (can be moved)")
+    service_date = _booking_date(cells)
+    _check_times(cells, times)
+    if cells.failed or purpose is None or mobility is None or pickup is None or dropoff is None:
+        return None
+    policy = config.purposes[purpose]
+    direct_min = direct_minutes(travel, pickup.lat, pickup.lon, dropoff.lat, dropoff.lon)
+    ride_min = (max_ride if max_ride is not None else
+                max(policy.max_ride_min, math.ceil(direct_min * config.ride_direct_factor)))
+    board = _service_min(mobility, escorts, config)
+    windows = _resolve_windows(times, policy.arrive_early_min, policy.collect_within_min,
+                               direct_min, ride_min, board)
+    if isinstance(windows, str):
+        cells.fail(Code.WINDOW_REVERSED, windows,
+                   "this time leaves an empty window once the policy is applied",
+                   "check the explicit window against the appointment or ready time")
+        return None
+    pickup_window, dropoff_window = windows
+    return Journey(
+        journey_id=journey_id, patient_id=patient_id, purpose=purpose, mobility=mobility,
+        escorts=escorts, pickup=pickup, dropoff=dropoff, pickup_window=pickup_window,
+        dropoff_window=dropoff_window, max_ride_min=ride_min, pickup_service_min=board,
+        dropoff_service_min=board, needs=needs,
+        priority=priority if priority is not None else policy.priority,
+        appointment_min=times["appointment_time"], ready_min=times["ready_time"],
+        service_date=service_date, extra=tuple((c, cells.text(c)) for c in extras),
+        return_of=cells.text("return_of") or None,
+    )
+
+
+def _booking_date(cells: _RowReader) -> str:
+    """The booking's service_date as YYYY-MM-DD ("" if none, or not a date)."""
+    service_date = cells.text("service_date")
+    if not service_date:
+        return service_date
+    day = parse_service_date(service_date)
+    if day is None:
+        uk = _UK_DATE.match(service_date)
+        if uk and 12 < int(uk.group(2)) <= 31 and int(uk.group(1)) <= 12:
+            cells.fail(Code.BAD_DATE, "service_date",
+                       f"{_shown(service_date)} reads month first (US order); dates "
+                       "here are read day first",
+                       "write dates as YYYY-MM-DD; check every date of this file, as "
+                       "a month-first date like 01/12/2026 reads as 1 December")
+        else:
+            cells.fail(Code.BAD_DATE, "service_date",
+                       f"{_shown(service_date)} is not a date in an accepted form",
+                       f"write the date as {ACCEPTED_DATES}")
+    return day or ""
+
+
+def _check_times(cells: _RowReader, times: Mapping[str, int | None]) -> None:
+    """A booking needs a time to plan from, and no explicit window the wrong way round."""
+    anchors = [t for t in times.values() if t is not None]
+    has_pickup = times["earliest_pickup"] is not None and times["latest_pickup"] is not None
+    has_dropoff = times["earliest_dropoff"] is not None and times["latest_dropoff"] is not None
+    if (times["appointment_time"] is None and times["ready_time"] is None
+            and not has_pickup and not has_dropoff
+            and not any(cells.text(c) for c in times)):
+        cells.fail(Code.NO_TIME_GIVEN, "appointment_time",
+                   "no appointment_time, ready_time or explicit window",
+                   "give appointment_time (to care), ready_time (from care), "
+                   "or both ends of a pickup or drop-off window")
+    elif (times["appointment_time"] is None and times["ready_time"] is None
+          and not has_pickup and not has_dropoff and anchors):
+        cells.fail(Code.NO_TIME_GIVEN, "appointment_time",
+                   "only one end of a window is given, and no appointment or ready time",
+                   "give both ends of the window, or an appointment_time or ready_time")
+    for first, last in (("earliest_pickup", "latest_pickup"),
+                        ("earliest_dropoff", "latest_dropoff")):
+        low, high = times[first], times[last]
+        if low is not None and high is not None and low > high:
+            cells.fail(Code.WINDOW_REVERSED, first,
+                       f"{first} {format_clock(low)} is after {last} {format_clock(high)}",
+                       f"make {first} no later than {last}")
 
 
 def _resolve_windows(times: Mapping[str, int | None], arrive_early_min: int,

@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 
@@ -25,7 +24,7 @@ from pts_optimiser.domain.travel import EstimatedTravel
 from pts_optimiser.engine.solve import SolveOptions, solve
 from pts_optimiser.io.osrm import travel_model
 from pts_optimiser.io.parse import link_returns, parse_bookings
-from pts_optimiser.io.tables import Table, read_table
+from pts_optimiser.io.tables import Table
 
 CHANGE_COLUMNS = ("vehicle_id", "change", "event", "journey_id", "patient_id", "old_time",
                   "new_time", "other_vehicle", "detail")
@@ -156,12 +155,10 @@ def _start(roster: Roster, now_min: int, journeys: dict[str, Journey], off_road:
                         turned_m=turned_m)
 
 
-def merged_bookings(bookings: Path, add: Path | None) -> Table:
+def merged_bookings(table: Table, late: Table | None) -> Table:
     """The day's bookings with the late ones appended; a late id already booked is an error."""
-    table = read_table(bookings)
-    if add is None:
+    if late is None:
         return table
-    late = read_table(add)
     known = {cells.get("journey_id", "") for cells in table.rows}
     clashes = [error(Code.DUPLICATE_ID, late.name, f"journey {cells.get('journey_id')!r} is "
                      "already booked for the day", "give the late booking its own journey_id",
@@ -416,7 +413,46 @@ def replan(old: Plan, merged: Table, now_min: int, cancel: Sequence[str],
     rules.
     """
     problem = merged_problem(old.problem, merged)
-    journeys = {j.journey_id: j for j in problem.journeys}
+    _check_ids(problem, cancel, vehicle_off)
+    starts = _starts(old, problem, now_min, vehicle_off)
+    onward: list[_Onward] = []
+    if problem.config.replan.off_road_drop == "nearest_site":
+        merged, onward = _nearest_sites(merged, problem, starts, vehicle_off)
+        if onward:
+            problem = merged_problem(old.problem, merged)
+            starts = _starts(old, problem, now_min, vehicle_off)
+    picked = {s.journey.journey_id for b in starts.values() for s in b.done
+              if s.journey is not None and s.event is Event.PICKUP}
+    cancelled = _cancellations(old, problem, cancel, picked, now_min)
+    out = {u.journey.journey_id for u in cancelled.gone}
+    idle_off = {v for v in vehicle_off if v not in starts or starts[v].idle}
+    notes = [*cancelled.notes, *_off_road_notes(idle_off, onward)]
+    # The unit of service is the patient's day: a patient taken out today, or still planned
+    # to be, gets the rest of their day (the ride home) at the first priority's price.
+    homeward = _rides_home(problem.journeys, {j.journey_id for j in old.planned} - out
+                           | {o.journey_id for o in onward})
+    today = replace(problem,
+                    journeys=tuple(replace(j, priority=1) if j.journey_id in homeward else j
+                                   for j in problem.journeys if j.journey_id not in out),
+                    vehicles=tuple(v for v in problem.vehicles if v.vehicle_id not in idle_off))
+    owed = _bring_back(problem, picked | {o.journey_id for o in onward}, out)
+    plan = _search(old, today, options, starts, owed, now_min, vehicle_off)
+    stranded = _stranded(plan, starts)
+    if stranded:
+        raise StrandedError(
+            f"{len(stranded)} patient(s) aboard a vehicle cannot be taken anywhere within the "
+            "rules from the re-plan at " + format_clock(now_min) + ": nothing written",
+            [*stranded, "send a crew to them, or re-plan with another --now or "
+             "[replan] off_road_drop"])
+    plan = _with_journeys(plan, {j.journey_id: j for j in problem.journeys})
+    plan = replace(plan, problem=replace(problem, vehicles=today.vehicles),
+                   unassigned=plan.unassigned + tuple(cancelled.gone))
+    return _replanned(old, plan, now_min, cancelled.ids, onward, homeward, notes, merged)
+
+
+def _check_ids(problem: Problem, cancel: Sequence[str], vehicle_off: Sequence[str]) -> None:
+    """Every journey to cancel and vehicle to take off is the day's (InputError if not)."""
+    journeys = {j.journey_id for j in problem.journeys}
     vehicles = {v.vehicle_id for v in problem.vehicles}
     unknown = [(kind, x) for kind, ids, pool in (("journey", cancel, journeys),
                                                   ("vehicle", vehicle_off, vehicles))
@@ -425,16 +461,21 @@ def replan(old: Plan, merged: Table, now_min: int, cancel: Sequence[str],
         raise InputError([error(Code.UNKNOWN_ID, "command line",
                                 f"{kind} {x!r} is not in the plan's day",
                                 f"give ids from the plan's {kind}s") for kind, x in unknown])
-    starts = _starts(old, problem, now_min, vehicle_off)
-    onward: list[_Onward] = []
-    if problem.config.replan.off_road_drop == "nearest_site":
-        merged, onward = _nearest_sites(merged, problem, starts, vehicle_off)
-        if onward:
-            problem = merged_problem(old.problem, merged)
-            journeys = {j.journey_id: j for j in problem.journeys}
-            starts = _starts(old, problem, now_min, vehicle_off)
-    picked = {s.journey.journey_id for b in starts.values() for s in b.done
-              if s.journey is not None and s.event is Event.PICKUP}
+
+
+@dataclass(frozen=True)
+class _Cancelled:
+    """The journeys a re-plan cancels, and what it says about those it does not."""
+
+    ids: list[str]  # cancelled now: asked for and not yet collected, and their returns
+    gone: list[Unassigned]  # every cancelled journey of the day, earlier ones included
+    notes: list[str]
+
+
+def _cancellations(old: Plan, problem: Problem, cancel: Sequence[str], picked: set[str],
+                   now_min: int) -> _Cancelled:
+    """What `cancel` takes off the day, given the journeys `picked` up by `now_min`."""
+    journeys = {j.journey_id: j for j in problem.journeys}
     notes = [f"journey {j} was already collected at {format_clock(now_min)}: not cancelled"
              for j in cancel if j in picked]
     # Cancelled in an earlier re-plan of this day: it stays cancelled, with its first reason.
@@ -456,28 +497,36 @@ def replan(old: Plan, merged: Table, now_min: int, cancel: Sequence[str],
                         + (f" with its outward journey {with_outward[j]}"
                            if j in with_outward else ""))
              for j in cancelled]
-    out = {u.journey.journey_id for u in gone}
-    idle_off = {v for v in vehicle_off if v not in starts or starts[v].idle}
-    for vehicle_id in idle_off:  # not yet left the base: simply not on the road
-        notes.append(f"vehicle {vehicle_id} had not left its base: taken off the day")
+    return _Cancelled(cancelled, gone, notes)
+
+
+def _off_road_notes(idle_off: Iterable[str], onward: Sequence[_Onward]) -> list[str]:
+    """What happens to the vehicles taken off the road, and the patients they leave at a site."""
+    notes = [f"vehicle {vehicle_id} had not left its base: taken off the day"
+             for vehicle_id in idle_off]  # not yet left the base: simply not on the road
     notes += [f"{o.vehicle_id} leaves the patient of journey {o.journey_id} at {o.site.name} "
               f"({o.site.code}); journey {o.onward_id} takes them on"
               + (", too late for the booked time" if o.late else "") for o in onward]
-    # The unit of service is the patient's day: a patient taken out today, or still planned
-    # to be, gets the rest of their day (the ride home) at the first priority's price.
-    homeward = _rides_home(problem.journeys, {j.journey_id for j in old.planned} - out
-                           | {o.journey_id for o in onward})
-    # Patients already out (their outward journey collected by now): their return is kept
-    # above everything else, on whichever crew can take it.
-    taken = picked | {o.journey_id for o in onward}
-    bring_back = {j.journey_id for j in problem.journeys
-                  if j.return_of in taken and j.journey_id not in out}
-    today = replace(problem,
-                    journeys=tuple(replace(j, priority=1) if j.journey_id in homeward else j
-                                   for j in problem.journeys if j.journey_id not in out),
-                    vehicles=tuple(v for v in problem.vehicles if v.vehicle_id not in idle_off))
-    # Each crew keeps the patients it already has, so the control room calls only the crews
-    # whose runs must change; late journeys and the off-road vehicle's work go anywhere.
+    return notes
+
+
+def _bring_back(problem: Problem, taken: set[str], out: set[str]) -> frozenset[str]:
+    """The returns of patients already out (their outward journey collected by now).
+
+    Their return is kept above everything else, on whichever crew can take it.
+    """
+    return frozenset(j.journey_id for j in problem.journeys
+                     if j.return_of in taken and j.journey_id not in out)
+
+
+def _kept_work(old: Plan, starts: Mapping[str, VehicleStart], now_min: int,
+               vehicle_off: Sequence[str]
+               ) -> tuple[dict[str, str], dict[str, list[tuple[Event, str, Place]]]]:
+    """Each crew's journeys to keep it on, and the rest of its old run as a warm start.
+
+    Each crew keeps the patients it already has, so the control room calls only the crews
+    whose runs must change; late journeys and the off-road vehicle's work go anywhere.
+    """
     keep_on = {j.journey_id: r.vehicle.vehicle_id for r in old.rosters for j in r.journeys
                if r.vehicle.vehicle_id not in vehicle_off}
     rest: dict[str, list[tuple[Event, str, Place]]] = {}
@@ -490,10 +539,17 @@ def replan(old: Plan, merged: Table, now_min: int, cancel: Sequence[str],
             for s in roster.stops[_kept(roster.stops, now_min, vehicle_id in vehicle_off):]
             if s.event is Event.BREAK or (s.journey is not None and (
                 vehicle_id not in vehicle_off or s.journey.journey_id in aboard))]
+    return keep_on, rest
+
+
+def _search(old: Plan, today: Problem, options: SolveOptions,
+            starts: Mapping[str, VehicleStart], owed: frozenset[str], now_min: int,
+            vehicle_off: Sequence[str]) -> Plan:
+    """Two passes: every journey kept on its crew; then, if that lost some, those set free."""
+    keep_on, rest = _kept_work(old, starts, now_min, vehicle_off)
     started = time.monotonic()
     share = KEEP_ON_SHARE if options.time_limit_s >= SECOND_SEARCH_FROM_S else 1.0
     first = replace(options, time_limit_s=max(1.0, options.time_limit_s * share))
-    owed = frozenset(bring_back)
     plan = solve(today, first, commitments=Commitments(starts, keep_on, rest, owed))
     lost = {j.journey_id for j in _lost_ids(old, plan, now_min)} & set(keep_on)
     remaining = options.time_limit_s - (time.monotonic() - started)
@@ -504,26 +560,24 @@ def replan(old: Plan, merged: Table, now_min: int, cancel: Sequence[str],
                  for r in plan.rosters}
         second = solve(today, replace(options, time_limit_s=remaining),
                        commitments=Commitments(starts, {j: v for j, v in keep_on.items()
-                                                        if j not in lost}, again, owed))
+                                                              if j not in lost}, again, owed))
         if len(second.planned) >= len(plan.planned):
             plan = second
-    stranded = _stranded(plan, starts)
-    if stranded:
-        raise StrandedError(
-            f"{len(stranded)} patient(s) aboard a vehicle cannot be taken anywhere within the "
-            "rules from the re-plan at " + format_clock(now_min) + ": nothing written",
-            [*stranded, "send a crew to them, or re-plan with another --now or "
-             "[replan] off_road_drop"])
-    plan = _with_journeys(plan, journeys)
-    plan = replace(plan, problem=replace(problem, vehicles=today.vehicles),
-                   unassigned=plan.unassigned + tuple(gone))
+    return plan
+
+
+def _replanned(old: Plan, plan: Plan, now_min: int, cancelled: Sequence[str],
+               onward: Sequence[_Onward], homeward: set[str], notes: Sequence[str],
+               merged: Table) -> Replanned:
+    """The new plan with its change list and the journeys that lost their transport."""
     redirected = {o.journey_id: f"left at {o.site.name} ({o.site.code}); {o.onward_id} takes "
                   "the patient on" for o in onward}
     redirected |= {o.onward_id: f"on from {o.site.name} ({o.site.code}) for {o.journey_id}, "
                    f"whom {o.vehicle_id} leaves there" for o in onward}
     lost_list = _lost(old, plan, now_min, cancelled, homeward)
     why = {u.journey.journey_id: u.text for u in plan.unassigned}
-    lost_list += [LostTransport(o.onward_id, journeys[o.onward_id].patient_id, o.vehicle_id,
+    patients = {j.journey_id: j.patient_id for j in plan.problem.journeys}
+    lost_list += [LostTransport(o.onward_id, patients[o.onward_id], o.vehicle_id,
                                 why[o.onward_id], o.onward_id in homeward)
                   for o in onward if o.onward_id in why]
     # The checker reads it: a ride home lost for a patient taken there before the call is

@@ -25,7 +25,7 @@ from pts_optimiser.domain.plan import Event, Plan, Roster, Stop
 from pts_optimiser.domain.problem import Journey, Mobility
 from pts_optimiser.domain.safe import clean, file_stems, html_text, script_json
 
-_VENDOR = Path(__file__).resolve().parent.parent / "_vendor" / "leaflet"
+LEAFLET_DIR = Path(__file__).resolve().parent.parent / "_vendor" / "leaflet"
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
            "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39",
            "#7b4173", "#3182bd", "#e6550d", "#31a354", "#756bb1", "#636363")
@@ -377,8 +377,8 @@ def maps(plan: Plan, privacy: bool = False, tiles: str = "", tiles_credit: str =
     date = plan.problem.service_date or "service day"
     pages = {OVERVIEW: _render(plan, used, colours, privacy, tiles, tiles_credit, True,
                                f"Route maps {date}", stems),
-             LEAFLET_JS: (_VENDOR / LEAFLET_JS).read_text(encoding="utf-8"),
-             LEAFLET_CSS: (_VENDOR / LEAFLET_CSS).read_text(encoding="utf-8")}
+             LEAFLET_JS: (LEAFLET_DIR / LEAFLET_JS).read_text(encoding="utf-8"),
+             LEAFLET_CSS: (LEAFLET_DIR / LEAFLET_CSS).read_text(encoding="utf-8")}
     for roster, colour in zip(used, colours, strict=True):
         pages[f"{stems[roster.vehicle.vehicle_id]}.html"] = _render(
             plan, [roster], [colour], privacy, tiles, tiles_credit, False,

@@ -11,11 +11,12 @@ import csv
 import functools
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import (
     FileResponse,
     HTMLResponse,
@@ -38,10 +39,9 @@ from pts_optimiser.services.web.service import (
     input_error_answer,
 )
 from pts_optimiser.services.web.store import Accounts
-from pts_optimiser.views.maps import LEAFLET_CSS, LEAFLET_JS
+from pts_optimiser.views.maps import LEAFLET_CSS, LEAFLET_DIR, LEAFLET_JS
 
 HERE = Path(__file__).resolve().parent
-LEAFLET = HERE.parents[1] / "_vendor" / "leaflet"
 COOKIE = "pts_session"
 SESSION_IDLE_S = 8 * 3600
 OPEN_PATHS = ("/healthz", "/login")
@@ -82,229 +82,320 @@ def _is_api(path: str) -> bool:
     return path.startswith("/api/")
 
 
+@dataclass(frozen=True)
+class _Board:
+    """What every route works with, made once per app and kept on `app.state.board`."""
+
+    service: Service
+    accounts: Accounts
+    sessions: _Sessions
+    pages: Environment
+
+
+def _board_of(request: Request) -> _Board:
+    board: _Board = request.app.state.board
+    return board
+
+
+Board = Annotated[_Board, Depends(_board_of)]
+
+
 def create_app(data: Path, outbox: Path | None = None) -> FastAPI:
     """The board's app over a data folder (and the nightly outbox, to open its plans)."""
     app = FastAPI(title="pts planning board", docs_url=None, redoc_url=None, openapi_url=None)
-    accounts = Accounts(data)
-    service = Service(data, outbox)
-    sessions = _Sessions()
     pages = Environment(loader=FileSystemLoader(HERE / "templates"),
                         autoescape=select_autoescape(["html"]))
     pages.filters["clock"] = format_clock
     pages.filters["script_json"] = script_json
-    app.state.service = service
-
-    @app.middleware("http")
-    async def signed_in(request: Request, call_next: Any) -> Response:
-        path = request.url.path
-        if path in OPEN_PATHS:
-            response: Response = await call_next(request)
-            return _hardened(response)
-        session = sessions.get(request.cookies.get(COOKIE))
-        if session is None:
-            if _is_api(path) or request.method != "GET":
-                return _hardened(JSONResponse({"error": "sign in first"}, status_code=401))
-            return _hardened(RedirectResponse("/login", status_code=303))
-        request.state.session = session
-        if request.method not in ("GET", "HEAD"):
-            given = request.headers.get("x-csrf-token", "")
-            if not given and request.headers.get("content-type", "").startswith(
-                    "application/x-www-form-urlencoded"):
-                given = str((await request.form()).get("csrf_token", ""))
-            if not secrets.compare_digest(given.encode(), session.csrf.encode()):
-                return _hardened(JSONResponse({"error": "missing or wrong CSRF token"},
-                                              status_code=403))
-            if session.role != "coordinator" and path != "/logout":
-                return _hardened(JSONResponse({"error": "viewers cannot change anything"},
-                                              status_code=403))
-        return _hardened(await call_next(request))
-
-    def user(request: Request) -> str:
-        return str(request.state.session.user)
-
-    async def body(request: Request) -> dict[str, Any]:
-        try:
-            value = await request.json()
-        except (ValueError, UnicodeDecodeError):
-            return {}
-        return value if isinstance(value, dict) else {}
-
-    # -- open ------------------------------------------------------------------------------
-
-    @app.get("/healthz")
-    def healthz() -> PlainTextResponse:
-        return PlainTextResponse("ok")
-
-    @app.get("/login")
-    def login_page() -> HTMLResponse:
-        return HTMLResponse(pages.get_template("login.html").render(failed=False))
-
-    @app.post("/login")
-    async def login(request: Request) -> Response:
-        form = await request.form()
-        name, password = str(form.get("username", "")), str(form.get("password", ""))
-        role = accounts.verify(name, password)
-        if role is None:
-            return HTMLResponse(pages.get_template("login.html").render(failed=True),
-                                status_code=401)
-        response = RedirectResponse("/", status_code=303)
-        response.set_cookie(COOKIE, sessions.new(name, role), httponly=True, samesite="strict",
-                            secure=request.url.scheme == "https", path="/")
-        return response
-
-    # -- signed in -------------------------------------------------------------------------
-
-    @app.post("/logout")
-    def logout(request: Request) -> Response:
-        sessions.by_token.pop(request.cookies.get(COOKIE, ""), None)
-        response = RedirectResponse("/login", status_code=303)
-        response.delete_cookie(COOKIE, path="/")
-        return response
-
-    @app.get("/api/session")
-    def session_info(request: Request) -> dict[str, str]:
-        s = request.state.session
-        return {"user": s.user, "role": s.role, "csrf_token": s.csrf}
-
-    @app.post("/api/days")
-    async def upload(request: Request) -> Response:
-        form = await request.form()
-        files: dict[str, bytes] = {}
-        for key in ("bookings", "fleet", "sites", "config"):
-            item = form.get(key)
-            if isinstance(item, UploadFile) and item.filename:
-                files[key] = await item.read()
-        date = str(form.get("date", "")) or None
-        if "bookings" not in files or "fleet" not in files:
-            missing = [k for k in ("bookings", "fleet") if k not in files]
-            return JSONResponse({"findings": [
-                {"file": k, "row": None, "column": None, "code": "missing_file",
-                 "message": f"no {k} file was sent", "hint": f"choose the day's {k} CSV"}
-                for k in missing]}, status_code=422)
-        try:
-            answer = await _in_thread(service.upload, files, user(request), date)
-        except InputError as exc:
-            return JSONResponse(input_error_answer(exc), status_code=422)
-        return JSONResponse(answer, status_code=201)
-
-    @app.get("/api/outbox")
-    def outbox_plans() -> list[str]:
-        return service.outbox_plans()
-
-    @app.post("/api/outbox/open")
-    async def open_outbox(request: Request) -> Response:
-        asked = await body(request)
-        try:
-            return await _answer(lambda: service.open_outbox(str(asked.get("plan", "")),
-                                                             user(request)), 201)
-        except InputError as exc:
-            return JSONResponse(input_error_answer(exc), status_code=422)
-
-    @app.get("/api/days")
-    def days() -> list[dict[str, Any]]:
-        return service.days_list()
-
-    @app.post("/api/days/{day}/plan")
-    async def plan(day: str, request: Request) -> Response:
-        asked = await body(request)
-        return await _answer(lambda: service.start_plan(day, _seconds(asked), user(request)),
-                             202)
-
-    @app.post("/api/days/{day}/plan/cancel")
-    async def cancel(day: str, request: Request) -> Response:
-        return await _answer(lambda: service.cancel(day, user(request)), 200)
-
-    @app.get("/api/days/{day}/plan")
-    async def plan_state(day: str) -> Response:
-        return await _answer(lambda: service.plan_answer(day), 200)
-
-    @app.post("/api/days/{day}/assign")
-    async def assign(day: str, request: Request) -> Response:
-        asked = await body(request)
-        return await _answer(lambda: service.assign(
-            day, str(asked.get("journey_id", "")), str(asked.get("vehicle_id", "")),
-            asked.get("version"), user(request)), 200)
-
-    @app.post("/api/days/{day}/unassign")
-    async def unassign(day: str, request: Request) -> Response:
-        asked = await body(request)
-        return await _answer(lambda: service.unassign(
-            day, str(asked.get("journey_id", "")), asked.get("version"), user(request)), 200)
-
-    @app.post("/api/days/{day}/lock")
-    async def lock(day: str, request: Request) -> Response:
-        asked = await body(request)
-        vid, jid = asked.get("vehicle_id"), asked.get("journey_id")
-        return await _answer(lambda: service.lock(
-            day, asked.get("version"), bool(asked.get("locked", True)), user(request),
-            str(vid) if vid is not None else None, str(jid) if jid is not None else None), 200)
-
-    @app.post("/api/days/{day}/undo")
-    async def undo(day: str, request: Request) -> Response:
-        asked = await body(request)
-        return await _answer(lambda: service.undo(day, asked.get("version"), user(request)), 200)
-
-    @app.post("/api/days/{day}/replan")
-    async def replan(day: str, request: Request) -> Response:
-        asked = await body(request)
-        return await _answer(lambda: service.replan(
-            day, _seconds(asked), asked.get("version"), user(request)), 202)
-
-    @app.post("/api/days/{day}/whatif")
-    async def whatif(day: str, request: Request) -> Response:
-        asked = await body(request)
-        booking = asked.get("booking")
-        if not isinstance(booking, dict):
-            return JSONResponse({"error": "give the new booking's cells as \"booking\""},
-                                status_code=422)
-        try:
-            return await _answer(lambda: service.whatif(day, booking), 200)
-        except InputError as exc:
-            return JSONResponse(input_error_answer(exc), status_code=422)
-
-    @app.post("/api/days/{day}/whatif/accept")
-    async def accept(day: str, request: Request) -> Response:
-        asked = await body(request)
-        return await _answer(lambda: service.accept_whatif(
-            day, str(asked.get("token", "")), str(asked.get("vehicle_id", "")),
-            asked.get("version"), user(request)), 200)
-
-    @app.post("/api/days/{day}/publish")
-    async def publish(day: str, request: Request) -> Response:
-        asked = await body(request)
-        return await _answer(lambda: service.publish(day, asked.get("version"), user(request)),
-                             200)
-
-    # -- pages -----------------------------------------------------------------------------
-
-    @app.get("/")
-    def home(request: Request) -> HTMLResponse:
-        s = request.state.session
-        return HTMLResponse(pages.get_template("days.html").render(
-            days=service.days_list(), session=s, outbox=service.outbox_plans()))
-
-    @app.get("/days/{day}")
-    def board_page(day: str, request: Request) -> Response:
-        try:
-            state, plan = service.plan_of(day)
-        except NotFoundError:
-            return HTMLResponse("no such day", status_code=404)
-        s = request.state.session
-        view = _board_view(service, day, state, plan)
-        return HTMLResponse(pages.get_template("board.html").render(
-            session=s, state=state, view=view, progress=service.progress(day),
-            data=script_json(view["map"])))
-
-    @app.get("/static/{name}")
-    def static(name: str) -> Response:
-        files = {"board.js": HERE / "static" / "board.js",
-                 "board.css": HERE / "static" / "board.css",
-                 LEAFLET_JS: LEAFLET / LEAFLET_JS, LEAFLET_CSS: LEAFLET / LEAFLET_CSS}
-        if name not in files:
-            return PlainTextResponse("not found", status_code=404)
-        return FileResponse(files[name])
-
+    app.state.board = _Board(Service(data, outbox), Accounts(data), _Sessions(), pages)
+    app.middleware("http")(_signed_in)
+    for routes in (open_routes, session_routes, day_routes, change_routes, page_routes):
+        app.include_router(routes)
     return app
+
+
+async def _signed_in(request: Request, call_next: Any) -> Response:
+    """Every path but the open ones needs a session; every change its CSRF token and role."""
+    path = request.url.path
+    if path in OPEN_PATHS:
+        response: Response = await call_next(request)
+        return _hardened(response)
+    session = _board_of(request).sessions.get(request.cookies.get(COOKIE))
+    if session is None:
+        if _is_api(path) or request.method != "GET":
+            return _hardened(JSONResponse({"error": "sign in first"}, status_code=401))
+        return _hardened(RedirectResponse("/login", status_code=303))
+    request.state.session = session
+    if request.method not in ("GET", "HEAD"):
+        given = request.headers.get("x-csrf-token", "")
+        if not given and request.headers.get("content-type", "").startswith(
+                "application/x-www-form-urlencoded"):
+            given = str((await request.form()).get("csrf_token", ""))
+        if not secrets.compare_digest(given.encode(), session.csrf.encode()):
+            return _hardened(JSONResponse({"error": "missing or wrong CSRF token"},
+                                          status_code=403))
+        if session.role != "coordinator" and path != "/logout":
+            return _hardened(JSONResponse({"error": "viewers cannot change anything"},
+                                          status_code=403))
+    return _hardened(await call_next(request))
+
+
+def _user(request: Request) -> str:
+    return str(request.state.session.user)
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    try:
+        value = await request.json()
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _text(asked: dict[str, Any], key: str) -> str:
+    return str(asked.get(key, ""))
+
+
+async def _change(request: Request, status: int,
+                  action: Callable[[dict[str, Any], str], Any]) -> Response:
+    """A change to a day: `action(asked, user)` with the JSON body, answered as JSON."""
+    asked = await _body(request)
+    return await _answer(lambda: action(asked, _user(request)), status)
+
+
+# -- open: no session needed ---------------------------------------------------------------
+
+open_routes = APIRouter()
+
+
+@open_routes.get("/healthz")
+def healthz() -> PlainTextResponse:
+    """For monitoring: `ok` with no session."""
+    return PlainTextResponse("ok")
+
+
+@open_routes.get("/login")
+def login_page(board: Board) -> HTMLResponse:
+    """The sign-in form."""
+    return HTMLResponse(board.pages.get_template("login.html").render(failed=False))
+
+
+@open_routes.post("/login")
+async def login(request: Request, board: Board) -> Response:
+    """Sign in: a session cookie and on to the days, or 401 whether the name exists or not."""
+    form = await request.form()
+    name, password = str(form.get("username", "")), str(form.get("password", ""))
+    role = board.accounts.verify(name, password)
+    if role is None:
+        return HTMLResponse(board.pages.get_template("login.html").render(failed=True),
+                            status_code=401)
+    response = RedirectResponse("/", status_code=303)
+    response.set_cookie(COOKIE, board.sessions.new(name, role), httponly=True,
+                        samesite="strict", secure=request.url.scheme == "https", path="/")
+    return response
+
+
+# -- the session -------------------------------------------------------------------------
+
+session_routes = APIRouter()
+
+
+@session_routes.post("/logout")
+def logout(request: Request, board: Board) -> Response:
+    """End the session."""
+    board.sessions.by_token.pop(request.cookies.get(COOKIE, ""), None)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+@session_routes.get("/api/session")
+def session_info(request: Request) -> dict[str, str]:
+    """Who is signed in, and the CSRF token scripts send with each change."""
+    s = request.state.session
+    return {"user": s.user, "role": s.role, "csrf_token": s.csrf}
+
+
+# -- days: upload, list, open from the nightly outbox ---------------------------------------
+
+day_routes = APIRouter()
+
+
+@day_routes.post("/api/days")
+async def upload(request: Request, board: Board) -> Response:
+    """A new day from its CSV files: 201 with its counts, or 422 with every finding."""
+    form = await request.form()
+    files: dict[str, bytes] = {}
+    for key in ("bookings", "fleet", "sites", "config"):
+        item = form.get(key)
+        if isinstance(item, UploadFile) and item.filename:
+            files[key] = await item.read()
+    date = str(form.get("date", "")) or None
+    missing = [k for k in ("bookings", "fleet") if k not in files]
+    if missing:
+        return JSONResponse({"findings": [
+            {"file": k, "row": None, "column": None, "code": "missing_file",
+             "message": f"no {k} file was sent", "hint": f"choose the day's {k} CSV"}
+            for k in missing]}, status_code=422)
+    try:
+        answer = await _in_thread(board.service.upload, files, _user(request), date)
+    except InputError as exc:
+        return JSONResponse(input_error_answer(exc), status_code=422)
+    return JSONResponse(answer, status_code=201)
+
+
+@day_routes.get("/api/outbox")
+def outbox_plans(board: Board) -> list[str]:
+    """The nightly plans that can be opened on the board."""
+    return board.service.outbox_plans()
+
+
+@day_routes.post("/api/outbox/open")
+async def open_outbox(request: Request, board: Board) -> Response:
+    """Open a nightly plan as a day on the board."""
+    asked = await _body(request)
+    try:
+        return await _answer(lambda: board.service.open_outbox(_text(asked, "plan"),
+                                                               _user(request)), 201)
+    except InputError as exc:
+        return JSONResponse(input_error_answer(exc), status_code=422)
+
+
+@day_routes.get("/api/days")
+def days(board: Board) -> list[dict[str, Any]]:
+    """Every day on the board with its status."""
+    return board.service.days_list()
+
+
+# -- a day's plan: solve, change by hand, re-plan, publish ---------------------------------
+
+change_routes = APIRouter(prefix="/api/days/{day}")
+
+
+@change_routes.post("/plan")
+async def start_plan(day: str, request: Request, board: Board) -> Response:
+    """Start planning the day in the background (202)."""
+    return await _change(request, 202, lambda asked, user: board.service.start_plan(
+        day, _seconds(asked), user))
+
+
+@change_routes.post("/plan/cancel")
+async def cancel(day: str, request: Request, board: Board) -> Response:
+    """Stop the day's planning under way."""
+    return await _answer(lambda: board.service.cancel(day, _user(request)), 200)
+
+
+@change_routes.get("/plan")
+async def plan_state(day: str, board: Board) -> Response:
+    """The day's plan: status, summary, unassigned journeys and version."""
+    return await _answer(lambda: board.service.plan_answer(day), 200)
+
+
+@change_routes.post("/assign")
+async def assign(day: str, request: Request, board: Board) -> Response:
+    """Place a journey on a vehicle's run, or 409 naming the rule that forbids it."""
+    return await _change(request, 200, lambda asked, user: board.service.assign(
+        day, _text(asked, "journey_id"), _text(asked, "vehicle_id"), asked.get("version"),
+        user))
+
+
+@change_routes.post("/unassign")
+async def unassign(day: str, request: Request, board: Board) -> Response:
+    """Take a journey off its run."""
+    return await _change(request, 200, lambda asked, user: board.service.unassign(
+        day, _text(asked, "journey_id"), asked.get("version"), user))
+
+
+@change_routes.post("/lock")
+async def lock(day: str, request: Request, board: Board) -> Response:
+    """Lock or unlock a vehicle's run or a journey against re-planning."""
+    def locked(asked: dict[str, Any], user: str) -> Any:
+        vid, jid = asked.get("vehicle_id"), asked.get("journey_id")
+        return board.service.lock(
+            day, asked.get("version"), bool(asked.get("locked", True)), user,
+            str(vid) if vid is not None else None, str(jid) if jid is not None else None)
+
+    return await _change(request, 200, locked)
+
+
+@change_routes.post("/undo")
+async def undo(day: str, request: Request, board: Board) -> Response:
+    """Take back the last change."""
+    return await _change(request, 200, lambda asked, user: board.service.undo(
+        day, asked.get("version"), user))
+
+
+@change_routes.post("/replan")
+async def replan(day: str, request: Request, board: Board) -> Response:
+    """Re-plan the day in the background (202); locked runs and journeys stay."""
+    return await _change(request, 202, lambda asked, user: board.service.replan(
+        day, _seconds(asked), asked.get("version"), user))
+
+
+@change_routes.post("/whatif")
+async def whatif(day: str, request: Request, board: Board) -> Response:
+    """Where a new booking could go, without changing the plan."""
+    asked = await _body(request)
+    booking = asked.get("booking")
+    if not isinstance(booking, dict):
+        return JSONResponse({"error": "give the new booking's cells as \"booking\""},
+                            status_code=422)
+    try:
+        return await _answer(lambda: board.service.whatif(day, booking), 200)
+    except InputError as exc:
+        return JSONResponse(input_error_answer(exc), status_code=422)
+
+
+@change_routes.post("/whatif/accept")
+async def accept(day: str, request: Request, board: Board) -> Response:
+    """Book a what-if's journey on the vehicle chosen."""
+    return await _change(request, 200, lambda asked, user: board.service.accept_whatif(
+        day, _text(asked, "token"), _text(asked, "vehicle_id"), asked.get("version"), user))
+
+
+@change_routes.post("/publish")
+async def publish(day: str, request: Request, board: Board) -> Response:
+    """Publish the plan folder, as `pts solve` writes it."""
+    return await _change(request, 200, lambda asked, user: board.service.publish(
+        day, asked.get("version"), user))
+
+
+# -- pages -------------------------------------------------------------------------------
+
+page_routes = APIRouter()
+
+
+@page_routes.get("/")
+def home(request: Request, board: Board) -> HTMLResponse:
+    """The days page."""
+    service = board.service
+    return HTMLResponse(board.pages.get_template("days.html").render(
+        days=service.days_list(), session=request.state.session,
+        outbox=service.outbox_plans()))
+
+
+@page_routes.get("/days/{day}")
+def board_page(day: str, request: Request, board: Board) -> Response:
+    """A day's board: runs on a time axis, unassigned journeys, the map."""
+    try:
+        state, plan = board.service.plan_of(day)
+    except NotFoundError:
+        return HTMLResponse("no such day", status_code=404)
+    view = _board_view(board.service, day, state, plan)
+    return HTMLResponse(board.pages.get_template("board.html").render(
+        session=request.state.session, state=state, view=view,
+        progress=board.service.progress(day), data=script_json(view["map"])))
+
+
+@page_routes.get("/static/{name}")
+def static(name: str) -> Response:
+    """The board's script, style sheet and the map library, all from the package."""
+    files = {"board.js": HERE / "static" / "board.js",
+             "board.css": HERE / "static" / "board.css",
+             LEAFLET_JS: LEAFLET_DIR / LEAFLET_JS, LEAFLET_CSS: LEAFLET_DIR / LEAFLET_CSS}
+    if name not in files:
+        return PlainTextResponse("not found", status_code=404)
+    return FileResponse(files[name])
 
 
 async def _answer(action: Any, status: int) -> Response:
