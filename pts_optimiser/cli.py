@@ -537,6 +537,7 @@ def replan(plan_dir: Path, now: str, add: Path | None, cancel: str | None,
     [replan] off_road_drop says; if no plan within the rules can, nothing is written (exit 3).
     """
     from pts_optimiser.domain.clock import parse_clock
+    from pts_optimiser.domain.deadline import Deadline
     from pts_optimiser.engine.solve import SolveOptions
     from pts_optimiser.io.planfolder import plan_service_date, read_plan
     from pts_optimiser.io.tables import read_table
@@ -557,11 +558,10 @@ def replan(plan_dir: Path, now: str, add: Path | None, cancel: str | None,
         read_problem(Inputs(add, inputs.fleet, inputs.sites), config, day)
     merged = merged_bookings(read_table(inputs.bookings),
                              read_table(add) if add is not None else None)
-    remaining = time_limit - (time.monotonic() - started)
     # One second more than a solve: the merged bookings are written with the plan.
-    spare = writing_time_s(len(merged.rows)) + 1.0
-    options = SolveOptions(time_limit_s=max(1.0, remaining - spare))
-    result = replan_day(old, merged, now_min, _ids(cancel), _ids(vehicle_off), options)
+    searching = Deadline.within(time_limit, started).less(writing_time_s(len(merged.rows)) + 1)
+    result = replan_day(old, merged, now_min, _ids(cancel), _ids(vehicle_off),
+                        SolveOptions(time_limit_s=searching.at_least(1.0)), searching)
     changes = [vars(c) for c in result.changes]
     write_plan(result.plan, out, Inputs(out / "bookings.csv", inputs.fleet, inputs.sites,
                                         inputs.config), with_maps=True,

@@ -8,7 +8,6 @@ changed and how.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
@@ -16,6 +15,7 @@ import numpy as np
 
 from pts_optimiser.domain.clock import format_clock
 from pts_optimiser.domain.commitments import Commitments, VehicleStart
+from pts_optimiser.domain.deadline import Deadline
 from pts_optimiser.domain.diagnostics import Code, InputError, Severity, error
 from pts_optimiser.domain.exits import ExitCode, PtsError
 from pts_optimiser.domain.plan import Event, Plan, Reason, Roster, Stop, Unassigned
@@ -403,15 +403,17 @@ def _ends(end: str, site: Site) -> dict[str, str]:
 
 
 def replan(old: Plan, merged: Table, now_min: int, cancel: Sequence[str],
-           vehicle_off: Sequence[str], options: SolveOptions) -> Replanned:
+           vehicle_off: Sequence[str], options: SolveOptions,
+           deadline: Deadline | None = None) -> Replanned:
     """Plan the rest of the old plan's day from `now_min`, with `merged` as its bookings.
 
     `merged` is the day's bookings with any late ones (merged_bookings). Patients aboard a
     vehicle taken off the road go where [replan] off_road_drop says; the bookings the plan
     was made for come back in `Replanned.bookings`. Raises StrandedError, and nothing
     should be written, when a patient aboard cannot be taken off their vehicle within the
-    rules.
+    rules. `deadline`: when the plan must be ready (default: `options.time_limit_s` from now).
     """
+    deadline = deadline or Deadline.within(options.time_limit_s)
     problem = merged_problem(old.problem, merged)
     _check_ids(problem, cancel, vehicle_off)
     starts = _starts(old, problem, now_min, vehicle_off)
@@ -436,7 +438,7 @@ def replan(old: Plan, merged: Table, now_min: int, cancel: Sequence[str],
                                    for j in problem.journeys if j.journey_id not in out),
                     vehicles=tuple(v for v in problem.vehicles if v.vehicle_id not in idle_off))
     owed = _bring_back(problem, picked | {o.journey_id for o in onward}, out)
-    plan = _search(old, today, options, starts, owed, now_min, vehicle_off)
+    plan = _search(old, today, options, deadline, starts, owed, now_min, vehicle_off)
     stranded = _stranded(plan, starts)
     if stranded:
         raise StrandedError(
@@ -542,23 +544,21 @@ def _kept_work(old: Plan, starts: Mapping[str, VehicleStart], now_min: int,
     return keep_on, rest
 
 
-def _search(old: Plan, today: Problem, options: SolveOptions,
+def _search(old: Plan, today: Problem, options: SolveOptions, deadline: Deadline,
             starts: Mapping[str, VehicleStart], owed: frozenset[str], now_min: int,
             vehicle_off: Sequence[str]) -> Plan:
     """Two passes: every journey kept on its crew; then, if that lost some, those set free."""
     keep_on, rest = _kept_work(old, starts, now_min, vehicle_off)
-    started = time.monotonic()
-    share = KEEP_ON_SHARE if options.time_limit_s >= SECOND_SEARCH_FROM_S else 1.0
-    first = replace(options, time_limit_s=max(1.0, options.time_limit_s * share))
-    plan = solve(today, first, commitments=Commitments(starts, keep_on, rest, owed))
+    share = KEEP_ON_SHARE if deadline.remaining_s() >= SECOND_SEARCH_FROM_S else 1.0
+    plan = solve(today, options, commitments=Commitments(starts, keep_on, rest, owed),
+                 deadline=deadline.share(share))
     lost = {j.journey_id for j in _lost_ids(old, plan, now_min)} & set(keep_on)
-    remaining = options.time_limit_s - (time.monotonic() - started)
-    if lost and share < 1.0 and remaining >= 1.0:
+    if lost and share < 1.0 and deadline.remaining_s() >= 1.0:
         # Keeping every journey on its crew lost some: those may go to any crew now,
         # starting from the plan just found (phoning one more crew beats a patient left).
         again = {r.vehicle.vehicle_id: _rest(r, starts.get(r.vehicle.vehicle_id))
                  for r in plan.rosters}
-        second = solve(today, replace(options, time_limit_s=remaining),
+        second = solve(today, options, deadline=deadline,
                        commitments=Commitments(starts, {j: v for j, v in keep_on.items()
                                                               if j not in lost}, again, owed))
         if len(second.planned) >= len(plan.planned):
