@@ -18,6 +18,7 @@ from click.testing import CliRunner
 
 from pts_optimiser.check.checker import check_plan
 from pts_optimiser.cli import main
+from pts_optimiser.domain.config import load_config
 from pts_optimiser.domain.exits import ExitCode
 from pts_optimiser.engine import processes as processes_module
 from pts_optimiser.engine import solve as solve_module
@@ -33,7 +34,10 @@ from pts_optimiser.engine.model import (
     solve_routing,
 )
 from pts_optimiser.engine.recreate import RecreateOutcome
+from pts_optimiser.engine.solve import SolveOptions, solve
 from pts_optimiser.io import generate
+from pts_optimiser.io.parse import read_problem
+from pts_optimiser.services.publish import write_plan
 from tests.helpers import (
     SerialPool,
     booking,
@@ -128,6 +132,23 @@ def test_electric_range_is_respected(tmp_path: Path) -> None:
     plan, check = solve_and_check(tmp_path, bookings, fleet)
     assert check.ok, check.violations
     assert vehicle_of(plan, "J1") == "CAR2"
+
+
+def test_charging_during_the_shift_lifts_the_range(tmp_path: Path) -> None:
+    """With [electric] charging_during_shift the EV takes the long trip; the checker agrees."""
+    bookings = [booking("J1", pickup_site="ST-GLOSSOP", pickup_lat="", pickup_lon="",
+                        dropoff_site="RDH", appointment_time="12:00", max_ride_min=200)]
+    fleet = [vehicle("EV1", fuel="electric", range_km=100, shift_start="06:00")]
+    policy = tmp_path / "policy.toml"
+    policy.write_text("[electric]\ncharging_during_shift = true\n")
+    problem, _ = read_problem(write_day(tmp_path / "day", bookings, fleet), load_config(policy))
+    plan = solve(problem, SolveOptions(time_limit_s=3))
+    assert vehicle_of(plan, "J1") == "EV1"
+    write_plan(plan, tmp_path / "plan")
+    assert check_plan(problem, tmp_path / "plan").ok
+    assert max(r.distance_m for r in plan.rosters) > 100_000
+    strict = replace(problem, config=load_config())
+    assert "range" in {v.rule for v in check_plan(strict, tmp_path / "plan").violations}
 
 
 @pytest.mark.parametrize(("name", "bookings", "fleet", "reason"), [

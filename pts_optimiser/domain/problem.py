@@ -7,7 +7,7 @@ Times are whole minutes after midnight of the service day; distances are metres.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from pts_optimiser.domain.config import Config
@@ -199,3 +199,14 @@ class Problem:
     fleet_columns: tuple[str, ...] = field(default=())
     # Travel other than the configured model (benchmark instances: Euclidean distance).
     travel: TravelModel | None = None
+
+
+def as_planned(problem: Problem) -> Problem:
+    """The day as the planner sees it.
+
+    Where the policy lets crews charge during a shift (`[electric] charging_during_shift`),
+    an electric vehicle's range does not bound the shift.
+    """
+    if not problem.config.charging_during_shift:
+        return problem
+    return replace(problem, vehicles=tuple(replace(v, range_km=None) for v in problem.vehicles))

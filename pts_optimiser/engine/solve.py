@@ -19,6 +19,7 @@ from pts_optimiser.domain.plan import Origin, Plan, Reason, Roster, Unassigned
 from pts_optimiser.domain.problem import (
     Journey,
     Problem,
+    as_planned,
 )
 from pts_optimiser.engine.decode import from_last_stop, read_routes
 from pts_optimiser.engine.encode import (
@@ -100,6 +101,7 @@ def solve(problem: Problem, options: SolveOptions, progress: ProgressFn | None =
     """
     started = time.monotonic()
     deadline = deadline or Deadline.within(options.time_limit_s, started)
+    problem = as_planned(problem)
     encoded = encode(problem, commitments, options.seed)
     # Never an empty plan: one journey at a time needs no search and keeps every rule. It
     # is the plan to beat, and where ruin and recreate starts if OR-Tools has none.

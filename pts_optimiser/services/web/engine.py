@@ -16,7 +16,14 @@ import numpy as np
 
 from pts_optimiser.domain.clock import format_clock
 from pts_optimiser.domain.plan import Event, Plan, Reason, Roster, Unassigned
-from pts_optimiser.domain.problem import Journey, Place, Problem, VehicleShift, incompatibility
+from pts_optimiser.domain.problem import (
+    Journey,
+    Place,
+    Problem,
+    VehicleShift,
+    as_planned,
+    incompatibility,
+)
 
 # solve's own pieces, so a run here is modelled exactly as the solver models it.
 from pts_optimiser.engine.decode import roster_of
@@ -70,6 +77,7 @@ class DayBoard:
     """One day's problem, its places, and exact checks of its runs."""
 
     def __init__(self, problem: Problem) -> None:
+        problem = as_planned(problem)
         self.problem = problem
         config = problem.config
         self.vehicles: dict[str, VehicleShift] = {v.vehicle_id: v for v in problem.vehicles}
