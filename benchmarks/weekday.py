@@ -10,6 +10,8 @@ journey is servable alone and fully served, and the renal standard (dialysis pat
 collected within [kpi] renal_collect_within_min of ready, where the hard window allows more).
 A generated day without `return_of` gets one written here: each patient's journeys in time
 order, the next one a return when it starts within 300 m of where the previous one ended.
+`--links inferred` gives the planners (and `pts check`) the day with `return_of` emptied, so
+both infer the links themselves; the patient figures still count by the generator's links.
 VROOM needs `pip install pyvroom`; without it that column is skipped.
 """
 
@@ -184,13 +186,32 @@ def patient_figures(day: Path, plan: Path) -> dict[str, int]:
     return figures
 
 
+def without_return_of(day: Path, into: Path) -> None:
+    """A copy of the day whose `return_of` cells are empty: links left to be inferred."""
+    into.mkdir(parents=True, exist_ok=True)
+    for name in ("fleet.csv", "sites.csv"):
+        if (day / name).exists():
+            (into / name).write_bytes((day / name).read_bytes())
+    with (day / "bookings.csv").open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        columns, rows = list(reader.fieldnames or []), list(reader)
+    with (into / "bookings.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({**row, "return_of": ""} for row in rows)
+
+
 def bench(seed: int, journeys: int, vehicles: int, time_limit: float, planners: list[str],
-          work: Path) -> list[Row]:
-    day = work / f"day-{journeys}-{seed}"
+          work: Path, links: str = "given") -> list[Row]:
+    truth = work / f"day-{journeys}-{seed}"
     subprocess.run([*PTS, "generate", "--seed", str(seed), "--journeys", str(journeys),
-                    "--vehicles", str(vehicles), "--out", str(day)], check=True,
+                    "--vehicles", str(vehicles), "--out", str(truth)], check=True,
                    capture_output=True)
-    add_return_of(day / "bookings.csv")
+    add_return_of(truth / "bookings.csv")
+    day = truth
+    if links == "inferred":
+        day = work / f"day-{journeys}-{seed}-inferred"
+        without_return_of(truth, day)
     rows = []
     servable = journeys
     for planner in planners:
@@ -214,7 +235,7 @@ def bench(seed: int, journeys: int, vehicles: int, time_limit: float, planners: 
         violations, by_rule = _check(day, plan)
         rows.append(Row(planner, seed, journeys, vehicles, served, servable, violations,
                         by_rule, round(km, 1), round(wall, 1), round(peak),
-                        **patient_figures(day, plan)))
+                        **patient_figures(truth, plan)))
         print(_line(rows[-1]), flush=True)
     return rows
 
@@ -247,6 +268,8 @@ def main() -> None:
                         help="pts (the default strategy: portfolio), pts-split (whole day, "
                              "then halves), pts-single (one model, one core), pts-portfolio, "
                              "textbook, vroom")
+    parser.add_argument("--links", choices=["given", "inferred"], default="given",
+                        help="inferred: the planners get return_of emptied and infer the links")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
     parser.add_argument("--keep", type=Path, default=None,
                         help="write days and plans here (kept) instead of a temporary folder")
@@ -269,7 +292,8 @@ def main() -> None:
         for size in args.sizes:
             vehicles = max(5, round(87 * size / 750))
             for seed in args.seeds:
-                rows += bench(seed, size, vehicles, args.time_limit, planners, Path(work))
+                rows += bench(seed, size, vehicles, args.time_limit, planners, Path(work),
+                              args.links)
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in rows], indent=2) + "\n")
 

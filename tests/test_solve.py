@@ -260,6 +260,7 @@ def test_a_failed_portfolio_search_leaves_the_other(tmp_path: Path,
     assert check.ok, check.violations
     assert len(plan.planned) >= 8
     assert str(plan.search["status"]).startswith("portfolio: guided local search kept")
+    assert str(plan.search["status"]).endswith("; the tabu search's process failed")
 
 
 def test_second_search_alone_keeps_every_rule(tmp_path: Path,

@@ -161,10 +161,14 @@ def _resume(vehicle: VehicleShift, begin: VehicleStart, places: DayPlaces) -> _R
     run = _Run(vehicle, begin.place, begin.free_min, begin.metres, begin.break_taken,
                list(begin.done), 0 if begin.idle else len(begin.done), not begin.off_road)
     aboard = list(begin.on_board)
-    for journey, _ in sorted(aboard, key=lambda item: item[1]):
+    for journey, left_pickup in sorted(aboard, key=lambda item: item[1]):
         here, there = places.of(run.place), places.of(journey.dropoff)
         arrival = run.free_min + int(places.minutes[here, there])
         start = max(arrival, journey.dropoff_window.earliest_min)
+        if start > min(journey.dropoff_window.latest_min, left_pickup + journey.max_ride_min):
+            # No drop-off within the rules: the run is not written with a broken one, and
+            # the re-plan names the patient it leaves aboard (replan.StrandedError).
+            continue
         aboard = [(j, t) for j, t in aboard if j.journey_id != journey.journey_id]
         space = [j.space for j, _ in aboard]
         run.stops.append(Stop(Event.DROPOFF, journey.dropoff.lat, journey.dropoff.lon,

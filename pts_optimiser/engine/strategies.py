@@ -230,11 +230,19 @@ def portfolio(data: RoutingInput, settings: SearchSettings, progress: ProgressFn
     kept, best = max(finished, key=lambda pair: (served(pair[1], data), -pair[1].objective))
     if progress is not None:
         progress(served(best, data), best.objective, time.monotonic() - started)
-    search = kept.metaheuristic.lower().replace("_", " ")
+    search = _name(kept)
     if best.status.startswith("one at a time"):
         search = "ruin and recreate"
-    return replace(best, status=f"portfolio: {search} kept ({best.status})",
+    # A search whose process died or was ended at the deadline is named in the status.
+    failed = [_name(variant) for variant, future in zip(variants, futures, strict=True)
+              if future.cancelled() or future.exception() is not None]
+    lost = "".join(f"; the {name}'s process failed" for name in failed)
+    return replace(best, status=f"portfolio: {search} kept ({best.status}){lost}",
                    solutions=sum(outcome.solutions for _, outcome in finished))
+
+
+def _name(settings: SearchSettings) -> str:
+    return settings.metaheuristic.lower().replace("_", " ")
 
 
 def served(outcome: RoutingOutcome, data: RoutingInput) -> int:
