@@ -22,6 +22,9 @@ from pts_optimiser.io.parse import Inputs, read_problem
 from pts_optimiser.services.publish import write_plan
 
 T = TypeVar("T")
+TESTS = Path(__file__).resolve().parent
+FIXTURES = TESTS / "fixtures"  # recorded failures and hand-built days, named after their defect
+ROOT = TESTS.parent  # the checkout: data/, configs/, benchmarks/
 
 BOOKING_COLUMNS = ["journey_id", "patient_id", "purpose", "mobility", "escorts", "pickup_lat",
                    "pickup_lon", "pickup_site", "dropoff_lat", "dropoff_lon", "dropoff_site",

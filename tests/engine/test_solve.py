@@ -39,6 +39,7 @@ from pts_optimiser.io import generate
 from pts_optimiser.io.parse import read_problem
 from pts_optimiser.services.publish import write_plan
 from tests.helpers import (
+    ROOT,
     SerialPool,
     booking,
     line_day,
@@ -474,7 +475,7 @@ def _descendants(pid: int) -> set[int]:
 def test_search_processes_end_with_a_killed_solve(tmp_path: Path) -> None:
     """A kill -9 of `pts solve` while it searches leaves none of its search processes behind."""
     generate.write_day(tmp_path / "day", seed=3, journeys=60, vehicles=8)
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     solving = subprocess.Popen(
         [sys.executable, "-m", "pts_optimiser", "solve",
          "--bookings", str(tmp_path / "day" / "bookings.csv"),

@@ -16,7 +16,7 @@ from pts_optimiser.cli import main
 from pts_optimiser.domain.config import load_config
 from pts_optimiser.io.parse import Inputs, read_problem
 from pts_optimiser.services.replan import CHANGE_KINDS
-from tests.helpers import booking, minutes, rows, solved_day, vehicle, write_day
+from tests.helpers import FIXTURES, booking, minutes, rows, solved_day, vehicle, write_day
 
 NOW = "11:00"
 
@@ -145,7 +145,6 @@ def test_vehicle_off_the_road(day: Path) -> None:
     assert checked.exit_code == 0, checked.output
 
 
-FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def _checked(bookings: Path, fleet: Path, sites: Path | None, plan: Path,

@@ -15,8 +15,8 @@ from pts_optimiser.check.checker import RULES, check_plan
 from pts_optimiser.cli import main
 from pts_optimiser.domain.config import load_config
 from pts_optimiser.io.parse import Inputs, read_problem
+from tests.helpers import FIXTURES
 
-FIXTURES = Path(__file__).parent / "fixtures"
 Rows = list[dict[str, str]]
 
 

@@ -31,7 +31,7 @@ from pts_optimiser.domain.safe import (
 )
 from pts_optimiser.io.parse import Inputs, read_problem
 from pts_optimiser.io.planfolder import read_plan
-from tests.helpers import rows
+from tests.helpers import ROOT, rows
 
 # Each payload marks the page's <body> if it ever runs, so a browser test can see it did.
 MARK = "document.body.setAttribute('data-pwned','{}')"
@@ -227,7 +227,7 @@ def test_privacy_hides_home_labels_and_exact_bounds(hostile: Path) -> None:
 
 def _is_site(value: float) -> bool:
     """A coordinate of a shipped site (drawn exactly: it is no one's home)."""
-    sites = rows(Path(__file__).parent.parent / "data" / "sites.csv")
+    sites = rows(ROOT / "data" / "sites.csv")
     return any(value in (float(s["lat"]), float(s["lon"])) for s in sites)
 
 

@@ -30,8 +30,9 @@ from pts_optimiser.engine.solve import SolveOptions, solve
 from pts_optimiser.io.osrm import OsrmTravel, redact, travel_model
 from pts_optimiser.io.parse import Inputs, read_problem
 from pts_optimiser.services.publish import write_plan
+from tests.helpers import FIXTURES
 
-DAY = Path(__file__).parent / "fixtures" / "tiny_day"
+DAY = FIXTURES / "tiny_day"
 
 
 def _metres(a: tuple[float, float], b: tuple[float, float]) -> float:

@@ -25,12 +25,11 @@ from pts_optimiser.domain.config import load_config
 from pts_optimiser.io.parse import Inputs, read_problem
 from pts_optimiser.services.web.app import create_app
 from pts_optimiser.services.web.store import Accounts
-from tests.helpers import booking, vehicle, write_day
+from tests.helpers import FIXTURES, booking, vehicle, write_day
 
 # Starlette's test client warns that it will move from httpx to httpx2; it works as it is.
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx`")
 PASSWORD = "correct horse battery"
-FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def tiny_day(folder: Path) -> Inputs:

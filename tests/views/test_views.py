@@ -15,9 +15,7 @@ from pts_optimiser.domain.clock import parse_clock
 from pts_optimiser.domain.config import load_config
 from pts_optimiser.io.parse import Inputs, read_problem
 from pts_optimiser.io.planfolder import read_plan
-from tests.helpers import report_figures, rows, solved_day
-
-FIXTURES = Path(__file__).parent / "fixtures"
+from tests.helpers import ROOT, report_figures, rows, solved_day
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +131,7 @@ def test_privacy_blurs_homes(plan_dir: Path) -> None:
     breaks = [f'{float(r["lat"])!r}, {float(r["lon"])!r}'
               for r in rows(plan_dir / "rosters.csv") if r["event"] == "break"]
     sites = {f'{float(r["lat"])!r}, {float(r["lon"])!r}'
-             for r in rows(Path(__file__).parent.parent / "data" / "sites.csv")}
+             for r in rows(ROOT / "data" / "sites.csv")}
     assert not [b for b in breaks if b in text and b not in sites]  # a break may be at a home
     labels = {r["pickup_label"] for r in rows(day / "bookings.csv") if not r["pickup_site"]}
     assert labels and not [label for label in labels if label in text]

@@ -13,8 +13,8 @@ from pts_optimiser.domain.config import LinkPolicy, load_config
 from pts_optimiser.domain.diagnostics import Code, InputError, Severity
 from pts_optimiser.domain.problem import Journey
 from pts_optimiser.io.parse import Inputs, link_returns, read_problem
+from tests.helpers import FIXTURES
 
-FIXTURES = Path(__file__).parent / "fixtures"
 TINY = FIXTURES / "tiny_day"
 COLUMNS = ["journey_id", "patient_id", "purpose", "mobility", "pickup_lat", "pickup_lon",
            "pickup_site", "dropoff_lat", "dropoff_lon", "dropoff_site", "appointment_time",

@@ -25,10 +25,9 @@ from pts_optimiser.engine.solve import SolveOptions, solve
 from pts_optimiser.io import planfolder
 from pts_optimiser.io.parse import Inputs, read_problem
 from pts_optimiser.services.publish import write_plan
-from tests.helpers import report_figures
+from tests.helpers import FIXTURES, ROOT, report_figures
 
-DAY = Path(__file__).parent / "fixtures" / "tiny_day"
-ROOT = Path(__file__).parent.parent
+DAY = FIXTURES / "tiny_day"
 
 
 @pytest.fixture(scope="module")

@@ -18,9 +18,9 @@ from pts_optimiser.engine.solve import SolveOptions, solve
 from pts_optimiser.io.parse import Inputs, read_problem
 from pts_optimiser.services.publish import write_plan
 from pts_optimiser.views import writers
-from tests.helpers import rows
+from tests.helpers import FIXTURES, ROOT, rows
 
-DAY = Path(__file__).parent / "fixtures" / "tiny_day"
+DAY = FIXTURES / "tiny_day"
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +130,7 @@ def test_planning_does_not_load_the_checker() -> None:
             "pts_optimiser.services.replan, "
             "pts_optimiser.cli; "
             "sys.exit('pts_optimiser.check.checker' in sys.modules)")
-    root = Path(__file__).parent.parent
+    root = ROOT
     done = subprocess.run([sys.executable, "-c", code], env={**os.environ,
                                                              "PYTHONPATH": str(root)})
     assert done.returncode == 0

@@ -28,8 +28,7 @@ from pts_optimiser.io.generate import write_day
 from pts_optimiser.io.parse import read_problem
 from pts_optimiser.io.planfolder import plan_inputs
 from pts_optimiser.services.sweep import RESULTS, RUNS, SweepSpec, run_sweep, tasks_of
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import ROOT
 
 
 def _fleet_variant(source: Path, target: Path, keep: int, electric_cars: int = 0) -> Path:

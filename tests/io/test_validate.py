@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from pts_optimiser.cli import main
+from tests.helpers import FIXTURES
 
-FIXTURES = Path(__file__).parent / "fixtures"
 GOOD_BOOKINGS = FIXTURES / "tiny_day" / "bookings.csv"
 GOOD_FLEET = FIXTURES / "tiny_day" / "fleet.csv"
 

@@ -22,9 +22,8 @@ from pts_optimiser.io.parse import (
 )
 from pts_optimiser.io.tables import MAX_COLUMNS, MAX_ROWS, read_table
 from pts_optimiser.services.publish import write_plan
-from tests.helpers import booking, vehicle, write_day
+from tests.helpers import FIXTURES, booking, vehicle, write_day
 
-FIXTURES = Path(__file__).parent / "fixtures"
 DAY = FIXTURES / "tiny_day"
 
 

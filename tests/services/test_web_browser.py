@@ -20,7 +20,7 @@ import uvicorn
 
 from pts_optimiser.services.web.app import create_app
 from pts_optimiser.services.web.store import Accounts
-from tests.test_web_api import PASSWORD, _free_port, tiny_day
+from tests.services.test_web_api import PASSWORD, _free_port, tiny_day
 
 sync_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from pts_optimiser.domain.safe import file_stems
-from tests.test_hostile_views import (  # hostile: the hostile day, solved
+from tests.views.test_hostile_views import (  # hostile: the hostile day, solved
     HOSTILE_ID,
     VEHICLES,
     hostile,  # noqa: F401
 )
-from tests.test_views import plan_dir  # noqa: F401  (the shared solved plan folder)
+from tests.views.test_views import plan_dir  # noqa: F401  (the shared solved plan folder)
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 

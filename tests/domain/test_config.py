@@ -9,6 +9,7 @@ import pytest
 from pts_optimiser.domain.config import load_config
 from pts_optimiser.domain.diagnostics import InputError
 from pts_optimiser.domain.resources import default_config_path
+from tests.helpers import FIXTURES
 
 
 def test_defaults_load() -> None:
@@ -71,7 +72,7 @@ def test_service_area_margin_switches_the_check(tmp_path: Path) -> None:
     """A margin of 1000 km takes in all of Great Britain: a London pickup then reads."""
     from pts_optimiser.io.parse import Inputs, read_problem
 
-    fixtures = Path(__file__).parent / "fixtures"
+    fixtures = FIXTURES
     path = tmp_path / "wide.toml"
     path.write_text("[validation]\nservice_area_margin_km = 1000\n")
     problem, _ = read_problem(Inputs(fixtures / "broken" / "bookings_pickup_in_london.csv",

@@ -28,10 +28,9 @@ from pts_optimiser.io.generate import write_day
 from pts_optimiser.services import publish as publish_module
 from pts_optimiser.services.nightly import LOCK_NAME, LOG_NAME
 from pts_optimiser.views import writers as writers_module
-from tests.helpers import booking, vehicle
+from tests.helpers import FIXTURES, booking, vehicle
 from tests.helpers import write_day as write_rows
 
-FIXTURES = Path(__file__).parent / "fixtures"
 DATE = "2026-12-01"
 
 

@@ -14,7 +14,7 @@ from pts_optimiser.cli import main
 from pts_optimiser.domain.config import load_config
 from pts_optimiser.io.generate import write_day
 from pts_optimiser.io.parse import Inputs, read_problem
-from tests.helpers import minutes, rows
+from tests.helpers import ROOT, minutes, rows
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +97,7 @@ def test_generate_command(tmp_path: Path) -> None:
 
 def test_shipped_demo_day_validates_clean() -> None:
     """The demo day shipped in data/ reads with no error and no warning."""
-    demo = Path(__file__).parents[1] / "data" / "demo"
+    demo = ROOT / "data" / "demo"
     problem, warnings = read_problem(Inputs(demo / "bookings.csv", demo / "fleet.csv"),
                                      load_config())
     assert warnings == []

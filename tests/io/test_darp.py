@@ -15,9 +15,9 @@ from pts_optimiser.engine import strategies as strategies_module
 from pts_optimiser.engine.model import RoutingInput, RoutingOutcome, SearchSettings, solve_routing
 from pts_optimiser.engine.solve import SolveOptions, solve
 from pts_optimiser.io.darp import Route, check, read_instance, routes_of, to_problem
-from tests.helpers import SerialPool
+from tests.helpers import FIXTURES, SerialPool
 
-DARP = Path(__file__).parent / "fixtures" / "darp"
+DARP = FIXTURES / "darp"
 
 
 def test_both_formats_read() -> None:
