@@ -69,7 +69,7 @@ def write_day(folder: Path, bookings: Sequence[dict[str, object]],
 
 
 def solve_and_check(folder: Path, bookings: Sequence[dict[str, object]],
-                    fleet: Sequence[dict[str, object]], seconds: float = 6.0,
+                    fleet: Sequence[dict[str, object]], seconds: float = 4.0,
                     strategy: str = "portfolio") -> tuple[Plan, CheckResult]:
     """Solve a small day, write the plan, and check it with the independent checker.
 
