@@ -56,10 +56,11 @@ def vehicle(vehicle_id: str, **cells: object) -> dict[str, object]:
 
 
 def write_day(folder: Path, bookings: Sequence[dict[str, object]],
-              fleet: Sequence[dict[str, object]]) -> Inputs:
+              fleet: Sequence[dict[str, object]],
+              booking_columns: Sequence[str] = BOOKING_COLUMNS) -> Inputs:
     """Write the two CSV files of a day and return their paths."""
     folder.mkdir(parents=True, exist_ok=True)
-    for name, rows, columns in (("bookings.csv", bookings, BOOKING_COLUMNS),
+    for name, rows, columns in (("bookings.csv", bookings, booking_columns),
                                 ("fleet.csv", fleet, FLEET_COLUMNS)):
         with (folder / name).open("w", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, columns, lineterminator="\n")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import random
 import re
 from collections.abc import Sequence
@@ -29,9 +28,9 @@ from pts_optimiser.engine.model import (
 from pts_optimiser.engine.places import day_places
 from pts_optimiser.engine.recreate import RecreateSettings, recreate
 from pts_optimiser.engine.solve import SolveOptions, _fallback_better, solve
-from pts_optimiser.io.parse import Inputs, read_problem
+from pts_optimiser.io.parse import read_problem
 from pts_optimiser.services.publish import write_plan
-from tests.helpers import BOOKING_COLUMNS, FLEET_COLUMNS, booking, line_day, vehicle
+from tests.helpers import BOOKING_COLUMNS, booking, line_day, vehicle, write_day
 
 COLUMNS = [*BOOKING_COLUMNS, "return_of"]
 
@@ -39,15 +38,7 @@ COLUMNS = [*BOOKING_COLUMNS, "return_of"]
 def _load(folder: Path, bookings: Sequence[dict[str, object]],
           fleet: Sequence[dict[str, object]]) -> Problem:
     """Write a day whose bookings carry `return_of`, and read it."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, rows, columns in (("bookings.csv", bookings, COLUMNS),
-                                ("fleet.csv", fleet, FLEET_COLUMNS)):
-        with (folder / name).open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, columns, lineterminator="\n")
-            writer.writeheader()
-            writer.writerows(rows)
-    problem, _ = read_problem(Inputs(folder / "bookings.csv", folder / "fleet.csv"),
-                              load_config())
+    problem, _ = read_problem(write_day(folder, bookings, fleet, COLUMNS), load_config())
     return problem
 
 
