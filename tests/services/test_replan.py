@@ -242,6 +242,16 @@ def test_patient_aboard_who_cannot_be_dropped_stops_the_run(
     assert not (tmp_path / "day" / "plan" / "OUT").exists()
 
 
+def _solved(inputs: Inputs, tmp_path: Path) -> CliRunner:
+    """Plan a small day with `pts solve` into tmp_path/plan; the runner, to re-plan it."""
+    runner = CliRunner()
+    solved = runner.invoke(main, ["solve", "--bookings", str(inputs.bookings), "--fleet",
+                                  str(inputs.fleet), "--out", str(tmp_path / "plan"),
+                                  "--time-limit", "5", "--maps", str(tmp_path / "maps")])
+    assert solved.exit_code == 0, solved.output
+    return runner
+
+
 def test_lost_transport_is_named_with_the_crews_to_phone(tmp_path: Path) -> None:
     """A ride home no crew can take: exit 5, named on stdout and in changes.csv (why, crew)."""
     inputs = write_day(tmp_path / "day", [
@@ -251,11 +261,7 @@ def test_lost_transport_is_named_with_the_crews_to_phone(tmp_path: Path) -> None
                 ready_time="12:00"),
         booking("OTHER", patient_id="P2", appointment_time="13:00")],
         [vehicle("V1"), vehicle("V2", shift_start="09:30", shift_end="10:30")])
-    runner = CliRunner()
-    solved = runner.invoke(main, ["solve", "--bookings", str(inputs.bookings), "--fleet",
-                                  str(inputs.fleet), "--out", str(tmp_path / "plan"),
-                                  "--time-limit", "5", "--maps", str(tmp_path / "maps")])
-    assert solved.exit_code == 0, solved.output
+    runner = _solved(inputs, tmp_path)
     old = rows(tmp_path / "plan" / "rosters.csv")
     assert {r["journey_id"] for r in old if r["vehicle_id"] == "V1"} >= {"OUT1", "HOME1"}
     result = runner.invoke(main, ["replan", "--plan", str(tmp_path / "plan"), "--now", "10:00",
@@ -319,11 +325,7 @@ def test_a_journey_its_crew_cannot_keep_moves_to_another_crew(tmp_path: Path) ->
         [vehicle("X", vehicle_type="wheelchair_van", seats=2, wheelchair_spaces=1,
                  fuel="electric", range_km=300),
          vehicle("Y")])
-    runner = CliRunner()
-    solved = runner.invoke(main, ["solve", "--bookings", str(inputs.bookings), "--fleet",
-                                  str(inputs.fleet), "--out", str(tmp_path / "plan"),
-                                  "--time-limit", "5", "--maps", str(tmp_path / "maps")])
-    assert solved.exit_code == 0, solved.output
+    runner = _solved(inputs, tmp_path)
     old = rows(tmp_path / "plan" / "rosters.csv")
     # The cheaper electric van takes the only journey, after the call at 10:30.
     assert {r["vehicle_id"] for r in old if r["journey_id"] == "A"} == {"X"}
