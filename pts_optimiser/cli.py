@@ -182,13 +182,22 @@ def validate(bookings: Path, fleet: Path, sites: Path | None, config_path: Path 
 @click.option("--vehicles", type=click.IntRange(1, 500), default=87, show_default=True)
 @click.option("--date", "service_date", default=None, callback=_iso_date,
               help="YYYY-MM-DD (default 2026-12-01)")
+@click.option("--days", type=click.IntRange(1, 28), default=1, show_default=True,
+              help="days from --date in one bookings file, with a fixed dialysis cohort on "
+                   "Mon/Wed/Fri or Tue/Thu/Sat (for pts week); the fleet runs every day")
 @click.option("--out", type=_out, required=True, help="folder to write the day into")
-def generate(seed: int, journeys: int, vehicles: int, service_date: str | None, out: Path) -> None:
-    """Write a realistic synthetic Derbyshire weekday: bookings, fleet and sites."""
-    from pts_optimiser.io.generate import write_day
+def generate(seed: int, journeys: int, vehicles: int, service_date: str | None, days: int,
+             out: Path) -> None:
+    """Write a realistic synthetic Derbyshire weekday (or --days of them): bookings, fleet, sites."""
+    from pts_optimiser.io.generate import write_day, write_week
 
-    write_day(out, seed, journeys, vehicles, service_date)
-    click.echo(f"wrote {journeys} journeys and {vehicles} vehicle shifts to {out}")
+    if days == 1:
+        write_day(out, seed, journeys, vehicles, service_date)
+        click.echo(f"wrote {journeys} journeys and {vehicles} vehicle shifts to {out}")
+        return
+    dates = write_week(out, seed, journeys, vehicles, service_date or "2026-11-30", days)
+    click.echo(f"wrote {days} days ({dates[0]} to {dates[-1]}) of {journeys} journeys and "
+               f"{vehicles} vehicle shifts to {out}")
 
 
 class _CheckCommand(click.Command):
