@@ -396,8 +396,11 @@ def generate_week(seed: int, journeys: int, dates: Sequence[str],
 
 def write_week(out: Path, seed: int, journeys: int, vehicles: int, first_date: str,
                days: int) -> list[str]:
-    """Write a generated week (bookings of `days` days from `first_date`, one fleet of
-    undated shifts that run every day, the sites) into `out`; the dates."""
+    """Write a generated week into `out`; its dates.
+
+    Bookings of `days` days from `first_date`, one fleet of undated shifts that run every
+    day, and the sites.
+    """
     start = date.fromisoformat(first_date)
     dates = [date.fromordinal(start.toordinal() + k).isoformat() for k in range(days)]
     write_table(out / "bookings.csv", BOOKING_COLUMNS, generate_week(seed, journeys, dates))
