@@ -54,7 +54,7 @@ from pts_optimiser.io.tables import Table, read_table
 Leg = tuple[str, int]  # (patient id, the journey's rank in the patient's day)
 # The share of a day's solve spent with every preference held; the rest goes to a search
 # from that plan where a journey that lost its place keeps none (as services.replan does).
-KEEP_SHARE = 0.6
+KEEP_SHARE = 0.5
 SPAWN = multiprocessing.get_context("spawn")  # the CLI may hold threads; a fork copies locks
 POOL_START_S = 3.0  # a spawned worker imports the engine before its first solve
 
@@ -288,10 +288,13 @@ class DayTask:
     time_limit_s: float
     usual: Mapping[Leg, Usual] = field(default_factory=dict)
     strategy: str = "single"
+    # Journeys the day planned alone serves (--compare): a plan serving fewer gets a last
+    # search, free of every preference, from the best plan so far.
+    target: int | None = None
 
 
 def solve_day(task: DayTask) -> Plan:
-    """Plan one day; with usual service, two searches as in the module's steps 2 and 3."""
+    """Plan one day; with usual service, the searches of the module's steps 2 and 3."""
     from pts_optimiser.engine.solve import SolveOptions, solve
 
     started = time.monotonic()
@@ -299,20 +302,27 @@ def solve_day(task: DayTask) -> Plan:
     day, policy = task.day, task.day.config.continuity
     if not _asks(day, task.usual):
         return solve(day, options)
+
+    def left_s() -> float:
+        return task.time_limit_s - (time.monotonic() - started)
+
     asked, keep_on = preferred(day, task.usual, policy)
-    first = solve(asked, replace(options, time_limit_s=max(1.0, task.time_limit_s
-                                                           * KEEP_SHARE)),
-                  commitments=Commitments(keep_on=keep_on))
-    first = as_booked(first, day)
-    remaining = task.time_limit_s - (time.monotonic() - started)
-    if remaining < 1.0:
-        return first
-    # A regular's journey the plan lost (or its partner of the round trip) asks nothing now.
-    lost = frozenset(u.journey.journey_id for u in first.unassigned)
+    best = as_booked(solve(asked, replace(options, time_limit_s=max(
+        1.0, task.time_limit_s * KEEP_SHARE)), commitments=Commitments(keep_on=keep_on)), day)
+    # A journey the plan lost (a regular's, its partner of the round trip, or another
+    # patient's) asks nothing now: its booked window back, any vehicle.
+    lost = frozenset(u.journey.journey_id for u in best.unassigned)
     again, keep_again = preferred(day, task.usual, policy, skip=lost)
-    second = solve(again, replace(options, time_limit_s=remaining),
-                   commitments=Commitments(keep_on=keep_again, warm=_warm(first)))
-    return better(first, as_booked(second, day), task.usual)
+    share = 0.5 if task.target is not None else 1.0
+    if left_s() >= 1.0:
+        second = solve(again, replace(options, time_limit_s=max(1.0, left_s() * share)),
+                       commitments=Commitments(keep_on=keep_again, warm=_warm(best)))
+        best = better(best, as_booked(second, day), task.usual)
+    if task.target is not None and len(best.planned) < task.target and left_s() >= 1.0:
+        free = solve(day, replace(options, time_limit_s=left_s()),
+                     commitments=Commitments(warm=_warm(best)))
+        best = better(best, free, task.usual)
+    return best
 
 
 # -- the week -----------------------------------------------------------------------------
@@ -336,6 +346,7 @@ class WeekPlans:
     workers: int
     regulars: frozenset[str]
     usual: Mapping[Leg, Usual]
+    known_before: int  # regulars whose usual service came from --previous
 
 
 def _per_solve_s(budget_s: float, solves: int, workers: int) -> float:
@@ -365,10 +376,12 @@ def plan_week(days: Mapping[str, Problem], budget_s: float, previous: Sequence[P
         apart = {d: pool.submit(solve_day, DayTask(days[d], each_s)) for d in baseline}
         plans.update({d: f.result() for d, f in ahead.items()})
         usual = {**usual_of(plans.values(), regular), **known}
-        rest: dict[str, Future[Plan]] = {
-            d: pool.submit(solve_day, DayTask(days[d], each_s, usual)) for d in later}
-        plans.update({d: f.result() for d, f in rest.items()})
+        # Queued behind the days alone, so each knows how many journeys its day alone serves.
         alone.update({d: f.result() for d, f in apart.items()})
+        rest: dict[str, Future[Plan]] = {
+            d: pool.submit(solve_day, DayTask(days[d], each_s, usual, target=len(
+                alone[d].planned) if d in alone else None)) for d in later}
+        plans.update({d: f.result() for d, f in rest.items()})
     alone.update({d: plans[d] for d in alone_anchor} if compare else {})
     kept = []
     for day, plan in alone.items():
@@ -377,7 +390,8 @@ def plan_week(days: Mapping[str, Problem], budget_s: float, previous: Sequence[P
             plans[day] = plan
             kept.append(day)
     return WeekPlans(dict(sorted(plans.items())), dict(sorted(alone.items())), tuple(first),
-                     tuple(kept), each_s, workers, frozenset(regular), usual)
+                     tuple(kept), each_s, workers, frozenset(regular), usual,
+                     len({leg[0] for leg in known}))
 
 
 def _asks(problem: Problem, usual: Mapping[Leg, Usual]) -> bool:
@@ -439,6 +453,7 @@ def run_week(inputs: Inputs, config: Config, out: Path, time_limit_s: float, sta
         "regular_min_days": policy.regular_min_days, "anchors": list(week.anchors),
         "kept_alone": list(week.kept_alone), "seconds_a_solve": round(week.per_solve_s, 1),
         "workers": week.workers, "previous": str(previous) if previous else None,
+        "regulars_known_before": week.known_before,
         "seconds": round(time.monotonic() - started, 1)})
     write_text(out / WEEK_JSON, json.dumps(figures, indent=1) + "\n")
     write_text(out / WEEK_HTML, week_html(figures))
