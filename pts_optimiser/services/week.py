@@ -187,6 +187,18 @@ def usual_of(plans: Iterable[Plan], patients: set[str] | None = None) -> dict[Le
     return usual
 
 
+def one_crew(usual: Mapping[Leg, Usual]) -> dict[Leg, Usual]:
+    """Every leg of a regular's day asked of the vehicle that usually takes them out.
+
+    The crew that takes a renal patient to the unit brings them back: fewer faces, and a
+    crew that knows where the patient lives. Where that vehicle cannot carry a leg at all
+    (its shift is over) the engine does not ask it (keep_on names only vehicles that could
+    carry the journey alone), and a leg lost to it is let go in the second search.
+    """
+    return {(p, rank): replace(u, vehicle_id=usual[(p, 0)].vehicle_id) if (p, 0) in usual
+            else u for (p, rank), u in usual.items()}
+
+
 def anchors(days: Mapping[str, Problem], regular: set[str], known: set[str]) -> list[str]:
     """The fewest days (greedy, busiest first) that hold every regular not `known`."""
     left = regular - known
@@ -372,10 +384,11 @@ def plan_week(days: Mapping[str, Problem], budget_s: float, previous: Sequence[P
     plans: dict[str, Plan] = {}
     alone: dict[str, Plan] = {}
     with ProcessPoolExecutor(workers, mp_context=SPAWN, initializer=_end_with_parent) as pool:
-        ahead = {d: pool.submit(solve_day, DayTask(days[d], each_s, known)) for d in first}
+        ahead = {d: pool.submit(solve_day, DayTask(days[d], each_s, one_crew(known)))
+                 for d in first}
         apart = {d: pool.submit(solve_day, DayTask(days[d], each_s)) for d in baseline}
         plans.update({d: f.result() for d, f in ahead.items()})
-        usual = {**usual_of(plans.values(), regular), **known}
+        usual = one_crew({**usual_of(plans.values(), regular), **known})
         # Queued behind the days alone, so each knows how many journeys its day alone serves.
         alone.update({d: f.result() for d, f in apart.items()})
         rest: dict[str, Future[Plan]] = {
