@@ -88,6 +88,8 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=240.0, help="pts week's, in all")
     parser.add_argument("--solve-alone", type=float, default=0.0,
                         help="also plan each day with pts solve for this many seconds")
+    parser.add_argument("--config", type=Path, default=None,
+                        help="a policy TOML for pts week, e.g. [continuity] settings")
     parser.add_argument("--work", type=Path, default=None, help="keep the files here")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="pts-week-"))
@@ -96,7 +98,8 @@ def main() -> None:
           args.first_date, "--out", str(work)])
     code, wall = _run(["week", "--bookings", str(work / "bookings.csv"), "--fleet",
                        str(work / "fleet.csv"), "--sites", str(work / "sites.csv"), "--out",
-                       str(work / "week"), "--time-limit", str(args.time_limit), "--compare"])
+                       str(work / "week"), "--time-limit", str(args.time_limit), "--compare",
+                       *(["--config", str(args.config)] if args.config else [])])
     figures = json.loads((work / "week" / "week.json").read_text())
     violations = sum(d["violations"] or 0 for d in figures["days"].values())
     alone_violations = sum(d["violations"] or 0 for d in figures["alone"]["days"].values())
@@ -105,7 +108,8 @@ def main() -> None:
           f"{figures['continuity']['regulars']} regulars; {figures['method']['workers']} "
           f"workers, {figures['method']['seconds_a_solve']} s a solve; anchors "
           f"{', '.join(figures['method']['anchors'])}; days kept alone: "
-          f"{', '.join(figures['method']['kept_alone']) or 'none'}; files in {work}")
+          f"{', '.join(figures['method']['kept_alone']) or 'none'}; continuity plans served "
+          f"{figures['method']['continuity_plan_served']}; files in {work}")
     print("| plan | mean distinct vehicles | share <= 2 | share 1 | median pickup spread min "
           "| journeys served | km | kg CO2e | violations | left somewhere | wall s |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")

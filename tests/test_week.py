@@ -6,6 +6,7 @@ import csv
 import json
 from collections import Counter, defaultdict
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,7 @@ from pts_optimiser.io.generate import (
 )
 from pts_optimiser.io.parse import Inputs, read_problem
 from pts_optimiser.io.tables import write_table
-from pts_optimiser.services.week import read_week
+from pts_optimiser.services.week import enough, read_week
 from tests.helpers import booking, minutes, vehicle
 
 DAYS = 3
@@ -193,3 +194,11 @@ def _legs(out: Path, dates: Sequence[str]) -> dict[tuple[str, int], Counter[str]
             for rank, (_, vehicle_id) in enumerate(sorted(pickups)):
                 legs[(patient, rank)][vehicle_id] += 1
     return legs
+
+
+def test_allowance_of_journeys_continuity_may_cost() -> None:
+    """0% asks every journey the day alone serves; 0.5% of 300 lets one go, not two."""
+    policy = load_config().continuity
+    assert enough(115, policy) == 115
+    half = replace(policy, journeys_lost_max_pct=0.5)
+    assert (enough(300, half), enough(200, half), enough(100, half)) == (299, 199, 100)

@@ -149,6 +149,9 @@ class ContinuityPolicy:
     vehicle_change_cost: int  # a regular's journey on another vehicle than their usual one
     pickup_spread_cost_per_min: int  # each minute a pickup is away from the usual time
     pickup_slack_min: int  # the pickup window asked of a regular: usual time +- this
+    # The share of a day's journeys (as the day planned alone serves them) continuity may
+    # cost, in percent: 0 never serves fewer.
+    journeys_lost_max_pct: float
 
 
 @dataclass(frozen=True)
@@ -366,7 +369,8 @@ def load_config(path: Path | None = None) -> Config:
             read.integer("continuity.regular_min_days", 2, 366),
             read.integer("continuity.vehicle_change_cost", 0, 10**6),
             read.integer("continuity.pickup_spread_cost_per_min", 0, 10**6),
-            read.integer("continuity.pickup_slack_min", 0, 240)),
+            read.integer("continuity.pickup_slack_min", 0, 240),
+            read.number("continuity.journeys_lost_max_pct", 0.0, 100.0)),
     )
     if travel.provider == "osrm" and not travel.osrm_url.startswith(("http://", "https://")):
         read._bad("travel.osrm_url", "is not an http(s) URL",

@@ -8,16 +8,18 @@ day; continuity is asked of it from outside, as re-planning asks it to keep crew
    the second, ...), come from last week's plans (`--previous`) or else from an anchor
    day: the fewest days that hold every regular not yet known, busiest first, planned
    as they are.
-2. Every other day is planned with each regular's journey kept on its usual vehicle
-   (`Commitments.keep_on`) and its pickup window narrowed to the usual time +-
-   `pickup_slack_min`, inside the booked window, so every hard rule still holds.
+2. Every day (the anchors again too) is planned with each regular's journeys kept on the
+   vehicle that usually takes them out (`Commitments.keep_on`: out and back with one
+   crew) and each pickup window narrowed to the usual time +- `pickup_slack_min`, inside
+   the booked window, so every hard rule still holds.
 3. As a re-plan does, a second search, started from that plan, lets a journey that lost
    its place keep neither preference; between plans the one serving more journeys is
    kept, then the cheaper in km, vehicles and continuity (the policy's costs).
-   With `--compare`, the day planned alone is one of the plans compared.
+   With `--compare`, a plan serving fewer journeys than the day planned alone gets a last
+   search free of preferences, and the day alone is kept if it still serves more.
 
 Anchor days (and, with `--compare`, the days planned alone) do not depend on each other,
-nor the other days on each other: each group is solved in a process pool, one day a
+nor the days of step 2 on each other: each group is solved in a process pool, one day a
 core. The time limit is divided once, here (`_per_solve_s`).
 """
 
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import math
 import multiprocessing
 import os
 import signal
@@ -353,12 +356,13 @@ class WeekPlans:
     plans: dict[str, Plan]
     alone: dict[str, Plan]
     anchors: tuple[str, ...]
-    kept_alone: tuple[str, ...]  # days whose plan alone served more, and was kept
+    kept_alone: tuple[str, ...]  # days whose plan alone (or anchor's) served more: kept
     per_solve_s: float
     workers: int
     regulars: frozenset[str]
     usual: Mapping[Leg, Usual]
     known_before: int  # regulars whose usual service came from --previous
+    continuity_served: dict[str, int]  # journeys each day's continuity plan served
 
 
 def _per_solve_s(budget_s: float, solves: int, workers: int) -> float:
@@ -369,42 +373,51 @@ def _per_solve_s(budget_s: float, solves: int, workers: int) -> float:
 
 def plan_week(days: Mapping[str, Problem], budget_s: float, previous: Sequence[Plan] = (),
               compare: bool = False, workers: int | None = None) -> WeekPlans:
-    """Plan every day within `budget_s` of solving (the caller keeps back its writing time)."""
-    config = next(iter(days.values())).config
-    regular = regulars(days.values(), config.continuity.regular_min_days)
+    """Plan every day within `budget_s` of solving (the caller keeps back its writing time).
+
+    Anchor days first (with the days alone, --compare), then every day with its regulars'
+    usual service: an anchor too, so its regulars also ride out and back with one crew.
+    """
+    policy = next(iter(days.values())).config.continuity
+    regular = regulars(days.values(), policy.regular_min_days)
     known = usual_of(previous, regular)
     first = anchors(days, regular, {leg[0] for leg in known})
-    # A day planned alone: an anchor no earlier week tells anything about.
+    # An anchor no earlier week tells anything about is planned alone: its own baseline.
     alone_anchor = [d for d in first if not _asks(days[d], known)]
-    later = [d for d in days if d not in first]
     baseline = [d for d in days if d not in alone_anchor] if compare else []
-    solves = len(first) + len(later) + len(baseline)
+    solves = len(first) + len(days) + len(baseline)
     workers = max(1, min(workers or os.cpu_count() or 1, solves))
     each_s = _per_solve_s(budget_s, solves, workers)
-    plans: dict[str, Plan] = {}
-    alone: dict[str, Plan] = {}
     with ProcessPoolExecutor(workers, mp_context=SPAWN, initializer=_end_with_parent) as pool:
         ahead = {d: pool.submit(solve_day, DayTask(days[d], each_s, one_crew(known)))
                  for d in first}
         apart = {d: pool.submit(solve_day, DayTask(days[d], each_s)) for d in baseline}
-        plans.update({d: f.result() for d, f in ahead.items()})
-        usual = one_crew({**usual_of(plans.values(), regular), **known})
+        earlier = {d: f.result() for d, f in ahead.items()}
+        usual = one_crew({**usual_of(earlier.values(), regular), **known})
         # Queued behind the days alone, so each knows how many journeys its day alone serves.
-        alone.update({d: f.result() for d, f in apart.items()})
+        alone = {**{d: f.result() for d, f in apart.items()},
+                 **{d: earlier[d] for d in alone_anchor}}
         rest: dict[str, Future[Plan]] = {
-            d: pool.submit(solve_day, DayTask(days[d], each_s, usual, target=len(
-                alone[d].planned) if d in alone else None)) for d in later}
-        plans.update({d: f.result() for d, f in rest.items()})
-    alone.update({d: plans[d] for d in alone_anchor} if compare else {})
+            d: pool.submit(solve_day, DayTask(days[d], each_s, usual, target=enough(
+                len(alone[d].planned), policy) if d in alone else None)) for d in days}
+        plans = {d: f.result() for d, f in rest.items()}
+    served = {d: len(p.planned) for d, p in plans.items()}
     kept = []
-    for day, plan in alone.items():
-        # Never fewer journeys than the day planned alone: continuity is not bought with them.
-        if len(plan.planned) > len(plans[day].planned):
+    for day, plan in [*earlier.items(), *alone.items()]:
+        # Never fewer journeys than the day planned alone (less the policy's allowance):
+        # continuity is not bought with them.
+        if enough(len(plan.planned), policy) > len(plans[day].planned):
             plans[day] = plan
             kept.append(day)
-    return WeekPlans(dict(sorted(plans.items())), dict(sorted(alone.items())), tuple(first),
-                     tuple(kept), each_s, workers, frozenset(regular), usual,
-                     len({leg[0] for leg in known}))
+    return WeekPlans(dict(sorted(plans.items())),
+                     dict(sorted(alone.items())) if compare else {}, tuple(first),
+                     tuple(sorted(set(kept))), each_s, workers, frozenset(regular), usual,
+                     len({leg[0] for leg in known}), served)
+
+
+def enough(alone: int, policy: ContinuityPolicy) -> int:
+    """The fewest journeys a continuity plan must serve, against `alone` served alone."""
+    return math.ceil(alone * (1 - policy.journeys_lost_max_pct / 100) - 1e-9)
 
 
 def _asks(problem: Problem, usual: Mapping[Leg, Usual]) -> bool:
@@ -467,6 +480,7 @@ def run_week(inputs: Inputs, config: Config, out: Path, time_limit_s: float, sta
         "kept_alone": list(week.kept_alone), "seconds_a_solve": round(week.per_solve_s, 1),
         "workers": week.workers, "previous": str(previous) if previous else None,
         "regulars_known_before": week.known_before,
+        "continuity_plan_served": week.continuity_served,
         "seconds": round(time.monotonic() - started, 1)})
     write_text(out / WEEK_JSON, json.dumps(figures, indent=1) + "\n")
     write_text(out / WEEK_HTML, week_html(figures))
