@@ -26,6 +26,7 @@ from pts_optimiser.io.generate import (
 from pts_optimiser.io.parse import Inputs, read_problem
 from pts_optimiser.io.tables import write_table
 from pts_optimiser.services.week import enough, read_week
+from pts_optimiser.views.week import continuity_summary, week_html
 from tests.helpers import booking, minutes, vehicle
 
 DAYS = 3
@@ -202,3 +203,19 @@ def test_allowance_of_journeys_continuity_may_cost() -> None:
     assert enough(115, policy) == 115
     half = replace(policy, journeys_lost_max_pct=0.5)
     assert (enough(300, half), enough(200, half), enough(100, half)) == (299, 199, 100)
+
+
+def test_week_page_escapes_what_the_bookings_say() -> None:
+    """Ids and districts from the files are shown as text on the week page, never as markup."""
+    hostile = "<script>alert(1)</script>"
+    continuity = continuity_summary([{"patient_id": hostile, "district": hostile, "days": 2,
+                                      "journeys": 4, "planned": 4, "vehicles": [hostile],
+                                      "distinct_vehicles": 1, "pickup_spread_min": 3}])
+    day = {"journeys": 4, "served": 4, "vehicles_used": 1, "km": 1.0, "co2_kg": 0.2,
+           "left_somewhere": 0, "violations": 0}
+    page = week_html({"days": {hostile: day}, "total": day, "continuity": continuity,
+                      "by_district": {hostile: continuity}, "method": {},
+                      "patients": [{"patient_id": hostile, "district": hostile, "days": 2,
+                                    "journeys": 4, "planned": 4, "vehicles": [hostile],
+                                    "distinct_vehicles": 1, "pickup_spread_min": 3}]})
+    assert "<script>alert" not in page and "&lt;script&gt;alert(1)" in page
