@@ -392,7 +392,8 @@ def solve(bookings: Path, fleet: Path, sites: Path | None, config_path: Path | N
 @click.option("--compare", is_flag=True,
               help="also plan each day alone (OUT/alone/) and report what continuity cost")
 @click.option("--workers", type=click.IntRange(1, 512), default=None,
-              help="days planned at once, one a core (default: the machine's cores)")
+              help="days planned at once, one core and one search each (default: 1, each "
+                   "day on two cores with the portfolio; docs/week.md)")
 @_guarded
 def week(bookings: Path, fleet: Path, sites: Path | None, config_path: Path | None, out: Path,
          time_limit: float, previous_dir: Path | None, compare: bool,

@@ -37,7 +37,7 @@ SHIFTS = 8
 def _week_args(work: Path, out: Path, *extra: str) -> list[str]:
     return ["week", "--bookings", str(work / "bookings.csv"), "--fleet",
             str(work / "fleet.csv"), "--sites", str(work / "sites.csv"), "--out", str(out),
-            "--time-limit", "20", "--workers", "2", *extra]
+            "--time-limit", "20", *extra]
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,9 @@ def planned(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
     """A tiny generated Monday-Wednesday planned as a week, with --compare."""
     work = tmp_path_factory.mktemp("week")
     dates = write_week(work, 5, JOURNEYS, SHIFTS, "2026-11-30", DAYS)
-    result = CliRunner().invoke(main, _week_args(work, work / "out", "--compare"))
+    # Two days at once, a core each: the process pool (spawned) path.
+    result = CliRunner().invoke(main, _week_args(work, work / "out", "--compare", "--workers",
+                                                 "2"))
     assert result.exit_code in (0, 5), result.output
     return work, dates
 

@@ -29,13 +29,12 @@ import contextlib
 import ctypes
 import math
 import multiprocessing
-import os
 import signal
 import statistics
 import sys
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -371,6 +370,27 @@ def _per_solve_s(budget_s: float, solves: int, workers: int) -> float:
     return max(2.0, (budget_s - POOL_START_S) / max(1, rounds))
 
 
+class _Inline:
+    """Days planned one after another in this process (the portfolio forks its own searches)."""
+
+    def __enter__(self) -> _Inline:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
+    def submit(self, function: Callable[[DayTask], Plan], task: DayTask) -> Future[Plan]:
+        done: Future[Plan] = Future()
+        done.set_result(function(task))
+        return done
+
+
+def _executor(workers: int) -> _Inline | ProcessPoolExecutor:
+    if workers == 1:
+        return _Inline()
+    return ProcessPoolExecutor(workers, mp_context=SPAWN, initializer=_end_with_parent)
+
+
 def plan_week(days: Mapping[str, Problem], budget_s: float, previous: Sequence[Plan] = (),
               compare: bool = False, workers: int | None = None) -> WeekPlans:
     """Plan every day within `budget_s` of solving (the caller keeps back its writing time).
@@ -386,19 +406,25 @@ def plan_week(days: Mapping[str, Problem], budget_s: float, previous: Sequence[P
     alone_anchor = [d for d in first if not _asks(days[d], known)]
     baseline = [d for d in days if d not in alone_anchor] if compare else []
     solves = len(first) + len(days) + len(baseline)
-    workers = max(1, min(workers or os.cpu_count() or 1, solves))
+    workers = max(1, min(workers or 1, solves))
     each_s = _per_solve_s(budget_s, solves, workers)
-    with ProcessPoolExecutor(workers, mp_context=SPAWN, initializer=_end_with_parent) as pool:
-        ahead = {d: pool.submit(solve_day, DayTask(days[d], each_s, one_crew(known)))
+    # One day at a time on both cores (the portfolio: two searches, each followed by ruin
+    # and recreate) served 1,689 of a 300-journey week's 1,800 journeys, two days at once on
+    # a core each (one search, no ruin and recreate) 1,549 (docs/week.md): days run side by
+    # side only when asked (--workers), for more cores than two.
+    strategy = "portfolio" if workers == 1 else "single"
+    with _executor(workers) as pool:
+        ahead = {d: pool.submit(solve_day, DayTask(days[d], each_s, one_crew(known), strategy))
                  for d in first}
-        apart = {d: pool.submit(solve_day, DayTask(days[d], each_s)) for d in baseline}
+        apart = {d: pool.submit(solve_day, DayTask(days[d], each_s, strategy=strategy))
+                 for d in baseline}
         earlier = {d: f.result() for d, f in ahead.items()}
         usual = one_crew({**usual_of(earlier.values(), regular), **known})
         # Queued behind the days alone, so each knows how many journeys its day alone serves.
         alone = {**{d: f.result() for d, f in apart.items()},
                  **{d: earlier[d] for d in alone_anchor}}
         rest: dict[str, Future[Plan]] = {
-            d: pool.submit(solve_day, DayTask(days[d], each_s, usual, target=enough(
+            d: pool.submit(solve_day, DayTask(days[d], each_s, usual, strategy, target=enough(
                 len(alone[d].planned), policy) if d in alone else None)) for d in days}
         plans = {d: f.result() for d, f in rest.items()}
     served = {d: len(p.planned) for d, p in plans.items()}
