@@ -182,13 +182,22 @@ def validate(bookings: Path, fleet: Path, sites: Path | None, config_path: Path 
 @click.option("--vehicles", type=click.IntRange(1, 500), default=87, show_default=True)
 @click.option("--date", "service_date", default=None, callback=_iso_date,
               help="YYYY-MM-DD (default 2026-12-01)")
+@click.option("--days", type=click.IntRange(1, 28), default=1, show_default=True,
+              help="days from --date in one bookings file, with a fixed dialysis cohort on "
+                   "Mon/Wed/Fri or Tue/Thu/Sat (for pts week); the fleet runs every day")
 @click.option("--out", type=_out, required=True, help="folder to write the day into")
-def generate(seed: int, journeys: int, vehicles: int, service_date: str | None, out: Path) -> None:
-    """Write a realistic synthetic Derbyshire weekday: bookings, fleet and sites."""
-    from pts_optimiser.io.generate import write_day
+def generate(seed: int, journeys: int, vehicles: int, service_date: str | None, days: int,
+             out: Path) -> None:
+    """Write a realistic synthetic Derbyshire weekday (or --days): bookings, fleet, sites."""
+    from pts_optimiser.io.generate import write_day, write_week
 
-    write_day(out, seed, journeys, vehicles, service_date)
-    click.echo(f"wrote {journeys} journeys and {vehicles} vehicle shifts to {out}")
+    if days == 1:
+        write_day(out, seed, journeys, vehicles, service_date)
+        click.echo(f"wrote {journeys} journeys and {vehicles} vehicle shifts to {out}")
+        return
+    dates = write_week(out, seed, journeys, vehicles, service_date or "2026-11-30", days)
+    click.echo(f"wrote {days} days ({dates[0]} to {dates[-1]}) of {journeys} journeys and "
+               f"{vehicles} vehicle shifts to {out}")
 
 
 class _CheckCommand(click.Command):
@@ -362,6 +371,70 @@ def solve(bookings: Path, fleet: Path, sites: Path | None, config_path: Path | N
                                maps_dir, privacy)
     _print_summary(figures, out)
     sys.exit(_alert_if_low(figures, config))
+
+
+@main.command()
+@click.option("--bookings", type=_path, required=True,
+              help="bookings.csv of several days (service_date on every row)")
+@click.option("--fleet", type=_path, required=True,
+              help="fleet.csv: undated shifts run every day, dated ones that day only")
+@click.option("--sites", type=_path, default=None,
+              help="sites.csv (default: the shipped Derbyshire sites)")
+@click.option("--config", "config_path", type=_path, default=None,
+              help="policy TOML overriding configs/default.toml ([continuity])")
+@click.option("--out", type=_out, required=True,
+              help="folder for OUT/<YYYY-MM-DD>/ plan folders, week.html and week.json")
+@click.option("--time-limit", type=click.FloatRange(10, 604800), default=600.0,
+              show_default=True, help="seconds for the whole command, every day included")
+@click.option("--previous", "previous_dir", type=click.Path(path_type=Path, file_okay=False,
+                                                            exists=True), default=None,
+              help="last week's --out: regulars keep their crews and times")
+@click.option("--compare", is_flag=True,
+              help="also plan each day alone (OUT/alone/) and report what continuity cost")
+@click.option("--workers", type=click.IntRange(1, 512), default=None,
+              help="days planned at once, one core and one search each (default: 1, each "
+                   "day on two cores with the portfolio; docs/week.md)")
+@_guarded
+def week(bookings: Path, fleet: Path, sites: Path | None, config_path: Path | None, out: Path,
+         time_limit: float, previous_dir: Path | None, compare: bool,
+         workers: int | None) -> None:
+    """Plan several days with continuity of care: regulars keep their crew and their time.
+
+    Each day is written as pts solve writes it (checked by the independent checker) to
+    OUT/<YYYY-MM-DD>/; the week report to OUT/week.html and OUT/week.json (docs/week.md).
+    Exit 5 when a day plans less than [alerts] min_planned_share of its servable journeys.
+    """
+    from pts_optimiser.engine.solve import below_alert
+    from pts_optimiser.services.week import WEEK_HTML, run_week
+
+    started = _started()
+    config = load_config(config_path)
+    outcome = run_week(Inputs(bookings, fleet, sites, config_path), config, out, time_limit,
+                       started, previous_dir, compare, workers)
+    _report(outcome.warnings)
+    figures: dict[str, Any] = outcome.figures
+    for day, facts in figures["days"].items():
+        click.echo(f"{day}: planned {facts['served']} of {facts['journeys']} journeys on "
+                   f"{facts['vehicles_used']} vehicle shifts; {facts['km']} km; "
+                   f"{facts['violations']} violation(s); {facts['left_somewhere']} left "
+                   f"somewhere -> {out / day}")
+    kept = figures["continuity"]
+    click.echo(f"regulars: {kept['regulars']}; mean distinct vehicles "
+               f"{kept['mean_distinct_vehicles']}; at most two {kept['share_at_most_two']}; "
+               f"median pickup spread {kept['median_pickup_spread_min']} min")
+    against = figures.get("against_alone")
+    if against:
+        alone = figures["alone"]["continuity"]
+        click.echo(f"each day alone: mean distinct vehicles {alone['mean_distinct_vehicles']};"
+                   f" median pickup spread {alone['median_pickup_spread_min']} min; the week "
+                   f"serves {against['served_share']:.2%} of its journeys and drives "
+                   f"{against['km_share']:.2%} of its km")
+    click.echo(f"week report: {out / WEEK_HTML}")
+    low = [d for d, plan in outcome.plans.items() if below_alert(plan, config)]
+    if low:
+        click.echo(f"alert: {', '.join(low)} plan(s) less than the policy's "
+                   f"{config.alerts.min_planned_share:.0%} of the servable journeys", err=True)
+        sys.exit(ExitCode.LOW_SERVICE)
 
 
 def _alert_if_low(figures: Any, config: Config) -> ExitCode:

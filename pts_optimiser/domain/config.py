@@ -134,6 +134,27 @@ class StandardsPolicy:
 
 
 @dataclass(frozen=True)
+class ContinuityPolicy:
+    """Continuity of care over several days (`pts week`): the same crew, the same time.
+
+    A regular patient travels on `regular_min_days` days or more of the horizon. The week
+    planner asks each day's plan to give a regular's journey the vehicle that usually
+    carries it and a pickup within `pickup_slack_min` of their usual time; where that costs
+    journeys the preference is let go. Between plans serving as many journeys, the costs
+    below decide (the solver's units, beside objective.km_cost_* per km); zero switches
+    that preference off.
+    """
+
+    regular_min_days: int
+    vehicle_change_cost: int  # a regular's journey on another vehicle than their usual one
+    pickup_spread_cost_per_min: int  # each minute a pickup is away from the usual time
+    pickup_slack_min: int  # the pickup window asked of a regular: usual time +- this
+    # The share of a day's journeys (as the day planned alone serves them) continuity may
+    # cost, in percent: 0 never serves fewer.
+    journeys_lost_max_pct: float
+
+
+@dataclass(frozen=True)
 class Config:
     """Every policy setting a run uses."""
 
@@ -153,6 +174,7 @@ class Config:
     replan: ReplanPolicy
     linked: LinkPolicy
     standards: StandardsPolicy
+    continuity: ContinuityPolicy
 
 
 def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -343,6 +365,12 @@ def load_config(path: Path | None = None) -> Config:
         standards=StandardsPolicy(
             read.integer("standards.renal_collect_cost_per_min", 0, 10**6),
             read.integer("standards.discharge_collect_cost_per_min", 0, 10**6)),
+        continuity=ContinuityPolicy(
+            read.integer("continuity.regular_min_days", 2, 366),
+            read.integer("continuity.vehicle_change_cost", 0, 10**6),
+            read.integer("continuity.pickup_spread_cost_per_min", 0, 10**6),
+            read.integer("continuity.pickup_slack_min", 0, 240),
+            read.number("continuity.journeys_lost_max_pct", 0.0, 100.0)),
     )
     if travel.provider == "osrm" and not travel.osrm_url.startswith(("http://", "https://")):
         read._bad("travel.osrm_url", "is not an http(s) URL",

@@ -11,7 +11,7 @@ import math
 import random
 import shutil
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
@@ -307,3 +307,105 @@ def write_day(out: Path, seed: int, journeys: int, vehicles: int = 87,
     out.mkdir(parents=True, exist_ok=True)
     if default_sites_path().resolve() != (out / "sites.csv").resolve():
         shutil.copyfile(default_sites_path(), out / "sites.csv")
+
+
+# Renal units run Monday/Wednesday/Friday and Tuesday/Thursday/Saturday rotas; a patient is
+# on one of them for months. Sunday has no dialysis.
+DIALYSIS_ROTAS = ((0, 2, 4), (1, 3, 5))
+
+
+@dataclass(frozen=True)
+class _Regular:
+    """A dialysis patient of the week's fixed cohort: the same unit and session every time."""
+
+    patient: tuple[str, str, int, str]
+    home: _Home
+    unit: _SiteRef
+    start_min: int
+    ready_min: int
+    rota: int  # index into DIALYSIS_ROTAS
+
+
+def _cohort(seed: int, per_day: int, cal: Calibration) -> list[_Regular]:
+    """Two rotas of `per_day` dialysis patients each, drawn once for the whole week."""
+    sites, settlements, weights = _load_reference(default_sites_path())
+    day = _Day(random.Random(seed * 104729 + 7), sites, settlements, weights, cal, "")
+    sessions = [s for s, _ in cal.dialysis_sessions]
+    session_weights = [w for _, w in cal.dialysis_sessions]
+    cohort = []
+    for number in range(2 * per_day):
+        home = day.home()
+        unit = day.nearest(home.lat, home.lon, RENAL_UNITS)
+        _, mobility, escorts, needs = day.patient("dialysis")
+        start = _clock(day.rng.choices(sessions, session_weights)[0]) + day.rng.choice(
+            (-15, 0, 15, 30))
+        ready = start + cal.dialysis_session_min + day.rng.choice((-15, 0, 0, 15))
+        cohort.append(_Regular((f"R{number + 1:04d}", mobility, escorts, needs), home, unit,
+                               start, ready, number % 2))
+    return cohort
+
+
+def generate_week(seed: int, journeys: int, dates: Sequence[str],
+                  calibration: Calibration | None = None) -> list[dict[str, object]]:
+    """Rows of a bookings file of several days, about `journeys` a day.
+
+    A fixed dialysis cohort travels on its rota's days (Mon/Wed/Fri or Tue/Thu/Sat) from
+    the same home to the same unit for the same session, with stable patient ids (R0001,
+    ...); every other journey is drawn afresh each day, its ids prefixed with the day
+    (`1201-J00001`, `1201-P00001`; the cohort's journeys `1201-D00001`) so none is shared
+    across days.
+    """
+    cal = calibration or Calibration()
+    per_day = round(journeys * cal.dialysis_share / 2)
+    cohort = _cohort(seed, per_day, cal)
+    sites, settlements, weights = _load_reference(default_sites_path())
+    rows: list[dict[str, object]] = []
+    for index, day_text in enumerate(dates):
+        weekday = date.fromisoformat(day_text).weekday()
+        tag = day_text[5:7] + day_text[8:10]
+        day = _Day(random.Random(seed * 31 + index), sites, settlements, weights, cal, day_text)
+        for regular in cohort:
+            if weekday not in DIALYSIS_ROTAS[regular.rota]:
+                continue
+            there = day.add(regular.patient, "dialysis", regular.home.place,
+                            day.at(regular.unit), regular.home.district,
+                            appointment=regular.start_min)
+            day.add(regular.patient, "dialysis", day.at(regular.unit), regular.home.place,
+                    regular.home.district, ready=regular.ready_min, return_of=there)
+        for row in day.rows:  # D for dialysis: the drawn journeys below are J00001, ...
+            for key in ("journey_id", "return_of"):
+                row[key] = f"{tag}-D{str(row[key])[1:]}" if row[key] else ""
+        rest = journeys - len(day.rows)
+        if rest <= 1:
+            rows += day.rows
+            continue
+        # The other purposes keep their shares of the whole day, not of what is left.
+        scale = journeys / rest
+        others = replace(cal, dialysis_share=0.0,
+                         discharge_share=cal.discharge_share * scale,
+                         admission_share=cal.admission_share * scale,
+                         transfer_share=cal.transfer_share * scale)
+        drawn = generate_bookings(seed * 1000 + index, rest, day_text, others)
+        for row in drawn:
+            for key in ("journey_id", "patient_id", "return_of"):
+                if row[key]:
+                    row[key] = f"{tag}-{row[key]}"
+        rows += day.rows + drawn
+    return rows
+
+
+def write_week(out: Path, seed: int, journeys: int, vehicles: int, first_date: str,
+               days: int) -> list[str]:
+    """Write a generated week into `out`; its dates.
+
+    Bookings of `days` days from `first_date`, one fleet of undated shifts that run every
+    day, and the sites.
+    """
+    start = date.fromisoformat(first_date)
+    dates = [date.fromordinal(start.toordinal() + k).isoformat() for k in range(days)]
+    write_table(out / "bookings.csv", BOOKING_COLUMNS, generate_week(seed, journeys, dates))
+    write_table(out / "fleet.csv", FLEET_COLUMNS, generate_fleet(seed, vehicles))
+    out.mkdir(parents=True, exist_ok=True)
+    if default_sites_path().resolve() != (out / "sites.csv").resolve():
+        shutil.copyfile(default_sites_path(), out / "sites.csv")
+    return dates

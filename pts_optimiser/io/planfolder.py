@@ -342,7 +342,7 @@ def config_toml(config: Config) -> str:
     lines += _section("output", [("group_readable", config.group_readable)])
     plain = [("kpi", config.kpi), ("alerts", config.alerts), ("validation", config.validation),
              ("replan", config.replan), ("linked", config.linked),
-             ("standards", config.standards)]
+             ("standards", config.standards), ("continuity", config.continuity)]
     for name, policy in plain:
         lines += _section(name, _fields(policy))
     return "\n".join(lines)

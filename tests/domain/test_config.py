@@ -49,6 +49,11 @@ def test_override_merges(tmp_path: Path) -> None:
     ("[objective]\nvehicle_costs = 1\n", "objective.vehicle_costs"),
     ("[validation]\nservice_area_margin_km = 0\n", "validation.service_area_margin_km"),
     ("[validation]\nservice_area_margin_km = -60\n", "validation.service_area_margin_km"),
+    ("[continuity]\nregular_min_days = 1\n", "continuity.regular_min_days"),
+    ("[continuity]\npickup_slack_min = -5\n", "continuity.pickup_slack_min"),
+    ("[continuity]\nvehicle_change_cost = 0.5\n", "continuity.vehicle_change_cost"),
+    ("[continuity]\nsame_crew = true\n", "continuity.same_crew"),
+    ("[continuity]\njourneys_lost_max_pct = 101\n", "continuity.journeys_lost_max_pct"),
 ])
 def test_bad_values_are_located(tmp_path: Path, text: str, key: str) -> None:
     """Out-of-range, unknown and inconsistent settings name their key."""
@@ -78,3 +83,16 @@ def test_service_area_margin_switches_the_check(tmp_path: Path) -> None:
     problem, _ = read_problem(Inputs(fixtures / "broken" / "bookings_pickup_in_london.csv",
                                      fixtures / "tiny_day" / "fleet.csv"), load_config(path))
     assert len(problem.journeys) == 7
+
+
+def test_continuity_policy(tmp_path: Path) -> None:
+    """[continuity] loads its defaults, and an override changes only what it names."""
+    policy = load_config().continuity
+    assert (policy.regular_min_days, policy.pickup_slack_min) == (2, 5)
+    assert policy.journeys_lost_max_pct == 0.0  # never fewer journeys, unless a trust says
+    assert policy.vehicle_change_cost > 0 and policy.pickup_spread_cost_per_min > 0
+    path = tmp_path / "mine.toml"
+    path.write_text("[continuity]\npickup_spread_cost_per_min = 0\n")
+    mine = load_config(path).continuity
+    assert mine.pickup_spread_cost_per_min == 0
+    assert mine.vehicle_change_cost == policy.vehicle_change_cost

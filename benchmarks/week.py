@@ -1,0 +1,128 @@
+"""Benchmark: a generated week planned with continuity of care against each day alone.
+
+    python benchmarks/week.py --seed 1 --days 6 --journeys 150 --vehicles 17 \\
+        --time-limit 300 --solve-alone 40
+
+Generates a held-back-style week (`pts generate --days`: a fixed dialysis cohort on
+Mon/Wed/Fri or Tue/Thu/Sat at the same unit and session, every other journey drawn afresh
+each day, one fleet every day), then:
+
+- `pts week --compare --time-limit T`: the week, and each day alone in the same run and
+  the same time per solve (OUT/alone/);
+- with `--solve-alone S`: each day by `pts solve --time-limit S` on its own (the product
+  as a coordinator runs it today, both cores), checked by `pts check`.
+
+Prints one table: mean distinct vehicles per regular patient, the share meeting at most two
+and one, the median pickup spread, journeys served, km, CO2, violations (the independent
+checker), patients left somewhere, wall seconds. Definitions: docs/week.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+PTS = [sys.executable, "-m", "pts_optimiser"]
+
+
+def _run(args: list[str]) -> tuple[int, float]:
+    started = time.monotonic()
+    done = subprocess.run([*PTS, *args], capture_output=True, text=True, check=False)
+    if done.returncode not in (0, 5):
+        sys.stderr.write(done.stdout + done.stderr)
+    return done.returncode, time.monotonic() - started
+
+
+def _solo(work: Path, dates: list[str], seconds: float, regulars: set[str]) -> dict[str, Any]:
+    """Each day by pts solve alone, read back and measured as the week report measures."""
+    from pts_optimiser.domain.config import load_config
+    from pts_optimiser.io.parse import Inputs, read_problem
+    from pts_optimiser.io.planfolder import read_plan
+    from pts_optimiser.views.week import continuity_summary, day_figures, patient_figures
+
+    inputs = Inputs(work / "bookings.csv", work / "fleet.csv", work / "sites.csv")
+    plans, violations, wall = {}, 0, 0.0
+    for day in dates:
+        out = work / "solo" / day
+        _, spent = _run(["solve", "--bookings", str(inputs.bookings), "--fleet",
+                         str(inputs.fleet), "--sites", str(inputs.sites), "--date", day,
+                         "--out", str(out), "--time-limit", str(seconds)])
+        wall += spent
+        code, _ = _run(["check", "--bookings", str(inputs.bookings), "--fleet",
+                        str(inputs.fleet), "--sites", str(inputs.sites), "--date", day,
+                        "--out", str(out)])
+        violations += code != 0
+        problem, _ = read_problem(inputs, load_config(), day)
+        plans[day] = read_plan(problem, out)
+    days = [day_figures(p) for p in plans.values()]
+    total = {k: sum(d[k] for d in days) for k in ("served", "journeys", "km", "co2_kg",
+                                                  "left_somewhere")}
+    return {"continuity": continuity_summary(patient_figures(plans, regulars)),
+            "total": {**total, "violations": violations}, "wall_s": wall}
+
+
+def _row(name: str, continuity: dict[str, Any], total: dict[str, Any], wall_s: float) -> str:
+    def shown(value: object) -> str:
+        return "-" if value is None else f"{value}"
+    return (f"| {name} | {shown(continuity['mean_distinct_vehicles'])} | "
+            f"{shown(continuity['share_at_most_two'])} | {shown(continuity['share_one_vehicle'])}"
+            f" | {shown(continuity['median_pickup_spread_min'])} | {total['served']:.0f} of "
+            f"{total['journeys']:.0f} | {total['km']:,.0f} | {total['co2_kg']:,.0f} | "
+            f"{shown(total.get('violations'))} | {total['left_somewhere']:.0f} | {wall_s:.0f} |")
+
+
+def main() -> None:
+    """Generate, plan, measure, print."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--days", type=int, default=6)
+    parser.add_argument("--first-date", default="2026-11-30", help="a Monday")
+    parser.add_argument("--journeys", type=int, default=300, help="a day")
+    parser.add_argument("--vehicles", type=int, default=35, help="shifts a day")
+    parser.add_argument("--time-limit", type=float, default=240.0, help="pts week's, in all")
+    parser.add_argument("--solve-alone", type=float, default=0.0,
+                        help="also plan each day with pts solve for this many seconds")
+    parser.add_argument("--config", type=Path, default=None,
+                        help="a policy TOML for pts week, e.g. [continuity] settings")
+    parser.add_argument("--work", type=Path, default=None, help="keep the files here")
+    args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="pts-week-"))
+    _run(["generate", "--seed", str(args.seed), "--journeys", str(args.journeys),
+          "--vehicles", str(args.vehicles), "--days", str(args.days), "--date",
+          args.first_date, "--out", str(work)])
+    code, wall = _run(["week", "--bookings", str(work / "bookings.csv"), "--fleet",
+                       str(work / "fleet.csv"), "--sites", str(work / "sites.csv"), "--out",
+                       str(work / "week"), "--time-limit", str(args.time_limit), "--compare",
+                       *(["--config", str(args.config)] if args.config else [])])
+    figures = json.loads((work / "week" / "week.json").read_text())
+    violations = sum(d["violations"] or 0 for d in figures["days"].values())
+    alone_violations = sum(d["violations"] or 0 for d in figures["alone"]["days"].values())
+    print(f"{args.days} days x {args.journeys} journeys x {args.vehicles} shifts, seed "
+          f"{args.seed}; pts week --time-limit {args.time_limit:g} --compare (exit {code}); "
+          f"{figures['continuity']['regulars']} regulars; {figures['method']['workers']} "
+          f"workers, {figures['method']['seconds_a_solve']} s a solve; anchors "
+          f"{', '.join(figures['method']['anchors'])}; days kept alone: "
+          f"{', '.join(figures['method']['kept_alone']) or 'none'}; continuity plans served "
+          f"{figures['method']['continuity_plan_served']}; files in {work}")
+    print("| plan | mean distinct vehicles | share <= 2 | share 1 | median pickup spread min "
+          "| journeys served | km | kg CO2e | violations | left somewhere | wall s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    if args.solve_alone > 0:
+        regulars = {p["patient_id"] for p in figures["patients"]}
+        solo = _solo(work, list(figures["days"]), args.solve_alone, regulars)
+        print(_row(f"each day alone, pts solve {args.solve_alone:g} s", solo["continuity"],
+                   solo["total"], solo["wall_s"]))
+    print(_row("each day alone, in the week's run", figures["alone"]["continuity"],
+               {**figures["alone"]["total"], "violations": alone_violations}, wall))
+    print(_row("week (continuity)", figures["continuity"],
+               {**figures["total"], "violations": violations}, wall))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,513 @@
+"""A week of days planned together, for continuity of care: the same crew, the same time.
+
+A regular patient (journeys on `[continuity] regular_min_days` days or more) should meet the
+same vehicle and crew each time, collected at about the same time. The engine plans one
+day; continuity is asked of it from outside, as re-planning asks it to keep crews:
+
+1. Each regular's usual vehicle and pickup time, per leg of their day (the first journey,
+   the second, ...), come from last week's plans (`--previous`) or else from an anchor
+   day: the fewest days that hold every regular not yet known, busiest first, planned
+   as they are.
+2. Every day (the anchors again too) is planned with each regular's journeys kept on the
+   vehicle that usually takes them out (`Commitments.keep_on`: out and back with one
+   crew) and each pickup window narrowed to the usual time +- `pickup_slack_min`, inside
+   the booked window, so every hard rule still holds.
+3. As a re-plan does, a second search, started from that plan, lets a journey that lost
+   its place keep neither preference; between plans the one serving more journeys is
+   kept, then the cheaper in km, vehicles and continuity (the policy's costs).
+   With `--compare`, a plan serving fewer journeys than the day planned alone gets a last
+   search free of preferences, and the day alone is kept if it still serves more.
+
+Anchor days (and, with `--compare`, the days planned alone) do not depend on each other,
+nor the days of step 2 on each other: each group is solved in a process pool, one day a
+core. The time limit is divided once, here (`_per_solve_s`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import math
+import multiprocessing
+import signal
+import statistics
+import sys
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from pts_optimiser.domain.commitments import Commitments
+from pts_optimiser.domain.config import Config, ContinuityPolicy
+from pts_optimiser.domain.diagnostics import (
+    Code,
+    Finding,
+    InputError,
+    Severity,
+    error,
+)
+from pts_optimiser.domain.plan import Event, Plan
+from pts_optimiser.domain.problem import Journey, Place, Problem, Window
+from pts_optimiser.io.parse import Inputs, parse_service_date, read_problem
+from pts_optimiser.io.tables import Table, read_table
+
+Leg = tuple[str, int]  # (patient id, the journey's rank in the patient's day)
+# The share of a day's solve spent with every preference held; the rest goes to a search
+# from that plan where a journey that lost its place keeps none (as services.replan does).
+KEEP_SHARE = 0.5
+SPAWN = multiprocessing.get_context("spawn")  # the CLI may hold threads; a fork copies locks
+POOL_START_S = 3.0  # a spawned worker imports the engine before its first solve
+
+
+@dataclass(frozen=True)
+class Usual:
+    """Where and when a regular's leg is usually served."""
+
+    vehicle_id: str
+    pickup_min: int
+
+
+# -- reading a week ---------------------------------------------------------------------
+
+def _dates(table: Table) -> list[str]:
+    return sorted({d for cells in table.rows
+                   if (d := parse_service_date(cells.get("service_date", ""))) is not None})
+
+
+def _fleet_days(fleet: Table, days: Sequence[str]) -> list[Finding]:
+    """A shift dated for a day with no bookings: a typing mistake, never a silent drop."""
+    return [error(Code.BAD_DATE, fleet.name,
+                  f"this shift runs on {day}, a day with no bookings (the bookings cover "
+                  f"{', '.join(days)})", "correct service_date, or leave it empty for a shift "
+                  "that runs every day", fleet.row_number(i), "service_date")
+            for i, cells in enumerate(fleet.rows)
+            if (day := parse_service_date(cells.get("service_date", ""))) is not None
+            and day not in days]
+
+
+def read_week(inputs: Inputs, config: Config) -> tuple[dict[str, Problem], list[Finding]]:
+    """Each service day of the bookings as a problem (date -> problem), and the warnings.
+
+    Every error of every day is collected before giving up; one listed by several days
+    (an undated booking) is listed once.
+    """
+    bookings, fleet = read_table(inputs.bookings), read_table(inputs.fleet)
+    days = _dates(bookings)
+    if not days:
+        raise InputError([error(
+            Code.MISSING_VALUE, bookings.name, "no booking has a service_date: pts week "
+            "plans each service day into its own folder", "give the day of travel as "
+            "YYYY-MM-DD on every row (pts solve plans a file of one undated day)",
+            bookings.row_number(0) if bookings.rows else None, "service_date")])
+    findings = _fleet_days(fleet, days)
+    problems: dict[str, Problem] = {}
+    for day in days:
+        try:
+            problem, warnings = read_problem(inputs, config, day)
+        except InputError as exc:
+            findings += exc.findings
+            continue
+        problems[day] = problem
+        findings += [w for w in warnings if w.code is not Code.OTHER_DAYS_LEFT_OUT]
+    findings = list(dict.fromkeys(findings))
+    if any(f.severity is Severity.ERROR for f in findings):
+        raise InputError(findings)
+    return problems, findings
+
+
+def read_previous(folder: Path) -> list[Plan]:
+    """Last week's plans: every `folder/<YYYY-MM-DD>/` a plan folder, read with its inputs."""
+    from pts_optimiser.domain.config import load_config
+    from pts_optimiser.io.planfolder import plan_inputs, plan_service_date, read_plan
+
+    days = sorted(p for p in folder.iterdir() if p.is_dir() and parse_service_date(p.name)
+                  == p.name and (p / "summary.json").is_file()) if folder.is_dir() else []
+    if not days:
+        raise InputError([error(Code.FILE_NOT_FOUND, str(folder), "no plan folders named "
+                                "YYYY-MM-DD in it", "give the --out folder of last week's "
+                                "pts week")])
+    plans = []
+    for day in days:
+        inputs = plan_inputs(day)
+        problem, _ = read_problem(inputs, load_config(inputs.config), plan_service_date(day))
+        plans.append(read_plan(problem, day))
+    return plans
+
+
+# -- regulars and their usual service ------------------------------------------------------
+
+def legs(journeys: Iterable[Journey]) -> dict[str, Leg]:
+    """Journey id -> (patient, rank of the journey in the patient's day by earliest pickup)."""
+    by_patient: dict[str, list[Journey]] = defaultdict(list)
+    for journey in journeys:
+        by_patient[journey.patient_id].append(journey)
+    found: dict[str, Leg] = {}
+    for patient, theirs in by_patient.items():
+        theirs.sort(key=lambda j: (j.pickup_window.earliest_min, j.dropoff_window.latest_min,
+                                   j.journey_id))
+        found.update({j.journey_id: (patient, rank) for rank, j in enumerate(theirs)})
+    return found
+
+
+def regulars(days: Iterable[Problem], min_days: int) -> set[str]:
+    """Patients with two or more journeys on at least `min_days` days of the horizon."""
+    dates: dict[str, set[str]] = defaultdict(set)
+    count: Counter[str] = Counter()
+    for index, problem in enumerate(days):
+        for journey in problem.journeys:
+            dates[journey.patient_id].add(problem.service_date or str(index))
+            count[journey.patient_id] += 1
+    return {p for p, seen in dates.items() if len(seen) >= min_days and count[p] >= 2}
+
+
+def pickups(plan: Plan) -> dict[str, tuple[str, int]]:
+    """Journey id -> (vehicle id, minute its pickup starts) for every planned journey."""
+    return {s.journey.journey_id: (r.vehicle.vehicle_id, s.service_start_min)
+            for r in plan.rosters for s in r.stops
+            if s.event is Event.PICKUP and s.journey is not None}
+
+
+def usual_of(plans: Iterable[Plan], patients: set[str] | None = None) -> dict[Leg, Usual]:
+    """Each leg's most frequent vehicle (ties: the earliest day's) and median pickup minute."""
+    vehicles: dict[Leg, list[str]] = defaultdict(list)
+    minutes: dict[Leg, list[int]] = defaultdict(list)
+    for plan in sorted(plans, key=lambda p: p.problem.service_date):
+        leg_of = legs(plan.problem.journeys)
+        for journey_id, (vehicle_id, minute) in pickups(plan).items():
+            leg = leg_of[journey_id]
+            if patients is None or leg[0] in patients:
+                vehicles[leg].append(vehicle_id)
+                minutes[leg].append(minute)
+    usual = {}
+    for leg, seen in vehicles.items():
+        counts = Counter(seen)
+        top = max(counts.values())
+        usual[leg] = Usual(next(v for v in seen if counts[v] == top),
+                           int(statistics.median_low(minutes[leg])))
+    return usual
+
+
+def one_crew(usual: Mapping[Leg, Usual]) -> dict[Leg, Usual]:
+    """Every leg of a regular's day asked of the vehicle that usually takes them out.
+
+    The crew that takes a renal patient to the unit brings them back: fewer faces, and a
+    crew that knows where the patient lives. Where that vehicle cannot carry a leg at all
+    (its shift is over) the engine does not ask it (keep_on names only vehicles that could
+    carry the journey alone), and a leg lost to it is let go in the second search.
+    """
+    return {(p, rank): replace(u, vehicle_id=usual[(p, 0)].vehicle_id) if (p, 0) in usual
+            else u for (p, rank), u in usual.items()}
+
+
+def anchors(days: Mapping[str, Problem], regular: set[str], known: set[str]) -> list[str]:
+    """The fewest days (greedy, busiest first) that hold every regular not `known`."""
+    left = regular - known
+    chosen: list[str] = []
+    patients = {d: {j.patient_id for j in p.journeys} & left for d, p in days.items()}
+    while left:
+        best = max(sorted(days), key=lambda d: (len(patients[d] & left), len(days[d].journeys)))
+        if not patients[best] & left:
+            break
+        chosen.append(best)
+        left -= patients[best]
+    return sorted(chosen)
+
+
+# -- one day, with preferences ----------------------------------------------------------
+
+def preferred(problem: Problem, usual: Mapping[Leg, Usual], policy: ContinuityPolicy,
+              skip: frozenset[str] = frozenset()) -> tuple[Problem, dict[str, str]]:
+    """The day with regulars' pickup windows narrowed to their usual time, and keep_on.
+
+    A narrowed window lies inside the booked one (so the plan keeps every booked rule);
+    where the usual time is too far from today's booked window, the window stays. A
+    usual vehicle not on the road today is not asked for. `skip`: journeys asked nothing.
+    """
+    on_road = {v.vehicle_id for v in problem.vehicles}
+    leg_of = legs(problem.journeys)
+    keep_on: dict[str, str] = {}
+    journeys = []
+    for journey in problem.journeys:
+        seen = usual.get(leg_of[journey.journey_id])
+        if seen is None or journey.journey_id in skip:
+            journeys.append(journey)
+            continue
+        if policy.vehicle_change_cost > 0 and seen.vehicle_id in on_road:
+            keep_on[journey.journey_id] = seen.vehicle_id
+        window = journey.pickup_window
+        low = max(window.earliest_min, seen.pickup_min - policy.pickup_slack_min)
+        high = min(window.latest_min, seen.pickup_min + policy.pickup_slack_min)
+        if policy.pickup_spread_cost_per_min > 0 and low <= high:
+            journey = replace(journey, pickup_window=Window(low, high))
+        journeys.append(journey)
+    return replace(problem, journeys=tuple(journeys)), keep_on
+
+
+def as_booked(plan: Plan, day: Problem) -> Plan:
+    """The plan tied to the day's booked journeys again (their own windows), for the checker."""
+    booked = {j.journey_id: j for j in day.journeys}
+
+    def own(journey: Journey) -> Journey:
+        return booked.get(journey.journey_id, journey)
+
+    rosters = tuple(replace(r, stops=tuple(replace(s, journey=own(s.journey)) if s.journey
+                                           else s for s in r.stops)) for r in plan.rosters)
+    return replace(plan, problem=day, rosters=rosters,
+                   unassigned=tuple(replace(u, journey=own(u.journey)) for u in plan.unassigned))
+
+
+def continuity_cost(plan: Plan, usual: Mapping[Leg, Usual], policy: ContinuityPolicy) -> int:
+    """The policy's price of a plan's departures from the usual vehicles and times."""
+    leg_of = legs(plan.problem.journeys)
+    cost = 0
+    for journey_id, (vehicle_id, minute) in pickups(plan).items():
+        seen = usual.get(leg_of[journey_id])
+        if seen is not None:
+            cost += policy.vehicle_change_cost * (vehicle_id != seen.vehicle_id)
+            cost += policy.pickup_spread_cost_per_min * abs(minute - seen.pickup_min)
+    return cost
+
+
+def running_cost(plan: Plan) -> float:
+    """Km at each fuel's cost and each vehicle shift used: the objective's route terms."""
+    weights = plan.problem.config.objective
+    return sum(weights.vehicle_cost + r.distance_m / 1000
+               * weights.km_cost_by_fuel[str(r.vehicle.fuel)] for r in plan.rosters if r.used)
+
+
+def better(first: Plan, second: Plan, usual: Mapping[Leg, Usual]) -> Plan:
+    """Journeys served first; then running and continuity costs (the first on a tie)."""
+    policy = first.problem.config.continuity
+
+    def key(plan: Plan) -> tuple[int, float]:
+        return (-len(plan.planned), running_cost(plan) + continuity_cost(plan, usual, policy))
+    return second if key(second) < key(first) else first
+
+
+def _warm(plan: Plan) -> dict[str, list[tuple[Event, str, Place]]]:
+    """A plan's runs as the engine's warm start takes them."""
+    return {r.vehicle.vehicle_id: [(s.event, s.journey.journey_id if s.journey else "",
+                                    Place(s.lat, s.lon)) for s in r.stops
+                                   if s.event in (Event.PICKUP, Event.DROPOFF, Event.BREAK)]
+            for r in plan.rosters}
+
+
+@dataclass(frozen=True)
+class DayTask:
+    """One solve of the week: a day, alone (no usual service) or with its regulars' usual."""
+
+    day: Problem
+    time_limit_s: float
+    usual: Mapping[Leg, Usual] = field(default_factory=dict)
+    strategy: str = "single"
+    # Journeys the day planned alone serves (--compare): a plan serving fewer gets a last
+    # search, free of every preference, from the best plan so far.
+    target: int | None = None
+
+
+def solve_day(task: DayTask) -> Plan:
+    """Plan one day; with usual service, the searches of the module's steps 2 and 3."""
+    from pts_optimiser.engine.solve import SolveOptions, solve
+
+    started = time.monotonic()
+    options = SolveOptions(time_limit_s=task.time_limit_s, strategy=task.strategy)
+    day, policy = task.day, task.day.config.continuity
+    if not _asks(day, task.usual):
+        return solve(day, options)
+
+    def left_s() -> float:
+        return task.time_limit_s - (time.monotonic() - started)
+
+    asked, keep_on = preferred(day, task.usual, policy)
+    best = as_booked(solve(asked, replace(options, time_limit_s=max(
+        1.0, task.time_limit_s * KEEP_SHARE)), commitments=Commitments(keep_on=keep_on)), day)
+    # A journey the plan lost (a regular's, its partner of the round trip, or another
+    # patient's) asks nothing now: its booked window back, any vehicle.
+    lost = frozenset(u.journey.journey_id for u in best.unassigned)
+    again, keep_again = preferred(day, task.usual, policy, skip=lost)
+    share = 0.5 if task.target is not None else 1.0
+    if left_s() >= 1.0:
+        second = solve(again, replace(options, time_limit_s=max(1.0, left_s() * share)),
+                       commitments=Commitments(keep_on=keep_again, warm=_warm(best)))
+        best = better(best, as_booked(second, day), task.usual)
+    if task.target is not None and len(best.planned) < task.target and left_s() >= 1.0:
+        free = solve(day, replace(options, time_limit_s=left_s()),
+                     commitments=Commitments(warm=_warm(best)))
+        best = better(best, free, task.usual)
+    return best
+
+
+# -- the week -----------------------------------------------------------------------------
+
+def _end_with_parent() -> None:
+    """In a pool worker: die with the command, even if it is killed (Linux)."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+
+
+@dataclass(frozen=True)
+class WeekPlans:
+    """The week's plans per day, the days planned alone (with --compare), and how."""
+
+    plans: dict[str, Plan]
+    alone: dict[str, Plan]
+    anchors: tuple[str, ...]
+    kept_alone: tuple[str, ...]  # days whose plan alone (or anchor's) served more: kept
+    per_solve_s: float
+    workers: int
+    regulars: frozenset[str]
+    usual: Mapping[Leg, Usual]
+    known_before: int  # regulars whose usual service came from --previous
+    continuity_served: dict[str, int]  # journeys each day's continuity plan served
+
+
+def _per_solve_s(budget_s: float, solves: int, workers: int) -> float:
+    """The one division of the time: every solve the same share, `workers` at a time."""
+    rounds = -(-solves // max(1, workers))
+    return max(2.0, (budget_s - POOL_START_S) / max(1, rounds))
+
+
+class _Inline:
+    """Days planned one after another in this process (the portfolio forks its own searches)."""
+
+    def __enter__(self) -> _Inline:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
+    def submit(self, function: Callable[[DayTask], Plan], task: DayTask) -> Future[Plan]:
+        done: Future[Plan] = Future()
+        done.set_result(function(task))
+        return done
+
+
+def _executor(workers: int) -> _Inline | ProcessPoolExecutor:
+    if workers == 1:
+        return _Inline()
+    return ProcessPoolExecutor(workers, mp_context=SPAWN, initializer=_end_with_parent)
+
+
+def plan_week(days: Mapping[str, Problem], budget_s: float, previous: Sequence[Plan] = (),
+              compare: bool = False, workers: int | None = None) -> WeekPlans:
+    """Plan every day within `budget_s` of solving (the caller keeps back its writing time).
+
+    Anchor days first (with the days alone, --compare), then every day with its regulars'
+    usual service: an anchor too, so its regulars also ride out and back with one crew.
+    """
+    policy = next(iter(days.values())).config.continuity
+    regular = regulars(days.values(), policy.regular_min_days)
+    known = usual_of(previous, regular)
+    first = anchors(days, regular, {leg[0] for leg in known})
+    # An anchor no earlier week tells anything about is planned alone: its own baseline.
+    alone_anchor = [d for d in first if not _asks(days[d], known)]
+    baseline = [d for d in days if d not in alone_anchor] if compare else []
+    solves = len(first) + len(days) + len(baseline)
+    workers = max(1, min(workers or 1, solves))
+    each_s = _per_solve_s(budget_s, solves, workers)
+    # One day at a time on both cores (the portfolio: two searches, each followed by ruin
+    # and recreate) served 1,689 of a 300-journey week's 1,800 journeys, two days at once on
+    # a core each (one search, no ruin and recreate) 1,549 (docs/week.md): days run side by
+    # side only when asked (--workers), for more cores than two.
+    strategy = "portfolio" if workers == 1 else "single"
+    with _executor(workers) as pool:
+        ahead = {d: pool.submit(solve_day, DayTask(days[d], each_s, one_crew(known), strategy))
+                 for d in first}
+        apart = {d: pool.submit(solve_day, DayTask(days[d], each_s, strategy=strategy))
+                 for d in baseline}
+        earlier = {d: f.result() for d, f in ahead.items()}
+        usual = one_crew({**usual_of(earlier.values(), regular), **known})
+        # Queued behind the days alone, so each knows how many journeys its day alone serves.
+        alone = {**{d: f.result() for d, f in apart.items()},
+                 **{d: earlier[d] for d in alone_anchor}}
+        rest: dict[str, Future[Plan]] = {
+            d: pool.submit(solve_day, DayTask(days[d], each_s, usual, strategy, target=enough(
+                len(alone[d].planned), policy) if d in alone else None)) for d in days}
+        plans = {d: f.result() for d, f in rest.items()}
+    served = {d: len(p.planned) for d, p in plans.items()}
+    kept = []
+    for day, plan in [*earlier.items(), *alone.items()]:
+        # Never fewer journeys than the day planned alone (less the policy's allowance):
+        # continuity is not bought with them.
+        if enough(len(plan.planned), policy) > len(plans[day].planned):
+            plans[day] = plan
+            kept.append(day)
+    return WeekPlans(dict(sorted(plans.items())),
+                     dict(sorted(alone.items())) if compare else {}, tuple(first),
+                     tuple(sorted(set(kept))), each_s, workers, frozenset(regular), usual,
+                     len({leg[0] for leg in known}), served)
+
+
+def enough(alone: int, policy: ContinuityPolicy) -> int:
+    """The fewest journeys a continuity plan must serve, against `alone` served alone."""
+    return math.ceil(alone * (1 - policy.journeys_lost_max_pct / 100) - 1e-9)
+
+
+def _asks(problem: Problem, usual: Mapping[Leg, Usual]) -> bool:
+    return any(leg in usual for leg in legs(problem.journeys).values())
+
+
+# -- writing --------------------------------------------------------------------------------
+
+ALONE = "alone"  # with --compare, the days planned alone: OUT/alone/<date>/
+WEEK_JSON, WEEK_HTML = "week.json", "week.html"
+
+
+@dataclass(frozen=True)
+class WeekOutcome:
+    """What `pts week` wrote, and its figures."""
+
+    figures: dict[str, object]
+    warnings: list[Finding]
+    plans: dict[str, Plan]
+
+
+def _writing_s(days: Mapping[str, Problem], compare: bool) -> float:
+    from pts_optimiser.views.writers import writing_time_s
+
+    each = [writing_time_s(len(p.journeys)) for p in days.values()]
+    return sum(each) * (1.6 if compare else 1.0) + 1.0  # alone plans are written without maps
+
+
+def run_week(inputs: Inputs, config: Config, out: Path, time_limit_s: float, started: float,
+             previous: Path | None = None, compare: bool = False,
+             workers: int | None = None) -> WeekOutcome:
+    """Read, plan and write the week: OUT/<date>/ each a checked plan folder, week.json/.html.
+
+    `started` (time.monotonic) is when the command began: the time limit covers it all.
+    """
+    import json
+
+    from pts_optimiser.io.planfolder import check_target, previous_of
+    from pts_optimiser.io.tables import write_text
+    from pts_optimiser.services.publish import write_plan
+    from pts_optimiser.views.week import week_figures, week_html
+
+    days, warnings = read_week(inputs, config)
+    before = read_previous(previous) if previous is not None else []
+    for day in days:  # refused before planning, not after it
+        check_target(out / day, keep_previous=previous_of(out / day))
+    budget = time_limit_s - (time.monotonic() - started) - _writing_s(days, compare)
+    week = plan_week(days, budget, before, compare, workers)
+    violations: dict[str, int] = {}
+    for day, plan in week.plans.items():
+        violations[day] = len(write_plan(plan, out / day, inputs).violations)
+    alone_violations: dict[str, int] = {}
+    for day, plan in week.alone.items():
+        alone_violations[day] = len(write_plan(plan, out / ALONE / day, inputs,
+                                               with_maps=False).violations)
+    policy = config.continuity
+    figures = week_figures(week.plans, set(week.regulars), violations, week.alone,
+                           alone_violations, {
+        "regular_min_days": policy.regular_min_days, "anchors": list(week.anchors),
+        "kept_alone": list(week.kept_alone), "seconds_a_solve": round(week.per_solve_s, 1),
+        "workers": week.workers, "previous": str(previous) if previous else None,
+        "regulars_known_before": week.known_before,
+        "continuity_plan_served": week.continuity_served,
+        "seconds": round(time.monotonic() - started, 1)})
+    write_text(out / WEEK_JSON, json.dumps(figures, indent=1) + "\n")
+    write_text(out / WEEK_HTML, week_html(figures))
+    return WeekOutcome(figures, warnings, week.plans)

@@ -1,0 +1,220 @@
+"""The week report: continuity of care for regular patients, and what it cost.
+
+Figures (week.json) and one self-contained page (week.html). Continuity is measured as the
+multi-period dial-a-ride literature does (docs/week.md):
+
+- distinct vehicles: the vehicle shifts (by vehicle id: the same id is the same vehicle
+  and crew every day) that carried the patient's planned journeys over the horizon;
+- pickup spread: for each leg of the patient's day (their first journey, their second, ...)
+  planned on two days or more, the latest planned pickup minus the earliest; the patient's
+  spread is their largest leg's.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pts_optimiser.domain.plan import Event, Plan
+from pts_optimiser.domain.problem import Journey
+from pts_optimiser.domain.safe import html_text, script_json
+from pts_optimiser.views import kpi
+from pts_optimiser.views.report import MET, MISSED, _bars
+from pts_optimiser.views.runsheets import page
+
+SPREAD_BAND_MIN = 5  # the spread distribution's bands
+
+
+def _rank(journeys: Sequence[Journey]) -> dict[str, int]:
+    """Journey id -> its rank in the patient's day, by earliest pickup."""
+    ordered: dict[str, list[Journey]] = defaultdict(list)
+    for journey in journeys:
+        ordered[journey.patient_id].append(journey)
+    return {j.journey_id: rank for theirs in ordered.values()
+            for rank, j in enumerate(sorted(theirs, key=lambda j: (
+                j.pickup_window.earliest_min, j.dropoff_window.latest_min, j.journey_id)))}
+
+
+def patient_figures(plans: Mapping[str, Plan], regulars: set[str]) -> list[dict[str, Any]]:
+    """Per regular patient: journeys booked and planned, days, vehicles met, pickup spread."""
+    vehicles: dict[str, set[str]] = defaultdict(set)
+    times: dict[tuple[str, int], list[int]] = defaultdict(list)
+    booked: Counter[str] = Counter()
+    planned: Counter[str] = Counter()
+    days: dict[str, set[str]] = defaultdict(set)
+    district: dict[str, str] = {}
+    for day, plan in plans.items():
+        rank = _rank(plan.problem.journeys)
+        for journey in plan.problem.journeys:
+            if journey.patient_id in regulars:
+                booked[journey.patient_id] += 1
+                days[journey.patient_id].add(day)
+                district.setdefault(journey.patient_id, kpi.district_of(journey))
+        for roster in plan.rosters:
+            for stop in roster.stops:
+                carried = stop.journey
+                if stop.event is Event.PICKUP and carried and carried.patient_id in regulars:
+                    vehicles[carried.patient_id].add(roster.vehicle.vehicle_id)
+                    times[(carried.patient_id, rank[carried.journey_id])].append(
+                        stop.service_start_min)
+                    planned[carried.patient_id] += 1
+    out = []
+    for patient in sorted(regulars):
+        spreads = [max(t) - min(t) for (p, _), t in times.items() if p == patient and len(t) > 1]
+        out.append({"patient_id": patient, "district": district.get(patient, kpi.NO_DISTRICT),
+                    "days": len(days[patient]), "journeys": booked[patient],
+                    "planned": planned[patient], "vehicles": sorted(vehicles[patient]),
+                    "distinct_vehicles": len(vehicles[patient]),
+                    "pickup_spread_min": max(spreads) if spreads else None})
+    return out
+
+
+def continuity_summary(patients: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Mean distinct vehicles, the shares meeting one and at most two, the median spread."""
+    met = [p["distinct_vehicles"] for p in patients if p["planned"]]
+    spreads = [p["pickup_spread_min"] for p in patients if p["pickup_spread_min"] is not None]
+    return {
+        "regulars": len(patients),
+        "mean_distinct_vehicles": round(statistics.fmean(met), 2) if met else None,
+        "share_one_vehicle": round(sum(m == 1 for m in met) / len(met), 3) if met else None,
+        "share_at_most_two": round(sum(m <= 2 for m in met) / len(met), 3) if met else None,
+        "median_pickup_spread_min": statistics.median(spreads) if spreads else None,
+        "distinct_vehicles_distribution": {str(k): v for k, v in sorted(Counter(met).items())},
+        "pickup_spread_distribution": {
+            f"{band * SPREAD_BAND_MIN}-{(band + 1) * SPREAD_BAND_MIN - 1}": count
+            for band, count in sorted(Counter(s // SPREAD_BAND_MIN for s in spreads).items())},
+    }
+
+
+def by_district(patients: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The continuity summary per district, in the order of data/districts.csv."""
+    groups: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for patient in patients:
+        groups[patient["district"]].append(patient)
+    return {d: {k: v for k, v in continuity_summary(groups[d]).items()
+                if not k.endswith("distribution")}
+            for d in kpi.district_order(set(groups))}
+
+
+def day_figures(plan: Plan) -> dict[str, Any]:
+    """A day's service and running figures."""
+    config = plan.problem.config
+    km = kpi.km_by_fuel(plan)
+    return {"journeys": len(plan.problem.journeys), "served": len(plan.planned),
+            "vehicles_used": sum(r.used for r in plan.rosters),
+            "km": round(sum(km.values()), 1),
+            "co2_kg": round(sum(v * config.co2_kg_per_km[f] for f, v in km.items()), 1),
+            "left_somewhere": kpi.patients(plan).overall.left_somewhere}
+
+
+def _totals(days: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    keys = ("journeys", "served", "vehicles_used", "km", "co2_kg", "left_somewhere")
+    return {k: round(sum(d[k] for d in days.values()), 1) for k in keys}
+
+
+def week_figures(plans: Mapping[str, Plan], regulars: set[str],
+                 violations: Mapping[str, int], alone: Mapping[str, Plan] | None = None,
+                 alone_violations: Mapping[str, int] | None = None,
+                 method: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """week.json: continuity, per day and in total, against the days planned alone."""
+    patients = patient_figures(plans, regulars)
+    days = {d: {**day_figures(p), "violations": violations.get(d)} for d, p in plans.items()}
+    figures: dict[str, Any] = {
+        "days": days, "total": _totals(days), "continuity": continuity_summary(patients),
+        "by_district": by_district(patients), "method": dict(method or {}),
+    }
+    if alone:
+        apart = {d: {**day_figures(p), "violations": (alone_violations or {}).get(d)}
+                 for d, p in alone.items()}
+        alone_patients = patient_figures(alone, regulars)
+        total = figures["total"]
+        base = _totals(apart)
+        figures["alone"] = {"days": apart, "total": base,
+                            "continuity": continuity_summary(alone_patients)}
+        figures["against_alone"] = {
+            "served_share": round(total["served"] / base["served"], 4) if base["served"]
+            else None,
+            "km_share": round(total["km"] / base["km"], 4) if base["km"] else None,
+            "co2_share": round(total["co2_kg"] / base["co2_kg"], 4) if base["co2_kg"] else None}
+    figures["patients"] = patients
+    return figures
+
+
+def _cell(value: object) -> str:
+    return "-" if value is None else html_text(value)
+
+
+def _headline(figures: Mapping[str, Any]) -> str:
+    rows = [("Week", figures["continuity"], figures["total"])]
+    if "alone" in figures:
+        rows.append(("Each day alone", figures["alone"]["continuity"], figures["alone"]["total"]))
+    cells = "".join(
+        f"<tr><td>{html_text(name)}</td><td>{_cell(c['mean_distinct_vehicles'])}</td>"
+        f"<td>{_cell(c['share_at_most_two'])}</td><td>{_cell(c['share_one_vehicle'])}</td>"
+        f"<td>{_cell(c['median_pickup_spread_min'])}</td><td>{t['served']:.0f} of "
+        f"{t['journeys']:.0f}</td><td>{t['km']:,.1f}</td><td>{t['co2_kg']:,.1f}</td>"
+        f"<td>{t['left_somewhere']:.0f}</td></tr>" for name, c, t in rows)
+    return ("<table><tr><th></th><th>Mean distinct vehicles a regular</th><th>Share with at "
+            "most two</th><th>Share with one</th><th>Median pickup spread (min)</th><th>"
+            "Journeys served</th><th>km</th><th>kg CO2e</th><th>Left somewhere</th></tr>"
+            f"{cells}</table>")
+
+
+def _days_table(figures: Mapping[str, Any]) -> str:
+    rows = "".join(
+        f"<tr><td>{html_text(day)}</td><td>{d['served']} of {d['journeys']}</td>"
+        f"<td>{d['vehicles_used']}</td><td>{d['km']:,.1f}</td><td>{d['co2_kg']:,.1f}</td>"
+        f'<td style="color:{MET if d["violations"] == 0 else MISSED}">'
+        f"{_cell(d['violations'])}</td><td>{d['left_somewhere']}</td>"
+        f'<td><a href="{html_text(day)}/report.html">report</a></td></tr>'
+        for day, d in figures["days"].items())
+    return ("<table><tr><th>Day</th><th>Journeys served</th><th>Vehicles used</th><th>km</th>"
+            "<th>kg CO2e</th><th>Violations (checker)</th><th>Left somewhere</th><th></th></tr>"
+            f"{rows}</table>")
+
+
+def _district_table(figures: Mapping[str, Any]) -> str:
+    rows = "".join(f"<tr><td>{html_text(d)}</td><td>{v['regulars']}</td>"
+                   f"<td>{_cell(v['mean_distinct_vehicles'])}</td>"
+                   f"<td>{_cell(v['share_at_most_two'])}</td>"
+                   f"<td>{_cell(v['median_pickup_spread_min'])}</td></tr>"
+                   for d, v in figures["by_district"].items())
+    return ("<table><tr><th>District</th><th>Regulars</th><th>Mean distinct vehicles</th>"
+            f"<th>Share with at most two</th><th>Median spread (min)</th></tr>{rows}</table>")
+
+
+def _patients_table(figures: Mapping[str, Any]) -> str:
+    rows = "".join(f"<tr><td>{html_text(p['patient_id'])}</td><td>{html_text(p['district'])}"
+                   f"</td><td>{p['days']}</td><td>{p['planned']} of {p['journeys']}</td>"
+                   f"<td>{p['distinct_vehicles']}</td>"
+                   f"<td>{html_text(', '.join(p['vehicles']))}</td>"
+                   f"<td>{_cell(p['pickup_spread_min'])}</td></tr>"
+                   for p in figures["patients"])
+    return ("<table><tr><th>Patient</th><th>District</th><th>Days</th><th>Journeys planned</th>"
+            "<th>Distinct vehicles</th><th>Vehicles</th><th>Pickup spread (min)</th></tr>"
+            f"{rows}</table>")
+
+
+def week_html(figures: Mapping[str, Any]) -> str:
+    """The week report page; its figures embedded as JSON."""
+    days = list(figures["days"])
+    span = f"{days[0]} to {days[-1]}" if days else "no days"
+    continuity = figures["continuity"]
+    body = f"""
+<h1>Week report: {html_text(span)}</h1>
+<p>{continuity['regulars']} regular patients (journeys on
+{html_text(figures['method'].get('regular_min_days', 2))} days or more). Distinct vehicles:
+the vehicles that carried a regular's journeys over the days. Pickup spread: for each
+journey of their day planned on several days, latest minus earliest pickup; a patient's
+largest.</p>
+<h2>Continuity and its cost</h2>{_headline(figures)}
+<h2>Distinct vehicles a regular met</h2>{_bars(continuity['distinct_vehicles_distribution'])}
+<h2>Pickup spread (minutes)</h2>{_bars(continuity['pickup_spread_distribution'])}
+<h2>Days</h2>{_days_table(figures)}
+<h2>By district</h2>{_district_table(figures)}
+<h2>Regular patients</h2>{_patients_table(figures)}
+<script type="application/json" id="figures">{script_json(figures)}</script>
+"""
+    return page(f"Week report {span}", body)
