@@ -284,72 +284,41 @@ def load_config(path: Path | None = None) -> Config:
     if path is not None:
         tree = _merge(tree, _read_toml(path))
     read = _Reader(tree, file)
-    purposes = {
-        name: PurposePolicy(
-            priority=read.integer(f"purposes.{name}.priority", 1, 3),
-            arrive_early_min=read.integer(f"purposes.{name}.arrive_early_min", 0, 720),
-            collect_within_min=read.integer(f"purposes.{name}.collect_within_min", 0, 720),
-            max_ride_min=read.integer(f"purposes.{name}.max_ride_min", 1, 720),
-        )
-        for name in PURPOSES
-    }
-    service = ServicePolicy(
-        seated_min=read.integer("service.seated_min", 0, 120),
-        wheelchair_min=read.integer("service.wheelchair_min", 0, 120),
-        stretcher_min=read.integer("service.stretcher_min", 0, 120),
-        per_escort_min=read.integer("service.per_escort_min", 0, 60),
-    )
-    breaks = BreakPolicy(
-        default_break_min=read.integer("breaks.default_break_min", 0, 240),
-        required_over_min=read.integer("breaks.required_over_min", 0, 1440),
-        earliest_after_start_min=read.integer("breaks.earliest_after_start_min", 0, 1440),
-        latest_after_start_min=read.integer("breaks.latest_after_start_min", 0, 1440),
-    )
-    if breaks.earliest_after_start_min > breaks.latest_after_start_min:
-        read._bad("breaks.latest_after_start_min", "is before breaks.earliest_after_start_min",
-                  "make the latest break start no earlier than the earliest")
-    travel = TravelPolicy(
-        provider=read.choice("travel.provider", ("estimate", "osrm")),
-        road_factor=read.number("travel.road_factor", 1.0, 3.0),
-        speed_kmh=read.number("travel.speed_kmh", 5.0, 120.0),
-        osrm_url=read.text("travel.osrm_url"),
-        osrm_timeout_s=read.number("travel.osrm_timeout_s", 0.1, 600.0),
-        osrm_max_table=read.integer("travel.osrm_max_table", 2, 100_000),
-    )
-    objective = ObjectiveWeights(
-        unserved_cost_by_priority={
-            level: read.integer(f"objective.unserved_cost_priority_{level}", 0, 10**9)
-            for level in (1, 2, 3)
-        },
-        km_cost_by_fuel={fuel: read.integer(f"objective.km_cost_{fuel}", 0, 10**6)
-                         for fuel in FUELS},
-        vehicle_cost=read.integer("objective.vehicle_cost", 0, 10**8),
-        shift_minute_cost=read.integer("objective.shift_minute_cost", 0, 10**6),
-    )
-    co2 = {fuel: read.number(f"co2.{fuel}_kg_per_km", 0.0, 5.0) for fuel in FUELS}
-    kpi = KpiTargets(
-        renal_collect_within_min=read.integer("kpi.renal_collect_within_min", 0, 720),
-        renal_collect_target_pct=read.integer("kpi.renal_collect_target_pct", 0, 100),
-        renal_on_board_max_min=read.integer("kpi.renal_on_board_max_min", 0, 720),
-        renal_on_board_target_pct=read.integer("kpi.renal_on_board_target_pct", 0, 100),
-        renal_arrive_early_max_min=read.integer("kpi.renal_arrive_early_max_min", 0, 720),
-        renal_arrive_early_target_pct=read.integer("kpi.renal_arrive_early_target_pct", 0, 100),
-        planned_arrive_early_max_min=read.integer("kpi.planned_arrive_early_max_min", 0, 720),
-        planned_arrive_early_target_pct=read.integer("kpi.planned_arrive_early_target_pct", 0,
-                                                     100),
-        discharge_collect_within_min=read.integer("kpi.discharge_collect_within_min", 0, 720),
-        discharge_collect_target_pct=read.integer("kpi.discharge_collect_target_pct", 0, 100),
-    )
-    config = Config(
-        purposes=purposes,
+    config = _config(read)
+    if config.travel.provider == "osrm" \
+            and not config.travel.osrm_url.startswith(("http://", "https://")):
+        read._bad("travel.osrm_url", "is not an http(s) URL",
+                  'give the OSRM server, e.g. "http://127.0.0.1:5000"')
+    read.unknown_keys()
+    if read.findings:
+        raise InputError(read.findings)
+    return config
+
+
+def _config(read: _Reader) -> Config:
+    """Every table of the policy, each value range-checked as it is read."""
+    return Config(
+        purposes=_purposes(read),
         ride_direct_factor=read.number("ride.direct_factor", 1.0, 5.0),
-        service=service,
-        breaks=breaks,
-        travel=travel,
-        objective=objective,
-        co2_kg_per_km=co2,
+        service=ServicePolicy(
+            seated_min=read.integer("service.seated_min", 0, 120),
+            wheelchair_min=read.integer("service.wheelchair_min", 0, 120),
+            stretcher_min=read.integer("service.stretcher_min", 0, 120),
+            per_escort_min=read.integer("service.per_escort_min", 0, 60),
+        ),
+        breaks=_breaks(read),
+        travel=TravelPolicy(
+            provider=read.choice("travel.provider", ("estimate", "osrm")),
+            road_factor=read.number("travel.road_factor", 1.0, 3.0),
+            speed_kmh=read.number("travel.speed_kmh", 5.0, 120.0),
+            osrm_url=read.text("travel.osrm_url"),
+            osrm_timeout_s=read.number("travel.osrm_timeout_s", 0.1, 600.0),
+            osrm_max_table=read.integer("travel.osrm_max_table", 2, 100_000),
+        ),
+        objective=_objective(read),
+        co2_kg_per_km={fuel: read.number(f"co2.{fuel}_kg_per_km", 0.0, 5.0) for fuel in FUELS},
         charging_during_shift=read.flag("electric.charging_during_shift"),
-        kpi=kpi,
+        kpi=_kpi(read),
         maps=MapPolicy(tiles=read.text("maps.tiles"), tiles_credit=read.text("maps.tiles_credit"),
                        privacy=read.flag("maps.privacy")),
         group_readable=read.flag("output.group_readable"),
@@ -372,10 +341,57 @@ def load_config(path: Path | None = None) -> Config:
             read.integer("continuity.pickup_slack_min", 0, 240),
             read.number("continuity.journeys_lost_max_pct", 0.0, 100.0)),
     )
-    if travel.provider == "osrm" and not travel.osrm_url.startswith(("http://", "https://")):
-        read._bad("travel.osrm_url", "is not an http(s) URL",
-                  'give the OSRM server, e.g. "http://127.0.0.1:5000"')
-    read.unknown_keys()
-    if read.findings:
-        raise InputError(read.findings)
-    return config
+
+
+def _purposes(read: _Reader) -> dict[str, PurposePolicy]:
+    return {
+        name: PurposePolicy(
+            priority=read.integer(f"purposes.{name}.priority", 1, 3),
+            arrive_early_min=read.integer(f"purposes.{name}.arrive_early_min", 0, 720),
+            collect_within_min=read.integer(f"purposes.{name}.collect_within_min", 0, 720),
+            max_ride_min=read.integer(f"purposes.{name}.max_ride_min", 1, 720),
+        )
+        for name in PURPOSES
+    }
+
+
+def _breaks(read: _Reader) -> BreakPolicy:
+    breaks = BreakPolicy(
+        default_break_min=read.integer("breaks.default_break_min", 0, 240),
+        required_over_min=read.integer("breaks.required_over_min", 0, 1440),
+        earliest_after_start_min=read.integer("breaks.earliest_after_start_min", 0, 1440),
+        latest_after_start_min=read.integer("breaks.latest_after_start_min", 0, 1440),
+    )
+    if breaks.earliest_after_start_min > breaks.latest_after_start_min:
+        read._bad("breaks.latest_after_start_min", "is before breaks.earliest_after_start_min",
+                  "make the latest break start no earlier than the earliest")
+    return breaks
+
+
+def _objective(read: _Reader) -> ObjectiveWeights:
+    return ObjectiveWeights(
+        unserved_cost_by_priority={
+            level: read.integer(f"objective.unserved_cost_priority_{level}", 0, 10**9)
+            for level in (1, 2, 3)
+        },
+        km_cost_by_fuel={fuel: read.integer(f"objective.km_cost_{fuel}", 0, 10**6)
+                         for fuel in FUELS},
+        vehicle_cost=read.integer("objective.vehicle_cost", 0, 10**8),
+        shift_minute_cost=read.integer("objective.shift_minute_cost", 0, 10**6),
+    )
+
+
+def _kpi(read: _Reader) -> KpiTargets:
+    return KpiTargets(
+        renal_collect_within_min=read.integer("kpi.renal_collect_within_min", 0, 720),
+        renal_collect_target_pct=read.integer("kpi.renal_collect_target_pct", 0, 100),
+        renal_on_board_max_min=read.integer("kpi.renal_on_board_max_min", 0, 720),
+        renal_on_board_target_pct=read.integer("kpi.renal_on_board_target_pct", 0, 100),
+        renal_arrive_early_max_min=read.integer("kpi.renal_arrive_early_max_min", 0, 720),
+        renal_arrive_early_target_pct=read.integer("kpi.renal_arrive_early_target_pct", 0, 100),
+        planned_arrive_early_max_min=read.integer("kpi.planned_arrive_early_max_min", 0, 720),
+        planned_arrive_early_target_pct=read.integer("kpi.planned_arrive_early_target_pct", 0,
+                                                     100),
+        discharge_collect_within_min=read.integer("kpi.discharge_collect_within_min", 0, 720),
+        discharge_collect_target_pct=read.integer("kpi.discharge_collect_target_pct", 0, 100),
+    )
