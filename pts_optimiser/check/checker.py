@@ -471,7 +471,8 @@ class _Checker:
         cancelled = {cells.get("journey_id", "") for cells in unassigned.rows
                      if cells.get("reason", "").startswith("cancelled")}
         # A crew already driving to a pickup at the call keeps it (the re-plan cannot recall
-        # it): the moment that counts is when it left the stop before.
+        # it): the moment that counts is when it left the stop before, at the call or earlier
+        # (a crew leaving its break as the call comes is on its way).
         set_off = {s.journey_id: min(s.service_start, before.departure)
                    for stops in by_vehicle.values() for before, s in pairwise(stops)
                    if s.event == "pickup"}
@@ -481,8 +482,8 @@ class _Checker:
                 why = ""
                 if back in cancelled:
                     why = "; the return was cancelled: they need another way back"
-                elif replanned_at is not None and set_off.get(outward, replanned_at) \
-                        < replanned_at:
+                elif replanned_at is not None \
+                        and set_off.get(outward, replanned_at + 1) <= replanned_at:
                     why = (f"; they were collected, or a crew was on its way to them, before "
                            f"the re-plan at {format_clock(replanned_at)}: they need another "
                            "way back")

@@ -378,7 +378,8 @@ def test_policy_allowing_it_makes_a_warning(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("replanned_at", "violation"),
-                         [("09:15", True), ("09:21", False), ("09:25", False)])
+                         [("09:15", True), ("09:19", True), ("09:20", False),
+                          ("09:21", False), ("09:25", False)])
 def test_replan_keeps_a_patient_a_crew_had_set_off_for(replanned_at: str, violation: bool,
                                                        tmp_path: Path) -> None:
     """A re-plan called after the crew left for the pickup (or made it) only warns."""
