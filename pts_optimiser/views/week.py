@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from pts_optimiser.domain.plan import Event, Plan
@@ -146,55 +146,56 @@ def _cell(value: object) -> str:
     return "-" if value is None else html_text(value)
 
 
+def _table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """A table: `headers` as text (escaped here), each row's cells as HTML already escaped."""
+    head = "".join(f"<th>{html_text(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>"
+                   for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
 def _headline(figures: Mapping[str, Any]) -> str:
     rows = [("Week", figures["continuity"], figures["total"])]
     if "alone" in figures:
         rows.append(("Each day alone", figures["alone"]["continuity"], figures["alone"]["total"]))
-    cells = "".join(
-        f"<tr><td>{html_text(name)}</td><td>{_cell(c['mean_distinct_vehicles'])}</td>"
-        f"<td>{_cell(c['share_at_most_two'])}</td><td>{_cell(c['share_one_vehicle'])}</td>"
-        f"<td>{_cell(c['median_pickup_spread_min'])}</td><td>{t['served']:.0f} of "
-        f"{t['journeys']:.0f}</td><td>{t['km']:,.1f}</td><td>{t['co2_kg']:,.1f}</td>"
-        f"<td>{t['left_somewhere']:.0f}</td></tr>" for name, c, t in rows)
-    return ("<table><tr><th></th><th>Mean distinct vehicles a regular</th><th>Share with at "
-            "most two</th><th>Share with one</th><th>Median pickup spread (min)</th><th>"
-            "Journeys served</th><th>km</th><th>kg CO2e</th><th>Left somewhere</th></tr>"
-            f"{cells}</table>")
+    return _table(
+        ["", "Mean distinct vehicles a regular", "Share with at most two", "Share with one",
+         "Median pickup spread (min)", "Journeys served", "km", "kg CO2e", "Left somewhere"],
+        ([html_text(name), _cell(c["mean_distinct_vehicles"]), _cell(c["share_at_most_two"]),
+          _cell(c["share_one_vehicle"]), _cell(c["median_pickup_spread_min"]),
+          f"{t['served']:.0f} of {t['journeys']:.0f}", f"{t['km']:,.1f}",
+          f"{t['co2_kg']:,.1f}", f"{t['left_somewhere']:.0f}"] for name, c, t in rows))
 
 
 def _days_table(figures: Mapping[str, Any]) -> str:
-    rows = "".join(
-        f"<tr><td>{html_text(day)}</td><td>{d['served']} of {d['journeys']}</td>"
-        f"<td>{d['vehicles_used']}</td><td>{d['km']:,.1f}</td><td>{d['co2_kg']:,.1f}</td>"
-        f'<td style="color:{MET if d["violations"] == 0 else MISSED}">'
-        f"{_cell(d['violations'])}</td><td>{d['left_somewhere']}</td>"
-        f'<td><a href="{html_text(day)}/report.html">report</a></td></tr>'
-        for day, d in figures["days"].items())
-    return ("<table><tr><th>Day</th><th>Journeys served</th><th>Vehicles used</th><th>km</th>"
-            "<th>kg CO2e</th><th>Violations (checker)</th><th>Left somewhere</th><th></th></tr>"
-            f"{rows}</table>")
+    return _table(
+        ["Day", "Journeys served", "Vehicles used", "km", "kg CO2e", "Violations (checker)",
+         "Left somewhere", ""],
+        ([html_text(day), f"{d['served']} of {d['journeys']}", f"{d['vehicles_used']}",
+          f"{d['km']:,.1f}", f"{d['co2_kg']:,.1f}",
+          f'<span style="color:{MET if d["violations"] == 0 else MISSED}">'
+          f"{_cell(d['violations'])}</span>", f"{d['left_somewhere']}",
+          f'<a href="{html_text(day)}/report.html">report</a>']
+         for day, d in figures["days"].items()))
 
 
 def _district_table(figures: Mapping[str, Any]) -> str:
-    rows = "".join(f"<tr><td>{html_text(d)}</td><td>{v['regulars']}</td>"
-                   f"<td>{_cell(v['mean_distinct_vehicles'])}</td>"
-                   f"<td>{_cell(v['share_at_most_two'])}</td>"
-                   f"<td>{_cell(v['median_pickup_spread_min'])}</td></tr>"
-                   for d, v in figures["by_district"].items())
-    return ("<table><tr><th>District</th><th>Regulars</th><th>Mean distinct vehicles</th>"
-            f"<th>Share with at most two</th><th>Median spread (min)</th></tr>{rows}</table>")
+    return _table(
+        ["District", "Regulars", "Mean distinct vehicles", "Share with at most two",
+         "Median spread (min)"],
+        ([html_text(d), f"{v['regulars']}", _cell(v["mean_distinct_vehicles"]),
+          _cell(v["share_at_most_two"]), _cell(v["median_pickup_spread_min"])]
+         for d, v in figures["by_district"].items()))
 
 
 def _patients_table(figures: Mapping[str, Any]) -> str:
-    rows = "".join(f"<tr><td>{html_text(p['patient_id'])}</td><td>{html_text(p['district'])}"
-                   f"</td><td>{p['days']}</td><td>{p['planned']} of {p['journeys']}</td>"
-                   f"<td>{p['distinct_vehicles']}</td>"
-                   f"<td>{html_text(', '.join(p['vehicles']))}</td>"
-                   f"<td>{_cell(p['pickup_spread_min'])}</td></tr>"
-                   for p in figures["patients"])
-    return ("<table><tr><th>Patient</th><th>District</th><th>Days</th><th>Journeys planned</th>"
-            "<th>Distinct vehicles</th><th>Vehicles</th><th>Pickup spread (min)</th></tr>"
-            f"{rows}</table>")
+    return _table(
+        ["Patient", "District", "Days", "Journeys planned", "Distinct vehicles", "Vehicles",
+         "Pickup spread (min)"],
+        ([html_text(p["patient_id"]), html_text(p["district"]), f"{p['days']}",
+          f"{p['planned']} of {p['journeys']}", f"{p['distinct_vehicles']}",
+          html_text(", ".join(p["vehicles"])), _cell(p["pickup_spread_min"])]
+         for p in figures["patients"]))
 
 
 def week_html(figures: Mapping[str, Any]) -> str:
