@@ -16,7 +16,15 @@ from pts_optimiser.check.checker import CheckResult, check_plan
 from pts_optimiser.domain.config import load_config
 from pts_optimiser.domain.plan import Plan
 from pts_optimiser.domain.problem import Problem
-from pts_optimiser.engine.model import LOADS, RoutingInput, RoutingRequest, RoutingVehicle
+from pts_optimiser.engine.model import (
+    LOADS,
+    RoutingInput,
+    RoutingRequest,
+    RoutingVehicle,
+    SearchSettings,
+    solve_routing,
+)
+from pts_optimiser.engine.recreate import RecreateSettings, recreate
 from pts_optimiser.engine.solve import SolveOptions, solve
 from pts_optimiser.io.parse import Inputs, read_problem
 from pts_optimiser.services.publish import write_plan
@@ -189,3 +197,13 @@ def report_figures(plan_dir: Path) -> dict[str, object]:
     assert found is not None
     return dict(json.loads(found.group(1).replace("&amp;", "&").replace("&lt;", "<")
                            .replace("&gt;", ">")))
+
+
+def assert_priced_as_the_model(data: RoutingInput) -> None:
+    """Ruin and recreate counts a plan's cost exactly as the OR-Tools model's objective does."""
+    outcome = solve_routing(data, SearchSettings(1.0))
+    assert outcome is not None
+    routes = [[visit.node for visit in route[1:-1]] for route in outcome.routes]
+    found = recreate(data, routes, RecreateSettings(30.0, max_iterations=100))
+    assert found is not None
+    assert found.start_cost == outcome.objective

@@ -10,7 +10,7 @@ import pytest
 
 from pts_optimiser.engine.model import RoutingInput, SearchSettings, solve_routing
 from pts_optimiser.engine.recreate import RecreateSettings, recreate
-from tests.helpers import line_day
+from tests.helpers import assert_priced_as_the_model, line_day
 
 
 def _model_accepts(data: RoutingInput, routes: Sequence[Sequence[int]]) -> bool:
@@ -101,12 +101,7 @@ def test_costs_are_counted_as_the_model_counts_them() -> None:
     plain = line_day([0, 0, 10, 20, 15, 25], [(2, 3, 100), (4, 5, 100)], vehicles=2,
                       windows={3: (200, 260), 5: (90, 95)})
     data = replace(plain, vehicle_cost=500, span_cost_per_min=3)
-    outcome = solve_routing(data, SearchSettings(1.0))
-    assert outcome is not None
-    routes = [[visit.node for visit in route[1:-1]] for route in outcome.routes]
-    found = recreate(data, routes, RecreateSettings(30.0, max_iterations=200))
-    assert found is not None
-    assert found.start_cost == outcome.objective
+    assert_priced_as_the_model(data)
 
 
 @pytest.mark.parametrize(("field", "value"), [

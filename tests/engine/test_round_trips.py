@@ -30,7 +30,14 @@ from pts_optimiser.engine.recreate import RecreateSettings, recreate
 from pts_optimiser.engine.solve import SolveOptions, _fallback_better, solve
 from pts_optimiser.io.parse import read_problem
 from pts_optimiser.services.publish import write_plan
-from tests.helpers import BOOKING_COLUMNS, booking, line_day, vehicle, write_day
+from tests.helpers import (
+    BOOKING_COLUMNS,
+    assert_priced_as_the_model,
+    booking,
+    line_day,
+    vehicle,
+    write_day,
+)
 
 COLUMNS = [*BOOKING_COLUMNS, "return_of"]
 
@@ -247,12 +254,7 @@ def test_a_standard_moves_a_collection_earlier_when_it_is_free_to() -> None:
 def test_ruin_and_recreate_counts_the_standards_as_the_model_does() -> None:
     """With standards priced and time on shift costed, the search's cost is the objective."""
     data = replace(_standard_day(), soft_latest={2: (110, 5), 4: (290, 3)})
-    outcome = solve_routing(data, SearchSettings(1.0))
-    assert outcome is not None
-    routes = [[visit.node for visit in route[1:-1]] for route in outcome.routes]
-    found = recreate(data, routes, RecreateSettings(30.0, max_iterations=100))
-    assert found is not None
-    assert found.start_cost == outcome.objective
+    assert_priced_as_the_model(data)
 
 
 def _two_patients(tmp_path: Path) -> tuple[Problem, Plan]:
