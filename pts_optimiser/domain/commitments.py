@@ -54,6 +54,19 @@ class VehicleStart:
 
 
 @dataclass(frozen=True)
+class Preference:
+    """How a regular patient's journey is usually served: asked for, never required.
+
+    The engine prices a pickup on another vehicle (`[continuity] vehicle_change_cost`) and
+    each minute it is more than `pickup_slack_min` from the usual time
+    (`pickup_spread_cost_per_min`); None asks nothing of that kind.
+    """
+
+    vehicle_id: str | None = None
+    pickup_min: int | None = None
+
+
+@dataclass(frozen=True)
 class Commitments:
     """What the planner must respect or start from, beyond the day's problem.
 
@@ -64,13 +77,16 @@ class Commitments:
     old run: event, journey id, place): the search starts from the old plan, so nothing it
     served is lost unless it must be. `bring_back` (journey ids): returns of patients
     already taken out; each costs far more to leave out than any other journey, so it is
-    never given up for capacity while anything else could be.
+    never given up for capacity while anything else could be. `prefer` (journey id ->
+    Preference): continuity of care, as costs in the search's objective, so a preference
+    gives way to a journey and to the hard rules.
     """
 
     starts: Mapping[str, VehicleStart] = field(default_factory=dict)
     keep_on: Mapping[str, str] = field(default_factory=dict)
     warm: Mapping[str, Sequence[tuple[Event, str, Place]]] = field(default_factory=dict)
     bring_back: frozenset[str] = frozenset()
+    prefer: Mapping[str, Preference] = field(default_factory=dict)
 
 
 NOTHING_COMMITTED = Commitments()

@@ -69,10 +69,14 @@ def _part(data: RoutingInput, vehicles: Sequence[int], requests: Sequence[int]) 
     for v in vehicles:
         nodes += [data.vehicles[v].start_node, data.vehicles[v].end_node]
     chosen: list[tuple[RoutingRequest, tuple[int, ...]]] = []
+    usual: dict[int, tuple[int, int]] = {}
     for r in requests:
         request = data.requests[r]
         allowed = tuple(new_vehicle[v] for v in request.allowed_vehicles if v in keep_vehicles)
         if allowed:
+            if r in data.usual_vehicle and data.usual_vehicle[r][0] in keep_vehicles:
+                vehicle, cost = data.usual_vehicle[r]
+                usual[len(chosen)] = (new_vehicle[vehicle], cost)
             chosen.append((request, allowed))
             nodes += [request.pickup_node, request.dropoff_node]
     breaks = [node for node, owner in data.break_owner.items() if owner in keep_vehicles]
@@ -93,7 +97,10 @@ def _part(data: RoutingInput, vehicles: Sequence[int], requests: Sequence[int]) 
         break_owner={new_node[n]: new_vehicle[data.break_owner[n]] for n in breaks},
         fixed_visits={new_node[n]: new_vehicle[data.fixed_visits[n]] for n in fixed},
         vehicle_cost=data.vehicle_cost, span_cost_per_min=data.span_cost_per_min,
-        break_cost=data.break_cost, horizon_min=data.horizon_min)
+        break_cost=data.break_cost, horizon_min=data.horizon_min,
+        soft_latest={new_node[n]: v for n, v in data.soft_latest.items() if n in new_node},
+        soft_earliest={new_node[n]: v for n, v in data.soft_earliest.items() if n in new_node},
+        usual_vehicle=usual)
     return Part(part, tuple(nodes), tuple(vehicles))
 
 

@@ -205,6 +205,8 @@ def encode(problem: Problem, commitments: Commitments, seed: int = 0) -> Encoded
     ends = [nodes.add(places.of(v.base), 0, (v.shift_start_min, v.shift_end_min))
             for v in vehicles]
     requests, soft_latest = _requests(problem, servable, diagnoses, commitments, nodes, places)
+    soft_latest, soft_earliest, usual_vehicle = _continuity(problem, servable, requests,
+                                                            commitments, soft_latest)
     fixed_visits = _aboard(begun, nodes, places)
     break_owner, break_nodes = _breaks(problem, break_places, begun, nodes, places)
     node_places = np.asarray(nodes.place_of_node)
@@ -216,6 +218,7 @@ def encode(problem: Problem, commitments: Commitments, seed: int = 0) -> Encoded
         vehicles=_routing_vehicles(problem, begun, starts, ends),
         requests=requests, break_owner=break_owner, fixed_visits=fixed_visits,
         links=request_links(returns, servable), soft_latest=soft_latest,
+        soft_earliest=soft_earliest, usual_vehicle=usual_vehicle,
         vehicle_cost=config.objective.vehicle_cost,
         span_cost_per_min=config.objective.shift_minute_cost,
         horizon_min=max([DAY_MIN, *(w[1] for w in nodes.windows)]))
@@ -285,6 +288,46 @@ def _requests(problem: Problem, servable: Sequence[Journey], diagnoses: Mapping[
             kept_on(journey, diagnoses[journey.journey_id].allowed, commitments.keep_on,
                     problem.vehicles)))
     return requests, soft_latest
+
+
+def _continuity(problem: Problem, servable: Sequence[Journey],
+                requests: Sequence[RoutingRequest], commitments: Commitments,
+                soft_latest: Mapping[int, tuple[int, int]]
+                ) -> tuple[dict[int, tuple[int, int]], dict[int, tuple[int, int]],
+                           dict[int, tuple[int, int]]]:
+    """Regulars' usual vehicles and times as costs: (soft latests, soft earliests, vehicles).
+
+    A usual vehicle that could not carry the journey alone today asks nothing (every
+    vehicle would pay alike). Where a standard already bounds a pickup, the tighter bound
+    holds, at the dearer cost: one soft latest per pickup, as the model takes it.
+    """
+    policy = problem.config.continuity
+    latest = dict(soft_latest)
+    earliest: dict[int, tuple[int, int]] = {}
+    usual_vehicle: dict[int, tuple[int, int]] = {}
+    if not commitments.prefer:
+        return latest, earliest, usual_vehicle
+    index_of = {v.vehicle_id: i for i, v in enumerate(problem.vehicles)}
+    for r, (journey, request) in enumerate(zip(servable, requests, strict=True)):
+        wish = commitments.prefer.get(journey.journey_id)
+        if wish is None:
+            continue
+        vehicle = index_of.get(wish.vehicle_id or "")
+        if policy.vehicle_change_cost > 0 and vehicle in request.allowed_vehicles \
+                and len(request.allowed_vehicles) > 1:
+            usual_vehicle[r] = (vehicle, policy.vehicle_change_cost)
+        cost = policy.pickup_spread_cost_per_min
+        if wish.pickup_min is None or cost <= 0:
+            continue
+        window, node = journey.pickup_window, request.pickup_node
+        low = wish.pickup_min - policy.pickup_slack_min
+        high = wish.pickup_min + policy.pickup_slack_min
+        if low > window.earliest_min:
+            earliest[node] = (min(low, window.latest_min), cost)
+        if high < window.latest_min:
+            bound, dearer = latest.get(node, (high, cost))
+            latest[node] = (min(bound, max(high, window.earliest_min)), max(dearer, cost))
+    return latest, earliest, usual_vehicle
 
 
 def _aboard(begun: Sequence[VehicleStart | None], nodes: Nodes, places: DayPlaces

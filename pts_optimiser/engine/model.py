@@ -85,6 +85,11 @@ class RoutingInput:
     # Standards as costs: node -> (minute, cost per minute its service starts after it).
     # Soft: within the node's hard window, a later start is allowed but paid for.
     soft_latest: Mapping[int, tuple[int, int]] = field(default_factory=dict)
+    # Continuity of care: node -> (minute, cost per minute its service starts before it);
+    # with soft_latest, a soft window around a regular's usual pickup time.
+    soft_earliest: Mapping[int, tuple[int, int]] = field(default_factory=dict)
+    # Continuity of care: request -> (vehicle index, cost when another vehicle carries it).
+    usual_vehicle: Mapping[int, tuple[int, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -170,9 +175,31 @@ def unlinked(data: RoutingInput, served: set[int]) -> list[int]:
 
 
 def soft_cost(data: RoutingInput, node: int, start_min: int) -> int:
-    """What the model charges for starting service at `node` at `start_min` (its standard)."""
+    """What the model charges for starting service at `node` at `start_min`.
+
+    Its standard or a regular's usual time: minutes after the soft latest, before the soft
+    earliest.
+    """
     bound, cost = data.soft_latest.get(node, (0, 0))
-    return cost * max(0, start_min - bound) if cost > 0 else 0
+    late = cost * max(0, start_min - bound) if cost > 0 else 0
+    bound, cost = data.soft_earliest.get(node, (0, 0))
+    return late + (cost * max(0, bound - start_min) if cost > 0 else 0)
+
+
+def vehicle_change_costs(data: RoutingInput) -> list[list[int]]:
+    """Per vehicle, per node: what the model charges for serving the node on that vehicle.
+
+    A regular's pickup on another vehicle than their usual one costs the policy's price; on
+    the usual one, and every other node anywhere, nothing.
+    """
+    n_nodes = len(data.service_min)
+    base = [0] * n_nodes
+    for request, (_, cost) in data.usual_vehicle.items():
+        base[data.requests[request].pickup_node] = cost
+    costs = [list(base) for _ in data.vehicles]
+    for request, (vehicle, _) in data.usual_vehicle.items():
+        costs[vehicle][data.requests[request].pickup_node] = 0
+    return costs
 
 
 def arc_costs(data: RoutingInput) -> dict[int, NDArray[np.int64]]:
@@ -288,7 +315,10 @@ class _Built:
 
 
 def _build(data: RoutingInput, with_links: bool) -> _Built:
-    """The model: time, loads, range, costs, journeys, round trips, standards, breaks."""
+    """The model: time, loads, range, costs, journeys, round trips, standards, breaks.
+
+    Continuity of care (usual vehicles and times) is priced with the costs and times.
+    """
     n_nodes = len(data.service_min)
     starts = [v.start_node for v in data.vehicles]
     ends = [v.end_node for v in data.vehicles]
@@ -325,10 +355,13 @@ def _add_time(model: _Built, data: RoutingInput) -> None:
         routing.AddVariableMaximizedByFinalizer(time_dim.CumulVar(routing.Start(vehicle_index)))
     if data.span_cost_per_min:
         time_dim.SetSpanCostCoefficientForAllVehicles(data.span_cost_per_min)
-    # Standards: minutes past the standard cost, inside the hard window.
+    # Standards and usual times: minutes outside them cost, inside the hard window.
     for node, (bound, cost) in data.soft_latest.items():
         if cost > 0:
             time_dim.SetCumulVarSoftUpperBound(model.index_of[node], bound, cost)
+    for node, (bound, cost) in data.soft_earliest.items():
+        if cost > 0:
+            time_dim.SetCumulVarSoftLowerBound(model.index_of[node], bound, cost)
 
 
 def _add_loads(model: _Built, data: RoutingInput) -> None:
@@ -364,6 +397,29 @@ def _add_costs(model: _Built, data: RoutingInput) -> None:
                     for rate, cost in arc_costs(data).items()}
     for vehicle_index, vehicle in enumerate(data.vehicles):
         routing.SetArcCostEvaluatorOfVehicle(cost_by_rate[vehicle.km_cost], vehicle_index)
+    _add_usual_vehicles(model, data)
+
+
+def _add_usual_vehicles(model: _Built, data: RoutingInput) -> None:
+    """Continuity: a regular's pickup off their usual vehicle costs, as a dimension's span.
+
+    OR-Tools has no per-vehicle cost of a visit; a dimension whose transit at a node is
+    that cost on the vehicle gives it, summed over the run. Vehicles nobody usually rides
+    share one transit vector, so they stay one vehicle class.
+    """
+    if not data.usual_vehicle:
+        return
+    routing = model.routing
+    callbacks: dict[tuple[int, ...], int] = {}
+    per_vehicle = []
+    for costs in vehicle_change_costs(data):
+        key = tuple(costs)
+        if key not in callbacks:
+            callbacks[key] = routing.RegisterUnaryTransitVector(costs)
+        per_vehicle.append(callbacks[key])
+    most = sum(cost for _, cost in data.usual_vehicle.values())
+    routing.AddDimensionWithVehicleTransits(per_vehicle, 0, most, True, "usual_vehicle")
+    routing.GetDimensionOrDie("usual_vehicle").SetSpanCostCoefficientForAllVehicles(1)
 
 
 def _add_journeys(model: _Built, data: RoutingInput, with_links: bool) -> None:

@@ -29,7 +29,14 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from pts_optimiser.engine.model import LOADS, RoutingInput, arc_costs, ride_limit_min, transit_min
+from pts_optimiser.engine.model import (
+    LOADS,
+    RoutingInput,
+    arc_costs,
+    ride_limit_min,
+    transit_min,
+    vehicle_change_costs,
+)
 
 _UNREACHABLE = np.int64(2**62)
 BLINK = 0.01  # share of places passed over at each insertion (Christiaens & Vanden Berghe)
@@ -126,6 +133,15 @@ class _Day:
         self.break_options: list[tuple[int, ...]] = [() for _ in data.vehicles]
         for node, vehicle in sorted(data.break_owner.items()):
             self.break_options[vehicle] += (node,)
+        # Continuity: a regular's pickup off their usual vehicle costs as an arc would.
+        self.change: dict[int, NDArray[np.int64]] = {}
+        if data.usual_vehicle:
+            by_vehicle = np.asarray(vehicle_change_costs(data), dtype=np.int64)
+            self.change = {data.requests[r].pickup_node: by_vehicle[:, data.requests[r].pickup_node]
+                           for r in data.usual_vehicle}
+        self.soft = {node: (*data.soft_latest.get(node, (0, 0)),
+                            *data.soft_earliest.get(node, (0, 0)))
+                     for node in {*data.soft_latest, *data.soft_earliest}}
 
     def break_missing(self, vehicle: int, seq: Sequence[int]) -> bool:
         """The vehicle's crew must take a break and none of its break visits is on the run."""
@@ -133,9 +149,11 @@ class _Day:
         return bool(options) and not any(node in options for node in seq)
 
     def route_cost(self, vehicle: int, nodes: Sequence[int]) -> int:
+        """The run's arcs, and its regulars' pickups off their usual vehicle."""
         v = self.data.vehicles[vehicle]
         seq = np.asarray([v.start_node, *nodes, v.end_node])
-        return int(self.cost[vehicle][seq[:-1], seq[1:]].sum())
+        changes = sum(int(self.change[n][vehicle]) for n in nodes if n in self.change)
+        return int(self.cost[vehicle][seq[:-1], seq[1:]].sum()) + changes
 
     def bounds(self, vehicle: int, seq: Sequence[int]) -> tuple[list[int], list[int]]:
         v = self.data.vehicles[vehicle]
@@ -183,32 +201,41 @@ class _Day:
         return None
 
     def time_cost(self, vehicle: int, seq: Sequence[int], at: Sequence[int]) -> int:
-        """What the model charges for the run's times: time on shift and standards missed.
+        """What the model charges for the run's times: time on shift, standards, usual times.
 
-        Given when the run leaves base (s), every stop is best at its earliest: at
-        max(at[k], s + the transit from the start to k), since each standard is paid for
-        lateness and leaving later shortens nothing else. The cost is then convex and
-        piecewise linear in s, between the earliest start and the latest that still ends
-        first: least at one of its breakpoints, all of which are tried.
+        Given when the run leaves base (s), every stop is taken at max(at[k], s + the transit
+        from the start to k): leaving later may shorten the time on shift and meet a soft
+        earliest (a regular's usual time); leaving earlier meets the soft latests. A later s
+        keeps every ride within its limit (a ride only shortens once its pickup moves), so
+        s runs from the earliest start to the latest every window allows. Each term is
+        piecewise linear in s, so the least is at one of their breakpoints, all tried.
+        A run's best times may wait at one stop and not at others, which this family does
+        not hold: with soft earliests it may count more than the model does (standards
+        alone are best at the earliest, so there it is exact).
         """
-        soft = [(k, *self.data.soft_latest[node]) for k, node in enumerate(seq)
-                if node in self.data.soft_latest]
+        soft = [(k, *self.soft[node]) for k, node in enumerate(seq) if node in self.soft]
         span = self.data.span_cost_per_min
         if not soft:
             return self.span_cost(vehicle, seq, at)
-        latest = self.latest_start(vehicle, seq, at) if span else at[0]
         rows = self.transit_rows
         chain = [0] * len(seq)
         for k in range(1, len(seq)):
             chain[k] = chain[k - 1] + rows[seq[k - 1]][seq[k]]
+        _, hi = self.bounds(vehicle, seq)
+        latest = min(h - c for h, c in zip(hi, chain, strict=True))
 
         def cost(s: int) -> int:
-            late = sum(c * max(0, max(at[k], s + chain[k]) - bound) for k, bound, c in soft)
-            return span * (at[-1] - s) + late
+            total = span * (max(at[-1], s + chain[-1]) - s)
+            for k, late_at, c_late, early_at, c_early in soft:
+                t = max(at[k], s + chain[k])
+                total += c_late * max(0, t - late_at) + c_early * max(0, early_at - t)
+            return total
 
-        tries = {at[0], latest}
-        for k, bound, _ in soft:
-            tries.update((bound - chain[k], at[k] - chain[k]))
+        tries = {at[0], latest, at[-1] - chain[-1]}
+        if span:
+            tries.add(self.latest_start(vehicle, seq, at))
+        for k, late_at, _, early_at, _ in soft:
+            tries.update((late_at - chain[k], early_at - chain[k], at[k] - chain[k]))
         return min(cost(s) for s in tries if at[0] <= s <= latest)
 
     def latest_start(self, vehicle: int, seq: Sequence[int], at: Sequence[int]) -> int:
@@ -525,6 +552,8 @@ class _Search:
                           & (reach_pd + from_d[leg] <= latest[leg])
                           & (t[p, d] <= limit))
         added[same] = cost[a[leg], p] + cost[p, d] + cost[d, b[leg]] - base[leg]
+        if p in day.change:
+            added = added + day.change[p][board.pairs[_VEHICLE]]
         for dimension, amount in enumerate(day.demand[p]):
             if amount > 0:
                 feasible &= board.pairs[_ROOM + dimension] >= amount
@@ -547,7 +576,7 @@ class _Search:
         order = candidates[np.argsort(added[candidates], kind="stable")]
         # With standards priced, a place's arcs alone do not say what it costs: the few
         # cheapest that work are costed in full (times, standards), the least kept.
-        compare = SOFT_PLACES if day.data.soft_latest else 1
+        compare = SOFT_PLACES if day.soft else 1
         found: list[tuple[int, int, int, list[int], list[int]]] = []
         for pair in order[:self.settings.tries_per_journey].tolist():
             vehicle, i, j = (int(x) for x in board.pairs[(_VEHICLE, _FIRST, _LAST), pair])

@@ -2,21 +2,19 @@
 
 A regular patient (journeys on `[continuity] regular_min_days` days or more) should meet the
 same vehicle and crew each time, collected at about the same time. The engine plans one
-day; continuity is asked of it from outside, as re-planning asks it to keep crews:
+day, with each regular's usual service priced in its objective (`Commitments.prefer`):
 
 1. Each regular's usual vehicle and pickup time, per leg of their day (the first journey,
    the second, ...), come from last week's plans (`--previous`) or else from an anchor
    day: the fewest days that hold every regular not yet known, busiest first, planned
    as they are.
-2. Every day (the anchors again too) is planned with each regular's journeys kept on the
-   vehicle that usually takes them out (`Commitments.keep_on`: out and back with one
-   crew) and each pickup window narrowed to the usual time +- `pickup_slack_min`, inside
-   the booked window, so every hard rule still holds.
-3. As a re-plan does, a second search, started from that plan, lets a journey that lost
-   its place keep neither preference; between plans the one serving more journeys is
-   kept, then the cheaper in km, vehicles and continuity (the policy's costs).
-   With `--compare`, a plan serving fewer journeys than the day planned alone gets a last
-   search free of preferences, and the day alone is kept if it still serves more.
+2. Every day (the anchors again too, from their plan alone) is planned with each regular's
+   journeys preferring the vehicle that usually takes them out (out and back with one
+   crew) and a pickup within `pickup_slack_min` of their usual time: costs in the search
+   (`[continuity]`), far below any journey's, so every hard rule holds and a preference
+   gives way wherever it would cost a journey.
+3. A day whose plan still serves fewer journeys than its plan alone (with `--compare`, or
+   an anchor), less the policy's allowance, is planned alone.
 
 Anchor days (and, with `--compare`, the days planned alone) do not depend on each other,
 nor the days of step 2 on each other: each group is solved in a process pool, one day a
@@ -39,7 +37,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from pts_optimiser.domain.commitments import Commitments
+from pts_optimiser.domain.commitments import Commitments, Preference
 from pts_optimiser.domain.config import Config, ContinuityPolicy
 from pts_optimiser.domain.diagnostics import (
     Code,
@@ -49,14 +47,11 @@ from pts_optimiser.domain.diagnostics import (
     error,
 )
 from pts_optimiser.domain.plan import Event, Plan
-from pts_optimiser.domain.problem import Journey, Place, Problem, Window
+from pts_optimiser.domain.problem import Journey, Place, Problem
 from pts_optimiser.io.parse import Inputs, parse_service_date, read_problem
 from pts_optimiser.io.tables import Table, read_table
 
 Leg = tuple[str, int]  # (patient id, the journey's rank in the patient's day)
-# The share of a day's solve spent with every preference held; the rest goes to a search
-# from that plan where a journey that lost its place keeps none (as services.replan does).
-KEEP_SHARE = 0.5
 SPAWN = multiprocessing.get_context("spawn")  # the CLI may hold threads; a fork copies locks
 POOL_START_S = 3.0  # a spawned worker imports the engine before its first solve
 
@@ -217,73 +212,16 @@ def anchors(days: Mapping[str, Problem], regular: set[str], known: set[str]) -> 
 
 # -- one day, with preferences ----------------------------------------------------------
 
-def preferred(problem: Problem, usual: Mapping[Leg, Usual], policy: ContinuityPolicy,
-              skip: frozenset[str] = frozenset()) -> tuple[Problem, dict[str, str]]:
-    """The day with regulars' pickup windows narrowed to their usual time, and keep_on.
+def preferences(problem: Problem, usual: Mapping[Leg, Usual]) -> dict[str, Preference]:
+    """Each regular's journey of the day: its leg's usual vehicle and pickup minute.
 
-    A narrowed window lies inside the booked one (so the plan keeps every booked rule);
-    where the usual time is too far from today's booked window, the window stays. A
-    usual vehicle not on the road today is not asked for. `skip`: journeys asked nothing.
+    Asked of the engine as costs (`[continuity]`), never as rules: a usual vehicle not on
+    the road today, or one that cannot carry the journey, asks nothing of it, and no
+    journey is ever left out for a preference (it costs far less than any journey).
     """
-    on_road = {v.vehicle_id for v in problem.vehicles}
     leg_of = legs(problem.journeys)
-    keep_on: dict[str, str] = {}
-    journeys = []
-    for journey in problem.journeys:
-        seen = usual.get(leg_of[journey.journey_id])
-        if seen is None or journey.journey_id in skip:
-            journeys.append(journey)
-            continue
-        if policy.vehicle_change_cost > 0 and seen.vehicle_id in on_road:
-            keep_on[journey.journey_id] = seen.vehicle_id
-        window = journey.pickup_window
-        low = max(window.earliest_min, seen.pickup_min - policy.pickup_slack_min)
-        high = min(window.latest_min, seen.pickup_min + policy.pickup_slack_min)
-        if policy.pickup_spread_cost_per_min > 0 and low <= high:
-            journey = replace(journey, pickup_window=Window(low, high))
-        journeys.append(journey)
-    return replace(problem, journeys=tuple(journeys)), keep_on
-
-
-def as_booked(plan: Plan, day: Problem) -> Plan:
-    """The plan tied to the day's booked journeys again (their own windows), for the checker."""
-    booked = {j.journey_id: j for j in day.journeys}
-
-    def own(journey: Journey) -> Journey:
-        return booked.get(journey.journey_id, journey)
-
-    rosters = tuple(replace(r, stops=tuple(replace(s, journey=own(s.journey)) if s.journey
-                                           else s for s in r.stops)) for r in plan.rosters)
-    return replace(plan, problem=day, rosters=rosters,
-                   unassigned=tuple(replace(u, journey=own(u.journey)) for u in plan.unassigned))
-
-
-def continuity_cost(plan: Plan, usual: Mapping[Leg, Usual], policy: ContinuityPolicy) -> int:
-    """The policy's price of a plan's departures from the usual vehicles and times."""
-    leg_of = legs(plan.problem.journeys)
-    cost = 0
-    for journey_id, (vehicle_id, minute) in pickups(plan).items():
-        seen = usual.get(leg_of[journey_id])
-        if seen is not None:
-            cost += policy.vehicle_change_cost * (vehicle_id != seen.vehicle_id)
-            cost += policy.pickup_spread_cost_per_min * abs(minute - seen.pickup_min)
-    return cost
-
-
-def running_cost(plan: Plan) -> float:
-    """Km at each fuel's cost and each vehicle shift used: the objective's route terms."""
-    weights = plan.problem.config.objective
-    return sum(weights.vehicle_cost + r.distance_m / 1000
-               * weights.km_cost_by_fuel[str(r.vehicle.fuel)] for r in plan.rosters if r.used)
-
-
-def better(first: Plan, second: Plan, usual: Mapping[Leg, Usual]) -> Plan:
-    """Journeys served first; then running and continuity costs (the first on a tie)."""
-    policy = first.problem.config.continuity
-
-    def key(plan: Plan) -> tuple[int, float]:
-        return (-len(plan.planned), running_cost(plan) + continuity_cost(plan, usual, policy))
-    return second if key(second) < key(first) else first
+    return {j.journey_id: Preference(seen.vehicle_id, seen.pickup_min)
+            for j in problem.journeys if (seen := usual.get(leg_of[j.journey_id])) is not None}
 
 
 def _warm(plan: Plan) -> dict[str, list[tuple[Event, str, Place]]]:
@@ -302,41 +240,19 @@ class DayTask:
     time_limit_s: float
     usual: Mapping[Leg, Usual] = field(default_factory=dict)
     strategy: str = "single"
-    # Journeys the day planned alone serves (--compare): a plan serving fewer gets a last
-    # search, free of every preference, from the best plan so far.
-    target: int | None = None
+    start: Plan | None = None  # a plan of the same day to start from (an anchor's, alone)
 
 
 def solve_day(task: DayTask) -> Plan:
-    """Plan one day; with usual service, the searches of the module's steps 2 and 3."""
+    """Plan one day; with usual service, its regulars' preferences priced in the search."""
     from pts_optimiser.engine.solve import SolveOptions, solve
 
-    started = time.monotonic()
     options = SolveOptions(time_limit_s=task.time_limit_s, strategy=task.strategy)
-    day, policy = task.day, task.day.config.continuity
-    if not _asks(day, task.usual):
-        return solve(day, options)
-
-    def left_s() -> float:
-        return task.time_limit_s - (time.monotonic() - started)
-
-    asked, keep_on = preferred(day, task.usual, policy)
-    best = as_booked(solve(asked, replace(options, time_limit_s=max(
-        1.0, task.time_limit_s * KEEP_SHARE)), commitments=Commitments(keep_on=keep_on)), day)
-    # A journey the plan lost (a regular's, its partner of the round trip, or another
-    # patient's) asks nothing now: its booked window back, any vehicle.
-    lost = frozenset(u.journey.journey_id for u in best.unassigned)
-    again, keep_again = preferred(day, task.usual, policy, skip=lost)
-    share = 0.5 if task.target is not None else 1.0
-    if left_s() >= 1.0:
-        second = solve(again, replace(options, time_limit_s=max(1.0, left_s() * share)),
-                       commitments=Commitments(keep_on=keep_again, warm=_warm(best)))
-        best = better(best, as_booked(second, day), task.usual)
-    if task.target is not None and len(best.planned) < task.target and left_s() >= 1.0:
-        free = solve(day, replace(options, time_limit_s=left_s()),
-                     commitments=Commitments(warm=_warm(best)))
-        best = better(best, free, task.usual)
-    return best
+    if not _asks(task.day, task.usual):
+        return solve(task.day, options)
+    asked = Commitments(prefer=preferences(task.day, task.usual),
+                        warm=_warm(task.start) if task.start is not None else {})
+    return solve(task.day, options, commitments=asked)
 
 
 # -- the week -----------------------------------------------------------------------------
@@ -420,12 +336,13 @@ def plan_week(days: Mapping[str, Problem], budget_s: float, previous: Sequence[P
                  for d in baseline}
         earlier = {d: f.result() for d, f in ahead.items()}
         usual = one_crew({**usual_of(earlier.values(), regular), **known})
-        # Queued behind the days alone, so each knows how many journeys its day alone serves.
+        # An anchor starts again from its plan alone: its regulars' return legs move to the
+        # crew that took them out.
+        rest: dict[str, Future[Plan]] = {
+            d: pool.submit(solve_day, DayTask(days[d], each_s, usual, strategy, earlier.get(d)))
+            for d in days}
         alone = {**{d: f.result() for d, f in apart.items()},
                  **{d: earlier[d] for d in alone_anchor}}
-        rest: dict[str, Future[Plan]] = {
-            d: pool.submit(solve_day, DayTask(days[d], each_s, usual, strategy, target=enough(
-                len(alone[d].planned), policy) if d in alone else None)) for d in days}
         plans = {d: f.result() for d, f in rest.items()}
     served = {d: len(p.planned) for d, p in plans.items()}
     kept = []

@@ -1,0 +1,98 @@
+"""Continuity of care as costs: a regular's usual vehicle and usual pickup time.
+
+The model and ruin and recreate price them alike; neither ever gives up a journey for them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from pts_optimiser.domain.commitments import Commitments, Preference
+from pts_optimiser.engine.encode import encode
+from pts_optimiser.engine.model import RoutingInput, SearchSettings, solve_routing
+from pts_optimiser.engine.recreate import RecreateSettings, recreate
+from tests.helpers import assert_priced_as_the_model, booking, line_day, load, vehicle
+
+
+def _vehicle_of(outcome_routes: tuple, node: int) -> int:
+    return next(v for v, route in enumerate(outcome_routes) for visit in route
+                if visit.node == node)
+
+
+def _start_of(outcome_routes: tuple, node: int) -> int:
+    return next(visit.start_min for route in outcome_routes for visit in route
+                if visit.node == node)
+
+
+def _two_cars() -> RoutingInput:
+    """Two identical cars, one journey from 10 to 20; a minute on shift costs 1."""
+    return replace(line_day([0, 0, 10, 20], [(2, 3, 100)], vehicles=2), span_cost_per_min=1)
+
+
+def test_a_journey_goes_on_its_usual_vehicle() -> None:
+    """Each car in turn as the usual one: the journey rides on it, at no extra cost."""
+    for usual in (0, 1):
+        data = replace(_two_cars(), usual_vehicle={0: (usual, 1000)})
+        outcome = solve_routing(data, SearchSettings(1.0))
+        assert outcome is not None
+        assert _vehicle_of(outcome.routes, 2) == usual
+        assert outcome.objective == solve_routing(_two_cars(), SearchSettings(1.0)).objective
+
+
+def test_a_usual_vehicle_is_never_worth_a_journey() -> None:
+    """One seat each; two patients at the same time both usually on car 0: both are served."""
+    data = line_day([0, 0, 10, 20, 10, 20], [(2, 3, 15), (4, 5, 15)], vehicles=2, seats=1,
+                    windows={2: (100, 100), 4: (100, 100)})
+    data = replace(data, usual_vehicle={0: (0, 1000), 1: (0, 1000)})
+    outcome = solve_routing(data, SearchSettings(1.0))
+    assert outcome is not None
+    assert {_vehicle_of(outcome.routes, 2), _vehicle_of(outcome.routes, 4)} == {0, 1}
+    found = recreate(data, [[v.node for v in r[1:-1]] for r in outcome.routes],
+                     RecreateSettings(5.0, max_iterations=50))
+    assert found is not None and found.cost == outcome.objective
+
+
+def test_a_usual_time_moves_a_pickup_inside_its_window() -> None:
+    """Window 100-200; without a usual time the car collects at 100, with one at 150 +- 5."""
+    data = line_day([0, 0, 10, 20], [(2, 3, 100)], windows={2: (100, 200)})
+    plain = solve_routing(data, SearchSettings(1.0))
+    assert plain is not None and _start_of(plain.routes, 2) == 100
+    usual = replace(data, soft_earliest={2: (145, 20)}, soft_latest={2: (155, 20)})
+    moved = solve_routing(usual, SearchSettings(1.0))
+    assert moved is not None and 145 <= _start_of(moved.routes, 2) <= 155
+    assert moved.objective == plain.objective
+
+
+def test_ruin_and_recreate_prices_continuity_as_the_model_does() -> None:
+    """Usual vehicles and a soft earliest first stop, time on shift costed: one price."""
+    data = line_day([0, 0, 10, 20, 30, 40], [(2, 3, 100), (4, 5, 100)], vehicles=2,
+                    windows={2: (100, 200), 4: (300, 300)})
+    data = replace(data, span_cost_per_min=1, soft_earliest={2: (170, 7)},
+                   soft_latest={4: (290, 3)}, usual_vehicle={0: (1, 500), 1: (0, 800)})
+    assert_priced_as_the_model(data)
+
+
+def test_ruin_and_recreate_moves_a_journey_to_its_usual_vehicle() -> None:
+    """Started with the journey on car 0, the search puts it on car 1, its usual one."""
+    data = replace(_two_cars(), usual_vehicle={0: (1, 1000)})
+    found = recreate(data, [[2, 3], []], RecreateSettings(5.0, max_iterations=200))
+    assert found is not None
+    assert found.routes == ((), (2, 3))
+    assert found.cost < found.start_cost
+
+
+def test_preferences_reach_the_model(tmp_path: Path) -> None:
+    """A preference names a vehicle and a minute: usual vehicle and soft window, by policy."""
+    problem = load(tmp_path, [booking("J1", earliest_pickup="08:00", latest_pickup="09:30",
+                                      appointment_time="10:00")],
+                   [vehicle("V1"), vehicle("V2")])
+    policy = problem.config.continuity
+    wish = Commitments(prefer={"J1": Preference("V2", 8 * 60 + 30)})
+    data = encode(problem, wish).data
+    pickup = data.requests[0].pickup_node
+    assert data.usual_vehicle == {0: (1, policy.vehicle_change_cost)}
+    assert data.soft_earliest[pickup] == (8 * 60 + 30 - policy.pickup_slack_min,
+                                          policy.pickup_spread_cost_per_min)
+    assert data.soft_latest[pickup][0] == 8 * 60 + 30 + policy.pickup_slack_min
+    assert encode(problem, Commitments()).data.usual_vehicle == {}
