@@ -8,7 +8,8 @@ Mon/Wed/Fri or Tue/Thu/Sat at the same unit and session, every other journey dra
 each day, one fleet every day), then:
 
 - `pts week --compare --time-limit T`: the week, and each day alone in the same run and
-  the same time per solve (OUT/alone/);
+  the same time per solve (OUT/alone/); with `--no-compare`, the week alone (fewer solves,
+  more time each);
 - with `--solve-alone S`: each day by `pts solve --time-limit S` on its own (the product
   as a coordinator runs it today, both cores), checked by `pts check`.
 
@@ -91,6 +92,9 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=None,
                         help="a policy TOML for pts week, e.g. [continuity] settings")
     parser.add_argument("--work", type=Path, default=None, help="keep the files here")
+    parser.add_argument("--no-compare", dest="compare", action="store_false",
+                        help="pts week without --compare: more time a solve, against "
+                        "--solve-alone only")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="pts-week-"))
     _run(["generate", "--seed", str(args.seed), "--journeys", str(args.journeys),
@@ -98,13 +102,14 @@ def main() -> None:
           args.first_date, "--out", str(work)])
     code, wall = _run(["week", "--bookings", str(work / "bookings.csv"), "--fleet",
                        str(work / "fleet.csv"), "--sites", str(work / "sites.csv"), "--out",
-                       str(work / "week"), "--time-limit", str(args.time_limit), "--compare",
+                       str(work / "week"), "--time-limit", str(args.time_limit),
+                       *(["--compare"] if args.compare else []),
                        *(["--config", str(args.config)] if args.config else [])])
     figures = json.loads((work / "week" / "week.json").read_text())
     violations = sum(d["violations"] or 0 for d in figures["days"].values())
-    alone_violations = sum(d["violations"] or 0 for d in figures["alone"]["days"].values())
     print(f"{args.days} days x {args.journeys} journeys x {args.vehicles} shifts, seed "
-          f"{args.seed}; pts week --time-limit {args.time_limit:g} --compare (exit {code}); "
+          f"{args.seed}; pts week --time-limit {args.time_limit:g}"
+          f"{' --compare' if args.compare else ''} (exit {code}); "
           f"{figures['continuity']['regulars']} regulars; {figures['method']['workers']} "
           f"workers, {figures['method']['seconds_a_solve']} s a solve; anchors "
           f"{', '.join(figures['method']['anchors'])}; days kept alone: "
@@ -118,8 +123,10 @@ def main() -> None:
         solo = _solo(work, list(figures["days"]), args.solve_alone, regulars)
         print(_row(f"each day alone, pts solve {args.solve_alone:g} s", solo["continuity"],
                    solo["total"], solo["wall_s"]))
-    print(_row("each day alone, in the week's run", figures["alone"]["continuity"],
-               {**figures["alone"]["total"], "violations": alone_violations}, wall))
+    if args.compare:
+        alone_violations = sum(d["violations"] or 0 for d in figures["alone"]["days"].values())
+        print(_row("each day alone, in the week's run", figures["alone"]["continuity"],
+                   {**figures["alone"]["total"], "violations": alone_violations}, wall))
     print(_row("week (continuity)", figures["continuity"],
                {**figures["total"], "violations": violations}, wall))
 

@@ -57,12 +57,13 @@ class VehicleStart:
 class Preference:
     """How a regular patient's journey is usually served: asked for, never required.
 
-    The engine prices a pickup on another vehicle (`[continuity] vehicle_change_cost`) and
-    each minute it is more than `pickup_slack_min` from the usual time
-    (`pickup_spread_cost_per_min`); None asks nothing of that kind.
+    The engine prices a pickup on another vehicle than the first of `vehicle_ids` that
+    could carry the journey today (`[continuity] vehicle_change_cost`), and each minute it
+    is more than `pickup_slack_min` from the usual time (`pickup_spread_cost_per_min`);
+    none of them, or no minute, asks nothing of that kind.
     """
 
-    vehicle_id: str | None = None
+    vehicle_ids: tuple[str, ...] = ()
     pickup_min: int | None = None
 
 
@@ -79,7 +80,10 @@ class Commitments:
     already taken out; each costs far more to leave out than any other journey, so it is
     never given up for capacity while anything else could be. `prefer` (journey id ->
     Preference): continuity of care, as costs in the search's objective, so a preference
-    gives way to a journey and to the hard rules.
+    gives way to a journey and to the hard rules. `sketch` (vehicle id -> runs as `warm`):
+    a plan to improve that need not be whole or even keep every rule (a regular's runs of
+    another day, mapped onto this one); the search repairs it and fills it in beside its
+    own construction, and keeps whichever ends better.
     """
 
     starts: Mapping[str, VehicleStart] = field(default_factory=dict)
@@ -87,6 +91,7 @@ class Commitments:
     warm: Mapping[str, Sequence[tuple[Event, str, Place]]] = field(default_factory=dict)
     bring_back: frozenset[str] = frozenset()
     prefer: Mapping[str, Preference] = field(default_factory=dict)
+    sketch: Mapping[str, Sequence[tuple[Event, str, Place]]] = field(default_factory=dict)
 
 
 NOTHING_COMMITTED = Commitments()

@@ -139,16 +139,15 @@ class ContinuityPolicy:
 
     A regular patient travels on `regular_min_days` days or more of the horizon. The week
     planner asks each day's plan to give a regular's journey the vehicle that usually
-    carries it and a pickup within `pickup_slack_min` of their usual time; where that costs
-    journeys the preference is let go. Between plans serving as many journeys, the costs
-    below decide (the solver's units, beside objective.km_cost_* per km); zero switches
-    that preference off.
+    carries it and a pickup within `pickup_slack_min` of their usual time, as costs in the
+    search (the solver's units, beside objective.km_cost_* per km), far below a journey's:
+    a preference gives way wherever it would cost one. Zero switches a preference off.
     """
 
     regular_min_days: int
     vehicle_change_cost: int  # a regular's journey on another vehicle than their usual one
-    pickup_spread_cost_per_min: int  # each minute a pickup is away from the usual time
-    pickup_slack_min: int  # the pickup window asked of a regular: usual time +- this
+    pickup_spread_cost_per_min: int  # each minute a pickup is beyond the slack of the usual
+    pickup_slack_min: int  # a pickup within this of the usual time costs nothing
     # The share of a day's journeys (as the day planned alone serves them) continuity may
     # cost, in percent: 0 never serves fewer.
     journeys_lost_max_pct: float

@@ -297,9 +297,10 @@ def _continuity(problem: Problem, servable: Sequence[Journey],
                            dict[int, tuple[int, int]]]:
     """Regulars' usual vehicles and times as costs: (soft latests, soft earliests, vehicles).
 
-    A usual vehicle that could not carry the journey alone today asks nothing (every
-    vehicle would pay alike). Where a standard already bounds a pickup, the tighter bound
-    holds, at the dearer cost: one soft latest per pickup, as the model takes it.
+    The first usual vehicle that could carry the journey alone today is asked for; none
+    asks nothing (every vehicle would pay alike). Where a standard already bounds a pickup,
+    the tighter bound holds, at the dearer cost: one soft latest per pickup, as the model
+    takes it.
     """
     policy = problem.config.continuity
     latest = dict(soft_latest)
@@ -312,8 +313,9 @@ def _continuity(problem: Problem, servable: Sequence[Journey],
         wish = commitments.prefer.get(journey.journey_id)
         if wish is None:
             continue
-        vehicle = index_of.get(wish.vehicle_id or "")
-        if policy.vehicle_change_cost > 0 and vehicle in request.allowed_vehicles \
+        vehicle = next((index_of[v] for v in wish.vehicle_ids
+                         if index_of.get(v, -1) in request.allowed_vehicles), None)
+        if policy.vehicle_change_cost > 0 and vehicle is not None \
                 and len(request.allowed_vehicles) > 1:
             usual_vehicle[r] = (vehicle, policy.vehicle_change_cost)
         cost = policy.pickup_spread_cost_per_min

@@ -641,9 +641,10 @@ def recreate(data: RoutingInput, routes: Sequence[Sequence[int]],
         left_out = kept
     else:
         runs = [search.with_break(vehicle, run) for vehicle, run in enumerate(runs)]
+    runs = _swapped(search, runs)
     current, current_out = runs, left_out
     current_cost = total(runs, left_out)
-    best, best_cost = runs, current_cost
+    best, best_cost, best_out = runs, current_cost, left_out
     improvements = int(current_cost < start_cost)
     # From the runs' cost alone: left-out journeys' penalties would make it hot enough to
     # give journeys up.
@@ -671,10 +672,57 @@ def recreate(data: RoutingInput, routes: Sequence[Sequence[int]],
             if worse <= 0 or rng.random() < math.exp(-worse / max(temperature, 1e-9)):
                 current, current_out, current_cost = candidate, out, cost
                 if cost < best_cost:
-                    best, best_cost = candidate, cost
+                    best, best_cost, best_out = candidate, cost, out
                     improvements += 1
+    # Exchanging runs serves the same journeys: only the runs' costs change.
+    best = _swapped(search, best)
+    best_cost = total(best, best_out)
     return RecreateOutcome(tuple(tuple(run.seq[1:-1]) for run in best), best_cost, start_cost,
                            iterations, improvements)
+
+
+def _swapped(search: _Search, runs: list[_Run]) -> list[_Run]:
+    """The runs with whole runs exchanged between vehicles where regulars gain their usual one.
+
+    One journey at a time, a run of regulars moves to their usual vehicle only through
+    plans that split it (each a cost): the search seldom gets there, where exchanging two
+    vehicles' runs whole, if each vehicle can drive the other's, does it in one step. The
+    runs themselves if no exchange is cheaper.
+    """
+    day = search.day
+    if not day.change:
+        return runs
+    fixed = set(day.data.fixed_visits)
+    swapped = list(runs)
+    for _ in range(3):
+        better = False
+        for a, run in enumerate(swapped):
+            wanted = {int(b) for n in run.seq if n in day.change
+                      for b in np.flatnonzero(day.change[n] == 0) if b != a}
+            for b in sorted(wanted):
+                pair = _exchanged(search, swapped, a, b, fixed)
+                if pair is not None:
+                    swapped[a], swapped[b] = pair
+                    better = True
+        if not better:
+            break
+    return swapped if any(x is not y for x, y in zip(swapped, runs, strict=True)) else runs
+
+
+def _exchanged(search: _Search, runs: Sequence[_Run], a: int, b: int, fixed: set[int]
+               ) -> tuple[_Run, _Run] | None:
+    """Vehicle a's and b's runs exchanged (breaks their own), if that costs less."""
+    day = search.day
+    own = [[n for n in runs[v].seq[1:-1] if n not in day.data.break_owner] for v in (a, b)]
+    if any(n in fixed for stops in own for n in stops):
+        return None
+    new_a, new_b = search.run_of(a, own[1]), search.run_of(b, own[0])
+    if new_a is None or new_b is None:
+        return None
+    new_a, new_b = search.with_break(a, new_a), search.with_break(b, new_b)
+    if new_a.cost + new_b.cost < runs[a].cost + runs[b].cost:
+        return new_a, new_b
+    return None
 
 
 def _done_share(settings: RecreateSettings, started: float, iterations: int) -> float:

@@ -43,6 +43,7 @@ from pts_optimiser.engine.model import (
 from pts_optimiser.engine.strategies import (
     SPLIT_FROM_JOURNEYS,
     ProgressFn,
+    carried_whole,
     least_search_s,
     portfolio,
     whole_then_halves,
@@ -154,6 +155,10 @@ def _searched(encoded: Encoded, options: SolveOptions, deadline: Deadline,
         return whole_then_halves(data, middle, [v.base.lat for v in vehicles], settings,
                                  progress)
     if options.strategy == "portfolio":
+        if commitments.sketch:
+            sketch = warm_routes(commitments.sketch, vehicles, encoded.nodes, encoded.break_nodes)
+            return portfolio(data, settings, progress, options.seed, carried_whole(sketch, data),
+                             from_start=True)
         start = (routes_of(fallback[0], vehicles, encoded.nodes, encoded.break_nodes)
                  if fallback is not None else None)
         return portfolio(data, settings, progress, options.seed, start)

@@ -198,24 +198,53 @@ def _recreated(data: RoutingInput, first: RoutingOutcome | None, seconds: float,
                    solutions=first.solutions + found.improvements, model_s=first.model_s)
 
 
+def carried_whole(routes: Sequence[Sequence[int]], data: RoutingInput) -> list[list[int]]:
+    """Runs given from outside, with only the journeys each vehicle may carry, whole.
+
+    A journey stays where its pickup comes before its drop-off on a vehicle allowed to carry
+    it, a break on its own crew's run; what a run's times or loads then refuse, ruin and
+    recreate repairs (`foreign`).
+    """
+    request_of: dict[int, int] = {}
+    for index, request in enumerate(data.requests):
+        request_of[request.pickup_node] = request_of[request.dropoff_node] = index
+    kept = []
+    for vehicle, route in enumerate(routes):
+        whole = set()
+        picked: set[int] = set()
+        for node in route:
+            journey = request_of.get(node)
+            if journey is None or vehicle not in data.requests[journey].allowed_vehicles:
+                continue
+            if node == data.requests[journey].pickup_node:
+                picked.add(journey)
+            elif journey in picked:
+                whole.add(journey)
+        kept.append([node for node in route
+                     if (node in request_of and request_of[node] in whole)
+                     or data.break_owner.get(node, -1) == vehicle])
+    return kept
+
+
 def portfolio(data: RoutingInput, settings: SearchSettings, progress: ProgressFn | None,
-               seed: int = 0, start: Sequence[Sequence[int]] | None = None
-               ) -> RoutingOutcome | None:
+               seed: int = 0, start: Sequence[Sequence[int]] | None = None,
+               from_start: bool = False) -> RoutingOutcome | None:
     """The usual search and a second one (tabu search, pair moves only), one a core each.
 
     Each hands its plan to ruin and recreate (seeds 2*seed and 2*seed+1) for most of the
     time; where OR-Tools has no plan by its share's end, ruin and recreate starts from
     `start` (the one-at-a-time plan). When OR-Tools could not be expected to build its plan
     in time, the second search starts from `start` at once, so one core at least uses all
-    the time. The better plan is kept: serving more, then cheaper. A search whose process
-    fails, or runs past the time limit, leaves the other's plan.
+    the time; so it does, `from_start`, when `start` is a sketch to improve (a regular's
+    runs of another day). The better plan is kept: serving more, then cheaper. A search
+    whose process fails, or runs past the time limit, leaves the other's plan.
     """
     started = time.monotonic()
     each = replace(settings, time_limit_s=max(1.0, settings.time_limit_s - MERGE_MARGIN_S))
     variants = [each, replace(each, metaheuristic=PORTFOLIO_SECOND_METAHEURISTIC,
                               pair_moves_only=True)]
-    quick = (start is None or len(data.requests) * CONSTRUCT_S_PER_JOURNEY
-             <= each.time_limit_s * CONSTRUCTION_SHARE)
+    quick = not from_start and (start is None or len(data.requests) * CONSTRUCT_S_PER_JOURNEY
+                                <= each.time_limit_s * CONSTRUCTION_SHARE)
     with ExitStack() as stack:
         pools = search_pools(stack, len(variants))
         futures = [pool.submit(_search, data, variant, 2 * seed + arm, start, arm == 0 or quick)

@@ -8,17 +8,19 @@ day, with each regular's usual service priced in its objective (`Commitments.pre
    the second, ...), come from last week's plans (`--previous`) or else from an anchor
    day: the fewest days that hold every regular not yet known, busiest first, planned
    as they are.
-2. Every day (the anchors again too, from their plan alone) is planned with each regular's
-   journeys preferring the vehicle that usually takes them out (out and back with one
-   crew) and a pickup within `pickup_slack_min` of their usual time: costs in the search
-   (`[continuity]`), far below any journey's, so every hard rule holds and a preference
-   gives way wherever it would cost a journey.
-3. A day whose plan still serves fewer journeys than its plan alone (with `--compare`, or
-   an anchor), less the policy's allowance, is planned alone.
+2. The anchors are planned again, from their plan alone, with each regular's journeys
+   preferring the vehicle that takes them out (out and back with one crew) and a pickup
+   within `pickup_slack_min` of their usual time: costs in the search (`[continuity]`),
+   far below any journey's, so every hard rule holds and a preference gives way wherever
+   it would cost a journey.
+3. Every other day is planned once with the usual service of the anchors' plans, starting
+   from the runs of the anchor sharing most of its patients (`Commitments.sketch`).
+4. A day whose plan serves fewer journeys than its plan alone (with `--compare`, or an
+   anchor), less the policy's allowance, is planned alone.
 
 Anchor days (and, with `--compare`, the days planned alone) do not depend on each other,
-nor the days of step 2 on each other: each group is solved in a process pool, one day a
-core. The time limit is divided once, here (`_per_solve_s`).
+nor the days of step 2, or of step 3, on each other: each group is solved in a process
+pool, one day a core. The time limit is divided once, here (`_per_solve_s`).
 """
 
 from __future__ import annotations
@@ -62,6 +64,14 @@ class Usual:
 
     vehicle_id: str
     pickup_min: int
+    # Asked for where `vehicle_id` cannot carry the leg that day: the leg's own usual
+    # vehicle, where `one_crew` asked for the crew that took the patient out.
+    otherwise: str | None = None
+
+    @property
+    def vehicle_ids(self) -> tuple[str, ...]:
+        """The vehicles asked for, in order."""
+        return (self.vehicle_id,) if self.otherwise is None else (self.vehicle_id, self.otherwise)
 
 
 # -- reading a week ---------------------------------------------------------------------
@@ -192,8 +202,9 @@ def one_crew(usual: Mapping[Leg, Usual]) -> dict[Leg, Usual]:
     (its shift is over) the engine does not ask it (keep_on names only vehicles that could
     carry the journey alone), and a leg lost to it is let go in the second search.
     """
-    return {(p, rank): replace(u, vehicle_id=usual[(p, 0)].vehicle_id) if (p, 0) in usual
-            else u for (p, rank), u in usual.items()}
+    return {(p, rank): replace(u, vehicle_id=usual[(p, 0)].vehicle_id, otherwise=u.vehicle_id)
+            if (p, 0) in usual and usual[(p, 0)].vehicle_id != u.vehicle_id else u
+            for (p, rank), u in usual.items()}
 
 
 def anchors(days: Mapping[str, Problem], regular: set[str], known: set[str]) -> list[str]:
@@ -220,16 +231,24 @@ def preferences(problem: Problem, usual: Mapping[Leg, Usual]) -> dict[str, Prefe
     journey is ever left out for a preference (it costs far less than any journey).
     """
     leg_of = legs(problem.journeys)
-    return {j.journey_id: Preference(seen.vehicle_id, seen.pickup_min)
+    return {j.journey_id: Preference(seen.vehicle_ids, seen.pickup_min)
             for j in problem.journeys if (seen := usual.get(leg_of[j.journey_id])) is not None}
 
 
-def _warm(plan: Plan) -> dict[str, list[tuple[Event, str, Place]]]:
-    """A plan's runs as the engine's warm start takes them."""
-    return {r.vehicle.vehicle_id: [(s.event, s.journey.journey_id if s.journey else "",
-                                    Place(s.lat, s.lon)) for s in r.stops
-                                   if s.event in (Event.PICKUP, Event.DROPOFF, Event.BREAK)]
-            for r in plan.rosters}
+def sketch(day: Problem, source: Plan) -> dict[str, list[tuple[Event, str, Place]]]:
+    """Another day's runs as this day's: each patient's leg where it went that day.
+
+    A regular booked the same session rides the same run again; ruin and recreate repairs
+    what no longer fits and fills in the day's other journeys (`Commitments.sketch`).
+    """
+    here = {leg: journey_id for journey_id, leg in legs(day.journeys).items()}
+    there = legs(source.problem.journeys)
+    return {r.vehicle.vehicle_id: [(s.event, here[there[s.journey.journey_id]] if s.journey
+                                    else "", Place(s.lat, s.lon)) for s in r.stops
+                                   if s.event is Event.BREAK or (
+                                       s.event in (Event.PICKUP, Event.DROPOFF) and s.journey
+                                       and there.get(s.journey.journey_id) in here)]
+            for r in source.rosters}
 
 
 @dataclass(frozen=True)
@@ -240,7 +259,9 @@ class DayTask:
     time_limit_s: float
     usual: Mapping[Leg, Usual] = field(default_factory=dict)
     strategy: str = "single"
-    start: Plan | None = None  # a plan of the same day to start from (an anchor's, alone)
+    # The plan whose runs this day starts from (`sketch`): an anchor's plan alone for the
+    # anchor, the anchor's for the days of its rota.
+    start: Plan | None = None
 
 
 def solve_day(task: DayTask) -> Plan:
@@ -251,7 +272,7 @@ def solve_day(task: DayTask) -> Plan:
     if not _asks(task.day, task.usual):
         return solve(task.day, options)
     asked = Commitments(prefer=preferences(task.day, task.usual),
-                        warm=_warm(task.start) if task.start is not None else {})
+                        sketch=sketch(task.day, task.start) if task.start is not None else {})
     return solve(task.day, options, commitments=asked)
 
 
@@ -311,8 +332,9 @@ def plan_week(days: Mapping[str, Problem], budget_s: float, previous: Sequence[P
               compare: bool = False, workers: int | None = None) -> WeekPlans:
     """Plan every day within `budget_s` of solving (the caller keeps back its writing time).
 
-    Anchor days first (with the days alone, --compare), then every day with its regulars'
-    usual service: an anchor too, so its regulars also ride out and back with one crew.
+    Anchor days first (with the days alone, --compare), then the anchors again with their
+    regulars' usual service (so they also ride out and back with one crew), then every other
+    day with the usual service of the anchors' plans, starting from their runs.
     """
     policy = next(iter(days.values())).config.continuity
     regular = regulars(days.values(), policy.regular_min_days)
@@ -335,15 +357,25 @@ def plan_week(days: Mapping[str, Problem], budget_s: float, previous: Sequence[P
         apart = {d: pool.submit(solve_day, DayTask(days[d], each_s, strategy=strategy))
                  for d in baseline}
         earlier = {d: f.result() for d, f in ahead.items()}
+        # The anchors again, from their plan alone: their regulars' returns move to the crew
+        # that took them out. The other days then ride the anchors' runs (or last week's).
         usual = one_crew({**usual_of(earlier.values(), regular), **known})
-        # An anchor starts again from its plan alone: its regulars' return legs move to the
-        # crew that took them out.
+        again = {d: pool.submit(solve_day, DayTask(days[d], each_s, usual, strategy, earlier[d]))
+                 for d in first}
+        anchored = {}
+        for d, future in again.items():
+            plan = future.result()
+            fewer = enough(len(earlier[d].planned), policy) > len(plan.planned)
+            anchored[d] = earlier[d] if fewer else plan
+        usual = one_crew({**usual_of(anchored.values(), regular), **known})
         rest: dict[str, Future[Plan]] = {
-            d: pool.submit(solve_day, DayTask(days[d], each_s, usual, strategy, earlier.get(d)))
-            for d in days}
+            d: pool.submit(solve_day, DayTask(days[d], each_s, usual, strategy,
+                                              closest(days[d], [*anchored.values(), *previous])))
+            for d in days if d not in first}
         alone = {**{d: f.result() for d, f in apart.items()},
                  **{d: earlier[d] for d in alone_anchor}}
-        plans = {d: f.result() for d, f in rest.items()}
+        plans = {**{d: f.result() for d, f in again.items()},
+                 **{d: f.result() for d, f in rest.items()}}
     served = {d: len(p.planned) for d, p in plans.items()}
     kept = []
     for day, plan in [*earlier.items(), *alone.items()]:
@@ -356,6 +388,15 @@ def plan_week(days: Mapping[str, Problem], budget_s: float, previous: Sequence[P
                      dict(sorted(alone.items())) if compare else {}, tuple(first),
                      tuple(sorted(set(kept))), each_s, workers, frozenset(regular), usual,
                      len({leg[0] for leg in known}), served)
+
+
+def closest(day: Problem, plans: Iterable[Plan]) -> Plan | None:
+    """Of `plans`, the one sharing most patients with `day` (the earliest on a tie)."""
+    patients = {j.patient_id for j in day.journeys}
+    best = max(plans, default=None, key=lambda p: len(patients & {
+        j.patient_id for j in p.problem.journeys}))
+    return best if best is not None and patients & {
+        j.patient_id for j in best.problem.journeys} else None
 
 
 def enough(alone: int, policy: ContinuityPolicy) -> int:

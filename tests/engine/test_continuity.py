@@ -12,6 +12,7 @@ from pts_optimiser.domain.commitments import Commitments, Preference
 from pts_optimiser.engine.encode import encode
 from pts_optimiser.engine.model import RoutingInput, SearchSettings, solve_routing
 from pts_optimiser.engine.recreate import RecreateSettings, recreate
+from pts_optimiser.engine.strategies import carried_whole
 from tests.helpers import assert_priced_as_the_model, booking, line_day, load, vehicle
 
 
@@ -88,7 +89,7 @@ def test_preferences_reach_the_model(tmp_path: Path) -> None:
                                       appointment_time="10:00")],
                    [vehicle("V1"), vehicle("V2")])
     policy = problem.config.continuity
-    wish = Commitments(prefer={"J1": Preference("V2", 8 * 60 + 30)})
+    wish = Commitments(prefer={"J1": Preference(("V9", "V2"), 8 * 60 + 30)})
     data = encode(problem, wish).data
     pickup = data.requests[0].pickup_node
     assert data.usual_vehicle == {0: (1, policy.vehicle_change_cost)}
@@ -96,3 +97,54 @@ def test_preferences_reach_the_model(tmp_path: Path) -> None:
                                           policy.pickup_spread_cost_per_min)
     assert data.soft_latest[pickup][0] == 8 * 60 + 30 + policy.pickup_slack_min
     assert encode(problem, Commitments()).data.usual_vehicle == {}
+
+
+def test_a_sketch_keeps_only_whole_journeys_a_vehicle_may_carry() -> None:
+    """A drop-off before its pickup, or a journey on a vehicle it may not ride, is taken off."""
+    data = line_day([0, 0, 10, 20, 30, 40, 50, 60], [(2, 3, 100), (4, 5, 100), (6, 7, 100)],
+                    vehicles=2)
+    data = replace(data, requests=[*data.requests[:2],
+                                   replace(data.requests[2], allowed_vehicles=(1,))])
+    assert carried_whole([[3, 2, 4, 6, 5, 7], [6, 7]], data) == [[4, 5], [6, 7]]
+
+
+def test_a_day_planned_from_a_sketch_is_checked_whole(tmp_path: Path) -> None:
+    """A sketch that names another day's journey, with a run the times refuse, still plans.
+
+    Every journey is served, and the independent checker judges the plan.
+    """
+    from pts_optimiser.check.checker import check_plan
+    from pts_optimiser.domain.plan import Event
+    from pts_optimiser.domain.problem import Place
+    from pts_optimiser.engine.solve import SolveOptions, solve
+    from pts_optimiser.services.publish import write_plan
+
+    problem = load(tmp_path, [booking("J1", appointment_time="09:00"),
+                              booking("J2", appointment_time="12:00", pickup_lon=-1.45),
+                              booking("J3", appointment_time="09:00", pickup_lon=-1.40)],
+                   [vehicle("V1", seats=1), vehicle("V2", seats=1)])
+    here = Place(52.93, -1.49)
+    # J3 before J1 on one seat, both due at 09:00 from places apart: the times refuse it.
+    sketch = {"V1": [(Event.PICKUP, "J3", here), (Event.PICKUP, "J1", here),
+                     (Event.DROPOFF, "J3", here), (Event.DROPOFF, "J1", here)],
+              "V2": [(Event.PICKUP, "GONE", here), (Event.DROPOFF, "GONE", here)]}
+    plan = solve(problem, SolveOptions(time_limit_s=4), commitments=Commitments(sketch=sketch))
+    assert len(plan.planned) == 3
+    write_plan(plan, tmp_path / "plan")
+    result = check_plan(problem, tmp_path / "plan")
+    assert result.ok, result.violations[:5]
+
+
+def test_ruin_and_recreate_exchanges_whole_runs_for_usual_vehicles() -> None:
+    """Two regulars share a run on car 0 and both usually ride car 1: the runs change cars.
+
+    Moving one alone would split a shared run (dearer in km than one preference); the
+    exchange of whole runs gives both their usual car and costs no km.
+    """
+    data = line_day([0, 0, 10, 20, 11, 21, 30, 40], [(2, 3, 100), (4, 5, 100), (6, 7, 100)],
+                    vehicles=2, windows={2: (100, 100), 4: (101, 101), 6: (100, 100)})
+    data = replace(data, usual_vehicle={0: (1, 15), 1: (1, 15)})
+    found = recreate(data, [[2, 4, 3, 5], [6, 7]], RecreateSettings(5.0, max_iterations=1))
+    assert found is not None
+    assert found.routes == ((6, 7), (2, 4, 3, 5))
+    assert found.cost == found.start_cost - 30
