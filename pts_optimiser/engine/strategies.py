@@ -67,6 +67,11 @@ CONSTRUCT_S_PER_JOURNEY = 12 / 750
 ProgressFn = Callable[[int, int, float], None]
 
 
+# What ruin and recreate started from, where OR-Tools' plan was not it (in the status).
+ONE_AT_A_TIME = "one at a time"
+SKETCH = "another day's runs"
+
+
 def least_search_s(data: RoutingInput) -> float:
     """Below this many seconds a search is not started: its model alone would take half.
 
@@ -113,7 +118,7 @@ def whole_then_halves(data: RoutingInput, request_lat: Sequence[float],
 
 def _search(data: RoutingInput, settings: SearchSettings, seed: int,
             start: Sequence[Sequence[int]] | None = None,
-            construct: bool = True) -> RoutingOutcome | None:
+            construct: bool = True, start_name: str = ONE_AT_A_TIME) -> RoutingOutcome | None:
     """One portfolio search: OR-Tools for a share of the time, then ruin and recreate.
 
     OR-Tools' share ends no sooner than its first plan, unless building that plan takes more
@@ -133,7 +138,7 @@ def _search(data: RoutingInput, settings: SearchSettings, seed: int,
     if start is not None and (first is None or served_in(_framed(start, data), data)
                               > served(first, data)):
         return _recreated(data, first, remaining, seed, start=start,
-                          model_s=timings.get("model_s"))
+                          model_s=timings.get("model_s"), start_name=start_name)
     if first is None:  # no plan at all by then: OR-Tools takes the rest
         if remaining < 1.0:
             return None
@@ -157,7 +162,8 @@ def model_s_guess(data: RoutingInput) -> float:
 
 def _recreated(data: RoutingInput, first: RoutingOutcome | None, seconds: float,
                seed: int, start: Sequence[Sequence[int]] | None = None,
-               model_s: float | None = None) -> RoutingOutcome | None:
+               model_s: float | None = None, start_name: str = ONE_AT_A_TIME
+               ) -> RoutingOutcome | None:
     """The plan after ruin and recreate, timed and accepted by the OR-Tools model; else `first`.
 
     Ruin and recreate starts from `start` if given, else from `first`'s routes. The time
@@ -187,13 +193,13 @@ def _recreated(data: RoutingInput, first: RoutingOutcome | None, seconds: float,
     if timed is None:
         return first
     if first is None:
-        return replace(timed, status="one at a time, then ruin and recreate",
+        return replace(timed, status=f"{start_name}, then ruin and recreate",
                        seconds=search_s + timed.seconds, solutions=found.improvements)
     # The model is the judge: the new plan is kept only if it takes the routes with every
     # rule, counts them cheaper and they serve no fewer journeys.
     if served(timed, data) < served(first, data) or timed.objective >= first.objective:
         return first
-    status = ("one at a time" if start is not None else first.status) + ", then ruin and recreate"
+    status = (start_name if start is not None else first.status) + ", then ruin and recreate"
     return replace(timed, status=status, seconds=first.seconds + search_s + timed.seconds,
                    solutions=first.solutions + found.improvements, model_s=first.model_s)
 
@@ -247,7 +253,8 @@ def portfolio(data: RoutingInput, settings: SearchSettings, progress: ProgressFn
                                 <= each.time_limit_s * CONSTRUCTION_SHARE)
     with ExitStack() as stack:
         pools = search_pools(stack, len(variants))
-        futures = [pool.submit(_search, data, variant, 2 * seed + arm, start, arm == 0 or quick)
+        futures = [pool.submit(_search, data, variant, 2 * seed + arm, start, arm == 0 or quick,
+                               SKETCH if from_start else ONE_AT_A_TIME)
                    for arm, (pool, variant) in enumerate(zip(pools, variants, strict=True))]
         await_searches(pools, futures, started + settings.time_limit_s + OVERRUN_S)
         finished = [(variant, outcome) for variant, future in zip(variants, futures, strict=True)
@@ -260,7 +267,7 @@ def portfolio(data: RoutingInput, settings: SearchSettings, progress: ProgressFn
     if progress is not None:
         progress(served(best, data), best.objective, time.monotonic() - started)
     search = _name(kept)
-    if best.status.startswith("one at a time"):
+    if best.status.startswith((ONE_AT_A_TIME, SKETCH)):
         search = "ruin and recreate"
     # A search whose process died or was ended at the deadline is named in the status.
     failed = [_name(variant) for variant, future in zip(variants, futures, strict=True)
