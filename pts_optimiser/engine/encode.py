@@ -8,6 +8,7 @@ here, before the search, and never reach it.
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -264,6 +265,7 @@ def _requests(problem: Problem, servable: Sequence[Journey], diagnoses: Mapping[
     standards = standard_costs(config)
     requests = []
     soft_latest: dict[int, tuple[int, int]] = {}
+    journeys_of = Counter(j.patient_id for j in problem.journeys)
     for journey in servable:
         load = journey_load(journey)
         pickup = nodes.add(places.of(journey.pickup), journey.pickup_service_min,
@@ -283,11 +285,24 @@ def _requests(problem: Problem, servable: Sequence[Journey], diagnoses: Mapping[
         unserved = config.objective.unserved_cost_by_priority
         requests.append(RoutingRequest(
             pickup, dropoff, journey.max_ride_min,
-            unserved[journey.priority] if journey.journey_id not in commitments.bring_back
+            patient_share(unserved[journey.priority], journeys_of[journey.patient_id])
+            if journey.journey_id not in commitments.bring_back
             else HOMEWARD_FACTOR * unserved[1],
             kept_on(journey, diagnoses[journey.journey_id].allowed, commitments.keep_on,
                     problem.vehicles)))
     return requests, soft_latest
+
+
+def patient_share(unserved: int, journeys: int) -> int:
+    """A journey's cost of being left out, when its patient travels `journeys` times that day.
+
+    The patient is the unit of service: a patient left out counts, not only their journeys.
+    A journey of a patient with k journeys costs (k + 1) / 2k of its priority's price: a
+    one-way patient's whole price, each of a round trip's three quarters. Leaving out a
+    round trip (1.5) then costs less than two one-way patients (2) but more than one (1),
+    so the search keeps more patients whole without giving up journeys for them.
+    """
+    return unserved * (journeys + 1) // (2 * max(1, journeys))
 
 
 def _continuity(problem: Problem, servable: Sequence[Journey],

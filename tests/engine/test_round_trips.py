@@ -323,3 +323,26 @@ def test_a_ride_back_outranks_more_journeys(tmp_path: Path) -> None:
     assert not _fallback_better(problem, fallback, searched, bring_back={"HOME"})
     assert _fallback_better(problem, searched, fallback, bring_back={"HOME"})
     assert _fallback_better(problem, fallback, searched, strictly_more=True)
+
+
+def test_a_patient_left_out_counts_not_only_their_journeys(tmp_path: Path) -> None:
+    """A round trip's journeys cost 3/4 each to leave out, a one-way patient's the whole price.
+
+    Leaving out a round trip is dearer than one one-way patient, cheaper than two.
+    """
+    from pts_optimiser.domain.commitments import Commitments
+    from pts_optimiser.engine.encode import encode, patient_share
+
+    bookings = [booking("IN", patient_id="P1"),
+                booking("HOME", patient_id="P1", pickup_site="RDH", pickup_lat="",
+                        pickup_lon="", dropoff_site="", dropoff_lat=52.93, dropoff_lon=-1.49,
+                        appointment_time="", ready_time="12:00", return_of="IN"),
+                booking("ONE", patient_id="P2", appointment_time="11:00")]
+    problem = _load(tmp_path, bookings, [vehicle("V1")])
+    encoded = encode(problem, Commitments())
+    price = problem.config.objective.unserved_cost_by_priority[3]
+    cost = {j.journey_id: r.unserved_cost
+            for j, r in zip(encoded.servable, encoded.data.requests, strict=True)}
+    assert cost == {"IN": price * 3 // 4, "HOME": price * 3 // 4, "ONE": price}
+    assert price < cost["IN"] + cost["HOME"] < 2 * price
+    assert [patient_share(120, k) for k in (1, 2, 3, 4)] == [120, 90, 80, 75]
