@@ -174,18 +174,6 @@ def unlinked(data: RoutingInput, served: set[int]) -> list[int]:
                   if outward in served and back not in served)
 
 
-def soft_cost(data: RoutingInput, node: int, start_min: int) -> int:
-    """What the model charges for starting service at `node` at `start_min`.
-
-    Its standard or a regular's usual time: minutes after the soft latest, before the soft
-    earliest.
-    """
-    bound, cost = data.soft_latest.get(node, (0, 0))
-    late = cost * max(0, start_min - bound) if cost > 0 else 0
-    bound, cost = data.soft_earliest.get(node, (0, 0))
-    return late + (cost * max(0, bound - start_min) if cost > 0 else 0)
-
-
 def vehicle_change_costs(data: RoutingInput) -> list[list[int]]:
     """Per vehicle, per node: what the model charges for serving the node on that vehicle.
 

@@ -199,8 +199,8 @@ def one_crew(usual: Mapping[Leg, Usual]) -> dict[Leg, Usual]:
 
     The crew that takes a renal patient to the unit brings them back: fewer faces, and a
     crew that knows where the patient lives. Where that vehicle cannot carry a leg at all
-    (its shift is over) the engine does not ask it (keep_on names only vehicles that could
-    carry the journey alone), and a leg lost to it is let go in the second search.
+    (its shift is over: for most afternoon returns of a generated fleet, docs/week.md) the
+    leg's own usual vehicle is asked instead (`otherwise`).
     """
     return {(p, rank): replace(u, vehicle_id=usual[(p, 0)].vehicle_id, otherwise=u.vehicle_id)
             if (p, 0) in usual and usual[(p, 0)].vehicle_id != u.vehicle_id else u
