@@ -243,12 +243,17 @@ def sketch(day: Problem, source: Plan) -> dict[str, list[tuple[Event, str, Place
     """
     here = {leg: journey_id for journey_id, leg in legs(day.journeys).items()}
     there = legs(source.problem.journeys)
-    return {r.vehicle.vehicle_id: [(s.event, here[there[s.journey.journey_id]] if s.journey
-                                    else "", Place(s.lat, s.lon)) for s in r.stops
-                                   if s.event is Event.BREAK or (
-                                       s.event in (Event.PICKUP, Event.DROPOFF) and s.journey
-                                       and there.get(s.journey.journey_id) in here)]
-            for r in source.rosters}
+    runs: dict[str, list[tuple[Event, str, Place]]] = {}
+    for roster in source.rosters:
+        run = runs[roster.vehicle.vehicle_id] = []
+        for stop in roster.stops:
+            if stop.event is Event.BREAK:
+                run.append((stop.event, "", Place(stop.lat, stop.lon)))
+            elif stop.event in (Event.PICKUP, Event.DROPOFF) and stop.journey is not None \
+                    and there.get(stop.journey.journey_id) in here:
+                run.append((stop.event, here[there[stop.journey.journey_id]],
+                            Place(stop.lat, stop.lon)))
+    return runs
 
 
 @dataclass(frozen=True)
@@ -362,11 +367,8 @@ def plan_week(days: Mapping[str, Problem], budget_s: float, previous: Sequence[P
         usual = one_crew({**usual_of(earlier.values(), regular), **known})
         again = {d: pool.submit(solve_day, DayTask(days[d], each_s, usual, strategy, earlier[d]))
                  for d in first}
-        anchored = {}
-        for d, future in again.items():
-            plan = future.result()
-            fewer = enough(len(earlier[d].planned), policy) > len(plan.planned)
-            anchored[d] = earlier[d] if fewer else plan
+        anchored = {d: earlier[d] if fewer(plan, earlier[d], policy) else plan
+                    for d, plan in ((d, f.result()) for d, f in again.items())}
         usual = one_crew({**usual_of(anchored.values(), regular), **known})
         rest: dict[str, Future[Plan]] = {
             d: pool.submit(solve_day, DayTask(days[d], each_s, usual, strategy,
@@ -381,7 +383,7 @@ def plan_week(days: Mapping[str, Problem], budget_s: float, previous: Sequence[P
     for day, plan in [*earlier.items(), *alone.items()]:
         # Never fewer journeys than the day planned alone (less the policy's allowance):
         # continuity is not bought with them.
-        if enough(len(plan.planned), policy) > len(plans[day].planned):
+        if fewer(plans[day], plan, policy):
             plans[day] = plan
             kept.append(day)
     return WeekPlans(dict(sorted(plans.items())),
@@ -393,10 +395,14 @@ def plan_week(days: Mapping[str, Problem], budget_s: float, previous: Sequence[P
 def closest(day: Problem, plans: Iterable[Plan]) -> Plan | None:
     """Of `plans`, the one sharing most patients with `day` (the earliest on a tie)."""
     patients = {j.patient_id for j in day.journeys}
-    best = max(plans, default=None, key=lambda p: len(patients & {
-        j.patient_id for j in p.problem.journeys}))
-    return best if best is not None and patients & {
-        j.patient_id for j in best.problem.journeys} else None
+    shared, best = max(((len(patients & {j.patient_id for j in p.problem.journeys}), p)
+                        for p in plans), key=lambda pair: pair[0], default=(0, None))
+    return best if shared else None
+
+
+def fewer(plan: Plan, alone: Plan, policy: ContinuityPolicy) -> bool:
+    """`plan` serves fewer journeys than the same day's plan `alone`, beyond the allowance."""
+    return enough(len(alone.planned), policy) > len(plan.planned)
 
 
 def enough(alone: int, policy: ContinuityPolicy) -> int:
