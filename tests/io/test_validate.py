@@ -96,14 +96,19 @@ def test_defect_is_located(fixture: str, code: str, row: int | None, column: str
     assert "Traceback" not in output
 
 
+def _bookings(folder: Path, lines: list[str]) -> Path:
+    """The good bookings file with some lines edited, written into `folder`."""
+    path = folder / "bookings.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 def test_every_problem_is_collected(tmp_path: Path) -> None:
     """Several defects in one file are all reported in one run."""
     lines = GOOD_BOOKINGS.read_text().splitlines()
     lines[1] = lines[1].replace("dialysis", "shopping")
     lines[2] = lines[2].replace("seated", "walking")
-    broken = tmp_path / "bookings.csv"
-    broken.write_text("\n".join(lines) + "\n")
-    exit_code, output = _validate(broken, GOOD_FLEET)
+    exit_code, output = _validate(_bookings(tmp_path, lines), GOOD_FLEET)
     assert exit_code == 2
     assert "[unknown_purpose]" in output and "[unknown_mobility]" in output
     assert "2 error(s)" in output
@@ -212,8 +217,7 @@ def test_uk_resave_reads_day_first(tmp_path: Path) -> None:
     lines = GOOD_BOOKINGS.read_text().splitlines()
     resaved = [lines[0]] + [line.replace("2026-12-01", "01/12/2026" if i % 2 else "1/12/2026")
                             for i, line in enumerate(lines[1:])]
-    path = tmp_path / "bookings.csv"
-    path.write_text("\n".join(resaved) + "\n")
+    path = _bookings(tmp_path, resaved)
     exit_code, output = _validate(path, GOOD_FLEET, "--date", "2026-12-01")
     assert exit_code == 0, output
     assert "ok: 7 journeys" in output and "bad_date" not in output
@@ -234,9 +238,7 @@ def test_cell_text_stays_out_of_messages(tmp_path: Path) -> None:
     lines[1] = lines[1].replace("08:00", "Mrs Ada Lovelace")
     lines[2] = lines[2].replace("outpatient", "Ada Lovelace")
     lines[3] = lines[3].replace("Home", "Ada\x1bLovelace")
-    path = tmp_path / "bookings.csv"
-    path.write_text("\n".join(lines) + "\n")
-    exit_code, output = _validate(path, GOOD_FLEET)
+    exit_code, output = _validate(_bookings(tmp_path, lines), GOOD_FLEET)
     assert exit_code == 2
     assert "row 2, column appointment_time" in output and "row 3, column purpose" in output
     assert "warning [control_characters]" in output and "column dropoff_label" in output
