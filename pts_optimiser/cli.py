@@ -13,7 +13,7 @@ import traceback  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from functools import wraps  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Any, NoReturn, TypeVar  # noqa: E402
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar  # noqa: E402
 
 import click  # noqa: E402
 
@@ -23,6 +23,9 @@ from pts_optimiser.domain.exits import ExitCode, PtsError  # noqa: E402
 from pts_optimiser.domain.plan import Plan  # noqa: E402
 from pts_optimiser.domain.problem import Problem  # noqa: E402
 from pts_optimiser.io.parse import Inputs, read_problem  # noqa: E402
+
+if TYPE_CHECKING:
+    from pts_optimiser.services.darp import InstanceResult
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -687,62 +690,116 @@ def bench() -> None:
 @click.argument("files", nargs=-1, required=True,
                 type=click.Path(path_type=Path, dir_okay=False, exists=True))
 @click.option("--time-limit", type=click.FloatRange(1, 86400), default=30.0, show_default=True,
-              help="seconds per instance")
+              help="seconds per instance and seed")
+@click.option("--seeds", type=click.IntRange(1, 100), default=1, show_default=True,
+              help="solve each instance with seeds 0..N-1; report the mean and the best")
 @click.option("--solutions", "solutions_dir", type=_out, default=None,
-              help="write each solution to DIR/<instance>.json")
+              help="write each instance's best solution to DIR/<instance>.json")
 @click.option("--bks", type=_path, default=None,
               help="best known costs (instance,bks,...); default: bks.csv beside the files")
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per line, not a table")
 @_guarded
-def bench_darp(files: tuple[Path, ...], time_limit: float, solutions_dir: Path | None,
-               bks: Path | None, as_json: bool) -> None:
+def bench_darp(files: tuple[Path, ...], time_limit: float, seeds: int,
+               solutions_dir: Path | None, bks: Path | None, as_json: bool) -> None:
     """Solve dial-a-ride instances with the product's own solver and check each solution.
 
     Cost is the sum of unrounded Euclidean distances; feasibility is judged by an
-    independent check; the gap is to the best known cost.
+    independent check; the gap is to the best known cost. With several seeds, cost and gap
+    are the mean over the seeds, beside the best. A feasible solution cheaper than the best
+    known is always written (to --solutions, else ./darp-new-best/) and named on stderr.
     """
-    import json
-
-    from pts_optimiser.engine.solve import SolveOptions, solve
-    from pts_optimiser.io.darp import check, read_instance, routes_of, to_problem
-    from pts_optimiser.io.tables import read_table, write_text
+    from pts_optimiser.io.darp import read_instance
+    from pts_optimiser.services.darp import best_known_costs, solve_instance
 
     config = load_config()
-    best: dict[str, float] = {}
-    beside = {folder / "bks.csv" for f in files for folder in (f.parent, f.parent.parent)}
-    for table_path in {bks} if bks else beside:
-        if table_path.exists():
-            best.update({r["instance"]: float(r["bks"]) for r in read_table(table_path).rows})
+    best = best_known_costs(files, bks)
     if not as_json:
-        click.echo("| instance | served | feasible | cost | best known | gap | seconds |")
-        click.echo("|---|---|---|---|---|---|---|")
+        click.echo("| instance | served | feasible | cost | best known | gap | seconds |"
+                   if seeds == 1 else "| instance | served | feasible | mean cost | best cost "
+                   "| best known | mean gap | best gap | seconds a run |")
+        click.echo("|---|" * 7 if seeds == 1 else "|---|" * 9)
+    results = []
     for path in files:
         instance = read_instance(path)
-        started = time.monotonic()
-        plan = solve(to_problem(instance, config),
-                     SolveOptions(time_limit_s=time_limit, strategy="portfolio"))
-        seconds = time.monotonic() - started
-        routes = routes_of(plan, instance)
-        verdict = check(instance, routes)
-        known = best.get(instance.name)
-        gap = 100 * (verdict.cost - known) / known if known else None
-        if solutions_dir is not None:
-            write_text(solutions_dir / f"{instance.name}.json", json.dumps({
-                "instance": instance.name, "cost": round(verdict.cost, 4),
-                "routes": [[{"node": node, "start": round(start, 3)} for node, start in route]
-                           for route in routes]}, indent=1) + "\n")
-        row = {"instance": instance.name, "requests": instance.requests,
-               "served": verdict.served, "feasible": verdict.feasible,
-               "cost": round(verdict.cost, 2), "bks": known,
-               "gap_pct": round(gap, 2) if gap is not None else None,
-               "seconds": round(seconds, 1), "problems": list(verdict.problems[:5])}
-        if as_json:
-            click.echo(json.dumps(row))
-        else:
-            click.echo(f"| {instance.name} | {verdict.served}/{instance.requests} | "
-                       f"{'yes' if verdict.feasible else 'NO'} | {verdict.cost:.2f} | "
-                       f"{known if known is not None else '-'} | "
-                       f"{f'{gap:+.2f}%' if gap is not None else '-'} | {seconds:.1f} |")
+        result = solve_instance(instance, config, time_limit, seeds, best.get(instance.name))
+        results.append(result)
+        folder = solutions_dir
+        if folder is None and result.beats_best_known:
+            folder = Path("darp-new-best")
+        if folder is not None:
+            written = _write_darp_solution(folder, result)
+            if result.beats_best_known:
+                click.echo(f"{instance.name}: {result.best.verdict.cost:.4f} is below the best "
+                           f"known {result.best_known}; solution in {written}", err=True)
+        _echo_darp_row(result, as_json)
+    if not as_json and len(results) > 1:
+        _echo_darp_summary(results)
+
+
+def _write_darp_solution(folder: Path, result: InstanceResult) -> Path:
+    import json
+
+    from pts_optimiser.io.tables import write_text
+
+    best = result.best
+    path = folder / f"{result.instance.name}.json"
+    write_text(path, json.dumps({
+        "instance": result.instance.name, "seed": best.seed, "cost": round(best.verdict.cost, 4),
+        "routes": [[{"node": node, "start": round(start, 3)} for node, start in route]
+                   for route in best.routes]}, indent=1) + "\n")
+    return path
+
+
+def _echo_darp_row(result: InstanceResult, as_json: bool) -> None:
+    import json
+
+    instance, runs = result.instance, result.runs
+    served = min(run.verdict.served for run in runs)
+    mean_gap, best_gap = result.gap_pct(result.mean_cost), result.gap_pct(result.best.verdict.cost)
+    seconds = sum(run.seconds for run in runs) / len(runs)
+    if as_json:
+        click.echo(json.dumps({
+            "instance": instance.name, "requests": instance.requests, "served": served,
+            "feasible": result.complete, "cost": round(result.mean_cost, 2),
+            "best_cost": round(result.best.verdict.cost, 2), "bks": result.best_known,
+            "gap_pct": _rounded(mean_gap), "best_gap_pct": _rounded(best_gap),
+            "seconds": round(seconds, 1),
+            "runs": [{"seed": run.seed, "cost": round(run.verdict.cost, 2),
+                      "served": run.verdict.served, "feasible": run.complete,
+                      "seconds": round(run.seconds, 1), "problems": list(run.verdict.problems[:5])}
+                     for run in runs],
+            "problems": [p for run in runs for p in run.verdict.problems][:5]}))
+        return
+    known = result.best_known if result.best_known is not None else "-"
+    feasible = "yes" if result.complete else "NO"
+    if len(runs) == 1:
+        click.echo(f"| {instance.name} | {served}/{instance.requests} | {feasible} | "
+                   f"{result.mean_cost:.2f} | {known} | {_pct(mean_gap)} | {seconds:.1f} |")
+    else:
+        click.echo(f"| {instance.name} | {served}/{instance.requests} | {feasible} | "
+                   f"{result.mean_cost:.2f} | {result.best.verdict.cost:.2f} | {known} | "
+                   f"{_pct(mean_gap)} | {_pct(best_gap)} | {seconds:.1f} |")
+
+
+def _echo_darp_summary(results: list[InstanceResult]) -> None:
+    """The set's mean gaps and how many reached the best known, as papers' tables close."""
+    means = [gap for r in results if (gap := r.gap_pct(r.mean_cost)) is not None]
+    bests = [gap for r in results if (gap := r.gap_pct(r.best.verdict.cost)) is not None]
+    if not means:
+        return
+    at_best = sum(gap <= 0.005 for gap in bests)
+    complete = sum(r.complete for r in results)
+    click.echo(f"\nmean gap {sum(means) / len(means):+.2f}% (of the seeds' means), best "
+               f"{sum(bests) / len(bests):+.2f}%; {at_best} of {len(bests)} at the best known; "
+               f"{complete} of {len(results)} feasible and complete in every run")
+
+
+def _rounded(gap: float | None) -> float | None:
+    return round(gap, 2) if gap is not None else None
+
+
+def _pct(gap: float | None) -> str:
+    return f"{gap:+.2f}%" if gap is not None else "-"
 
 
 class _BadAccountError(PtsError):
