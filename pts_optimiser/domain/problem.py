@@ -201,6 +201,13 @@ class Problem:
     travel: TravelModel | None = None
 
 
+# Above this many journeys a day is planned region by region (engine.regions): one model's
+# matrices grow with the square of its places, and OR-Tools' construction of a 3,000-journey
+# day did not finish in eight minutes. A 750-journey Derbyshire weekday is one region, the
+# size the search is measured and tuned on; 1,500 journeys are two of them, 3,000 four.
+REGION_JOURNEYS = 800
+
+
 def as_planned(problem: Problem) -> Problem:
     """The day as the planner sees it.
 

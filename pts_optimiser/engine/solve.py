@@ -29,6 +29,7 @@ from pts_optimiser.engine.encode import (
     warm_routes,
 )
 from pts_optimiser.engine.explain import (
+    diagnose,
     no_capacity,
     patients_left_somewhere,
     returns_first,
@@ -40,6 +41,8 @@ from pts_optimiser.engine.model import (
     SearchSettings,
     solve_routing,
 )
+from pts_optimiser.engine.places import day_places
+from pts_optimiser.engine.regions import merged, region_count, split
 from pts_optimiser.engine.strategies import (
     SPLIT_FROM_JOURNEYS,
     ProgressFn,
@@ -102,6 +105,40 @@ def solve(problem: Problem, options: SolveOptions, progress: ProgressFn | None =
     """
     started = time.monotonic()
     deadline = deadline or Deadline.within(options.time_limit_s, started)
+    if (count := region_count(problem)) > 1:
+        return _by_regions(problem, options, progress, commitments, deadline, count)
+    return _solve_one(problem, options, progress, commitments, deadline)
+
+
+def _by_regions(problem: Problem, options: SolveOptions, progress: ProgressFn | None,
+                commitments: Commitments, deadline: Deadline, count: int) -> Plan:
+    """Each region planned in turn (engine.regions), the time shared by their journeys."""
+    started = time.monotonic()
+    planned = as_planned(problem)
+    # Which vehicles could make each journey alone, over the whole day's places (a matrix
+    # over distinct places, far smaller than the search's over nodes).
+    places = day_places(planned)
+    able = {j.journey_id: frozenset(planned.vehicles[i].vehicle_id
+                                    for i in diagnose(j, planned.vehicles, places).allowed)
+            for j in planned.journeys}
+    del places
+    regions = split(problem, commitments, count, able)
+    plans: list[Plan] = []
+    for index, region in enumerate(regions):
+        still = sum(len(r.problem.journeys) for r in regions[index:])
+        share = deadline.share(len(region.problem.journeys) / max(1, still))
+        before = sum(len(plan.planned) for plan in plans)
+        report = None if progress is None else (
+            lambda served, objective, seconds, before=before: progress(
+                before + served, objective, time.monotonic() - started))
+        plans.append(_solve_one(region.problem, options, report, region.commitments, share))
+    return merged(problem, plans, time.monotonic() - started)
+
+
+def _solve_one(problem: Problem, options: SolveOptions, progress: ProgressFn | None,
+               commitments: Commitments, deadline: Deadline) -> Plan:
+    """Plan one model's worth of the day."""
+    started = time.monotonic()
     problem = as_planned(problem)
     encoded = encode(problem, commitments, options.seed)
     # Never an empty plan: one journey at a time needs no search and keeps every rule. It

@@ -21,6 +21,7 @@ from pts_optimiser.domain.clock import format_clock, parse_clock
 from pts_optimiser.domain.config import Config
 from pts_optimiser.domain.diagnostics import Code, Finding, InputError, Severity, error, warning
 from pts_optimiser.domain.problem import (
+    REGION_JOURNEYS,
     Fuel,
     Journey,
     Mobility,
@@ -1154,7 +1155,13 @@ NODES_PER_VEHICLE = 5
 
 
 def planning_bytes(journeys: int, vehicles: int) -> int:
-    """Estimated peak memory of planning a day of this size, in bytes."""
+    """Estimated peak memory of planning a day of this size, in bytes.
+
+    A day of more than REGION_JOURNEYS is planned region by region (engine.regions), one
+    region's model at a time: what counts is the largest region's.
+    """
+    regions = max(1, math.ceil(journeys / REGION_JOURNEYS))
+    journeys, vehicles = math.ceil(journeys / regions), math.ceil(vehicles / regions)
     nodes = NODES_PER_JOURNEY * journeys + NODES_PER_VEHICLE * vehicles
     return PLAN_BYTES_FIXED + PLAN_BYTES_PER_NODE_PAIR * nodes * nodes
 

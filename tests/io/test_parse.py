@@ -9,6 +9,7 @@ import pytest
 from pts_optimiser.check.checker import check_plan
 from pts_optimiser.domain.config import load_config
 from pts_optimiser.domain.diagnostics import Code, Finding, InputError, Severity
+from pts_optimiser.domain.problem import REGION_JOURNEYS
 from pts_optimiser.engine.solve import SolveOptions, solve
 from pts_optimiser.io import parse
 from pts_optimiser.io.parse import (
@@ -164,20 +165,27 @@ def test_blank_rows_keep_spreadsheet_numbers(tmp_path: Path) -> None:
 
 def test_memory_estimate_is_consistent() -> None:
     """The journeys said to fit do fit, and one more journey than that does not."""
-    available = 24 * 2**30
+    available = 2 * 2**30
     most = most_journeys(87, available)
-    assert 2000 < most < 4000
+    assert 400 < most < REGION_JOURNEYS
     assert planning_bytes(most, 87) <= available < planning_bytes(most + 1, 87)
     assert memory_finding(most, 87, "b.csv", available) is None
-    found = memory_finding(10_000, 87, "b.csv", available)
+    found = memory_finding(most + 1, 87, "b.csv", available)
     assert found is not None and found.code == Code.DAY_TOO_BIG
     assert f"about {most:,} journeys" in found.hint
 
 
+def test_memory_of_a_large_day_is_a_regions() -> None:
+    """A day planned region by region needs the memory of its largest region, not its own."""
+    assert planning_bytes(3000, 348) == planning_bytes(750, 87) < 3 * 2**30
+    assert planning_bytes(1500, 174) == planning_bytes(750, 87)
+    assert memory_finding(10_000, 870, "b.csv", 24 * 2**30) is None
+
+
 def test_day_too_big_refused_before_planning(tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    """A 10,000-journey day on a 24 GiB machine is a clear error, in under the read time."""
-    monkeypatch.setattr(parse, "available_bytes", lambda: 24 * 2**30)
+    """A day too big for a machine's 1 GiB is a clear error, in under the read time."""
+    monkeypatch.setattr(parse, "available_bytes", lambda: 2**30)
     rows = [booking(f"J{i}", pickup_lat=52.9 + (i % 100) / 1000) for i in range(10_000)]
     inputs = write_day(tmp_path, rows, [vehicle(f"V{i}") for i in range(87)])
     with pytest.raises(InputError) as caught:
