@@ -39,6 +39,7 @@ from pts_optimiser.engine.model import (
 )
 
 _UNREACHABLE = np.int64(2**62)
+Rides = list[tuple[int, int, int]]  # (pickup position, drop-off position, limit) on a run
 BLINK = 0.01  # share of places passed over at each insertion (Christiaens & Vanden Berghe)
 SOFT_PLACES = 3  # places costed in full per journey when standards are priced
 
@@ -124,6 +125,9 @@ class _Day:
             self.request_of[request.dropoff_node] = index
         self.pickups = {r.pickup_node for r in data.requests}
         self.limit = [ride_limit_min(data, r) for r in data.requests]
+        # A drop-off's pickup and the journey's ride limit.
+        self.ride_of = {r.dropoff_node: (r.pickup_node, limit)
+                        for r, limit in zip(data.requests, self.limit, strict=True)}
         self.allowed = [frozenset(r.allowed_vehicles) for r in data.requests]
         # Each half of a left-out journey is a disjunction with this cost in the model.
         self.penalty = [2 * r.unserved_cost for r in data.requests]
@@ -163,7 +167,8 @@ class _Day:
         hi[0] = hi[-1] = v.shift_end_min
         return lo, hi
 
-    def times(self, vehicle: int, seq: Sequence[int]) -> list[int] | None:
+    def times(self, vehicle: int, seq: Sequence[int], rides: Rides | None = None
+              ) -> list[int] | None:
         """Earliest start of service at each stop of a full run, or None if it cannot work.
 
         Every rule on times is a difference between two stops (drive then serve, the ride
@@ -173,7 +178,7 @@ class _Day:
         """
         lb, hi = self.bounds(vehicle, seq)
         rows = self.transit_rows
-        rides = self.rides(seq)
+        rides = self.rides(seq) if rides is None else rides
         longest = self.data.vehicles[vehicle].max_duration_min
         m = len(seq)
         for _ in range(len(rides) + 3):
@@ -200,7 +205,8 @@ class _Day:
                 return at
         return None
 
-    def time_cost(self, vehicle: int, seq: Sequence[int], at: Sequence[int]) -> int:
+    def time_cost(self, vehicle: int, seq: Sequence[int], at: Sequence[int],
+                  rides: Rides | None = None) -> int:
         """What the model charges for the run's times: time on shift, standards, usual times.
 
         Given when the run leaves base (s), every stop is taken at max(at[k], s + the transit
@@ -216,7 +222,7 @@ class _Day:
         soft = [(k, *self.soft[node]) for k, node in enumerate(seq) if node in self.soft]
         span = self.data.span_cost_per_min
         if not soft:
-            return self.span_cost(vehicle, seq, at)
+            return self.span_cost(vehicle, seq, at, rides)
         rows = self.transit_rows
         chain = [0] * len(seq)
         for k in range(1, len(seq)):
@@ -233,17 +239,18 @@ class _Day:
 
         tries = {at[0], latest, at[-1] - chain[-1]}
         if span:
-            tries.add(self.latest_start(vehicle, seq, at))
+            tries.add(self.latest_start(vehicle, seq, at, rides))
         for k, late_at, _, early_at, _ in soft:
             tries.update((late_at - chain[k], early_at - chain[k], at[k] - chain[k]))
         return min(cost(s) for s in tries if at[0] <= s <= latest)
 
-    def latest_start(self, vehicle: int, seq: Sequence[int], at: Sequence[int]) -> int:
+    def latest_start(self, vehicle: int, seq: Sequence[int], at: Sequence[int],
+                     rides: Rides | None = None) -> int:
         """The latest the run can leave base and still end when it ends at its earliest."""
         _, ub = self.bounds(vehicle, seq)
         ub[-1] = at[-1]
         rows = self.transit_rows
-        rides = self.rides(seq)
+        rides = self.rides(seq) if rides is None else rides
         m = len(seq)
         for _ in range(len(rides) + 2):
             t = ub[-1]
@@ -260,7 +267,8 @@ class _Day:
                 return latest[0]
         return at[0]  # leaving early always works
 
-    def span_cost(self, vehicle: int, seq: Sequence[int], at: Sequence[int]) -> int:
+    def span_cost(self, vehicle: int, seq: Sequence[int], at: Sequence[int],
+                  rides: Rides | None = None) -> int:
         """What the model charges for the run's shortest time from leaving base to coming back.
 
         It finishes as early as it can and leaves as late as that allows: the latest start is
@@ -269,20 +277,18 @@ class _Day:
         """
         if not self.data.span_cost_per_min:
             return 0
-        return self.data.span_cost_per_min * (at[-1] - self.latest_start(vehicle, seq, at))
+        return self.data.span_cost_per_min * (at[-1] - self.latest_start(vehicle, seq, at, rides))
 
-    def rides(self, seq: Sequence[int]) -> list[tuple[int, int, int]]:
+    def rides(self, seq: Sequence[int]) -> Rides:
         """(pickup position, drop-off position, limit) of each journey on a run."""
+        where = {node: k for k, node in enumerate(seq)}
         rides = []
-        picked: dict[int, int] = {}
         for k, node in enumerate(seq):
-            request = self.request_of.get(node)
-            if request is None:
-                continue
-            if node in self.pickups:
-                picked[request] = k
-            elif request in picked:
-                rides.append((picked[request], k, self.limit[request]))
+            ride = self.ride_of.get(node)
+            if ride is not None:
+                picked = where.get(ride[0])
+                if picked is not None and picked < k:
+                    rides.append((picked, k, ride[1]))
         return rides
 
     def loads_fit(self, vehicle: int, seq: Sequence[int]) -> bool:
@@ -538,36 +544,43 @@ class _Search:
         reach_d = np.maximum(day.lo[d], leave_at + t[a, d])
         from_d = t[d, b]
         ok_d = (reach_d <= day.hi[d]) & (reach_d + from_d <= latest)
+        # Windows rule out most pairs of a board at once: the rest are priced one by one
+        # (a pair on one leg is judged by its pickup's leg alone, then in full below).
+        maybe = ok_p[board.first] & ok_d[board.last]
+        maybe[board.same_leg] = ok_p[board.first[board.same_leg]]
+        chosen = np.flatnonzero(maybe)
+        if chosen.size == 0:
+            return None
+        pairs = board.pairs[:, chosen]
+        first, last = board.first[chosen], board.last[chosen]
         limit = day.limit[request]
-        first, last = board.first, board.last
-        feasible = (ok_p[first] & ok_d[last]
-                    & (to_p[first] + board.pairs[_BETWEEN] + t[a, d][last] <= limit))
+        feasible = to_p[first] + pairs[_BETWEEN] + t[a, d][last] <= limit
         add_p = cost[a, p] + cost[p, b] - base
         add_d = cost[a, d] + cost[d, b] - base
         added = add_p[first] + add_d[last]
         # Both on one leg: pickup then drop-off straight after.
-        same, leg = board.same_leg, first[board.same_leg]
+        same = np.flatnonzero(first == last)
+        leg = first[same]
         reach_pd = np.maximum(day.lo[d], reach_p[leg] + t[p, d])
-        feasible[same] = (ok_p[leg] & (reach_pd <= day.hi[d])
-                          & (reach_pd + from_d[leg] <= latest[leg])
+        feasible[same] = ((reach_pd <= day.hi[d]) & (reach_pd + from_d[leg] <= latest[leg])
                           & (t[p, d] <= limit))
         added[same] = cost[a[leg], p] + cost[p, d] + cost[d, b[leg]] - base[leg]
         if p in day.change:
-            added = added + day.change[p][board.pairs[_VEHICLE]]
+            added = added + day.change[p][pairs[_VEHICLE]]
         for dimension, amount in enumerate(day.demand[p]):
             if amount > 0:
-                feasible &= board.pairs[_ROOM + dimension] >= amount
+                feasible &= pairs[_ROOM + dimension] >= amount
         if len(day.allowed[request]) < len(day.data.vehicles):
             allowed = np.zeros(len(day.data.vehicles), dtype=bool)
             allowed[list(day.allowed[request])] = True
-            feasible &= allowed[board.pairs[_VEHICLE]]
+            feasible &= allowed[pairs[_VEHICLE]]
         if board.ranged:
             metres = day.data.distance_m
             more = (metres[a, p] + metres[p, b] - metres[a, b])[first] + (
                 metres[a, d] + metres[d, b] - metres[a, b])[last]
             more[same] = (metres[a[leg], p] + metres[p, d] + metres[d, b[leg]]
                           - metres[a[leg], b[leg]])
-            feasible &= more <= board.pairs[_METRES_LEFT]
+            feasible &= more <= pairs[_METRES_LEFT]
         candidates = np.flatnonzero(feasible)
         if candidates.size == 0:
             return None
@@ -579,17 +592,18 @@ class _Search:
         compare = SOFT_PLACES if day.soft else 1
         found: list[tuple[int, int, int, list[int], list[int]]] = []
         for pair in order[:self.settings.tries_per_journey].tolist():
-            vehicle, i, j = (int(x) for x in board.pairs[(_VEHICLE, _FIRST, _LAST), pair])
+            vehicle, i, j = (int(x) for x in pairs[(_VEHICLE, _FIRST, _LAST), pair])
             seq = runs[vehicle].seq
             stops = [*seq[:i + 1], p, *seq[i + 1:j + 1], d, *seq[j + 1:]]
-            times = day.times(vehicle, stops)
+            rides = day.rides(stops)
+            times = day.times(vehicle, stops, rides)
             if times is None:
                 continue
             arcs = int(added[pair])
             extra = arcs
             if compare > 1:
                 old = runs[vehicle]
-                extra = (arcs + day.time_cost(vehicle, stops, times)
+                extra = (arcs + day.time_cost(vehicle, stops, times, rides)
                          - (old.cost - old.arcs - self.missing_cost(vehicle, old.seq)))
             found.append((extra, arcs, vehicle, stops, times))
             if len(found) >= compare:
