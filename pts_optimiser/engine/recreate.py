@@ -42,6 +42,8 @@ _UNREACHABLE = np.int64(2**62)
 Rides = list[tuple[int, int, int]]  # (pickup position, drop-off position, limit) on a run
 BLINK = 0.01  # share of places passed over at each insertion (Christiaens & Vanden Berghe)
 SOFT_PLACES = 3  # places costed in full per journey when standards are priced
+RANDOM_REMOVAL = 0.25  # share of ruins that take journeys off at random
+LEFT_OUT_REMOVAL = 0.2  # share that make room around a journey left out, where one is
 
 
 @functools.cache
@@ -668,7 +670,7 @@ def recreate(data: RoutingInput, routes: Sequence[Sequence[int]],
     rng = search.rng
     while (done := _done_share(settings, started, iterations)) < 1:
         iterations += 1
-        removed = _choose(search, current)
+        removed, first = _choose(search, current, current_out)
         candidate = list(current)
         for vehicle, run in enumerate(current):
             gone = [n for n in run.seq[1:-1] if day.request_of.get(n) in removed]
@@ -679,7 +681,7 @@ def recreate(data: RoutingInput, routes: Sequence[Sequence[int]],
                     break
                 candidate[vehicle] = search.with_break(vehicle, rebuilt)
         else:
-            out = _insert(search, candidate, sorted(removed) + list(current_out))
+            out = _insert(search, candidate, sorted(removed) + list(current_out), first)
             cost = total(candidate, out)
             temperature = start_temperature * 0.001 ** done
             worse = cost - current_cost
@@ -751,10 +753,13 @@ def _done_share(settings: RecreateSettings, started: float, iterations: int) -> 
     return iterations / settings.max_iterations
 
 
-def _choose(search: _Search, runs: Sequence[_Run]) -> set[int]:
-    """Journeys to take off: related to a random one (place and time), or at random.
+def _choose(search: _Search, runs: Sequence[_Run], out: Sequence[int]
+            ) -> tuple[set[int], int | None]:
+    """Journeys to take off, and the journey to put back first if any.
 
-    How many is drawn here, from the journeys on the runs, found in the same pass.
+    Related (place and time) to a journey on a run, or to one left out (which then goes
+    back first, into the room they leave), or at random. How many is drawn here, from the
+    journeys on the runs, found in the same pass.
     """
     day, rng = search.day, search.rng
     on: list[tuple[int, int, int]] = []  # request, pickup time, drop-off time
@@ -769,14 +774,24 @@ def _choose(search: _Search, runs: Sequence[_Run]) -> set[int]:
             else:
                 on.append((request, when.get(request, at), at))
     if not on:
-        return set()
+        return set(), None
     settings = search.settings
     most = min(settings.max_removed, max(1, int(len(on) * settings.max_removed_share)))
     count = rng.randint(min(settings.min_removed, most), most)
-    if rng.random() < 0.25:
-        return _with_outward(day, {r for r, _, _ in rng.sample(on, min(count, len(on)))}, on)
-    seed, seed_p, seed_d = rng.choice(on)
+    draw = rng.random()
+    if draw < RANDOM_REMOVAL:
+        return _with_outward(day, {r for r, _, _ in rng.sample(on, min(count, len(on)))},
+                             on), None
     requests = day.data.requests
+    first = None
+    if out and draw < RANDOM_REMOVAL + LEFT_OUT_REMOVAL:
+        # A journey left out is wanted where journeys like it are: make room there (its
+        # return, if left out too, still goes in before it).
+        seed = first = rng.choice(out)
+        seed_p = day.lo[requests[seed].pickup_node]
+        seed_d = day.lo[requests[seed].dropoff_node]
+    else:
+        seed, seed_p, seed_d = rng.choice(on)
     t = day.transit_rows
     sp, sd = requests[seed].pickup_node, requests[seed].dropoff_node
 
@@ -791,7 +806,7 @@ def _choose(search: _Search, runs: Sequence[_Run]) -> set[int]:
         # Mostly the nearest, sometimes further: y^4 leans towards the front of the list.
         index = int(rng.random() ** 4 * len(ranked))
         chosen.add(ranked[index][0])
-    return _with_outward(day, chosen, on)
+    return _with_outward(day, chosen, on), first
 
 
 def _with_outward(day: _Day, chosen: set[int], on: Sequence[tuple[int, int, int]]) -> set[int]:
@@ -805,17 +820,21 @@ def _with_outward(day: _Day, chosen: set[int], on: Sequence[tuple[int, int, int]
         more |= outward
 
 
-def _insert(search: _Search, runs: list[_Run], pending: list[int]) -> list[int]:
+def _insert(search: _Search, runs: list[_Run], pending: list[int], first: int | None = None
+            ) -> list[int]:
     """Put journeys back one at a time, each at its cheapest place; return those that fit nowhere.
 
     The order is at random or by the pickup's window, so the same journeys meet each other
-    in different orders from one try to the next.
+    in different orders from one try to the next; `first`, if given, goes first.
     """
     day, rng = search.day, search.rng
     order = list(pending)
     rng.shuffle(order)
     if rng.random() < 0.5:
         order.sort(key=lambda r: day.lo[day.data.requests[r].pickup_node])
+    if first is not None and first in order:
+        order.remove(first)
+        order.insert(0, first)
     # A return goes in before its outward journey, which goes in only if the return did.
     waiting = set(pending)
     placed: set[int] = set()

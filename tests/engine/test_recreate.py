@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 
 from pts_optimiser.engine.model import RoutingInput, SearchSettings, solve_routing
-from pts_optimiser.engine.recreate import RecreateSettings, recreate
+from pts_optimiser.engine.recreate import RecreateSettings, _choose, _Day, _Search, recreate
 from tests.helpers import assert_priced_as_the_model, line_day
 
 
@@ -124,3 +125,22 @@ def test_an_iteration_limit_gives_the_same_plan_every_time() -> None:
     assert all(run is not None for run in runs)
     assert len({(run.routes, run.cost, run.iterations) for run in runs if run}) == 1
     assert runs[0] is not None and runs[0].iterations == 120
+
+
+def test_room_is_made_around_a_journey_left_out() -> None:
+    """Some ruins take off the journeys nearest one left out, and that one goes back first."""
+    # Requests: 0 (10->20) and 1 (15->25) near the left-out 4 (12->22); 2 and 3 far away.
+    data = line_day([0, 0, 10, 20, 15, 25, 300, 310, 305, 315, 12, 22],
+                    [(2, 3, 100), (4, 5, 100), (6, 7, 100), (8, 9, 100), (10, 11, 100)])
+    search = _Search(_Day(data), RecreateSettings(30.0, seed=3, min_removed=2, max_removed=2,
+                                                  max_removed_share=1.0))
+    run = search.run_of(0, [2, 3, 4, 5, 6, 7, 8, 9])
+    assert run is not None
+    ruins = [_choose(search, [run], [4]) for _ in range(300)]
+    around = [removed for removed, first in ruins if first is not None]
+    assert all(first in (None, 4) for _, first in ruins)
+    assert 30 <= len(around) <= 100  # a fifth of the ruins
+    # The nearest (request 0) is drawn first seven times in ten.
+    taken = Counter(request for removed in around for request in removed)
+    assert taken[0] >= 0.6 * len(around) > max(taken[2], taken[3])
+    assert all(first is None for _, first in (_choose(search, [run], []) for _ in range(50)))
