@@ -18,11 +18,12 @@ so that every region has the stretcher vehicles and late shifts its share of the
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from pts_optimiser.domain.commitments import Commitments, Preference
-from pts_optimiser.domain.plan import Event, Origin, Plan
+from pts_optimiser.domain.plan import Event, Origin, Plan, Reason, Unassigned
 from pts_optimiser.domain.problem import REGION_JOURNEYS, Journey, Place, Problem, VehicleShift
 
 
@@ -105,12 +106,45 @@ def _to_able_regions(units: Sequence[Sequence[Journey]], region_of_journey: dict
             region_of_journey[journey.journey_id] = there
 
 
-def merged(problem: Problem, plans: Sequence[Plan], seconds: float) -> Plan:
-    """One plan of the whole day from its regions' plans."""
+def across_seam(plan: Plan, following: Region, able: Mapping[str, frozenset[str]],
+                commitments: Commitments) -> tuple[Journey, ...]:
+    """The patients a region's plan left out whole that the following region could carry.
+
+    Their journeys are tried again with the following region's vehicles (the seam between
+    two regions is where a patient's nearest free vehicle may be on the other side). Only
+    patients none of whose journeys is planned, nothing committed, and every journey of
+    theirs servable alone by one of that region's vehicles.
+    """
+    vehicles = {v.vehicle_id for v in following.problem.vehicles}
+    fixed = set(_ties(commitments)) | commitments.bring_back
+    journeys_of = Counter(unit[0].patient_id for unit in _patients(plan.problem.journeys)
+                          for _ in unit)
+    carried: list[Journey] = []
+    for unit in _patients(u.journey for u in plan.unassigned if u.reason is not Reason.CANCELLED):
+        if (len(unit) == journeys_of[unit[0].patient_id]
+                and not any(j.journey_id in fixed for j in unit)
+                and all(able.get(j.journey_id, frozenset()) & vehicles for j in unit)):
+            carried += unit
+    return tuple(carried)
+
+
+def merged(problem: Problem, plans: Sequence[Plan], seconds: float,
+           servable_twice: int = 0) -> Plan:
+    """One plan of the whole day from its regions' plans.
+
+    A journey carried across a seam is decided by the last region that had it: left out by
+    one region and planned (or left out again) by the next, it is reported once;
+    `servable_twice` such journeys were servable in both, and are counted once.
+    """
     by_vehicle = {roster.vehicle.vehicle_id: roster for plan in plans for roster in plan.rosters}
     rosters = tuple(by_vehicle[v.vehicle_id] for v in problem.vehicles
                     if v.vehicle_id in by_vehicle)
-    unassigned = tuple(u for plan in plans for u in plan.unassigned)
+    decided: set[str] = set()
+    kept: list[list[Unassigned]] = []
+    for plan in reversed(plans):
+        kept.append([u for u in plan.unassigned if u.journey.journey_id not in decided])
+        decided |= {j.journey_id for j in plan.problem.journeys}
+    unassigned = tuple(u for found in reversed(kept) for u in found)
     origins = {plan.origin for plan in plans} - {Origin.NOTHING}
     origin = (Origin.NOTHING if not origins else Origin.FALLBACK if origins == {Origin.FALLBACK}
               else Origin.SEARCH if Origin.SEARCH in origins else Origin.FALLBACK_KEPT)
@@ -125,7 +159,7 @@ def merged(problem: Problem, plans: Sequence[Plan], seconds: float) -> Plan:
         values = [plan.search.get(key) for plan in plans]
         numbers = [value for value in values if isinstance(value, int)]
         if numbers:
-            search[key] = sum(numbers)
+            search[key] = sum(numbers) - (servable_twice if key == "servable" else 0)
     for key in ("strategy", "travel", "travel_warning"):
         found = [plan.search[key] for plan in plans if key in plan.search]
         if found:

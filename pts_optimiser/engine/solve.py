@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pts_optimiser.domain.commitments import NOTHING_COMMITTED, Commitments
@@ -42,7 +42,7 @@ from pts_optimiser.engine.model import (
     solve_routing,
 )
 from pts_optimiser.engine.places import day_places
-from pts_optimiser.engine.regions import merged, region_count, split
+from pts_optimiser.engine.regions import across_seam, merged, region_count, split
 from pts_optimiser.engine.strategies import (
     SPLIT_FROM_JOURNEYS,
     ProgressFn,
@@ -124,15 +124,28 @@ def _by_regions(problem: Problem, options: SolveOptions, progress: ProgressFn | 
     del places
     regions = split(problem, commitments, count, able)
     plans: list[Plan] = []
+    carried: tuple[Journey, ...] = ()
+    servable_twice = 0
+    tried_again: set[str] = set()
     for index, region in enumerate(regions):
-        still = sum(len(r.problem.journeys) for r in regions[index:])
-        share = deadline.share(len(region.problem.journeys) / max(1, still))
+        # Patients the region before left out whole, tried again here (across the seam).
+        part = replace(region.problem, journeys=region.problem.journeys + carried)
+        still = len(carried) + sum(len(r.problem.journeys) for r in regions[index:])
+        share = deadline.share(len(part.journeys) / max(1, still))
         before = sum(len(plan.planned) for plan in plans)
         report = None if progress is None else (
             lambda served, objective, seconds, before=before: progress(
                 before + served, objective, time.monotonic() - started))
-        plans.append(_solve_one(region.problem, options, report, region.commitments, share))
-    return merged(problem, plans, time.monotonic() - started)
+        plans.append(_solve_one(part, options, report, region.commitments, share))
+        carried = (across_seam(plans[-1], regions[index + 1], able, commitments)
+                   if index + 1 < len(regions) else ())
+        vehicles = {v.vehicle_id for v in part.vehicles}
+        servable_twice += sum(1 for j in carried if able[j.journey_id] & vehicles)
+        tried_again |= {j.journey_id for j in carried}
+    plan = merged(problem, plans, time.monotonic() - started, servable_twice)
+    served_ids = {j.journey_id for j in plan.planned}
+    return replace(plan, search={**plan.search, "across_seams": len(tried_again),
+                                 "across_seams_planned": len(tried_again & served_ids)})
 
 
 def _solve_one(problem: Problem, options: SolveOptions, progress: ProgressFn | None,

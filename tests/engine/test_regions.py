@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,8 +14,10 @@ from click.testing import CliRunner
 from pts_optimiser.cli import main
 from pts_optimiser.domain.commitments import NOTHING_COMMITTED, Commitments, Preference
 from pts_optimiser.domain.config import load_config
+from pts_optimiser.domain.plan import Plan, Reason, Unassigned
+from pts_optimiser.domain.problem import Journey, Problem
 from pts_optimiser.engine import regions as regions_module
-from pts_optimiser.engine.regions import _kind, split
+from pts_optimiser.engine.regions import _kind, across_seam, merged, split
 from pts_optimiser.io.parse import Inputs, read_problem
 
 
@@ -81,6 +85,7 @@ def test_a_day_above_one_region_is_planned_and_checked(tmp_path: Path,
     summary = json.loads((tmp_path / "plan" / "summary.json").read_text(encoding="utf-8"))
     assert summary["search"]["regions"] == 3
     assert summary["search"]["status"].startswith("3 regions planned one after another")
+    assert 0 <= summary["search"]["across_seams_planned"] <= summary["search"]["across_seams"]
     assert summary["served"] + summary["unassigned"] == 100
     assert summary["servable"] >= 75 and summary["served"] >= 0.8 * summary["servable"]
     checked = CliRunner().invoke(main, ["check", "--bookings", str(inputs.bookings),
@@ -104,3 +109,45 @@ def test_a_patient_goes_where_a_vehicle_can_make_their_journeys(tmp_path: Path) 
     regions = split(problem, NOTHING_COMMITTED, 2, able)
     there = next(r for r in regions if any(v.vehicle_id == only for v in r.problem.vehicles))
     assert partners <= {j.journey_id for j in there.problem.journeys}
+
+
+def _left_out(problem: Problem, journeys: Sequence[Journey]) -> Plan:
+    return Plan(problem, (), tuple(Unassigned(j, Reason.NO_CAPACITY, "no room") for j in journeys),
+                1.0)
+
+
+def test_patients_left_out_whole_are_tried_across_the_seam(tmp_path: Path) -> None:
+    """Left out whole and able to ride with the next region's vehicles: carried there.
+
+    Not carried: a patient with a journey planned, one only this region's vehicles can
+    carry, one committed to a vehicle.
+    """
+    problem, _ = read_problem(_day(tmp_path, 200, 24), load_config())
+    first, following = split(problem, NOTHING_COMMITTED, 2)
+    by_patient: dict[str, list[Journey]] = {}
+    for journey in first.problem.journeys:
+        by_patient.setdefault(journey.patient_id, []).append(journey)
+    trips = [days for days in by_patient.values() if len(days) == 2]
+    carried, half_planned, only_here, committed = trips[:4]
+    there = frozenset({following.problem.vehicles[0].vehicle_id})
+    here = frozenset({first.problem.vehicles[0].vehicle_id})
+    able = {j.journey_id: here if j in only_here else there for j in problem.journeys}
+    plan = _left_out(first.problem, [*carried, half_planned[0], *only_here, *committed])
+    commitments = Commitments(keep_on={committed[0].journey_id: first.problem.vehicles[1]
+                                       .vehicle_id})
+    assert set(across_seam(plan, following, able, commitments)) == set(carried)
+
+
+def test_a_journey_carried_across_a_seam_is_reported_once(tmp_path: Path) -> None:
+    """Left out by a region and tried again by the next, a journey counts where it ended."""
+    problem, _ = read_problem(_day(tmp_path, 200, 24), load_config())
+    first, following = split(problem, NOTHING_COMMITTED, 2)
+    moved = first.problem.journeys[:1]
+    plans = [_left_out(first.problem, first.problem.journeys[:3]),
+             _left_out(replace(following.problem,
+                               journeys=following.problem.journeys + moved), moved)]
+    plans[0] = replace(plans[0], search={"servable": 100})
+    plans[1] = replace(plans[1], search={"servable": 90})
+    whole = merged(problem, plans, 2.0, servable_twice=1)
+    assert [u.journey for u in whole.unassigned] == [*first.problem.journeys[1:3], *moved]
+    assert whole.search["servable"] == 189
