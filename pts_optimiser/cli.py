@@ -717,7 +717,7 @@ def bench_darp(files: tuple[Path, ...], time_limit: float, seeds: int,
         click.echo("| instance | served | feasible | cost | best known | gap | seconds |"
                    if seeds == 1 else "| instance | served | feasible | mean cost | best cost "
                    "| best known | mean gap | best gap | seconds a run |")
-        click.echo("|---|" * 7 if seeds == 1 else "|---|" * 9)
+        click.echo("|" + "---|" * (7 if seeds == 1 else 9))
     results = []
     for path in files:
         instance = read_instance(path)

@@ -35,6 +35,7 @@ def test_table_closes_with_the_sets_gaps() -> None:
     assert result.exit_code == 0, result.output
     lines = result.stdout.strip().splitlines()
     assert lines[0].count("|") == 10 and "mean gap" in lines[0]
+    assert lines[1] == "|" + "---|" * 9  # a Markdown table's rule: one cell a column
     assert lines[-1].startswith("mean gap +0.00%") and "2 of 2 at the best known" in lines[-1]
 
 
