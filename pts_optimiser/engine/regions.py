@@ -117,8 +117,7 @@ def across_seam(plan: Plan, following: Region, able: Mapping[str, frozenset[str]
     """
     vehicles = {v.vehicle_id for v in following.problem.vehicles}
     fixed = set(_ties(commitments)) | commitments.bring_back
-    journeys_of = Counter(unit[0].patient_id for unit in _patients(plan.problem.journeys)
-                          for _ in unit)
+    journeys_of = Counter(j.patient_id for j in plan.problem.journeys)
     carried: list[Journey] = []
     for unit in _patients(u.journey for u in plan.unassigned if u.reason is not Reason.CANCELLED):
         if (len(unit) == journeys_of[unit[0].patient_id]
