@@ -83,7 +83,9 @@ class Commitments:
     gives way to a journey and to the hard rules. `sketch` (vehicle id -> runs as `warm`):
     a plan to improve that need not be whole or even keep every rule (a regular's runs of
     another day, mapped onto this one); the search repairs it and fills it in beside its
-    own construction, and keeps whichever ends better.
+    own construction, and keeps whichever ends better: the repaired sketch wherever it
+    serves no more than `sketch_allowance` journeys fewer (continuity bought with at most
+    that many; 0, the default, buys it with none).
     """
 
     starts: Mapping[str, VehicleStart] = field(default_factory=dict)
@@ -92,6 +94,7 @@ class Commitments:
     bring_back: frozenset[str] = frozenset()
     prefer: Mapping[str, Preference] = field(default_factory=dict)
     sketch: Mapping[str, Sequence[tuple[Event, str, Place]]] = field(default_factory=dict)
+    sketch_allowance: int = 0
 
 
 NOTHING_COMMITTED = Commitments()

@@ -76,24 +76,6 @@ class SolveOptions:
             raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}")
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 def solve(problem: Problem, options: SolveOptions, progress: ProgressFn | None = None,
           commitments: Commitments = NOTHING_COMMITTED, deadline: Deadline | None = None
           ) -> Plan:
@@ -208,7 +190,7 @@ def _searched(encoded: Encoded, options: SolveOptions, deadline: Deadline,
         if commitments.sketch:
             sketch = warm_routes(commitments.sketch, vehicles, encoded.nodes, encoded.break_nodes)
             return portfolio(data, settings, progress, options.seed, carried_whole(sketch, data),
-                             from_start=True)
+                             from_start=True, start_allowance=commitments.sketch_allowance)
         start = (routes_of(fallback[0], vehicles, encoded.nodes, encoded.break_nodes)
                  if fallback is not None else None)
         return portfolio(data, settings, progress, options.seed, start)

@@ -234,7 +234,7 @@ def carried_whole(routes: Sequence[Sequence[int]], data: RoutingInput) -> list[l
 
 def portfolio(data: RoutingInput, settings: SearchSettings, progress: ProgressFn | None,
                seed: int = 0, start: Sequence[Sequence[int]] | None = None,
-               from_start: bool = False) -> RoutingOutcome | None:
+               from_start: bool = False, start_allowance: int = 0) -> RoutingOutcome | None:
     """The usual search and a second one (tabu search, pair moves only), one a core each.
 
     Each hands its plan to ruin and recreate (seeds 2*seed and 2*seed+1) for most of the
@@ -242,8 +242,10 @@ def portfolio(data: RoutingInput, settings: SearchSettings, progress: ProgressFn
     `start` (the one-at-a-time plan). When OR-Tools could not be expected to build its plan
     in time, the second search starts from `start` at once, so one core at least uses all
     the time; so it does, `from_start`, when `start` is a sketch to improve (a regular's
-    runs of another day). The better plan is kept: serving more, then cheaper. A search
-    whose process fails, or runs past the time limit, leaves the other's plan.
+    runs of another day). The better plan is kept: serving more, then cheaper; but a plan
+    improved from such a sketch is kept where it serves at most `start_allowance` fewer
+    (`Commitments.sketch_allowance`). A search whose process fails, or runs past the time
+    limit, leaves the other's plan.
     """
     started = time.monotonic()
     each = replace(settings, time_limit_s=max(1.0, settings.time_limit_s - MERGE_MARGIN_S))
@@ -263,7 +265,7 @@ def portfolio(data: RoutingInput, settings: SearchSettings, progress: ProgressFn
         return None
     # The objective counts a left-out journey's penalty, so the lower one also serves more
     # unless the penalties are zero: count served first to keep the promise either way.
-    kept, best = max(finished, key=lambda pair: (served(pair[1], data), -pair[1].objective))
+    kept, best = kept_plan(finished, data, start_allowance if from_start else None)
     if progress is not None:
         progress(served(best, data), best.objective, time.monotonic() - started)
     search = _name(kept)
@@ -275,6 +277,26 @@ def portfolio(data: RoutingInput, settings: SearchSettings, progress: ProgressFn
     lost = "".join(f"; the {name}'s process failed" for name in failed)
     return replace(best, status=f"portfolio: {search} kept ({best.status}){lost}",
                    solutions=sum(outcome.solutions for _, outcome in finished))
+
+
+def kept_plan(finished: Sequence[tuple[SearchSettings, RoutingOutcome]], data: RoutingInput,
+              sketch_allowance: int | None = None) -> tuple[SearchSettings, RoutingOutcome]:
+    """Of the searches' plans, the one serving most, then cheapest by the objective.
+
+    With `sketch_allowance` (the searches started from a sketch), the best plan improved
+    from the sketch is kept wherever it serves no more than that many journeys fewer: the
+    other search built the day afresh, and its plan keeps less of what the sketch held.
+    """
+    def better(pair: tuple[SearchSettings, RoutingOutcome]) -> tuple[int, int]:
+        return served(pair[1], data), -pair[1].objective
+
+    best = max(finished, key=better)
+    sketched = [pair for pair in finished if pair[1].status.startswith(SKETCH)]
+    if sketch_allowance is None or not sketched:
+        return best
+    closest = max(sketched, key=better)
+    return closest if served(closest[1], data) >= served(best[1], data) - sketch_allowance \
+        else best
 
 
 def _name(settings: SearchSettings) -> str:

@@ -276,8 +276,10 @@ def solve_day(task: DayTask) -> Plan:
     options = SolveOptions(time_limit_s=task.time_limit_s, strategy=task.strategy)
     if not _asks(task.day, task.usual):
         return solve(task.day, options)
+    journeys = len(task.day.journeys)
     asked = Commitments(prefer=preferences(task.day, task.usual),
-                        sketch=sketch(task.day, task.start) if task.start is not None else {})
+                        sketch=sketch(task.day, task.start) if task.start is not None else {},
+                        sketch_allowance=journeys - enough(journeys, task.day.config.continuity))
     return solve(task.day, options, commitments=asked)
 
 

@@ -17,6 +17,7 @@ from pts_optimiser.cli import main
 from pts_optimiser.domain.commitments import Commitments
 from pts_optimiser.domain.config import load_config
 from pts_optimiser.domain.diagnostics import InputError
+from pts_optimiser.domain.plan import Plan
 from pts_optimiser.domain.problem import Problem
 from pts_optimiser.engine.solve import SolveOptions, solve
 from pts_optimiser.io.generate import (
@@ -30,12 +31,14 @@ from pts_optimiser.io.parse import Inputs, read_problem
 from pts_optimiser.io.tables import write_table
 from pts_optimiser.services.publish import write_plan
 from pts_optimiser.services.week import (
+    DayTask,
     Usual,
     enough,
     one_crew,
     preferences,
     read_week,
     sketch,
+    solve_day,
 )
 from pts_optimiser.views.week import continuity_summary, week_html
 from tests.helpers import BOOKING_COLUMNS as BOOKING_COLUMNS_OF_TESTS
@@ -287,3 +290,30 @@ def test_a_regular_rides_with_the_crew_that_took_them_out(tmp_path: Path) -> Non
     result = check_plan(wednesday, tmp_path / "plan")
     assert result.ok, result.violations[:5]
     assert len(plan.planned) == 3
+
+
+def test_a_day_from_a_sketch_may_buy_continuity_with_the_allowance(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The day keeps its sketch's plan unless that serves more journeys fewer than allowed.
+
+    The allowance is `journeys_lost_max_pct` of the day's journeys, as against a day alone.
+    """
+    import pts_optimiser.engine.solve as engine
+
+    days = _regular_days(tmp_path)
+    monday, wednesday = days["2026-11-30"], days["2026-12-02"]
+    asked: list[Commitments] = []
+
+    def solve_asked(problem: Problem, options: SolveOptions, commitments: Commitments) -> Plan:
+        asked.append(commitments)
+        return solve(problem, options, commitments=commitments)
+
+    monkeypatch.setattr(engine, "solve", solve_asked)
+    usual = {("R1", 0): Usual("V1", 8 * 60 + 20), ("R1", 1): Usual("V1", 12 * 60)}
+    start = solve(monday, SolveOptions(time_limit_s=2))
+    for pct, allowance in ((0.5, 0), (50.0, 1)):
+        config = replace(wednesday.config, continuity=replace(
+            wednesday.config.continuity, journeys_lost_max_pct=pct))
+        plan = solve_day(DayTask(replace(wednesday, config=config), 2, usual, "single", start))
+        assert asked[-1].sketch and asked[-1].sketch_allowance == allowance
+        assert len(plan.planned) == 3
