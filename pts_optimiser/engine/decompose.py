@@ -69,15 +69,14 @@ def _part(data: RoutingInput, vehicles: Sequence[int], requests: Sequence[int]) 
     for v in vehicles:
         nodes += [data.vehicles[v].start_node, data.vehicles[v].end_node]
     chosen: list[tuple[RoutingRequest, tuple[int, ...]]] = []
-    usual: dict[int, tuple[tuple[int, ...], int]] = {}
+    usual: dict[int, tuple[int, int]] = {}
     for r in requests:
         request = data.requests[r]
         allowed = tuple(new_vehicle[v] for v in request.allowed_vehicles if v in keep_vehicles)
         if allowed:
-            asked, cost = data.usual_vehicle.get(r, ((), 0))
-            if any(v in keep_vehicles for v in asked):
-                usual[len(chosen)] = (tuple(new_vehicle[v] for v in asked if v in keep_vehicles),
-                                      cost)
+            if r in data.usual_vehicle and data.usual_vehicle[r][0] in keep_vehicles:
+                vehicle, cost = data.usual_vehicle[r]
+                usual[len(chosen)] = (new_vehicle[vehicle], cost)
             chosen.append((request, allowed))
             nodes += [request.pickup_node, request.dropoff_node]
     breaks = [node for node, owner in data.break_owner.items() if owner in keep_vehicles]

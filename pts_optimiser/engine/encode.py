@@ -309,18 +309,18 @@ def _continuity(problem: Problem, servable: Sequence[Journey],
                 requests: Sequence[RoutingRequest], commitments: Commitments,
                 soft_latest: Mapping[int, tuple[int, int]]
                 ) -> tuple[dict[int, tuple[int, int]], dict[int, tuple[int, int]],
-                           dict[int, tuple[tuple[int, ...], int]]]:
+                           dict[int, tuple[int, int]]]:
     """Regulars' usual vehicles and times as costs: (soft latests, soft earliests, vehicles).
 
-    The usual vehicles that could carry the journey alone today are asked for, in order;
-    none asks nothing (every vehicle would pay alike). Where a standard already bounds a pickup,
+    The first usual vehicle that could carry the journey alone today is asked for; none
+    asks nothing (every vehicle would pay alike). Where a standard already bounds a pickup,
     the tighter bound holds, at the dearer cost: one soft latest per pickup, as the model
     takes it.
     """
     policy = problem.config.continuity
     latest = dict(soft_latest)
     earliest: dict[int, tuple[int, int]] = {}
-    usual_vehicle: dict[int, tuple[tuple[int, ...], int]] = {}
+    usual_vehicle: dict[int, tuple[int, int]] = {}
     if not commitments.prefer:
         return latest, earliest, usual_vehicle
     index_of = {v.vehicle_id: i for i, v in enumerate(problem.vehicles)}
@@ -328,10 +328,11 @@ def _continuity(problem: Problem, servable: Sequence[Journey],
         wish = commitments.prefer.get(journey.journey_id)
         if wish is None:
             continue
-        asked = tuple(dict.fromkeys(index_of[v] for v in wish.vehicle_ids
-                                    if index_of.get(v, -1) in request.allowed_vehicles))
-        if policy.vehicle_change_cost > 0 and asked and len(request.allowed_vehicles) > 1:
-            usual_vehicle[r] = (asked, policy.vehicle_change_cost)
+        vehicle = next((index_of[v] for v in wish.vehicle_ids
+                         if index_of.get(v, -1) in request.allowed_vehicles), None)
+        if policy.vehicle_change_cost > 0 and vehicle is not None \
+                and len(request.allowed_vehicles) > 1:
+            usual_vehicle[r] = (vehicle, policy.vehicle_change_cost)
         cost = policy.pickup_spread_cost_per_min
         if wish.pickup_min is None or cost <= 0:
             continue

@@ -88,9 +88,8 @@ class RoutingInput:
     # Continuity of care: node -> (minute, cost per minute its service starts before it);
     # with soft_latest, a soft window around a regular's usual pickup time.
     soft_earliest: Mapping[int, tuple[int, int]] = field(default_factory=dict)
-    # Continuity of care: request -> (vehicle indices in the order asked, cost when another
-    # vehicle carries it); the k-th of n asked costs k/n of it (the first nothing).
-    usual_vehicle: Mapping[int, tuple[tuple[int, ...], int]] = field(default_factory=dict)
+    # Continuity of care: request -> (vehicle index, cost when another vehicle carries it).
+    usual_vehicle: Mapping[int, tuple[int, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -178,19 +177,16 @@ def unlinked(data: RoutingInput, served: set[int]) -> list[int]:
 def vehicle_change_costs(data: RoutingInput) -> list[list[int]]:
     """Per vehicle, per node: what the model charges for serving the node on that vehicle.
 
-    A regular's pickup on a vehicle not asked for costs the policy's price; on the first
-    asked, and every other node anywhere, nothing; on the k-th of n asked, k/n of the price
-    (a return asks for the crew that took the patient out, then for its own usual crew:
-    where the first is busy the second still beats any other).
+    A regular's pickup on another vehicle than their usual one costs the policy's price; on
+    the usual one, and every other node anywhere, nothing.
     """
     n_nodes = len(data.service_min)
     base = [0] * n_nodes
     for request, (_, cost) in data.usual_vehicle.items():
         base[data.requests[request].pickup_node] = cost
     costs = [list(base) for _ in data.vehicles]
-    for request, (vehicles, cost) in data.usual_vehicle.items():
-        for rank, vehicle in enumerate(vehicles):
-            costs[vehicle][data.requests[request].pickup_node] = cost * rank // len(vehicles)
+    for request, (vehicle, _) in data.usual_vehicle.items():
+        costs[vehicle][data.requests[request].pickup_node] = 0
     return costs
 
 

@@ -714,7 +714,7 @@ def _swapped(search: _Search, runs: list[_Run]) -> list[_Run]:
         better = False
         for a, run in enumerate(swapped):
             wanted = {int(b) for n in run.seq if n in day.change
-                      for b in np.flatnonzero(day.change[n] < day.change[n][a])}
+                      for b in np.flatnonzero(day.change[n] == 0) if b != a}
             for b in sorted(wanted):
                 pair = _exchanged(search, swapped, a, b, fixed)
                 if pair is not None:

@@ -16,7 +16,6 @@ from pts_optimiser.engine.model import (
     SearchSettings,
     Visit,
     solve_routing,
-    vehicle_change_costs,
 )
 from pts_optimiser.engine.recreate import RecreateSettings, recreate
 from pts_optimiser.engine.strategies import SKETCH, carried_whole, kept_plan
@@ -41,7 +40,7 @@ def _two_cars() -> RoutingInput:
 def test_a_journey_goes_on_its_usual_vehicle() -> None:
     """Each car in turn as the usual one: the journey rides on it, at no extra cost."""
     for usual in (0, 1):
-        data = replace(_two_cars(), usual_vehicle={0: ((usual,), 1000)})
+        data = replace(_two_cars(), usual_vehicle={0: (usual, 1000)})
         outcome = solve_routing(data, SearchSettings(1.0))
         plain = solve_routing(_two_cars(), SearchSettings(1.0))
         assert outcome is not None and plain is not None
@@ -53,31 +52,13 @@ def test_a_usual_vehicle_is_never_worth_a_journey() -> None:
     """One seat each; two patients at the same time both usually on car 0: both are served."""
     data = line_day([0, 0, 10, 20, 10, 20], [(2, 3, 15), (4, 5, 15)], vehicles=2, seats=1,
                     windows={2: (100, 100), 4: (100, 100)})
-    data = replace(data, usual_vehicle={0: ((0,), 1000), 1: ((0,), 1000)})
+    data = replace(data, usual_vehicle={0: (0, 1000), 1: (0, 1000)})
     outcome = solve_routing(data, SearchSettings(1.0))
     assert outcome is not None
     assert {_vehicle_of(outcome.routes, 2), _vehicle_of(outcome.routes, 4)} == {0, 1}
     found = recreate(data, [[v.node for v in r[1:-1]] for r in outcome.routes],
                      RecreateSettings(5.0, max_iterations=50))
     assert found is not None and found.cost == outcome.objective
-
-
-def test_a_second_usual_vehicle_costs_less_than_any_other() -> None:
-    """Asked car 0 then car 1: on car 0 nothing, on car 1 half the price, elsewhere all of it.
-
-    One seat each, two patients at the same time: the one who asks car 0 alone gets it,
-    and the other, asking car 0 then car 1, rides car 1 rather than the identical car 2.
-    """
-    data = line_day([0, 0, 10, 20, 10, 20], [(2, 3, 15), (4, 5, 15)], vehicles=3, seats=1,
-                    windows={2: (100, 100), 4: (100, 100)})
-    data = replace(data, usual_vehicle={0: ((0,), 1000), 1: ((0, 1), 1000)})
-    assert [costs[4] for costs in vehicle_change_costs(data)] == [0, 500, 1000]
-    outcome = solve_routing(data, SearchSettings(1.0))
-    assert outcome is not None
-    assert (_vehicle_of(outcome.routes, 2), _vehicle_of(outcome.routes, 4)) == (0, 1)
-    found = recreate(data, [[2, 3], [], [4, 5]], RecreateSettings(5.0, max_iterations=200))
-    assert found is not None and found.routes == ((2, 3), (4, 5), ())
-    assert found.cost == outcome.objective
 
 
 def test_a_plan_from_the_sketch_is_kept_within_the_allowance() -> None:
@@ -117,13 +98,13 @@ def test_ruin_and_recreate_prices_continuity_as_the_model_does() -> None:
     data = line_day([0, 0, 10, 20, 30, 40], [(2, 3, 100), (4, 5, 100)], vehicles=2,
                     windows={2: (100, 200), 4: (300, 300)})
     data = replace(data, span_cost_per_min=1, soft_earliest={2: (170, 7)},
-                   soft_latest={4: (290, 3)}, usual_vehicle={0: ((1,), 500), 1: ((0,), 800)})
+                   soft_latest={4: (290, 3)}, usual_vehicle={0: (1, 500), 1: (0, 800)})
     assert_priced_as_the_model(data)
 
 
 def test_ruin_and_recreate_moves_a_journey_to_its_usual_vehicle() -> None:
     """Started with the journey on car 0, the search puts it on car 1, its usual one."""
-    data = replace(_two_cars(), usual_vehicle={0: ((1,), 1000)})
+    data = replace(_two_cars(), usual_vehicle={0: (1, 1000)})
     found = recreate(data, [[2, 3], []], RecreateSettings(5.0, max_iterations=200))
     assert found is not None
     assert found.routes == ((), (2, 3))
@@ -139,7 +120,7 @@ def test_preferences_reach_the_model(tmp_path: Path) -> None:
     wish = Commitments(prefer={"J1": Preference(("V9", "V2"), 8 * 60 + 30)})
     data = encode(problem, wish).data
     pickup = data.requests[0].pickup_node
-    assert data.usual_vehicle == {0: ((1,), policy.vehicle_change_cost)}
+    assert data.usual_vehicle == {0: (1, policy.vehicle_change_cost)}
     assert data.soft_earliest[pickup] == (8 * 60 + 30 - policy.pickup_slack_min,
                                           policy.pickup_spread_cost_per_min)
     assert data.soft_latest[pickup][0] == 8 * 60 + 30 + policy.pickup_slack_min
@@ -190,7 +171,7 @@ def test_ruin_and_recreate_exchanges_whole_runs_for_usual_vehicles() -> None:
     """
     data = line_day([0, 0, 10, 20, 11, 21, 30, 40], [(2, 3, 100), (4, 5, 100), (6, 7, 100)],
                     vehicles=2, windows={2: (100, 100), 4: (101, 101), 6: (100, 100)})
-    data = replace(data, usual_vehicle={0: ((1,), 15), 1: ((1,), 15)})
+    data = replace(data, usual_vehicle={0: (1, 15), 1: (1, 15)})
     found = recreate(data, [[2, 4, 3, 5], [6, 7]], RecreateSettings(5.0, max_iterations=1))
     assert found is not None
     assert found.routes == ((6, 7), (2, 4, 3, 5))
