@@ -14,7 +14,9 @@ day, with each regular's usual service priced in its objective (`Commitments.pre
    far below any journey's, so every hard rule holds and a preference gives way wherever
    it would cost a journey.
 3. Every other day is planned once with the usual service of the anchors' plans, starting
-   from the runs of the anchor sharing most of its patients (`Commitments.sketch`).
+   from the runs of the anchor sharing most of its patients (`Commitments.sketch`); the
+   plan repaired from them is kept unless a plan built afresh serves more than the
+   policy's allowance more (`Commitments.sketch_allowance`).
 4. A day whose plan serves fewer journeys than its plan alone (with `--compare`, or an
    anchor), less the policy's allowance, is planned alone.
 
@@ -371,7 +373,11 @@ def plan_week(days: Mapping[str, Problem], budget_s: float, previous: Sequence[P
                  for d in first}
         anchored = {d: earlier[d] if fewer(plan, earlier[d], policy) else plan
                     for d, plan in ((d, f.result()) for d, f in again.items())}
-        usual = one_crew({**usual_of(anchored.values(), regular), **known})
+        # Each leg as it rode on the anchor's kept plan: with one crew wherever the anchor
+        # found room for it. Asked for the crew that took them out again, a return whose
+        # anchor could not bring it back with that crew would be priced alike on every
+        # other vehicle, its own usual one too, and go wherever the day puts it.
+        usual = {**usual_of(anchored.values(), regular), **known}
         rest: dict[str, Future[Plan]] = {
             d: pool.submit(solve_day, DayTask(days[d], each_s, usual, strategy,
                                               closest(days[d], [*anchored.values(), *previous])))

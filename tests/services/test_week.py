@@ -35,6 +35,7 @@ from pts_optimiser.services.week import (
     Usual,
     enough,
     one_crew,
+    plan_week,
     preferences,
     read_week,
     sketch,
@@ -237,7 +238,8 @@ def test_week_page_escapes_what_the_bookings_say() -> None:
     assert "<script>alert" not in page and "&lt;script&gt;alert(1)" in page
 
 
-def _regular_days(tmp_path: Path) -> dict[str, Problem]:
+def _regular_days(tmp_path: Path, fleet: list[dict[str, object]] | None = None
+                  ) -> dict[str, Problem]:
     """A regular out at 08:00 and home at 12:00 on two days, with one other patient a day."""
     bookings = []
     for day, other in (("2026-11-30", "A"), ("2026-12-02", "B")):
@@ -249,7 +251,7 @@ def _regular_days(tmp_path: Path) -> dict[str, Problem]:
                              ready_time="12:00"),
                      booking(f"{day}-{other}", patient_id=f"P{other}", service_date=day,
                              pickup_lon=-1.45, appointment_time="11:00")]
-    fleet = [vehicle(v, shift_end="16:00") for v in ("V1", "V2", "V3")]
+    fleet = fleet or [vehicle(v, shift_end="16:00") for v in ("V1", "V2", "V3")]
     columns = [*BOOKING_COLUMNS_OF_TESTS, "service_date"]
     inputs = write_day(tmp_path, bookings, fleet, columns)
     days, _ = read_week(inputs, load_config())
@@ -317,3 +319,26 @@ def test_a_day_from_a_sketch_may_buy_continuity_with_the_allowance(
         plan = solve_day(DayTask(replace(wednesday, config=config), 2, usual, "single", start))
         assert asked[-1].sketch and asked[-1].sketch_allowance == allowance
         assert len(plan.planned) == 3
+
+
+
+def test_other_days_ask_each_leg_of_the_crew_it_rode_with_on_the_anchor(
+        tmp_path: Path) -> None:
+    """Wednesday asks the regular's return of the vehicle that brought them home on Monday.
+
+    Monday cannot give them one crew (V1 goes home at 11:00, V2 starts at 11:00). Asked
+    first for the crew that took them out, a return whose crew could have carried it but
+    had no room would cost the same on every other vehicle, its own usual one too, and
+    ride wherever the day put it: the other days ask each leg of the vehicle it rode.
+    """
+    fleet = [vehicle("V1", shift_end="11:00"), vehicle("V2", shift_start="11:00",
+                                                       shift_end="16:00")]
+    days = _regular_days(tmp_path, fleet)
+    week = plan_week(days, budget_s=9)
+    assert week.anchors == ("2026-11-30",)
+    monday = week.plans["2026-11-30"]
+    assert [vehicle_of(monday, j) for j in ("2026-11-30-OUT", "2026-11-30-HOME")] == ["V1", "V2"]
+    assert [week.usual[("R1", rank)].vehicle_ids for rank in (0, 1)] == [("V1",), ("V2",)]
+    wednesday = week.plans["2026-12-02"]
+    assert [vehicle_of(wednesday, j) for j in ("2026-12-02-OUT", "2026-12-02-HOME")] == \
+        ["V1", "V2"]
