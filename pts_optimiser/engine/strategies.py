@@ -264,8 +264,12 @@ def portfolio(data: RoutingInput, settings: SearchSettings, progress: ProgressFn
     if not finished:
         return None
     # The objective counts a left-out journey's penalty, so the lower one also serves more
-    # unless the penalties are zero: count served first to keep the promise either way.
+    # unless the penalties are zero: count served first to keep the promise either way
+    # (less a sketch's allowance, which the status then states).
     kept, best = kept_plan(finished, data, start_allowance if from_start else None)
+    given = max(served(outcome, data) for _, outcome in finished) - served(best, data)
+    lost = (f"; {given} journey(s) fewer than the other search's plan, within the continuity "
+            "allowance" if given > 0 else "")
     if progress is not None:
         progress(served(best, data), best.objective, time.monotonic() - started)
     search = _name(kept)
@@ -274,7 +278,7 @@ def portfolio(data: RoutingInput, settings: SearchSettings, progress: ProgressFn
     # A search whose process died or was ended at the deadline is named in the status.
     failed = [_name(variant) for variant, future in zip(variants, futures, strict=True)
               if future.cancelled() or future.exception() is not None]
-    lost = "".join(f"; the {name}'s process failed" for name in failed)
+    lost += "".join(f"; the {name}'s process failed" for name in failed)
     return replace(best, status=f"portfolio: {search} kept ({best.status}){lost}",
                    solutions=sum(outcome.solutions for _, outcome in finished))
 
