@@ -321,7 +321,6 @@ def test_a_day_from_a_sketch_may_buy_continuity_with_the_allowance(
         assert len(plan.planned) == 3
 
 
-
 def test_other_days_ask_each_leg_of_the_crew_it_rode_with_on_the_anchor(
         tmp_path: Path) -> None:
     """Wednesday asks the regular's return of the vehicle that brought them home on Monday.
