@@ -268,8 +268,8 @@ def portfolio(data: RoutingInput, settings: SearchSettings, progress: ProgressFn
     # (less a sketch's allowance, which the status then states).
     kept, best = kept_plan(finished, data, start_allowance if from_start else None)
     given = max(served(outcome, data) for _, outcome in finished) - served(best, data)
-    lost = (f"; {given} journey(s) fewer than the other search's plan, within the continuity "
-            "allowance" if given > 0 else "")
+    notes = (f"; {given} journey(s) fewer than the other search's plan, within the continuity "
+             "allowance" if given > 0 else "")
     if progress is not None:
         progress(served(best, data), best.objective, time.monotonic() - started)
     search = _name(kept)
@@ -278,8 +278,8 @@ def portfolio(data: RoutingInput, settings: SearchSettings, progress: ProgressFn
     # A search whose process died or was ended at the deadline is named in the status.
     failed = [_name(variant) for variant, future in zip(variants, futures, strict=True)
               if future.cancelled() or future.exception() is not None]
-    lost += "".join(f"; the {name}'s process failed" for name in failed)
-    return replace(best, status=f"portfolio: {search} kept ({best.status}){lost}",
+    notes += "".join(f"; the {name}'s process failed" for name in failed)
+    return replace(best, status=f"portfolio: {search} kept ({best.status}){notes}",
                    solutions=sum(outcome.solutions for _, outcome in finished))
 
 
