@@ -316,9 +316,13 @@ def test_a_day_from_a_sketch_may_buy_continuity_with_the_allowance(
     for pct, allowance in ((0.5, 0), (50.0, 1)):
         config = replace(wednesday.config, continuity=replace(
             wednesday.config.continuity, journeys_lost_max_pct=pct))
-        plan = solve_day(DayTask(replace(wednesday, config=config), 2, usual, "single", start))
+        day = replace(wednesday, config=config)
+        plan = solve_day(DayTask(day, 2, usual, "single", start))
         assert asked[-1].sketch and asked[-1].sketch_allowance == allowance
         assert len(plan.planned) == 3
+        write_plan(plan, tmp_path / f"plan-{pct}")
+        result = check_plan(day, tmp_path / f"plan-{pct}")
+        assert result.ok, result.violations[:5]
 
 
 def test_other_days_ask_each_leg_of_the_crew_it_rode_with_on_the_anchor(
@@ -341,3 +345,7 @@ def test_other_days_ask_each_leg_of_the_crew_it_rode_with_on_the_anchor(
     wednesday = week.plans["2026-12-02"]
     assert [vehicle_of(wednesday, j) for j in ("2026-12-02-OUT", "2026-12-02-HOME")] == \
         ["V1", "V2"]
+    for day, plan in week.plans.items():
+        write_plan(plan, tmp_path / day)
+        result = check_plan(days[day], tmp_path / day)
+        assert result.ok, (day, result.violations[:5])
