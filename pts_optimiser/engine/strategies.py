@@ -288,8 +288,9 @@ def kept_plan(finished: Sequence[tuple[SearchSettings, RoutingOutcome]], data: R
     """Of the searches' plans, the one serving most, then cheapest by the objective.
 
     With `sketch_allowance` (the searches started from a sketch), the best plan improved
-    from the sketch is kept wherever it serves no more than that many journeys fewer: the
-    other search built the day afresh, and its plan keeps less of what the sketch held.
+    from the sketch is kept where it serves fewer journeys, but no more than that many
+    fewer: the other search built the day afresh, and its plan keeps less of what the
+    sketch held. Serving as many, the objective decides, since it already prices continuity.
     """
     def better(pair: tuple[SearchSettings, RoutingOutcome]) -> tuple[int, int]:
         return served(pair[1], data), -pair[1].objective
@@ -299,8 +300,8 @@ def kept_plan(finished: Sequence[tuple[SearchSettings, RoutingOutcome]], data: R
     if sketch_allowance is None or not sketched:
         return best
     closest = max(sketched, key=better)
-    return closest if served(closest[1], data) >= served(best[1], data) - sketch_allowance \
-        else best
+    fewer = served(best[1], data) - served(closest[1], data)
+    return closest if 0 < fewer <= sketch_allowance else best
 
 
 def _name(settings: SearchSettings) -> str:
