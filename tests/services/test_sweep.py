@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import shutil
@@ -191,6 +192,72 @@ def test_task_of_a_killed_worker_is_retried(tiny: Path, tmp_path: Path) -> None:
         assert row["status"] == "ok"
         _check_kept(out, {k: str(v) for k, v in row.items()})
     assert all(r["worker"] != killed["worker"] for r in retried)
+
+
+def _pause(dask_worker: Any) -> None:
+    from distributed.core import Status
+
+    dask_worker.status = Status.paused
+
+
+def _resume(dask_worker: Any) -> None:
+    from distributed.core import Status
+
+    dask_worker.status = Status.running
+
+
+class _Notes(io.StringIO):
+    """The sweep's progress lines; on the first resubmission, `then` runs once."""
+
+    def __init__(self, then: Any = None) -> None:
+        super().__init__()
+        self.then = then
+
+    def write(self, text: str) -> int:
+        if "submitted again" in text and self.then is not None:
+            self.then, then = None, self.then
+            then()
+        return super().write(text)
+
+
+def test_tasks_an_idle_cluster_holds_are_submitted_again(tiny: Path, tmp_path: Path) -> None:
+    """Workers that sit idle with tasks waiting (here paused) get the tasks again, new keys."""
+    spec = SweepSpec((tiny / "day",), (tiny / "six.csv", tiny / "=cmd()<i>four.csv"),
+                     seeds=(0,), time_limit_s=2)
+    # memory_limit=0: no memory monitor to resume the paused workers by itself.
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None,  # type: ignore[no-untyped-call]
+                      memory_limit=0) as cluster, \
+            Client(cluster) as client:  # type: ignore[no-untyped-call]
+        client.run(_pause)
+        notes = _Notes(lambda: client.run(_resume))
+        started = time.monotonic()
+        result = run_sweep(spec, tmp_path / "out", scheduler=cluster.scheduler_address,
+                           progress_stream=notes, stall_s=3)
+    assert result.failed == [] and [r["status"] for r in result.rows] == ["ok", "ok"]
+    said = notes.getvalue()
+    assert "no worker ran any of the 2 waiting task(s) for" in said
+    assert "2 submitted again, 0 given up as lost" in said
+    assert time.monotonic() - started < 60
+
+
+def test_tasks_no_worker_runs_are_lost_not_waited_for(tiny: Path, tmp_path: Path) -> None:
+    """Workers that never run the tasks: after two more submissions the rows say lost, and why."""
+    spec = SweepSpec((tiny / "day",), (tiny / "six.csv",), seeds=(0,), time_limit_s=2)
+    out = tmp_path / "out"
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None,  # type: ignore[no-untyped-call]
+                      memory_limit=0) as cluster, \
+            Client(cluster) as client:  # type: ignore[no-untyped-call]
+        client.run(_pause)
+        notes = _Notes()
+        result = run_sweep(spec, out, scheduler=cluster.scheduler_address,
+                           progress_stream=notes, stall_s=2)
+    assert len(result.failed) == 1 and result.rows[0]["status"] == "lost"
+    assert "sat idle" in str(result.rows[0]["error"])
+    assert notes.getvalue().count("submitted again") == 3
+    assert "0 submitted again, 1 given up as lost" in notes.getvalue()
+    assert _rows(out)[0]["status"] == "lost"
 
 
 def test_a_search_without_a_plan_is_no_answer() -> None:

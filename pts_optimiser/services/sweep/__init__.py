@@ -49,6 +49,13 @@ COLUMNS = (
 # Others are tried again: "error", "lost" (a worker died with the task too often) and
 # "no_plan_in_time" (the search built no plan in its time: a busy machine).
 FINAL = ("ok", "rejected")
+# A cluster whose workers all sit idle while tasks wait has lost them: after a worker's
+# death the scheduler can hold a task as running on a worker that does not run it (seen
+# under load; dask/distributed#3256, dask/dask#7543). Such tasks are submitted again under
+# a new key, at most AGAIN times, and then given up as lost, so a sweep never waits forever.
+STALL_S = 60.0
+AGAIN = 2
+POLL_S = 2.0
 
 
 class SweepInputError(PtsError):
@@ -242,6 +249,11 @@ class Progress:
                               f"elapsed, {self._left()}\n")
             self.stream.flush()
 
+    def note(self, line: str) -> None:
+        """A line that must be seen, on its own line even under a bar."""
+        self.stream.write(("\n" if self.tty else "") + line + "\n")
+        self.stream.flush()
+
     def close(self) -> None:
         """End the bar's line."""
         if self.tty:
@@ -283,11 +295,13 @@ def _close(client: Any) -> None:
 
 def run_sweep(spec: SweepSpec, out: Path, scheduler: str | None = None, workers: int = 2,
               keep_plans: bool = False, progress_stream: TextIO | None = None,
-              on_started: Callable[[Any], None] | None = None) -> SweepResult:
+              on_started: Callable[[Any], None] | None = None,
+              stall_s: float = STALL_S) -> SweepResult:
     """Run every task not already finished in `out`; write rows, sweep.csv and sweep.html.
 
     `on_started(client)` is called once the tasks are submitted (tests use it to kill a
-    worker in the middle of a solve).
+    worker in the middle of a solve). Tasks left waiting while every worker sits idle for
+    `stall_s` are submitted again, then given up as lost.
     """
     from pts_optimiser.services.sweep.page import write_page
 
@@ -306,7 +320,8 @@ def run_sweep(spec: SweepSpec, out: Path, scheduler: str | None = None, workers:
         progress = Progress(len(todo), progress_stream)
         client = _client(scheduler, workers)
         try:
-            failed = _run(client, todo, out, rows, keep_plans, progress, tasks, on_started)
+            failed = _run(client, todo, out, rows, keep_plans, progress, tasks, on_started,
+                          stall_s)
         finally:
             progress.close()
             _close(client)
@@ -316,43 +331,103 @@ def run_sweep(spec: SweepSpec, out: Path, scheduler: str | None = None, workers:
     return SweepResult(ordered, reused, len(todo), time.monotonic() - started, failed)
 
 
+def _executing(dask_worker: Any) -> list[str]:
+    """The keys a worker is running now, by its own account rather than the scheduler's."""
+    return [str(state.key) for state in dask_worker.state.executing]
+
+
+def _busy(client: Any) -> bool:
+    """Whether any worker runs a task now, or none is there yet (a queue still starting)."""
+    running = client.run(_executing, on_error="ignore")
+    return not running or any(running.values())
+
+
 def _run(client: Any, todo: list[Task], out: Path, rows: dict[str, dict[str, object]],
          keep_plans: bool, progress: Progress, tasks: list[Task],
-         on_started: Callable[[Any], None] | None) -> list[str]:
-    from distributed import KilledWorker, as_completed
+         on_started: Callable[[Any], None] | None, stall_s: float = STALL_S) -> list[str]:
+    from distributed import wait
 
-    by_key = {}
-    futures = []
-    for task in todo:
+    kind = "kept" if keep_plans else "row"
+    by_key: dict[str, Task] = {}
+    attempts: dict[str, int] = {}
+
+    def submit(task: Task) -> Any:
         # The key names the question (inputs' contents, time limit, seed), so a scheduler
         # that still holds a finished task from a dropped client gives its result back.
-        key = f"pts-sweep-{task.key}-{'kept' if keep_plans else 'row'}"
+        attempt = attempts[task.key] = attempts.get(task.key, -1) + 1
+        key = f"pts-sweep-{task.key}-{kind}" + (f"-again{attempt}" if attempt else "")
         by_key[key] = task
-        futures.append(client.submit(run_task, task, keep_plans, key=key, pure=False))
+        return client.submit(run_task, task, keep_plans, key=key, pure=False)
+
+    pending = {submit(task) for task in todo}
     if on_started is not None:
         on_started(client)
-    failed = []
-    for done, future in enumerate(as_completed(futures), start=1):  # type: ignore[no-untyped-call]
-        task = by_key[future.key]
-        try:
-            row = _save(out, task, future.result())
-            if row.get("status") not in FINAL:
-                failed.append(task.key)
-        except KilledWorker:
-            # The scheduler ran it again after each worker death, and gave up after
-            # distributed.scheduler.allowed-failures: likely the task itself (memory).
-            row = _failed_row(task, "lost", "its worker died each time it ran it; see the "
-                              "workers' logs (memory?) and run the sweep again")
-            failed.append(task.key)
-        except PtsError as exc:
-            row = _failed_row(task, "error", exc.message)
-            failed.append(task.key)
-        except Exception as exc:  # a fault in one task; the others go on
-            row = _failed_row(task, "error", f"{type(exc).__name__}: {exc}")
+    failed: list[str] = []
+    done = 0
+
+    def finish(task: Task, row: dict[str, object]) -> None:
+        nonlocal done
+        if row.get("status") not in FINAL:
             failed.append(task.key)
         rows[task.key] = row
-        future.release()
+        done += 1
         progress.update(done)
         # The table as it stands, so a stopped sweep leaves what it has.
         write_table_of(out, [rows[t.key] for t in tasks if t.key in rows])
+
+    quiet_since = time.monotonic()
+    while pending:
+        try:
+            finished, pending = wait(  # type: ignore[no-untyped-call]
+                list(pending), timeout=POLL_S, return_when="FIRST_COMPLETED")
+        except TimeoutError:
+            finished = set()
+        for future in finished:
+            task = by_key[future.key]
+            finish(task, _row_of(out, task, future))
+            future.release()
+        now = time.monotonic()
+        if finished or _busy(client):
+            quiet_since = now
+        elif now - quiet_since >= stall_s:
+            pending = _again(client, pending, by_key, attempts, submit, finish, progress,
+                             now - quiet_since)
+            quiet_since = time.monotonic()
     return failed
+
+
+def _row_of(out: Path, task: Task, future: Any) -> dict[str, object]:
+    """The task's row from its finished future: its result saved, or why it has none."""
+    from distributed import KilledWorker
+
+    try:
+        return _save(out, task, future.result())
+    except KilledWorker:
+        # The scheduler ran it again after each worker death, and gave up after
+        # distributed.scheduler.allowed-failures: likely the task itself (memory).
+        return _failed_row(task, "lost", "its worker died each time it ran it; see the "
+                           "workers' logs (memory?) and run the sweep again")
+    except PtsError as exc:
+        return _failed_row(task, "error", exc.message)
+    except Exception as exc:  # a fault in one task; the others go on
+        return _failed_row(task, "error", f"{type(exc).__name__}: {exc}")
+
+
+def _again(client: Any, pending: set[Any], by_key: dict[str, Task],
+           attempts: dict[str, int], submit: Callable[[Task], Any],
+           finish: Callable[[Task, dict[str, object]], None], progress: Progress,
+           quiet_s: float) -> set[Any]:
+    """Tasks the idle cluster holds but does not run: each submitted again, or given up."""
+    client.cancel(list(pending))
+    tasks = [by_key[future.key] for future in pending]
+    given_up = [task for task in tasks if attempts[task.key] >= AGAIN]
+    again = {submit(task) for task in tasks if attempts[task.key] < AGAIN}
+    for task in given_up:
+        finish(task, _failed_row(
+            task, "lost", f"the cluster's workers sat idle for {quiet_s:.0f} s with the task "
+            f"waiting, after it was submitted {AGAIN} more times; check the workers (paused "
+            "for memory?) and run the sweep again"))
+    progress.note(f"sweep: no worker ran any of the {len(tasks)} waiting task(s) for "
+                  f"{quiet_s:.0f} s; {len(again)} submitted again, "
+                  f"{len(tasks) - len(again)} given up as lost")
+    return again
