@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,7 +17,8 @@ from pts_optimiser.domain.config import load_config
 from pts_optimiser.domain.plan import Plan, Reason, Unassigned
 from pts_optimiser.domain.problem import Journey, Problem
 from pts_optimiser.engine import regions as regions_module
-from pts_optimiser.engine.regions import _kind, across_seam, merged, split
+from pts_optimiser.engine import solve as solve_module
+from pts_optimiser.engine.regions import Region, _kind, across_seam, merged, split
 from pts_optimiser.io.parse import Inputs, read_problem
 
 
@@ -151,3 +152,36 @@ def test_a_journey_carried_across_a_seam_is_reported_once(tmp_path: Path) -> Non
     whole = merged(problem, plans, 2.0, servable_twice=1)
     assert [u.journey for u in whole.unassigned] == [*first.problem.journeys[1:3], *moved]
     assert whole.search["servable"] == 189
+
+
+def test_patients_carried_across_a_seam_are_planned_there_and_checked(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A first region left two shifts: the patients it cannot carry ride with the next one's.
+
+    The plan that results keeps every rule by the independent checker (nobody carried
+    across is taken out and left there).
+    """
+    monkeypatch.setattr(regions_module, "REGION_JOURNEYS", 60)
+
+    def starved(problem: Problem, commitments: Commitments, count: int,
+                able: Mapping[str, frozenset[str]] | None = None) -> list[Region]:
+        first, second = split(problem, commitments, count, able)
+        moved = first.problem.vehicles[2:]
+        return [replace(first, problem=replace(first.problem, vehicles=first.problem.vehicles[:2])),
+                replace(second, problem=replace(second.problem,
+                                                vehicles=second.problem.vehicles + moved))]
+
+    monkeypatch.setattr(solve_module, "split", starved)
+    inputs = _day(tmp_path, 100, 14)
+    solved = CliRunner().invoke(main, ["solve", "--bookings", str(inputs.bookings),
+                                       "--fleet", str(inputs.fleet), "--out",
+                                       str(tmp_path / "plan"), "--time-limit", "16"])
+    assert solved.exit_code in (0, 3), solved.output
+    search = json.loads((tmp_path / "plan" / "summary.json").read_text(encoding="utf-8"))["search"]
+    assert search["regions"] == 2
+    assert search["across_seams"] >= 6 and search["across_seams_planned"] >= 3, search
+    checked = CliRunner().invoke(main, ["check", "--bookings", str(inputs.bookings),
+                                        "--fleet", str(inputs.fleet),
+                                        "--out", str(tmp_path / "plan")])
+    assert checked.exit_code == 0, checked.output
+    assert checked.output.startswith("0 violation(s)")
