@@ -9,8 +9,16 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from pts_optimiser.engine import recreate as recreate_module
 from pts_optimiser.engine.model import RoutingInput, SearchSettings, solve_routing
-from pts_optimiser.engine.recreate import RecreateSettings, _choose, _Day, _Search, recreate
+from pts_optimiser.engine.recreate import (
+    RecreateSettings,
+    _choose,
+    _Day,
+    _insert,
+    _Search,
+    recreate,
+)
 from tests.helpers import assert_priced_as_the_model, line_day
 
 
@@ -144,3 +152,38 @@ def test_room_is_made_around_a_journey_left_out() -> None:
     taken = Counter(request for removed in around for request in removed)
     assert taken[0] >= 0.6 * len(around) > max(taken[2], taken[3])
     assert all(first is None for _, first in (_choose(search, [run], []) for _ in range(50)))
+
+
+def test_the_journey_fewest_vehicles_can_make_goes_back_first(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Journey 0 only vehicle 0 may carry, 1 either; both at 100 with one seat a vehicle.
+
+    Journey 1 alone is cheapest on vehicle 0 (vehicle 1 costs twice a km), so put back
+    first it would take the seat journey 0 needs; fewest options first, both are carried.
+    """
+    data = line_day([0, 0, 10, 20, 10, 20], [(2, 3, 100), (4, 5, 100)], vehicles=2, seats=1,
+                    windows={2: (100, 100), 4: (100, 100)})
+    data = replace(data, vehicles=[data.vehicles[0], replace(data.vehicles[1], km_cost=2000)],
+                   requests=[replace(data.requests[0], allowed_vehicles=(0,)),
+                             data.requests[1]])
+    day = _Day(data)
+    assert day.options == [1, 2]
+    # Vehicle 1's shift over before the journeys' windows: it can make neither.
+    late = _Day(replace(data, vehicles=[data.vehicles[0],
+                                        replace(data.vehicles[1], shift_end_min=90)]))
+    assert late.options == [1, 1]
+    monkeypatch.setattr(recreate_module, "WINDOW_ORDER", 0.0)
+    monkeypatch.setattr(recreate_module, "FEWEST_OPTIONS_FIRST", 1.0)
+    for seed in range(5):
+        search = _Search(day, RecreateSettings(30.0, seed=seed))
+        runs = [search.run_of(0, []), search.run_of(1, [])]
+        assert runs[0] is not None and runs[1] is not None
+        assert _insert(search, [runs[0], runs[1]], [0, 1]) == []
+    monkeypatch.setattr(recreate_module, "FEWEST_OPTIONS_FIRST", 0.0)
+    left = set()
+    for seed in range(20):
+        search = _Search(day, RecreateSettings(30.0, seed=seed))
+        runs = [search.run_of(0, []), search.run_of(1, [])]
+        assert runs[0] is not None and runs[1] is not None
+        left.update(_insert(search, [runs[0], runs[1]], [0, 1]))
+    assert left == {0}  # in some orders journey 1 took the seat first
