@@ -260,6 +260,29 @@ def test_tasks_no_worker_runs_are_lost_not_waited_for(tiny: Path, tmp_path: Path
     assert _rows(out)[0]["status"] == "lost"
 
 
+def test_a_task_the_cluster_cancels_is_an_error_row(tiny: Path, tmp_path: Path) -> None:
+    """A task cancelled by another hand (not the sweep's): its row says so, the rest go on."""
+    from distributed import Future
+
+    spec = SweepSpec((tiny / "day",), (tiny / "six.csv", tiny / "=cmd()<i>four.csv"),
+                     seeds=(0,), time_limit_s=2)
+    cancelled: list[str] = []
+
+    def cancel_one(client: Any) -> None:
+        key = sorted(str(k) for k in client.futures)[0]
+        client.cancel([Future(key, client)], force=True)
+        cancelled.append(key)
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster:  # type: ignore[no-untyped-call]
+        result = run_sweep(spec, tmp_path / "out", scheduler=cluster.scheduler_address,
+                           on_started=cancel_one, progress_stream=io.StringIO())
+    statuses = {r["task"]: r["status"] for r in result.rows}
+    gone = next(task for task in statuses if f"pts-sweep-{task}-row" == cancelled[0])
+    assert statuses.pop(gone) == "error" and list(statuses.values()) == ["ok"]
+    assert result.failed == [gone]
+
+
 def test_a_search_without_a_plan_is_no_answer() -> None:
     """A plan the search did not make (empty, or the fallback's) is flagged, not an answer."""
     from types import SimpleNamespace

@@ -345,8 +345,6 @@ def _busy(client: Any) -> bool:
 def _run(client: Any, todo: list[Task], out: Path, rows: dict[str, dict[str, object]],
          keep_plans: bool, progress: Progress, tasks: list[Task],
          on_started: Callable[[Any], None] | None, stall_s: float = STALL_S) -> list[str]:
-    from distributed import wait
-
     kind = "kept" if keep_plans else "row"
     by_key: dict[str, Task] = {}
     attempts: dict[str, int] = {}
@@ -377,11 +375,7 @@ def _run(client: Any, todo: list[Task], out: Path, rows: dict[str, dict[str, obj
 
     quiet_since = time.monotonic()
     while pending:
-        try:
-            finished, pending = wait(  # type: ignore[no-untyped-call]
-                list(pending), timeout=POLL_S, return_when="FIRST_COMPLETED")
-        except TimeoutError:
-            finished = set()
+        finished, pending = _next(pending)
         for future in finished:
             task = by_key[future.key]
             finish(task, _row_of(out, task, future))
@@ -394,6 +388,29 @@ def _run(client: Any, todo: list[Task], out: Path, rows: dict[str, dict[str, obj
                              now - quiet_since)
             quiet_since = time.monotonic()
     return failed
+
+
+def _next(pending: set[Any]) -> tuple[set[Any], set[Any]]:
+    """The futures finished within POLL_S (none if none did), and those still pending.
+
+    A future cancelled by the cluster (not by us) counts as finished: its row says why.
+    """
+    from concurrent.futures import CancelledError
+
+    from distributed import wait
+
+    cancelled = {future for future in pending if future.cancelled()}
+    waiting = pending - cancelled
+    if not waiting:
+        return cancelled, waiting
+    try:
+        finished, waiting = wait(  # type: ignore[no-untyped-call]
+            list(waiting), timeout=POLL_S, return_when="FIRST_COMPLETED")
+    except TimeoutError:
+        finished = set()
+    except CancelledError:  # one was cancelled while we waited: taken the next time round
+        finished = set()
+    return cancelled | set(finished), set(waiting)
 
 
 def _row_of(out: Path, task: Task, future: Any) -> dict[str, object]:
