@@ -231,14 +231,12 @@ def test_tasks_an_idle_cluster_holds_are_submitted_again(tiny: Path, tmp_path: P
             Client(cluster) as client:  # type: ignore[no-untyped-call]
         client.run(_pause)
         notes = _Notes(lambda: client.run(_resume))
-        started = time.monotonic()
         result = run_sweep(spec, tmp_path / "out", scheduler=cluster.scheduler_address,
                            progress_stream=notes, stall_s=3)
     assert result.failed == [] and [r["status"] for r in result.rows] == ["ok", "ok"]
     said = notes.getvalue()
     assert "no worker ran any of the 2 waiting task(s) for" in said
     assert "2 submitted again, 0 given up as lost" in said
-    assert time.monotonic() - started < 60
 
 
 def test_tasks_no_worker_runs_are_lost_not_waited_for(tiny: Path, tmp_path: Path) -> None:
