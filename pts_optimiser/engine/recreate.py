@@ -135,7 +135,12 @@ class _Day:
         # A drop-off's pickup and the journey's ride limit.
         self.ride_of = {r.dropoff_node: (r.pickup_node, limit)
                         for r, limit in zip(data.requests, self.limit, strict=True)}
-        self.allowed = [frozenset(r.allowed_vehicles) for r in data.requests]
+        # Per journey, the vehicles allowed to carry it as a mask; None where every one is.
+        self.allowed: list[NDArray[np.bool_] | None] = []
+        for request in data.requests:
+            mask = np.zeros(len(data.vehicles), dtype=bool)
+            mask[list(request.allowed_vehicles)] = True
+            self.allowed.append(None if mask.all() else mask)
         # Each half of a left-out journey is a disjunction with this cost in the model.
         self.penalty = [2 * r.unserved_cost for r in data.requests]
         # Round trips: an outward journey stays on a run only while its return is on one.
@@ -171,9 +176,7 @@ class _Day:
             at_p = np.maximum(self.lo[p], opens + t[starts, p])
             at_d = np.maximum(self.lo[d], at_p + t[p, d])
             able = (at_p <= self.hi[p]) & (at_d <= self.hi[d]) & (at_d + t[d, ends] <= closes)
-            if len(self.allowed[index]) < len(data.vehicles):
-                allowed = np.zeros(len(data.vehicles), dtype=bool)
-                allowed[list(self.allowed[index])] = True
+            if (allowed := self.allowed[index]) is not None:
                 able &= allowed
             options.append(int(able.sum()))
         return options
@@ -601,9 +604,7 @@ class _Search:
         for dimension, amount in enumerate(day.demand[p]):
             if amount > 0:
                 feasible &= pairs[_ROOM + dimension] >= amount
-        if len(day.allowed[request]) < len(day.data.vehicles):
-            allowed = np.zeros(len(day.data.vehicles), dtype=bool)
-            allowed[list(day.allowed[request])] = True
+        if (allowed := day.allowed[request]) is not None:
             feasible &= allowed[pairs[_VEHICLE]]
         if board.ranged:
             metres = day.data.distance_m
