@@ -8,7 +8,7 @@ here, before the search, and never reach it.
 from __future__ import annotations
 
 import random
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -305,6 +305,34 @@ def patient_share(unserved: int, journeys: int) -> int:
     return unserved * (journeys + 1) // (2 * max(1, journeys))
 
 
+def _one_crew(servable: Sequence[Journey], requests: Sequence[RoutingRequest],
+              commitments: Commitments, index_of: Mapping[str, int]) -> dict[str, int]:
+    """Patient -> one vehicle for all their journeys today, where one could carry them all.
+
+    The first, in the earliest journey's order, of the vehicles every journey asks for. The
+    crew that usually brings a patient back may be the one that can also take them out: a
+    morning shift that took an afternoon patient out is over before their session ends.
+    """
+    asked: dict[str, list[tuple[int, tuple[str, ...], RoutingRequest]]] = defaultdict(list)
+    for journey, request in zip(servable, requests, strict=True):
+        wish = commitments.prefer.get(journey.journey_id)
+        if wish is not None and wish.vehicle_ids:
+            asked[journey.patient_id].append(
+                (journey.pickup_window.earliest_min, wish.vehicle_ids, request))
+    crew: dict[str, int] = {}
+    for patient, wishes in asked.items():
+        if len(wishes) < 2:
+            continue
+        wishes.sort(key=lambda w: w[0])
+        shared = set.intersection(*(set(ids) for _, ids, _ in wishes))
+        for vehicle_id in (v for v in wishes[0][1] if v in shared):
+            vehicle = index_of.get(vehicle_id)
+            if vehicle is not None and all(vehicle in r.allowed_vehicles for _, _, r in wishes):
+                crew[patient] = vehicle
+                break
+    return crew
+
+
 def _continuity(problem: Problem, servable: Sequence[Journey],
                 requests: Sequence[RoutingRequest], commitments: Commitments,
                 soft_latest: Mapping[int, tuple[int, int]]
@@ -312,10 +340,12 @@ def _continuity(problem: Problem, servable: Sequence[Journey],
                            dict[int, tuple[int, int]]]:
     """Regulars' usual vehicles and times as costs: (soft latests, soft earliests, vehicles).
 
-    The first usual vehicle that could carry the journey alone today is asked for; none
-    asks nothing (every vehicle would pay alike). Where a standard already bounds a pickup,
-    the tighter bound holds, at the dearer cost: one soft latest per pickup, as the model
-    takes it.
+    A patient's day goes to one crew where it can: the first vehicle all their journeys ask
+    for (in the earliest journey's order) that could carry every one of them alone today.
+    Otherwise each journey asks for its own first usual vehicle that could carry it alone;
+    none asks nothing (every vehicle would pay alike). Where a standard already bounds a
+    pickup, the tighter bound holds, at the dearer cost: one soft latest per pickup, as the
+    model takes it.
     """
     policy = problem.config.continuity
     latest = dict(soft_latest)
@@ -324,12 +354,15 @@ def _continuity(problem: Problem, servable: Sequence[Journey],
     if not commitments.prefer:
         return latest, earliest, usual_vehicle
     index_of = {v.vehicle_id: i for i, v in enumerate(problem.vehicles)}
+    crew = _one_crew(servable, requests, commitments, index_of)
     for r, (journey, request) in enumerate(zip(servable, requests, strict=True)):
         wish = commitments.prefer.get(journey.journey_id)
         if wish is None:
             continue
-        vehicle = next((index_of[v] for v in wish.vehicle_ids
-                         if index_of.get(v, -1) in request.allowed_vehicles), None)
+        vehicle = crew.get(journey.patient_id)
+        if vehicle is None:
+            vehicle = next((index_of[v] for v in wish.vehicle_ids
+                            if index_of.get(v, -1) in request.allowed_vehicles), None)
         if policy.vehicle_change_cost > 0 and vehicle is not None \
                 and len(request.allowed_vehicles) > 1:
             usual_vehicle[r] = (vehicle, policy.vehicle_change_cost)

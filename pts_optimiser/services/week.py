@@ -200,13 +200,22 @@ def one_crew(usual: Mapping[Leg, Usual]) -> dict[Leg, Usual]:
     """Every leg of a regular's day asked of the vehicle that usually takes them out.
 
     The crew that takes a renal patient to the unit brings them back: fewer faces, and a
-    crew that knows where the patient lives. Where that vehicle cannot carry a leg at all
-    (its shift is over: for most afternoon returns of a generated fleet, docs/week.md) the
-    leg's own usual vehicle is asked instead (`otherwise`).
+    crew that knows where the patient lives. Each leg also names the return's own usual
+    vehicle (`otherwise`): where the crew that took them out cannot bring them back (its
+    shift is over: for most afternoon sessions of a generated fleet, docs/week.md), the
+    engine asks the crew that brought them back to take them out too, if it can carry
+    both, and each leg its own usual vehicle if not (`engine.encode`).
     """
-    return {(p, rank): replace(u, vehicle_id=usual[(p, 0)].vehicle_id, otherwise=u.vehicle_id)
-            if (p, 0) in usual and usual[(p, 0)].vehicle_id != u.vehicle_id else u
-            for (p, rank), u in usual.items()}
+    asked = {}
+    for (patient, rank), seen in usual.items():
+        out = usual.get((patient, 0))
+        # The return's crew for the way out and back; a later journey's own crew for it.
+        also = usual.get((patient, 1)) if rank < 2 else seen
+        crews = [c.vehicle_id for c in (out, also, seen) if c is not None]
+        first, *rest = list(dict.fromkeys(crews))
+        asked[(patient, rank)] = replace(seen, vehicle_id=first,
+                                         otherwise=rest[0] if rest else None)
+    return asked
 
 
 def anchors(days: Mapping[str, Problem], regular: set[str], known: set[str]) -> list[str]:

@@ -132,6 +132,29 @@ def test_preferences_reach_the_model(tmp_path: Path) -> None:
     assert encode(problem, Commitments()).data.usual_vehicle == {}
 
 
+def test_a_patients_day_asks_for_the_one_crew_that_can_carry_all_of_it(tmp_path: Path) -> None:
+    """The crew that brings the patient home is asked to take them out too.
+
+    Out at 12:15, home at 16:30: the morning crew's shift is over by then. A crew not asked
+    for by both journeys is never chosen for both.
+    """
+    out = booking("OUT", patient_id="R1", appointment_time="12:15")
+    home = booking("HOME", patient_id="R1", pickup_site="RDH", pickup_lat="", pickup_lon="",
+                   dropoff_site="", dropoff_lat=52.93, dropoff_lon=-1.49, appointment_time="",
+                   ready_time="16:30")
+    problem = load(tmp_path, [out, home],
+                   [vehicle("AM", shift_start="06:00", shift_end="15:00"),
+                    vehicle("PM", shift_start="10:00", shift_end="19:30"),
+                    vehicle("LATE", shift_start="11:00", shift_end="20:30")])
+    cost = problem.config.continuity.vehicle_change_cost
+    both = Preference(("AM", "PM"), None)
+    data = encode(problem, Commitments(prefer={"OUT": both, "HOME": both})).data
+    assert data.usual_vehicle == {0: (1, cost), 1: (1, cost)}
+    # Each journey its own crew: the morning one takes them out, the evening one home.
+    apart = Commitments(prefer={"OUT": Preference(("AM",)), "HOME": Preference(("LATE",))})
+    assert encode(problem, apart).data.usual_vehicle == {0: (0, cost), 1: (2, cost)}
+
+
 def test_a_sketch_keeps_only_whole_journeys_a_vehicle_may_carry() -> None:
     """A drop-off before its pickup, or a journey on a vehicle it may not ride, is taken off."""
     data = line_day([0, 0, 10, 20, 30, 40, 50, 60], [(2, 3, 100), (4, 5, 100), (6, 7, 100)],

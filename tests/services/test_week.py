@@ -282,7 +282,8 @@ def test_a_regular_rides_with_the_crew_that_took_them_out(tmp_path: Path) -> Non
     days = _regular_days(tmp_path)
     wednesday = days["2026-12-02"]
     usual = one_crew({("R1", 0): Usual("V3", 8 * 60 + 20), ("R1", 1): Usual("V2", 12 * 60)})
-    assert usual[("R1", 1)].vehicle_ids == ("V3", "V2")
+    # Both legs name both crews: the engine asks one that can carry the whole day.
+    assert usual[("R1", 0)].vehicle_ids == usual[("R1", 1)].vehicle_ids == ("V3", "V2")
     wishes = preferences(wednesday, usual)
     assert wishes["2026-12-02-HOME"].vehicle_ids == ("V3", "V2")
     plan = solve(wednesday, SolveOptions(time_limit_s=3),
