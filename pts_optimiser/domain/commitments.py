@@ -80,12 +80,14 @@ class Commitments:
     already taken out; each costs far more to leave out than any other journey, so it is
     never given up for capacity while anything else could be. `prefer` (journey id ->
     Preference): continuity of care, as costs in the search's objective, so a preference
-    gives way to a journey and to the hard rules. `sketch` (vehicle id -> runs as `warm`):
-    a plan to improve that need not be whole or even keep every rule (a regular's runs of
-    another day, mapped onto this one); the search repairs it and fills it in beside its
-    own construction, and keeps whichever ends better: the repaired sketch wherever it
-    serves no more than `sketch_allowance` journeys fewer (continuity bought with at most
-    that many; 0, the default, buys it with none).
+    gives way to a journey and to the hard rules; `together` (groups of journey ids: a
+    regular's day) asks for one crew for each group, as a cost for each crew more.
+    `sketch` (vehicle id -> runs as `warm`): a plan to improve that need not be whole or
+    even keep every rule (a regular's runs of another day, mapped onto this one); the
+    search repairs it and fills it in beside its own construction, and keeps whichever
+    ends better: the repaired sketch wherever it serves no more than `sketch_allowance`
+    journeys fewer (continuity bought with at most that many; 0, the default, buys it with
+    none).
     """
 
     starts: Mapping[str, VehicleStart] = field(default_factory=dict)
@@ -93,6 +95,7 @@ class Commitments:
     warm: Mapping[str, Sequence[tuple[Event, str, Place]]] = field(default_factory=dict)
     bring_back: frozenset[str] = frozenset()
     prefer: Mapping[str, Preference] = field(default_factory=dict)
+    together: Sequence[tuple[str, ...]] = ()
     sketch: Mapping[str, Sequence[tuple[Event, str, Place]]] = field(default_factory=dict)
     sketch_allowance: int = 0
 

@@ -146,6 +146,7 @@ class ContinuityPolicy:
 
     regular_min_days: int
     vehicle_change_cost: int  # a regular's journey on another vehicle than their usual one
+    crew_change_cost: int  # each crew beyond the first that carries a regular's day
     pickup_spread_cost_per_min: int  # each minute a pickup is beyond the slack of the usual
     pickup_slack_min: int  # a pickup within this of the usual time costs nothing
     # The share of a day's journeys (as the day planned alone serves them) continuity may
@@ -336,6 +337,7 @@ def _config(read: _Reader) -> Config:
         continuity=ContinuityPolicy(
             read.integer("continuity.regular_min_days", 2, 366),
             read.integer("continuity.vehicle_change_cost", 0, 10**6),
+            read.integer("continuity.crew_change_cost", 0, 10**6),
             read.integer("continuity.pickup_spread_cost_per_min", 0, 10**6),
             read.integer("continuity.pickup_slack_min", 0, 240),
             read.number("continuity.journeys_lost_max_pct", 0.0, 100.0)),

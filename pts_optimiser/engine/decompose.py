@@ -70,6 +70,7 @@ def _part(data: RoutingInput, vehicles: Sequence[int], requests: Sequence[int]) 
         nodes += [data.vehicles[v].start_node, data.vehicles[v].end_node]
     chosen: list[tuple[RoutingRequest, tuple[int, ...]]] = []
     usual: dict[int, tuple[int, int]] = {}
+    new_request: dict[int, int] = {}
     for r in requests:
         request = data.requests[r]
         allowed = tuple(new_vehicle[v] for v in request.allowed_vehicles if v in keep_vehicles)
@@ -77,6 +78,7 @@ def _part(data: RoutingInput, vehicles: Sequence[int], requests: Sequence[int]) 
             if r in data.usual_vehicle and data.usual_vehicle[r][0] in keep_vehicles:
                 vehicle, cost = data.usual_vehicle[r]
                 usual[len(chosen)] = (new_vehicle[vehicle], cost)
+            new_request[r] = len(chosen)
             chosen.append((request, allowed))
             nodes += [request.pickup_node, request.dropoff_node]
     breaks = [node for node, owner in data.break_owner.items() if owner in keep_vehicles]
@@ -100,7 +102,9 @@ def _part(data: RoutingInput, vehicles: Sequence[int], requests: Sequence[int]) 
         break_cost=data.break_cost, horizon_min=data.horizon_min,
         soft_latest={new_node[n]: v for n, v in data.soft_latest.items() if n in new_node},
         soft_earliest={new_node[n]: v for n, v in data.soft_earliest.items() if n in new_node},
-        usual_vehicle=usual)
+        usual_vehicle=usual,
+        together=[(kept, cost) for members, cost in data.together
+                  if len(kept := tuple(new_request[r] for r in members if r in new_request)) > 1])
     return Part(part, tuple(nodes), tuple(vehicles))
 
 

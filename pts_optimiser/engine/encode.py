@@ -220,6 +220,7 @@ def encode(problem: Problem, commitments: Commitments, seed: int = 0) -> Encoded
         requests=requests, break_owner=break_owner, fixed_visits=fixed_visits,
         links=request_links(returns, servable), soft_latest=soft_latest,
         soft_earliest=soft_earliest, usual_vehicle=usual_vehicle,
+        together=_together(problem, servable, commitments),
         vehicle_cost=config.objective.vehicle_cost,
         span_cost_per_min=config.objective.shift_minute_cost,
         horizon_min=max([DAY_MIN, *(w[1] for w in nodes.windows)]))
@@ -303,6 +304,18 @@ def patient_share(unserved: int, journeys: int) -> int:
     so the search keeps more patients whole without giving up journeys for them.
     """
     return unserved * (journeys + 1) // (2 * max(1, journeys))
+
+
+def _together(problem: Problem, servable: Sequence[Journey], commitments: Commitments
+              ) -> list[tuple[tuple[int, ...], int]]:
+    """Each group of journeys to ride with one crew, as request indices, and its cost."""
+    cost = problem.config.continuity.crew_change_cost
+    if cost <= 0 or not commitments.together:
+        return []
+    request_of = {j.journey_id: r for r, j in enumerate(servable)}
+    groups = (tuple(sorted({request_of[j] for j in group if j in request_of}))
+              for group in commitments.together)
+    return [(members, cost) for members in groups if len(members) > 1]
 
 
 def _one_crew(servable: Sequence[Journey], requests: Sequence[RoutingRequest],

@@ -90,6 +90,9 @@ class RoutingInput:
     soft_earliest: Mapping[int, tuple[int, int]] = field(default_factory=dict)
     # Continuity of care: request -> (vehicle index, cost when another vehicle carries it).
     usual_vehicle: Mapping[int, tuple[int, int]] = field(default_factory=dict)
+    # Continuity of care: (requests, cost of each vehicle beyond the first that carries
+    # those of them planned). A regular's day with one crew.
+    together: Sequence[tuple[tuple[int, ...], int]] = ()
 
 
 @dataclass(frozen=True)
@@ -386,6 +389,10 @@ def _add_costs(model: _Built, data: RoutingInput) -> None:
     for vehicle_index, vehicle in enumerate(data.vehicles):
         routing.SetArcCostEvaluatorOfVehicle(cost_by_rate[vehicle.km_cost], vehicle_index)
     _add_usual_vehicles(model, data)
+    for members, cost in data.together:
+        # Journeys not planned are not counted: a patient left out is not a crew more.
+        model.routing.AddSoftSameVehicleConstraint(
+            [model.index_of[data.requests[r].pickup_node] for r in members], cost)
 
 
 def _add_usual_vehicles(model: _Built, data: RoutingInput) -> None:

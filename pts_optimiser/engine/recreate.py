@@ -23,7 +23,7 @@ import functools
 import math
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -158,6 +158,13 @@ class _Day:
         self.soft = {node: (*data.soft_latest.get(node, (0, 0)),
                             *data.soft_earliest.get(node, (0, 0)))
                      for node in {*data.soft_latest, *data.soft_earliest}}
+        # Continuity: groups of journeys asked to ride with one crew; each crew more costs.
+        self.together = list(data.together)
+        self.groups_of: dict[int, list[int]] = {}
+        for group, (members, _) in enumerate(self.together):
+            for r in members:
+                self.groups_of.setdefault(r, []).append(group)
+        self.grouped = {data.requests[r].pickup_node: r for r in self.groups_of}
         self.options = self._options()
 
     def _options(self) -> list[int]:
@@ -180,6 +187,33 @@ class _Day:
                 able &= allowed
             options.append(int(able.sum()))
         return options
+
+    def crews(self, runs: Sequence[_Run]) -> dict[int, int]:
+        """Request -> vehicle, for each journey of a `together` group on a run."""
+        found: dict[int, int] = {}
+        if self.grouped:
+            for vehicle, run in enumerate(runs):
+                for node in run.seq:
+                    if (request := self.grouped.get(node)) is not None:
+                        found[request] = vehicle
+        return found
+
+    def crews_cost(self, crews: Mapping[int, int]) -> int:
+        """Each group's crews beyond the first, as the model counts them (planned only)."""
+        return sum(cost * max(0, len({crews[m] for m in members if m in crews}) - 1)
+                   for members, cost in self.together)
+
+    def crew_extra(self, request: int, crews: Mapping[int, int]) -> NDArray[np.int64] | None:
+        """Per vehicle, what carrying `request` there adds to its groups' crews; None: 0."""
+        extra = None
+        for group in self.groups_of.get(request, ()):
+            members, cost = self.together[group]
+            others = [crews[m] for m in members if m != request and m in crews]
+            if others:
+                more = np.full(len(self.data.vehicles), cost, dtype=np.int64)
+                more[others] = 0
+                extra = more if extra is None else extra + more
+        return extra
 
     def break_missing(self, vehicle: int, seq: Sequence[int]) -> bool:
         """The vehicle's crew must take a break and none of its break visits is on the run."""
@@ -555,13 +589,15 @@ class _Search:
     def missing_cost(self, vehicle: int, seq: Sequence[int]) -> int:
         return self.day.data.break_cost if self.day.break_missing(vehicle, seq) else 0
 
-    def best_insertion(self, request: int, board: _Board, runs: Sequence[_Run]
+    def best_insertion(self, request: int, board: _Board, runs: Sequence[_Run],
+                       extra: NDArray[np.int64] | None = None
                        ) -> tuple[int, int, list[int], list[int], int] | None:
         """The cheapest feasible place for a journey on a board's runs.
 
         (added cost, vehicle, stops, times, added arc cost). Windows, ride limit, load and
         range rule most places out with arrays; the cheapest left are checked exactly, in
-        order of cost.
+        order of cost. `extra` (per vehicle) is priced but is not the run's: a cost of the
+        plan as a whole (`_Day.crew_extra`).
         """
         day = self.day
         req = day.data.requests[request]
@@ -618,7 +654,8 @@ class _Search:
             return None
         # Blinks: now and then a place is passed over, so equal plans do not repeat.
         candidates = candidates[self.blinks.random(candidates.size) >= BLINK]
-        order = candidates[np.argsort(added[candidates], kind="stable")]
+        priced = added if extra is None else added + extra[pairs[_VEHICLE]]
+        order = candidates[np.argsort(priced[candidates], kind="stable")]
         # With standards priced, a place's arcs alone do not say what it costs: the few
         # cheapest that work are costed in full (times, standards), the least kept.
         compare = SOFT_PLACES if day.soft else 1
@@ -632,18 +669,18 @@ class _Search:
             if times is None:
                 continue
             arcs = int(added[pair])
-            extra = arcs
+            more = int(priced[pair])
             if compare > 1:
                 old = runs[vehicle]
-                extra = (arcs + day.time_cost(vehicle, stops, times, rides)
+                more += (day.time_cost(vehicle, stops, times, rides)
                          - (old.cost - old.arcs - self.missing_cost(vehicle, old.seq)))
-            found.append((extra, arcs, vehicle, stops, times))
+            found.append((more, arcs, vehicle, stops, times))
             if len(found) >= compare:
                 break
         if not found:
             return None
-        extra, arcs, vehicle, stops, times = min(found, key=lambda f: f[0])
-        return extra, vehicle, stops, times, arcs
+        more, arcs, vehicle, stops, times = min(found, key=lambda f: f[0])
+        return more, vehicle, stops, times, arcs
 
 
 def recreate(data: RoutingInput, routes: Sequence[Sequence[int]],
@@ -672,7 +709,8 @@ def recreate(data: RoutingInput, routes: Sequence[Sequence[int]],
     left_out = [r for r in range(len(data.requests)) if r not in served]
 
     def total(candidate: Sequence[_Run], out: Sequence[int]) -> int:
-        return sum(run.cost for run in candidate) + sum(day.penalty[r] for r in out)
+        return (sum(run.cost for run in candidate) + sum(day.penalty[r] for r in out)
+                + day.crews_cost(day.crews(candidate)))
 
     start_cost = total(runs, left_out)
     if foreign:
@@ -880,16 +918,18 @@ def _insert(search: _Search, runs: list[_Run], pending: list[int], first: int | 
             ordered.append(request)
     boards: dict[int, _Board] = {}
     left: list[int] = []
+    crews = day.crews(runs)
     for request in ordered:
         back = day.back_of.get(request)
         if back is not None and back in waiting and back not in placed:
             left.append(request)  # its return found no place: the patient is not taken
             continue
         best: tuple[int, int, list[int], list[int], int] | None = None
+        extra = day.crew_extra(request, crews)
         for index, group in enumerate(search.groups):
             if index not in boards:
                 boards[index] = search.board(group, runs)
-            found = search.best_insertion(request, boards[index], runs)
+            found = search.best_insertion(request, boards[index], runs, extra)
             if found is not None and (best is None or found[0] < best[0]):
                 best = found
         if best is None:
@@ -897,6 +937,8 @@ def _insert(search: _Search, runs: list[_Run], pending: list[int], first: int | 
             continue
         _, vehicle, stops, times, added = best
         placed.add(request)
+        if request in day.groups_of:
+            crews[request] = vehicle
         runs[vehicle] = search.with_break(
             vehicle, search.run(vehicle, stops, times, runs[vehicle].arcs + added))
         boards = {index: board for index, board in boards.items()

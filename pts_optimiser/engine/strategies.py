@@ -270,6 +270,10 @@ def portfolio(data: RoutingInput, settings: SearchSettings, progress: ProgressFn
     given = max(served(outcome, data) for _, outcome in finished) - served(best, data)
     notes = (f"; {given} journey(s) fewer than the other search's plan, within the continuity "
              "allowance" if given > 0 else "")
+    sketched = [served(o, data) for _, o in finished if o.status.startswith(SKETCH)]
+    if from_start and sketched and not best.status.startswith(SKETCH):
+        # Why a week's day kept little of its regulars' runs: what that would have cost.
+        notes += f"; the plan from {SKETCH} served {served(best, data) - max(sketched)} fewer"
     if progress is not None:
         progress(served(best, data), best.objective, time.monotonic() - started)
     search = _name(kept)

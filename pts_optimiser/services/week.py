@@ -246,6 +246,15 @@ def preferences(problem: Problem, usual: Mapping[Leg, Usual]) -> dict[str, Prefe
             for j in problem.journeys if (seen := usual.get(leg_of[j.journey_id])) is not None}
 
 
+def together(problem: Problem, wishes: Mapping[str, Preference]) -> list[tuple[str, ...]]:
+    """Each regular's journeys of the day (those asked for), to ride with one crew."""
+    days: dict[str, list[str]] = defaultdict(list)
+    for journey in problem.journeys:
+        if journey.journey_id in wishes:
+            days[journey.patient_id].append(journey.journey_id)
+    return [tuple(ids) for ids in days.values() if len(ids) > 1]
+
+
 def sketch(day: Problem, source: Plan) -> dict[str, list[tuple[Event, str, Place]]]:
     """Another day's runs as this day's: each patient's leg where it went that day.
 
@@ -288,7 +297,8 @@ def solve_day(task: DayTask) -> Plan:
     if not _asks(task.day, task.usual):
         return solve(task.day, options)
     journeys = len(task.day.journeys)
-    asked = Commitments(prefer=preferences(task.day, task.usual),
+    wishes = preferences(task.day, task.usual)
+    asked = Commitments(prefer=wishes, together=together(task.day, wishes),
                         sketch=sketch(task.day, task.start) if task.start is not None else {},
                         sketch_allowance=journeys - enough(journeys, task.day.config.continuity))
     return solve(task.day, options, commitments=asked)

@@ -204,3 +204,37 @@ def test_ruin_and_recreate_exchanges_whole_runs_for_usual_vehicles() -> None:
     assert found is not None
     assert found.routes == ((6, 7), (2, 4, 3, 5))
     assert found.cost == found.start_cost - 30
+
+
+def _out_and_back() -> RoutingInput:
+    """Out at 100, back at 900: two crews cost less time on shift than one waiting all day."""
+    data = line_day([0, 0, 10, 20, 20, 10], [(2, 3, 100), (4, 5, 100)], vehicles=2,
+                    windows={2: (100, 100), 4: (900, 900)})
+    return replace(data, span_cost_per_min=1)
+
+
+def test_a_regulars_day_rides_with_one_crew_where_it_is_asked_for() -> None:
+    """Two crews are cheaper; each crew more at 2000 makes one crew cheaper, in both searches."""
+    apart = _out_and_back()
+    together = replace(apart, together=[((0, 1), 2000)])
+    for data, crews in ((apart, 2), (together, 1)):
+        outcome = solve_routing(data, SearchSettings(2.0))
+        assert outcome is not None
+        assert len({_vehicle_of(outcome.routes, 2), _vehicle_of(outcome.routes, 4)}) == crews
+        # Ruin and recreate from the other plan gets there too.
+        start = [[2, 3], [4, 5]] if crews == 1 else [[2, 3, 4, 5], []]
+        found = recreate(data, start, RecreateSettings(5.0, max_iterations=200))
+        assert found is not None and found.cost < found.start_cost
+        assert sum(1 for route in found.routes if route) == crews
+
+
+def test_ruin_and_recreate_prices_a_day_on_two_crews_as_the_model_does() -> None:
+    """One seat each and the same minute: the two must ride apart, and both pay for it."""
+    data = line_day([0, 0, 10, 20, 10, 20], [(2, 3, 15), (4, 5, 15)], vehicles=2, seats=1,
+                    windows={2: (100, 100), 4: (100, 100)})
+    data = replace(data, together=[((0, 1), 700)])
+    outcome = solve_routing(data, SearchSettings(1.0))
+    plain = solve_routing(replace(data, together=()), SearchSettings(1.0))
+    assert outcome is not None and plain is not None
+    assert outcome.objective == plain.objective + 700
+    assert_priced_as_the_model(data)

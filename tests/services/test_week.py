@@ -40,6 +40,7 @@ from pts_optimiser.services.week import (
     read_week,
     sketch,
     solve_day,
+    together,
 )
 from pts_optimiser.views.week import continuity_summary, week_html
 from tests.helpers import BOOKING_COLUMNS as BOOKING_COLUMNS_OF_TESTS
@@ -286,6 +287,7 @@ def test_a_regular_rides_with_the_crew_that_took_them_out(tmp_path: Path) -> Non
     assert usual[("R1", 0)].vehicle_ids == usual[("R1", 1)].vehicle_ids == ("V3", "V2")
     wishes = preferences(wednesday, usual)
     assert wishes["2026-12-02-HOME"].vehicle_ids == ("V3", "V2")
+    assert together(wednesday, wishes) == [("2026-12-02-OUT", "2026-12-02-HOME")]
     plan = solve(wednesday, SolveOptions(time_limit_s=3),
                  commitments=Commitments(prefer=wishes))
     assert {vehicle_of(plan, j) for j in ("2026-12-02-OUT", "2026-12-02-HOME")} == {"V3"}
