@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +47,22 @@ def test_parts_are_self_contained() -> None:
     assert south.vehicle_in_whole == (1,)
     assert south.node_in_whole == (1, 3, 6, 7)
     assert int(south.data.travel_min[2, 3]) == int(whole.travel_min[6, 7])
+
+
+def test_a_part_keeps_the_days_asked_for_one_crew_that_it_holds_whole() -> None:
+    """A group of journeys asked to ride with one crew goes with its part, renumbered."""
+    whole = _whole()
+    whole = replace(whole, together=[((0, 1), 500)],
+                    requests=[whole.requests[0], replace(whole.requests[1],
+                                                         allowed_vehicles=(0, 1))])
+    start = RoutingOutcome(((Visit(0, 480), Visit(4, 500), Visit(5, 520), Visit(6, 540),
+                             Visit(7, 560), Visit(2, 700)), (Visit(1, 480), Visit(3, 600))),
+                           0, "success", 1.0)
+    # Both carried by the northern vehicle: they stay together in its part.
+    apart = split_by_latitude(whole, [53.3, 52.8], [53.3, 52.8])
+    assert [part.data.together for part in apart] == [[], []]
+    with_start = split_by_latitude(whole, [53.3, 52.8], [53.3, 52.8], start=start)
+    assert [part.data.together for part in with_start] == [[((0, 1), 500)]]
 
 
 def test_parts_start_from_the_whole_day() -> None:
