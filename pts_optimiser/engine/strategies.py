@@ -295,9 +295,8 @@ def kept_plan(finished: Sequence[tuple[SearchSettings, RoutingOutcome]], data: R
     from the sketch is kept unless it serves more than that many journeys fewer: the other
     search built the day afresh, and its plan keeps less of what the sketch held. Serving
     as many, too: the plan afresh can be cheaper by the objective (km and the standards
-    outweigh what continuity is priced at) while keeping little of the regulars' crews; a
-    300-journey week that kept every day's sketch met its regulars with 1.61 vehicles each,
-    one that built two days afresh (one of them a tie) with 2.34 (docs/week.md).
+    outweigh what continuity is priced at) while keeping little of the regulars' crews
+    (docs/week.md).
     """
     def better(pair: tuple[SearchSettings, RoutingOutcome]) -> tuple[int, int]:
         return served(pair[1], data), -pair[1].objective
