@@ -65,7 +65,15 @@
 
   if (board.dataset.status === "planning") { window.setTimeout(function () { window.location.reload(); }, 2000); }
 
-  function seconds() { const s = document.getElementById("seconds"); return s ? Number(s.value) || 30 : 30; }
+  // The board reloads after every action: the seconds a coordinator chose stay for the tab.
+  const secondsField = document.getElementById("seconds");
+  if (secondsField) {
+    const kept = window.sessionStorage.getItem("pts-seconds");
+    if (kept && Number(kept) >= 1) { secondsField.value = kept; }
+    secondsField.addEventListener("input", function () { window.sessionStorage.setItem("pts-seconds", secondsField.value); });
+  }
+
+  function seconds() { return secondsField ? Number(secondsField.value) || 30 : 30; }
 
   async function act(path, payload, okStatus) {
     text(message, "Working...");
