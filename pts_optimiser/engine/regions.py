@@ -302,4 +302,6 @@ def _within(commitments: Commitments, journeys: set[str], vehicles: set[str]) ->
         bring_back=commitments.bring_back & journeys,
         prefer={j: Preference(tuple(v for v in p.vehicle_ids if v in vehicles), p.pickup_min)
                 for j, p in commitments.prefer.items() if j in journeys},
+        together=[kept for group in commitments.together
+                  if len(kept := tuple(j for j in group if j in journeys)) > 1],
         sketch=runs(commitments.sketch))

@@ -63,8 +63,11 @@ def test_commitments_follow_their_vehicle(tmp_path: Path) -> None:
     plain = split(problem, NOTHING_COMMITTED, 2)
     home = next(k for k, r in enumerate(plain) if first in r.problem.journeys)
     faraway = plain[1 - home].problem.vehicles[0].vehicle_id
+    day_of_first = tuple(j.journey_id for j in partners)
+    assert len(day_of_first) > 1  # a round trip: asked to ride with one crew
     committed = Commitments(keep_on={first.journey_id: faraway},
-                            prefer={first.journey_id: Preference((faraway, "nobody"), 600)})
+                            prefer={first.journey_id: Preference((faraway, "nobody"), 600)},
+                            together=[day_of_first])
     regions = split(problem, committed, 2)
     there = next(r for r in regions if any(v.vehicle_id == faraway for v in r.problem.vehicles))
     assert all(j in there.problem.journeys for j in partners)
@@ -72,6 +75,8 @@ def test_commitments_follow_their_vehicle(tmp_path: Path) -> None:
     assert there.commitments.prefer[first.journey_id] == Preference((faraway,), 600)
     other = next(r for r in regions if r is not there)
     assert not other.commitments.keep_on and first.journey_id not in other.commitments.prefer
+    assert list(there.commitments.together) == list(committed.together)
+    assert not other.commitments.together
 
 
 def test_a_day_above_one_region_is_planned_and_checked(tmp_path: Path,
