@@ -49,6 +49,15 @@ RANDOM_REMOVAL = 0.25  # share of ruins that take journeys off at random
 WINDOW_ORDER = 0.35
 FEWEST_OPTIONS_FIRST = 0.3
 LEFT_OUT_REMOVAL = 0.2  # share that make room around a journey left out, where one is
+# Share that bring a regular's day carried by two crews onto one of them, where one is:
+# a crew's run is full at the time of the patient's other journey (docs/week.md).
+ONE_CREW_REMOVAL = 0.2
+# Around the journeys that move onto that crew, its journeys on board within this many
+# minutes of them are taken off to make room (time to drive from one to the other).
+ONE_CREW_MARGIN_MIN = 30
+# Put back first, a journey goes to the crew asked of it if any place there is feasible:
+# this much more on every other vehicle (far above any insertion; compared, never summed).
+_ELSEWHERE = np.int64(10**12)
 
 
 @functools.cache
@@ -91,6 +100,15 @@ class RecreateSettings:
             raise ValueError("start_worse_share must not be negative")
         if self.tries_per_journey < 1:
             raise ValueError("tries_per_journey must be at least 1")
+
+
+@dataclass(frozen=True)
+class _Ruin:
+    """Journeys to take off; those to put back first, in order, and the vehicle they go to."""
+
+    removed: set[int]
+    first: tuple[int, ...] = ()
+    onto: int | None = None  # `first` goes to this vehicle where it fits there
 
 
 @dataclass(frozen=True)
@@ -738,18 +756,19 @@ def recreate(data: RoutingInput, routes: Sequence[Sequence[int]],
     rng = search.rng
     while (done := _done_share(settings, started, iterations)) < 1:
         iterations += 1
-        removed, first = _choose(search, current, current_out)
+        ruin = _choose(search, current, current_out)
         candidate = list(current)
         for vehicle, run in enumerate(current):
-            gone = [n for n in run.seq[1:-1] if day.request_of.get(n) in removed]
+            gone = [n for n in run.seq[1:-1] if day.request_of.get(n) in ruin.removed]
             if gone:
-                kept = [n for n in run.seq[1:-1] if day.request_of.get(n) not in removed]
+                kept = [n for n in run.seq[1:-1] if day.request_of.get(n) not in ruin.removed]
                 rebuilt = search.run_of(vehicle, kept)
                 if rebuilt is None:  # taking stops off broke a rule: triangle inequality
                     break
                 candidate[vehicle] = search.with_break(vehicle, rebuilt)
         else:
-            out = _insert(search, candidate, sorted(removed) + list(current_out), first)
+            out = _insert(search, candidate, sorted(ruin.removed) + list(current_out),
+                          ruin.first, ruin.onto)
             cost = total(candidate, out)
             temperature = start_temperature * 0.001 ** done
             worse = cost - current_cost
@@ -821,18 +840,20 @@ def _done_share(settings: RecreateSettings, started: float, iterations: int) -> 
     return iterations / settings.max_iterations
 
 
-def _choose(search: _Search, runs: Sequence[_Run], out: Sequence[int]
-            ) -> tuple[set[int], int | None]:
-    """Journeys to take off, and the journey to put back first if any.
+def _choose(search: _Search, runs: Sequence[_Run], out: Sequence[int]) -> _Ruin:
+    """Journeys to take off, and those to put back first if any.
 
     Related (place and time) to a journey on a run, or to one left out (which then goes
-    back first, into the room they leave), or at random. How many is drawn here, from the
-    journeys on the runs, found in the same pass.
+    back first, into the room they leave), or at random; or, with regulars asked to ride
+    with one crew, a regular's day carried by two crews with room made on one of them
+    (`_onto_one_crew`). How many is drawn here, from the journeys on the runs, found in the
+    same pass.
     """
     day, rng = search.day, search.rng
     on: list[tuple[int, int, int]] = []  # request, pickup time, drop-off time
     when: dict[int, int] = {}
-    for run in runs:
+    vehicle_of: dict[int, int] = {}
+    for vehicle, run in enumerate(runs):
         for node, at in zip(run.seq, run.at, strict=True):
             request = day.request_of.get(node)
             if request is None:
@@ -841,15 +862,16 @@ def _choose(search: _Search, runs: Sequence[_Run], out: Sequence[int]
                 when[request] = at
             else:
                 on.append((request, when.get(request, at), at))
+                vehicle_of[request] = vehicle
     if not on:
-        return set(), None
+        return _Ruin(set())
     settings = search.settings
     most = min(settings.max_removed, max(1, int(len(on) * settings.max_removed_share)))
     count = rng.randint(min(settings.min_removed, most), most)
     draw = rng.random()
     if draw < RANDOM_REMOVAL:
-        return _with_outward(day, {r for r, _, _ in rng.sample(on, min(count, len(on)))},
-                             on), None
+        return _Ruin(_with_outward(day, {r for r, _, _ in rng.sample(on, min(count, len(on)))},
+                                   on))
     requests = day.data.requests
     first = None
     if out and draw < RANDOM_REMOVAL + LEFT_OUT_REMOVAL:
@@ -858,6 +880,9 @@ def _choose(search: _Search, runs: Sequence[_Run], out: Sequence[int]
         seed = first = rng.choice(out)
         seed_p = day.lo[requests[seed].pickup_node]
         seed_d = day.lo[requests[seed].dropoff_node]
+    elif day.together and draw >= 1 - ONE_CREW_REMOVAL \
+            and (ruin := _onto_one_crew(day, rng, on, vehicle_of)) is not None:
+        return ruin
     else:
         seed, seed_p, seed_d = rng.choice(on)
     t = day.transit_rows
@@ -874,7 +899,33 @@ def _choose(search: _Search, runs: Sequence[_Run], out: Sequence[int]
         # Mostly the nearest, sometimes further: y^4 leans towards the front of the list.
         index = int(rng.random() ** 4 * len(ranked))
         chosen.add(ranked[index][0])
-    return _with_outward(day, chosen, on), first
+    return _Ruin(_with_outward(day, chosen, on), (first,) if first is not None else ())
+
+
+def _onto_one_crew(day: _Day, rng: random.Random, on: Sequence[tuple[int, int, int]],
+                   vehicle_of: Mapping[int, int]) -> _Ruin | None:
+    """A regular's day split between crews, taken off to go back on one of them.
+
+    One journey at a time, a return moves to the crew that took the patient out only if
+    that crew is free when the patient is ready, and the journeys that keep it busy then
+    move only if they are cheaper elsewhere: the search seldom gets there in two steps.
+    Here the crew's journeys on board near the patient's others are taken off with the
+    patient's day, which goes back first onto that crew where it fits. None if every
+    regular's day rides with one crew.
+    """
+    split = [members for members, _ in day.together
+             if len({vehicle_of[m] for m in members if m in vehicle_of}) > 1]
+    if not split:
+        return None
+    members = sorted((m for m in rng.choice(split) if m in vehicle_of),
+                     key=lambda m: day.lo[day.data.requests[m].pickup_node])
+    target = vehicle_of[rng.choice(members)]
+    at = {r: (at_p, at_d) for r, at_p, at_d in on}
+    spans = [(at[m][0] - ONE_CREW_MARGIN_MIN, at[m][1] + ONE_CREW_MARGIN_MIN)
+             for m in members if vehicle_of[m] != target]
+    room = {r for r, at_p, at_d in on if vehicle_of[r] == target and r not in members
+            and any(at_p <= high and at_d >= low for low, high in spans)}
+    return _Ruin(_with_outward(day, {*members, *room}, on), tuple(members), target)
 
 
 def _with_outward(day: _Day, chosen: set[int], on: Sequence[tuple[int, int, int]]) -> set[int]:
@@ -888,12 +939,13 @@ def _with_outward(day: _Day, chosen: set[int], on: Sequence[tuple[int, int, int]
         more |= outward
 
 
-def _insert(search: _Search, runs: list[_Run], pending: list[int], first: int | None = None
-            ) -> list[int]:
+def _insert(search: _Search, runs: list[_Run], pending: list[int], first: Sequence[int] = (),
+            onto: int | None = None) -> list[int]:
     """Put journeys back one at a time, each at its cheapest place; return those that fit nowhere.
 
     The order is at random or by the pickup's window, so the same journeys meet each other
-    in different orders from one try to the next; `first`, if given, goes first.
+    in different orders from one try to the next; `first`, if given, go first, in order,
+    each to vehicle `onto` if given and any place there is feasible.
     """
     day, rng = search.day, search.rng
     order = list(pending)
@@ -903,9 +955,8 @@ def _insert(search: _Search, runs: list[_Run], pending: list[int], first: int | 
         order.sort(key=lambda r: day.lo[day.data.requests[r].pickup_node])
     elif draw < WINDOW_ORDER + FEWEST_OPTIONS_FIRST:
         order.sort(key=lambda r: day.options[r])
-    if first is not None and first in order:
-        order.remove(first)
-        order.insert(0, first)
+    ahead = [r for r in first if r in order]
+    order = ahead + [r for r in order if r not in ahead]
     # A return goes in before its outward journey, which goes in only if the return did.
     waiting = set(pending)
     placed: set[int] = set()
@@ -926,6 +977,10 @@ def _insert(search: _Search, runs: list[_Run], pending: list[int], first: int | 
             continue
         best: tuple[int, int, list[int], list[int], int] | None = None
         extra = day.crew_extra(request, crews)
+        if onto is not None and request in ahead:
+            elsewhere = np.full(len(runs), _ELSEWHERE, dtype=np.int64)
+            elsewhere[onto] = 0
+            extra = elsewhere if extra is None else extra + elsewhere
         for index, group in enumerate(search.groups):
             if index not in boards:
                 boards[index] = search.board(group, runs)

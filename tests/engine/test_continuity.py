@@ -8,7 +8,10 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from pts_optimiser.domain.commitments import Commitments, Preference
+from pts_optimiser.engine import recreate as recreate_module
 from pts_optimiser.engine.encode import encode
 from pts_optimiser.engine.model import (
     RoutingInput,
@@ -17,7 +20,7 @@ from pts_optimiser.engine.model import (
     Visit,
     solve_routing,
 )
-from pts_optimiser.engine.recreate import RecreateSettings, recreate
+from pts_optimiser.engine.recreate import RecreateSettings, _choose, _Day, _Search, recreate
 from pts_optimiser.engine.strategies import SKETCH, carried_whole, kept_plan
 from tests.helpers import assert_priced_as_the_model, booking, line_day, load, vehicle
 
@@ -230,6 +233,54 @@ def test_a_regulars_day_rides_with_one_crew_where_it_is_asked_for() -> None:
         found = recreate(data, start, RecreateSettings(5.0, max_iterations=200))
         assert found is not None and found.cost < found.start_cost
         assert sum(1 for route in found.routes if route) == crews
+
+
+def _crew_busy_at_the_return() -> RoutingInput:
+    """Out (0) at 100 on vehicle 0, back (1) at 900 on vehicle 1; one seat a vehicle.
+
+    Vehicle 0 is busy at 900 with another patient's journey (2) that vehicle 1 could take
+    as cheaply: moving the return alone cannot fit, moving journey 2 alone gains nothing.
+    """
+    data = line_day([0, 0, 10, 20, 20, 10, 20, 30],
+                    [(2, 3, 100), (4, 5, 100), (6, 7, 100)], vehicles=2, seats=1,
+                    windows={2: (100, 100), 4: (900, 900), 6: (900, 900)})
+    return replace(data, together=[((0, 1), 2000)])
+
+
+def test_a_ruin_makes_room_on_one_crew_for_a_regulars_day(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The day's journeys and the crew's journeys beside them come off; the day goes first."""
+    data = _crew_busy_at_the_return()
+    monkeypatch.setattr(recreate_module, "RANDOM_REMOVAL", 0.0)
+    monkeypatch.setattr(recreate_module, "ONE_CREW_REMOVAL", 1.0)
+    search = _Search(_Day(data), RecreateSettings(5.0, seed=1))
+    runs = [search.run_of(0, [2, 3, 6, 7]), search.run_of(1, [4, 5])]
+    assert runs[0] is not None and runs[1] is not None
+    ruins = [_choose(search, [runs[0], runs[1]], []) for _ in range(40)]
+    assert {ruin.onto for ruin in ruins} == {0, 1}
+    for ruin in ruins:
+        assert ruin.first == (0, 1)  # by pickup: the return still goes in before it
+        # Onto the crew that took them out: its journey at the return's time comes off.
+        assert ruin.removed == ({0, 1, 2} if ruin.onto == 0 else {0, 1})
+    # Nobody asked to ride with one crew: no such ruin.
+    plain = _Search(_Day(replace(data, together=[])), RecreateSettings(5.0, seed=1))
+    assert all(_choose(plain, [runs[0], runs[1]], []).onto is None for _ in range(40))
+
+
+def test_one_ruin_puts_a_regulars_day_on_one_crew(monkeypatch: pytest.MonkeyPatch) -> None:
+    """From two crews, one step of ruin and recreate: one crew, as cheap in km, legal."""
+    data = _crew_busy_at_the_return()
+    monkeypatch.setattr(recreate_module, "RANDOM_REMOVAL", 0.0)
+    monkeypatch.setattr(recreate_module, "ONE_CREW_REMOVAL", 1.0)
+    for seed in range(6):
+        found = recreate(data, [[2, 3, 6, 7], [4, 5]],
+                         RecreateSettings(5.0, seed=seed, max_iterations=1))
+        assert found is not None
+        assert (found.start_cost, found.cost) == (100 + 2000, 100)
+        assert sorted(found.routes) == [(2, 3, 4, 5), (6, 7)]
+        timed = solve_routing(data, SearchSettings(2.0, solution_limit=1),
+                              initial_routes=found.routes, warm_only=True)
+        assert timed is not None and timed.objective == found.cost
 
 
 def test_ruin_and_recreate_prices_a_day_on_two_crews_as_the_model_does() -> None:

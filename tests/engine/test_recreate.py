@@ -145,13 +145,13 @@ def test_room_is_made_around_a_journey_left_out() -> None:
     run = search.run_of(0, [2, 3, 4, 5, 6, 7, 8, 9])
     assert run is not None
     ruins = [_choose(search, [run], [4]) for _ in range(300)]
-    around = [removed for removed, first in ruins if first is not None]
-    assert all(first in (None, 4) for _, first in ruins)
+    around = [ruin.removed for ruin in ruins if ruin.first]
+    assert all(ruin.first in ((), (4,)) for ruin in ruins)
     assert 30 <= len(around) <= 100  # a fifth of the ruins
     # The nearest (request 0) is drawn first seven times in ten.
     taken = Counter(request for removed in around for request in removed)
     assert taken[0] >= 0.6 * len(around) > max(taken[2], taken[3])
-    assert all(first is None for _, first in (_choose(search, [run], []) for _ in range(50)))
+    assert all(not ruin.first for ruin in (_choose(search, [run], []) for _ in range(50)))
 
 
 def test_the_journey_fewest_vehicles_can_make_goes_back_first(
