@@ -183,6 +183,10 @@ class _Day:
             for r in members:
                 self.groups_of.setdefault(r, []).append(group)
         self.grouped = {data.requests[r].pickup_node: r for r in self.groups_of}
+        # Per group, the vehicles allowed to carry every journey of it.
+        self.one_crew_able = [sorted(set.intersection(*(set(data.requests[m].allowed_vehicles)
+                                                        for m in members)))
+                              for members, _ in self.together]
         self.options = self._options()
 
     def _options(self) -> list[int]:
@@ -904,22 +908,28 @@ def _choose(search: _Search, runs: Sequence[_Run], out: Sequence[int]) -> _Ruin:
 
 def _onto_one_crew(day: _Day, rng: random.Random, on: Sequence[tuple[int, int, int]],
                    vehicle_of: Mapping[int, int]) -> _Ruin | None:
-    """A regular's day split between crews, taken off to go back on one of them.
+    """A regular's day split between crews, taken off to go back on one crew that can carry it.
 
     One journey at a time, a return moves to the crew that took the patient out only if
     that crew is free when the patient is ready, and the journeys that keep it busy then
     move only if they are cheaper elsewhere: the search seldom gets there in two steps.
     Here the crew's journeys on board near the patient's others are taken off with the
-    patient's day, which goes back first onto that crew where it fits. None if every
-    regular's day rides with one crew.
+    patient's day, which goes back first onto that crew where it fits. The crew is one of
+    the day's own that may carry all of it, else any that may (the shift that took an
+    afternoon patient out is often over before their session). None if every regular's day
+    rides with one crew, or none could.
     """
-    split = [members for members, _ in day.together
-             if len({vehicle_of[m] for m in members if m in vehicle_of}) > 1]
+    split = [group for group, (members, _) in enumerate(day.together)
+             if day.one_crew_able[group]
+             and len({vehicle_of[m] for m in members if m in vehicle_of}) > 1]
     if not split:
         return None
-    members = sorted((m for m in rng.choice(split) if m in vehicle_of),
+    group = rng.choice(split)
+    members = sorted((m for m in day.together[group][0] if m in vehicle_of),
                      key=lambda m: day.lo[day.data.requests[m].pickup_node])
-    target = vehicle_of[rng.choice(members)]
+    able = day.one_crew_able[group]
+    own = sorted({vehicle_of[m] for m in members} & set(able))
+    target = rng.choice(own or able)
     at = {r: (at_p, at_d) for r, at_p, at_d in on}
     spans = [(at[m][0] - ONE_CREW_MARGIN_MIN, at[m][1] + ONE_CREW_MARGIN_MIN)
              for m in members if vehicle_of[m] != target]
