@@ -78,9 +78,12 @@ def split(problem: Problem, commitments: Commitments, count: int,
         vehicles = tuple(v for v in problem.vehicles if region_of_vehicle[v.vehicle_id] == index)
         if not journeys and not vehicles:
             continue
+        # A region's share of the sketch's allowance, by its journeys, rounded down: the
+        # regions together never give up more than the day may.
+        allowance = commitments.sketch_allowance * len(journeys) // len(problem.journeys)
         regions.append(Region(replace(problem, journeys=journeys, vehicles=vehicles),
                               _within(commitments, {j.journey_id for j in journeys},
-                                      {v.vehicle_id for v in vehicles})))
+                                      {v.vehicle_id for v in vehicles}, allowance)))
     return regions
 
 
@@ -289,7 +292,8 @@ def _ties(commitments: Commitments) -> dict[str, str]:
 Runs = Mapping[str, Sequence[tuple[Event, str, Place]]]
 
 
-def _within(commitments: Commitments, journeys: set[str], vehicles: set[str]) -> Commitments:
+def _within(commitments: Commitments, journeys: set[str], vehicles: set[str],
+            sketch_allowance: int = 0) -> Commitments:
     """The commitments that touch a region's journeys and vehicles."""
     def runs(given: Runs) -> Runs:
         return {v: [entry for entry in run if entry[1] in journeys]
@@ -304,4 +308,4 @@ def _within(commitments: Commitments, journeys: set[str], vehicles: set[str]) ->
                 for j, p in commitments.prefer.items() if j in journeys},
         together=[kept for group in commitments.together
                   if len(kept := tuple(j for j in group if j in journeys)) > 1],
-        sketch=runs(commitments.sketch))
+        sketch=runs(commitments.sketch), sketch_allowance=sketch_allowance)

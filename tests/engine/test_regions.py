@@ -67,7 +67,7 @@ def test_commitments_follow_their_vehicle(tmp_path: Path) -> None:
     assert len(day_of_first) > 1  # a round trip: asked to ride with one crew
     committed = Commitments(keep_on={first.journey_id: faraway},
                             prefer={first.journey_id: Preference((faraway, "nobody"), 600)},
-                            together=[day_of_first])
+                            together=[day_of_first], sketch_allowance=5)
     regions = split(problem, committed, 2)
     there = next(r for r in regions if any(v.vehicle_id == faraway for v in r.problem.vehicles))
     assert all(j in there.problem.journeys for j in partners)
@@ -77,6 +77,10 @@ def test_commitments_follow_their_vehicle(tmp_path: Path) -> None:
     assert not other.commitments.keep_on and first.journey_id not in other.commitments.prefer
     assert list(there.commitments.together) == list(committed.together)
     assert not other.commitments.together
+    # The sketch's allowance shared by journeys, rounded down: never more than the day's.
+    assert [r.commitments.sketch_allowance for r in regions] == [
+        5 * len(r.problem.journeys) // 200 for r in regions]
+    assert sum(r.commitments.sketch_allowance for r in regions) <= 5
 
 
 def test_a_day_above_one_region_is_planned_and_checked(tmp_path: Path,
