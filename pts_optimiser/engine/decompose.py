@@ -103,6 +103,10 @@ def _part(data: RoutingInput, vehicles: Sequence[int], requests: Sequence[int]) 
         soft_latest={new_node[n]: v for n, v in data.soft_latest.items() if n in new_node},
         soft_earliest={new_node[n]: v for n, v in data.soft_earliest.items() if n in new_node},
         usual_vehicle=usual,
+        # A round trip held whole keeps its rule in the part; one cut by the split is
+        # guarded by the merge, which refuses a plan that leaves a patient somewhere.
+        links=[(new_request[o], new_request[b]) for o, b in data.links
+               if o in new_request and b in new_request],
         together=[(kept, cost) for members, cost in data.together
                   if len(kept := tuple(new_request[r] for r in members if r in new_request)) > 1])
     return Part(part, tuple(nodes), tuple(vehicles))

@@ -65,6 +65,21 @@ def test_a_part_keeps_the_days_asked_for_one_crew_that_it_holds_whole() -> None:
     assert [part.data.together for part in with_start] == [[((0, 1), 500)]]
 
 
+def test_a_part_keeps_the_round_trips_it_holds_whole() -> None:
+    """Out (0) and back (1) carried by the northern vehicle: the part keeps their link."""
+    whole = _whole()
+    whole = replace(whole, links=[(0, 1)],
+                    requests=[whole.requests[0], replace(whole.requests[1],
+                                                         allowed_vehicles=(0, 1))])
+    start = RoutingOutcome(((Visit(0, 480), Visit(4, 500), Visit(5, 520), Visit(6, 540),
+                             Visit(7, 560), Visit(2, 700)), (Visit(1, 480), Visit(3, 600))),
+                           0, "success", 1.0)
+    apart = split_by_latitude(whole, [53.3, 52.8], [53.3, 52.8])
+    assert [list(part.data.links) for part in apart] == [[], []]
+    with_start = split_by_latitude(whole, [53.3, 52.8], [53.3, 52.8], start=start)
+    assert [list(part.data.links) for part in with_start] == [[(0, 1)]]
+
+
 def test_parts_start_from_the_whole_day() -> None:
     """A journey goes with the vehicle carrying it, and the part starts from those routes."""
     whole = _whole()
