@@ -125,10 +125,19 @@ def _search(data: RoutingInput, settings: SearchSettings, seed: int,
     than half the time. Then ruin and recreate starts from `start` (the one-at-a-time plan,
     as node ids per vehicle) and has the rest; without one OR-Tools takes the rest. With
     `construct` false ruin and recreate starts from `start` at once, with all the time.
-    A start plan that serves more than OR-Tools' first plan is the one improved.
+    A start plan that serves more than OR-Tools' first plan is the one improved. A start
+    that ruin and recreate cannot repair (it breaks a rule even without its journeys) leaves
+    OR-Tools what time is left.
     """
     started = time.monotonic()
     timings: dict[str, float] = {}
+    if not construct and start is not None:
+        found = _recreated(data, None, settings.time_limit_s, seed, start=start,
+                           start_name=start_name)
+        remaining = settings.time_limit_s - (time.monotonic() - started)
+        if found is not None or remaining < least_search_s(data):
+            return found
+        return solve_routing(data, replace(settings, time_limit_s=remaining))
     first = None
     if construct or start is None:
         first = solve_routing(data, replace(
@@ -241,11 +250,13 @@ def portfolio(data: RoutingInput, settings: SearchSettings, progress: ProgressFn
     time; where OR-Tools has no plan by its share's end, ruin and recreate starts from
     `start` (the one-at-a-time plan). When OR-Tools could not be expected to build its plan
     in time, the second search starts from `start` at once, so one core at least uses all
-    the time; so it does, `from_start`, when `start` is a sketch to improve (a regular's
-    runs of another day). The better plan is kept: serving more, then cheaper; but a plan
-    improved from such a sketch is kept where it serves at most `start_allowance` fewer
-    (`Commitments.sketch_allowance`). A search whose process fails, or runs past the time
-    limit, leaves the other's plan.
+    the time. With `from_start` (`start` is a sketch to improve: regulars' runs of another
+    day) both start from it at once, each with its own seed: a plan built afresh served
+    about as many journeys but kept little of the sketch's crews (docs/week.md). The
+    better plan is kept: serving more, then cheaper; but a plan improved from such a sketch
+    is kept over one built afresh (by a search whose sketch could not be repaired) where it
+    serves at most `start_allowance` fewer (`Commitments.sketch_allowance`). A search whose
+    process fails, or runs past the time limit, leaves the other's plan.
     """
     started = time.monotonic()
     each = replace(settings, time_limit_s=max(1.0, settings.time_limit_s - MERGE_MARGIN_S))
@@ -255,7 +266,8 @@ def portfolio(data: RoutingInput, settings: SearchSettings, progress: ProgressFn
                                 <= each.time_limit_s * CONSTRUCTION_SHARE)
     with ExitStack() as stack:
         pools = search_pools(stack, len(variants))
-        futures = [pool.submit(_search, data, variant, 2 * seed + arm, start, arm == 0 or quick,
+        construct = [quick or (arm == 0 and not from_start) for arm in range(len(variants))]
+        futures = [pool.submit(_search, data, variant, 2 * seed + arm, start, construct[arm],
                                SKETCH if from_start else ONE_AT_A_TIME)
                    for arm, (pool, variant) in enumerate(zip(pools, variants, strict=True))]
         await_searches(pools, futures, started + settings.time_limit_s + OVERRUN_S)

@@ -304,6 +304,41 @@ def _two_journeys() -> RoutingInput:
     return line_day([0, 0, 10, 20, 15, 25], [(2, 3, 100), (4, 5, 100)])
 
 
+def test_both_searches_start_from_a_sketch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sketch (a week's day) is improved by both searches, each with its own seed.
+
+    A day without one is built by OR-Tools in both (two journeys: quick to construct).
+    """
+    asked: list[tuple[int, bool, str]] = []
+
+    def recorded(data: RoutingInput, settings: SearchSettings, seed: int,
+                 start: object = None, construct: bool = True,
+                 start_name: str = "") -> RoutingOutcome:
+        asked.append((seed, construct, start_name))
+        return RoutingOutcome(((Visit(0, 0), Visit(1, 0)),), 0,
+                              f"{start_name}, then ruin and recreate", 1.0)
+
+    monkeypatch.setattr(processes_module, "ProcessPoolExecutor", SerialPool)
+    monkeypatch.setattr(strategies_module, "_search", recorded)
+    data, start = _two_journeys(), [[2, 3, 4, 5]]
+    strategies_module.portfolio(data, SearchSettings(5.0), None, seed=3, start=start,
+                                from_start=True)
+    assert asked == [(6, False, strategies_module.SKETCH), (7, False, strategies_module.SKETCH)]
+    asked.clear()
+    strategies_module.portfolio(data, SearchSettings(5.0), None, seed=3, start=start)
+    assert [construct for _, construct, _ in asked] == [True, True]
+
+
+def test_a_start_that_cannot_be_repaired_leaves_ortools_the_time(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ruin and recreate finds nothing from the start given: OR-Tools plans the day."""
+    monkeypatch.setattr(strategies_module, "_recreated", lambda *_, **__: None)
+    outcome = strategies_module._search(_two_journeys(), SearchSettings(5.0), seed=0,
+                                        start=[[2, 3, 4, 5]], construct=False,
+                                        start_name=strategies_module.SKETCH)
+    assert outcome is not None and outcome.objective == 50
+
+
 def test_a_recreated_plan_the_model_refuses_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
     """Ruin and recreate's routes must pass the OR-Tools model; a drop-off first does not."""
     data = _two_journeys()
