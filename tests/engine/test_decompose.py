@@ -49,15 +49,21 @@ def test_parts_are_self_contained() -> None:
     assert int(south.data.travel_min[2, 3]) == int(whole.travel_min[6, 7])
 
 
-def test_a_part_keeps_the_days_asked_for_one_crew_that_it_holds_whole() -> None:
-    """A group of journeys asked to ride with one crew goes with its part, renumbered."""
+def _both_on_the_north_vehicle() -> tuple[RoutingInput, RoutingOutcome]:
+    """The whole day, request 1 allowed on either vehicle, and a start carrying 0 and 1 north."""
     whole = _whole()
-    whole = replace(whole, together=[((0, 1), 500)],
-                    requests=[whole.requests[0], replace(whole.requests[1],
-                                                         allowed_vehicles=(0, 1))])
+    whole = replace(whole, requests=[whole.requests[0],
+                                     replace(whole.requests[1], allowed_vehicles=(0, 1))])
     start = RoutingOutcome(((Visit(0, 480), Visit(4, 500), Visit(5, 520), Visit(6, 540),
                              Visit(7, 560), Visit(2, 700)), (Visit(1, 480), Visit(3, 600))),
                            0, "success", 1.0)
+    return whole, start
+
+
+def test_a_part_keeps_the_days_asked_for_one_crew_that_it_holds_whole() -> None:
+    """A group of journeys asked to ride with one crew goes with its part, renumbered."""
+    whole, start = _both_on_the_north_vehicle()
+    whole = replace(whole, together=[((0, 1), 500)])
     # Both carried by the northern vehicle: they stay together in its part.
     apart = split_by_latitude(whole, [53.3, 52.8], [53.3, 52.8])
     assert [part.data.together for part in apart] == [[], []]
@@ -67,13 +73,8 @@ def test_a_part_keeps_the_days_asked_for_one_crew_that_it_holds_whole() -> None:
 
 def test_a_part_keeps_the_round_trips_it_holds_whole() -> None:
     """Out (0) and back (1) carried by the northern vehicle: the part keeps their link."""
-    whole = _whole()
-    whole = replace(whole, links=[(0, 1)],
-                    requests=[whole.requests[0], replace(whole.requests[1],
-                                                         allowed_vehicles=(0, 1))])
-    start = RoutingOutcome(((Visit(0, 480), Visit(4, 500), Visit(5, 520), Visit(6, 540),
-                             Visit(7, 560), Visit(2, 700)), (Visit(1, 480), Visit(3, 600))),
-                           0, "success", 1.0)
+    whole, start = _both_on_the_north_vehicle()
+    whole = replace(whole, links=[(0, 1)])
     apart = split_by_latitude(whole, [53.3, 52.8], [53.3, 52.8])
     assert [list(part.data.links) for part in apart] == [[], []]
     with_start = split_by_latitude(whole, [53.3, 52.8], [53.3, 52.8], start=start)
