@@ -80,7 +80,7 @@ def split(problem: Problem, commitments: Commitments, count: int,
             continue
         # A region's share of the sketch's allowance, by its journeys, rounded down: the
         # regions together never give up more than the day may.
-        allowance = commitments.sketch_allowance * len(journeys) // len(problem.journeys)
+        allowance = commitments.sketch_allowance * len(journeys) // max(1, len(problem.journeys))
         regions.append(Region(replace(problem, journeys=journeys, vehicles=vehicles),
                               _within(commitments, {j.journey_id for j in journeys},
                                       {v.vehicle_id for v in vehicles}, allowance)))
