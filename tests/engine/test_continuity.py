@@ -270,26 +270,26 @@ def test_a_ruin_makes_room_on_one_crew_for_a_regulars_day(
 def test_a_regulars_day_goes_to_a_crew_that_may_carry_all_of_it(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Neither crew of the split day may carry the other journey: a third one that may."""
-    two = _crew_busy_at_the_return()
     data = line_day([0, 0, 10, 20, 20, 10, 20, 30],
                     [(2, 3, 100), (4, 5, 100), (6, 7, 100)], vehicles=3, seats=1,
                     windows={2: (100, 100), 4: (900, 900), 6: (900, 900)})
     requests = [replace(data.requests[0], allowed_vehicles=(0, 2)),
                 replace(data.requests[1], allowed_vehicles=(1, 2)), data.requests[2]]
-    data = replace(data, requests=requests, together=two.together)
+    data = replace(data, requests=requests, together=[((0, 1), 2000)])
     monkeypatch.setattr(recreate_module, "RANDOM_REMOVAL", 0.0)
     monkeypatch.setattr(recreate_module, "ONE_CREW_REMOVAL", 1.0)
     search = _Search(_Day(data), RecreateSettings(5.0, seed=1))
-    runs = [search.run_of(0, [2, 3, 6, 7]), search.run_of(1, [4, 5]), search.run_of(2, [])]
-    assert all(run is not None for run in runs)
-    assert {_choose(search, runs, []).onto for _ in range(20)} == {2}  # type: ignore[arg-type]
+    runs = [run for vehicle, nodes in enumerate(([2, 3, 6, 7], [4, 5], []))
+            if (run := search.run_of(vehicle, nodes)) is not None]
+    assert len(runs) == 3
+    assert {_choose(search, runs, []).onto for _ in range(20)} == {2}
     found = recreate(data, [[2, 3, 6, 7], [4, 5], []],
                      RecreateSettings(5.0, seed=1, max_iterations=1))
     assert found is not None and found.routes[2] == (2, 3, 4, 5)
     # No crew may carry the whole day: no such ruin.
     apart = replace(data, requests=[replace(requests[0], allowed_vehicles=(0,)), *requests[1:]])
     search = _Search(_Day(apart), RecreateSettings(5.0, seed=1))
-    assert all(_choose(search, runs, []).onto is None for _ in range(20))  # type: ignore[arg-type]
+    assert all(_choose(search, runs, []).onto is None for _ in range(20))
 
 
 def test_one_ruin_puts_a_regulars_day_on_one_crew(monkeypatch: pytest.MonkeyPatch) -> None:
