@@ -856,8 +856,7 @@ def _choose(search: _Search, runs: Sequence[_Run], out: Sequence[int]) -> _Ruin:
     day, rng = search.day, search.rng
     on: list[tuple[int, int, int]] = []  # request, pickup time, drop-off time
     when: dict[int, int] = {}
-    vehicle_of: dict[int, int] = {}
-    for vehicle, run in enumerate(runs):
+    for run in runs:
         for node, at in zip(run.seq, run.at, strict=True):
             request = day.request_of.get(node)
             if request is None:
@@ -866,7 +865,6 @@ def _choose(search: _Search, runs: Sequence[_Run], out: Sequence[int]) -> _Ruin:
                 when[request] = at
             else:
                 on.append((request, when.get(request, at), at))
-                vehicle_of[request] = vehicle
     if not on:
         return _Ruin(set())
     settings = search.settings
@@ -885,7 +883,7 @@ def _choose(search: _Search, runs: Sequence[_Run], out: Sequence[int]) -> _Ruin:
         seed_p = day.lo[requests[seed].pickup_node]
         seed_d = day.lo[requests[seed].dropoff_node]
     elif day.together and draw >= 1 - ONE_CREW_REMOVAL \
-            and (ruin := _onto_one_crew(day, rng, on, vehicle_of)) is not None:
+            and (ruin := _onto_one_crew(day, rng, runs, on)) is not None:
         return ruin
     else:
         seed, seed_p, seed_d = rng.choice(on)
@@ -906,8 +904,8 @@ def _choose(search: _Search, runs: Sequence[_Run], out: Sequence[int]) -> _Ruin:
     return _Ruin(_with_outward(day, chosen, on), (first,) if first is not None else ())
 
 
-def _onto_one_crew(day: _Day, rng: random.Random, on: Sequence[tuple[int, int, int]],
-                   vehicle_of: Mapping[int, int]) -> _Ruin | None:
+def _onto_one_crew(day: _Day, rng: random.Random, runs: Sequence[_Run],
+                   on: Sequence[tuple[int, int, int]]) -> _Ruin | None:
     """A regular's day split between crews, taken off to go back on one crew that can carry it.
 
     One journey at a time, a return moves to the crew that took the patient out only if
@@ -919,22 +917,23 @@ def _onto_one_crew(day: _Day, rng: random.Random, on: Sequence[tuple[int, int, i
     afternoon patient out is often over before their session). None if every regular's day
     rides with one crew, or none could.
     """
+    crews = day.crews(runs)
     split = [group for group, (members, _) in enumerate(day.together)
-             if day.one_crew_able[group]
-             and len({vehicle_of[m] for m in members if m in vehicle_of}) > 1]
+             if day.one_crew_able[group] and len({crews[m] for m in members if m in crews}) > 1]
     if not split:
         return None
     group = rng.choice(split)
-    members = sorted((m for m in day.together[group][0] if m in vehicle_of),
+    members = sorted((m for m in day.together[group][0] if m in crews),
                      key=lambda m: day.lo[day.data.requests[m].pickup_node])
     able = day.one_crew_able[group]
-    own = sorted({vehicle_of[m] for m in members} & set(able))
+    own = sorted({crews[m] for m in members} & set(able))
     target = rng.choice(own or able)
     at = {r: (at_p, at_d) for r, at_p, at_d in on}
     spans = [(at[m][0] - ONE_CREW_MARGIN_MIN, at[m][1] + ONE_CREW_MARGIN_MIN)
-             for m in members if vehicle_of[m] != target]
-    room = {r for r, at_p, at_d in on if vehicle_of[r] == target and r not in members
-            and any(at_p <= high and at_d >= low for low, high in spans)}
+             for m in members if crews[m] != target]
+    on_target = {day.request_of[n] for n in runs[target].seq if n in day.request_of}
+    room = {r for r in on_target - set(members)
+            if any(at[r][0] <= high and at[r][1] >= low for low, high in spans)}
     return _Ruin(_with_outward(day, {*members, *room}, on), tuple(members), target)
 
 
