@@ -138,11 +138,9 @@ def _search(data: RoutingInput, settings: SearchSettings, seed: int,
         if found is not None or remaining < least_search_s(data):
             return found
         return solve_routing(data, replace(settings, time_limit_s=remaining))
-    first = None
-    if construct or start is None:
-        first = solve_routing(data, replace(
-            settings, time_limit_s=max(1.0, settings.time_limit_s * CONSTRUCTION_SHARE),
-            stop_after_s=max(1.0, settings.time_limit_s * ORTOOLS_SHARE)), timings=timings)
+    first = solve_routing(data, replace(
+        settings, time_limit_s=max(1.0, settings.time_limit_s * CONSTRUCTION_SHARE),
+        stop_after_s=max(1.0, settings.time_limit_s * ORTOOLS_SHARE)), timings=timings)
     remaining = settings.time_limit_s - (time.monotonic() - started)
     if start is not None and (first is None or served_in(_framed(start, data), data)
                               > served(first, data)):
