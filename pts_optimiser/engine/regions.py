@@ -293,7 +293,7 @@ Runs = Mapping[str, Sequence[tuple[Event, str, Place]]]
 
 
 def _within(commitments: Commitments, journeys: set[str], vehicles: set[str],
-            sketch_allowance: int = 0) -> Commitments:
+            sketch_allowance: int) -> Commitments:
     """The commitments that touch a region's journeys and vehicles."""
     def runs(given: Runs) -> Runs:
         return {v: [entry for entry in run if entry[1] in journeys]
