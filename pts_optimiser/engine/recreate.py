@@ -61,6 +61,13 @@ _ELSEWHERE = np.int64(10**12)
 
 
 @functools.cache
+def _pairs(n: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Pickup leg i, drop-off leg j >= i, of a run with n legs."""
+    first, last = np.triu_indices(n)
+    return first.astype(np.int64), last.astype(np.int64)
+
+
+@functools.cache
 def _upper(n: int) -> NDArray[np.bool_]:
     """Pickup leg i, drop-off leg j: only j >= i can be."""
     return np.triu(np.ones((n, n), dtype=bool))
@@ -433,46 +440,42 @@ class _Run:
 
 @dataclass(frozen=True)
 class _Legs:
-    """A run's legs, and every (pickup leg, drop-off leg) pair on it, as rows of arrays.
+    """A run's legs as rows of arrays, and the room on board of every pair of legs on it.
 
+    The pairs are (pickup leg, drop-off leg), the same leg where one stop follows the other.
     Worked out once per run and shared by every journey tried on it until the run changes;
     rows, so that a board of many runs is two concatenations.
     """
 
     legs: NDArray[np.int64]  # leg rows x legs
-    pairs: NDArray[np.int64]  # pair rows, then a row of room per load dimension x pairs
+    room: NDArray[np.int64]  # load dimension x pairs, in the order of np.triu_indices
 
 
 # Leg rows: the stop a leg leaves from and arrives at, its cost, the earliest start of
-# service where it begins, the latest at its end that the windows allow.
-_START, _END, _COST, _LEAVE_AT, _LATEST = range(5)
-# Pair rows: pickup leg, drop-off leg (the same: one straight after the other), vehicle,
-# transit between the two legs without waiting, range not yet used; then per load dimension
-# the least room on board over the legs the journey would ride.
-_FIRST, _LAST, _VEHICLE, _BETWEEN, _METRES_LEFT, _ROOM = range(6)
+# service where it begins, the latest at its end that the windows allow; the transit from
+# the run's start to the leg's start and to its end, without waiting; the vehicle, and the
+# range it has not yet used.
+_START, _END, _COST, _LEAVE_AT, _LATEST, _BEGIN, _FINISH, _VEHICLE, _METRES_LEFT = range(9)
 
 
 @dataclass(frozen=True)
 class _Board:
-    """The legs and pairs of every run that shares a km rate, side by side.
+    """The legs of every run that shares a km rate, side by side, and their pairs' room.
 
-    One set of array operations then prices a journey on all those runs at once.
+    One set of array operations then prices a journey on all those runs at once. A pair is
+    found from its pickup leg k and drop-off leg l (on one run, l >= k) as
+    `pair_at[k] + l - k`.
     """
 
     vehicles: tuple[int, ...]
     legs: NDArray[np.int64]
-    pairs: NDArray[np.int64]  # _FIRST and _LAST index the vehicle's own run
-    first: NDArray[np.int64]  # into the board's legs
-    last: NDArray[np.int64]
-    same_leg: NDArray[np.int64]  # pairs with both stops on one leg
+    room: NDArray[np.int64]  # load dimension x the board's pairs
+    begin: NDArray[np.int64]  # _BEGIN and _FINISH run on from one run to the next, so that
+    finish: NDArray[np.int64]  # they never fall along the board
+    local: NDArray[np.int64]  # the leg's place on its own run
+    run_last: NDArray[np.int64]  # the board's index of the last leg of the leg's run
+    pair_at: NDArray[np.int64]  # the board's index of the pair with both stops on the leg
     ranged: bool  # a vehicle on the board has a range
-
-
-@functools.cache
-def _pairs(n: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """Pickup leg i, drop-off leg j >= i, of a run with n legs."""
-    first, last = np.triu_indices(n)
-    return first.astype(np.int64), last.astype(np.int64)
 
 
 class _Search:
@@ -588,24 +591,30 @@ class _Search:
         limit = day.data.vehicles[vehicle].range_m
         metres_left = (int(_UNREACHABLE) if limit is None
                        else limit - int(day.data.distance_m[start, end].sum()))
-        pairs = np.empty((_ROOM + len(capacity), len(first)), dtype=np.int64)
-        pairs[_FIRST], pairs[_LAST], pairs[_VEHICLE] = first, last, vehicle
-        pairs[_BETWEEN] = chain[last] - chain[first + 1]
-        pairs[_METRES_LEFT] = metres_left
-        pairs[_ROOM:] = room
-        run.legs = _Legs(np.stack([start, end, day.cost[vehicle][start, end],
-                                   np.asarray(run.at[:-1]), latest[1:]]), pairs)
+        legs = np.empty((_METRES_LEFT + 1, n), dtype=np.int64)
+        legs[_START], legs[_END], legs[_COST] = start, end, day.cost[vehicle][start, end]
+        legs[_LEAVE_AT], legs[_LATEST] = run.at[:-1], latest[1:]
+        legs[_BEGIN], legs[_FINISH] = chain[:-1], chain[1:]
+        legs[_VEHICLE], legs[_METRES_LEFT] = vehicle, metres_left
+        run.legs = _Legs(legs, room)
         return run.legs
 
     def board(self, group: Sequence[int], runs: Sequence[_Run]) -> _Board:
         parts = [self.legs(vehicle, runs[vehicle]) for vehicle in group]
         legs = np.concatenate([part.legs for part in parts], axis=1)
-        pairs = np.concatenate([part.pairs for part in parts], axis=1)
-        offsets = np.cumsum([0] + [part.legs.shape[1] for part in parts[:-1]])
-        shift = np.repeat(offsets, [part.pairs.shape[1] for part in parts])
-        first, last = pairs[_FIRST] + shift, pairs[_LAST] + shift
+        room = np.concatenate([part.room for part in parts], axis=1)
+        counts = np.asarray([part.legs.shape[1] for part in parts])
+        first_leg = np.cumsum(counts) - counts
+        first_pair = np.cumsum(counts * (counts + 1) // 2) - counts * (counts + 1) // 2
+        # Each run's transit carries on from where the run before it ends.
+        carried = np.repeat(np.cumsum(legs[_FINISH][first_leg + counts - 1])
+                            - legs[_FINISH][first_leg + counts - 1], counts)
+        local = np.arange(legs.shape[1]) - np.repeat(first_leg, counts)
+        size = np.repeat(counts, counts)
         ranged = any(self.day.data.vehicles[v].range_m is not None for v in group)
-        return _Board(tuple(group), legs, pairs, first, last, np.flatnonzero(first == last),
+        return _Board(tuple(group), legs, room, legs[_BEGIN] + carried, legs[_FINISH] + carried,
+                      local, np.repeat(first_leg + counts - 1, counts),
+                      np.repeat(first_pair, counts) + local * size - local * (local - 1) // 2,
                       ranged)
 
     def missing_cost(self, vehicle: int, seq: Sequence[int]) -> int:
@@ -624,74 +633,81 @@ class _Search:
         day = self.day
         req = day.data.requests[request]
         p, d = req.pickup_node, req.dropoff_node
-        a, b = board.legs[_START], board.legs[_END]
-        leave_at, latest, base = board.legs[_LEAVE_AT], board.legs[_LATEST], board.legs[_COST]
+        legs = board.legs
+        a, b = legs[_START], legs[_END]
+        leave_at, latest, base = legs[_LEAVE_AT], legs[_LATEST], legs[_COST]
         cost, t = day.cost[board.vehicles[0]], day.transit
         # Necessary conditions, each from times that can only grow when a stop is added.
         reach_p = np.maximum(day.lo[p], leave_at + t[a, p])
         to_p = t[p, b]
-        ok_p = (reach_p <= day.hi[p]) & (reach_p + to_p <= latest)
-        if not ok_p.any():
+        firsts = np.flatnonzero((reach_p <= day.hi[p]) & (reach_p + to_p <= latest))
+        if firsts.size == 0:
             return None
-        reach_d = np.maximum(day.lo[d], leave_at + t[a, d])
-        from_d = t[d, b]
-        ok_d = (reach_d <= day.hi[d]) & (reach_d + from_d <= latest)
-        # Windows rule out most pairs of a board at once: the rest are priced one by one
-        # (a pair on one leg is judged by its pickup's leg alone, then in full below).
-        maybe = ok_p[board.first] & ok_d[board.last]
-        maybe[board.same_leg] = ok_p[board.first[board.same_leg]]
-        chosen = np.flatnonzero(maybe)
-        if chosen.size == 0:
-            return None
-        pairs = board.pairs[:, chosen]
-        first, last = board.first[chosen], board.last[chosen]
         limit = day.limit[request]
-        feasible = to_p[first] + pairs[_BETWEEN] + t[a, d][last] <= limit
-        add_p = cost[a, p] + cost[p, b] - base
-        add_d = cost[a, d] + cost[d, b] - base
-        added = add_p[first] + add_d[last]
+        # The drop-off legs after a pickup leg, up to the last within the ride limit without
+        # waiting, and its own leg (pickup then drop-off straight after): in the order of the
+        # board's pairs, so that a seed draws the same blinks however they are found.
+        furthest = np.searchsorted(board.begin, board.finish[firsts] + limit - to_p[firsts],
+                                   side="right") - 1
+        furthest = np.maximum(np.minimum(furthest, board.run_last[firsts]), firsts)
+        counts = furthest - firsts + 1
+        first = np.repeat(firsts, counts)
+        last = first + np.arange(len(first)) - np.repeat(np.cumsum(counts) - counts, counts)
+        same = first == last
+        a_last = a[last]
+        reach_d = np.maximum(day.lo[d], leave_at[last] + t[a_last, d])
+        kept = same | ((reach_d <= day.hi[d]) & (reach_d + t[d, b[last]] <= latest[last]))
+        if not kept.all():
+            first, last, same, a_last = first[kept], last[kept], same[kept], a_last[kept]
+        vehicles = legs[_VEHICLE][first]
+        pairs = board.pair_at[first] + last - first
+        feasible = to_p[first] + board.begin[last] - board.finish[first] + t[a_last, d] <= limit
+        a_first, b_first, b_last = a[first], b[first], b[last]
+        added = (cost[a_first, p] + cost[p, b_first] - base[first]
+                 + cost[a_last, d] + cost[d, b_last] - base[last])
         # Both on one leg: pickup then drop-off straight after.
-        same = np.flatnonzero(first == last)
+        same = np.flatnonzero(same)
         leg = first[same]
         reach_pd = np.maximum(day.lo[d], reach_p[leg] + t[p, d])
-        feasible[same] = ((reach_pd <= day.hi[d]) & (reach_pd + from_d[leg] <= latest[leg])
+        feasible[same] = ((reach_pd <= day.hi[d]) & (reach_pd + t[d, b[leg]] <= latest[leg])
                           & (t[p, d] <= limit))
         added[same] = cost[a[leg], p] + cost[p, d] + cost[d, b[leg]] - base[leg]
         if p in day.change:
-            added = added + day.change[p][pairs[_VEHICLE]]
+            added = added + day.change[p][vehicles]
         for dimension, amount in enumerate(day.demand[p]):
             if amount > 0:
-                feasible &= pairs[_ROOM + dimension] >= amount
+                feasible &= board.room[dimension, pairs] >= amount
         if (allowed := day.allowed[request]) is not None:
-            feasible &= allowed[pairs[_VEHICLE]]
+            feasible &= allowed[vehicles]
         if board.ranged:
             metres = day.data.distance_m
-            more = (metres[a, p] + metres[p, b] - metres[a, b])[first] + (
-                metres[a, d] + metres[d, b] - metres[a, b])[last]
+            more = (metres[a_first, p] + metres[p, b_first] - metres[a_first, b_first]
+                    + metres[a_last, d] + metres[d, b_last] - metres[a_last, b_last])
             more[same] = (metres[a[leg], p] + metres[p, d] + metres[d, b[leg]]
                           - metres[a[leg], b[leg]])
-            feasible &= more <= pairs[_METRES_LEFT]
+            feasible &= more <= legs[_METRES_LEFT][first]
         candidates = np.flatnonzero(feasible)
         if candidates.size == 0:
             return None
         # Blinks: now and then a place is passed over, so equal plans do not repeat.
         candidates = candidates[self.blinks.random(candidates.size) >= BLINK]
-        priced = added if extra is None else added + extra[pairs[_VEHICLE]]
+        priced = added if extra is None else added + extra[vehicles]
         order = candidates[np.argsort(priced[candidates], kind="stable")]
         # With standards priced, a place's arcs alone do not say what it costs: the few
         # cheapest that work are costed in full (times, standards), the least kept.
         compare = SOFT_PLACES if day.soft else 1
         found: list[tuple[int, int, int, list[int], list[int]]] = []
-        for pair in order[:self.settings.tries_per_journey].tolist():
-            vehicle, i, j = (int(x) for x in pairs[(_VEHICLE, _FIRST, _LAST), pair])
+        for place in order[:self.settings.tries_per_journey].tolist():
+            vehicle = int(vehicles[place])
+            i, j = int(board.local[first[place]]), int(board.local[last[place]])
             seq = runs[vehicle].seq
             stops = [*seq[:i + 1], p, *seq[i + 1:j + 1], d, *seq[j + 1:]]
             rides = day.rides(stops)
             times = day.times(vehicle, stops, rides)
             if times is None:
                 continue
-            arcs = int(added[pair])
-            more = int(priced[pair])
+            arcs = int(added[place])
+            more = int(priced[place])
             if compare > 1:
                 old = runs[vehicle]
                 more += (day.time_cost(vehicle, stops, times, rides)
