@@ -19,7 +19,6 @@ on their runs where OR-Tools put them: only journeys are taken off and put back.
 
 from __future__ import annotations
 
-import functools
 import math
 import random
 import time
@@ -60,17 +59,25 @@ ONE_CREW_MARGIN_MIN = 30
 _ELSEWHERE = np.int64(10**12)
 
 
-@functools.cache
-def _pairs(n: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """Pickup leg i, drop-off leg j >= i, of a run with n legs."""
-    first, last = np.triu_indices(n)
-    return first.astype(np.int64), last.astype(np.int64)
+def _room(at_stop: NDArray[np.int64], on_leg: NDArray[np.int64], first: NDArray[np.int64],
+          last: NDArray[np.int64], starts: NDArray[np.int64]) -> NDArray[np.int64]:
+    """Room on board for a journey from leg `first` to leg `last`, per pair.
 
-
-@functools.cache
-def _upper(n: int) -> NDArray[np.bool_]:
-    """Pickup leg i, drop-off leg j: only j >= i can be."""
-    return np.triu(np.ones((n, n), dtype=bool))
+    The least room at the end stops of the legs it rides through and on the drop-off's leg
+    up to the drop-off. Pairs come in runs of one pickup leg each, beginning at `starts`,
+    with the drop-off leg rising from the pickup's: a running minimum restarted at each
+    (shifting each run of pairs below all before it, so no earlier value is ever the least).
+    """
+    through = at_stop[last]
+    step = int(through.max() - through.min()) + 1
+    shift = np.zeros(len(last), dtype=np.int64)
+    shift[starts[1:]] = step
+    shift = np.cumsum(shift)
+    least = np.minimum.accumulate(through - shift) + shift
+    inside = np.empty_like(least)
+    inside[1:] = least[:-1]
+    inside[first == last] = _UNREACHABLE
+    return np.minimum(inside, on_leg[last])
 
 
 @dataclass(frozen=True)
@@ -435,46 +442,33 @@ class _Run:
     at: list[int]
     arcs: int  # cost of its arcs
     cost: int  # and of its time on shift
-    legs: _Legs | None = None  # worked out the first time a journey is tried on the run
-
-
-@dataclass(frozen=True)
-class _Legs:
-    """A run's legs as rows of arrays, and the room on board of every pair of legs on it.
-
-    The pairs are (pickup leg, drop-off leg), the same leg where one stop follows the other.
-    Worked out once per run and shared by every journey tried on it until the run changes;
-    rows, so that a board of many runs is two concatenations.
-    """
-
-    legs: NDArray[np.int64]  # leg rows x legs
-    room: NDArray[np.int64]  # load dimension x pairs, in the order of np.triu_indices
+    # Its legs, as rows of an array (`_START`...), worked out the first time a journey is
+    # tried on the run and shared by every journey tried on it until the run changes.
+    legs: NDArray[np.int64] | None = None
 
 
 # Leg rows: the stop a leg leaves from and arrives at, its cost, the earliest start of
 # service where it begins, the latest at its end that the windows allow; the transit from
 # the run's start to the leg's start and to its end, without waiting; the vehicle, and the
-# range it has not yet used.
+# range it has not yet used. Then per load dimension, two rows: the room on board at the
+# leg's end stop (none at a break) and on the leg itself.
 _START, _END, _COST, _LEAVE_AT, _LATEST, _BEGIN, _FINISH, _VEHICLE, _METRES_LEFT = range(9)
+_ROOM = 9
 
 
 @dataclass(frozen=True)
 class _Board:
-    """The legs of every run that shares a km rate, side by side, and their pairs' room.
+    """The legs of every run that shares a km rate, side by side.
 
-    One set of array operations then prices a journey on all those runs at once. A pair is
-    found from its pickup leg k and drop-off leg l (on one run, l >= k) as
-    `pair_at[k] + l - k`.
+    One set of array operations then prices a journey on all those runs at once.
     """
 
     vehicles: tuple[int, ...]
     legs: NDArray[np.int64]
-    room: NDArray[np.int64]  # load dimension x the board's pairs
     begin: NDArray[np.int64]  # _BEGIN and _FINISH run on from one run to the next, so that
     finish: NDArray[np.int64]  # they never fall along the board
     local: NDArray[np.int64]  # the leg's place on its own run
     run_last: NDArray[np.int64]  # the board's index of the last leg of the leg's run
-    pair_at: NDArray[np.int64]  # the board's index of the pair with both stops on the leg
     ranged: bool  # a vehicle on the board has a range
 
 
@@ -557,7 +551,7 @@ class _Search:
             run = self.with_break(vehicle, rebuilt)
         return run, given_up
 
-    def legs(self, vehicle: int, run: _Run) -> _Legs:
+    def legs(self, vehicle: int, run: _Run) -> NDArray[np.int64]:
         if run.legs is not None:
             return run.legs
         day = self.day
@@ -568,54 +562,39 @@ class _Search:
         rows, stops = day.transit_rows, run.seq
         for k in range(len(stops) - 2, -1, -1):
             latest_at[k] = min(latest_at[k], latest_at[k + 1] - rows[stops[k]][stops[k + 1]])
-        latest = np.asarray(latest_at)
         n = len(end)
-        first, last = _pairs(n)
         chain = np.concatenate(([0], np.cumsum(t[start, end])))
         capacity = np.asarray(day.capacity[vehicle], dtype=np.int64)
         demand = np.asarray([day.demand[node] for node in run.seq], dtype=np.int64).reshape(
             len(seq), len(capacity))
-        on_board = np.cumsum(demand, axis=0)[:-1].T  # dimension x leg
-        cap_at_end = np.repeat(capacity[:, None], n, axis=1)
-        for k, node in enumerate(run.seq[1:]):
-            if (dimension := day.room_at.get(node)) is not None:
-                cap_at_end[dimension, k] = 0
-        spare = cap_at_end - on_board
-        # Room for legs i..j-1 at their end stops (between pickup and drop-off), and on leg
-        # j itself up to the drop-off.
-        least = np.minimum.accumulate(np.where(_upper(n)[None], spare[:, None, :], _UNREACHABLE),
-                                      axis=2)
-        inside = np.full((len(capacity), n, n), _UNREACHABLE, dtype=np.int64)
-        inside[:, :, 1:] = least[:, :, :-1]
-        room = np.minimum(inside[:, first, last], (capacity[:, None] - on_board)[:, last])
+        free = capacity[:, None] - np.cumsum(demand, axis=0)[:-1].T  # dimension x leg
         limit = day.data.vehicles[vehicle].range_m
         metres_left = (int(_UNREACHABLE) if limit is None
                        else limit - int(day.data.distance_m[start, end].sum()))
-        legs = np.empty((_METRES_LEFT + 1, n), dtype=np.int64)
+        legs = np.empty((_ROOM + 2 * len(capacity), n), dtype=np.int64)
         legs[_START], legs[_END], legs[_COST] = start, end, day.cost[vehicle][start, end]
-        legs[_LEAVE_AT], legs[_LATEST] = run.at[:-1], latest[1:]
+        legs[_LEAVE_AT], legs[_LATEST] = run.at[:-1], latest_at[1:]
         legs[_BEGIN], legs[_FINISH] = chain[:-1], chain[1:]
         legs[_VEHICLE], legs[_METRES_LEFT] = vehicle, metres_left
-        run.legs = _Legs(legs, room)
-        return run.legs
+        legs[_ROOM::2], legs[_ROOM + 1::2] = free, free
+        for k, node in enumerate(run.seq[1:]):
+            if (dimension := day.room_at.get(node)) is not None:
+                legs[_ROOM + 2 * dimension, k] = 0
+        run.legs = legs
+        return legs
 
     def board(self, group: Sequence[int], runs: Sequence[_Run]) -> _Board:
         parts = [self.legs(vehicle, runs[vehicle]) for vehicle in group]
-        legs = np.concatenate([part.legs for part in parts], axis=1)
-        room = np.concatenate([part.room for part in parts], axis=1)
-        counts = np.asarray([part.legs.shape[1] for part in parts])
+        legs = np.concatenate(parts, axis=1)
+        counts = np.asarray([part.shape[1] for part in parts])
         first_leg = np.cumsum(counts) - counts
-        first_pair = np.cumsum(counts * (counts + 1) // 2) - counts * (counts + 1) // 2
         # Each run's transit carries on from where the run before it ends.
         carried = np.repeat(np.cumsum(legs[_FINISH][first_leg + counts - 1])
                             - legs[_FINISH][first_leg + counts - 1], counts)
-        local = np.arange(legs.shape[1]) - np.repeat(first_leg, counts)
-        size = np.repeat(counts, counts)
         ranged = any(self.day.data.vehicles[v].range_m is not None for v in group)
-        return _Board(tuple(group), legs, room, legs[_BEGIN] + carried, legs[_FINISH] + carried,
-                      local, np.repeat(first_leg + counts - 1, counts),
-                      np.repeat(first_pair, counts) + local * size - local * (local - 1) // 2,
-                      ranged)
+        return _Board(tuple(group), legs, legs[_BEGIN] + carried, legs[_FINISH] + carried,
+                      np.arange(legs.shape[1]) - np.repeat(first_leg, counts),
+                      np.repeat(first_leg + counts - 1, counts), ranged)
 
     def missing_cost(self, vehicle: int, seq: Sequence[int]) -> int:
         return self.day.data.break_cost if self.day.break_missing(vehicle, seq) else 0
@@ -651,16 +630,20 @@ class _Search:
                                    side="right") - 1
         furthest = np.maximum(np.minimum(furthest, board.run_last[firsts]), firsts)
         counts = furthest - firsts + 1
+        starts = np.cumsum(counts) - counts
         first = np.repeat(firsts, counts)
-        last = first + np.arange(len(first)) - np.repeat(np.cumsum(counts) - counts, counts)
+        last = first + np.arange(len(first)) - np.repeat(starts, counts)
         same = first == last
         a_last = a[last]
         reach_d = np.maximum(day.lo[d], leave_at[last] + t[a_last, d])
         kept = same | ((reach_d <= day.hi[d]) & (reach_d + t[d, b[last]] <= latest[last]))
+        for dimension, amount in enumerate(day.demand[p]):
+            if amount > 0:
+                kept &= _room(legs[_ROOM + 2 * dimension], legs[_ROOM + 2 * dimension + 1],
+                              first, last, starts) >= amount
         if not kept.all():
             first, last, same, a_last = first[kept], last[kept], same[kept], a_last[kept]
         vehicles = legs[_VEHICLE][first]
-        pairs = board.pair_at[first] + last - first
         feasible = to_p[first] + board.begin[last] - board.finish[first] + t[a_last, d] <= limit
         a_first, b_first, b_last = a[first], b[first], b[last]
         added = (cost[a_first, p] + cost[p, b_first] - base[first]
@@ -674,9 +657,6 @@ class _Search:
         added[same] = cost[a[leg], p] + cost[p, d] + cost[d, b[leg]] - base[leg]
         if p in day.change:
             added = added + day.change[p][vehicles]
-        for dimension, amount in enumerate(day.demand[p]):
-            if amount > 0:
-                feasible &= board.room[dimension, pairs] >= amount
         if (allowed := day.allowed[request]) is not None:
             feasible &= allowed[vehicles]
         if board.ranged:

@@ -16,6 +16,7 @@ from pts_optimiser.engine.recreate import (
     _choose,
     _Day,
     _insert,
+    _room,
     _Search,
     recreate,
 )
@@ -187,3 +188,23 @@ def test_the_journey_fewest_vehicles_can_make_goes_back_first(
         assert runs[0] is not None and runs[1] is not None
         left.update(_insert(search, [runs[0], runs[1]], [0, 1]))
     assert left == {0}  # in some orders journey 1 took the seat first
+
+
+def test_room_for_a_journey_is_the_least_over_the_legs_it_rides() -> None:
+    """Room from a pickup leg to each later drop-off leg, as the running minimum gives it.
+
+    Against the definition: the least room at the end stops of the legs ridden through,
+    and on the drop-off's own leg.
+    """
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        legs = int(rng.integers(1, 12))
+        at_stop = rng.integers(0, 5, legs)
+        on_leg = at_stop + rng.integers(0, 3, legs)
+        firsts = np.sort(rng.choice(legs, int(rng.integers(1, legs + 1)), replace=False))
+        counts = np.asarray([int(rng.integers(1, legs - k + 1)) for k in firsts])
+        first = np.repeat(firsts, counts)
+        last = np.concatenate([np.arange(k, k + c) for k, c in zip(firsts, counts, strict=True)])
+        room = _room(at_stop, on_leg, first, last, np.cumsum(counts) - counts)
+        expected = [min([*at_stop[i:j], on_leg[j]]) for i, j in zip(first, last, strict=True)]
+        assert room.tolist() == expected
