@@ -155,6 +155,12 @@ class _Day:
         self.patients = self.dims.index("patients") if "patients" in self.dims else None
         self.room_at: dict[int, int] = {node: self.patients for node in data.break_owner
                                         if self.patients is not None}
+        # The same, as arrays indexed by node, for a run's legs at once.
+        self.hi_of = np.asarray(self.hi, dtype=np.int64)
+        self.demand_of = np.asarray(self.demand, dtype=np.int64).reshape(len(self.demand),
+                                                                           len(self.dims))
+        self.at_break = np.zeros(len(self.demand), dtype=bool)
+        self.at_break[list(self.room_at)] = True
         costs = arc_costs(data)
         self.cost = [costs[v.km_cost] for v in data.vehicles]
         self.rate = [v.km_cost for v in data.vehicles]
@@ -555,31 +561,27 @@ class _Search:
         if run.legs is not None:
             return run.legs
         day = self.day
+        v = day.data.vehicles[vehicle]
         seq = np.asarray(run.seq)
         start, end = seq[:-1], seq[1:]
-        t = day.transit
-        _, latest_at = day.bounds(vehicle, run.seq)
-        rows, stops = day.transit_rows, run.seq
-        for k in range(len(stops) - 2, -1, -1):
-            latest_at[k] = min(latest_at[k], latest_at[k + 1] - rows[stops[k]][stops[k + 1]])
-        n = len(end)
-        chain = np.concatenate(([0], np.cumsum(t[start, end])))
+        chain = np.concatenate(([0], np.cumsum(day.transit[start, end])))
+        # The latest each stop can be reached and every later window still met: less the
+        # drive from the start, a running minimum from the end.
+        hi = day.hi_of[seq]
+        hi[0] = hi[-1] = v.shift_end_min
+        latest = np.minimum.accumulate((hi - chain)[::-1])[::-1] + chain
         capacity = np.asarray(day.capacity[vehicle], dtype=np.int64)
-        demand = np.asarray([day.demand[node] for node in run.seq], dtype=np.int64).reshape(
-            len(seq), len(capacity))
-        free = capacity[:, None] - np.cumsum(demand, axis=0)[:-1].T  # dimension x leg
-        limit = day.data.vehicles[vehicle].range_m
-        metres_left = (int(_UNREACHABLE) if limit is None
-                       else limit - int(day.data.distance_m[start, end].sum()))
-        legs = np.empty((_ROOM + 2 * len(capacity), n), dtype=np.int64)
+        free = capacity[:, None] - np.cumsum(day.demand_of[seq], axis=0)[:-1].T
+        metres_left = (int(_UNREACHABLE) if v.range_m is None
+                       else v.range_m - int(day.data.distance_m[start, end].sum()))
+        legs = np.empty((_ROOM + 2 * len(capacity), len(end)), dtype=np.int64)
         legs[_START], legs[_END], legs[_COST] = start, end, day.cost[vehicle][start, end]
-        legs[_LEAVE_AT], legs[_LATEST] = run.at[:-1], latest_at[1:]
+        legs[_LEAVE_AT], legs[_LATEST] = run.at[:-1], latest[1:]
         legs[_BEGIN], legs[_FINISH] = chain[:-1], chain[1:]
         legs[_VEHICLE], legs[_METRES_LEFT] = vehicle, metres_left
         legs[_ROOM::2], legs[_ROOM + 1::2] = free, free
-        for k, node in enumerate(run.seq[1:]):
-            if (dimension := day.room_at.get(node)) is not None:
-                legs[_ROOM + 2 * dimension, k] = 0
+        if day.patients is not None:
+            legs[_ROOM + 2 * day.patients, day.at_break[end]] = 0
         run.legs = legs
         return legs
 
