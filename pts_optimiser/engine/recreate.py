@@ -161,9 +161,13 @@ class _Day:
                                                                            len(self.dims))
         self.at_break = np.zeros(len(self.demand), dtype=bool)
         self.at_break[list(self.room_at)] = True
+        # Arc costs per km rate, one matrix each, stacked so that runs of different rates are
+        # priced in one gather; a vehicle's matrix is a view of its rate's.
         costs = arc_costs(data)
-        self.cost = [costs[v.km_cost] for v in data.vehicles]
-        self.rate = [v.km_cost for v in data.vehicles]
+        rates = sorted(costs)
+        self.costs = np.stack([costs.pop(rate) for rate in rates])
+        self.rate = [rates.index(v.km_cost) for v in data.vehicles]
+        self.cost = [self.costs[rate] for rate in self.rate]
         self.request_of: dict[int, int] = {}
         for index, request in enumerate(data.requests):
             self.request_of[request.pickup_node] = index
@@ -459,23 +463,51 @@ class _Run:
 # range it has not yet used. Then per load dimension, two rows: the room on board at the
 # leg's end stop (none at a break) and on the leg itself.
 _START, _END, _COST, _LEAVE_AT, _LATEST, _BEGIN, _FINISH, _VEHICLE, _METRES_LEFT = range(9)
-_ROOM = 9
+_RATE = 9  # the vehicle's km rate, as an index into `_Day.costs`
+_ROOM = 10
 
 
-@dataclass(frozen=True)
 class _Board:
-    """The legs of every run that shares a km rate, side by side.
+    """The legs of every run side by side, the runs of one km rate together.
 
-    One set of array operations then prices a journey on all those runs at once.
+    One set of array operations then prices a journey on every run at once. When a run
+    changes, only its legs are replaced.
     """
 
-    vehicles: tuple[int, ...]
-    legs: NDArray[np.int64]
-    begin: NDArray[np.int64]  # _BEGIN and _FINISH run on from one run to the next, so that
-    finish: NDArray[np.int64]  # they never fall along the board
-    local: NDArray[np.int64]  # the leg's place on its own run
-    run_last: NDArray[np.int64]  # the board's index of the last leg of the leg's run
-    ranged: bool  # a vehicle on the board has a range
+    def __init__(self, order: Sequence[int], parts: Sequence[NDArray[np.int64]],
+                 ranged: bool) -> None:
+        self.ranged = ranged  # a vehicle on the board has a range
+        self.slot = {vehicle: k for k, vehicle in enumerate(order)}
+        self.legs = np.concatenate(parts, axis=1)
+        self.counts = np.asarray([part.shape[1] for part in parts])
+        self.first_leg = np.cumsum(self.counts) - self.counts
+        ends = self.first_leg + self.counts - 1
+        # Each run's transit carries on from where the run before it ends, so that it never
+        # falls along the board.
+        carried = np.repeat(np.cumsum(self.legs[_FINISH][ends]) - self.legs[_FINISH][ends],
+                            self.counts)
+        self.begin = self.legs[_BEGIN] + carried
+        self.finish = self.legs[_FINISH] + carried
+        self.local = np.arange(self.legs.shape[1]) - np.repeat(self.first_leg, self.counts)
+        self.run_last = np.repeat(ends, self.counts)  # the last leg of the leg's run
+
+    def replace(self, vehicle: int, part: NDArray[np.int64]) -> None:
+        """The vehicle's run is now `part`."""
+        k = self.slot[vehicle]
+        at, was, now = int(self.first_leg[k]), int(self.counts[k]), part.shape[1]
+        after = at + was
+        carried = int(self.begin[at])
+        longer = int(part[_FINISH, -1]) - int(self.legs[_FINISH, after - 1])
+        self.legs = np.concatenate((self.legs[:, :at], part, self.legs[:, after:]), axis=1)
+        self.begin = np.concatenate((self.begin[:at], part[_BEGIN] + carried,
+                                     self.begin[after:] + longer))
+        self.finish = np.concatenate((self.finish[:at], part[_FINISH] + carried,
+                                      self.finish[after:] + longer))
+        self.local = np.concatenate((self.local[:at], np.arange(now), self.local[after:]))
+        self.run_last = np.concatenate((self.run_last[:at], np.full(now, at + now - 1),
+                                        self.run_last[after:] + now - was))
+        self.first_leg[k + 1:] += now - was
+        self.counts[k] = now
 
 
 class _Search:
@@ -484,10 +516,12 @@ class _Search:
         self.settings = settings
         self.rng = random.Random(settings.seed)
         self.blinks = np.random.default_rng(settings.seed)
+        # The board's order: the vehicles of one km rate together, rates as first met.
         by_rate: dict[int, list[int]] = {}
         for vehicle, rate in enumerate(day.rate):
             by_rate.setdefault(rate, []).append(vehicle)
-        self.groups = [tuple(group) for group in by_rate.values()]
+        self.order = [vehicle for group in by_rate.values() for vehicle in group]
+        self.ranged = any(v.range_m is not None for v in day.data.vehicles)
 
     def run_of(self, vehicle: int, nodes: Sequence[int]) -> _Run | None:
         v = self.day.data.vehicles[vehicle]
@@ -578,25 +612,16 @@ class _Search:
         legs[_START], legs[_END], legs[_COST] = start, end, day.cost[vehicle][start, end]
         legs[_LEAVE_AT], legs[_LATEST] = run.at[:-1], latest[1:]
         legs[_BEGIN], legs[_FINISH] = chain[:-1], chain[1:]
-        legs[_VEHICLE], legs[_METRES_LEFT] = vehicle, metres_left
+        legs[_VEHICLE], legs[_METRES_LEFT], legs[_RATE] = vehicle, metres_left, day.rate[vehicle]
         legs[_ROOM::2], legs[_ROOM + 1::2] = free, free
         if day.patients is not None:
             legs[_ROOM + 2 * day.patients, day.at_break[end]] = 0
         run.legs = legs
         return legs
 
-    def board(self, group: Sequence[int], runs: Sequence[_Run]) -> _Board:
-        parts = [self.legs(vehicle, runs[vehicle]) for vehicle in group]
-        legs = np.concatenate(parts, axis=1)
-        counts = np.asarray([part.shape[1] for part in parts])
-        first_leg = np.cumsum(counts) - counts
-        # Each run's transit carries on from where the run before it ends.
-        carried = np.repeat(np.cumsum(legs[_FINISH][first_leg + counts - 1])
-                            - legs[_FINISH][first_leg + counts - 1], counts)
-        ranged = any(self.day.data.vehicles[v].range_m is not None for v in group)
-        return _Board(tuple(group), legs, legs[_BEGIN] + carried, legs[_FINISH] + carried,
-                      np.arange(legs.shape[1]) - np.repeat(first_leg, counts),
-                      np.repeat(first_leg + counts - 1, counts), ranged)
+    def board(self, runs: Sequence[_Run]) -> _Board:
+        return _Board(self.order, [self.legs(vehicle, runs[vehicle]) for vehicle in self.order],
+                      self.ranged)
 
     def missing_cost(self, vehicle: int, seq: Sequence[int]) -> int:
         return self.day.data.break_cost if self.day.break_missing(vehicle, seq) else 0
@@ -607,9 +632,9 @@ class _Search:
         """The cheapest feasible place for a journey on a board's runs.
 
         (added cost, vehicle, stops, times, added arc cost). Windows, ride limit, load and
-        range rule most places out with arrays; the cheapest left are checked exactly, in
-        order of cost. `extra` (per vehicle) is priced but is not the run's: a cost of the
-        plan as a whole (`_Day.crew_extra`).
+        range rule most places out with arrays; the cheapest left of each km rate are checked
+        exactly, in order of cost. `extra` (per vehicle) is priced but is not the run's: a
+        cost of the plan as a whole (`_Day.crew_extra`).
         """
         day = self.day
         req = day.data.requests[request]
@@ -617,7 +642,7 @@ class _Search:
         legs = board.legs
         a, b = legs[_START], legs[_END]
         leave_at, latest, base = legs[_LEAVE_AT], legs[_LATEST], legs[_COST]
-        cost, t = day.cost[board.vehicles[0]], day.transit
+        cost, t = day.costs, day.transit
         # Necessary conditions, each from times that can only grow when a stop is added.
         reach_p = np.maximum(day.lo[p], leave_at + t[a, p])
         to_p = t[p, b]
@@ -626,8 +651,7 @@ class _Search:
             return None
         limit = day.limit[request]
         # The drop-off legs after a pickup leg, up to the last within the ride limit without
-        # waiting, and its own leg (pickup then drop-off straight after): in the order of the
-        # board's pairs, so that a seed draws the same blinks however they are found.
+        # waiting, and its own leg (pickup then drop-off straight after), in board order.
         furthest = np.searchsorted(board.begin, board.finish[firsts] + limit - to_p[firsts],
                                    side="right") - 1
         furthest = np.maximum(np.minimum(furthest, board.run_last[firsts]), firsts)
@@ -645,18 +669,19 @@ class _Search:
                               first, last, starts) >= amount
         if not kept.all():
             first, last, same, a_last = first[kept], last[kept], same[kept], a_last[kept]
-        vehicles = legs[_VEHICLE][first]
+        vehicles, rates = legs[_VEHICLE][first], legs[_RATE][first]
         feasible = to_p[first] + board.begin[last] - board.finish[first] + t[a_last, d] <= limit
         a_first, b_first, b_last = a[first], b[first], b[last]
-        added = (cost[a_first, p] + cost[p, b_first] - base[first]
-                 + cost[a_last, d] + cost[d, b_last] - base[last])
+        added = (cost[rates, a_first, p] + cost[rates, p, b_first] - base[first]
+                 + cost[rates, a_last, d] + cost[rates, d, b_last] - base[last])
         # Both on one leg: pickup then drop-off straight after.
         same = np.flatnonzero(same)
-        leg = first[same]
+        leg, at_rate = first[same], rates[same]
         reach_pd = np.maximum(day.lo[d], reach_p[leg] + t[p, d])
         feasible[same] = ((reach_pd <= day.hi[d]) & (reach_pd + t[d, b[leg]] <= latest[leg])
                           & (t[p, d] <= limit))
-        added[same] = cost[a[leg], p] + cost[p, d] + cost[d, b[leg]] - base[leg]
+        added[same] = (cost[at_rate, a[leg], p] + cost[at_rate, p, d]
+                       + cost[at_rate, d, b[leg]] - base[leg])
         if p in day.change:
             added = added + day.change[p][vehicles]
         if (allowed := day.allowed[request]) is not None:
@@ -674,14 +699,40 @@ class _Search:
         # Blinks: now and then a place is passed over, so equal plans do not repeat.
         candidates = candidates[self.blinks.random(candidates.size) >= BLINK]
         priced = added if extra is None else added + extra[vehicles]
-        order = candidates[np.argsort(priced[candidates], kind="stable")]
+        pickup_after, dropoff_after = board.local[first], board.local[last]
+        if len(day.costs) == 1:
+            return self.checked(request, candidates[np.argsort(priced[candidates], kind="stable")],
+                                added, priced, vehicles, pickup_after, dropoff_after, runs)
+        rates = rates[candidates]
+        best: tuple[int, int, list[int], list[int], int] | None = None
+        # Rates in board order: of two places costing the same, the first is kept.
+        for rate in rates[np.sort(np.unique(rates, return_index=True)[1])].tolist():
+            mine = candidates[rates == rate]
+            found = self.checked(request, mine[np.argsort(priced[mine], kind="stable")], added,
+                                 priced, vehicles, pickup_after, dropoff_after, runs)
+            if found is not None and (best is None or found[0] < best[0]):
+                best = found
+        return best
+
+    def checked(self, request: int, order: NDArray[np.int64], added: NDArray[np.int64],
+                priced: NDArray[np.int64], vehicles: NDArray[np.int64],
+                pickup_after: NDArray[np.int64], dropoff_after: NDArray[np.int64],
+                runs: Sequence[_Run]) -> tuple[int, int, list[int], list[int], int] | None:
+        """The cheapest of the places that an exact check of the run's times allows.
+
+        Places in `order` (columns of the other arrays), cheapest first; their runs' stops
+        the pickup and the drop-off follow.
+        """
+        day = self.day
+        req = day.data.requests[request]
+        p, d = req.pickup_node, req.dropoff_node
         # With standards priced, a place's arcs alone do not say what it costs: the few
         # cheapest that work are costed in full (times, standards), the least kept.
         compare = SOFT_PLACES if day.soft else 1
         found: list[tuple[int, int, int, list[int], list[int]]] = []
         for place in order[:self.settings.tries_per_journey].tolist():
             vehicle = int(vehicles[place])
-            i, j = int(board.local[first[place]]), int(board.local[last[place]])
+            i, j = int(pickup_after[place]), int(dropoff_after[place])
             seq = runs[vehicle].seq
             stops = [*seq[:i + 1], p, *seq[i + 1:j + 1], d, *seq[j + 1:]]
             rides = day.rides(stops)
@@ -974,7 +1025,7 @@ def _insert(search: _Search, runs: list[_Run], pending: list[int], first: Sequen
             ordered.append(back)
         if request not in ordered:
             ordered.append(request)
-    boards: dict[int, _Board] = {}
+    board: _Board | None = None
     left: list[int] = []
     crews = day.crews(runs)
     for request in ordered:
@@ -982,18 +1033,14 @@ def _insert(search: _Search, runs: list[_Run], pending: list[int], first: Sequen
         if back is not None and back in waiting and back not in placed:
             left.append(request)  # its return found no place: the patient is not taken
             continue
-        best: tuple[int, int, list[int], list[int], int] | None = None
         extra = day.crew_extra(request, crews)
         if onto is not None and request in ahead:
             elsewhere = np.full(len(runs), _ELSEWHERE, dtype=np.int64)
             elsewhere[onto] = 0
             extra = elsewhere if extra is None else extra + elsewhere
-        for index, group in enumerate(search.groups):
-            if index not in boards:
-                boards[index] = search.board(group, runs)
-            found = search.best_insertion(request, boards[index], runs, extra)
-            if found is not None and (best is None or found[0] < best[0]):
-                best = found
+        if board is None:
+            board = search.board(runs)
+        best = search.best_insertion(request, board, runs, extra)
         if best is None:
             left.append(request)
             continue
@@ -1003,8 +1050,7 @@ def _insert(search: _Search, runs: list[_Run], pending: list[int], first: Sequen
             crews[request] = vehicle
         runs[vehicle] = search.with_break(
             vehicle, search.run(vehicle, stops, times, runs[vehicle].arcs + added))
-        boards = {index: board for index, board in boards.items()
-                  if vehicle not in board.vehicles}
+        board.replace(vehicle, search.legs(vehicle, runs[vehicle]))
     return sorted(left)
 
 

@@ -17,6 +17,7 @@ from pts_optimiser.engine.recreate import (
     _Day,
     _insert,
     _room,
+    _Run,
     _Search,
     recreate,
 )
@@ -208,3 +209,33 @@ def test_room_for_a_journey_is_the_least_over_the_legs_it_rides() -> None:
         room = _room(at_stop, on_leg, first, last, np.cumsum(counts) - counts)
         expected = [min([*at_stop[i:j], on_leg[j]]) for i, j in zip(first, last, strict=True)]
         assert room.tolist() == expected
+
+
+def test_a_board_with_runs_replaced_is_the_board_built_afresh() -> None:
+    """Replacing a run's legs in place gives the board that building it again would give.
+
+    Three vehicles, the middle one at another km rate (so it goes last on the board); runs
+    made longer, shorter and emptied in turn.
+    """
+    data = line_day([0, 0, 10, 20, 15, 25, 300, 310, 305, 315],
+                    [(2, 3, 100), (4, 5, 100), (6, 7, 100), (8, 9, 100)], vehicles=3)
+    data = replace(data, vehicles=[data.vehicles[0], replace(data.vehicles[1], km_cost=2000),
+                                   data.vehicles[2]])
+    search = _Search(_Day(data), RecreateSettings(30.0))
+    assert search.order == [0, 2, 1]
+
+    def runs_of(*routes: list[int]) -> list[_Run]:
+        runs = [search.run_of(vehicle, nodes) for vehicle, nodes in enumerate(routes)]
+        assert all(run is not None for run in runs)
+        return [run for run in runs if run is not None]
+
+    runs = runs_of([2, 3], [4, 5], [6, 7])
+    board = search.board(runs)
+    for vehicle, nodes in ((1, [4, 2, 5, 3]), (0, []), (2, [6, 7, 2, 3]), (1, [4, 5])):
+        run = search.run_of(vehicle, nodes)
+        assert run is not None
+        runs[vehicle] = run
+        board.replace(vehicle, search.legs(vehicle, run))
+        fresh = search.board(runs)
+        for name in ("legs", "begin", "finish", "local", "run_last", "first_leg", "counts"):
+            assert np.array_equal(getattr(board, name), getattr(fresh, name)), name
