@@ -197,6 +197,10 @@ class _Day:
             by_vehicle = np.asarray(vehicle_change_costs(data), dtype=np.int64)
             self.change = {data.requests[r].pickup_node: by_vehicle[:, data.requests[r].pickup_node]
                            for r in data.usual_vehicle}
+        # Standards and time on shift only: a stop added can delay stops and lengthen the
+        # shift, never the reverse, so a place's arcs are a floor on what it costs. A usual
+        # time (a soft earliest) can be met by a delay.
+        self.times_only_cost_more = not data.soft_earliest
         self.soft = {node: (*data.soft_latest.get(node, (0, 0)),
                             *data.soft_earliest.get(node, (0, 0)))
                      for node in {*data.soft_latest, *data.soft_earliest}}
@@ -730,7 +734,10 @@ class _Search:
         # cheapest that work are costed in full (times, standards), the least kept.
         compare = SOFT_PLACES if day.soft else 1
         found: list[tuple[int, int, int, list[int], list[int]]] = []
+        least: int | None = None
         for place in order[:self.settings.tries_per_journey].tolist():
+            if least is not None and day.times_only_cost_more and priced[place] >= least:
+                break  # a stop added never makes the run's times cheaper: nothing left is
             vehicle = int(vehicles[place])
             i, j = int(pickup_after[place]), int(dropoff_after[place])
             seq = runs[vehicle].seq
@@ -746,6 +753,7 @@ class _Search:
                 more += (day.time_cost(vehicle, stops, times, rides)
                          - (old.cost - old.arcs - self.missing_cost(vehicle, old.seq)))
             found.append((more, arcs, vehicle, stops, times))
+            least = more if least is None else min(least, more)
             if len(found) >= compare:
                 break
         if not found:
