@@ -737,7 +737,7 @@ class _Search:
         least: int | None = None
         for place in order[:self.settings.tries_per_journey].tolist():
             if least is not None and day.times_only_cost_more and priced[place] >= least:
-                break  # a stop added never makes the run's times cheaper: nothing left is
+                break  # a stop added never makes a run's times cheaper: none left costs less
             vehicle = int(vehicles[place])
             i, j = int(pickup_after[place]), int(dropoff_after[place])
             seq = runs[vehicle].seq
