@@ -22,7 +22,7 @@ MAY_IMPORT = {
 LIBRARY_HOME = {"ortools": "engine", "pandas": "io", "folium": "views", "openpyxl": "views",
                 "fastapi": "services.web", "starlette": "services.web",
                 "uvicorn": "services.web", "dask": "services.sweep", "distributed":
-                "services.sweep", "geopy": "check"}
+                "services.sweep", "geopy": "check", "numba": "engine.kernels"}
 LONGEST_FUNCTION = 100
 
 

@@ -28,6 +28,20 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from pts_optimiser.engine import kernels
+from pts_optimiser.engine.kernels import (
+    BEGIN,
+    COST,
+    END,
+    FINISH,
+    LATEST,
+    LEAVE_AT,
+    METRES_LEFT,
+    RATE,
+    ROOM,
+    START,
+    VEHICLE,
+)
 from pts_optimiser.engine.model import (
     LOADS,
     RoutingInput,
@@ -57,27 +71,6 @@ ONE_CREW_MARGIN_MIN = 30
 # Put back first, a journey goes to the crew asked of it if any place there is feasible:
 # this much more on every other vehicle (far above any insertion; compared, never summed).
 _ELSEWHERE = np.int64(10**12)
-
-
-def _room(at_stop: NDArray[np.int64], on_leg: NDArray[np.int64], first: NDArray[np.int64],
-          last: NDArray[np.int64], starts: NDArray[np.int64]) -> NDArray[np.int64]:
-    """Room on board for a journey from leg `first` to leg `last`, per pair.
-
-    The least room at the end stops of the legs it rides through and on the drop-off's leg
-    up to the drop-off. Pairs come in runs of one pickup leg each, beginning at `starts`,
-    with the drop-off leg rising from the pickup's: a running minimum restarted at each
-    (shifting each run of pairs below all before it, so no earlier value is ever the least).
-    """
-    through = at_stop[last]
-    step = int(through.max() - through.min()) + 1
-    shift = np.zeros(len(last), dtype=np.int64)
-    shift[starts[1:]] = step
-    shift = np.cumsum(shift)
-    least = np.minimum.accumulate(through - shift) + shift
-    inside = np.empty_like(least)
-    inside[1:] = least[:-1]
-    inside[first == last] = _UNREACHABLE
-    return np.minimum(inside, on_leg[last])
 
 
 @dataclass(frozen=True)
@@ -161,6 +154,10 @@ class _Day:
                                                                            len(self.dims))
         self.at_break = np.zeros(len(self.demand), dtype=bool)
         self.at_break[list(self.room_at)] = True
+        # Range is checked only where a vehicle has one (the kernels need a matrix anyway).
+        self.metres = (np.ascontiguousarray(data.distance_m, dtype=np.int64)
+                       if any(v.range_m is not None for v in data.vehicles)
+                       else np.zeros((1, 1), dtype=np.int64))
         # Arc costs per km rate, one matrix each, stacked so that runs of different rates are
         # priced in one gather; a vehicle's matrix is a view of its rate's.
         costs = arc_costs(data)
@@ -456,19 +453,14 @@ class _Run:
     at: list[int]
     arcs: int  # cost of its arcs
     cost: int  # and of its time on shift
-    # Its legs, as rows of an array (`_START`...), worked out the first time a journey is
+    # Its legs, as rows of an array (`START`...), worked out the first time a journey is
     # tried on the run and shared by every journey tried on it until the run changes.
     legs: NDArray[np.int64] | None = None
 
 
-# Leg rows: the stop a leg leaves from and arrives at, its cost, the earliest start of
-# service where it begins, the latest at its end that the windows allow; the transit from
-# the run's start to the leg's start and to its end, without waiting; the vehicle, and the
-# range it has not yet used. Then per load dimension, two rows: the room on board at the
-# leg's end stop (none at a break) and on the leg itself.
-_START, _END, _COST, _LEAVE_AT, _LATEST, _BEGIN, _FINISH, _VEHICLE, _METRES_LEFT = range(9)
-_RATE = 9  # the vehicle's km rate, as an index into `_Day.costs`
-_ROOM = 10
+# A run's legs are the columns of an array, one row per quantity (`kernels.START`...).
+_NONE = np.empty(0, dtype=np.int64)  # no cost per vehicle, for the kernels
+_NOBODY = np.empty(0, dtype=bool)  # no vehicle excluded, for the kernels
 
 
 class _Board:
@@ -488,10 +480,10 @@ class _Board:
         ends = self.first_leg + self.counts - 1
         # Each run's transit carries on from where the run before it ends, so that it never
         # falls along the board.
-        carried = np.repeat(np.cumsum(self.legs[_FINISH][ends]) - self.legs[_FINISH][ends],
+        carried = np.repeat(np.cumsum(self.legs[FINISH][ends]) - self.legs[FINISH][ends],
                             self.counts)
-        self.begin = self.legs[_BEGIN] + carried
-        self.finish = self.legs[_FINISH] + carried
+        self.begin = self.legs[BEGIN] + carried
+        self.finish = self.legs[FINISH] + carried
         self.local = np.arange(self.legs.shape[1]) - np.repeat(self.first_leg, self.counts)
         self.run_last = np.repeat(ends, self.counts)  # the last leg of the leg's run
 
@@ -501,11 +493,11 @@ class _Board:
         at, was, now = int(self.first_leg[k]), int(self.counts[k]), part.shape[1]
         after = at + was
         carried = int(self.begin[at])
-        longer = int(part[_FINISH, -1]) - int(self.legs[_FINISH, after - 1])
+        longer = int(part[FINISH, -1]) - int(self.legs[FINISH, after - 1])
         self.legs = np.concatenate((self.legs[:, :at], part, self.legs[:, after:]), axis=1)
-        self.begin = np.concatenate((self.begin[:at], part[_BEGIN] + carried,
+        self.begin = np.concatenate((self.begin[:at], part[BEGIN] + carried,
                                      self.begin[after:] + longer))
-        self.finish = np.concatenate((self.finish[:at], part[_FINISH] + carried,
+        self.finish = np.concatenate((self.finish[:at], part[FINISH] + carried,
                                       self.finish[after:] + longer))
         self.local = np.concatenate((self.local[:at], np.arange(now), self.local[after:]))
         self.run_last = np.concatenate((self.run_last[:at], np.full(now, at + now - 1),
@@ -612,14 +604,14 @@ class _Search:
         free = capacity[:, None] - np.cumsum(day.demand_of[seq], axis=0)[:-1].T
         metres_left = (int(_UNREACHABLE) if v.range_m is None
                        else v.range_m - int(day.data.distance_m[start, end].sum()))
-        legs = np.empty((_ROOM + 2 * len(capacity), len(end)), dtype=np.int64)
-        legs[_START], legs[_END], legs[_COST] = start, end, day.cost[vehicle][start, end]
-        legs[_LEAVE_AT], legs[_LATEST] = run.at[:-1], latest[1:]
-        legs[_BEGIN], legs[_FINISH] = chain[:-1], chain[1:]
-        legs[_VEHICLE], legs[_METRES_LEFT], legs[_RATE] = vehicle, metres_left, day.rate[vehicle]
-        legs[_ROOM::2], legs[_ROOM + 1::2] = free, free
+        legs = np.empty((ROOM + 2 * len(capacity), len(end)), dtype=np.int64)
+        legs[START], legs[END], legs[COST] = start, end, day.cost[vehicle][start, end]
+        legs[LEAVE_AT], legs[LATEST] = run.at[:-1], latest[1:]
+        legs[BEGIN], legs[FINISH] = chain[:-1], chain[1:]
+        legs[VEHICLE], legs[METRES_LEFT], legs[RATE] = vehicle, metres_left, day.rate[vehicle]
+        legs[ROOM::2], legs[ROOM + 1::2] = free, free
         if day.patients is not None:
-            legs[_ROOM + 2 * day.patients, day.at_break[end]] = 0
+            legs[ROOM + 2 * day.patients, day.at_break[end]] = 0
         run.legs = legs
         return legs
 
@@ -636,68 +628,23 @@ class _Search:
         """The cheapest feasible place for a journey on a board's runs.
 
         (added cost, vehicle, stops, times, added arc cost). Windows, ride limit, load and
-        range rule most places out with arrays; the cheapest left of each km rate are checked
-        exactly, in order of cost. `extra` (per vehicle) is priced but is not the run's: a
-        cost of the plan as a whole (`_Day.crew_extra`).
+        range rule most places out in one pass over the board (`kernels.places`); the
+        cheapest left of each km rate are checked exactly, in order of cost. `extra` (per
+        vehicle) is priced but is not the run's: a cost of the plan as a whole
+        (`_Day.crew_extra`).
         """
         day = self.day
         req = day.data.requests[request]
         p, d = req.pickup_node, req.dropoff_node
         legs = board.legs
-        a, b = legs[_START], legs[_END]
-        leave_at, latest, base = legs[_LEAVE_AT], legs[_LATEST], legs[_COST]
-        cost, t = day.costs, day.transit
-        # Necessary conditions, each from times that can only grow when a stop is added.
-        reach_p = np.maximum(day.lo[p], leave_at + t[a, p])
-        to_p = t[p, b]
-        firsts = np.flatnonzero((reach_p <= day.hi[p]) & (reach_p + to_p <= latest))
-        if firsts.size == 0:
-            return None
-        limit = day.limit[request]
-        # The drop-off legs after a pickup leg, up to the last within the ride limit without
-        # waiting, and its own leg (pickup then drop-off straight after), in board order.
-        furthest = np.searchsorted(board.begin, board.finish[firsts] + limit - to_p[firsts],
-                                   side="right") - 1
-        furthest = np.maximum(np.minimum(furthest, board.run_last[firsts]), firsts)
-        counts = furthest - firsts + 1
-        starts = np.cumsum(counts) - counts
-        first = np.repeat(firsts, counts)
-        last = first + np.arange(len(first)) - np.repeat(starts, counts)
-        same = first == last
-        a_last = a[last]
-        reach_d = np.maximum(day.lo[d], leave_at[last] + t[a_last, d])
-        kept = same | ((reach_d <= day.hi[d]) & (reach_d + t[d, b[last]] <= latest[last]))
-        for dimension, amount in enumerate(day.demand[p]):
-            if amount > 0:
-                kept &= _room(legs[_ROOM + 2 * dimension], legs[_ROOM + 2 * dimension + 1],
-                              first, last, starts) >= amount
-        if not kept.all():
-            first, last, same, a_last = first[kept], last[kept], same[kept], a_last[kept]
-        vehicles, rates = legs[_VEHICLE][first], legs[_RATE][first]
-        feasible = to_p[first] + board.begin[last] - board.finish[first] + t[a_last, d] <= limit
-        a_first, b_first, b_last = a[first], b[first], b[last]
-        added = (cost[rates, a_first, p] + cost[rates, p, b_first] - base[first]
-                 + cost[rates, a_last, d] + cost[rates, d, b_last] - base[last])
-        # Both on one leg: pickup then drop-off straight after.
-        same = np.flatnonzero(same)
-        leg, at_rate = first[same], rates[same]
-        reach_pd = np.maximum(day.lo[d], reach_p[leg] + t[p, d])
-        feasible[same] = ((reach_pd <= day.hi[d]) & (reach_pd + t[d, b[leg]] <= latest[leg])
-                          & (t[p, d] <= limit))
-        added[same] = (cost[at_rate, a[leg], p] + cost[at_rate, p, d]
-                       + cost[at_rate, d, b[leg]] - base[leg])
-        if p in day.change:
-            added = added + day.change[p][vehicles]
-        if (allowed := day.allowed[request]) is not None:
-            feasible &= allowed[vehicles]
-        if board.ranged:
-            metres = day.data.distance_m
-            more = (metres[a_first, p] + metres[p, b_first] - metres[a_first, b_first]
-                    + metres[a_last, d] + metres[d, b_last] - metres[a_last, b_last])
-            more[same] = (metres[a[leg], p] + metres[p, d] + metres[d, b[leg]]
-                          - metres[a[leg], b[leg]])
-            feasible &= more <= legs[_METRES_LEFT][first]
-        candidates = np.flatnonzero(feasible)
+        allowed = day.allowed[request]
+        placed = kernels.places(legs, board.begin, board.finish, board.run_last, day.transit,
+                               day.costs, day.metres, board.ranged, p, d, day.lo[p], day.hi[p],
+                               day.lo[d], day.hi[d], day.limit[request], day.demand_of[p],
+                               day.change.get(p, _NONE), _NOBODY if allowed is None else allowed)
+        first, last, added = placed[0], placed[1], placed[2]
+        vehicles, rates = legs[VEHICLE][first], legs[RATE][first]
+        candidates = np.arange(first.size)
         if candidates.size == 0:
             return None
         # Blinks: now and then a place is passed over, so equal plans do not repeat.
