@@ -112,3 +112,222 @@ def places(legs: NDArray[np.int64], begin: NDArray[np.int64], finish: NDArray[np
             found[2, size] = added
             size += 1
     return found[:, :size]
+
+
+@njit(cache=True)
+def legs_of(seq: NDArray[np.int64], at: NDArray[np.int64], transit: NDArray[np.int64],
+            cost: NDArray[np.int64], metres: NDArray[np.int64], hi: NDArray[np.int64],
+            demand: NDArray[np.int64], capacity: NDArray[np.int64], at_break: NDArray[np.bool_],
+            shift_end: int, range_m: int, vehicle: int, rate: int,
+            patients: int) -> NDArray[np.int64]:
+    """A run's legs (the board's rows, one column a leg) from its stops and their times.
+
+    `range_m` below 0: no range. `patients`: the load dimension nobody may be in at a break
+    (below 0: none). The latest time at each stop is the least over it and the stops after
+    it of (window's end less the drive from it there), the run's ends taking the shift's.
+    """
+    m = seq.shape[0]
+    dims = capacity.shape[0]
+    out = np.empty((ROOM + 2 * dims, m - 1), dtype=np.int64)
+    chain = np.empty(m, dtype=np.int64)
+    chain[0] = 0
+    used_m = 0
+    for k in range(m - 1):
+        chain[k + 1] = chain[k] + transit[seq[k], seq[k + 1]]
+        if range_m >= 0:
+            used_m += metres[seq[k], seq[k + 1]]
+    latest = _UNREACHABLE
+    for k in range(m - 1, 0, -1):
+        window = shift_end if k == m - 1 else hi[seq[k]]
+        latest = min(latest, window - chain[k])
+        out[LATEST, k - 1] = latest + chain[k]
+    metres_left = _UNREACHABLE if range_m < 0 else range_m - used_m
+    on_board = np.zeros(dims, dtype=np.int64)
+    for k in range(m - 1):
+        a, b = seq[k], seq[k + 1]
+        out[START, k], out[END, k] = a, b
+        out[COST, k] = cost[a, b]
+        out[LEAVE_AT, k] = at[k]
+        out[BEGIN, k], out[FINISH, k] = chain[k], chain[k + 1]
+        out[VEHICLE, k], out[METRES_LEFT, k], out[RATE, k] = vehicle, metres_left, rate
+        for d in range(dims):
+            on_board[d] += demand[a, d]
+            free = capacity[d] - on_board[d]
+            out[ROOM + 2 * d, k] = 0 if d == patients and at_break[b] else free
+            out[ROOM + 2 * d + 1, k] = free
+    return out
+
+
+@njit(cache=True)
+def with_journey(seq: NDArray[np.int64], i: int, j: int, p: int, d: int) -> NDArray[np.int64]:
+    """The run's stops with pickup `p` after position `i` and drop-off `d` after position `j`."""
+    m = seq.shape[0]
+    stops = np.empty(m + 2, dtype=np.int64)
+    stops[:i + 1] = seq[:i + 1]
+    stops[i + 1] = p
+    stops[i + 2:j + 2] = seq[i + 1:j + 1]
+    stops[j + 2] = d
+    stops[j + 3:] = seq[j + 1:]
+    return stops
+
+
+@njit(cache=True)
+def _rides(stops: NDArray[np.int64], pickup_of: NDArray[np.int64], limit_of: NDArray[np.int64],
+           where: NDArray[np.int64]) -> NDArray[np.int64]:
+    """(pickup position, drop-off position, ride limit) of each journey on a run, a row each."""
+    m = stops.shape[0]
+    for k in range(m):
+        where[stops[k]] = k
+    rides = np.empty((m, 3), dtype=np.int64)
+    n = 0
+    for k in range(m):
+        picked = pickup_of[stops[k]]
+        if picked >= 0 and 0 <= where[picked] < k:
+            rides[n, 0], rides[n, 1], rides[n, 2] = where[picked], k, limit_of[stops[k]]
+            n += 1
+    for k in range(m):
+        where[stops[k]] = -1
+    return rides[:n]
+
+
+@njit(cache=True)
+def earliest(stops: NDArray[np.int64], lo: NDArray[np.int64], hi: NDArray[np.int64],
+             transit: NDArray[np.int64], pickup_of: NDArray[np.int64],
+             limit_of: NDArray[np.int64], where: NDArray[np.int64], shift_start: int,
+             shift_end: int, longest: int) -> NDArray[np.int64]:
+    """Earliest start of service at each stop of a full run; empty if it cannot work.
+
+    Every rule on times is a difference between two stops (drive then serve, the ride limit,
+    the shift's longest duration, below 0: none) or a window, so the earliest times are the
+    least fixpoint of raising lower bounds; a fixpoint still moving after one pass per ride
+    is a cycle that can never be met (Bellman-Ford). `pickup_of` and `limit_of` are by
+    drop-off node (-1: not a drop-off); `where` is scratch space, -1 for every node, and left
+    so.
+    """
+    m = stops.shape[0]
+    lb = np.empty(m, dtype=np.int64)
+    ub = np.empty(m, dtype=np.int64)
+    for k in range(m):
+        lb[k], ub[k] = lo[stops[k]], hi[stops[k]]
+    lb[0] = lb[m - 1] = shift_start
+    ub[0] = ub[m - 1] = shift_end
+    rides = _rides(stops, pickup_of, limit_of, where)
+    n = rides.shape[0]
+    at = np.empty(m, dtype=np.int64)
+    for _ in range(n + 3):
+        t = lb[0]
+        if t > ub[0]:
+            return at[:0]
+        at[0] = t
+        for k in range(1, m):
+            t = max(t + transit[stops[k - 1], stops[k]], lb[k])
+            if t > ub[k]:
+                return at[:0]
+            at[k] = t
+        moved = False
+        for r in range(n):
+            i, j, limit = rides[r, 0], rides[r, 1], rides[r, 2]
+            if at[j] - at[i] > limit:
+                lb[i] = at[j] - limit
+                moved = True
+        if longest >= 0 and at[m - 1] - at[0] > longest:
+            lb[0] = at[m - 1] - longest
+            moved = True
+        if not moved:
+            return at
+    return at[:0]
+
+
+@njit(cache=True)
+def latest_start(stops: NDArray[np.int64], at: NDArray[np.int64], hi: NDArray[np.int64],
+                 transit: NDArray[np.int64], rides: NDArray[np.int64], shift_end: int) -> int:
+    """The latest a run (its earliest times `at`) can leave base and still end at at[-1].
+
+    The greatest fixpoint of lowering upper bounds, as `earliest` is the least of raising
+    lower ones.
+    """
+    m = stops.shape[0]
+    ub = np.empty(m, dtype=np.int64)
+    for k in range(m):
+        ub[k] = hi[stops[k]]
+    ub[0] = shift_end
+    ub[m - 1] = at[m - 1]
+    latest = np.empty(m, dtype=np.int64)
+    for _ in range(rides.shape[0] + 2):
+        t = ub[m - 1]
+        latest[m - 1] = t
+        for k in range(m - 2, -1, -1):
+            t = min(ub[k], t - transit[stops[k], stops[k + 1]])
+            latest[k] = t
+        moved = False
+        for r in range(rides.shape[0]):
+            i, j, limit = rides[r, 0], rides[r, 1], rides[r, 2]
+            if latest[j] - latest[i] > limit:
+                ub[j] = latest[i] + limit
+                moved = True
+        if not moved:
+            return int(latest[0])
+    return int(at[0])  # leaving early always works
+
+
+@njit(cache=True)
+def time_cost(stops: NDArray[np.int64], at: NDArray[np.int64], hi: NDArray[np.int64],
+              transit: NDArray[np.int64], pickup_of: NDArray[np.int64],
+              limit_of: NDArray[np.int64], where: NDArray[np.int64], soft: NDArray[np.int64],
+              shift_end: int, span: int) -> int:
+    """What the model charges for a run's times: time on shift, standards, usual times.
+
+    `soft` has a row per node: whether it has a soft bound, then the soft latest and its
+    cost a minute, the soft earliest and its. Given when the run leaves base (s), every stop
+    is taken at max(at[k], s + the transit from the start to k): leaving later may shorten
+    the time on shift and meet a soft earliest (a regular's usual time); leaving earlier
+    meets the soft latests. A later s keeps every ride within its limit (a ride only
+    shortens once its pickup moves), so s runs from the earliest start to the latest every
+    window allows. Each term is piecewise linear in s, so the least is at one of their
+    breakpoints, all tried. A run's best times may wait at one stop and not at others, which
+    this family does not hold: with soft earliests it may count more than the model does
+    (standards alone are best at the earliest, so there it is exact).
+    """
+    m = stops.shape[0]
+    softs = 0
+    for k in range(m):
+        softs += soft[stops[k], 0]
+    if softs == 0 and span == 0:
+        return 0
+    rides = _rides(stops, pickup_of, limit_of, where)
+    if softs == 0:
+        return span * (int(at[m - 1]) - latest_start(stops, at, hi, transit, rides, shift_end))
+    chain = np.empty(m, dtype=np.int64)
+    chain[0] = 0
+    for k in range(1, m):
+        chain[k] = chain[k - 1] + transit[stops[k - 1], stops[k]]
+    latest = shift_end - chain[0]
+    for k in range(1, m - 1):
+        latest = min(latest, hi[stops[k]] - chain[k])
+    latest = min(latest, shift_end - chain[m - 1])
+    tries = np.empty(4 + 3 * softs, dtype=np.int64)
+    tries[0], tries[1], tries[2] = at[0], latest, at[m - 1] - chain[m - 1]
+    n = 3
+    if span:
+        tries[n] = latest_start(stops, at, hi, transit, rides, shift_end)
+        n += 1
+    for k in range(m):
+        if soft[stops[k], 0]:
+            tries[n] = soft[stops[k], 1] - chain[k]
+            tries[n + 1] = soft[stops[k], 3] - chain[k]
+            tries[n + 2] = at[k] - chain[k]
+            n += 3
+    best = _UNREACHABLE
+    for q in range(n):
+        s = tries[q]
+        if s < at[0] or s > latest:
+            continue
+        total = span * (max(at[m - 1], s + chain[m - 1]) - s)
+        for k in range(m):
+            node = stops[k]
+            if soft[node, 0]:
+                t = max(at[k], s + chain[k])
+                total += (soft[node, 2] * max(0, t - soft[node, 1])
+                          + soft[node, 4] * max(0, soft[node, 3] - t))
+        best = min(best, total)
+    return best

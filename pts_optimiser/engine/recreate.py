@@ -31,15 +31,8 @@ from numpy.typing import NDArray
 from pts_optimiser.engine import kernels
 from pts_optimiser.engine.kernels import (
     BEGIN,
-    COST,
-    END,
     FINISH,
-    LATEST,
-    LEAVE_AT,
-    METRES_LEFT,
     RATE,
-    ROOM,
-    START,
     VEHICLE,
 )
 from pts_optimiser.engine.model import (
@@ -51,8 +44,6 @@ from pts_optimiser.engine.model import (
     vehicle_change_costs,
 )
 
-_UNREACHABLE = np.int64(2**62)
-Rides = list[tuple[int, int, int]]  # (pickup position, drop-off position, limit) on a run
 BLINK = 0.01  # share of places passed over at each insertion (Christiaens & Vanden Berghe)
 SOFT_PLACES = 3  # places costed in full per journey when standards are priced
 RANDOM_REMOVAL = 0.25  # share of ruins that take journeys off at random
@@ -144,6 +135,7 @@ class _Day:
         self.demand = [tuple(int(data.loads[name][n]) for name in self.dims)
                        for n in range(len(data.service_min))]
         self.capacity = [tuple(v.capacity[name] for name in self.dims) for v in data.vehicles]
+        self.capacity_of = [np.asarray(c, dtype=np.int64) for c in self.capacity]
         # At a break nobody is on board: its node's room for patients is nil.
         self.patients = self.dims.index("patients") if "patients" in self.dims else None
         self.room_at: dict[int, int] = {node: self.patients for node in data.break_owner
@@ -171,9 +163,15 @@ class _Day:
             self.request_of[request.dropoff_node] = index
         self.pickups = {r.pickup_node for r in data.requests}
         self.limit = [ride_limit_min(data, r) for r in data.requests]
-        # A drop-off's pickup and the journey's ride limit.
-        self.ride_of = {r.dropoff_node: (r.pickup_node, limit)
-                        for r, limit in zip(data.requests, self.limit, strict=True)}
+        # Rides by drop-off node (the pickup, the ride limit; -1 for other nodes), and scratch
+        # space for the kernels' positions of nodes on a run.
+        self.lo_of = np.asarray(self.lo, dtype=np.int64)
+        self.pickup_of = np.full(len(self.lo), -1, dtype=np.int64)
+        self.limit_of = np.full(len(self.lo), -1, dtype=np.int64)
+        for journey, limit in zip(data.requests, self.limit, strict=True):
+            self.pickup_of[journey.dropoff_node] = journey.pickup_node
+            self.limit_of[journey.dropoff_node] = limit
+        self.where = np.full(len(self.lo), -1, dtype=np.int64)
         # Per journey, the vehicles allowed to carry it as a mask; None where every one is.
         self.allowed: list[NDArray[np.bool_] | None] = []
         for request in data.requests:
@@ -201,6 +199,10 @@ class _Day:
         self.soft = {node: (*data.soft_latest.get(node, (0, 0)),
                             *data.soft_earliest.get(node, (0, 0)))
                      for node in {*data.soft_latest, *data.soft_earliest}}
+        # The same, a row per node: whether it has one, then as above (for the kernels).
+        self.soft_of = np.zeros((len(self.lo), 5), dtype=np.int64)
+        for node, bounds in self.soft.items():
+            self.soft_of[node] = (1, *bounds)
         # Continuity: groups of journeys asked to ride with one crew; each crew more costs.
         self.together = list(data.together)
         self.groups_of: dict[int, list[int]] = {}
@@ -274,137 +276,25 @@ class _Day:
         changes = sum(int(self.change[n][vehicle]) for n in nodes if n in self.change)
         return int(self.cost[vehicle][seq[:-1], seq[1:]].sum()) + changes
 
-    def bounds(self, vehicle: int, seq: Sequence[int]) -> tuple[list[int], list[int]]:
+    def times(self, vehicle: int, seq: Sequence[int] | NDArray[np.int64]) -> list[int] | None:
+        """Earliest start of service at each stop of a full run, or None if it cannot work."""
+        at = self.earliest(vehicle, np.asarray(seq, dtype=np.int64))
+        return at.tolist() if at.size else None
+
+    def earliest(self, vehicle: int, stops: NDArray[np.int64]) -> NDArray[np.int64]:
+        """`kernels.earliest` for the vehicle's run: empty if the run cannot work."""
         v = self.data.vehicles[vehicle]
-        lo = [self.lo[n] for n in seq]
-        hi = [self.hi[n] for n in seq]
-        lo[0] = lo[-1] = v.shift_start_min
-        hi[0] = hi[-1] = v.shift_end_min
-        return lo, hi
+        return kernels.earliest(stops, self.lo_of, self.hi_of, self.transit, self.pickup_of,
+                                self.limit_of, self.where, v.shift_start_min, v.shift_end_min,
+                                -1 if v.max_duration_min is None else v.max_duration_min)
 
-    def times(self, vehicle: int, seq: Sequence[int], rides: Rides | None = None
-              ) -> list[int] | None:
-        """Earliest start of service at each stop of a full run, or None if it cannot work.
-
-        Every rule on times is a difference between two stops (drive then serve, the ride
-        limit, the shift's longest duration) or a window, so the earliest times are the least
-        fixpoint of raising lower bounds; a fixpoint still moving after one pass per ride
-        limit is a cycle that can never be met (Bellman-Ford).
-        """
-        lb, hi = self.bounds(vehicle, seq)
-        rows = self.transit_rows
-        rides = self.rides(seq) if rides is None else rides
-        longest = self.data.vehicles[vehicle].max_duration_min
-        m = len(seq)
-        for _ in range(len(rides) + 3):
-            t = lb[0]
-            if t > hi[0]:
-                return None
-            at = [t]
-            for k in range(1, m):
-                t += rows[seq[k - 1]][seq[k]]
-                if t < lb[k]:
-                    t = lb[k]
-                if t > hi[k]:
-                    return None
-                at.append(t)
-            moved = False
-            for i, j, limit in rides:
-                if at[j] - at[i] > limit:
-                    lb[i] = at[j] - limit
-                    moved = True
-            if longest is not None and at[-1] - at[0] > longest:
-                lb[0] = at[-1] - longest
-                moved = True
-            if not moved:
-                return at
-        return None
-
-    def time_cost(self, vehicle: int, seq: Sequence[int], at: Sequence[int],
-                  rides: Rides | None = None) -> int:
-        """What the model charges for the run's times: time on shift, standards, usual times.
-
-        Given when the run leaves base (s), every stop is taken at max(at[k], s + the transit
-        from the start to k): leaving later may shorten the time on shift and meet a soft
-        earliest (a regular's usual time); leaving earlier meets the soft latests. A later s
-        keeps every ride within its limit (a ride only shortens once its pickup moves), so
-        s runs from the earliest start to the latest every window allows. Each term is
-        piecewise linear in s, so the least is at one of their breakpoints, all tried.
-        A run's best times may wait at one stop and not at others, which this family does
-        not hold: with soft earliests it may count more than the model does (standards
-        alone are best at the earliest, so there it is exact).
-        """
-        soft = [(k, *self.soft[node]) for k, node in enumerate(seq) if node in self.soft]
-        span = self.data.span_cost_per_min
-        if not soft:
-            return self.span_cost(vehicle, seq, at, rides)
-        rows = self.transit_rows
-        chain = [0] * len(seq)
-        for k in range(1, len(seq)):
-            chain[k] = chain[k - 1] + rows[seq[k - 1]][seq[k]]
-        _, hi = self.bounds(vehicle, seq)
-        latest = min(h - c for h, c in zip(hi, chain, strict=True))
-
-        def cost(s: int) -> int:
-            total = span * (max(at[-1], s + chain[-1]) - s)
-            for k, late_at, c_late, early_at, c_early in soft:
-                t = max(at[k], s + chain[k])
-                total += c_late * max(0, t - late_at) + c_early * max(0, early_at - t)
-            return total
-
-        tries = {at[0], latest, at[-1] - chain[-1]}
-        if span:
-            tries.add(self.latest_start(vehicle, seq, at, rides))
-        for k, late_at, _, early_at, _ in soft:
-            tries.update((late_at - chain[k], early_at - chain[k], at[k] - chain[k]))
-        return min(cost(s) for s in tries if at[0] <= s <= latest)
-
-    def latest_start(self, vehicle: int, seq: Sequence[int], at: Sequence[int],
-                     rides: Rides | None = None) -> int:
-        """The latest the run can leave base and still end when it ends at its earliest."""
-        _, ub = self.bounds(vehicle, seq)
-        ub[-1] = at[-1]
-        rows = self.transit_rows
-        rides = self.rides(seq) if rides is None else rides
-        m = len(seq)
-        for _ in range(len(rides) + 2):
-            t = ub[-1]
-            latest = [t] * m
-            for k in range(m - 2, -1, -1):
-                t = min(ub[k], t - rows[seq[k]][seq[k + 1]])
-                latest[k] = t
-            moved = False
-            for i, j, limit in rides:
-                if latest[j] - latest[i] > limit:
-                    ub[j] = latest[i] + limit
-                    moved = True
-            if not moved:
-                return latest[0]
-        return at[0]  # leaving early always works
-
-    def span_cost(self, vehicle: int, seq: Sequence[int], at: Sequence[int],
-                  rides: Rides | None = None) -> int:
-        """What the model charges for the run's shortest time from leaving base to coming back.
-
-        It finishes as early as it can and leaves as late as that allows: the latest start is
-        the greatest fixpoint of lowering upper bounds, as `times` is the least fixpoint of
-        raising lower ones.
-        """
-        if not self.data.span_cost_per_min:
-            return 0
-        return self.data.span_cost_per_min * (at[-1] - self.latest_start(vehicle, seq, at, rides))
-
-    def rides(self, seq: Sequence[int]) -> Rides:
-        """(pickup position, drop-off position, limit) of each journey on a run."""
-        where = {node: k for k, node in enumerate(seq)}
-        rides = []
-        for k, node in enumerate(seq):
-            ride = self.ride_of.get(node)
-            if ride is not None:
-                picked = where.get(ride[0])
-                if picked is not None and picked < k:
-                    rides.append((picked, k, ride[1]))
-        return rides
+    def time_cost(self, vehicle: int, seq: Sequence[int], at: Sequence[int]) -> int:
+        """What the model charges for the run's times (`kernels.time_cost`)."""
+        return int(kernels.time_cost(np.asarray(seq, dtype=np.int64),
+                                     np.asarray(at, dtype=np.int64), self.hi_of, self.transit,
+                                     self.pickup_of, self.limit_of, self.where, self.soft_of,
+                                     self.data.vehicles[vehicle].shift_end_min,
+                                     self.data.span_cost_per_min))
 
     def loads_fit(self, vehicle: int, seq: Sequence[int]) -> bool:
         capacity = self.capacity[vehicle]
@@ -456,6 +346,13 @@ class _Run:
     # Its legs, as rows of an array (`START`...), worked out the first time a journey is
     # tried on the run and shared by every journey tried on it until the run changes.
     legs: NDArray[np.int64] | None = None
+    nodes: NDArray[np.int64] | None = None  # `seq` as an array, likewise
+
+
+def _nodes(run: _Run) -> NDArray[np.int64]:
+    if run.nodes is None:
+        run.nodes = np.asarray(run.seq, dtype=np.int64)
+    return run.nodes
 
 
 # A run's legs are the columns of an array, one row per quantity (`kernels.START`...).
@@ -592,26 +489,12 @@ class _Search:
             return run.legs
         day = self.day
         v = day.data.vehicles[vehicle]
-        seq = np.asarray(run.seq)
-        start, end = seq[:-1], seq[1:]
-        chain = np.concatenate(([0], np.cumsum(day.transit[start, end])))
-        # The latest each stop can be reached and every later window still met: less the
-        # drive from the start, a running minimum from the end.
-        hi = day.hi_of[seq]
-        hi[0] = hi[-1] = v.shift_end_min
-        latest = np.minimum.accumulate((hi - chain)[::-1])[::-1] + chain
-        capacity = np.asarray(day.capacity[vehicle], dtype=np.int64)
-        free = capacity[:, None] - np.cumsum(day.demand_of[seq], axis=0)[:-1].T
-        metres_left = (int(_UNREACHABLE) if v.range_m is None
-                       else v.range_m - int(day.data.distance_m[start, end].sum()))
-        legs = np.empty((ROOM + 2 * len(capacity), len(end)), dtype=np.int64)
-        legs[START], legs[END], legs[COST] = start, end, day.cost[vehicle][start, end]
-        legs[LEAVE_AT], legs[LATEST] = run.at[:-1], latest[1:]
-        legs[BEGIN], legs[FINISH] = chain[:-1], chain[1:]
-        legs[VEHICLE], legs[METRES_LEFT], legs[RATE] = vehicle, metres_left, day.rate[vehicle]
-        legs[ROOM::2], legs[ROOM + 1::2] = free, free
-        if day.patients is not None:
-            legs[ROOM + 2 * day.patients, day.at_break[end]] = 0
+        legs = kernels.legs_of(_nodes(run),
+                               np.asarray(run.at, dtype=np.int64), day.transit,
+                               day.cost[vehicle], day.metres, day.hi_of, day.demand_of,
+                               day.capacity_of[vehicle], day.at_break, v.shift_end_min,
+                               -1 if v.range_m is None else v.range_m, vehicle,
+                               day.rate[vehicle], -1 if day.patients is None else day.patients)
         run.legs = legs
         return legs
 
@@ -687,17 +570,17 @@ class _Search:
                 break  # a stop added never makes a run's times cheaper: none left costs less
             vehicle = int(vehicles[place])
             i, j = int(pickup_after[place]), int(dropoff_after[place])
+            at = day.earliest(vehicle, kernels.with_journey(_nodes(runs[vehicle]), i, j, p, d))
+            if not at.size:
+                continue
             seq = runs[vehicle].seq
             stops = [*seq[:i + 1], p, *seq[i + 1:j + 1], d, *seq[j + 1:]]
-            rides = day.rides(stops)
-            times = day.times(vehicle, stops, rides)
-            if times is None:
-                continue
+            times = at.tolist()
             arcs = int(added[place])
             more = int(priced[place])
             if compare > 1:
                 old = runs[vehicle]
-                more += (day.time_cost(vehicle, stops, times, rides)
+                more += (day.time_cost(vehicle, stops, times)
                          - (old.cost - old.arcs - self.missing_cost(vehicle, old.seq)))
             found.append((more, arcs, vehicle, stops, times))
             least = more if least is None else min(least, more)
