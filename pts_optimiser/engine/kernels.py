@@ -331,3 +331,71 @@ def time_cost(stops: NDArray[np.int64], at: NDArray[np.int64], hi: NDArray[np.in
                           + soft[node, 4] * max(0, soft[node, 3] - t))
         best = min(best, total)
     return best
+
+
+@njit(cache=True)
+def replaced(legs: NDArray[np.int64], begin: NDArray[np.int64], finish: NDArray[np.int64],
+             local: NDArray[np.int64], run_last: NDArray[np.int64], at: int, was: int,
+             part: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64],
+                                              NDArray[np.int64], NDArray[np.int64],
+                                              NDArray[np.int64]]:
+    """A board's arrays with the `was` legs from `at` (one run's) replaced by `part`'s.
+
+    The runs after it move along by the change in legs, and their transit by the change in
+    the run's.
+    """
+    total, now = legs.shape[1], part.shape[1]
+    size = total - was + now
+    after = at + was
+    carried = begin[at]
+    longer = part[FINISH, now - 1] - legs[FINISH, after - 1]
+    new_legs = np.empty((legs.shape[0], size), dtype=np.int64)
+    new_begin = np.empty(size, dtype=np.int64)
+    new_finish = np.empty(size, dtype=np.int64)
+    new_local = np.empty(size, dtype=np.int64)
+    new_last = np.empty(size, dtype=np.int64)
+    new_legs[:, :at] = legs[:, :at]
+    new_begin[:at], new_finish[:at] = begin[:at], finish[:at]
+    new_local[:at], new_last[:at] = local[:at], run_last[:at]
+    for k in range(now):
+        new_legs[:, at + k] = part[:, k]
+        new_begin[at + k] = part[BEGIN, k] + carried
+        new_finish[at + k] = part[FINISH, k] + carried
+        new_local[at + k] = k
+        new_last[at + k] = at + now - 1
+    shift = now - was
+    for k in range(after, total):
+        new_legs[:, k + shift] = legs[:, k]
+        new_begin[k + shift] = begin[k] + longer
+        new_finish[k + shift] = finish[k] + longer
+        new_local[k + shift] = local[k]
+        new_last[k + shift] = run_last[k] + shift
+    return new_legs, new_begin, new_finish, new_local, new_last
+
+
+@njit(cache=True)
+def loads_fit(stops: NDArray[np.int64], demand: NDArray[np.int64], capacity: NDArray[np.int64],
+              at_break: NDArray[np.bool_], patients: int, metres: NDArray[np.int64],
+              range_m: int) -> bool:
+    """Whether a run keeps its loads and its range.
+
+    Every load within the vehicle's capacity at every stop, nobody aboard at a break
+    (`patients`: that load's dimension, below 0: none), and the run within its range (below
+    0: none).
+    """
+    on_board = np.zeros(capacity.shape[0], dtype=np.int64)
+    for k in range(stops.shape[0]):
+        node = stops[k]
+        if patients >= 0 and at_break[node] and on_board[patients] > 0:
+            return False
+        for d in range(capacity.shape[0]):
+            on_board[d] += demand[node, d]
+            if on_board[d] < 0 or on_board[d] > capacity[d]:
+                return False
+    if range_m >= 0:
+        used = 0
+        for k in range(stops.shape[0] - 1):
+            used += metres[stops[k], stops[k + 1]]
+        if used > range_m:
+            return False
+    return True

@@ -128,7 +128,6 @@ class _Day:
     def __init__(self, data: RoutingInput) -> None:
         self.data = data
         self.transit = transit_min(data)
-        self.transit_rows: list[list[int]] = self.transit.tolist()
         self.lo = [w[0] for w in data.windows]
         self.hi = [min(w[1], data.horizon_min) for w in data.windows]
         self.dims = [name for name in LOADS if any(data.loads[name])]
@@ -138,14 +137,13 @@ class _Day:
         self.capacity_of = [np.asarray(c, dtype=np.int64) for c in self.capacity]
         # At a break nobody is on board: its node's room for patients is nil.
         self.patients = self.dims.index("patients") if "patients" in self.dims else None
-        self.room_at: dict[int, int] = {node: self.patients for node in data.break_owner
-                                        if self.patients is not None}
-        # The same, as arrays indexed by node, for a run's legs at once.
+        # As arrays indexed by node, for the kernels.
         self.hi_of = np.asarray(self.hi, dtype=np.int64)
         self.demand_of = np.asarray(self.demand, dtype=np.int64).reshape(len(self.demand),
                                                                            len(self.dims))
         self.at_break = np.zeros(len(self.demand), dtype=bool)
-        self.at_break[list(self.room_at)] = True
+        if self.patients is not None:
+            self.at_break[list(data.break_owner)] = True
         # Range is checked only where a vehicle has one (the kernels need a matrix anyway).
         self.metres = (np.ascontiguousarray(data.distance_m, dtype=np.int64)
                        if any(v.range_m is not None for v in data.vehicles)
@@ -162,6 +160,8 @@ class _Day:
             self.request_of[request.pickup_node] = index
             self.request_of[request.dropoff_node] = index
         self.pickups = {r.pickup_node for r in data.requests}
+        self.pickup_node = np.asarray([r.pickup_node for r in data.requests], dtype=np.int64)
+        self.dropoff_node = np.asarray([r.dropoff_node for r in data.requests], dtype=np.int64)
         self.limit = [ride_limit_min(data, r) for r in data.requests]
         # Rides by drop-off node (the pickup, the ride limit; -1 for other nodes), and scratch
         # space for the kernels' positions of nodes on a run.
@@ -296,23 +296,13 @@ class _Day:
                                      self.data.vehicles[vehicle].shift_end_min,
                                      self.data.span_cost_per_min))
 
-    def loads_fit(self, vehicle: int, seq: Sequence[int]) -> bool:
-        capacity = self.capacity[vehicle]
-        on_board = [0] * len(capacity)
-        for node in seq:
-            room = self.room_at.get(node)
-            if room is not None and on_board[room] > 0:
-                return False
-            for d, amount in enumerate(self.demand[node]):
-                on_board[d] += amount
-                if not 0 <= on_board[d] <= capacity[d]:
-                    return False
-        limit = self.data.vehicles[vehicle].range_m
-        if limit is not None:
-            stops = np.asarray(seq)
-            if int(self.data.distance_m[stops[:-1], stops[1:]].sum()) > limit:
-                return False
-        return True
+    def loads_fit(self, vehicle: int, seq: Sequence[int] | NDArray[np.int64]) -> bool:
+        """Loads within capacity, nobody aboard at a break, within range (`kernels.loads_fit`)."""
+        range_m = self.data.vehicles[vehicle].range_m
+        return bool(kernels.loads_fit(np.asarray(seq, dtype=np.int64), self.demand_of,
+                                      self.capacity_of[vehicle], self.at_break,
+                                      -1 if self.patients is None else self.patients,
+                                      self.metres, -1 if range_m is None else range_m))
 
 
 class RunCheck:
@@ -347,6 +337,7 @@ class _Run:
     # tried on the run and shared by every journey tried on it until the run changes.
     legs: NDArray[np.int64] | None = None
     nodes: NDArray[np.int64] | None = None  # `seq` as an array, likewise
+    rides: list[tuple[int, int, int]] | None = None  # `_rides_on`, likewise
 
 
 def _nodes(run: _Run) -> NDArray[np.int64]:
@@ -388,17 +379,8 @@ class _Board:
         """The vehicle's run is now `part`."""
         k = self.slot[vehicle]
         at, was, now = int(self.first_leg[k]), int(self.counts[k]), part.shape[1]
-        after = at + was
-        carried = int(self.begin[at])
-        longer = int(part[FINISH, -1]) - int(self.legs[FINISH, after - 1])
-        self.legs = np.concatenate((self.legs[:, :at], part, self.legs[:, after:]), axis=1)
-        self.begin = np.concatenate((self.begin[:at], part[BEGIN] + carried,
-                                     self.begin[after:] + longer))
-        self.finish = np.concatenate((self.finish[:at], part[FINISH] + carried,
-                                      self.finish[after:] + longer))
-        self.local = np.concatenate((self.local[:at], np.arange(now), self.local[after:]))
-        self.run_last = np.concatenate((self.run_last[:at], np.full(now, at + now - 1),
-                                        self.run_last[after:] + now - was))
+        self.legs, self.begin, self.finish, self.local, self.run_last = kernels.replaced(
+            self.legs, self.begin, self.finish, self.local, self.run_last, at, was, part)
         self.first_leg[k + 1:] += now - was
         self.counts[k] = now
 
@@ -741,17 +723,8 @@ def _choose(search: _Search, runs: Sequence[_Run], out: Sequence[int]) -> _Ruin:
     same pass.
     """
     day, rng = search.day, search.rng
-    on: list[tuple[int, int, int]] = []  # request, pickup time, drop-off time
-    when: dict[int, int] = {}
-    for run in runs:
-        for node, at in zip(run.seq, run.at, strict=True):
-            request = day.request_of.get(node)
-            if request is None:
-                continue
-            if node in day.pickups:
-                when[request] = at
-            else:
-                on.append((request, when.get(request, at), at))
+    # Request, pickup time, drop-off time.
+    on: list[tuple[int, int, int]] = [ride for run in runs for ride in _rides_on(day, run)]
     if not on:
         return _Ruin(set())
     settings = search.settings
@@ -774,21 +747,37 @@ def _choose(search: _Search, runs: Sequence[_Run], out: Sequence[int]) -> _Ruin:
         return ruin
     else:
         seed, seed_p, seed_d = rng.choice(on)
-    t = day.transit_rows
+    t = day.transit
     sp, sd = requests[seed].pickup_node, requests[seed].dropoff_node
-
-    def distance(item: tuple[int, int, int]) -> int:
-        r, at_p, at_d = item
-        rp, rd = requests[r].pickup_node, requests[r].dropoff_node
-        return t[sp][rp] + t[sd][rd] + abs(at_p - seed_p) + abs(at_d - seed_d)
-
-    ranked = sorted(on, key=distance)
+    rides = np.asarray(on, dtype=np.int64)
+    distance = (t[sp, day.pickup_node[rides[:, 0]]] + t[sd, day.dropoff_node[rides[:, 0]]]
+                + np.abs(rides[:, 1] - seed_p) + np.abs(rides[:, 2] - seed_d))
+    ranked = [on[k] for k in np.argsort(distance, kind="stable").tolist()]
     chosen: set[int] = set()
     while len(chosen) < min(count, len(ranked)):
         # Mostly the nearest, sometimes further: y^4 leans towards the front of the list.
         index = int(rng.random() ** 4 * len(ranked))
         chosen.add(ranked[index][0])
     return _Ruin(_with_outward(day, chosen, on), (first,) if first is not None else ())
+
+
+def _rides_on(day: _Day, run: _Run) -> list[tuple[int, int, int]]:
+    """(request, pickup time, drop-off time) of each journey on a run, by drop-off.
+
+    A journey whose patient is on board when the run starts counts its drop-off's time twice.
+    """
+    if run.rides is None:
+        run.rides = []
+        when: dict[int, int] = {}
+        for node, at in zip(run.seq, run.at, strict=True):
+            request = day.request_of.get(node)
+            if request is None:
+                continue
+            if node in day.pickups:
+                when[request] = at
+            else:
+                run.rides.append((request, when.get(request, at), at))
+    return run.rides
 
 
 def _onto_one_crew(day: _Day, rng: random.Random, runs: Sequence[_Run],
