@@ -6,11 +6,16 @@ time (docs/benchmarks.md). Here the same screen is one pass over the board's leg
 here decides anything the caller would not: the places come out in the same order, with
 the same costs, as the array code they replace.
 
-Compiled functions are cached beside this file (`cache=True`), so a process pays the
-compilation once per machine, not once per search.
+Compiled functions are cached beside this file (or in NUMBA_CACHE_DIR, or the user's cache
+folder), so a process pays the compilation (a few seconds) once per machine, not once per
+search. Where none of those is writable (a service whose install and home are read-only,
+docs/pts-board.service) each process compiles them again, rather than failing to start.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 import numpy as np
 from numba import njit
@@ -27,7 +32,18 @@ _UNREACHABLE = 2**62
 START, END, COST, LEAVE_AT, LATEST, BEGIN, FINISH, VEHICLE, METRES_LEFT, RATE, ROOM = range(11)
 
 
-@njit(cache=True)
+_Function = TypeVar("_Function", bound=Callable[..., Any])
+
+
+def compiled(function: _Function) -> _Function:
+    """`function` compiled, its machine code cached where numba can write it, else not."""
+    try:
+        return cast(_Function, njit(cache=True)(function))
+    except RuntimeError:  # numba found nowhere to keep it
+        return cast(_Function, njit(function))
+
+
+@compiled
 def _grown(buffer: NDArray[np.int64], size: int) -> NDArray[np.int64]:
     if size < buffer.shape[1]:
         return buffer
@@ -36,7 +52,7 @@ def _grown(buffer: NDArray[np.int64], size: int) -> NDArray[np.int64]:
     return bigger
 
 
-@njit(cache=True)
+@compiled
 def places(legs: NDArray[np.int64], begin: NDArray[np.int64], finish: NDArray[np.int64],
            run_last: NDArray[np.int64], transit: NDArray[np.int64], costs: NDArray[np.int64],
            metres: NDArray[np.int64], ranged: bool, p: int, d: int, lo_p: int, hi_p: int,
@@ -114,7 +130,7 @@ def places(legs: NDArray[np.int64], begin: NDArray[np.int64], finish: NDArray[np
     return found[:, :size]
 
 
-@njit(cache=True)
+@compiled
 def legs_of(seq: NDArray[np.int64], at: NDArray[np.int64], transit: NDArray[np.int64],
             cost: NDArray[np.int64], metres: NDArray[np.int64], hi: NDArray[np.int64],
             demand: NDArray[np.int64], capacity: NDArray[np.int64], at_break: NDArray[np.bool_],
@@ -158,7 +174,7 @@ def legs_of(seq: NDArray[np.int64], at: NDArray[np.int64], transit: NDArray[np.i
     return out
 
 
-@njit(cache=True)
+@compiled
 def with_journey(seq: NDArray[np.int64], i: int, j: int, p: int, d: int) -> NDArray[np.int64]:
     """The run's stops with pickup `p` after position `i` and drop-off `d` after position `j`."""
     m = seq.shape[0]
@@ -171,7 +187,7 @@ def with_journey(seq: NDArray[np.int64], i: int, j: int, p: int, d: int) -> NDAr
     return stops
 
 
-@njit(cache=True)
+@compiled
 def _rides(stops: NDArray[np.int64], pickup_of: NDArray[np.int64], limit_of: NDArray[np.int64],
            where: NDArray[np.int64]) -> NDArray[np.int64]:
     """(pickup position, drop-off position, ride limit) of each journey on a run, a row each."""
@@ -190,7 +206,7 @@ def _rides(stops: NDArray[np.int64], pickup_of: NDArray[np.int64], limit_of: NDA
     return rides[:n]
 
 
-@njit(cache=True)
+@compiled
 def earliest(stops: NDArray[np.int64], lo: NDArray[np.int64], hi: NDArray[np.int64],
              transit: NDArray[np.int64], pickup_of: NDArray[np.int64],
              limit_of: NDArray[np.int64], where: NDArray[np.int64], shift_start: int,
@@ -238,7 +254,7 @@ def earliest(stops: NDArray[np.int64], lo: NDArray[np.int64], hi: NDArray[np.int
     return at[:0]
 
 
-@njit(cache=True)
+@compiled
 def latest_start(stops: NDArray[np.int64], at: NDArray[np.int64], hi: NDArray[np.int64],
                  transit: NDArray[np.int64], rides: NDArray[np.int64], shift_end: int) -> int:
     """The latest a run (its earliest times `at`) can leave base and still end at at[-1].
@@ -270,7 +286,7 @@ def latest_start(stops: NDArray[np.int64], at: NDArray[np.int64], hi: NDArray[np
     return int(at[0])  # leaving early always works
 
 
-@njit(cache=True)
+@compiled
 def time_cost(stops: NDArray[np.int64], at: NDArray[np.int64], hi: NDArray[np.int64],
               transit: NDArray[np.int64], pickup_of: NDArray[np.int64],
               limit_of: NDArray[np.int64], where: NDArray[np.int64], soft: NDArray[np.int64],
@@ -333,7 +349,7 @@ def time_cost(stops: NDArray[np.int64], at: NDArray[np.int64], hi: NDArray[np.in
     return best
 
 
-@njit(cache=True)
+@compiled
 def replaced(legs: NDArray[np.int64], begin: NDArray[np.int64], finish: NDArray[np.int64],
              local: NDArray[np.int64], run_last: NDArray[np.int64], at: int, was: int,
              part: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64],
@@ -373,7 +389,7 @@ def replaced(legs: NDArray[np.int64], begin: NDArray[np.int64], finish: NDArray[
     return new_legs, new_begin, new_finish, new_local, new_last
 
 
-@njit(cache=True)
+@compiled
 def loads_fit(stops: NDArray[np.int64], demand: NDArray[np.int64], capacity: NDArray[np.int64],
               at_break: NDArray[np.bool_], patients: int, metres: NDArray[np.int64],
               range_m: int) -> bool:
