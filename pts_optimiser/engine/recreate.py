@@ -7,9 +7,9 @@ This search takes a group of related journeys off their runs and puts them back 
 time, each where an exact check of its run's times, loads and range allows it most cheaply,
 and keeps the result by simulated annealing: the move published dial-a-ride methods are
 built on (Ropke & Pisinger 2006), with the quick one-pass reinsertion and "blinks" of
-Christiaens & Vanden Berghe (2020), which buy many more tries in the same time. In Python,
-speed comes from pricing a journey on every run at once with numpy, and checking exactly
-only the few cheapest places left.
+Christiaens & Vanden Berghe (2020), which buy many more tries in the same time. Speed comes
+from pricing a journey on every run at once in one compiled pass (`kernels`), and checking
+exactly, also compiled, only the few cheapest places left; the search's choices stay here.
 
 It starts from an OR-Tools plan and gives back node orders only. The caller hands those to
 OR-Tools again, which times them and checks them against the whole model; a plan OR-Tools
@@ -123,7 +123,7 @@ class RecreateOutcome:
 
 
 class _Day:
-    """The routing input, with Python lists where scalar lookups are what is fast."""
+    """The routing input, as arrays by node for the kernels and lists for lookups in Python."""
 
     def __init__(self, data: RoutingInput) -> None:
         self.data = data
@@ -196,10 +196,11 @@ class _Day:
         # shift, never the reverse, so a place's arcs are a floor on what it costs. A usual
         # time (a soft earliest) can be met by a delay.
         self.times_only_cost_more = not data.soft_earliest
+        # Soft bounds on a stop's time: (latest, cost a minute after it, earliest, cost a
+        # minute before it); and the same as a row per node, with whether it has any first.
         self.soft = {node: (*data.soft_latest.get(node, (0, 0)),
                             *data.soft_earliest.get(node, (0, 0)))
                      for node in {*data.soft_latest, *data.soft_earliest}}
-        # The same, a row per node: whether it has one, then as above (for the kernels).
         self.soft_of = np.zeros((len(self.lo), 5), dtype=np.int64)
         for node, bounds in self.soft.items():
             self.soft_of[node] = (1, *bounds)
@@ -354,8 +355,8 @@ _NOBODY = np.empty(0, dtype=bool)  # no vehicle excluded, for the kernels
 class _Board:
     """The legs of every run side by side, the runs of one km rate together.
 
-    One set of array operations then prices a journey on every run at once. When a run
-    changes, only its legs are replaced.
+    One pass over it (`kernels.places`) then prices a journey on every run at once. When a
+    run changes, only its legs are replaced.
     """
 
     def __init__(self, order: Sequence[int], parts: Sequence[NDArray[np.int64]],
