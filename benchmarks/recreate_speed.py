@@ -1,7 +1,7 @@
 """Benchmark: how many tries ruin and recreate makes a second, and where they get to.
 
     python benchmarks/recreate_speed.py --journeys 750 --seconds 20
-    python benchmarks/recreate_speed.py --darp ../shared/benchmarks/darp/cordeau-laporte2003/pr09.txt
+    python benchmarks/recreate_speed.py --darp ../shared/benchmarks/darp/cordeau2006/a8-96.txt
 
 Ruin and recreate alone, on one core, from the one-at-a-time plan (no OR-Tools, so nothing
 but the search itself is timed): a generated Derbyshire weekday (`--journeys`, `--vehicles`,
