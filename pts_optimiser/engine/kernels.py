@@ -1,10 +1,10 @@
 """Ruin and recreate's inner loops, compiled (numba).
 
-Pricing a journey on every run at once took ~50 numpy calls on arrays of a few hundred
-places, each paying its own overhead: on the published instances half of the search's
-time (docs/benchmarks.md). Here the same screen is one pass over the board's legs. Nothing
-here decides anything the caller would not: the places come out in the same order, with
-the same costs, as the array code they replace.
+Why compiled: pricing a journey on every run at once as numpy array operations took ~50
+calls on arrays of a few hundred places, and numpy's cost per call, not the work, was half
+the search's time (docs/benchmarks.md, 2026-12-03 latest). Here each is one pass. These
+functions only screen, price and check; every choice of the search stays in recreate.py,
+and they give it what the array code did, in the same order (a seed's plan is unchanged).
 
 Compiled functions are cached beside this file (or in NUMBA_CACHE_DIR, or the user's cache
 folder), so a process pays the compilation (a few seconds) once per machine, not once per
