@@ -9,7 +9,6 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from pts_optimiser.engine import kernels
 from pts_optimiser.engine import recreate as recreate_module
 from pts_optimiser.engine.model import RoutingInput, SearchSettings, solve_routing
 from pts_optimiser.engine.recreate import (
@@ -189,60 +188,6 @@ def test_the_journey_fewest_vehicles_can_make_goes_back_first(
         assert runs[0] is not None and runs[1] is not None
         left.update(_insert(search, [runs[0], runs[1]], [0, 1]))
     assert left == {0}  # in some orders journey 1 took the seat first
-
-
-def test_the_screen_keeps_every_place_the_exact_check_allows_and_prices_it() -> None:
-    """`kernels.places` against the exact check, on random days of a few journeys.
-
-    Every place where the run with the journey added keeps its windows, ride limits and
-    seats is kept, at the arcs it adds; every place kept has room on board all the way (the
-    screen's load test is exact), and the others break a window or a ride limit.
-    """
-    rng = np.random.default_rng(7)
-    checked = 0
-    for _ in range(60):
-        nodes = 2 + 2 * int(rng.integers(3, 7))
-        positions = [0, 0, *rng.integers(0, 60, nodes - 2).tolist()]
-        requests = [(k, k + 1, int(rng.integers(15, 80))) for k in range(2, nodes, 2)]
-        windows = {k: (int(lo), int(lo) + int(rng.integers(20, 200)))
-                   for k, lo in zip(range(2, nodes), rng.integers(0, 150, nodes - 2),
-                                    strict=True)}
-        data = line_day(positions, requests, vehicles=2, windows=windows,
-                        seats=int(rng.integers(1, 3)))
-        day = _Day(data)
-        search = _Search(day, RecreateSettings(30.0))
-        # Journeys put on one at a time where they fit; the last one is the one placed.
-        empty = [search.run_of(vehicle, []) for vehicle in (0, 1)]
-        runs = [run for run in empty if run is not None]
-        assert len(runs) == 2
-        for request in range(len(requests) - 1):
-            found = search.best_insertion(request, search.board(runs), runs)
-            if found is not None:
-                runs[found[1]] = search.run_of(found[1], found[2][1:-1]) or runs[found[1]]
-        board = search.board(runs)
-        p, d, _ = requests[-1]
-        places = kernels.places(board.legs, board.begin, board.finish, board.run_last,
-                                day.transit, day.costs, day.metres, False, p, d, day.lo[p],
-                                day.hi[p], day.lo[d], day.hi[d], day.limit[-1],
-                                day.demand_of[p], np.empty(0, dtype=np.int64),
-                                np.empty(0, dtype=bool))
-        kept = {(int(f), int(last)): int(added) for f, last, added in places.T}
-        for first in range(board.legs.shape[1]):
-            for last in range(first, int(board.run_last[first]) + 1):
-                vehicle = int(board.legs[kernels.VEHICLE, first])
-                seq = runs[vehicle].seq
-                i, j = int(board.local[first]), int(board.local[last])
-                stops = [*seq[:i + 1], p, *seq[i + 1:j + 1], d, *seq[j + 1:]]
-                fits = day.loads_fit(vehicle, stops)
-                works = fits and day.times(vehicle, stops) is not None
-                if works:
-                    assert (first, last) in kept
-                    assert kept[first, last] == (day.route_cost(vehicle, stops[1:-1])
-                                                 - runs[vehicle].arcs)
-                    checked += 1
-                if (first, last) in kept:
-                    assert fits
-    assert checked > 100
 
 
 def test_a_board_with_runs_replaced_is_the_board_built_afresh() -> None:
