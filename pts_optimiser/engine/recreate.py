@@ -133,8 +133,8 @@ class _Day:
         self.dims = [name for name in LOADS if any(data.loads[name])]
         self.demand = [tuple(int(data.loads[name][n]) for name in self.dims)
                        for n in range(len(data.service_min))]
-        self.capacity = [tuple(v.capacity[name] for name in self.dims) for v in data.vehicles]
-        self.capacity_of = [np.asarray(c, dtype=np.int64) for c in self.capacity]
+        self.capacity_of = [np.asarray([v.capacity[name] for name in self.dims], dtype=np.int64)
+                            for v in data.vehicles]
         # At a break nobody is on board: its node's room for patients is nil.
         self.patients = self.dims.index("patients") if "patients" in self.dims else None
         # As arrays indexed by node, for the kernels.
@@ -347,7 +347,6 @@ def _nodes(run: _Run) -> NDArray[np.int64]:
     return run.nodes
 
 
-# A run's legs are the columns of an array, one row per quantity (`kernels.START`...).
 _NONE = np.empty(0, dtype=np.int64)  # no cost per vehicle, for the kernels
 _NOBODY = np.empty(0, dtype=bool)  # no vehicle excluded, for the kernels
 
@@ -509,10 +508,10 @@ class _Search:
                                day.lo[d], day.hi[d], day.limit[request], day.demand_of[p],
                                day.change.get(p, _NONE), _NOBODY if allowed is None else allowed)
         first, last, added = placed[0], placed[1], placed[2]
+        if first.size == 0:
+            return None
         vehicles, rates = legs[VEHICLE][first], legs[RATE][first]
         candidates = np.arange(first.size)
-        if candidates.size == 0:
-            return None
         # Blinks: now and then a place is passed over, so equal plans do not repeat.
         candidates = candidates[self.blinks.random(candidates.size) >= BLINK]
         priced = added if extra is None else added + extra[vehicles]
@@ -553,12 +552,11 @@ class _Search:
                 break  # a stop added never makes a run's times cheaper: none left costs less
             vehicle = int(vehicles[place])
             i, j = int(pickup_after[place]), int(dropoff_after[place])
-            at = day.earliest(vehicle, kernels.with_journey(_nodes(runs[vehicle]), i, j, p, d))
+            inserted = kernels.with_journey(_nodes(runs[vehicle]), i, j, p, d)
+            at = day.earliest(vehicle, inserted)
             if not at.size:
                 continue
-            seq = runs[vehicle].seq
-            stops = [*seq[:i + 1], p, *seq[i + 1:j + 1], d, *seq[j + 1:]]
-            times = at.tolist()
+            stops, times = inserted.tolist(), at.tolist()
             arcs = int(added[place])
             more = int(priced[place])
             if compare > 1:
