@@ -273,13 +273,16 @@ def portfolio(data: RoutingInput, settings: SearchSettings, progress: ProgressFn
                     if (outcome := result_or_none(future)) is not None]
     if not finished:
         return None
-    # The objective counts a left-out journey's penalty, so the lower one also serves more
-    # unless the penalties are zero: count served first to keep the promise either way
-    # (less a sketch's allowance, which the status then states).
+    # Patients' days whole, then journeys, then the objective (less a sketch's allowance):
+    # where the plan kept serves fewer journeys than the other, the status says why.
     kept, best = kept_plan(finished, data, start_allowance if from_start else None)
-    given = max(served(outcome, data) for _, outcome in finished) - served(best, data)
-    notes = (f"; {given} journey(s) fewer than the other search's plan, within the continuity "
-             "allowance" if given > 0 else "")
+    most = max((outcome for _, outcome in finished), key=lambda o: served(o, data))
+    given = served(most, data) - served(best, data)
+    more_whole = (whole_days(served_requests(best.routes, data), data)
+                  - whole_days(served_requests(most.routes, data), data))
+    why = (f"carrying {more_whole} more patient day(s) whole" if more_whole > 0
+           else "within the continuity allowance")
+    notes = f"; {given} journey(s) fewer than the other search's plan, {why}" if given > 0 else ""
     sketched = [served(o, data) for _, o in finished if o.status.startswith(SKETCH)]
     if from_start and sketched and not best.status.startswith(SKETCH):
         # Why a week's day kept little of its regulars' runs: what that would have cost.
@@ -299,7 +302,12 @@ def portfolio(data: RoutingInput, settings: SearchSettings, progress: ProgressFn
 
 def kept_plan(finished: Sequence[tuple[SearchSettings, RoutingOutcome]], data: RoutingInput,
               sketch_allowance: int | None = None) -> tuple[SearchSettings, RoutingOutcome]:
-    """Of the searches' plans, the one serving most, then cheapest by the objective.
+    """Of the searches' plans, the one with most patients' days whole, then most journeys.
+
+    Then the cheapest by the objective. Patients first: the product's unit of service is
+    the patient's day, and two plans serving about as many journeys can differ in the
+    patients they leave short (the objective weighs one against the other:
+    `encode.patient_share`).
 
     With `sketch_allowance` (the searches started from a sketch), the best plan improved
     from the sketch is kept unless it serves more than that many journeys fewer: the other
@@ -308,8 +316,9 @@ def kept_plan(finished: Sequence[tuple[SearchSettings, RoutingOutcome]], data: R
     outweigh what continuity is priced at) while keeping little of the regulars' crews
     (docs/week.md).
     """
-    def better(pair: tuple[SearchSettings, RoutingOutcome]) -> tuple[int, int]:
-        return served(pair[1], data), -pair[1].objective
+    def better(pair: tuple[SearchSettings, RoutingOutcome]) -> tuple[int, int, int]:
+        carried = served_requests(pair[1].routes, data)
+        return whole_days(carried, data), len(carried), -pair[1].objective
 
     best = max(finished, key=better)
     sketched = [pair for pair in finished if pair[1].status.startswith(SKETCH)]
@@ -354,6 +363,26 @@ def served_requests(routes: Sequence[Sequence[Visit]], data: RoutingInput) -> se
     """Indices of the requests these routes carry."""
     request_of = {r.pickup_node: i for i, r in enumerate(data.requests)}
     return {request_of[v.node] for route in routes for v in route if v.node in request_of}
+
+
+def whole_days(carried: set[int], data: RoutingInput) -> int:
+    """Patients' days carried whole: journeys linked out and back, all carried, count once.
+
+    The engine knows a patient only by the links between their journeys: a journey linked
+    to none is a day of its own.
+    """
+    day_of = list(range(len(data.requests)))
+
+    def root(request: int) -> int:
+        while day_of[request] != request:
+            day_of[request] = day_of[day_of[request]]
+            request = day_of[request]
+        return request
+
+    for outward, back in data.links:
+        day_of[root(outward)] = root(back)
+    short = {root(r) for r in range(len(data.requests)) if r not in carried}
+    return len({root(r) for r in range(len(data.requests))} - short)
 
 
 def served_in(routes: Sequence[Sequence[Visit]], data: RoutingInput) -> int:
