@@ -278,22 +278,33 @@ def below_alert(plan: Plan | Mapping[str, Any], config: Config | None = None) ->
 
 def _fallback_better(problem: Problem, fallback: Sequence[Roster], rosters: Sequence[Roster],
                      strictly_more: bool = False, bring_back: Collection[str] = ()) -> bool:
-    """Whether the one-at-a-time plan beats the search's: serving more, then cheaper.
+    """Whether the one-at-a-time plan beats the search's: days whole, journeys, then cost.
 
     Rides back for patients already taken out (`bring_back`) count first: a plan serving more
-    journeys by leaving one of them somewhere is worse. `strictly_more` (re-planning from the
-    old plan): only by serving more, since the search's plan keeps crews on the journeys
-    they had.
+    journeys by leaving one of them somewhere is worse. Then patients' days carried whole,
+    as in the portfolio. `strictly_more` (re-planning from the old plan): only by serving
+    more journeys, since the search's plan keeps crews on the journeys they had.
     """
     ours = {j.journey_id for r in fallback for j in r.journeys}
     theirs = {j.journey_id for r in rosters for j in r.journeys}
     home, other_home = len(ours & set(bring_back)), len(theirs & set(bring_back))
     if home != other_home:
         return home > other_home
+    whole, other_whole = _whole_patients(problem, ours), _whole_patients(problem, theirs)
+    if whole != other_whole and not strictly_more:
+        return whole > other_whole
     served, other = len(ours), len(theirs)
     if served != other or strictly_more:
         return served > other
     return _cost(problem, fallback) < _cost(problem, rosters)
+
+
+def _whole_patients(problem: Problem, planned: Collection[str]) -> int:
+    """Patients every one of whose journeys the plan carries."""
+    days: dict[str, list[str]] = {}
+    for journey in problem.journeys:
+        days.setdefault(journey.patient_id, []).append(journey.journey_id)
+    return sum(all(j in planned for j in ids) for ids in days.values())
 
 
 def _cost(problem: Problem, rosters: Sequence[Roster]) -> float:

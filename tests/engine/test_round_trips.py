@@ -325,6 +325,26 @@ def test_a_ride_back_outranks_more_journeys(tmp_path: Path) -> None:
     assert _fallback_better(problem, fallback, searched, strictly_more=True)
 
 
+def test_a_patients_day_whole_outranks_more_journeys(tmp_path: Path) -> None:
+    """Carrying one patient out and back beats carrying three patients home only."""
+    def plan(*ids: str) -> Sequence[Roster]:  # only the journeys are read before the costs
+        return cast(Sequence[Roster],
+                    [SimpleNamespace(journeys=[SimpleNamespace(journey_id=j) for j in ids])])
+
+    bookings = []
+    for k in range(3):
+        bookings += [booking(f"IN{k}", patient_id=f"P{k}"),
+                     booking(f"HOME{k}", patient_id=f"P{k}", pickup_site="RDH", pickup_lat="",
+                             pickup_lon="", dropoff_site="", dropoff_lat=52.93,
+                             dropoff_lon=-1.49, appointment_time="", ready_time="11:30",
+                             return_of=f"IN{k}")]
+    problem = _load(tmp_path, bookings, [vehicle("V1")])
+    whole, homes = plan("IN0", "HOME0"), plan("HOME0", "HOME1", "HOME2")
+    assert _fallback_better(problem, whole, homes)
+    assert not _fallback_better(problem, homes, whole)
+    assert _fallback_better(problem, homes, whole, strictly_more=True)
+
+
 def test_a_patient_left_out_counts_not_only_their_journeys(tmp_path: Path) -> None:
     """A round trip's journeys cost 3/4 each to leave out, a one-way patient's the whole price.
 
