@@ -251,10 +251,11 @@ def portfolio(data: RoutingInput, settings: SearchSettings, progress: ProgressFn
     the time. With `from_start` (`start` is a sketch to improve: regulars' runs of another
     day) both start from it at once, each with its own seed: a plan built afresh served
     about as many journeys but kept little of the sketch's crews (docs/week.md). The
-    better plan is kept: serving more, then cheaper; but a plan improved from such a sketch
-    is kept over one built afresh (by a search whose sketch could not be repaired) where it
-    serves at most `start_allowance` fewer (`Commitments.sketch_allowance`). A search whose
-    process fails, or runs past the time limit, leaves the other's plan.
+    better plan is kept (`kept_plan`: patients' days whole, journeys, cost); but a plan
+    improved from such a sketch is kept over one built afresh (by a search whose sketch
+    could not be repaired) where it serves at most `start_allowance` fewer
+    (`Commitments.sketch_allowance`). A search whose process fails, or runs past the time
+    limit, leaves the other's plan.
     """
     started = time.monotonic()
     each = replace(settings, time_limit_s=max(1.0, settings.time_limit_s - MERGE_MARGIN_S))
