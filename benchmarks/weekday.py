@@ -8,8 +8,10 @@ patient (the unit of service: everyone taken somewhere is brought back), patient
 served, patients left somewhere (outward planned, return not), patients whose every
 journey is servable alone and fully served, and the renal standard (dialysis patients
 collected within [kpi] renal_collect_within_min of ready, where the hard window allows more).
-A generated day without `return_of` gets one written here: each patient's journeys in time
-order, the next one a return when it starts within 300 m of where the previous one ended.
+For pts, which search's plan was kept (and why, where it serves fewer journeys than the
+other's) goes to stderr and `--json`. A generated day without `return_of` gets one written
+here: each patient's journeys in time order, the next one a return when it starts within
+300 m of where the previous one ended.
 `--links inferred` gives the planners (and `pts check`) the day with `return_of` emptied, so
 both infer the links themselves; the patient figures still count by the generator's links.
 VROOM needs `pip install pyvroom`; without it that column is skipped.
@@ -55,6 +57,7 @@ class Row:
     servable_patients_served: int = 0
     renal_on_time: int = 0
     renal_collected: int = 0
+    search: str = ""  # pts: which search's plan was kept, and why (summary.json)
 
 
 def _tree_rss_mb(pid: int) -> float:
@@ -229,14 +232,18 @@ def bench(seed: int, journeys: int, vehicles: int, time_limit: float, planners: 
         if not (plan / "rosters.csv").exists():
             print(f"{planner} wrote no plan:\n{output}", file=sys.stderr)
             continue
+        search = ""
         if planner.startswith("pts"):
-            servable = json.loads((plan / "summary.json").read_text())["servable"]
+            summary = json.loads((plan / "summary.json").read_text())
+            servable, search = summary["servable"], summary["search"]["status"]
         served, km = _served(plan)
         violations, by_rule = _check(day, plan)
         rows.append(Row(planner, seed, journeys, vehicles, served, servable, violations,
                         by_rule, round(km, 1), round(wall, 1), round(peak),
-                        **patient_figures(truth, plan)))
+                        **patient_figures(truth, plan), search=search))
         print(_line(rows[-1]), flush=True)
+        if search:  # beside the table, not in it
+            print(f"{planner}, seed {seed}, {journeys} journeys: {search}", file=sys.stderr)
     return rows
 
 
