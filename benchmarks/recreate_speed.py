@@ -26,8 +26,8 @@ from pts_optimiser.domain.commitments import NOTHING_COMMITTED
 from pts_optimiser.domain.config import load_config
 from pts_optimiser.domain.problem import Problem, as_planned
 from pts_optimiser.engine.encode import encode, routes_of
-from pts_optimiser.engine.fallback import one_at_a_time
 from pts_optimiser.engine.recreate import RecreateSettings, recreate
+from pts_optimiser.engine.solve import fallback_plan
 from pts_optimiser.io.darp import read_instance, to_problem
 from pts_optimiser.io.generate import write_day
 from pts_optimiser.io.parse import Inputs, read_problem
@@ -37,9 +37,7 @@ def _measure(name: str, problem: Problem, seconds: float, seed: int,
              iterations: int | None) -> None:
     problem = as_planned(problem)
     encoded = encode(problem, NOTHING_COMMITTED, seed)
-    allowed = {j.journey_id: encoded.diagnoses[j.journey_id].allowed for j in encoded.servable}
-    rosters, _ = one_at_a_time(problem, encoded.places, allowed, encoded.begun,
-                               encoded.returns)
+    rosters, _ = fallback_plan(problem, encoded)
     start = routes_of(rosters, problem.vehicles, encoded.nodes, encoded.break_nodes)
     data = encoded.data
     recreate(data, start, RecreateSettings(1.0, seed=seed, max_iterations=1), foreign=True)

@@ -138,10 +138,7 @@ def _solve_one(problem: Problem, options: SolveOptions, progress: ProgressFn | N
     encoded = encode(problem, commitments, options.seed)
     # Never an empty plan: one journey at a time needs no search and keeps every rule. It
     # is the plan to beat, and where ruin and recreate starts if OR-Tools has none.
-    fallback = (one_at_a_time(problem, encoded.places,
-                              {j.journey_id: encoded.diagnoses[j.journey_id].allowed
-                               for j in encoded.servable}, encoded.begun, encoded.returns)
-                if encoded.anything_to_route else None)
+    fallback = fallback_plan(problem, encoded) if encoded.anything_to_route else None
     outcome = _searched(encoded, options, deadline, progress, commitments, fallback)
     rosters, left_out = read_routes(problem, outcome, encoded.nodes, encoded.data,
                                     encoded.begun)
@@ -165,6 +162,12 @@ def _solve_one(problem: Problem, options: SolveOptions, progress: ProgressFn | N
         search["travel_warning"] = places.warning
     return Plan(problem, tuple(rosters), tuple(unassigned), time.monotonic() - started, search,
                 chosen.origin)
+
+
+def fallback_plan(problem: Problem, encoded: Encoded) -> tuple[list[Roster], list[Journey]]:
+    """The one-at-a-time plan of an encoded day (rosters, journeys left out): no search."""
+    allowed = {j.journey_id: encoded.diagnoses[j.journey_id].allowed for j in encoded.servable}
+    return one_at_a_time(problem, encoded.places, allowed, encoded.begun, encoded.returns)
 
 
 def _searched(encoded: Encoded, options: SolveOptions, deadline: Deadline,
