@@ -3,8 +3,9 @@
 Why compiled: pricing a journey on every run at once as numpy array operations took ~50
 calls on arrays of a few hundred places, and numpy's cost per call, not the work, was half
 the search's time (docs/benchmarks.md, 2026-12-03 latest). Here each is one pass. These
-functions only screen, price and check; every choice of the search stays in recreate.py,
-and they give it what the array code did, in the same order (a seed's plan is unchanged).
+functions only screen, price, check and pick the cheapest; every random draw and every rule
+of the search stays in recreate.py, and they give it what the array code did, in the same
+order (a seed's plan is unchanged).
 
 Compiled functions are cached beside this file (or in NUMBA_CACHE_DIR, or the user's cache
 folder), so a process pays the compilation (a few seconds) once per machine, not once per
@@ -415,3 +416,84 @@ def loads_fit(stops: NDArray[np.int64], demand: NDArray[np.int64], capacity: NDA
         if used > range_m:
             return False
     return True
+
+
+@compiled
+def best_place(placed: NDArray[np.int64], blink: NDArray[np.float64], blink_share: float,
+               extra: NDArray[np.int64], legs: NDArray[np.int64], local: NDArray[np.int64],
+               run_last: NDArray[np.int64], p: int, d: int, lo: NDArray[np.int64],
+               hi: NDArray[np.int64], transit: NDArray[np.int64], pickup_of: NDArray[np.int64],
+               limit_of: NDArray[np.int64], where: NDArray[np.int64],
+               shift_start: NDArray[np.int64], shift_end: NDArray[np.int64],
+               longest: NDArray[np.int64], soft: NDArray[np.int64], span: int,
+               timed: NDArray[np.int64], compare: int, tries: int,
+               only_more: bool) -> tuple[int, int]:
+    """The cheapest of a journey's `places` that an exact check of its run's times allows.
+
+    (column of `placed`, what it adds), column -1 if none. A place whose `blink` is below
+    `blink_share` is passed over. Places are priced by their arcs plus `extra` (per vehicle,
+    empty: none) and tried cheapest first (ties in board order), each km rate on its own,
+    rates in the order first met: at most `tries` of a rate, until `compare` pass; with
+    `compare` above 1 each is costed in full (its run's times, `time_cost`, less the run's
+    own `timed`, per vehicle) and the least kept; `only_more`: a stop added never makes a
+    run's times cheaper, so none dearer than the least found need be tried. The same places
+    in the same order as the array code it replaces (a seed's plan is unchanged).
+    """
+    n = placed.shape[1]
+    candidates = np.empty(n, dtype=np.int64)
+    c = 0
+    for k in range(n):
+        if blink[k] >= blink_share:
+            candidates[c] = k
+            c += 1
+    priced = placed[2].copy()
+    rates = np.empty(n, dtype=np.int64)
+    for k in range(n):
+        vehicle = legs[VEHICLE, placed[0, k]]
+        if extra.shape[0] > 0:
+            priced[k] += extra[vehicle]
+        rates[k] = legs[RATE, placed[0, k]]
+    best, best_more = -1, 0
+    done = np.zeros(c, dtype=np.bool_)
+    mine = np.empty(c, dtype=np.int64)
+    for g in range(c):
+        if done[g]:
+            continue
+        rate = rates[candidates[g]]
+        size = 0
+        for h in range(g, c):
+            if not done[h] and rates[candidates[h]] == rate:
+                done[h] = True
+                mine[size] = candidates[h]
+                size += 1
+        order = mine[:size][np.argsort(priced[mine[:size]], kind="mergesort")]
+        found, least, chosen, chosen_more = 0, 0, -1, 0
+        for q in range(min(tries, size)):
+            place = order[q]
+            if found > 0 and only_more and priced[place] >= least:
+                break
+            f, last = placed[0, place], placed[1, place]
+            vehicle = legs[VEHICLE, f]
+            begin = f - local[f]
+            end = run_last[f]
+            seq = np.empty(end - begin + 2, dtype=np.int64)
+            seq[:end - begin + 1] = legs[START, begin:end + 1]
+            seq[end - begin + 1] = legs[END, end]
+            stops = with_journey(seq, local[f], local[last], p, d)
+            at = earliest(stops, lo, hi, transit, pickup_of, limit_of, where,
+                          shift_start[vehicle], shift_end[vehicle], longest[vehicle])
+            if at.shape[0] == 0:
+                continue
+            more = priced[place]
+            if compare > 1:
+                more += time_cost(stops, at, hi, transit, pickup_of, limit_of, where, soft,
+                                  shift_end[vehicle], span) - timed[vehicle]
+            if found == 0 or more < chosen_more:
+                chosen, chosen_more = place, more
+            least = more if found == 0 else min(least, more)
+            found += 1
+            if found >= compare:
+                break
+        if chosen >= 0 and (best < 0 or chosen_more < best_more):
+            best, best_more = chosen, chosen_more
+    return best, best_more

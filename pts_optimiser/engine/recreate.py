@@ -24,6 +24,7 @@ import random
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -32,7 +33,6 @@ from pts_optimiser.engine import kernels
 from pts_optimiser.engine.kernels import (
     BEGIN,
     FINISH,
-    RATE,
     VEHICLE,
 )
 from pts_optimiser.engine.model import (
@@ -172,6 +172,12 @@ class _Day:
             self.pickup_of[journey.dropoff_node] = journey.pickup_node
             self.limit_of[journey.dropoff_node] = limit
         self.where = np.full(len(self.lo), -1, dtype=np.int64)
+        # Per vehicle, its shift and longest time out (-1: none), for the kernels.
+        self.shift_start_of = np.asarray([v.shift_start_min for v in data.vehicles],
+                                         dtype=np.int64)
+        self.shift_end_of = np.asarray([v.shift_end_min for v in data.vehicles], dtype=np.int64)
+        self.longest_of = np.asarray([-1 if v.max_duration_min is None else v.max_duration_min
+                                      for v in data.vehicles], dtype=np.int64)
         # Per journey, the vehicles allowed to carry it as a mask; None where every one is.
         self.allowed: list[NDArray[np.bool_] | None] = []
         for request in data.requests:
@@ -270,10 +276,15 @@ class _Day:
         options = self.break_options[vehicle]
         return bool(options) and not any(node in options for node in seq)
 
-    def route_cost(self, vehicle: int, nodes: Sequence[int]) -> int:
-        """The run's arcs, and its regulars' pickups off their usual vehicle."""
-        v = self.data.vehicles[vehicle]
-        seq = np.asarray([v.start_node, *nodes, v.end_node])
+    def route_cost(self, vehicle: int, nodes: Sequence[int],
+                   seq: NDArray[np.int64] | None = None) -> int:
+        """The run's arcs, and its regulars' pickups off their usual vehicle.
+
+        `nodes` without the run's start and end; `seq`, if the caller has it, with them.
+        """
+        if seq is None:
+            v = self.data.vehicles[vehicle]
+            seq = np.asarray([v.start_node, *nodes, v.end_node], dtype=np.int64)
         changes = sum(int(self.change[n][vehicle]) for n in nodes if n in self.change)
         return int(self.cost[vehicle][seq[:-1], seq[1:]].sum()) + changes
 
@@ -289,10 +300,9 @@ class _Day:
                                 self.limit_of, self.where, v.shift_start_min, v.shift_end_min,
                                 -1 if v.max_duration_min is None else v.max_duration_min)
 
-    def time_cost(self, vehicle: int, seq: Sequence[int], at: Sequence[int]) -> int:
+    def time_cost(self, vehicle: int, seq: NDArray[np.int64], at: NDArray[np.int64]) -> int:
         """What the model charges for the run's times (`kernels.time_cost`)."""
-        return int(kernels.time_cost(np.asarray(seq, dtype=np.int64),
-                                     np.asarray(at, dtype=np.int64), self.hi_of, self.transit,
+        return int(kernels.time_cost(seq, at, self.hi_of, self.transit,
                                      self.pickup_of, self.limit_of, self.where, self.soft_of,
                                      self.data.vehicles[vehicle].shift_end_min,
                                      self.data.span_cost_per_min))
@@ -333,12 +343,15 @@ class _Run:
     seq: list[int]
     at: list[int]
     arcs: int  # cost of its arcs
-    cost: int  # and of its time on shift
+    cost: int  # and of its time on shift (and a break not taken)
+    timed: int  # what its times cost alone (time on shift, standards, usual times)
     # Its legs, as rows of an array (`START`...), worked out the first time a journey is
     # tried on the run and shared by every journey tried on it until the run changes.
     legs: NDArray[np.int64] | None = None
     nodes: NDArray[np.int64] | None = None  # `seq` as an array, likewise
+    times: NDArray[np.int64] | None = None  # `at` as an array, likewise
     rides: list[tuple[int, int, int]] | None = None  # `_rides_on`, likewise
+    requests: frozenset[int] | None = None  # `_requests_on`, likewise
 
 
 def _nodes(run: _Run) -> NDArray[np.int64]:
@@ -349,6 +362,7 @@ def _nodes(run: _Run) -> NDArray[np.int64]:
 
 _NONE = np.empty(0, dtype=np.int64)  # no cost per vehicle, for the kernels
 _NOBODY = np.empty(0, dtype=bool)  # no vehicle excluded, for the kernels
+_Shares = NDArray[np.float64]  # named once: subscripting the type costs at every call
 
 
 class _Board:
@@ -359,8 +373,9 @@ class _Board:
     """
 
     def __init__(self, order: Sequence[int], parts: Sequence[NDArray[np.int64]],
-                 ranged: bool) -> None:
+                 ranged: bool, timed: NDArray[np.int64]) -> None:
         self.ranged = ranged  # a vehicle on the board has a range
+        self.timed = timed  # by vehicle, what its run's times cost (`_Run.timed`)
         self.slot = {vehicle: k for k, vehicle in enumerate(order)}
         self.legs = np.concatenate(parts, axis=1)
         self.counts = np.asarray([part.shape[1] for part in parts])
@@ -375,8 +390,9 @@ class _Board:
         self.local = np.arange(self.legs.shape[1]) - np.repeat(self.first_leg, self.counts)
         self.run_last = np.repeat(ends, self.counts)  # the last leg of the leg's run
 
-    def replace(self, vehicle: int, part: NDArray[np.int64]) -> None:
-        """The vehicle's run is now `part`."""
+    def replace(self, vehicle: int, part: NDArray[np.int64], timed: int) -> None:
+        """The vehicle's run is now `part`, its times costing `timed`."""
+        self.timed[vehicle] = timed
         k = self.slot[vehicle]
         at, was, now = int(self.first_leg[k]), int(self.counts[k]), part.shape[1]
         self.legs, self.begin, self.finish, self.local, self.run_last = kernels.replaced(
@@ -399,18 +415,24 @@ class _Search:
         self.ranged = any(v.range_m is not None for v in day.data.vehicles)
 
     def run_of(self, vehicle: int, nodes: Sequence[int]) -> _Run | None:
-        v = self.day.data.vehicles[vehicle]
+        day = self.day
+        v = day.data.vehicles[vehicle]
         seq = [v.start_node, *nodes, v.end_node]
-        at = self.day.times(vehicle, seq)
-        if at is None or not self.day.loads_fit(vehicle, seq):
+        stops = np.asarray(seq, dtype=np.int64)
+        at = day.earliest(vehicle, stops)
+        if not at.size or not day.loads_fit(vehicle, stops):
             return None
-        return self.run(vehicle, seq, at, self.day.route_cost(vehicle, nodes))
+        return self.run(vehicle, stops, at, day.route_cost(vehicle, nodes, stops))
 
-    def run(self, vehicle: int, seq: list[int], at: list[int], arcs: int) -> _Run:
+    def run(self, vehicle: int, stops: NDArray[np.int64], at: NDArray[np.int64],
+            arcs: int) -> _Run:
         """A run costed as the model counts it: arcs, time on shift, a break not taken."""
         day = self.day
+        seq = stops.tolist()
         missing = day.data.break_cost if day.break_missing(vehicle, seq) else 0
-        return _Run(seq, at, arcs, arcs + day.time_cost(vehicle, seq, at) + missing)
+        timed = day.time_cost(vehicle, stops, at)
+        return _Run(seq, at.tolist(), arcs, arcs + timed + missing, timed, nodes=stops,
+                    times=at)
 
     def with_break(self, vehicle: int, run: _Run) -> _Run:
         """The run with its crew's break put where it costs least, if it lacks one and one fits.
@@ -434,9 +456,10 @@ class _Search:
                         for node in day.break_options[vehicle] for k in empty_legs)
         for added, k, node in places[:self.settings.tries_per_journey]:
             stops = [*run.seq[:k + 1], node, *run.seq[k + 1:]]
-            times = day.times(vehicle, stops)
-            if times is not None and day.loads_fit(vehicle, stops):
-                return self.run(vehicle, stops, times, run.arcs + added)
+            seq = np.asarray(stops, dtype=np.int64)
+            times = day.earliest(vehicle, seq)
+            if times.size and day.loads_fit(vehicle, seq):
+                return self.run(vehicle, seq, times, run.arcs + added)
         return run
 
     def with_room_for_break(self, vehicle: int, run: _Run) -> tuple[_Run, list[int]]:
@@ -471,8 +494,8 @@ class _Search:
             return run.legs
         day = self.day
         v = day.data.vehicles[vehicle]
-        legs = kernels.legs_of(_nodes(run),
-                               np.asarray(run.at, dtype=np.int64), day.transit,
+        times = run.times if run.times is not None else np.asarray(run.at, dtype=np.int64)
+        legs = kernels.legs_of(_nodes(run), times, day.transit,
                                day.cost[vehicle], day.metres, day.hi_of, day.demand_of,
                                day.capacity_of[vehicle], day.at_break, v.shift_end_min,
                                -1 if v.range_m is None else v.range_m, vehicle,
@@ -482,21 +505,20 @@ class _Search:
 
     def board(self, runs: Sequence[_Run]) -> _Board:
         return _Board(self.order, [self.legs(vehicle, runs[vehicle]) for vehicle in self.order],
-                      self.ranged)
-
-    def missing_cost(self, vehicle: int, seq: Sequence[int]) -> int:
-        return self.day.data.break_cost if self.day.break_missing(vehicle, seq) else 0
+                      self.ranged, np.asarray([run.timed for run in runs], dtype=np.int64))
 
     def best_insertion(self, request: int, board: _Board, runs: Sequence[_Run],
                        extra: NDArray[np.int64] | None = None
-                       ) -> tuple[int, int, list[int], list[int], int] | None:
+                       ) -> tuple[int, int, NDArray[np.int64], NDArray[np.int64], int] | None:
         """The cheapest feasible place for a journey on a board's runs.
 
         (added cost, vehicle, stops, times, added arc cost). Windows, ride limit, load and
         range rule most places out in one pass over the board (`kernels.places`); the
-        cheapest left of each km rate are checked exactly, in order of cost. `extra` (per
-        vehicle) is priced but is not the run's: a cost of the plan as a whole
-        (`_Day.crew_extra`).
+        cheapest left of each km rate are checked exactly, in order of cost
+        (`kernels.best_place`). `extra` (per vehicle) is priced but is not the run's: a cost
+        of the plan as a whole (`_Day.crew_extra`). With standards priced, a place's arcs
+        alone do not say what it costs: the few cheapest that work are costed in full
+        (times, standards), the least kept.
         """
         day = self.day
         req = day.data.requests[request]
@@ -507,70 +529,24 @@ class _Search:
                                day.costs, day.metres, board.ranged, p, d, day.lo[p], day.hi[p],
                                day.lo[d], day.hi[d], day.limit[request], day.demand_of[p],
                                day.change.get(p, _NONE), _NOBODY if allowed is None else allowed)
-        first, last, added = placed[0], placed[1], placed[2]
-        if first.size == 0:
+        if placed.shape[1] == 0:
             return None
-        vehicles, rates = legs[VEHICLE][first], legs[RATE][first]
-        candidates = np.arange(first.size)
         # Blinks: now and then a place is passed over, so equal plans do not repeat.
-        candidates = candidates[self.blinks.random(candidates.size) >= BLINK]
-        priced = added if extra is None else added + extra[vehicles]
-        pickup_after, dropoff_after = board.local[first], board.local[last]
-        if len(day.costs) == 1:
-            return self.checked(request, candidates[np.argsort(priced[candidates], kind="stable")],
-                                added, priced, vehicles, pickup_after, dropoff_after, runs)
-        rates = rates[candidates]
-        best: tuple[int, int, list[int], list[int], int] | None = None
-        # Rates in board order: of two places costing the same, the first is kept.
-        for rate in rates[np.sort(np.unique(rates, return_index=True)[1])].tolist():
-            mine = candidates[rates == rate]
-            found = self.checked(request, mine[np.argsort(priced[mine], kind="stable")], added,
-                                 priced, vehicles, pickup_after, dropoff_after, runs)
-            if found is not None and (best is None or found[0] < best[0]):
-                best = found
-        return best
-
-    def checked(self, request: int, order: NDArray[np.int64], added: NDArray[np.int64],
-                priced: NDArray[np.int64], vehicles: NDArray[np.int64],
-                pickup_after: NDArray[np.int64], dropoff_after: NDArray[np.int64],
-                runs: Sequence[_Run]) -> tuple[int, int, list[int], list[int], int] | None:
-        """The cheapest of the places that an exact check of the run's times allows.
-
-        Places in `order` (columns of the other arrays), cheapest first; their runs' stops
-        the pickup and the drop-off follow.
-        """
-        day = self.day
-        req = day.data.requests[request]
-        p, d = req.pickup_node, req.dropoff_node
-        # With standards priced, a place's arcs alone do not say what it costs: the few
-        # cheapest that work are costed in full (times, standards), the least kept.
-        compare = SOFT_PLACES if day.soft else 1
-        found: list[tuple[int, int, int, list[int], list[int]]] = []
-        least: int | None = None
-        for place in order[:self.settings.tries_per_journey].tolist():
-            if least is not None and day.times_only_cost_more and priced[place] >= least:
-                break  # a stop added never makes a run's times cheaper: none left costs less
-            vehicle = int(vehicles[place])
-            i, j = int(pickup_after[place]), int(dropoff_after[place])
-            inserted = kernels.with_journey(_nodes(runs[vehicle]), i, j, p, d)
-            at = day.earliest(vehicle, inserted)
-            if not at.size:
-                continue
-            stops, times = inserted.tolist(), at.tolist()
-            arcs = int(added[place])
-            more = int(priced[place])
-            if compare > 1:
-                old = runs[vehicle]
-                more += (day.time_cost(vehicle, stops, times)
-                         - (old.cost - old.arcs - self.missing_cost(vehicle, old.seq)))
-            found.append((more, arcs, vehicle, stops, times))
-            least = more if least is None else min(least, more)
-            if len(found) >= compare:
-                break
-        if not found:
+        blink = cast(_Shares, self.blinks.random(placed.shape[1]))
+        place, more = kernels.best_place(
+            placed, blink, BLINK, _NONE if extra is None else extra, legs, board.local,
+            board.run_last, p, d, day.lo_of, day.hi_of, day.transit, day.pickup_of,
+            day.limit_of, day.where, day.shift_start_of, day.shift_end_of, day.longest_of,
+            day.soft_of, day.data.span_cost_per_min, board.timed,
+            SOFT_PLACES if day.soft else 1, self.settings.tries_per_journey,
+            day.times_only_cost_more)
+        if place < 0:
             return None
-        more, arcs, vehicle, stops, times = min(found, key=lambda f: f[0])
-        return more, vehicle, stops, times, arcs
+        first, last = int(placed[0, place]), int(placed[1, place])
+        vehicle = int(legs[VEHICLE, first])
+        stops = kernels.with_journey(_nodes(runs[vehicle]), int(board.local[first]),
+                                     int(board.local[last]), p, d)
+        return int(more), vehicle, stops, day.earliest(vehicle, stops), int(placed[2, place])
 
 
 def recreate(data: RoutingInput, routes: Sequence[Sequence[int]],
@@ -631,8 +607,7 @@ def recreate(data: RoutingInput, routes: Sequence[Sequence[int]],
         ruin = _choose(search, current, current_out)
         candidate = list(current)
         for vehicle, run in enumerate(current):
-            gone = [n for n in run.seq[1:-1] if day.request_of.get(n) in ruin.removed]
-            if gone:
+            if not ruin.removed.isdisjoint(_requests_on(day, run)):
                 kept = [n for n in run.seq[1:-1] if day.request_of.get(n) not in ruin.removed]
                 rebuilt = search.run_of(vehicle, kept)
                 if rebuilt is None:  # taking stops off broke a rule: triangle inequality
@@ -779,6 +754,13 @@ def _rides_on(day: _Day, run: _Run) -> list[tuple[int, int, int]]:
     return run.rides
 
 
+def _requests_on(day: _Day, run: _Run) -> frozenset[int]:
+    """The journeys with a stop on a run (every journey on it has its drop-off there)."""
+    if run.requests is None:
+        run.requests = frozenset(request for request, _, _ in _rides_on(day, run))
+    return run.requests
+
+
 def _onto_one_crew(day: _Day, rng: random.Random, runs: Sequence[_Run],
                    on: Sequence[tuple[int, int, int]]) -> _Ruin | None:
     """A regular's day split between crews, taken off to go back on one crew that can carry it.
@@ -876,7 +858,7 @@ def _insert(search: _Search, runs: list[_Run], pending: list[int], first: Sequen
             crews[request] = vehicle
         runs[vehicle] = search.with_break(
             vehicle, search.run(vehicle, stops, times, runs[vehicle].arcs + added))
-        board.replace(vehicle, search.legs(vehicle, runs[vehicle]))
+        board.replace(vehicle, search.legs(vehicle, runs[vehicle]), runs[vehicle].timed)
     return sorted(left)
 
 

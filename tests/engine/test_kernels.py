@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from numba import njit
@@ -61,7 +63,7 @@ def test_the_screen_keeps_every_place_the_exact_check_allows_and_prices_it() -> 
         for request in range(len(requests) - 1):
             found = search.best_insertion(request, search.board(runs), runs)
             if found is not None:
-                runs[found[1]] = search.run_of(found[1], found[2][1:-1]) or runs[found[1]]
+                runs[found[1]] = search.run_of(found[1], found[2][1:-1].tolist()) or runs[found[1]]
         board = search.board(runs)
         p, d, _ = requests[-1]
         places = kernels.places(board.legs, board.begin, board.finish, board.run_last,
@@ -86,3 +88,64 @@ def test_the_screen_keeps_every_place_the_exact_check_allows_and_prices_it() -> 
                 if (first, last) in kept:
                     assert fits
     assert checked > 100
+
+
+def test_the_place_chosen_is_the_cheapest_the_exact_check_allows() -> None:
+    """`kernels.best_place` against every place checked exactly, on random days.
+
+    Two vehicles at different km rates (two groups on the board). With no place blinked and
+    every place tried, the one chosen is the cheapest the exact check allows, the first in
+    board order of equals, at the cost it adds; none if none works. With every place
+    blinked, none is chosen.
+    """
+    rng = np.random.default_rng(11)
+    chosen = 0
+    for _ in range(60):
+        nodes = 2 + 2 * int(rng.integers(3, 7))
+        positions = [0, 0, *rng.integers(0, 60, nodes - 2).tolist()]
+        requests = [(k, k + 1, int(rng.integers(15, 80))) for k in range(2, nodes, 2)]
+        windows = {k: (int(lo), int(lo) + int(rng.integers(20, 200)))
+                   for k, lo in zip(range(2, nodes), rng.integers(0, 150, nodes - 2),
+                                    strict=True)}
+        data = line_day(positions, requests, vehicles=2, windows=windows,
+                        seats=int(rng.integers(1, 3)))
+        data = replace(data, vehicles=[data.vehicles[0],
+                                       replace(data.vehicles[1], km_cost=1500)])
+        day = _Day(data)
+        search = _Search(day, RecreateSettings(30.0))
+        empty = [search.run_of(vehicle, []) for vehicle in (0, 1)]
+        runs = [run for run in empty if run is not None]
+        for request in range(len(requests) - 1):
+            found = search.best_insertion(request, search.board(runs), runs)
+            if found is not None:
+                runs[found[1]] = search.run_of(found[1], found[2][1:-1].tolist()) or runs[found[1]]
+        board = search.board(runs)
+        p, d, _ = requests[-1]
+        placed = kernels.places(board.legs, board.begin, board.finish, board.run_last,
+                                day.transit, day.costs, day.metres, False, p, d, day.lo[p],
+                                day.hi[p], day.lo[d], day.hi[d], day.limit[-1],
+                                day.demand_of[p], np.empty(0, dtype=np.int64),
+                                np.empty(0, dtype=bool))
+
+        # Past the blinks: the extra cost per vehicle (none), the board, the day.
+        rest = (np.empty(0, dtype=np.int64), board.legs, board.local, board.run_last, p, d,
+                day.lo_of, day.hi_of, day.transit, day.pickup_of, day.limit_of, day.where,
+                day.shift_start_of, day.shift_end_of, day.longest_of, day.soft_of, 0,
+                board.timed, 1, 10**6, True)
+        place, more = kernels.best_place(placed, np.ones(placed.shape[1]), 0.5, *rest)
+        assert kernels.best_place(placed, np.zeros(placed.shape[1]), 0.5, *rest)[0] == -1
+
+        works = []
+        for column, (first, last, added) in enumerate(placed.T.tolist()):
+            vehicle = int(board.legs[kernels.VEHICLE, first])
+            seq = runs[vehicle].seq
+            i, j = int(board.local[first]), int(board.local[last])
+            stops = [*seq[:i + 1], p, *seq[i + 1:j + 1], d, *seq[j + 1:]]
+            if day.times(vehicle, stops) is not None:
+                works.append((added, column))
+        if works:
+            assert (more, place) == min(works)
+            chosen += 1
+        else:
+            assert place == -1
+    assert chosen > 20

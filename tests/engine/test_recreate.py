@@ -214,7 +214,8 @@ def test_a_board_with_runs_replaced_is_the_board_built_afresh() -> None:
         run = search.run_of(vehicle, nodes)
         assert run is not None
         runs[vehicle] = run
-        board.replace(vehicle, search.legs(vehicle, run))
+        board.replace(vehicle, search.legs(vehicle, run), run.timed)
         fresh = search.board(runs)
-        for name in ("legs", "begin", "finish", "local", "run_last", "first_leg", "counts"):
+        for name in ("legs", "begin", "finish", "local", "run_last", "first_leg", "counts",
+                     "timed"):
             assert np.array_equal(getattr(board, name), getattr(fresh, name)), name
