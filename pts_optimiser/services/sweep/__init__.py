@@ -408,7 +408,9 @@ def _next(pending: set[Any]) -> tuple[set[Any], set[Any]]:
             list(waiting), timeout=POLL_S, return_when="FIRST_COMPLETED")
     except TimeoutError:
         finished = set()
-    except CancelledError:  # one was cancelled while we waited: taken the next time round
+    except (CancelledError, UnboundLocalError):
+        # One was cancelled while we waited (taken the next time round); distributed's
+        # wait() may then fail with UnboundLocalError instead (dask/distributed#8514).
         finished = set()
     return cancelled | set(finished), set(waiting)
 
