@@ -60,14 +60,11 @@ class Preference:
     The engine prices a pickup on another vehicle than the first of `vehicle_ids` that
     could carry the journey today (`[continuity] vehicle_change_cost`), and each minute it
     is more than `pickup_slack_min` from the usual time (`pickup_spread_cost_per_min`);
-    none of them, or no minute, asks nothing of that kind. A pickup on one of `met` (the
-    vehicles that carried the patient on other days of the horizon) costs nothing either:
-    where the usual crew cannot take them, a crew they have met adds no new face.
+    none of them, or no minute, asks nothing of that kind.
     """
 
     vehicle_ids: tuple[str, ...] = ()
     pickup_min: int | None = None
-    met: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

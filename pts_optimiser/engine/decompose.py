@@ -70,7 +70,6 @@ def _part(data: RoutingInput, vehicles: Sequence[int], requests: Sequence[int]) 
         nodes += [data.vehicles[v].start_node, data.vehicles[v].end_node]
     chosen: list[tuple[RoutingRequest, tuple[int, ...]]] = []
     usual: dict[int, tuple[int, int]] = {}
-    also: dict[int, tuple[int, ...]] = {}
     new_request: dict[int, int] = {}
     for r in requests:
         request = data.requests[r]
@@ -79,8 +78,6 @@ def _part(data: RoutingInput, vehicles: Sequence[int], requests: Sequence[int]) 
             if r in data.usual_vehicle and data.usual_vehicle[r][0] in keep_vehicles:
                 vehicle, cost = data.usual_vehicle[r]
                 usual[len(chosen)] = (new_vehicle[vehicle], cost)
-                also[len(chosen)] = tuple(new_vehicle[v] for v in data.also_usual.get(r, ())
-                                          if v in keep_vehicles)
             new_request[r] = len(chosen)
             chosen.append((request, allowed))
             nodes += [request.pickup_node, request.dropoff_node]
@@ -105,7 +102,7 @@ def _part(data: RoutingInput, vehicles: Sequence[int], requests: Sequence[int]) 
         break_cost=data.break_cost, horizon_min=data.horizon_min,
         soft_latest={new_node[n]: v for n, v in data.soft_latest.items() if n in new_node},
         soft_earliest={new_node[n]: v for n, v in data.soft_earliest.items() if n in new_node},
-        usual_vehicle=usual, also_usual={r: met for r, met in also.items() if met},
+        usual_vehicle=usual,
         # A round trip held whole keeps its rule in the part; one cut by the split is
         # guarded by the merge, which refuses a plan that leaves a patient somewhere.
         links=[(new_request[o], new_request[b]) for o, b in data.links

@@ -206,8 +206,8 @@ def encode(problem: Problem, commitments: Commitments, seed: int = 0) -> Encoded
     ends = [nodes.add(places.of(v.base), 0, (v.shift_start_min, v.shift_end_min))
             for v in vehicles]
     requests, soft_latest = _requests(problem, servable, diagnoses, commitments, nodes, places)
-    soft_latest, soft_earliest, usual_vehicle, also_usual = _continuity(
-        problem, servable, requests, commitments, soft_latest)
+    soft_latest, soft_earliest, usual_vehicle = _continuity(problem, servable, requests,
+                                                            commitments, soft_latest)
     fixed_visits = _aboard(begun, nodes, places)
     break_owner, break_nodes = _breaks(problem, break_places, begun, nodes, places)
     node_places = np.asarray(nodes.place_of_node)
@@ -219,7 +219,7 @@ def encode(problem: Problem, commitments: Commitments, seed: int = 0) -> Encoded
         vehicles=_routing_vehicles(problem, begun, starts, ends),
         requests=requests, break_owner=break_owner, fixed_visits=fixed_visits,
         links=request_links(returns, servable), soft_latest=soft_latest,
-        soft_earliest=soft_earliest, usual_vehicle=usual_vehicle, also_usual=also_usual,
+        soft_earliest=soft_earliest, usual_vehicle=usual_vehicle,
         together=_together(problem, servable, commitments),
         vehicle_cost=config.objective.vehicle_cost,
         span_cost_per_min=config.objective.shift_minute_cost,
@@ -350,10 +350,8 @@ def _continuity(problem: Problem, servable: Sequence[Journey],
                 requests: Sequence[RoutingRequest], commitments: Commitments,
                 soft_latest: Mapping[int, tuple[int, int]]
                 ) -> tuple[dict[int, tuple[int, int]], dict[int, tuple[int, int]],
-                           dict[int, tuple[int, int]], dict[int, tuple[int, ...]]]:
-    """Regulars' usual vehicles and times as costs.
-
-    (soft latests, soft earliests, usual vehicles, vehicles met on other days).
+                           dict[int, tuple[int, int]]]:
+    """Regulars' usual vehicles and times as costs: (soft latests, soft earliests, vehicles).
 
     A patient's day goes to one crew where it can: the first vehicle all their journeys ask
     for (in the earliest journey's order) that could carry every one of them alone today.
@@ -366,9 +364,8 @@ def _continuity(problem: Problem, servable: Sequence[Journey],
     latest = dict(soft_latest)
     earliest: dict[int, tuple[int, int]] = {}
     usual_vehicle: dict[int, tuple[int, int]] = {}
-    also: dict[int, tuple[int, ...]] = {}
     if not commitments.prefer:
-        return latest, earliest, usual_vehicle, also
+        return latest, earliest, usual_vehicle
     index_of = {v.vehicle_id: i for i, v in enumerate(problem.vehicles)}
     crew = _one_crew(servable, requests, commitments, index_of)
     for r, (journey, request) in enumerate(zip(servable, requests, strict=True)):
@@ -382,11 +379,6 @@ def _continuity(problem: Problem, servable: Sequence[Journey],
         if policy.vehicle_change_cost > 0 and vehicle is not None \
                 and len(request.allowed_vehicles) > 1:
             usual_vehicle[r] = (vehicle, policy.vehicle_change_cost)
-            met = tuple(dict.fromkeys(
-                index_of[v] for v in wish.met
-                if index_of.get(v, -1) in request.allowed_vehicles and index_of[v] != vehicle))
-            if met:
-                also[r] = met
         cost = policy.pickup_spread_cost_per_min
         if wish.pickup_min is None or cost <= 0:
             continue
@@ -398,7 +390,7 @@ def _continuity(problem: Problem, servable: Sequence[Journey],
         if high < window.latest_min:
             bound, dearer = latest.get(node, (high, cost))
             latest[node] = (min(bound, max(high, window.earliest_min)), max(dearer, cost))
-    return latest, earliest, usual_vehicle, also
+    return latest, earliest, usual_vehicle
 
 
 def _aboard(begun: Sequence[VehicleStart | None], nodes: Nodes, places: DayPlaces

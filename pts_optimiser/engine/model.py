@@ -90,9 +90,6 @@ class RoutingInput:
     soft_earliest: Mapping[int, tuple[int, int]] = field(default_factory=dict)
     # Continuity of care: request -> (vehicle index, cost when another vehicle carries it).
     usual_vehicle: Mapping[int, tuple[int, int]] = field(default_factory=dict)
-    # Continuity of care: request -> other vehicles that carry it at no cost either (those
-    # the patient met on other days); only for requests with a usual vehicle.
-    also_usual: Mapping[int, tuple[int, ...]] = field(default_factory=dict)
     # Continuity of care: (requests, cost of each vehicle beyond the first that carries
     # those of them planned). A regular's day with one crew.
     together: Sequence[tuple[tuple[int, ...], int]] = ()
@@ -183,9 +180,8 @@ def unlinked(data: RoutingInput, served: set[int]) -> list[int]:
 def vehicle_change_costs(data: RoutingInput) -> list[list[int]]:
     """Per vehicle, per node: what the model charges for serving the node on that vehicle.
 
-    A regular's pickup on another vehicle than their usual one (or one they met on another
-    day, `also_usual`) costs the policy's price; on those, and every other node anywhere,
-    nothing.
+    A regular's pickup on another vehicle than their usual one costs the policy's price; on
+    the usual one, and every other node anywhere, nothing.
     """
     n_nodes = len(data.service_min)
     base = [0] * n_nodes
@@ -193,8 +189,7 @@ def vehicle_change_costs(data: RoutingInput) -> list[list[int]]:
         base[data.requests[request].pickup_node] = cost
     costs = [list(base) for _ in data.vehicles]
     for request, (vehicle, _) in data.usual_vehicle.items():
-        for free in (vehicle, *data.also_usual.get(request, ())):
-            costs[free][data.requests[request].pickup_node] = 0
+        costs[vehicle][data.requests[request].pickup_node] = 0
     return costs
 
 

@@ -304,8 +304,7 @@ def _within(commitments: Commitments, journeys: set[str], vehicles: set[str],
         keep_on={j: v for j, v in commitments.keep_on.items() if j in journeys and v in vehicles},
         warm=runs(commitments.warm),
         bring_back=commitments.bring_back & journeys,
-        prefer={j: Preference(tuple(v for v in p.vehicle_ids if v in vehicles), p.pickup_min,
-                              tuple(v for v in p.met if v in vehicles))
+        prefer={j: Preference(tuple(v for v in p.vehicle_ids if v in vehicles), p.pickup_min)
                 for j, p in commitments.prefer.items() if j in journeys},
         together=[kept for group in commitments.together
                   if len(kept := tuple(j for j in group if j in journeys)) > 1],

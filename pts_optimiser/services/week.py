@@ -69,8 +69,6 @@ class Usual:
     # Asked for where `vehicle_id` cannot carry the leg that day: the leg's own usual
     # vehicle, where `one_crew` asked for the crew that took the patient out.
     otherwise: str | None = None
-    # Vehicles that carried the patient on other days of this week: no cost either.
-    met: tuple[str, ...] = ()
 
     @property
     def vehicle_ids(self) -> tuple[str, ...]:
@@ -198,24 +196,6 @@ def usual_of(plans: Iterable[Plan], patients: set[str] | None = None) -> dict[Le
     return usual
 
 
-def met_vehicles(plans: Iterable[Plan], patients: set[str]) -> dict[str, tuple[str, ...]]:
-    """Each patient's vehicles in `plans` (any journey, any day), in the order first met."""
-    met: dict[str, dict[str, None]] = defaultdict(dict)
-    for plan in sorted(plans, key=lambda p: p.problem.service_date):
-        for roster in plan.rosters:
-            for stop in roster.stops:
-                if stop.event is Event.PICKUP and stop.journey is not None \
-                        and stop.journey.patient_id in patients:
-                    met[stop.journey.patient_id][roster.vehicle.vehicle_id] = None
-    return {patient: tuple(vehicles) for patient, vehicles in met.items()}
-
-
-def with_met(usual: Mapping[Leg, Usual], met: Mapping[str, tuple[str, ...]]
-             ) -> dict[Leg, Usual]:
-    """Each leg's usual service, with the vehicles its patient met (`Usual.met`)."""
-    return {leg: replace(seen, met=met.get(leg[0], ())) for leg, seen in usual.items()}
-
-
 def one_crew(usual: Mapping[Leg, Usual]) -> dict[Leg, Usual]:
     """Every leg of a regular's day asked of the vehicle that usually takes them out.
 
@@ -262,7 +242,7 @@ def preferences(problem: Problem, usual: Mapping[Leg, Usual]) -> dict[str, Prefe
     journey is ever left out for a preference (it costs far less than any journey).
     """
     leg_of = legs(problem.journeys)
-    return {j.journey_id: Preference(seen.vehicle_ids, seen.pickup_min, seen.met)
+    return {j.journey_id: Preference(seen.vehicle_ids, seen.pickup_min)
             for j in problem.journeys if (seen := usual.get(leg_of[j.journey_id])) is not None}
 
 
@@ -417,14 +397,10 @@ def plan_week(days: Mapping[str, Problem], budget_s: float, previous: Sequence[P
         # anchor could not bring it back with that crew would be priced alike on every
         # other vehicle, its own usual one too, and go wherever the day puts it.
         usual = {**usual_of(anchored.values(), regular), **known}
-        # A leg that cannot have its usual crew rides, at no cost, with a crew the patient
-        # met on the anchors or, days planned one after another, on the days before it.
-        rest: dict[str, Future[Plan]] = {}
-        for d in sorted(d for d in days if d not in first):
-            seen = [*anchored.values(), *(f.result() for f in rest.values() if workers == 1)]
-            rest[d] = pool.submit(solve_day, DayTask(
-                days[d], each_s, with_met(usual, met_vehicles(seen, regular)), strategy,
-                closest(days[d], [*anchored.values(), *previous])))
+        rest: dict[str, Future[Plan]] = {
+            d: pool.submit(solve_day, DayTask(days[d], each_s, usual, strategy,
+                                              closest(days[d], [*anchored.values(), *previous])))
+            for d in days if d not in first}
         alone = {**{d: f.result() for d, f in apart.items()},
                  **{d: earlier[d] for d in alone_anchor}}
         plans = {**{d: f.result() for d, f in again.items()},

@@ -19,7 +19,6 @@ from pts_optimiser.engine.model import (
     SearchSettings,
     Visit,
     solve_routing,
-    vehicle_change_costs,
 )
 from pts_optimiser.engine.recreate import RecreateSettings, _choose, _Day, _Search, recreate
 from pts_optimiser.engine.strategies import SKETCH, carried_whole, kept_plan
@@ -138,28 +137,6 @@ def test_preferences_reach_the_model(tmp_path: Path) -> None:
                                           policy.pickup_spread_cost_per_min)
     assert data.soft_latest[pickup][0] == 8 * 60 + 30 + policy.pickup_slack_min
     assert encode(problem, Commitments()).data.usual_vehicle == {}
-
-
-def test_a_crew_the_patient_met_costs_nothing_either(tmp_path: Path) -> None:
-    """Vehicles met on other days reach the model free, beside the usual one; others pay.
-
-    A met vehicle that may not carry the journey (here: not on the road) asks nothing.
-    """
-    problem = load(tmp_path, [booking("J1", earliest_pickup="08:00", latest_pickup="09:30",
-                                      appointment_time="10:00")],
-                   [vehicle("V1"), vehicle("V2"), vehicle("V3")])
-    cost = problem.config.continuity.vehicle_change_cost
-    wish = Preference(("V2",), None, met=("V3", "V2", "V9"))
-    data = encode(problem, Commitments(prefer={"J1": wish})).data
-    assert data.usual_vehicle == {0: (1, cost)} and data.also_usual == {0: (2,)}
-    pickup = data.requests[0].pickup_node
-    assert [costs[pickup] for costs in vehicle_change_costs(data)] == [cost, 0, 0]
-    # Three cars, the journey usually on car 0 and met on car 2: car 1 alone pays.
-    three = replace(line_day([0, 0, 10, 20], [(2, 3, 100)], vehicles=3), span_cost_per_min=1,
-                    usual_vehicle={0: (0, 1000)}, also_usual={0: (2,)})
-    assert [costs[2] for costs in vehicle_change_costs(three)] == [0, 1000, 0]
-    day = _Day(three)
-    assert day.change[2].tolist() == [0, 1000, 0]
 
 
 def test_a_patients_day_asks_for_the_one_crew_that_can_carry_all_of_it(tmp_path: Path) -> None:

@@ -34,17 +34,13 @@ from pts_optimiser.services.week import (
     DayTask,
     Usual,
     enough,
-    legs,
-    met_vehicles,
     one_crew,
     plan_week,
     preferences,
-    read_previous,
     read_week,
     sketch,
     solve_day,
     together,
-    with_met,
 )
 from pts_optimiser.views.week import continuity_summary, week_html
 from tests.helpers import BOOKING_COLUMNS as BOOKING_COLUMNS_OF_TESTS
@@ -204,33 +200,6 @@ def test_previous_week_carries_crews_forward(planned: tuple[Path, list[str]],
     # Chance would put about one in eight on last week's vehicle; the rest is what the tiny,
     # crowded days could not keep within their few seconds (12-15 of 18 measured).
     assert total > 0 and kept / total >= 0.5, (kept, total)
-
-
-def test_the_crews_a_patient_met_are_asked_for_free(planned: tuple[Path, list[str]]) -> None:
-    """Every vehicle a patient rode with on the week's plans reaches their preferences.
-
-    `met_vehicles` against the rosters as written; with the usual service, each regular's
-    journey of a day asks for its leg's usual vehicle and, at no cost, the others met.
-    """
-    work, dates = planned
-    plans = read_previous(work / "out")
-    rode: dict[str, list[str]] = defaultdict(list)
-    for date in dates:
-        for row in _rosters(work / "out" / date):
-            if row["event"] == "pickup" and row["vehicle_id"] not in rode[row["patient_id"]]:
-                rode[row["patient_id"]].append(row["vehicle_id"])
-    everyone = set(rode)
-    met = met_vehicles(plans, everyone)
-    assert {p: list(v) for p, v in met.items()} == dict(rode)
-    regular = {p for p, v in met.items() if len(v) > 1}
-    assert regular
-    usual = {leg: Usual("nobody", 600) for plan in plans
-             for leg in legs(plan.problem.journeys).values() if leg[0] in regular}
-    day = plans[-1].problem
-    wishes = preferences(day, with_met(usual, met))
-    asked = [j for j in day.journeys if j.patient_id in regular]
-    assert asked and all(wishes[j.journey_id].met == met[j.patient_id] for j in asked)
-    assert all(w.met == () for w in preferences(day, usual).values())
 
 
 def _legs(out: Path, dates: Sequence[str]) -> dict[tuple[str, int], Counter[str]]:
