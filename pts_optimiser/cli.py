@@ -346,13 +346,14 @@ def _print_summary(figures: Any, out: Path) -> None:
 @click.option("--out", type=_out, required=True, help="plan folder to write")
 @click.option("--time-limit", type=click.FloatRange(5, 86400), default=120.0, show_default=True,
               help="seconds for the whole command, reading and writing included")
-@click.option("--strategy", type=click.Choice(["portfolio", "split", "single"]),
+@click.option("--strategy", type=click.Choice(["portfolio", "split", "single", "one-core"]),
               default="portfolio", show_default=True,
               help="portfolio: two different searches of the whole day, one a core, each "
                    "OR-Tools then ruin and recreate, the better plan kept; split: the whole "
                    "day, then its two geographic halves on two cores (served more on a "
                    "750-journey day below about 45 s); single: one OR-Tools search on one "
-                   "core")
+                   "core; one-core: the portfolio's usual search alone on one core, OR-Tools "
+                   "then ruin and recreate")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="another search: the order journeys are offered to OR-Tools, and ruin and "
                    "recreate's random choices")

@@ -52,7 +52,7 @@ from pts_optimiser.engine.strategies import (
     whole_then_halves,
 )
 
-STRATEGIES = ("split", "single", "portfolio")
+STRATEGIES = ("split", "single", "portfolio", "one-core")
 
 
 @dataclass(frozen=True)
@@ -64,8 +64,11 @@ class SolveOptions:
     metaheuristic: str = "GUIDED_LOCAL_SEARCH"
     # "portfolio": two different searches, one a core each, each OR-Tools then ruin and
     # recreate, the better plan kept; "split": the whole day, then its two halves on two
-    # cores; "single": one OR-Tools search on one core. Portfolio is the default: on generated
-    # Derbyshire weekdays it served more with fewer km than split (benchmarks/README.md).
+    # cores; "single": one OR-Tools search on one core; "one-core": the portfolio's usual
+    # search alone on one core, OR-Tools then ruin and recreate (or ruin and recreate from a
+    # sketch), for a caller running several solves at once. Portfolio is the default: on
+    # generated Derbyshire weekdays it served more with fewer km than split
+    # (benchmarks/README.md).
     strategy: str = "portfolio"
     seed: int = 0  # 0 keeps the bookings' order; others shuffle the order journeys are offered
 
@@ -189,14 +192,16 @@ def _searched(encoded: Encoded, options: SolveOptions, deadline: Deadline,
         middle = [(j.pickup.lat + j.dropoff.lat) / 2 for j in encoded.servable]
         return whole_then_halves(data, middle, [v.base.lat for v in vehicles], settings,
                                  progress)
-    if options.strategy == "portfolio":
+    if options.strategy in ("portfolio", "one-core"):
+        searches = 2 if options.strategy == "portfolio" else 1
         if commitments.sketch:
             sketch = warm_routes(commitments.sketch, vehicles, encoded.nodes, encoded.break_nodes)
             return portfolio(data, settings, progress, options.seed, carried_whole(sketch, data),
-                             from_start=True, start_allowance=commitments.sketch_allowance)
+                             from_start=True, start_allowance=commitments.sketch_allowance,
+                             searches=searches)
         start = (routes_of(fallback[0], vehicles, encoded.nodes, encoded.break_nodes)
                  if fallback is not None else None)
-        return portfolio(data, settings, progress, options.seed, start)
+        return portfolio(data, settings, progress, options.seed, start, searches=searches)
     return solve_routing(data, settings, on_solution=progress)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import wait
+from concurrent.futures import Future, wait
 from contextlib import ExitStack
 from dataclasses import replace
 
@@ -153,6 +153,17 @@ def _search(data: RoutingInput, settings: SearchSettings, seed: int,
     return _recreated(data, first, remaining, seed)
 
 
+def _here(search: Callable[..., RoutingOutcome | None], *args: object
+          ) -> Future[RoutingOutcome | None]:
+    """`search(*args)` run in this process, as a finished future (memory run out: failed)."""
+    future: Future[RoutingOutcome | None] = Future()
+    try:
+        future.set_result(search(*args))
+    except MemoryError as error:
+        future.set_exception(error)
+    return future
+
+
 def _framed(routes: Sequence[Sequence[int]], data: RoutingInput) -> list[list[Visit]]:
     """Node routes as visits (times unknown), for counting what they serve."""
     return [[Visit(node, 0) for node in route] for route in routes]
@@ -241,7 +252,8 @@ def carried_whole(routes: Sequence[Sequence[int]], data: RoutingInput) -> list[l
 
 def portfolio(data: RoutingInput, settings: SearchSettings, progress: ProgressFn | None,
                seed: int = 0, start: Sequence[Sequence[int]] | None = None,
-               from_start: bool = False, start_allowance: int = 0) -> RoutingOutcome | None:
+               from_start: bool = False, start_allowance: int = 0, searches: int = 2
+               ) -> RoutingOutcome | None:
     """The usual search and a second one (tabu search, pair moves only), one a core each.
 
     Each hands its plan to ruin and recreate (seeds 2*seed and 2*seed+1) for most of the
@@ -255,21 +267,29 @@ def portfolio(data: RoutingInput, settings: SearchSettings, progress: ProgressFn
     improved from such a sketch is kept over one built afresh (by a search whose sketch
     could not be repaired) where it serves at most `start_allowance` fewer
     (`Commitments.sketch_allowance`). A search whose process fails, or runs past the time
-    limit, leaves the other's plan.
+    limit, leaves the other's plan. `searches=1` runs the usual search alone, in this process
+    (one core: a day of a week planned beside another, a sweep's task).
     """
     started = time.monotonic()
     each = replace(settings, time_limit_s=max(1.0, settings.time_limit_s - MERGE_MARGIN_S))
     variants = [each, replace(each, metaheuristic=PORTFOLIO_SECOND_METAHEURISTIC,
-                              pair_moves_only=True)]
+                              pair_moves_only=True)][:max(1, searches)]
     quick = not from_start and (start is None or len(data.requests) * CONSTRUCT_S_PER_JOURNEY
                                 <= each.time_limit_s * CONSTRUCTION_SHARE)
+    construct = [quick or (arm == 0 and not from_start) for arm in range(len(variants))]
+    start_name = SKETCH if from_start else ONE_AT_A_TIME
     with ExitStack() as stack:
-        pools = search_pools(stack, len(variants))
-        construct = [quick or (arm == 0 and not from_start) for arm in range(len(variants))]
-        futures = [pool.submit(_search, data, variant, 2 * seed + arm, start, construct[arm],
-                               SKETCH if from_start else ONE_AT_A_TIME)
-                   for arm, (pool, variant) in enumerate(zip(pools, variants, strict=True))]
-        await_searches(pools, futures, started + settings.time_limit_s + OVERRUN_S)
+        if len(variants) == 1:
+            # One search runs in this process: whoever asked for one already gave it its
+            # core, and a Dask worker (daemonic) may not start a child (docs/sweeps.md).
+            futures = [_here(_search, data, variants[0], 2 * seed, start, construct[0],
+                             start_name)]
+        else:
+            pools = search_pools(stack, len(variants))
+            futures = [pool.submit(_search, data, variant, 2 * seed + arm, start,
+                                   construct[arm], start_name)
+                       for arm, (pool, variant) in enumerate(zip(pools, variants, strict=True))]
+            await_searches(pools, futures, started + settings.time_limit_s + OVERRUN_S)
         finished = [(variant, outcome) for variant, future in zip(variants, futures, strict=True)
                     if (outcome := result_or_none(future)) is not None]
     if not finished:
@@ -297,7 +317,8 @@ def portfolio(data: RoutingInput, settings: SearchSettings, progress: ProgressFn
     failed = [_name(variant) for variant, future in zip(variants, futures, strict=True)
               if future.cancelled() or future.exception() is not None]
     notes += "".join(f"; the {name}'s process failed" for name in failed)
-    return replace(best, status=f"portfolio: {search} kept ({best.status}){notes}",
+    head = f"portfolio: {search} kept" if len(variants) > 1 else f"one search: {search}"
+    return replace(best, status=f"{head} ({best.status}){notes}",
                    solutions=sum(outcome.solutions for _, outcome in finished))
 
 

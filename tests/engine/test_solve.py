@@ -250,6 +250,25 @@ def test_ruin_and_recreate_keeps_every_rule(tmp_path: Path, monkeypatch: pytest.
     assert all(any(s.event == "break" for s in r.stops) for r in plan.rosters if r.stops)
 
 
+def test_one_core_is_one_search_then_ruin_and_recreate(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """`one-core`: the usual search alone, in this process (a Dask worker may not fork).
+
+    From OR-Tools' first plan, ruin and recreate does the work; the checker judges it.
+    """
+    monkeypatch.setattr(strategies_module, "solve_routing", _construction_first)
+    monkeypatch.setattr(strategies_module, "search_pools", None)  # no child may be started
+    bookings = _morning(14)
+    fleet = [vehicle("CAR1", shift_end="16:30"),
+             vehicle("CAR2", base_site="ST-RIPLEY", shift_end="16:30")]
+    plan, check = solve_and_check(tmp_path, bookings, fleet, seconds=6, strategy="one-core")
+    assert check.ok, check.violations
+    assert str(plan.search["status"]).startswith("one search: guided local search (")
+    assert "then ruin and recreate" in str(plan.search["status"])
+    assert len(plan.planned) + len(plan.unassigned) == 14
+    assert len(plan.planned) >= 12
+
+
 def test_a_failed_portfolio_search_leaves_the_other(tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """If one search's process dies, the other's plan is written, legal and whole."""
@@ -395,7 +414,7 @@ def _long_shifts() -> list[dict[str, object]]:
                     shift_end="16:30")]
 
 
-def _nothing_planned(data: RoutingInput, *_: object) -> RoutingOutcome:
+def _nothing_planned(data: RoutingInput, *_: object, **__: object) -> RoutingOutcome:
     """What a construction cut off by its time limit gave: every route empty."""
     routes = tuple((Visit(v.start_node, v.shift_start_min), Visit(v.end_node, v.shift_start_min))
                    for v in data.vehicles)
