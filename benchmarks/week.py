@@ -92,6 +92,8 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=None,
                         help="a policy TOML for pts week, e.g. [continuity] settings")
     parser.add_argument("--work", type=Path, default=None, help="keep the files here")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="pts week's --workers: days planned at once, a core each")
     parser.add_argument("--no-compare", dest="compare", action="store_false",
                         help="pts week without --compare: more time a solve, against "
                         "--solve-alone only")
@@ -104,7 +106,8 @@ def main() -> None:
                        str(work / "fleet.csv"), "--sites", str(work / "sites.csv"), "--out",
                        str(work / "week"), "--time-limit", str(args.time_limit),
                        *(["--compare"] if args.compare else []),
-                       *(["--config", str(args.config)] if args.config else [])])
+                       *(["--config", str(args.config)] if args.config else []),
+                       *(["--workers", str(args.workers)] if args.workers else [])])
     figures = json.loads((work / "week" / "week.json").read_text())
     violations = sum(d["violations"] or 0 for d in figures["days"].values())
     print(f"{args.days} days x {args.journeys} journeys x {args.vehicles} shifts, seed "

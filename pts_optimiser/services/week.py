@@ -283,7 +283,7 @@ class DayTask:
     day: Problem
     time_limit_s: float
     usual: Mapping[Leg, Usual] = field(default_factory=dict)
-    strategy: str = "single"
+    strategy: str = "one-core"
     # The plan whose runs this day starts from (`sketch`): an anchor's plan alone for the
     # anchor, the anchor's for the days of its rota.
     start: Plan | None = None
@@ -374,11 +374,10 @@ def plan_week(days: Mapping[str, Problem], budget_s: float, previous: Sequence[P
     solves = len(first) + len(days) + len(baseline)
     workers = max(1, min(workers or 1, solves))
     each_s = _per_solve_s(budget_s, solves, workers)
-    # One day at a time on both cores (the portfolio: two searches, each followed by ruin
-    # and recreate) served 1,689 of a 300-journey week's 1,800 journeys, two days at once on
-    # a core each (one search, no ruin and recreate) 1,549 (docs/week.md): days run side by
-    # side only when asked (--workers), for more cores than two.
-    strategy = "portfolio" if workers == 1 else "single"
+    # One day at a time on both cores: the portfolio's two searches from each sketch. With
+    # --workers, N days at once, each the portfolio's usual search alone on its core, from
+    # its sketch as well (docs/week.md).
+    strategy = "portfolio" if workers == 1 else "one-core"
     with _executor(workers) as pool:
         ahead = {d: pool.submit(solve_day, DayTask(days[d], each_s, one_crew(known), strategy))
                  for d in first}

@@ -20,6 +20,7 @@ from pts_optimiser.domain.diagnostics import InputError
 from pts_optimiser.domain.plan import Plan
 from pts_optimiser.domain.problem import Problem
 from pts_optimiser.engine.solve import SolveOptions, solve
+from pts_optimiser.engine.strategies import SKETCH
 from pts_optimiser.io.generate import (
     BOOKING_COLUMNS,
     FLEET_COLUMNS,
@@ -320,28 +321,36 @@ def test_a_day_from_a_sketch_may_buy_continuity_with_the_allowance(
         config = replace(wednesday.config, continuity=replace(
             wednesday.config.continuity, journeys_lost_max_pct=pct))
         day = replace(wednesday, config=config)
-        plan = solve_day(DayTask(day, 2, usual, "single", start))
+        plan = solve_day(DayTask(day, 2, usual, "one-core", start))
         assert asked[-1].sketch and asked[-1].sketch_allowance == allowance
         assert len(plan.planned) == 3
         write_plan(plan, tmp_path / f"plan-{pct}")
         result = check_plan(day, tmp_path / f"plan-{pct}")
         assert result.ok, result.violations[:5]
+    # One search on one core (days side by side, --workers) repairs the sketch as well, given
+    # more time than its model and the re-timing of its routes take.
+    plan = solve_day(DayTask(wednesday, 8, usual, "one-core", start))
+    assert str(plan.search["status"]).startswith(f"one search: ruin and recreate ({SKETCH}"), \
+        plan.search["status"]
+    assert len(plan.planned) == 3
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 def test_other_days_ask_each_leg_of_the_crew_it_rode_with_on_the_anchor(
-        tmp_path: Path) -> None:
+        tmp_path: Path, workers: int) -> None:
     """Wednesday asks the regular's return of the vehicle that brought them home on Monday.
 
     Monday cannot give them one crew (V1 goes home at 11:00, V2 starts at 11:00). Asked
     first for the crew that took them out, a return whose crew could have carried it but
     had no room would cost the same on every other vehicle, its own usual one too, and
     ride wherever the day put it: the other days ask each leg of the vehicle it rode.
+    With two workers (two days at once, one search each) the same holds.
     """
     fleet = [vehicle("V1", shift_end="11:00"), vehicle("V2", shift_start="11:00",
                                                        shift_end="16:00")]
     days = _regular_days(tmp_path, fleet)
-    week = plan_week(days, budget_s=9)
-    assert week.anchors == ("2026-11-30",)
+    week = plan_week(days, budget_s=9 + 3 * (workers - 1), workers=workers)
+    assert week.anchors == ("2026-11-30",) and week.workers == workers
     monday = week.plans["2026-11-30"]
     assert [vehicle_of(monday, j) for j in ("2026-11-30-OUT", "2026-11-30-HOME")] == ["V1", "V2"]
     assert [week.usual[("R1", rank)].vehicle_ids for rank in (0, 1)] == [("V1",), ("V2",)]
