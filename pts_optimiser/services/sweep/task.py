@@ -26,11 +26,13 @@ from pts_optimiser.domain.config import FUELS
 
 # Part of every task's key: a row made by an older sweep that means something else is
 # solved again rather than re-used. Bump it when a row's meaning changes.
-SWEEP_VERSION = 1
-# One OR-Tools search on one core a task: the cluster gives the parallelism. The default
-# "portfolio" forks two searches, which a Dask worker (a daemonic process) may not do
-# (docs/sweeps.md, "Why one core a task").
-STRATEGY = "single"
+# 2: tasks plan with "one-core" (OR-Tools then ruin and recreate), no longer "single".
+SWEEP_VERSION = 2
+# One search on one core a task, OR-Tools then ruin and recreate, in the worker's own
+# process: the cluster gives the parallelism. The default "portfolio" starts two search
+# processes, which a Dask worker (a daemonic process) may not do (docs/sweeps.md, "Why one
+# core a task").
+STRATEGY = "one-core"
 
 
 @dataclass(frozen=True)
