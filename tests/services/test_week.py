@@ -333,6 +333,9 @@ def test_a_day_from_a_sketch_may_buy_continuity_with_the_allowance(
     assert str(plan.search["status"]).startswith(f"one search: ruin and recreate ({SKETCH}"), \
         plan.search["status"]
     assert len(plan.planned) == 3
+    write_plan(plan, tmp_path / "plan-one-core")
+    result = check_plan(wednesday, tmp_path / "plan-one-core")
+    assert result.ok, result.violations[:5]
 
 
 @pytest.mark.parametrize("workers", [1, 2])
