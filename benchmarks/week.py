@@ -105,7 +105,7 @@ def _targets(week: dict[str, Any], total: dict[str, Any], alone: dict[str, Any])
         (f"median spread {continuity['median_pickup_spread_min']} min <= {SPREAD_MIN}",
          (continuity["median_pickup_spread_min"] or 0) <= SPREAD_MIN),
         (f"journeys {served:.2%} >= {SERVED_SHARE:.1%}", served >= SERVED_SHARE),
-        (f"km {km:.1%} <= {KM_SHARE:.0%}", km <= KM_SHARE),
+        (f"km {km:.2%} <= {KM_SHARE:.0%}", km <= KM_SHARE),
         (f"violations {total['violations']} and left somewhere {total['left_somewhere']:.0f}",
          not total["violations"] and not total["left_somewhere"]),
     ]
