@@ -95,11 +95,14 @@ def _row(name: str, continuity: dict[str, Any], total: dict[str, Any], wall_s: f
 def _targets(week: dict[str, Any], total: dict[str, Any], alone: dict[str, Any]) -> bool:
     """Print which of issue 15's targets the week meets against `alone`; True if all."""
     continuity = week["continuity"]
+    if continuity["mean_distinct_vehicles"] is None:
+        print("targets: no regular patient in the week, nothing to judge")
+        return False
     served = total["served"] / max(1, alone["served"])
     km = total["km"] / max(1e-9, alone["km"])
     checks = [
         (f"mean distinct vehicles {continuity['mean_distinct_vehicles']} <= {MEAN_VEHICLES}",
-         (continuity["mean_distinct_vehicles"] or 0) <= MEAN_VEHICLES),
+         continuity["mean_distinct_vehicles"] <= MEAN_VEHICLES),
         (f"share <= 2 {continuity['share_at_most_two']} >= {SHARE_AT_MOST_TWO}",
          (continuity["share_at_most_two"] or 0) >= SHARE_AT_MOST_TWO),
         (f"median spread {continuity['median_pickup_spread_min']} min <= {SPREAD_MIN}",
@@ -153,6 +156,7 @@ def main() -> None:
 def _one_run(args: argparse.Namespace, work: Path, suffix: str) -> bool:
     """Plan the week once (OUT: week{suffix}/, solo{suffix}/), print it; True: every target met."""
     folder = work / f"week{suffix}"
+    (folder / "week.json").unlink(missing_ok=True)  # a --work folder used before: not read back
     code, wall = _run(["week", "--bookings", str(work / "bookings.csv"), "--fleet",
                        str(work / "fleet.csv"), "--sites", str(work / "sites.csv"), "--out",
                        str(folder), "--time-limit", str(args.time_limit),
