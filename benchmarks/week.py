@@ -95,8 +95,9 @@ def _row(name: str, continuity: dict[str, Any], total: dict[str, Any], wall_s: f
 def _targets(week: dict[str, Any], total: dict[str, Any], alone: dict[str, Any]) -> bool:
     """Print which of issue 15's targets the week meets against `alone`; True if all."""
     continuity = week["continuity"]
-    if continuity["mean_distinct_vehicles"] is None:
-        print("targets: no regular patient in the week, nothing to judge")
+    if any(continuity[k] is None for k in ("mean_distinct_vehicles", "share_at_most_two",
+                                           "median_pickup_spread_min")):
+        print("targets: no regular patient planned on two days, nothing to judge")
         return False
     served = total["served"] / max(1, alone["served"])
     km = total["km"] / max(1e-9, alone["km"])
@@ -104,9 +105,9 @@ def _targets(week: dict[str, Any], total: dict[str, Any], alone: dict[str, Any])
         (f"mean distinct vehicles {continuity['mean_distinct_vehicles']} <= {MEAN_VEHICLES}",
          continuity["mean_distinct_vehicles"] <= MEAN_VEHICLES),
         (f"share <= 2 {continuity['share_at_most_two']} >= {SHARE_AT_MOST_TWO}",
-         (continuity["share_at_most_two"] or 0) >= SHARE_AT_MOST_TWO),
+         continuity["share_at_most_two"] >= SHARE_AT_MOST_TWO),
         (f"median spread {continuity['median_pickup_spread_min']} min <= {SPREAD_MIN}",
-         (continuity["median_pickup_spread_min"] or 0) <= SPREAD_MIN),
+         continuity["median_pickup_spread_min"] <= SPREAD_MIN),
         (f"journeys {served:.2%} >= {SERVED_SHARE:.1%}", served >= SERVED_SHARE),
         (f"km {km:.2%} <= {KM_SHARE:.0%}", km <= KM_SHARE),
         (f"violations {total['violations']} and left somewhere {total['left_somewhere']:.0f}",
