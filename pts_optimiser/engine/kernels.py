@@ -351,6 +351,100 @@ def time_cost(stops: NDArray[np.int64], at: NDArray[np.int64], hi: NDArray[np.in
 
 
 @compiled
+def insertion(legs: NDArray[np.int64], begin: NDArray[np.int64], finish: NDArray[np.int64],
+              run_last: NDArray[np.int64], local: NDArray[np.int64],
+              transit: NDArray[np.int64], costs: NDArray[np.int64], metres: NDArray[np.int64],
+              ranged: bool, p: int, d: int, limit: int, demand: NDArray[np.int64],
+              change: NDArray[np.int64], allowed: NDArray[np.bool_],
+              blinks: NDArray[np.float64], drawn: int, blink_share: float,
+              extra: NDArray[np.int64], lo: NDArray[np.int64], hi: NDArray[np.int64],
+              pickup_of: NDArray[np.int64], limit_of: NDArray[np.int64],
+              where: NDArray[np.int64], shift_start: NDArray[np.int64],
+              shift_end: NDArray[np.int64], longest: NDArray[np.int64],
+              soft: NDArray[np.int64], span: int, timed: NDArray[np.int64], compare: int,
+              tries: int, only_more: bool
+              ) -> tuple[int, int, NDArray[np.int64], NDArray[np.int64], int, int, int]:
+    """A journey's cheapest feasible place on the board: `places` then `best_place`, one call.
+
+    `best_place` passes over places by the next of `blinks` (those from `drawn` on); the
+    place's run is then given its stops and their times.
+
+    (blinks drawn after it, vehicle, stops, times, what the place adds, its arcs, what the
+    run's times then cost). The vehicle -1 if no place is feasible; the blinks drawn -1 if
+    `blinks` has too few left (draw more and call again: the places are priced again).
+    """
+    nothing = np.empty(0, dtype=np.int64)
+    placed = places(legs, begin, finish, run_last, transit, costs, metres, ranged, p, d,
+                    lo[p], hi[p], lo[d], hi[d], limit, demand, change, allowed)
+    n = placed.shape[1]
+    if n == 0:
+        return drawn, -1, nothing, nothing, 0, 0, 0
+    if drawn + n > blinks.shape[0]:
+        return -1, -1, nothing, nothing, 0, 0, 0
+    place, more = best_place(placed, blinks[drawn:drawn + n], blink_share, extra, legs, local,
+                             run_last, p, d, lo, hi, transit, pickup_of, limit_of, where,
+                             shift_start, shift_end, longest, soft, span, timed, compare,
+                             tries, only_more)
+    if place < 0:
+        return drawn + n, -1, nothing, nothing, 0, 0, 0
+    f, last = placed[0, place], placed[1, place]
+    vehicle = legs[VEHICLE, f]
+    first_leg = f - local[f]
+    end = run_last[f]
+    seq = np.empty(end - first_leg + 2, dtype=np.int64)
+    seq[:end - first_leg + 1] = legs[START, first_leg:end + 1]
+    seq[end - first_leg + 1] = legs[END, end]
+    stops = with_journey(seq, local[f], local[last], p, d)
+    at = earliest(stops, lo, hi, transit, pickup_of, limit_of, where, shift_start[vehicle],
+                  shift_end[vehicle], longest[vehicle])
+    cost = time_cost(stops, at, hi, transit, pickup_of, limit_of, where, soft,
+                     shift_end[vehicle], span)
+    return drawn + n, vehicle, stops, at, more, placed[2, place], cost
+
+
+@compiled
+def without(seq: NDArray[np.int64], gone: NDArray[np.bool_], lo: NDArray[np.int64],
+            hi: NDArray[np.int64], transit: NDArray[np.int64], pickup_of: NDArray[np.int64],
+            limit_of: NDArray[np.int64], where: NDArray[np.int64], shift_start: int,
+            shift_end: int, longest: int, demand: NDArray[np.int64],
+            capacity: NDArray[np.int64], at_break: NDArray[np.bool_], patients: int,
+            metres: NDArray[np.int64], range_m: int, cost: NDArray[np.int64],
+            change: NDArray[np.int64], soft: NDArray[np.int64],
+            span: int) -> tuple[NDArray[np.int64], NDArray[np.int64], int, int]:
+    """A run with its stops at `gone` nodes taken off: (stops, times, arcs, what its times cost).
+
+    The times empty if the run then breaks a rule (`earliest`, `loads_fit`). The arcs with
+    each pickup's `change` (by node, empty: none), as `_Day.route_cost` counts them, and the
+    times' cost as `time_cost`. One call where the search made five.
+    """
+    m = seq.shape[0]
+    kept = 0
+    for k in range(m):
+        if not gone[seq[k]]:
+            kept += 1
+    stops = np.empty(kept, dtype=np.int64)
+    kept = 0
+    for k in range(m):
+        if not gone[seq[k]]:
+            stops[kept] = seq[k]
+            kept += 1
+    at = earliest(stops, lo, hi, transit, pickup_of, limit_of, where, shift_start,
+                  shift_end, longest)
+    if at.shape[0] == 0 or not loads_fit(stops, demand, capacity, at_break, patients, metres,
+                                         range_m):
+        return stops, at[:0], 0, 0
+    arcs = 0
+    for k in range(kept - 1):
+        arcs += cost[stops[k], stops[k + 1]]
+    if change.shape[0] > 0:
+        for k in range(kept):
+            arcs += change[stops[k]]
+    timed = time_cost(stops, at, hi, transit, pickup_of, limit_of, where, soft, shift_end,
+                      span)
+    return stops, at, arcs, timed
+
+
+@compiled
 def replaced(legs: NDArray[np.int64], begin: NDArray[np.int64], finish: NDArray[np.int64],
              local: NDArray[np.int64], run_last: NDArray[np.int64], at: int, was: int,
              part: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64],

@@ -24,7 +24,6 @@ import random
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -33,7 +32,6 @@ from pts_optimiser.engine import kernels
 from pts_optimiser.engine.kernels import (
     BEGIN,
     FINISH,
-    VEHICLE,
 )
 from pts_optimiser.engine.model import (
     LOADS,
@@ -45,6 +43,7 @@ from pts_optimiser.engine.model import (
 )
 
 BLINK = 0.01  # share of places passed over at each insertion (Christiaens & Vanden Berghe)
+BLINKS_AHEAD = 4096  # blinks drawn at a time
 SOFT_PLACES = 3  # places costed in full per journey when standards are priced
 RANDOM_REMOVAL = 0.25  # share of ruins that take journeys off at random
 # Shares of recreates that put journeys back in order of their pickup windows, and with
@@ -178,6 +177,7 @@ class _Day:
         self.shift_end_of = np.asarray([v.shift_end_min for v in data.vehicles], dtype=np.int64)
         self.longest_of = np.asarray([-1 if v.max_duration_min is None else v.max_duration_min
                                       for v in data.vehicles], dtype=np.int64)
+        self.range_of = [-1 if v.range_m is None else v.range_m for v in data.vehicles]
         # Per journey, the vehicles allowed to carry it as a mask; None where every one is.
         self.allowed: list[NDArray[np.bool_] | None] = []
         for request in data.requests:
@@ -194,8 +194,11 @@ class _Day:
             self.break_options[vehicle] += (node,)
         # Continuity: a regular's pickup off their usual vehicle costs as an arc would.
         self.change: dict[int, NDArray[np.int64]] = {}
+        # The same by vehicle, a row of every node's (for the kernels); None: no regulars.
+        self.change_by_vehicle: NDArray[np.int64] | None = None
         if data.usual_vehicle:
             by_vehicle = np.asarray(vehicle_change_costs(data), dtype=np.int64)
+            self.change_by_vehicle = by_vehicle
             self.change = {data.requests[r].pickup_node: by_vehicle[:, data.requests[r].pickup_node]
                            for r in data.usual_vehicle}
         # Standards and time on shift only: a stop added can delay stops and lengthen the
@@ -210,7 +213,12 @@ class _Day:
         self.soft_of = np.zeros((len(self.lo), 5), dtype=np.int64)
         for node, bounds in self.soft.items():
             self.soft_of[node] = (1, *bounds)
-        # Continuity: groups of journeys asked to ride with one crew; each crew more costs.
+        self._crews()
+        self.options = self._options()
+
+    def _crews(self) -> None:
+        """Continuity: groups of journeys asked to ride with one crew; each crew more costs."""
+        data = self.data
         self.together = list(data.together)
         self.groups_of: dict[int, list[int]] = {}
         for group, (members, _) in enumerate(self.together):
@@ -221,7 +229,6 @@ class _Day:
         self.one_crew_able = [sorted(set.intersection(*(set(data.requests[m].allowed_vehicles)
                                                         for m in members)))
                               for members, _ in self.together]
-        self.options = self._options()
 
     def _options(self) -> list[int]:
         """How many vehicles could make each journey alone, by its windows and their shifts.
@@ -243,6 +250,15 @@ class _Day:
                 able &= allowed
             options.append(int(able.sum()))
         return options
+
+    def nodes_of(self, requests: set[int]) -> NDArray[np.bool_]:
+        """By node, whether it is a stop of one of these journeys."""
+        mask = np.zeros(len(self.lo), dtype=bool)
+        if requests:
+            chosen = np.fromiter(requests, dtype=np.int64, count=len(requests))
+            mask[self.pickup_node[chosen]] = True
+            mask[self.dropoff_node[chosen]] = True
+        return mask
 
     def crews(self, runs: Sequence[_Run]) -> dict[int, int]:
         """Request -> vehicle, for each journey of a `together` group on a run."""
@@ -362,7 +378,6 @@ def _nodes(run: _Run) -> NDArray[np.int64]:
 
 _NONE = np.empty(0, dtype=np.int64)  # no cost per vehicle, for the kernels
 _NOBODY = np.empty(0, dtype=bool)  # no vehicle excluded, for the kernels
-_Shares = NDArray[np.float64]  # named once: subscripting the type costs at every call
 
 
 class _Board:
@@ -407,6 +422,8 @@ class _Search:
         self.settings = settings
         self.rng = random.Random(settings.seed)
         self.blinks = np.random.default_rng(settings.seed)
+        self.blink_draws = np.empty(0, dtype=np.float64)  # drawn ahead, used from
+        self.blinks_used = 0
         # The board's order: the vehicles of one km rate together, rates as first met.
         by_rate: dict[int, list[int]] = {}
         for vehicle, rate in enumerate(day.rate):
@@ -424,13 +441,36 @@ class _Search:
             return None
         return self.run(vehicle, stops, at, day.route_cost(vehicle, nodes, stops))
 
+    def without(self, vehicle: int, run: _Run, gone: NDArray[np.bool_]) -> _Run | None:
+        """The run with the stops at `gone` nodes taken off, as `run_of` would give it."""
+        day = self.day
+        change = day.change_by_vehicle
+        stops, at, arcs, timed = kernels.without(
+            _nodes(run), gone, day.lo_of, day.hi_of, day.transit, day.pickup_of, day.limit_of,
+            day.where, int(day.shift_start_of[vehicle]), int(day.shift_end_of[vehicle]),
+            int(day.longest_of[vehicle]), day.demand_of, day.capacity_of[vehicle],
+            day.at_break, -1 if day.patients is None else day.patients, day.metres,
+            day.range_of[vehicle], day.cost[vehicle],
+            _NONE if change is None else change[vehicle], day.soft_of,
+            day.data.span_cost_per_min)
+        if not at.size:
+            return None
+        seq = stops.tolist()
+        missing = day.data.break_cost if day.break_missing(vehicle, seq) else 0
+        return _Run(seq, at.tolist(), arcs, arcs + timed + missing, timed, nodes=stops,
+                    times=at)
+
     def run(self, vehicle: int, stops: NDArray[np.int64], at: NDArray[np.int64],
-            arcs: int) -> _Run:
-        """A run costed as the model counts it: arcs, time on shift, a break not taken."""
+            arcs: int, timed: int | None = None) -> _Run:
+        """A run costed as the model counts it: arcs, time on shift, a break not taken.
+
+        `timed`: what its times cost, if the caller has it (`_Day.time_cost`).
+        """
         day = self.day
         seq = stops.tolist()
         missing = day.data.break_cost if day.break_missing(vehicle, seq) else 0
-        timed = day.time_cost(vehicle, stops, at)
+        if timed is None:
+            timed = day.time_cost(vehicle, stops, at)
         return _Run(seq, at.tolist(), arcs, arcs + timed + missing, timed, nodes=stops,
                     times=at)
 
@@ -509,44 +549,43 @@ class _Search:
 
     def best_insertion(self, request: int, board: _Board, runs: Sequence[_Run],
                        extra: NDArray[np.int64] | None = None
-                       ) -> tuple[int, int, NDArray[np.int64], NDArray[np.int64], int] | None:
+                       ) -> tuple[int, int, NDArray[np.int64], NDArray[np.int64], int, int] | None:
         """The cheapest feasible place for a journey on a board's runs.
 
-        (added cost, vehicle, stops, times, added arc cost). Windows, ride limit, load and
-        range rule most places out in one pass over the board (`kernels.places`); the
-        cheapest left of each km rate are checked exactly, in order of cost
-        (`kernels.best_place`). `extra` (per vehicle) is priced but is not the run's: a cost
-        of the plan as a whole (`_Day.crew_extra`). With standards priced, a place's arcs
-        alone do not say what it costs: the few cheapest that work are costed in full
-        (times, standards), the least kept.
+        (added cost, vehicle, stops, times, added arc cost, what the run's times then cost).
+        Windows, ride limit, load and range rule most places out in one pass over the board
+        (`kernels.places`); the cheapest left of each km rate are checked exactly, in order
+        of cost (`kernels.best_place`), both in one call (`kernels.insertion`). `extra` (per
+        vehicle) is priced but is not the run's: a cost of the plan as a whole
+        (`_Day.crew_extra`). With standards priced, a place's arcs alone do not say what it
+        costs: the few cheapest that work are costed in full (times, standards), the least
+        kept. Blinks: now and then a place is passed over, so equal plans do not repeat;
+        they are drawn ahead in blocks, the same draws in the same order as one by one.
         """
         day = self.day
         req = day.data.requests[request]
-        p, d = req.pickup_node, req.dropoff_node
-        legs = board.legs
+        p = req.pickup_node
         allowed = day.allowed[request]
-        placed = kernels.places(legs, board.begin, board.finish, board.run_last, day.transit,
-                               day.costs, day.metres, board.ranged, p, d, day.lo[p], day.hi[p],
-                               day.lo[d], day.hi[d], day.limit[request], day.demand_of[p],
-                               day.change.get(p, _NONE), _NOBODY if allowed is None else allowed)
-        if placed.shape[1] == 0:
+        while True:
+            drawn, vehicle, stops, times, more, added, timed = kernels.insertion(
+                board.legs, board.begin, board.finish, board.run_last, board.local,
+                day.transit, day.costs, day.metres, board.ranged, p, req.dropoff_node,
+                day.limit[request], day.demand_of[p], day.change.get(p, _NONE),
+                _NOBODY if allowed is None else allowed, self.blink_draws, self.blinks_used,
+                BLINK, _NONE if extra is None else extra, day.lo_of, day.hi_of, day.pickup_of,
+                day.limit_of, day.where, day.shift_start_of, day.shift_end_of, day.longest_of,
+                day.soft_of, day.data.span_cost_per_min, board.timed,
+                SOFT_PLACES if day.soft else 1, self.settings.tries_per_journey,
+                day.times_only_cost_more)
+            if drawn >= 0:
+                break
+            self.blink_draws = np.concatenate([self.blink_draws[self.blinks_used:],
+                                               self.blinks.random(BLINKS_AHEAD)])
+            self.blinks_used = 0
+        self.blinks_used = drawn
+        if vehicle < 0:
             return None
-        # Blinks: now and then a place is passed over, so equal plans do not repeat.
-        blink = cast(_Shares, self.blinks.random(placed.shape[1]))
-        place, more = kernels.best_place(
-            placed, blink, BLINK, _NONE if extra is None else extra, legs, board.local,
-            board.run_last, p, d, day.lo_of, day.hi_of, day.transit, day.pickup_of,
-            day.limit_of, day.where, day.shift_start_of, day.shift_end_of, day.longest_of,
-            day.soft_of, day.data.span_cost_per_min, board.timed,
-            SOFT_PLACES if day.soft else 1, self.settings.tries_per_journey,
-            day.times_only_cost_more)
-        if place < 0:
-            return None
-        first, last = int(placed[0, place]), int(placed[1, place])
-        vehicle = int(legs[VEHICLE, first])
-        stops = kernels.with_journey(_nodes(runs[vehicle]), int(board.local[first]),
-                                     int(board.local[last]), p, d)
-        return int(more), vehicle, stops, day.earliest(vehicle, stops), int(placed[2, place])
+        return more, vehicle, stops, times, added, timed
 
 
 def recreate(data: RoutingInput, routes: Sequence[Sequence[int]],
@@ -606,10 +645,10 @@ def recreate(data: RoutingInput, routes: Sequence[Sequence[int]],
         iterations += 1
         ruin = _choose(search, current, current_out)
         candidate = list(current)
+        gone = day.nodes_of(ruin.removed)
         for vehicle, run in enumerate(current):
             if not ruin.removed.isdisjoint(_requests_on(day, run)):
-                kept = [n for n in run.seq[1:-1] if day.request_of.get(n) not in ruin.removed]
-                rebuilt = search.run_of(vehicle, kept)
+                rebuilt = search.without(vehicle, run, gone)
                 if rebuilt is None:  # taking stops off broke a rule: triangle inequality
                     break
                 candidate[vehicle] = search.with_break(vehicle, rebuilt)
@@ -852,12 +891,12 @@ def _insert(search: _Search, runs: list[_Run], pending: list[int], first: Sequen
         if best is None:
             left.append(request)
             continue
-        _, vehicle, stops, times, added = best
+        _, vehicle, stops, times, added, timed = best
         placed.add(request)
         if request in day.groups_of:
             crews[request] = vehicle
         runs[vehicle] = search.with_break(
-            vehicle, search.run(vehicle, stops, times, runs[vehicle].arcs + added))
+            vehicle, search.run(vehicle, stops, times, runs[vehicle].arcs + added, timed))
         board.replace(vehicle, search.legs(vehicle, runs[vehicle]), runs[vehicle].timed)
     return sorted(left)
 

@@ -10,7 +10,8 @@ from numba import njit
 from numba.core import config
 
 from pts_optimiser.engine import kernels
-from pts_optimiser.engine.recreate import RecreateSettings, _Day, _Search
+from pts_optimiser.engine import recreate as recreate_module
+from pts_optimiser.engine.recreate import RecreateSettings, _Day, _Search, recreate
 from tests.helpers import line_day
 
 
@@ -149,3 +150,72 @@ def test_the_place_chosen_is_the_cheapest_the_exact_check_allows() -> None:
         else:
             assert place == -1
     assert chosen > 20
+
+
+def test_a_run_without_some_journeys_is_the_run_rebuilt_without_them() -> None:
+    """`_Search.without` (one compiled call) against `run_of` on the stops kept.
+
+    Random runs on random days with a break, usual vehicles, soft times and time on shift
+    priced: the same stops, times, arcs (with changes of vehicle), cost and cost of times,
+    and None exactly where the rebuilt run breaks a rule.
+    """
+    rng = np.random.default_rng(5)
+    compared = 0
+    for _ in range(80):
+        nodes = 3 + 2 * int(rng.integers(3, 7))  # the last node is vehicle 0's break
+        positions = [0, 0, *rng.integers(0, 60, nodes - 2).tolist()]
+        requests = [(k, k + 1, int(rng.integers(15, 80))) for k in range(2, nodes - 1, 2)]
+        windows = {k: (int(lo), int(lo) + int(rng.integers(20, 200)))
+                   for k, lo in zip(range(2, nodes - 1), rng.integers(0, 150, nodes - 3),
+                                    strict=True)}
+        windows[nodes - 1] = (0, 1000)
+        data = line_day(positions, requests, vehicles=2, windows=windows,
+                        seats=int(rng.integers(1, 3)), breaks={nodes - 1: 0})
+        data = replace(data, usual_vehicle={0: (1, 40), 1: (0, 25)},
+                       soft_latest={3: (60, 7)}, soft_earliest={2: (30, 3)},
+                       span_cost_per_min=int(rng.integers(0, 3)), break_cost=500)
+        day = _Day(data)
+        search = _Search(day, RecreateSettings(30.0))
+        runs = [search.run_of(vehicle, [nodes - 1] if vehicle == 0 else [])
+                for vehicle in (0, 1)]
+        if any(run is None for run in runs):
+            continue
+        board_runs = [run for run in runs if run is not None]
+        for request in range(len(requests)):
+            found = search.best_insertion(request, search.board(board_runs), board_runs)
+            if found is not None:
+                board_runs[found[1]] = (search.run_of(found[1], found[2][1:-1].tolist())
+                                        or board_runs[found[1]])
+        for vehicle, run in enumerate(board_runs):
+            on = sorted({day.request_of[n] for n in run.seq if n in day.request_of})
+            for _ in range(3):
+                gone = {r for r in on if rng.random() < 0.5}
+                kept = [n for n in run.seq[1:-1] if day.request_of.get(n) not in gone]
+                expected = search.run_of(vehicle, kept)
+                got = search.without(vehicle, run, day.nodes_of(gone))
+                if expected is None:
+                    assert got is None
+                    continue
+                assert got is not None
+                assert (got.seq, got.at, got.arcs, got.cost, got.timed) == (
+                    expected.seq, expected.at, expected.arcs, expected.cost, expected.timed)
+                compared += 1
+    assert compared > 100
+
+
+def test_blinks_drawn_ahead_are_the_draws_one_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The search's plan does not depend on how many blinks are drawn at a time.
+
+    Drawn one at a time, every insertion runs out and draws again; the plan is the same.
+    """
+    positions = [0, 0, *[(7 * k) % 53 for k in range(2, 26)]]
+    requests = [(k, k + 1, 60) for k in range(2, 26, 2)]
+    windows = {k: (5 * k, 5 * k + 90) for k in range(2, 26)}
+    data = line_day(positions, requests, vehicles=3, windows=windows, seats=2)
+    settings = RecreateSettings(30.0, seed=3, max_iterations=300)
+    ahead = recreate(data, [[] for _ in data.vehicles], settings, foreign=True)
+    monkeypatch.setattr(recreate_module, "BLINKS_AHEAD", 1)
+    one_by_one = recreate(data, [[] for _ in data.vehicles], settings, foreign=True)
+    assert ahead is not None and one_by_one is not None
+    assert ahead.routes == one_by_one.routes and ahead.cost == one_by_one.cost
+    assert sum(len(route) for route in ahead.routes) == 2 * len(requests)
