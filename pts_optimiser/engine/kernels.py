@@ -73,7 +73,15 @@ def places(legs: NDArray[np.int64], begin: NDArray[np.int64], finish: NDArray[np
     size = 0
     dims = demand.shape[0]
     t_pd = transit[p, d]
-    for f in range(legs.shape[1]):
+    total = legs.shape[1]
+    f = -1
+    while f + 1 < total:
+        f += 1
+        if legs[LEAVE_AT, f] > hi_p or (allowed.shape[0] > 0
+                                        and not allowed[legs[VEHICLE, f]]):
+            # Every later leg of its run leaves later, on the same vehicle: none is a place.
+            f = run_last[f]
+            continue
         a_f, b_f = legs[START, f], legs[END, f]
         reach_p = max(lo_p, legs[LEAVE_AT, f] + transit[a_f, p])
         to_p = transit[p, b_f]
@@ -81,8 +89,6 @@ def places(legs: NDArray[np.int64], begin: NDArray[np.int64], finish: NDArray[np
             continue
         rate = legs[RATE, f]
         vehicle = legs[VEHICLE, f]
-        if allowed.shape[0] > 0 and not allowed[vehicle]:
-            continue
         more_p = costs[rate, a_f, p] + costs[rate, p, b_f] - legs[COST, f]
         if change.shape[0] > 0:
             more_p += change[vehicle]
@@ -205,6 +211,32 @@ def _rides(stops: NDArray[np.int64], pickup_of: NDArray[np.int64], limit_of: NDA
     for k in range(m):
         where[stops[k]] = -1
     return rides[:n]
+
+
+@compiled
+def rides_of(stops: NDArray[np.int64], at: NDArray[np.int64], request_at: NDArray[np.int64],
+             pickup_of: NDArray[np.int64], where: NDArray[np.int64]) -> NDArray[np.int64]:
+    """Rows of (request, pickup time, drop-off time), one per drop-off on a run, in order.
+
+    `request_at` by node (-1: none). A drop-off whose pickup is not on the run before it (the
+    patient on board when the run starts) has its own time as its pickup's.
+    """
+    m = stops.shape[0]
+    for k in range(m):
+        where[stops[k]] = k
+    rows = np.empty((m, 3), dtype=np.int64)
+    n = 0
+    for k in range(m):
+        picked = pickup_of[stops[k]]
+        if picked < 0 or request_at[stops[k]] < 0:
+            continue
+        rows[n, 0] = request_at[stops[k]]
+        rows[n, 1] = at[where[picked]] if 0 <= where[picked] < k else at[k]
+        rows[n, 2] = at[k]
+        n += 1
+    for k in range(m):
+        where[stops[k]] = -1
+    return rows[:n].copy()
 
 
 @compiled

@@ -159,6 +159,9 @@ class _Day:
             self.request_of[request.pickup_node] = index
             self.request_of[request.dropoff_node] = index
         self.pickups = {r.pickup_node for r in data.requests}
+        self.request_at = np.full(len(data.service_min), -1, dtype=np.int64)  # by node
+        for node, index in self.request_of.items():
+            self.request_at[node] = index
         self.pickup_node = np.asarray([r.pickup_node for r in data.requests], dtype=np.int64)
         self.dropoff_node = np.asarray([r.dropoff_node for r in data.requests], dtype=np.int64)
         self.limit = [ride_limit_min(data, r) for r in data.requests]
@@ -366,7 +369,7 @@ class _Run:
     legs: NDArray[np.int64] | None = None
     nodes: NDArray[np.int64] | None = None  # `seq` as an array, likewise
     times: NDArray[np.int64] | None = None  # `at` as an array, likewise
-    rides: list[tuple[int, int, int]] | None = None  # `_rides_on`, likewise
+    rides: NDArray[np.int64] | None = None  # `_rides_on`, likewise
     requests: frozenset[int] | None = None  # `_requests_on`, likewise
 
 
@@ -736,17 +739,19 @@ def _choose(search: _Search, runs: Sequence[_Run], out: Sequence[int]) -> _Ruin:
     same pass.
     """
     day, rng = search.day, search.rng
-    # Request, pickup time, drop-off time.
-    on: list[tuple[int, int, int]] = [ride for run in runs for ride in _rides_on(day, run)]
-    if not on:
+    # Rows of request, pickup time, drop-off time; drawn from by row.
+    on = (np.concatenate([_rides_on(day, run) for run in runs]) if runs
+          else np.empty((0, 3), dtype=np.int64))
+    rows = range(on.shape[0])
+    if not rows:
         return _Ruin(set())
     settings = search.settings
-    most = min(settings.max_removed, max(1, int(len(on) * settings.max_removed_share)))
+    most = min(settings.max_removed, max(1, int(len(rows) * settings.max_removed_share)))
     count = rng.randint(min(settings.min_removed, most), most)
     draw = rng.random()
     if draw < RANDOM_REMOVAL:
-        return _Ruin(_with_outward(day, {r for r, _, _ in rng.sample(on, min(count, len(on)))},
-                                   on))
+        picked = on[rng.sample(rows, min(count, len(rows))), 0].tolist()
+        return _Ruin(_with_outward(day, set(picked), on))
     requests = day.data.requests
     first = None
     if out and draw < RANDOM_REMOVAL + LEFT_OUT_REMOVAL:
@@ -759,49 +764,41 @@ def _choose(search: _Search, runs: Sequence[_Run], out: Sequence[int]) -> _Ruin:
             and (ruin := _onto_one_crew(day, rng, runs, on)) is not None:
         return ruin
     else:
-        seed, seed_p, seed_d = rng.choice(on)
+        seed, seed_p, seed_d = on[rng.choice(rows)].tolist()
     t = day.transit
     sp, sd = requests[seed].pickup_node, requests[seed].dropoff_node
-    rides = np.asarray(on, dtype=np.int64)
-    distance = (t[sp, day.pickup_node[rides[:, 0]]] + t[sd, day.dropoff_node[rides[:, 0]]]
-                + np.abs(rides[:, 1] - seed_p) + np.abs(rides[:, 2] - seed_d))
-    ranked = [on[k] for k in np.argsort(distance, kind="stable").tolist()]
+    distance = (t[sp, day.pickup_node[on[:, 0]]] + t[sd, day.dropoff_node[on[:, 0]]]
+                + np.abs(on[:, 1] - seed_p) + np.abs(on[:, 2] - seed_d))
+    ranked = on[np.argsort(distance, kind="stable"), 0].tolist()
     chosen: set[int] = set()
     while len(chosen) < min(count, len(ranked)):
         # Mostly the nearest, sometimes further: y^4 leans towards the front of the list.
         index = int(rng.random() ** 4 * len(ranked))
-        chosen.add(ranked[index][0])
+        chosen.add(ranked[index])
     return _Ruin(_with_outward(day, chosen, on), (first,) if first is not None else ())
 
 
-def _rides_on(day: _Day, run: _Run) -> list[tuple[int, int, int]]:
-    """(request, pickup time, drop-off time) of each journey on a run, by drop-off.
+def _rides_on(day: _Day, run: _Run) -> NDArray[np.int64]:
+    """Rows of (request, pickup time, drop-off time), one per journey on a run, by drop-off.
 
     A journey whose patient is on board when the run starts counts its drop-off's time twice.
     """
     if run.rides is None:
-        run.rides = []
-        when: dict[int, int] = {}
-        for node, at in zip(run.seq, run.at, strict=True):
-            request = day.request_of.get(node)
-            if request is None:
-                continue
-            if node in day.pickups:
-                when[request] = at
-            else:
-                run.rides.append((request, when.get(request, at), at))
+        times = run.times if run.times is not None else np.asarray(run.at, dtype=np.int64)
+        run.rides = kernels.rides_of(_nodes(run), times, day.request_at, day.pickup_of,
+                                     day.where)
     return run.rides
 
 
 def _requests_on(day: _Day, run: _Run) -> frozenset[int]:
     """The journeys with a stop on a run (every journey on it has its drop-off there)."""
     if run.requests is None:
-        run.requests = frozenset(request for request, _, _ in _rides_on(day, run))
+        run.requests = frozenset(_rides_on(day, run)[:, 0].tolist())
     return run.requests
 
 
 def _onto_one_crew(day: _Day, rng: random.Random, runs: Sequence[_Run],
-                   on: Sequence[tuple[int, int, int]]) -> _Ruin | None:
+                   on: NDArray[np.int64]) -> _Ruin | None:
     """A regular's day split between crews, taken off to go back on one crew that can carry it.
 
     One journey at a time, a return moves to the crew that took the patient out only if
@@ -824,7 +821,7 @@ def _onto_one_crew(day: _Day, rng: random.Random, runs: Sequence[_Run],
     able = day.one_crew_able[group]
     own = sorted({crews[m] for m in members} & set(able))
     target = rng.choice(own or able)
-    at = {r: (at_p, at_d) for r, at_p, at_d in on}
+    at = {r: (at_p, at_d) for r, at_p, at_d in on.tolist()}
     spans = [(at[m][0] - ONE_CREW_MARGIN_MIN, at[m][1] + ONE_CREW_MARGIN_MIN)
              for m in members if crews[m] != target]
     on_target = {day.request_of[n] for n in runs[target].seq if n in day.request_of}
@@ -833,10 +830,15 @@ def _onto_one_crew(day: _Day, rng: random.Random, runs: Sequence[_Run],
     return _Ruin(_with_outward(day, {*members, *room}, on), tuple(members), target)
 
 
-def _with_outward(day: _Day, chosen: set[int], on: Sequence[tuple[int, int, int]]) -> set[int]:
-    """A return taken off takes its outward journey with it: the pair goes back together."""
-    served = {r for r, _, _ in on}
+def _with_outward(day: _Day, chosen: set[int], on: NDArray[np.int64]) -> set[int]:
+    """A return taken off takes its outward journey with it: the pair goes back together.
+
+    `on`: the journeys on the runs, as `_rides_on`'s rows.
+    """
     more = set(chosen)
+    if not day.out_of:
+        return more
+    served = set(on[:, 0].tolist())
     while True:
         outward = {day.out_of[r] for r in more if r in day.out_of} & served - more
         if not outward:
