@@ -54,12 +54,15 @@ def _grown(buffer: NDArray[np.int64], size: int) -> NDArray[np.int64]:
 
 
 @compiled
-def places(legs: NDArray[np.int64], begin: NDArray[np.int64], finish: NDArray[np.int64],
-           run_last: NDArray[np.int64], transit: NDArray[np.int64], costs: NDArray[np.int64],
+def places(legs: NDArray[np.int64], total: int, begin: NDArray[np.int64],
+           finish: NDArray[np.int64], run_last: NDArray[np.int64], transit: NDArray[np.int64],
+           costs: NDArray[np.int64],
            metres: NDArray[np.int64], ranged: bool, p: int, d: int, lo_p: int, hi_p: int,
            lo_d: int, hi_d: int, limit: int, demand: NDArray[np.int64],
            change: NDArray[np.int64], allowed: NDArray[np.bool_]) -> NDArray[np.int64]:
     """The places on the board a journey (pickup `p`, drop-off `d`) may take, in board order.
+
+    The board's first `total` legs (columns) are its runs'; the columns after it are room.
 
     Rows: pickup leg, drop-off leg, added arc cost. A place is (pickup leg, drop-off leg at
     or after it on the same run). Kept where every necessary condition holds, each from
@@ -73,7 +76,6 @@ def places(legs: NDArray[np.int64], begin: NDArray[np.int64], finish: NDArray[np
     size = 0
     dims = demand.shape[0]
     t_pd = transit[p, d]
-    total = legs.shape[1]
     f = -1
     while f + 1 < total:
         f += 1
@@ -383,7 +385,8 @@ def time_cost(stops: NDArray[np.int64], at: NDArray[np.int64], hi: NDArray[np.in
 
 
 @compiled
-def insertion(legs: NDArray[np.int64], begin: NDArray[np.int64], finish: NDArray[np.int64],
+def insertion(legs: NDArray[np.int64], total: int, begin: NDArray[np.int64],
+              finish: NDArray[np.int64],
               run_last: NDArray[np.int64], local: NDArray[np.int64],
               transit: NDArray[np.int64], costs: NDArray[np.int64], metres: NDArray[np.int64],
               ranged: bool, p: int, d: int, limit: int, demand: NDArray[np.int64],
@@ -406,7 +409,7 @@ def insertion(legs: NDArray[np.int64], begin: NDArray[np.int64], finish: NDArray
     `blinks` has too few left (draw more and call again: the places are priced again).
     """
     nothing = np.empty(0, dtype=np.int64)
-    placed = places(legs, begin, finish, run_last, transit, costs, metres, ranged, p, d,
+    placed = places(legs, total, begin, finish, run_last, transit, costs, metres, ranged, p, d,
                     lo[p], hi[p], lo[d], hi[d], limit, demand, change, allowed)
     n = placed.shape[1]
     if n == 0:
@@ -477,43 +480,86 @@ def without(seq: NDArray[np.int64], gone: NDArray[np.bool_], lo: NDArray[np.int6
 
 
 @compiled
-def replaced(legs: NDArray[np.int64], begin: NDArray[np.int64], finish: NDArray[np.int64],
-             local: NDArray[np.int64], run_last: NDArray[np.int64], at: int, was: int,
-             part: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64],
-                                              NDArray[np.int64], NDArray[np.int64],
-                                              NDArray[np.int64]]:
-    """A board's arrays with the `was` legs from `at` (one run's) replaced by `part`'s.
+def framed(legs: NDArray[np.int64], counts: NDArray[np.int64]
+           ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64],
+                      NDArray[np.int64], NDArray[np.int64]]:
+    """A board's other arrays from its legs, `counts[k]` legs of each run side by side.
 
-    The runs after it move along by the change in legs, and their transit by the change in
-    the run's.
+    (first leg of each run; by leg, its transit from the board's start to its start and to
+    its end, its position on its run, its run's last leg), as long as `legs` is wide (the
+    columns after the runs' are room). Each run's transit carries on from where the run
+    before it ends, so that it never falls along the board.
     """
-    total, now = legs.shape[1], part.shape[1]
-    size = total - was + now
+    room = legs.shape[1]
+    first_leg = np.empty(counts.shape[0], dtype=np.int64)
+    begin = np.empty(room, dtype=np.int64)
+    finish = np.empty(room, dtype=np.int64)
+    local = np.empty(room, dtype=np.int64)
+    run_last = np.empty(room, dtype=np.int64)
+    at = 0
+    carried = 0
+    for k in range(counts.shape[0]):
+        first_leg[k] = at
+        last = at + counts[k] - 1
+        for c in range(at, last + 1):
+            begin[c] = legs[BEGIN, c] + carried
+            finish[c] = legs[FINISH, c] + carried
+            local[c] = c - at
+            run_last[c] = last
+        carried += legs[FINISH, last]
+        at = last + 1
+    return first_leg, begin, finish, local, run_last
+
+
+@compiled
+def replace_run(legs: NDArray[np.int64], begin: NDArray[np.int64], finish: NDArray[np.int64],
+                local: NDArray[np.int64], run_last: NDArray[np.int64], total: int,
+                first_leg: NDArray[np.int64], counts: NDArray[np.int64], k: int,
+                part: NDArray[np.int64]) -> int:
+    """Run k's legs on the board replaced by `part`'s, in place; the board's new size.
+
+    The board (its first `total` columns) must have room for the change. The runs after it
+    move along by the change in legs, and their transit by the change in the run's.
+    """
+    at, was, now = first_leg[k], counts[k], part.shape[1]
     after = at + was
+    shift = now - was
     carried = begin[at]
     longer = part[FINISH, now - 1] - legs[FINISH, after - 1]
-    new_legs = np.empty((legs.shape[0], size), dtype=np.int64)
-    new_begin = np.empty(size, dtype=np.int64)
-    new_finish = np.empty(size, dtype=np.int64)
-    new_local = np.empty(size, dtype=np.int64)
-    new_last = np.empty(size, dtype=np.int64)
-    new_legs[:, :at] = legs[:, :at]
-    new_begin[:at], new_finish[:at] = begin[:at], finish[:at]
-    new_local[:at], new_last[:at] = local[:at], run_last[:at]
-    for k in range(now):
-        new_legs[:, at + k] = part[:, k]
-        new_begin[at + k] = part[BEGIN, k] + carried
-        new_finish[at + k] = part[FINISH, k] + carried
-        new_local[at + k] = k
-        new_last[at + k] = at + now - 1
-    shift = now - was
-    for k in range(after, total):
-        new_legs[:, k + shift] = legs[:, k]
-        new_begin[k + shift] = begin[k] + longer
-        new_finish[k + shift] = finish[k] + longer
-        new_local[k + shift] = local[k]
-        new_last[k + shift] = run_last[k] + shift
-    return new_legs, new_begin, new_finish, new_local, new_last
+    if shift > 0:  # from the end, so that nothing is overwritten before it moves
+        for r in range(legs.shape[0]):
+            for c in range(total - 1, after - 1, -1):
+                legs[r, c + shift] = legs[r, c]
+        for c in range(total - 1, after - 1, -1):
+            begin[c + shift] = begin[c] + longer
+            finish[c + shift] = finish[c] + longer
+            local[c + shift] = local[c]
+            run_last[c + shift] = run_last[c] + shift
+    elif shift < 0:
+        for r in range(legs.shape[0]):
+            for c in range(after, total):
+                legs[r, c + shift] = legs[r, c]
+        for c in range(after, total):
+            begin[c + shift] = begin[c] + longer
+            finish[c + shift] = finish[c] + longer
+            local[c + shift] = local[c]
+            run_last[c + shift] = run_last[c] + shift
+    else:
+        for c in range(after, total):
+            begin[c] += longer
+            finish[c] += longer
+    for r in range(legs.shape[0]):
+        for c in range(now):
+            legs[r, at + c] = part[r, c]
+    for c in range(now):
+        begin[at + c] = part[BEGIN, c] + carried
+        finish[at + c] = part[FINISH, c] + carried
+        local[at + c] = c
+        run_last[at + c] = at + now - 1
+    for j in range(k + 1, counts.shape[0]):
+        first_leg[j] += shift
+    counts[k] = now
+    return int(total + shift)
 
 
 @compiled

@@ -29,10 +29,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pts_optimiser.engine import kernels
-from pts_optimiser.engine.kernels import (
-    BEGIN,
-    FINISH,
-)
 from pts_optimiser.engine.model import (
     LOADS,
     RoutingInput,
@@ -44,6 +40,7 @@ from pts_optimiser.engine.model import (
 
 BLINK = 0.01  # share of places passed over at each insertion (Christiaens & Vanden Berghe)
 BLINKS_AHEAD = 4096  # blinks drawn at a time
+BOARD_ROOM = 64  # legs of room on a board for the journeys a try puts back, before it grows
 SOFT_PLACES = 3  # places costed in full per journey when standards are priced
 RANDOM_REMOVAL = 0.25  # share of ruins that take journeys off at random
 # Shares of recreates that put journeys back in order of their pickup windows, and with
@@ -387,7 +384,8 @@ class _Board:
     """The legs of every run side by side, the runs of one km rate together.
 
     One pass over it (`kernels.places`) then prices a journey on every run at once. When a
-    run changes, only its legs are replaced.
+    run changes, only its legs are replaced, in place: the arrays have room after the
+    board's `size` columns, and grow when it runs out.
     """
 
     def __init__(self, order: Sequence[int], parts: Sequence[NDArray[np.int64]],
@@ -395,28 +393,34 @@ class _Board:
         self.ranged = ranged  # a vehicle on the board has a range
         self.timed = timed  # by vehicle, what its run's times cost (`_Run.timed`)
         self.slot = {vehicle: k for k, vehicle in enumerate(order)}
-        self.legs = np.concatenate(parts, axis=1)
-        self.counts = np.asarray([part.shape[1] for part in parts])
-        self.first_leg = np.cumsum(self.counts) - self.counts
-        ends = self.first_leg + self.counts - 1
-        # Each run's transit carries on from where the run before it ends, so that it never
-        # falls along the board.
-        carried = np.repeat(np.cumsum(self.legs[FINISH][ends]) - self.legs[FINISH][ends],
-                            self.counts)
-        self.begin = self.legs[BEGIN] + carried
-        self.finish = self.legs[FINISH] + carried
-        self.local = np.arange(self.legs.shape[1]) - np.repeat(self.first_leg, self.counts)
-        self.run_last = np.repeat(ends, self.counts)  # the last leg of the leg's run
+        self.counts = np.asarray([part.shape[1] for part in parts], dtype=np.int64)
+        self.size = int(self.counts.sum())
+        room = np.empty((parts[0].shape[0], BOARD_ROOM), dtype=np.int64)
+        self.legs = np.concatenate([*parts, room], axis=1)
+        self.first_leg, self.begin, self.finish, self.local, self.run_last = kernels.framed(
+            self.legs, self.counts)
 
     def replace(self, vehicle: int, part: NDArray[np.int64], timed: int) -> None:
         """The vehicle's run is now `part`, its times costing `timed`."""
         self.timed[vehicle] = timed
         k = self.slot[vehicle]
-        at, was, now = int(self.first_leg[k]), int(self.counts[k]), part.shape[1]
-        self.legs, self.begin, self.finish, self.local, self.run_last = kernels.replaced(
-            self.legs, self.begin, self.finish, self.local, self.run_last, at, was, part)
-        self.first_leg[k + 1:] += now - was
-        self.counts[k] = now
+        if self.size + part.shape[1] - self.counts[k] > self.legs.shape[1]:
+            self._grow(self.size + part.shape[1])
+        self.size = kernels.replace_run(self.legs, self.begin, self.finish, self.local,
+                                        self.run_last, self.size, self.first_leg, self.counts,
+                                        k, part)
+
+    def _grow(self, least: int) -> None:
+        room = max(least, 2 * self.legs.shape[1])
+        legs = np.empty((self.legs.shape[0], room), dtype=np.int64)
+        legs[:, :self.size] = self.legs[:, :self.size]
+        self.legs = legs
+        grown = []
+        for array in (self.begin, self.finish, self.local, self.run_last):
+            bigger = np.empty(room, dtype=np.int64)
+            bigger[:self.size] = array[:self.size]
+            grown.append(bigger)
+        self.begin, self.finish, self.local, self.run_last = grown
 
 
 class _Search:
@@ -571,7 +575,7 @@ class _Search:
         allowed = day.allowed[request]
         while True:
             drawn, vehicle, stops, times, more, added, timed = kernels.insertion(
-                board.legs, board.begin, board.finish, board.run_last, board.local,
+                board.legs, board.size, board.begin, board.finish, board.run_last, board.local,
                 day.transit, day.costs, day.metres, board.ranged, p, req.dropoff_node,
                 day.limit[request], day.demand_of[p], day.change.get(p, _NONE),
                 _NOBODY if allowed is None else allowed, self.blink_draws, self.blinks_used,

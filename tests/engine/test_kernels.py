@@ -10,8 +10,7 @@ from numba import njit
 from numba.core import config
 
 from pts_optimiser.engine import kernels
-from pts_optimiser.engine import recreate as recreate_module
-from pts_optimiser.engine.recreate import RecreateSettings, _Day, _Search, recreate
+from pts_optimiser.engine.recreate import RecreateSettings, _Day, _Search
 from tests.helpers import line_day
 
 
@@ -67,13 +66,13 @@ def test_the_screen_keeps_every_place_the_exact_check_allows_and_prices_it() -> 
                 runs[found[1]] = search.run_of(found[1], found[2][1:-1].tolist()) or runs[found[1]]
         board = search.board(runs)
         p, d, _ = requests[-1]
-        places = kernels.places(board.legs, board.begin, board.finish, board.run_last,
+        places = kernels.places(board.legs, board.size, board.begin, board.finish, board.run_last,
                                 day.transit, day.costs, day.metres, False, p, d, day.lo[p],
                                 day.hi[p], day.lo[d], day.hi[d], day.limit[-1],
                                 day.demand_of[p], np.empty(0, dtype=np.int64),
                                 np.empty(0, dtype=bool))
         kept = {(int(f), int(last)): int(added) for f, last, added in places.T}
-        for first in range(board.legs.shape[1]):
+        for first in range(board.size):
             for last in range(first, int(board.run_last[first]) + 1):
                 vehicle = int(board.legs[kernels.VEHICLE, first])
                 seq = runs[vehicle].seq
@@ -122,7 +121,7 @@ def test_the_place_chosen_is_the_cheapest_the_exact_check_allows() -> None:
                 runs[found[1]] = search.run_of(found[1], found[2][1:-1].tolist()) or runs[found[1]]
         board = search.board(runs)
         p, d, _ = requests[-1]
-        placed = kernels.places(board.legs, board.begin, board.finish, board.run_last,
+        placed = kernels.places(board.legs, board.size, board.begin, board.finish, board.run_last,
                                 day.transit, day.costs, day.metres, False, p, d, day.lo[p],
                                 day.hi[p], day.lo[d], day.hi[d], day.limit[-1],
                                 day.demand_of[p], np.empty(0, dtype=np.int64),
@@ -202,20 +201,3 @@ def test_a_run_without_some_journeys_is_the_run_rebuilt_without_them() -> None:
                 compared += 1
     assert compared > 100
 
-
-def test_blinks_drawn_ahead_are_the_draws_one_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The search's plan does not depend on how many blinks are drawn at a time.
-
-    Drawn one at a time, every insertion runs out and draws again; the plan is the same.
-    """
-    positions = [0, 0, *[(7 * k) % 53 for k in range(2, 26)]]
-    requests = [(k, k + 1, 60) for k in range(2, 26, 2)]
-    windows = {k: (5 * k, 5 * k + 90) for k in range(2, 26)}
-    data = line_day(positions, requests, vehicles=3, windows=windows, seats=2)
-    settings = RecreateSettings(30.0, seed=3, max_iterations=300)
-    ahead = recreate(data, [[] for _ in data.vehicles], settings, foreign=True)
-    monkeypatch.setattr(recreate_module, "BLINKS_AHEAD", 1)
-    one_by_one = recreate(data, [[] for _ in data.vehicles], settings, foreign=True)
-    assert ahead is not None and one_by_one is not None
-    assert ahead.routes == one_by_one.routes and ahead.cost == one_by_one.cost
-    assert sum(len(route) for route in ahead.routes) == 2 * len(requests)

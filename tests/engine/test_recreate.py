@@ -190,12 +190,16 @@ def test_the_journey_fewest_vehicles_can_make_goes_back_first(
     assert left == {0}  # in some orders journey 1 took the seat first
 
 
-def test_a_board_with_runs_replaced_is_the_board_built_afresh() -> None:
+@pytest.mark.parametrize("room", [0, 1, recreate_module.BOARD_ROOM])
+def test_a_board_with_runs_replaced_is_the_board_built_afresh(
+        room: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """Replacing a run's legs in place gives the board that building it again would give.
 
     Three vehicles, the middle one at another km rate (so it goes last on the board); runs
-    made longer, shorter and emptied in turn.
+    made longer, shorter and emptied in turn, on boards with no room, a leg's, and the
+    search's (the board grows where it has too little).
     """
+    monkeypatch.setattr(recreate_module, "BOARD_ROOM", room)
     data = line_day([0, 0, 10, 20, 15, 25, 300, 310, 305, 315],
                     [(2, 3, 100), (4, 5, 100), (6, 7, 100), (8, 9, 100)], vehicles=3)
     data = replace(data, vehicles=[data.vehicles[0], replace(data.vehicles[1], km_cost=2000),
@@ -216,6 +220,46 @@ def test_a_board_with_runs_replaced_is_the_board_built_afresh() -> None:
         runs[vehicle] = run
         board.replace(vehicle, search.legs(vehicle, run), run.timed)
         fresh = search.board(runs)
-        for name in ("legs", "begin", "finish", "local", "run_last", "first_leg", "counts",
-                     "timed"):
+        assert board.size == fresh.size
+        # Over the board's legs: the columns after them are room.
+        assert np.array_equal(board.legs[:, :board.size], fresh.legs[:, :fresh.size])
+        for name in ("begin", "finish", "local", "run_last"):
+            assert np.array_equal(getattr(board, name)[:board.size],
+                                  getattr(fresh, name)[:fresh.size]), name
+        for name in ("first_leg", "counts", "timed"):
             assert np.array_equal(getattr(board, name), getattr(fresh, name)), name
+
+
+def test_blinks_drawn_ahead_are_the_draws_one_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The search's plan does not depend on how many blinks are drawn at a time.
+
+    Drawn one at a time, every insertion runs out and draws again; the plan is the same.
+    """
+    positions = [0, 0, *[(7 * k) % 53 for k in range(2, 26)]]
+    requests = [(k, k + 1, 60) for k in range(2, 26, 2)]
+    windows = {k: (5 * k, 5 * k + 90) for k in range(2, 26)}
+    data = line_day(positions, requests, vehicles=3, windows=windows, seats=2)
+    settings = RecreateSettings(30.0, seed=3, max_iterations=300)
+    ahead = recreate(data, [[] for _ in data.vehicles], settings, foreign=True)
+    monkeypatch.setattr(recreate_module, "BLINKS_AHEAD", 1)
+    one_by_one = recreate(data, [[] for _ in data.vehicles], settings, foreign=True)
+    assert ahead is not None and one_by_one is not None
+    assert ahead.routes == one_by_one.routes and ahead.cost == one_by_one.cost
+    assert sum(len(route) for route in ahead.routes) == 2 * len(requests)
+
+
+
+def test_a_board_with_no_room_grows_and_the_plan_is_the_same(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The search's plan does not depend on how much room its boards start with."""
+    positions = [0, 0, *[(11 * k) % 47 for k in range(2, 30)]]
+    requests = [(k, k + 1, 70) for k in range(2, 30, 2)]
+    windows = {k: (4 * k, 4 * k + 120) for k in range(2, 30)}
+    data = line_day(positions, requests, vehicles=4, windows=windows, seats=2)
+    settings = RecreateSettings(30.0, seed=5, max_iterations=200)
+    roomy = recreate(data, [[] for _ in data.vehicles], settings, foreign=True)
+    monkeypatch.setattr(recreate_module, "BOARD_ROOM", 0)
+    tight = recreate(data, [[] for _ in data.vehicles], settings, foreign=True)
+    assert roomy is not None and tight is not None
+    assert roomy.routes == tight.routes and roomy.cost == tight.cost
+    assert sum(len(route) for route in roomy.routes) == 2 * len(requests)
