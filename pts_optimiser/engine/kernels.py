@@ -3,8 +3,10 @@
 Why compiled: pricing a journey on every run at once as numpy array operations took ~50
 calls on arrays of a few hundred places, and numpy's cost per call, not the work, was half
 the search's time (docs/benchmarks.md, 2026-12-03 latest). Here each is one pass. These
-functions only screen, price, check and pick the cheapest; every random draw and every rule
-of the search stays in recreate.py, and they give it what the array code did, in the same
+functions screen, price, check and pick the cheapest, rebuild a run and keep the board; a
+step of a try is one call, because Python between calls, not the calls' work, was most
+of a try (docs/benchmarks.md, 2026-12-04 late night). Every random draw and every rule of
+the search stays in recreate.py, and they give it what the array code did, in the same
 order (a seed's plan is unchanged).
 
 Compiled functions are cached beside this file (or in NUMBA_CACHE_DIR, or the user's cache
