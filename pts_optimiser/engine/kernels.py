@@ -58,9 +58,8 @@ def _grown(buffer: NDArray[np.int64], size: int) -> NDArray[np.int64]:
 @compiled
 def places(legs: NDArray[np.int64], total: int, begin: NDArray[np.int64],
            finish: NDArray[np.int64], run_last: NDArray[np.int64], transit: NDArray[np.int64],
-           costs: NDArray[np.int64],
-           metres: NDArray[np.int64], ranged: bool, p: int, d: int, lo_p: int, hi_p: int,
-           lo_d: int, hi_d: int, limit: int, demand: NDArray[np.int64],
+           costs: NDArray[np.int64], metres: NDArray[np.int64], ranged: bool, p: int, d: int,
+           lo_p: int, hi_p: int, lo_d: int, hi_d: int, limit: int, demand: NDArray[np.int64],
            change: NDArray[np.int64], allowed: NDArray[np.bool_]) -> NDArray[np.int64]:
     """The places on the board a journey (pickup `p`, drop-off `d`) may take, in board order.
 

@@ -554,7 +554,7 @@ class _Search:
         return _Board(self.order, [self.legs(vehicle, runs[vehicle]) for vehicle in self.order],
                       self.ranged, np.asarray([run.timed for run in runs], dtype=np.int64))
 
-    def best_insertion(self, request: int, board: _Board, runs: Sequence[_Run],
+    def best_insertion(self, request: int, board: _Board,
                        extra: NDArray[np.int64] | None = None
                        ) -> tuple[int, int, NDArray[np.int64], NDArray[np.int64], int, int] | None:
         """The cheapest feasible place for a journey on a board's runs.
@@ -893,7 +893,7 @@ def _insert(search: _Search, runs: list[_Run], pending: list[int], first: Sequen
             extra = elsewhere if extra is None else extra + elsewhere
         if board is None:
             board = search.board(runs)
-        best = search.best_insertion(request, board, runs, extra)
+        best = search.best_insertion(request, board, extra)
         if best is None:
             left.append(request)
             continue

@@ -61,7 +61,7 @@ def test_the_screen_keeps_every_place_the_exact_check_allows_and_prices_it() -> 
         runs = [run for run in empty if run is not None]
         assert len(runs) == 2
         for request in range(len(requests) - 1):
-            found = search.best_insertion(request, search.board(runs), runs)
+            found = search.best_insertion(request, search.board(runs))
             if found is not None:
                 runs[found[1]] = search.run_of(found[1], found[2][1:-1].tolist()) or runs[found[1]]
         board = search.board(runs)
@@ -116,7 +116,7 @@ def test_the_place_chosen_is_the_cheapest_the_exact_check_allows() -> None:
         empty = [search.run_of(vehicle, []) for vehicle in (0, 1)]
         runs = [run for run in empty if run is not None]
         for request in range(len(requests) - 1):
-            found = search.best_insertion(request, search.board(runs), runs)
+            found = search.best_insertion(request, search.board(runs))
             if found is not None:
                 runs[found[1]] = search.run_of(found[1], found[2][1:-1].tolist()) or runs[found[1]]
         board = search.board(runs)
@@ -181,7 +181,7 @@ def test_a_run_without_some_journeys_is_the_run_rebuilt_without_them() -> None:
             continue
         board_runs = [run for run in runs if run is not None]
         for request in range(len(requests)):
-            found = search.best_insertion(request, search.board(board_runs), board_runs)
+            found = search.best_insertion(request, search.board(board_runs))
             if found is not None:
                 board_runs[found[1]] = (search.run_of(found[1], found[2][1:-1].tolist())
                                         or board_runs[found[1]])

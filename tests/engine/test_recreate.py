@@ -248,7 +248,6 @@ def test_blinks_drawn_ahead_are_the_draws_one_at_a_time(monkeypatch: pytest.Monk
     assert sum(len(route) for route in ahead.routes) == 2 * len(requests)
 
 
-
 def test_a_board_with_no_room_grows_and_the_plan_is_the_same(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """The search's plan does not depend on how much room its boards start with."""
