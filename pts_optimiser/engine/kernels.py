@@ -185,6 +185,19 @@ def legs_of(seq: NDArray[np.int64], at: NDArray[np.int64], transit: NDArray[np.i
 
 
 @compiled
+def _run_with_journey(legs: NDArray[np.int64], local: NDArray[np.int64],
+                      run_last: NDArray[np.int64], f: int, last: int, p: int,
+                      d: int) -> NDArray[np.int64]:
+    """The stops of the board's run with pickup `p` on leg `f` and drop-off `d` on leg `last`."""
+    first_leg = f - local[f]
+    end = run_last[f]
+    seq = np.empty(end - first_leg + 2, dtype=np.int64)
+    seq[:end - first_leg + 1] = legs[START, first_leg:end + 1]
+    seq[end - first_leg + 1] = legs[END, end]
+    return with_journey(seq, local[f], local[last], p, d)
+
+
+@compiled
 def with_journey(seq: NDArray[np.int64], i: int, j: int, p: int, d: int) -> NDArray[np.int64]:
     """The run's stops with pickup `p` after position `i` and drop-off `d` after position `j`."""
     m = seq.shape[0]
@@ -425,12 +438,7 @@ def insertion(legs: NDArray[np.int64], total: int, begin: NDArray[np.int64],
         return drawn + n, -1, nothing, nothing, 0, 0, 0
     f, last = placed[0, place], placed[1, place]
     vehicle = legs[VEHICLE, f]
-    first_leg = f - local[f]
-    end = run_last[f]
-    seq = np.empty(end - first_leg + 2, dtype=np.int64)
-    seq[:end - first_leg + 1] = legs[START, first_leg:end + 1]
-    seq[end - first_leg + 1] = legs[END, end]
-    stops = with_journey(seq, local[f], local[last], p, d)
+    stops = _run_with_journey(legs, local, run_last, f, last, p, d)
     at = earliest(stops, lo, hi, transit, pickup_of, limit_of, where, shift_start[vehicle],
                   shift_end[vehicle], longest[vehicle])
     cost = time_cost(stops, at, hi, transit, pickup_of, limit_of, where, soft,
@@ -647,12 +655,7 @@ def best_place(placed: NDArray[np.int64], blink: NDArray[np.float64], blink_shar
                 break
             f, last = placed[0, place], placed[1, place]
             vehicle = legs[VEHICLE, f]
-            begin = f - local[f]
-            end = run_last[f]
-            seq = np.empty(end - begin + 2, dtype=np.int64)
-            seq[:end - begin + 1] = legs[START, begin:end + 1]
-            seq[end - begin + 1] = legs[END, end]
-            stops = with_journey(seq, local[f], local[last], p, d)
+            stops = _run_with_journey(legs, local, run_last, f, last, p, d)
             at = earliest(stops, lo, hi, transit, pickup_of, limit_of, where,
                           shift_start[vehicle], shift_end[vehicle], longest[vehicle])
             if at.shape[0] == 0:

@@ -230,35 +230,23 @@ def test_a_board_with_runs_replaced_is_the_board_built_afresh(
             assert np.array_equal(getattr(board, name), getattr(fresh, name)), name
 
 
-def test_blinks_drawn_ahead_are_the_draws_one_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The search's plan does not depend on how many blinks are drawn at a time.
 
-    Drawn one at a time, every insertion runs out and draws again; the plan is the same.
+@pytest.mark.parametrize(("name", "value"), [("BLINKS_AHEAD", 1), ("BOARD_ROOM", 0)])
+def test_the_plan_does_not_depend_on_how_much_is_kept_ahead(
+        name: str, value: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Blinks drawn one at a time, and boards with no room, give the same plan.
+
+    Drawn one at a time, every insertion runs out of blinks and draws again; with no room,
+    every board grows as journeys go back on it.
     """
-    positions = [0, 0, *[(7 * k) % 53 for k in range(2, 26)]]
-    requests = [(k, k + 1, 60) for k in range(2, 26, 2)]
-    windows = {k: (5 * k, 5 * k + 90) for k in range(2, 26)}
-    data = line_day(positions, requests, vehicles=3, windows=windows, seats=2)
-    settings = RecreateSettings(30.0, seed=3, max_iterations=300)
-    ahead = recreate(data, [[] for _ in data.vehicles], settings, foreign=True)
-    monkeypatch.setattr(recreate_module, "BLINKS_AHEAD", 1)
-    one_by_one = recreate(data, [[] for _ in data.vehicles], settings, foreign=True)
-    assert ahead is not None and one_by_one is not None
-    assert ahead.routes == one_by_one.routes and ahead.cost == one_by_one.cost
-    assert sum(len(route) for route in ahead.routes) == 2 * len(requests)
-
-
-def test_a_board_with_no_room_grows_and_the_plan_is_the_same(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """The search's plan does not depend on how much room its boards start with."""
     positions = [0, 0, *[(11 * k) % 47 for k in range(2, 30)]]
     requests = [(k, k + 1, 70) for k in range(2, 30, 2)]
     windows = {k: (4 * k, 4 * k + 120) for k in range(2, 30)}
     data = line_day(positions, requests, vehicles=4, windows=windows, seats=2)
-    settings = RecreateSettings(30.0, seed=5, max_iterations=200)
-    roomy = recreate(data, [[] for _ in data.vehicles], settings, foreign=True)
-    monkeypatch.setattr(recreate_module, "BOARD_ROOM", 0)
-    tight = recreate(data, [[] for _ in data.vehicles], settings, foreign=True)
-    assert roomy is not None and tight is not None
-    assert roomy.routes == tight.routes and roomy.cost == tight.cost
-    assert sum(len(route) for route in roomy.routes) == 2 * len(requests)
+    settings = RecreateSettings(30.0, seed=5, max_iterations=300)
+    usual = recreate(data, [[] for _ in data.vehicles], settings, foreign=True)
+    monkeypatch.setattr(recreate_module, name, value)
+    changed = recreate(data, [[] for _ in data.vehicles], settings, foreign=True)
+    assert usual is not None and changed is not None
+    assert usual.routes == changed.routes and usual.cost == changed.cost
+    assert sum(len(route) for route in usual.routes) == 2 * len(requests)
