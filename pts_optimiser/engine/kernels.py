@@ -458,8 +458,8 @@ def without(seq: NDArray[np.int64], gone: NDArray[np.bool_], lo: NDArray[np.int6
     """A run with its stops at `gone` nodes taken off: (stops, times, arcs, what its times cost).
 
     The times empty if the run then breaks a rule (`earliest`, `loads_fit`). The arcs with
-    each pickup's `change` (by node, empty: none), as `_Day.route_cost` counts them, and the
-    times' cost as `time_cost`. One call where the search made five.
+    each pickup's `change` (by node, empty: none) as `arcs_of` counts them, and the times'
+    cost as `time_cost`. One call where the search made five.
     """
     m = seq.shape[0]
     kept = 0
@@ -477,15 +477,25 @@ def without(seq: NDArray[np.int64], gone: NDArray[np.bool_], lo: NDArray[np.int6
     if at.shape[0] == 0 or not loads_fit(stops, demand, capacity, at_break, patients, metres,
                                          range_m):
         return stops, at[:0], 0, 0
-    arcs = 0
-    for k in range(kept - 1):
-        arcs += cost[stops[k], stops[k + 1]]
-    if change.shape[0] > 0:
-        for k in range(kept):
-            arcs += change[stops[k]]
     timed = time_cost(stops, at, hi, transit, pickup_of, limit_of, where, soft, shift_end,
                       span)
-    return stops, at, arcs, timed
+    return stops, at, arcs_of(stops, cost, change), timed
+
+
+@compiled
+def arcs_of(stops: NDArray[np.int64], cost: NDArray[np.int64], change: NDArray[np.int64]
+            ) -> int:
+    """A run's arcs (start and end among its stops), with each stop's `change` if given.
+
+    `change` by node: a regular's pickup off their usual vehicle (empty: no regulars).
+    """
+    arcs = 0
+    for k in range(stops.shape[0] - 1):
+        arcs += cost[stops[k], stops[k + 1]]
+    if change.shape[0] > 0:
+        for k in range(stops.shape[0]):
+            arcs += change[stops[k]]
+    return arcs
 
 
 @compiled
@@ -535,28 +545,16 @@ def replace_run(legs: NDArray[np.int64], begin: NDArray[np.int64], finish: NDArr
     shift = now - was
     carried = begin[at]
     longer = part[FINISH, now - 1] - legs[FINISH, after - 1]
-    if shift > 0:  # from the end, so that nothing is overwritten before it moves
-        for r in range(legs.shape[0]):
-            for c in range(total - 1, after - 1, -1):
-                legs[r, c + shift] = legs[r, c]
-        for c in range(total - 1, after - 1, -1):
-            begin[c + shift] = begin[c] + longer
-            finish[c + shift] = finish[c] + longer
-            local[c + shift] = local[c]
-            run_last[c + shift] = run_last[c] + shift
-    elif shift < 0:
-        for r in range(legs.shape[0]):
-            for c in range(after, total):
-                legs[r, c + shift] = legs[r, c]
-        for c in range(after, total):
-            begin[c + shift] = begin[c] + longer
-            finish[c + shift] = finish[c] + longer
-            local[c + shift] = local[c]
-            run_last[c + shift] = run_last[c] + shift
-    else:
-        for c in range(after, total):
-            begin[c] += longer
-            finish[c] += longer
+    # Moving right, from the end, so that nothing is overwritten before it moves.
+    first, stop, step = (total - 1, after - 1, -1) if shift > 0 else (after, total, 1)
+    for r in range(legs.shape[0]):
+        for c in range(first, stop, step):
+            legs[r, c + shift] = legs[r, c]
+    for c in range(first, stop, step):
+        begin[c + shift] = begin[c] + longer
+        finish[c + shift] = finish[c] + longer
+        local[c + shift] = local[c]
+        run_last[c + shift] = run_last[c] + shift
     for r in range(legs.shape[0]):
         for c in range(now):
             legs[r, at + c] = part[r, c]

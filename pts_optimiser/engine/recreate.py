@@ -301,8 +301,9 @@ class _Day:
         if seq is None:
             v = self.data.vehicles[vehicle]
             seq = np.asarray([v.start_node, *nodes, v.end_node], dtype=np.int64)
-        changes = sum(int(self.change[n][vehicle]) for n in nodes if n in self.change)
-        return int(self.cost[vehicle][seq[:-1], seq[1:]].sum()) + changes
+        change = self.change_by_vehicle
+        return int(kernels.arcs_of(seq, self.cost[vehicle],
+                                   _NONE if change is None else change[vehicle]))
 
     def times(self, vehicle: int, seq: Sequence[int] | NDArray[np.int64]) -> list[int] | None:
         """Earliest start of service at each stop of a full run, or None if it cannot work."""
@@ -462,10 +463,7 @@ class _Search:
             day.data.span_cost_per_min)
         if not at.size:
             return None
-        seq = stops.tolist()
-        missing = day.data.break_cost if day.break_missing(vehicle, seq) else 0
-        return _Run(seq, at.tolist(), arcs, arcs + timed + missing, timed, nodes=stops,
-                    times=at)
+        return self.run(vehicle, stops, at, arcs, timed)
 
     def run(self, vehicle: int, stops: NDArray[np.int64], at: NDArray[np.int64],
             arcs: int, timed: int | None = None) -> _Run:
