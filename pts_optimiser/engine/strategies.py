@@ -43,10 +43,11 @@ PORTFOLIO_SECOND_METAHEURISTIC = "TABU_SEARCH"
 
 
 # Each portfolio search gives OR-Tools this share of its time, then hands its plan to ruin
-# and recreate (recreate.py) for the rest: OR-Tools stalls within ~15 s of 60 on the
-# published instances, and 5 or 10 s of it before ruin and recreate measured alike within
-# run-to-run spread (docs/benchmarks.md).
-ORTOOLS_SHARE = 1 / 6
+# and recreate (recreate.py) for the rest. Since ruin and recreate was compiled, OR-Tools'
+# local search after its first plan gains less than ruin and recreate does in the same
+# seconds: a thirtieth against a sixth on pr01-pr20, a/b and the 750-journey days
+# (docs/benchmarks.md, 2026-12-05 later).
+ORTOOLS_SHARE = 1 / 30
 
 
 # ...but OR-Tools may run on to finish its first plan, up to this share. On a 750-journey

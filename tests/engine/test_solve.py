@@ -380,9 +380,10 @@ def test_the_share_ends_no_sooner_than_the_first_plan(monkeypatch: pytest.Monkey
 
     monkeypatch.setattr(strategies_module, "solve_routing", recorded)
     monkeypatch.setattr(strategies_module, "_recreated", lambda data, first, *_, **__: first)
-    outcome = strategies_module._search(_two_journeys(), SearchSettings(12.0), seed=0)
+    outcome = strategies_module._search(_two_journeys(), SearchSettings(60.0), seed=0)
     assert outcome is not None and outcome.objective == 50
-    assert seen[0].time_limit_s == 6.0 and seen[0].stop_after_s == pytest.approx(2.0)
+    assert seen[0].time_limit_s == 30.0
+    assert seen[0].stop_after_s == pytest.approx(60.0 * strategies_module.ORTOOLS_SHARE)
 
 
 def test_a_day_too_big_to_construct_gets_all_the_time(monkeypatch: pytest.MonkeyPatch) -> None:
