@@ -545,7 +545,8 @@ def replace_run(legs: NDArray[np.int64], begin: NDArray[np.int64], finish: NDArr
     shift = now - was
     carried = begin[at]
     longer = part[FINISH, now - 1] - legs[FINISH, after - 1]
-    # Moving right, from the end, so that nothing is overwritten before it moves.
+    # Moving right, from the end, and left, from the start, so that nothing is overwritten
+    # before it moves.
     first, stop, step = (total - 1, after - 1, -1) if shift > 0 else (after, total, 1)
     for r in range(legs.shape[0]):
         for c in range(first, stop, step):
