@@ -60,11 +60,15 @@ class Preference:
     The engine prices a pickup on another vehicle than the first of `vehicle_ids` that
     could carry the journey today (`[continuity] vehicle_change_cost`), and each minute it
     is more than `pickup_slack_min` from the usual time (`pickup_spread_cost_per_min`);
-    none of them, or no minute, asks nothing of that kind.
+    none of them, or no minute, asks nothing of that kind. `copied_days` is how many of the
+    patient's days this day's crews stand for (a week's anchor day, whose runs its rota's
+    other days ride): their day split between crews costs `crew_change_cost` that many
+    times.
     """
 
     vehicle_ids: tuple[str, ...] = ()
     pickup_min: int | None = None
+    copied_days: int = 1
 
 
 @dataclass(frozen=True)

@@ -313,9 +313,11 @@ def _together(problem: Problem, servable: Sequence[Journey], commitments: Commit
     if cost <= 0 or not commitments.together:
         return []
     request_of = {j.journey_id: r for r, j in enumerate(servable)}
-    groups = (tuple(sorted({request_of[j] for j in group if j in request_of}))
+    groups = ((tuple(sorted({request_of[j] for j in group if j in request_of})),
+               max((commitments.prefer[j].copied_days for j in group
+                    if j in commitments.prefer), default=1))
               for group in commitments.together)
-    return [(members, cost) for members in groups if len(members) > 1]
+    return [(members, cost * days) for members, days in groups if len(members) > 1]
 
 
 def _one_crew(servable: Sequence[Journey], requests: Sequence[RoutingRequest],

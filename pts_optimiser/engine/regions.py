@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from pts_optimiser.domain.commitments import Commitments, Preference
+from pts_optimiser.domain.commitments import Commitments
 from pts_optimiser.domain.plan import Event, Origin, Plan, Reason, Unassigned
 from pts_optimiser.domain.problem import REGION_JOURNEYS, Journey, Place, Problem, VehicleShift
 
@@ -304,7 +304,7 @@ def _within(commitments: Commitments, journeys: set[str], vehicles: set[str],
         keep_on={j: v for j, v in commitments.keep_on.items() if j in journeys and v in vehicles},
         warm=runs(commitments.warm),
         bring_back=commitments.bring_back & journeys,
-        prefer={j: Preference(tuple(v for v in p.vehicle_ids if v in vehicles), p.pickup_min)
+        prefer={j: replace(p, vehicle_ids=tuple(v for v in p.vehicle_ids if v in vehicles))
                 for j, p in commitments.prefer.items() if j in journeys},
         together=[kept for group in commitments.together
                   if len(kept := tuple(j for j in group if j in journeys)) > 1],

@@ -12,7 +12,8 @@ day, with each regular's usual service priced in its objective (`Commitments.pre
    preferring the vehicle that takes them out (out and back with one crew) and a pickup
    within `pickup_slack_min` of their usual time: costs in the search (`[continuity]`),
    far below any journey's, so every hard rule holds and a preference gives way wherever
-   it would cost a journey.
+   it would cost a journey. A regular's day split between crews there costs as many
+   crew changes as the patient has days: the days of its rota ride its runs.
 3. Every other day is planned once with the usual service of the anchors' plans, starting
    from the runs of the anchor sharing most of its patients (`Commitments.sketch`); the
    plan repaired from them is kept unless a plan built afresh serves more than the
@@ -234,16 +235,28 @@ def anchors(days: Mapping[str, Problem], regular: set[str], known: set[str]) -> 
 
 # -- one day, with preferences ----------------------------------------------------------
 
-def preferences(problem: Problem, usual: Mapping[Leg, Usual]) -> dict[str, Preference]:
+def preferences(problem: Problem, usual: Mapping[Leg, Usual],
+                copied: Mapping[str, int] | None = None) -> dict[str, Preference]:
     """Each regular's journey of the day: its leg's usual vehicle and pickup minute.
 
     Asked of the engine as costs (`[continuity]`), never as rules: a usual vehicle not on
     the road today, or one that cannot carry the journey, asks nothing of it, and no
     journey is ever left out for a preference (it costs far less than any journey).
+    `copied` (patient -> days) are the days this day's crews stand for, on an anchor.
     """
     leg_of = legs(problem.journeys)
-    return {j.journey_id: Preference(seen.vehicle_ids, seen.pickup_min)
+    copied = copied or {}
+    return {j.journey_id: Preference(seen.vehicle_ids, seen.pickup_min,
+                                     copied.get(j.patient_id, 1))
             for j in problem.journeys if (seen := usual.get(leg_of[j.journey_id])) is not None}
+
+
+def days_of(days: Mapping[str, Problem], patients: set[str]) -> dict[str, int]:
+    """Patient -> the days of the horizon they travel on."""
+    count: Counter[str] = Counter()
+    for problem in days.values():
+        count.update({j.patient_id for j in problem.journeys} & patients)
+    return dict(count)
 
 
 def together(problem: Problem, wishes: Mapping[str, Preference]) -> list[tuple[str, ...]]:
@@ -287,6 +300,8 @@ class DayTask:
     # The plan whose runs this day starts from (`sketch`): an anchor's plan alone for the
     # anchor, the anchor's for the days of its rota.
     start: Plan | None = None
+    # Patient -> the days this day's crews stand for (an anchor again: its rota's days).
+    copied: Mapping[str, int] = field(default_factory=dict)
 
 
 def solve_day(task: DayTask) -> Plan:
@@ -297,7 +312,7 @@ def solve_day(task: DayTask) -> Plan:
     if not _asks(task.day, task.usual):
         return solve(task.day, options)
     journeys = len(task.day.journeys)
-    wishes = preferences(task.day, task.usual)
+    wishes = preferences(task.day, task.usual, task.copied)
     asked = Commitments(prefer=wishes, together=together(task.day, wishes),
                         sketch=sketch(task.day, task.start) if task.start is not None else {},
                         sketch_allowance=journeys - enough(journeys, task.day.config.continuity))
@@ -385,9 +400,13 @@ def plan_week(days: Mapping[str, Problem], budget_s: float, previous: Sequence[P
                  for d in baseline}
         earlier = {d: f.result() for d, f in ahead.items()}
         # The anchors again, from their plan alone: their regulars' returns move to the crew
-        # that took them out. The other days then ride the anchors' runs (or last week's).
+        # that took them out. The other days then ride the anchors' runs (or last week's),
+        # so a regular's day split between crews here is split on each of their days: it
+        # costs that many crew changes (docs/week.md).
         usual = one_crew({**usual_of(earlier.values(), regular), **known})
-        again = {d: pool.submit(solve_day, DayTask(days[d], each_s, usual, strategy, earlier[d]))
+        copied = days_of(days, regular)
+        again = {d: pool.submit(solve_day, DayTask(days[d], each_s, usual, strategy, earlier[d],
+                                                   copied))
                  for d in first}
         anchored = {d: earlier[d] if fewer(plan, earlier[d], policy) else plan
                     for d, plan in ((d, f.result()) for d, f in again.items())}

@@ -162,6 +162,23 @@ def test_a_patients_day_asks_for_the_one_crew_that_can_carry_all_of_it(tmp_path:
     assert encode(problem, apart).data.usual_vehicle == {0: (0, cost), 1: (2, cost)}
 
 
+def test_a_day_standing_for_several_prices_its_split_as_often(tmp_path: Path) -> None:
+    """A regular's day split between crews costs a crew change for each day it stands for.
+
+    A week's anchor day is copied onto the patient's other days: split there, split on each.
+    """
+    out = booking("OUT", patient_id="R1", appointment_time="09:00")
+    home = booking("HOME", patient_id="R1", pickup_site="RDH", pickup_lat="", pickup_lon="",
+                   dropoff_site="", dropoff_lat=52.93, dropoff_lon=-1.49, appointment_time="",
+                   ready_time="12:00")
+    problem = load(tmp_path, [out, home], [vehicle("V1"), vehicle("V2")])
+    cost = problem.config.continuity.crew_change_cost
+    for copied, priced in ((1, cost), (3, 3 * cost)):
+        wish = Preference(("V1",), None, copied_days=copied)
+        asked = Commitments(prefer={"OUT": wish, "HOME": wish}, together=[("OUT", "HOME")])
+        assert encode(problem, asked).data.together == [((0, 1), priced)]
+
+
 def test_a_sketch_keeps_only_whole_journeys_a_vehicle_may_carry() -> None:
     """A drop-off before its pickup, or a journey on a vehicle it may not ride, is taken off."""
     data = line_day([0, 0, 10, 20, 30, 40, 50, 60], [(2, 3, 100), (4, 5, 100), (6, 7, 100)],

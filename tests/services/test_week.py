@@ -34,6 +34,7 @@ from pts_optimiser.services.publish import write_plan
 from pts_optimiser.services.week import (
     DayTask,
     Usual,
+    days_of,
     enough,
     one_crew,
     plan_week,
@@ -336,6 +337,35 @@ def test_a_day_from_a_sketch_may_buy_continuity_with_the_allowance(
     write_plan(plan, tmp_path / "plan-one-core")
     result = check_plan(wednesday, tmp_path / "plan-one-core")
     assert result.ok, result.violations[:5]
+
+
+def test_an_anchors_split_costs_a_crew_change_for_each_day_that_rides_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The anchor planned again prices R1's day on two crews twice: Wednesday rides its runs.
+
+    The anchor's first plan and the other days ask one crew change a day.
+    """
+    import pts_optimiser.services.week as week_module
+
+    days = _regular_days(tmp_path)
+    assert days_of(days, {"R1", "PA"}) == {"R1": 2, "PA": 1}
+    asked: list[tuple[str, dict[str, int]]] = []
+
+    def solve_asked(task: DayTask) -> Plan:
+        wishes = preferences(task.day, task.usual, task.copied)
+        asked.append((task.day.service_date, {j: w.copied_days for j, w in wishes.items()}))
+        return solve_day(task)
+
+    monkeypatch.setattr(week_module, "solve_day", solve_asked)
+    week = plan_week(days, budget_s=7)
+    assert week.anchors == ("2026-11-30",)
+    assert asked == [("2026-11-30", {}),
+                     ("2026-11-30", {"2026-11-30-OUT": 2, "2026-11-30-HOME": 2}),
+                     ("2026-12-02", {"2026-12-02-OUT": 1, "2026-12-02-HOME": 1})]
+    for day, plan in week.plans.items():
+        write_plan(plan, tmp_path / day)
+        result = check_plan(days[day], tmp_path / day)
+        assert result.ok, (day, result.violations[:5])
 
 
 @pytest.mark.parametrize("workers", [1, 2])
