@@ -159,15 +159,20 @@ def legs(journeys: Iterable[Journey]) -> dict[str, Leg]:
     return found
 
 
+def days_of(days: Iterable[Problem], patients: set[str] | None = None) -> dict[str, int]:
+    """Patient -> the days of the horizon they travel on (of `patients`, if given)."""
+    count: Counter[str] = Counter()
+    for problem in days:
+        seen = {j.patient_id for j in problem.journeys}
+        count.update(seen if patients is None else seen & patients)
+    return dict(count)
+
+
 def regulars(days: Iterable[Problem], min_days: int) -> set[str]:
     """Patients with two or more journeys on at least `min_days` days of the horizon."""
-    dates: dict[str, set[str]] = defaultdict(set)
-    count: Counter[str] = Counter()
-    for index, problem in enumerate(days):
-        for journey in problem.journeys:
-            dates[journey.patient_id].add(problem.service_date or str(index))
-            count[journey.patient_id] += 1
-    return {p for p, seen in dates.items() if len(seen) >= min_days and count[p] >= 2}
+    days = list(days)
+    journeys = Counter(j.patient_id for problem in days for j in problem.journeys)
+    return {p for p, n in days_of(days).items() if n >= min_days and journeys[p] >= 2}
 
 
 def pickups(plan: Plan) -> dict[str, tuple[str, int]]:
@@ -249,14 +254,6 @@ def preferences(problem: Problem, usual: Mapping[Leg, Usual],
     return {j.journey_id: Preference(seen.vehicle_ids, seen.pickup_min,
                                      copied.get(j.patient_id, 1))
             for j in problem.journeys if (seen := usual.get(leg_of[j.journey_id])) is not None}
-
-
-def days_of(days: Mapping[str, Problem], patients: set[str]) -> dict[str, int]:
-    """Patient -> the days of the horizon they travel on."""
-    count: Counter[str] = Counter()
-    for problem in days.values():
-        count.update({j.patient_id for j in problem.journeys} & patients)
-    return dict(count)
 
 
 def together(problem: Problem, wishes: Mapping[str, Preference]) -> list[tuple[str, ...]]:
@@ -404,7 +401,7 @@ def plan_week(days: Mapping[str, Problem], budget_s: float, previous: Sequence[P
         # so a regular's day split between crews here is split on each of their days: it
         # costs that many crew changes (docs/week.md).
         usual = one_crew({**usual_of(earlier.values(), regular), **known})
-        copied = days_of(days, regular)
+        copied = days_of(days.values(), regular)
         again = {d: pool.submit(solve_day, DayTask(days[d], each_s, usual, strategy, earlier[d],
                                                    copied))
                  for d in first}

@@ -348,7 +348,7 @@ def test_an_anchors_split_costs_a_crew_change_for_each_day_that_rides_it(
     import pts_optimiser.services.week as week_module
 
     days = _regular_days(tmp_path)
-    assert days_of(days, {"R1", "PA"}) == {"R1": 2, "PA": 1}
+    assert days_of(days.values(), {"R1", "PA"}) == {"R1": 2, "PA": 1}
     asked: list[tuple[str, dict[str, int]]] = []
 
     def solve_asked(task: DayTask) -> Plan:
