@@ -398,10 +398,13 @@ def solve(bookings: Path, fleet: Path, sites: Path | None, config_path: Path | N
 @click.option("--workers", type=click.IntRange(1, 512), default=None,
               help="days planned at once, one core and one search each (default: 1, each "
                    "day on two cores with the portfolio; docs/week.md)")
+@click.option("--scheduler", default=None,
+              help="plan the days on a Dask cluster (the sweep's), e.g. tcp://10.0.0.5:8786: "
+                   "as many at once as it has worker threads, one search each")
 @_guarded
 def week(bookings: Path, fleet: Path, sites: Path | None, config_path: Path | None, out: Path,
          time_limit: float, previous_dir: Path | None, compare: bool,
-         workers: int | None) -> None:
+         workers: int | None, scheduler: str | None) -> None:
     """Plan several days with continuity of care: regulars keep their crew and their time.
 
     Each day is written as pts solve writes it (checked by the independent checker) to
@@ -412,9 +415,12 @@ def week(bookings: Path, fleet: Path, sites: Path | None, config_path: Path | No
     from pts_optimiser.services.week import WEEK_HTML, run_week
 
     started = _started()
+    if scheduler is not None and workers is not None:
+        raise click.UsageError("--workers plans days in local processes; with --scheduler the "
+                               "cluster's own workers plan them")
     config = load_config(config_path)
     outcome = run_week(Inputs(bookings, fleet, sites, config_path), config, out, time_limit,
-                       started, previous_dir, compare, workers)
+                       started, previous_dir, compare, workers, scheduler)
     _report(outcome.warnings)
     figures: dict[str, Any] = outcome.figures
     for day, facts in figures["days"].items():

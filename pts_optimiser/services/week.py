@@ -22,8 +22,9 @@ day, with each regular's usual service priced in its objective (`Commitments.pre
    anchor), less the policy's allowance, is planned alone.
 
 Anchor days (and, with `--compare`, the days planned alone) do not depend on each other,
-nor the days of step 2, or of step 3, on each other: each group is solved in a process
-pool, one day a core. The time limit is divided once, here (`_per_solve_s`).
+nor the days of step 2, or of step 3, on each other: each group is solved one day at a
+time on both cores, or in a process pool or on the sweep's Dask cluster, one day a core.
+The time limit is divided once, here (`_per_solve_s`).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Protocol
 
 from pts_optimiser.domain.commitments import Commitments, Preference
 from pts_optimiser.domain.config import Config, ContinuityPolicy
@@ -341,14 +343,38 @@ class WeekPlans:
     continuity_served: dict[str, int]  # journeys each day's continuity plan served
 
 
-def _per_solve_s(budget_s: float, solves: int, workers: int) -> float:
-    """The one division of the time: every solve the same share, `workers` at a time."""
-    rounds = -(-solves // max(1, workers))
+def _per_solve_s(budget_s: float, stages: Sequence[int], workers: int) -> float:
+    """The one division of the time: every solve the same share, `workers` at a time.
+
+    The stages (the anchors and the days alone, the anchors again, the other days) run one
+    after another, each in as many rounds as its solves need: a pool wider than a stage
+    leaves cores idle, and does not make a stage's solves longer.
+    """
+    rounds = sum(-(-solves // max(1, workers)) for solves in stages)
     return max(2.0, (budget_s - POOL_START_S) / max(1, rounds))
+
+
+class _Pool(Protocol):
+    workers: int  # solves run at once
+    strategy: str  # the engine's strategy for each solve: both cores, or one each
+
+    def __enter__(self) -> _Pool: ...
+
+    def __exit__(self, *_: object) -> None: ...
+
+    def submit(self, function: Callable[[DayTask], Plan], task: DayTask, what: str
+               ) -> _Result: ...
+
+
+class _Result(Protocol):
+    def result(self) -> Plan: ...
 
 
 class _Inline:
     """Days planned one after another in this process (the portfolio forks its own searches)."""
+
+    workers = 1
+    strategy = "portfolio"
 
     def __enter__(self) -> _Inline:
         return self
@@ -356,26 +382,78 @@ class _Inline:
     def __exit__(self, *_: object) -> None:
         return None
 
-    def submit(self, function: Callable[[DayTask], Plan], task: DayTask) -> Future[Plan]:
+    def submit(self, function: Callable[[DayTask], Plan], task: DayTask, what: str
+               ) -> Future[Plan]:
         done: Future[Plan] = Future()
         done.set_result(function(task))
         return done
 
 
-def _executor(workers: int) -> _Inline | ProcessPoolExecutor:
-    if workers == 1:
-        return _Inline()
-    return ProcessPoolExecutor(workers, mp_context=SPAWN, initializer=_end_with_parent)
+class _Processes:
+    """Days planned `workers` at once in spawned processes, one search on one core each."""
+
+    strategy = "one-core"
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._pool = ProcessPoolExecutor(workers, mp_context=SPAWN,
+                                         initializer=_end_with_parent)
+
+    def __enter__(self) -> _Processes:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._pool.shutdown()
+
+    def submit(self, function: Callable[[DayTask], Plan], task: DayTask, what: str
+               ) -> Future[Plan]:
+        return self._pool.submit(function, task)
+
+
+class _OnCluster:
+    """Days planned on the sweep's Dask cluster, as many at once as it has worker threads.
+
+    One search each: a Dask worker's process may not start processes of its own.
+    """
+
+    strategy = "one-core"
+
+    def __init__(self, scheduler: str) -> None:
+        from pts_optimiser.services.sweep.cluster import ClusterPool
+
+        self._cluster = ClusterPool(scheduler)
+        self.workers = 0
+
+    def __enter__(self) -> _OnCluster:
+        self.workers = self._cluster.__enter__().workers
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._cluster.__exit__()
+
+    def submit(self, function: Callable[[DayTask], Plan], task: DayTask, what: str
+               ) -> _Result:
+        return self._cluster.submit(function, task, what)
+
+
+def _pool(workers: int, scheduler: str | None) -> _Pool:
+    if scheduler is not None:
+        return _OnCluster(scheduler)
+    return _Inline() if workers == 1 else _Processes(workers)
 
 
 def plan_week(days: Mapping[str, Problem], budget_s: float, previous: Sequence[Plan] = (),
-              compare: bool = False, workers: int | None = None) -> WeekPlans:
+              compare: bool = False, workers: int | None = None,
+              scheduler: str | None = None) -> WeekPlans:
     """Plan every day within `budget_s` of solving (the caller keeps back its writing time).
 
     Anchor days first (with the days alone, --compare), then the anchors again with their
     regulars' usual service (so they also ride out and back with one crew), then every other
-    day with the usual service of the anchors' plans, starting from their runs.
+    day with the usual service of the anchors' plans, starting from their runs. Days go to
+    `workers` processes, or to the Dask cluster at `scheduler` (as many at once as it has
+    worker threads), or else one at a time on both cores.
     """
+    started = time.monotonic()
     policy = next(iter(days.values())).config.continuity
     regular = regulars(days.values(), policy.regular_min_days)
     known = usual_of(previous, regular)
@@ -383,17 +461,21 @@ def plan_week(days: Mapping[str, Problem], budget_s: float, previous: Sequence[P
     # An anchor no earlier week tells anything about is planned alone: its own baseline.
     alone_anchor = [d for d in first if not _asks(days[d], known)]
     baseline = [d for d in days if d not in alone_anchor] if compare else []
-    solves = len(first) + len(days) + len(baseline)
-    workers = max(1, min(workers or 1, solves))
-    each_s = _per_solve_s(budget_s, solves, workers)
+    stages = (len(first) + len(baseline), len(first), len(days) - len(first))
     # One day at a time on both cores: the portfolio's two searches from each sketch. With
-    # --workers, N days at once, each the portfolio's usual search alone on its core, from
-    # its sketch as well (docs/week.md).
-    strategy = "portfolio" if workers == 1 else "one-core"
-    with _executor(workers) as pool:
-        ahead = {d: pool.submit(solve_day, DayTask(days[d], each_s, one_crew(known), strategy))
-                 for d in first}
-        apart = {d: pool.submit(solve_day, DayTask(days[d], each_s, strategy=strategy))
+    # --workers or a cluster, N days at once, each the portfolio's usual search alone on
+    # its core, from its sketch as well (docs/week.md).
+    with _pool(max(1, min(workers or 1, max(stages))), scheduler) as pool:
+        # Reaching a cluster counts in the budget; only then is its size known.
+        each_s = _per_solve_s(budget_s - (time.monotonic() - started), stages, pool.workers)
+        strategy = pool.strategy
+
+        def submit(day: str, task: DayTask, what: str) -> _Result:
+            return pool.submit(solve_day, task, f"{what} of {day}")
+
+        ahead = {d: submit(d, DayTask(days[d], each_s, one_crew(known), strategy),
+                           "the anchor plan") for d in first}
+        apart = {d: submit(d, DayTask(days[d], each_s, strategy=strategy), "the plan alone")
                  for d in baseline}
         earlier = {d: f.result() for d, f in ahead.items()}
         # The anchors again, from their plan alone: their regulars' returns move to the crew
@@ -402,9 +484,8 @@ def plan_week(days: Mapping[str, Problem], budget_s: float, previous: Sequence[P
         # costs that many crew changes (docs/week.md).
         usual = one_crew({**usual_of(earlier.values(), regular), **known})
         copied = days_of(days.values(), regular)
-        again = {d: pool.submit(solve_day, DayTask(days[d], each_s, usual, strategy, earlier[d],
-                                                   copied))
-                 for d in first}
+        again = {d: submit(d, DayTask(days[d], each_s, usual, strategy, earlier[d], copied),
+                           "the anchor plan again") for d in first}
         anchored = {d: earlier[d] if fewer(plan, earlier[d], policy) else plan
                     for d, plan in ((d, f.result()) for d, f in again.items())}
         # Each leg as it rode on the anchor's kept plan: with one crew wherever the anchor
@@ -412,10 +493,9 @@ def plan_week(days: Mapping[str, Problem], budget_s: float, previous: Sequence[P
         # anchor could not bring it back with that crew would be priced alike on every
         # other vehicle, its own usual one too, and go wherever the day puts it.
         usual = {**usual_of(anchored.values(), regular), **known}
-        rest: dict[str, Future[Plan]] = {
-            d: pool.submit(solve_day, DayTask(days[d], each_s, usual, strategy,
-                                              closest(days[d], [*anchored.values(), *previous])))
-            for d in days if d not in first}
+        rest = {d: submit(d, DayTask(days[d], each_s, usual, strategy,
+                                     closest(days[d], [*anchored.values(), *previous])),
+                          "the plan") for d in days if d not in first}
         alone = {**{d: f.result() for d, f in apart.items()},
                  **{d: earlier[d] for d in alone_anchor}}
         plans = {**{d: f.result() for d, f in again.items()},
@@ -430,7 +510,7 @@ def plan_week(days: Mapping[str, Problem], budget_s: float, previous: Sequence[P
             kept.append(day)
     return WeekPlans(dict(sorted(plans.items())),
                      dict(sorted(alone.items())) if compare else {}, tuple(first),
-                     tuple(sorted(set(kept))), each_s, workers, frozenset(regular), usual,
+                     tuple(sorted(set(kept))), each_s, pool.workers, frozenset(regular), usual,
                      len({leg[0] for leg in known}), served)
 
 
@@ -480,7 +560,7 @@ def _writing_s(days: Mapping[str, Problem], compare: bool) -> float:
 
 def run_week(inputs: Inputs, config: Config, out: Path, time_limit_s: float, started: float,
              previous: Path | None = None, compare: bool = False,
-             workers: int | None = None) -> WeekOutcome:
+             workers: int | None = None, scheduler: str | None = None) -> WeekOutcome:
     """Read, plan and write the week: OUT/<date>/ each a checked plan folder, week.json/.html.
 
     `started` (time.monotonic) is when the command began: the time limit covers it all.
@@ -497,7 +577,7 @@ def run_week(inputs: Inputs, config: Config, out: Path, time_limit_s: float, sta
     for day in days:  # refused before planning, not after it
         check_target(out / day, keep_previous=previous_of(out / day))
     budget = time_limit_s - (time.monotonic() - started) - _writing_s(days, compare)
-    week = plan_week(days, budget, before, compare, workers)
+    week = plan_week(days, budget, before, compare, workers, scheduler)
     violations: dict[str, int] = {}
     for day, plan in week.plans.items():
         violations[day] = len(write_plan(plan, out / day, inputs).violations)
@@ -510,7 +590,8 @@ def run_week(inputs: Inputs, config: Config, out: Path, time_limit_s: float, sta
                            alone_violations, {
         "regular_min_days": policy.regular_min_days, "anchors": list(week.anchors),
         "kept_alone": list(week.kept_alone), "seconds_a_solve": round(week.per_solve_s, 1),
-        "workers": week.workers, "previous": str(previous) if previous else None,
+        "workers": week.workers, "on_cluster": scheduler is not None,
+        "previous": str(previous) if previous else None,
         "regulars_known_before": week.known_before,
         "continuity_plan_served": week.continuity_served,
         "seconds": round(time.monotonic() - started, 1)})

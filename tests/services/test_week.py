@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from distributed import LocalCluster
 
 from pts_optimiser.check.checker import check_plan
 from pts_optimiser.cli import main
@@ -31,9 +32,13 @@ from pts_optimiser.io.generate import (
 from pts_optimiser.io.parse import Inputs, read_problem
 from pts_optimiser.io.tables import write_table
 from pts_optimiser.services.publish import write_plan
+from pts_optimiser.services.sweep import cluster
 from pts_optimiser.services.week import (
+    POOL_START_S,
     DayTask,
     Usual,
+    WeekPlans,
+    _per_solve_s,
     days_of,
     enough,
     one_crew,
@@ -377,13 +382,34 @@ def test_other_days_ask_each_leg_of_the_crew_it_rode_with_on_the_anchor(
     first for the crew that took them out, a return whose crew could have carried it but
     had no room would cost the same on every other vehicle, its own usual one too, and
     ride wherever the day put it: the other days ask each leg of the vehicle it rode.
-    With two workers (two days at once, one search each) the same holds.
+    With two workers (Monday and Wednesday alone at once, then one day after the other, one
+    search each) the same holds.
     """
+    days = _split_regular_days(tmp_path)
+    week = plan_week(days, budget_s=11 + (workers - 1), compare=True, workers=workers)
+    assert week.workers == workers
+    _assert_each_leg_rode_as_on_monday(tmp_path, days, week)
+
+
+def test_days_planned_on_a_dask_cluster(tmp_path: Path) -> None:
+    """On the sweep's Dask cluster: as many days at once as it has workers, the same plans."""
+    days = _split_regular_days(tmp_path)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster:  # type: ignore[no-untyped-call]
+        week = plan_week(days, budget_s=12, compare=True, scheduler=cluster.scheduler_address)
+    assert week.workers == 2 and week.per_solve_s == pytest.approx(3, abs=0.5)
+    _assert_each_leg_rode_as_on_monday(tmp_path, days, week)
+
+
+def _split_regular_days(tmp_path: Path) -> dict[str, Problem]:
     fleet = [vehicle("V1", shift_end="11:00"), vehicle("V2", shift_start="11:00",
                                                        shift_end="16:00")]
-    days = _regular_days(tmp_path, fleet)
-    week = plan_week(days, budget_s=9 + 3 * (workers - 1), workers=workers)
-    assert week.anchors == ("2026-11-30",) and week.workers == workers
+    return _regular_days(tmp_path, fleet)
+
+
+def _assert_each_leg_rode_as_on_monday(tmp_path: Path, days: dict[str, Problem],
+                                       week: WeekPlans) -> None:
+    assert week.anchors == ("2026-11-30",)
     monday = week.plans["2026-11-30"]
     assert [vehicle_of(monday, j) for j in ("2026-11-30-OUT", "2026-11-30-HOME")] == ["V1", "V2"]
     assert [week.usual[("R1", rank)].vehicle_ids for rank in (0, 1)] == [("V1",), ("V2",)]
@@ -394,3 +420,30 @@ def test_other_days_ask_each_leg_of_the_crew_it_rode_with_on_the_anchor(
         write_plan(plan, tmp_path / day)
         result = check_plan(days[day], tmp_path / day)
         assert result.ok, (day, result.violations[:5])
+
+
+def test_an_unreachable_cluster_is_named_and_nothing_is_written(
+        planned: tuple[Path, list[str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+        ) -> None:
+    """No scheduler at the address: one line naming it on stderr, no plan folder."""
+    work, _ = planned
+    monkeypatch.setattr(cluster, "CONNECT_S", 2)
+    result = CliRunner().invoke(main, _week_args(work, tmp_path / "out", "--scheduler",
+                                                 "tcp://127.0.0.1:9"))
+    assert result.exit_code == 1
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in result.stderr
+    assert "Traceback" not in result.output + result.stderr
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_time_is_shared_by_the_rounds_of_each_stage() -> None:
+    """The anchors, the anchors again and the other days run one stage after another.
+
+    A 6-day week has 8 solves in stages of 2, 2 and 4: one day at a time, 8 rounds; two at
+    once, 4; eight at once still 3 (a wider pool does not make a stage's solves longer).
+    """
+    budget_s = POOL_START_S + 48
+    assert _per_solve_s(budget_s, (2, 2, 4), 1) == pytest.approx(6)
+    assert _per_solve_s(budget_s, (2, 2, 4), 2) == pytest.approx(12)
+    assert _per_solve_s(budget_s, (2, 2, 4), 8) == pytest.approx(16)
+    assert _per_solve_s(budget_s, (6, 2, 4), 2) == pytest.approx(8)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from pts_optimiser.domain.exits import ExitCode, OutputError, PtsError
+from pts_optimiser.services.sweep import cluster
 from pts_optimiser.services.sweep.task import Source, Task, row_json, run_task
 
 MARKER = ".pts-sweep"  # a folder with it is a sweep's: ours to add results to
@@ -267,32 +268,6 @@ def _clock(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-def _client(scheduler: str | None, workers: int) -> Any:
-    """A client of the cluster at `scheduler`, or of a new local one (closed with it)."""
-    from distributed import Client, LocalCluster
-
-    if scheduler:
-        try:
-            return Client(scheduler, timeout="30s")  # type: ignore[no-untyped-call]
-        except OSError as exc:
-            raise PtsError(f"cannot reach the Dask scheduler at {scheduler}: {exc}; start it "
-                           "(`dask scheduler`) or check the address") from exc
-    # Processes of one thread each: OR-Tools searches on one thread and holds its memory,
-    # and worker processes keep a crash (or a kill) to the task that caused it.
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                           host="127.0.0.1", dashboard_address=None)  # type: ignore[no-untyped-call]
-    client = Client(cluster)  # type: ignore[no-untyped-call]
-    client._pts_cluster = cluster  # type: ignore[attr-defined]  # closed with the client
-    return client
-
-
-def _close(client: Any) -> None:
-    cluster = getattr(client, "_pts_cluster", None)
-    client.close()
-    if cluster is not None:
-        cluster.close()
-
-
 def run_sweep(spec: SweepSpec, out: Path, scheduler: str | None = None, workers: int = 2,
               keep_plans: bool = False, progress_stream: TextIO | None = None,
               on_started: Callable[[Any], None] | None = None,
@@ -318,13 +293,13 @@ def run_sweep(spec: SweepSpec, out: Path, scheduler: str | None = None, workers:
     failed: list[str] = []
     if todo:
         progress = Progress(len(todo), progress_stream)
-        client = _client(scheduler, workers)
+        client = cluster.client(scheduler, workers)
         try:
             failed = _run(client, todo, out, rows, keep_plans, progress, tasks, on_started,
                           stall_s)
         finally:
             progress.close()
-            _close(client)
+            cluster.close(client)
     ordered = [rows[t.key] for t in tasks if t.key in rows]
     write_table_of(out, ordered)
     write_page(out / HTML, ordered)
