@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import csv
 import json
+import socket
+import subprocess
+import sys
+import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from distributed import LocalCluster
+from distributed import Client, LocalCluster
 
 from pts_optimiser.check.checker import check_plan
 from pts_optimiser.cli import main
@@ -434,6 +439,51 @@ def test_an_unreachable_cluster_is_named_and_nothing_is_written(
     assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in result.stderr
     assert "Traceback" not in result.output + result.stderr
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_a_scheduler_lost_mid_week_is_one_line_and_nothing_is_written(
+        planned: tuple[Path, list[str]], tmp_path: Path) -> None:
+    """The scheduler killed while a day is planned: exit 1, one line saying so, no folder."""
+    work, _ = planned
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    dask = str(Path(sys.executable).parent / "dask")
+    quiet = subprocess.DEVNULL
+    scheduler = subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port",
+                                  str(port), "--no-dashboard"], stdout=quiet, stderr=quiet)
+    worker = None
+    try:
+        with Client(address, timeout="30s") as client:  # type: ignore[no-untyped-call]
+            worker = subprocess.Popen([dask, "worker", address, "--nthreads", "1",
+                                       "--no-dashboard"], stdout=quiet, stderr=quiet)
+            client.wait_for_workers(1, timeout=60)
+            week = subprocess.Popen(
+                [sys.executable, "-m", "pts_optimiser", *_week_args(
+                    work, tmp_path / "out", "--scheduler", address)],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            deadline = time.monotonic() + 60
+            while not client.run_on_scheduler(_tasks) and time.monotonic() < deadline:
+                time.sleep(0.2)
+        scheduler.kill()
+        _, stderr = week.communicate(timeout=90)
+    finally:
+        for process in (worker, scheduler):
+            if process is not None:
+                process.kill()
+                process.wait(timeout=20)
+    assert week.returncode == 1, stderr
+    # The first plan the command waits for is an anchor's, alone.
+    [line] = stderr.strip().splitlines()
+    assert line.startswith(f"error: the Dask cluster at {address} dropped the anchor plan of ")
+    assert line.endswith("(the scheduler went away or cancelled it); nothing was written, "
+                         "run again")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def _tasks(dask_scheduler: Any) -> int:
+    return len(dask_scheduler.tasks)
 
 
 def test_time_is_shared_by_the_rounds_of_each_stage() -> None:

@@ -8,6 +8,7 @@ when the cluster loses a day, instead of a traceback.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
@@ -18,6 +19,10 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 CONNECT_S = 30  # to reach a scheduler, and for a scheduler's first worker to be there
+# Dask's client logs a lost scheduler as a traceback on stderr before its futures fail; the
+# command says it in one line instead (`Outcome.result`), so these stay quiet meanwhile.
+QUIET = ("distributed", "distributed.client", "distributed.comm", "distributed.core",
+         "distributed.batched")
 
 
 def client(scheduler: str | None, workers: int) -> Any:
@@ -26,10 +31,12 @@ def client(scheduler: str | None, workers: int) -> Any:
 
     if scheduler:
         try:
-            return Client(scheduler, timeout=f"{CONNECT_S}s")  # type: ignore[no-untyped-call]
+            made = Client(scheduler, timeout=f"{CONNECT_S}s")  # type: ignore[no-untyped-call]
         except OSError as exc:
             raise PtsError(f"cannot reach the Dask scheduler at {scheduler}: {exc}; start it "
                            "(`dask scheduler`) or check the address") from exc
+        made._pts_levels = _quiet()  # type: ignore[attr-defined]  # put back by close
+        return made
     # Processes of one thread each: OR-Tools searches on one thread and holds its memory,
     # and worker processes keep a crash (or a kill) to the task that caused it.
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
@@ -45,6 +52,18 @@ def close(made: Any) -> None:
     made.close()
     if cluster is not None:
         cluster.close()
+    for name, level in getattr(made, "_pts_levels", {}).items():
+        logging.getLogger(name).setLevel(level)
+
+
+def _quiet() -> dict[str, int]:
+    """Dask's client loggers raised to CRITICAL; their levels before, to put back."""
+    levels = {}
+    for name in QUIET:
+        logger = logging.getLogger(name)
+        levels[name] = logger.level
+        logger.setLevel(logging.CRITICAL)
+    return levels
 
 
 class Outcome(Generic[R]):
