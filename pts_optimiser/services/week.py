@@ -40,6 +40,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
@@ -53,6 +54,7 @@ from pts_optimiser.domain.diagnostics import (
     Severity,
     error,
 )
+from pts_optimiser.domain.exits import PtsError
 from pts_optimiser.domain.plan import Event, Plan
 from pts_optimiser.domain.problem import Journey, Place, Problem
 from pts_optimiser.io.parse import Inputs, parse_service_date, read_problem
@@ -406,8 +408,22 @@ class _Processes:
         self._pool.shutdown()
 
     def submit(self, function: Callable[[DayTask], Plan], task: DayTask, what: str
-               ) -> Future[Plan]:
-        return self._pool.submit(function, task)
+               ) -> _InProcess:
+        return _InProcess(self._pool.submit(function, task), what)
+
+
+class _InProcess:
+    """A day's future in the process pool: a process that died is named in one line."""
+
+    def __init__(self, future: Future[Plan], what: str) -> None:
+        self._future, self._what = future, what
+
+    def result(self) -> Plan:
+        try:
+            return self._future.result()
+        except BrokenProcessPool as exc:
+            raise PtsError(f"the process planning {self._what} died (out of memory, or "
+                           "killed); nothing was written, run again") from exc
 
 
 class _OnCluster:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from pts_optimiser.cli import main
 from pts_optimiser.domain.commitments import Commitments
 from pts_optimiser.domain.config import load_config
 from pts_optimiser.domain.diagnostics import InputError
+from pts_optimiser.domain.exits import PtsError
 from pts_optimiser.domain.plan import Plan
 from pts_optimiser.domain.problem import Problem
 from pts_optimiser.engine.solve import SolveOptions, solve
@@ -44,6 +46,7 @@ from pts_optimiser.services.week import (
     Usual,
     WeekPlans,
     _per_solve_s,
+    _Processes,
     days_of,
     enough,
     one_crew,
@@ -484,6 +487,21 @@ def test_a_scheduler_lost_mid_week_is_one_line_and_nothing_is_written(
 
 def _tasks(dask_scheduler: Any) -> int:
     return len(dask_scheduler.tasks)
+
+
+def test_a_day_whose_process_dies_is_named(tmp_path: Path) -> None:
+    """A pool process killed while it plans a day (memory): one line naming the day."""
+    days = _split_regular_days(tmp_path)
+    task = DayTask(days["2026-11-30"], 2.0)
+    with _Processes(1) as pool:
+        outcome = pool.submit(_dies, task, "the anchor plan of 2026-11-30")
+        with pytest.raises(PtsError, match="the process planning the anchor plan of "
+                                           "2026-11-30 died"):
+            outcome.result()
+
+
+def _dies(task: DayTask) -> Plan:
+    os._exit(9)
 
 
 def test_time_is_shared_by_the_rounds_of_each_stage() -> None:
