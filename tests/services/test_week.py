@@ -456,7 +456,8 @@ def test_a_scheduler_lost_mid_week_is_one_line_and_nothing_is_written(
     quiet = subprocess.DEVNULL
     scheduler = subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port",
                                   str(port), "--no-dashboard"], stdout=quiet, stderr=quiet)
-    worker = None
+    worker: subprocess.Popen[bytes] | None = None
+    week: subprocess.Popen[str] | None = None
     try:
         with Client(address, timeout="30s") as client:  # type: ignore[no-untyped-call]
             worker = subprocess.Popen([dask, "worker", address, "--nthreads", "1",
@@ -472,11 +473,12 @@ def test_a_scheduler_lost_mid_week_is_one_line_and_nothing_is_written(
         scheduler.kill()
         _, stderr = week.communicate(timeout=90)
     finally:
-        for process in (worker, scheduler):
-            if process is not None:
+        # A test that fails before the command ends leaves none of the three running.
+        for process in (week, worker, scheduler):
+            if process is not None and process.poll() is None:
                 process.kill()
                 process.wait(timeout=20)
-    assert week.returncode == 1, stderr
+    assert week is not None and week.returncode == 1, stderr
     # The first plan the command waits for is an anchor's, alone.
     [line] = stderr.strip().splitlines()
     assert line.startswith(f"error: the Dask cluster at {address} dropped the anchor plan of ")
