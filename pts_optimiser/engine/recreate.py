@@ -23,7 +23,7 @@ import math
 import random
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -80,6 +80,11 @@ class RecreateSettings:
     # 0.04 best; from 12 to 40 journeys taken off at most, 12 to 20 best.
     start_worse_share: float = 0.04
     tries_per_journey: int = 40  # exact checks of a journey's cheapest places before giving up
+    # Where using a vehicle carries a call-out charge: the share of the search run without
+    # it, and the temperature the rest starts at (`recreate`; docs/benchmarks.md
+    # 2026-12-06). Measured on the 750-journey days: 0.5 to 0.85 alike, 0.7 kept.
+    free_call_out_share: float = 0.7
+    settle_worse_share: float = 0.002
 
     def __post_init__(self) -> None:
         if self.time_limit_s <= 0:
@@ -94,6 +99,31 @@ class RecreateSettings:
             raise ValueError("start_worse_share must not be negative")
         if self.tries_per_journey < 1:
             raise ValueError("tries_per_journey must be at least 1")
+        if not 0 <= self.free_call_out_share < 1:
+            raise ValueError("free_call_out_share must be in [0, 1)")
+        if self.settle_worse_share < 0:
+            raise ValueError("settle_worse_share must not be negative")
+
+    def phases(self) -> tuple[RecreateSettings, RecreateSettings] | None:
+        """The search without the call-out charge, then with it; None: one phase only.
+
+        A limited search splits its iterations the same way, and has one phase if the
+        first would get none.
+        """
+        share = self.free_call_out_share
+        if share == 0:
+            return None
+        free = replace(self, time_limit_s=self.time_limit_s * share, free_call_out_share=0)
+        settle = replace(self, time_limit_s=self.time_limit_s * (1 - share),
+                         free_call_out_share=0, start_worse_share=self.settle_worse_share,
+                         seed=self.seed + 1)
+        if self.max_iterations is not None:
+            first = int(self.max_iterations * share)
+            if first == 0:
+                return None
+            free = replace(free, max_iterations=first)
+            settle = replace(settle, max_iterations=self.max_iterations - first)
+        return free, settle
 
 
 @dataclass(frozen=True)
@@ -597,6 +627,49 @@ def recreate(data: RoutingInput, routes: Sequence[Sequence[int]],
              settings: RecreateSettings, foreign: bool = False) -> RecreateOutcome | None:
     """Improve a plan (node ids per vehicle, no start or end) by ruin and recreate.
 
+    None when the plan given breaks a rule this search checks (`_recreate`).
+
+    Where using a vehicle carries a call-out charge, the search first runs without it, then
+    from that phase's best plan with it, cold. Why: the charge sits on the run's first leg,
+    so a run a ruin empties saves it and one journey put back on an empty run pays it
+    whole; with it from the start, crews are only ever stood down, never called out in a
+    better place, and the search keeps the crews of its first plan less those it emptied
+    (on a 750-journey day it ended with 83-84 crews where 79-80 do; docs/benchmarks.md).
+    """
+    phases = settings.phases() if data.vehicle_cost else None
+    if phases is None:
+        return _recreate(data, routes, settings, foreign)
+    free_settings, settle_settings = phases
+    # A plan as the charged search counts it, less the charge: each run's first leg to a
+    # pickup pays it.
+    pickups = {r.pickup_node for r in data.requests}
+
+    def charge(plan: Sequence[Sequence[int]]) -> int:
+        return sum(data.vehicle_cost for route in plan if route and route[0] in pickups)
+
+    # As hot as the charged search would start: colder, it lost a patient on a 750-journey
+    # day where the product's runs never did (docs/benchmarks.md 2026-12-06).
+    free = _recreate(replace(data, vehicle_cost=0), routes, free_settings, foreign,
+                     heat_extra=charge(routes))
+    if free is None:
+        return None
+
+    start_cost = free.start_cost + charge(routes)
+    settled = _recreate(data, free.routes, settle_settings)
+    if settled is None:  # the same rules as the free phase's: not expected
+        return replace(free, cost=free.cost + charge(free.routes), start_cost=start_cost)
+    return RecreateOutcome(settled.routes, settled.cost, start_cost,
+                           free.iterations + settled.iterations,
+                           free.improvements + settled.improvements)
+
+
+def _recreate(data: RoutingInput, routes: Sequence[Sequence[int]],
+              settings: RecreateSettings, foreign: bool = False,
+              heat_extra: int = 0) -> RecreateOutcome | None:
+    """One phase of ruin and recreate, under `data`'s costs as given.
+
+    The start temperature is a share of the runs' arcs and `heat_extra`.
+
     None when the plan given breaks a rule this search checks (it then has nothing to start
     from); otherwise the best plan found, which is the one given if nothing was better.
     A `foreign` plan (made outside OR-Tools: the one-at-a-time plan) is repaired first: a
@@ -642,7 +715,8 @@ def recreate(data: RoutingInput, routes: Sequence[Sequence[int]],
     improvements = int(current_cost < start_cost)
     # From the runs' cost alone: left-out journeys' penalties would make it hot enough to
     # give journeys up.
-    start_temperature = (settings.start_worse_share * max(1, sum(run.arcs for run in runs))
+    start_temperature = (settings.start_worse_share
+                         * max(1, sum(run.arcs for run in runs) + heat_extra)
                          / math.log(2))
     iterations = 0
     rng = search.rng

@@ -114,9 +114,55 @@ def test_costs_are_counted_as_the_model_counts_them() -> None:
     assert_priced_as_the_model(data)
 
 
+def _crew_far_from_its_journeys() -> tuple[RoutingInput, list[list[int]]]:
+    """Two journeys either side of base B (90->80, 110->120), both on A's crew, 80-120 away.
+
+    A's run costs 260 (240 the other way round), B's with both would cost 80. Either
+    journey alone is cheaper on B than where it is on A's run, but not by the 500 a crew
+    called out costs.
+    """
+    plain = line_day([0, 0, 100, 100, 90, 80, 110, 120], [(4, 5, 100), (6, 7, 100)],
+                     vehicles=2)
+    at_b = replace(plain.vehicles[1], start_node=2, end_node=3)
+    return (replace(plain, vehicles=[plain.vehicles[0], at_b], vehicle_cost=500),
+            [[4, 5, 6, 7], []])
+
+
+def test_a_crew_is_called_out_where_its_journeys_are() -> None:
+    """The far crew keeps the journeys if the charge is there throughout.
+
+    Searched first without it, they move to the crew beside them, and the far one is
+    stood down.
+    """
+    data, start = _crew_far_from_its_journeys()
+    charged = recreate(data, start, RecreateSettings(30.0, max_iterations=300,
+                                                     free_call_out_share=0))
+    phased = recreate(data, start, RecreateSettings(30.0, max_iterations=300))
+    assert charged is not None and phased is not None
+    assert [len(route) for route in charged.routes] == [4, 0]
+    assert [len(route) for route in phased.routes] == [0, 4]
+    assert phased.start_cost == charged.start_cost == 260 + 500
+    assert charged.cost == 240 + 500  # the same crew, the other way round
+    assert phased.cost == 80 + 500
+    assert _model_accepts(data, phased.routes)
+
+
+def test_phases_split_the_search() -> None:
+    """The free phase has its share of the time or iterations; the settling one the rest."""
+    phases = RecreateSettings(10.0, seed=3, max_iterations=100).phases()
+    assert phases is not None
+    free, settle = phases
+    assert (free.max_iterations, settle.max_iterations) == (70, 30)
+    assert (free.time_limit_s, settle.time_limit_s) == pytest.approx((7.0, 3.0))
+    assert settle.start_worse_share == settle.settle_worse_share and settle.seed == 4
+    assert RecreateSettings(10.0, max_iterations=1).phases() is None
+    assert RecreateSettings(10.0, free_call_out_share=0).phases() is None
+
+
 @pytest.mark.parametrize(("field", "value"), [
     ("time_limit_s", 0), ("min_removed", 0), ("max_removed_share", 0),
-    ("start_worse_share", -0.1), ("tries_per_journey", 0)])
+    ("start_worse_share", -0.1), ("tries_per_journey", 0), ("free_call_out_share", 1),
+    ("settle_worse_share", -0.1)])
 def test_settings_check_their_ranges(field: str, value: float) -> None:
     """A setting out of range is refused when made, not found out mid-search."""
     values: dict[str, float] = {"time_limit_s": 1.0, field: value}
