@@ -81,8 +81,8 @@ class RecreateSettings:
     start_worse_share: float = 0.04
     tries_per_journey: int = 40  # exact checks of a journey's cheapest places before giving up
     # Where using a vehicle carries a call-out charge: the share of the search run without
-    # it, and the temperature the rest starts at (`recreate`; docs/benchmarks.md
-    # 2026-12-06). Measured on the 750-journey days: 0.5 to 0.85 alike, 0.7 kept.
+    # it, and the temperature the rest starts at (`recreate`; docs/benchmarks.md, "a crew
+    # called out where its journeys are"). On the 750-journey days 0.5 to 0.85 alike.
     free_call_out_share: float = 0.7
     settle_worse_share: float = 0.002
 
@@ -634,7 +634,8 @@ def recreate(data: RoutingInput, routes: Sequence[Sequence[int]],
     so a run a ruin empties saves it and one journey put back on an empty run pays it
     whole; with it from the start, crews are only ever stood down, never called out in a
     better place, and the search keeps the crews of its first plan less those it emptied
-    (on a 750-journey day it ended with 83-84 crews where 79-80 do; docs/benchmarks.md).
+    (on a 750-journey day it ended with 83-84 crews in every run, phased with 79-84 and
+    80 or fewer in five runs of eight; docs/benchmarks.md).
     """
     phases = settings.phases() if data.vehicle_cost else None
     if phases is None:
@@ -648,12 +649,11 @@ def recreate(data: RoutingInput, routes: Sequence[Sequence[int]],
         return sum(data.vehicle_cost for route in plan if route and route[0] in pickups)
 
     # As hot as the charged search would start: colder, it lost a patient on a 750-journey
-    # day where the product's runs never did (docs/benchmarks.md 2026-12-06).
+    # day where the product's runs never did (docs/benchmarks.md).
     free = _recreate(replace(data, vehicle_cost=0), routes, free_settings, foreign,
                      heat_extra=charge(routes))
     if free is None:
         return None
-
     start_cost = free.start_cost + charge(routes)
     settled = _recreate(data, free.routes, settle_settings)
     if settled is None:  # the same rules as the free phase's: not expected
