@@ -648,13 +648,14 @@ def recreate(data: RoutingInput, routes: Sequence[Sequence[int]],
     def charge(plan: Sequence[Sequence[int]]) -> int:
         return sum(data.vehicle_cost for route in plan if route and route[0] in pickups)
 
+    given = charge(routes)
     # As hot as the charged search would start: colder, it lost a patient on a 750-journey
     # day where the product's runs never did (docs/benchmarks.md).
     free = _recreate(replace(data, vehicle_cost=0), routes, free_settings, foreign,
-                     heat_extra=charge(routes))
+                     heat_extra=given)
     if free is None:
         return None
-    start_cost = free.start_cost + charge(routes)
+    start_cost = free.start_cost + given
     settled = _recreate(data, free.routes, settle_settings)
     if settled is None:  # the same rules as the free phase's: not expected
         return replace(free, cost=free.cost + charge(free.routes), start_cost=start_cost)
