@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from pts_optimiser.domain.commitments import VehicleStart
@@ -13,7 +13,8 @@ from pts_optimiser.domain.problem import (
     Problem,
     VehicleShift,
 )
-from pts_optimiser.engine.encode import Nodes, last_stop
+from pts_optimiser.engine.breaks import where_crew_is
+from pts_optimiser.engine.encode import BREAK_SITE_KINDS, Nodes, last_stop
 from pts_optimiser.engine.model import (
     RoutingInput,
     RoutingOutcome,
@@ -50,6 +51,7 @@ def read_routes(problem: Problem, outcome: RoutingOutcome | None, model: Nodes,
     config = problem.config
     planned: set[str] = set()
     rosters: list[Roster] = []
+    restful = _restful(problem, model, data)
     for vehicle_index, vehicle in enumerate(problem.vehicles):
         route = outcome.routes[vehicle_index] if outcome else ()
         begin = begun[vehicle_index]
@@ -66,17 +68,48 @@ def read_routes(problem: Problem, outcome: RoutingOutcome | None, model: Nodes,
         if vehicle.shift_length_min > config.breaks.required_over_min and not has_break \
                 and fresh:
             continue
-        rosters.append(roster_of(vehicle, route, model, data, begin))
+        rosters.append(roster_of(vehicle, route, model, data, begin, restful))
         planned.update(j.journey_id for j in rosters[-1].journeys)
     left_out = [j for j in model.journey_of_node.values() if j.journey_id not in planned]
     unique = list({j.journey_id: j for j in left_out}.values())
     return rosters, unique
 
 
+def _restful(problem: Problem, model: Nodes, data: RoutingInput
+             ) -> Callable[[int], Place | None]:
+    """A node's place if a crew may take its break there, else None.
+
+    A base, or a stop at a hospital, community hospital or renal unit (the kinds of place
+    a break visit is at).
+    """
+    sites = {code for code, site in problem.sites.items() if site.kind in BREAK_SITE_KINDS}
+    # A re-plan's start node stands for where the vehicle is, but is never a stop written.
+    bases = {node: vehicle.base for vehicle, ends in zip(problem.vehicles, data.vehicles,
+                                                         strict=True)
+             for node in (ends.start_node, ends.end_node)}
+
+    def restful(node: int) -> Place | None:
+        if node in bases:
+            return bases[node]
+        journey, event = model.journey_of_node.get(node), model.event_of_node.get(node)
+        if journey is None or event not in (Event.PICKUP, Event.DROPOFF):
+            return None
+        place = journey.pickup if event is Event.PICKUP else journey.dropoff
+        return place if place.site in sites else None
+
+    return restful
+
+
 def roster_of(vehicle: VehicleShift, route: Sequence[Visit], model: Nodes,
-              data: RoutingInput, begin: VehicleStart | None = None) -> Roster:
-    """One vehicle's route as its roster: each stop's times, leg and load on board."""
+              data: RoutingInput, begin: VehicleStart | None = None,
+              restful: Callable[[int], Place | None] | None = None) -> Roster:
+    """One vehicle's route as its roster: each stop's times, leg and load on board.
+
+    With `restful` (a node's place if a crew may take its break there), the break is taken
+    where the crew already is if it can be (`breaks.where_crew_is`).
+    """
     stops: list[Stop] = list(begin.done) if begin is not None else []
+    nodes = [-1] * len(stops)
     aboard = [j.space for j, _ in begin.on_board] if begin is not None else []
     on_board = [sum(s.seats for s in aboard), sum(s.wheelchairs for s in aboard),
                 sum(s.stretchers for s in aboard)]
@@ -110,8 +143,11 @@ def roster_of(vehicle: VehicleShift, route: Sequence[Visit], model: Nodes,
         place = _place_of(vehicle, event, journey, model, node)
         stops.append(Stop(event, place.lat, place.lon, place.label, arrival, service_start,
                           departure, leg_m, on_board[0], on_board[1], on_board[2], journey))
+        nodes.append(node)
         previous_node = node
     kept = len(begin.done) if begin is not None and not begin.idle else 0
+    if restful is not None:
+        stops = where_crew_is(stops, nodes, data, restful, len(begin.done) if begin else 0)
     return Roster(vehicle, tuple(_wait_before_leaving(stops, kept)))
 
 
