@@ -41,17 +41,18 @@ def from_last_stop(roster: Roster, begin: VehicleStart | None, places: DayPlaces
 
 
 def read_routes(problem: Problem, outcome: RoutingOutcome | None, model: Nodes,
-                 data: RoutingInput, begun: Sequence[VehicleStart | None]
-                 ) -> tuple[list[Roster], list[Journey]]:
+                 data: RoutingInput, begun: Sequence[VehicleStart | None],
+                 breaks_where_crew_is: bool = True) -> tuple[list[Roster], list[Journey]]:
     """Rosters from the solver's routes; journeys it left out.
 
     A used shift that lost its required break (the solver pays a huge penalty first)
-    is emptied rather than written: its journeys go back to unassigned.
+    is emptied rather than written: its journeys go back to unassigned. Each break is
+    taken where the crew already is where it can be, unless `breaks_where_crew_is` is off.
     """
     config = problem.config
     planned: set[str] = set()
     rosters: list[Roster] = []
-    restful = _restful(problem, model, data)
+    restful = _restful(problem, model, data) if breaks_where_crew_is else None
     for vehicle_index, vehicle in enumerate(problem.vehicles):
         route = outcome.routes[vehicle_index] if outcome else ()
         begin = begun[vehicle_index]

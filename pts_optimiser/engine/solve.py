@@ -71,6 +71,9 @@ class SolveOptions:
     # (benchmarks/README.md).
     strategy: str = "portfolio"
     seed: int = 0  # 0 keeps the bookings' order; others shuffle the order journeys are offered
+    # A break moved, once the routes are timed, to where the crew already is (engine.breaks);
+    # off for a caller that times runs with their breaks at break visits only (the board).
+    breaks_where_crew_is: bool = True
 
     def __post_init__(self) -> None:
         if self.time_limit_s <= 0:
@@ -144,7 +147,7 @@ def _solve_one(problem: Problem, options: SolveOptions, progress: ProgressFn | N
     fallback = fallback_plan(problem, encoded) if encoded.anything_to_route else None
     outcome = _searched(encoded, options, deadline, progress, commitments, fallback)
     rosters, left_out = read_routes(problem, outcome, encoded.nodes, encoded.data,
-                                    encoded.begun)
+                                    encoded.begun, options.breaks_where_crew_is)
     chosen = _chosen(encoded, outcome, rosters, left_out, fallback, commitments)
     places = encoded.places
     rosters = [from_last_stop(r, commitments.starts.get(r.vehicle.vehicle_id), places)

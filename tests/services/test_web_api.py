@@ -506,3 +506,29 @@ def test_round_trips_kept_together_by_hand(client: TestClient, data: Path) -> No
         done = post("assign", {"journey_id": journey_id, "vehicle_id": "CAR1"})
         assert done.status_code == 200, done.text
         version = done.json()["version"]
+
+
+def test_a_crew_far_from_its_break_visits_is_planned(client: TestClient, data: Path) -> None:
+    """A Derby crew's day in Chesterfield is planned on the board, its break at a break visit.
+
+    The board times a run's break at its break visits only (the base and the hospitals
+    nearest it, all in Derby). The plan kept here is the one-at-a-time plan, whose break
+    is where the crew is, at a patient's home; the board took it as a break at a site it
+    did not have and stayed "planning" for good. `pts solve` would take the break at
+    Chesterfield Royal, where the crew waits; the board asks for a break at a visit.
+    """
+    home = {"pickup_lat": 53.25, "pickup_lon": -1.42}
+    back = {"pickup_site": "CRH", "pickup_lat": "", "pickup_lon": "", "dropoff_site": "",
+            "dropoff_lat": 53.25, "dropoff_lon": -1.42, "appointment_time": ""}
+    inputs = write_day(data.parent / "far", [
+        booking("OUT1", dropoff_site="CRH", appointment_time="10:00", **home),
+        booking("BACK1", ready_time="12:30", **back),
+        booking("OUT2", dropoff_site="CRH", appointment_time="14:30", **home),
+        booking("BACK2", ready_time="16:00", **back)],
+        [vehicle("CAR1", shift_start="08:00", shift_end="18:30")])
+    headers = sign_in(client, "ann")
+    day = upload(client, headers, inputs).json()["day"]
+    client.post(f"/api/days/{day}/plan", json={"time_limit_s": 3}, headers=headers)
+    answer = wait_planned(client, day)
+    assert answer["status"] == "planned", answer.get("message")
+    assert answer["summary"]["served"] == 4

@@ -192,6 +192,32 @@ class DayBoard:
                 steps.append((str(stop.event), stop.journey.journey_id))
         return tuple(steps)
 
+    def with_break_at_visit(self, vehicle_id: str, steps: Sequence[Step],
+                            taken: tuple[int, float, float] | None) -> tuple[Step, ...] | None:
+        """A solver's run as the board's stop order, its break at one of its break visits.
+
+        `steps` without the break, which the solver took before step `taken[0]` at
+        (`taken[1]`, `taken[2]`); None: no break. A break at a break visit stays as it
+        was; one taken where the crew was (the one-at-a-time plan) goes to the cheapest
+        place among the break visits that keeps every rule. None if the run keeps no rule
+        with its break at any of them.
+        """
+        sites = self.break_sites[vehicle_id]
+        steps = tuple(steps)
+        if taken is None or not sites:
+            return steps if self.roster(vehicle_id, steps) is not None else None
+        at, lat, lon = taken
+        same = [i for i, site in enumerate(sites) if (site.lat, site.lon) == (lat, lon)]
+        if same:
+            order = (*steps[:at], ("break", str(same[0])), *steps[at:])
+            if self.roster(vehicle_id, order) is not None:
+                return order
+        data, _, node_of = self._input(self.vehicles[vehicle_id], self._journeys_of(steps))
+        run = _Candidates(data, RunCheck(data), node_of)
+        options = run.with_break(steps, [("break", str(i)) for i in range(len(sites))])
+        return next((o for o in sorted(options, key=run.length)
+                     if self.roster(vehicle_id, o) is not None), None)
+
     # -- placing a journey -----------------------------------------------------------------
 
     def place(self, vehicle_id: str, steps: Sequence[Step], journey_id: str

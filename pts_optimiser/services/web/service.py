@@ -219,17 +219,17 @@ class Service:
               unassigned: list[tuple[str, str, str, str]], replan: bool) -> None:
         new_runs: dict[str, list[list[str]]] = {}
         for vid, stops in runs.items():
-            steps: list[list[str]] = []
+            steps: list[Step] = []
+            taken: tuple[int, float, float] | None = None
             for event, jid, lat, lon in stops:
                 if event == str(Event.BREAK):
-                    sites = board.break_sites[vid]
-                    index = next(i for i, s in enumerate(sites) if (s.lat, s.lon) == (lat, lon))
-                    steps.append(["break", str(index)])
+                    taken = (len(steps), lat, lon)
                 elif event in (str(Event.PICKUP), str(Event.DROPOFF)):
-                    steps.append([event, jid])
-            if board.roster(vid, _steps(steps)) is None:
+                    steps.append((event, jid))
+            timed = board.with_break_at_visit(vid, steps, taken)
+            if timed is None:
                 raise ConflictError("internal", f"run {vid} from the solver failed the exact check")
-            new_runs[vid] = steps
+            new_runs[vid] = [list(step) for step in timed]
         if replan:
             for vid in state.locked_vehicles:
                 new_runs[vid] = state.runs.get(vid, [])

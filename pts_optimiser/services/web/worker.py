@@ -67,7 +67,9 @@ def solve_day(job: SolveJob, queue: Queue[tuple[Any, ...]]) -> None:
 
         warm = {vid: [(Event(event), jid, Place(lat, lon)) for event, jid, lat, lon in run]
                 for vid, run in job.warm.items()}
-        plan = solve(problem, SolveOptions(time_limit_s=job.time_limit_s), progress,
+        # The board times a run's break at one of its break visits only.
+        options = SolveOptions(time_limit_s=job.time_limit_s, breaks_where_crew_is=False)
+        plan = solve(problem, options, progress,
                      Commitments(keep_on=dict(job.keep_on), warm=warm))
         runs = {r.vehicle.vehicle_id: [(str(s.event), s.journey.journey_id if s.journey else "",
                                         s.lat, s.lon) for s in r.stops]
