@@ -3,11 +3,12 @@
 The search takes a crew's break at a break visit: its base or one of the hospitals nearest
 its base (`encode.break_sites`), places fixed before it searches, so that OR-Tools can time
 them. The contract takes a break where the vehicle is, with nobody on board; on a
-750-journey day about half the breaks were a drive from the hospital the crew had just
-left to another and on (docs/benchmarks.md, 2026-12-05 night). Once the routes are timed,
-such a break moves to a stop of the same run where the crew already is, at a hospital,
-community hospital or renal unit, with nobody on board and room for it: the drive goes,
-and every other stop keeps its time.
+750-journey day about half the breaks were a drive from the stop before (a hospital, or
+the base the crew had just left) to a break visit and on (docs/benchmarks.md, 2026-12-05
+night, last). Once the routes are timed, such a break moves to a stop of the same run
+where the crew already is, at a hospital, community hospital, renal unit or its base,
+with nobody on board and room for it: the drive goes, and every other stop keeps its
+time.
 """
 
 from __future__ import annotations
