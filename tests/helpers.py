@@ -63,6 +63,22 @@ def vehicle(vehicle_id: str, **cells: object) -> dict[str, object]:
     return row
 
 
+def far_from_base_day() -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """A Derby crew's day in Chesterfield: two patients out to Chesterfield Royal and back.
+
+    Its break visits (its base and the hospitals nearest it) are all in Derby, while the
+    crew waits at Chesterfield Royal between the clinic drop-offs and the rides home.
+    """
+    home = {"pickup_lat": 53.25, "pickup_lon": -1.42}
+    back = {"pickup_site": "CRH", "pickup_lat": "", "pickup_lon": "", "dropoff_site": "",
+            "dropoff_lat": 53.25, "dropoff_lon": -1.42, "appointment_time": ""}
+    bookings = [booking("OUT1", dropoff_site="CRH", appointment_time="10:00", **home),
+                booking("BACK1", ready_time="12:30", **back),
+                booking("OUT2", dropoff_site="CRH", appointment_time="14:30", **home),
+                booking("BACK2", ready_time="16:00", **back)]
+    return bookings, [vehicle("CAR1", shift_start="08:00", shift_end="18:30")]
+
+
 def write_day(folder: Path, bookings: Sequence[dict[str, object]],
               fleet: Sequence[dict[str, object]],
               booking_columns: Sequence[str] = BOOKING_COLUMNS) -> Inputs:

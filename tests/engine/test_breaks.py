@@ -8,7 +8,7 @@ from pathlib import Path
 from pts_optimiser.domain.plan import Event, Stop
 from pts_optimiser.domain.problem import Place
 from pts_optimiser.engine.breaks import where_crew_is
-from tests.helpers import booking, line_day, solve_and_check, vehicle
+from tests.helpers import far_from_base_day, line_day, solve_and_check
 
 HOSPITAL = Place(53.0, -1.5, "Hospital", "H")
 
@@ -64,15 +64,7 @@ def test_a_crew_working_far_from_its_base_breaks_at_its_hospital(tmp_path: Path)
     drives there and back for the break, and the plan then takes it at Chesterfield Royal,
     between the clinic drop-off and the ride home.
     """
-    home = {"pickup_lat": 53.25, "pickup_lon": -1.42}
-    back = {"pickup_site": "CRH", "pickup_lat": "", "pickup_lon": "", "dropoff_site": "",
-            "dropoff_lat": 53.25, "dropoff_lon": -1.42, "appointment_time": "",
-            "purpose": "outpatient"}
-    bookings = [booking("OUT1", dropoff_site="CRH", appointment_time="10:00", **home),
-                booking("BACK1", ready_time="12:30", **back),
-                booking("OUT2", dropoff_site="CRH", appointment_time="14:30", **home),
-                booking("BACK2", ready_time="16:00", **back)]
-    fleet = [vehicle("CAR1", shift_start="08:00", shift_end="18:30")]
+    bookings, fleet = far_from_base_day()
     plan, check = solve_and_check(tmp_path, bookings, fleet)
     assert check.ok, check.violations
     assert len(plan.planned) == 4

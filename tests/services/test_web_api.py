@@ -25,7 +25,7 @@ from pts_optimiser.domain.config import load_config
 from pts_optimiser.io.parse import Inputs, read_problem
 from pts_optimiser.services.web.app import create_app
 from pts_optimiser.services.web.store import Accounts
-from tests.helpers import FIXTURES, booking, vehicle, write_day
+from tests.helpers import FIXTURES, booking, far_from_base_day, vehicle, write_day
 
 # Starlette's test client warns that it will move from httpx to httpx2; it works as it is.
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx`")
@@ -517,15 +517,7 @@ def test_a_crew_far_from_its_break_visits_is_planned(client: TestClient, data: P
     did not have and stayed "planning" for good. `pts solve` would take the break at
     Chesterfield Royal, where the crew waits; the board asks for a break at a visit.
     """
-    home = {"pickup_lat": 53.25, "pickup_lon": -1.42}
-    back = {"pickup_site": "CRH", "pickup_lat": "", "pickup_lon": "", "dropoff_site": "",
-            "dropoff_lat": 53.25, "dropoff_lon": -1.42, "appointment_time": ""}
-    inputs = write_day(data.parent / "far", [
-        booking("OUT1", dropoff_site="CRH", appointment_time="10:00", **home),
-        booking("BACK1", ready_time="12:30", **back),
-        booking("OUT2", dropoff_site="CRH", appointment_time="14:30", **home),
-        booking("BACK2", ready_time="16:00", **back)],
-        [vehicle("CAR1", shift_start="08:00", shift_end="18:30")])
+    inputs = write_day(data.parent / "far", *far_from_base_day())
     headers = sign_in(client, "ann")
     day = upload(client, headers, inputs).json()["day"]
     client.post(f"/api/days/{day}/plan", json={"time_limit_s": 3}, headers=headers)
