@@ -52,7 +52,7 @@ def read_routes(problem: Problem, outcome: RoutingOutcome | None, model: Nodes,
     config = problem.config
     planned: set[str] = set()
     rosters: list[Roster] = []
-    restful = _restful(problem, model, data) if breaks_where_crew_is else None
+    restful = restful_places(problem, model, data) if breaks_where_crew_is else None
     for vehicle_index, vehicle in enumerate(problem.vehicles):
         route = outcome.routes[vehicle_index] if outcome else ()
         begin = begun[vehicle_index]
@@ -76,17 +76,19 @@ def read_routes(problem: Problem, outcome: RoutingOutcome | None, model: Nodes,
     return rosters, unique
 
 
-def _restful(problem: Problem, model: Nodes, data: RoutingInput
-             ) -> Callable[[int], Place | None]:
+def restful_places(problem: Problem, model: Nodes, data: RoutingInput,
+                   vehicles: Sequence[VehicleShift] | None = None
+                   ) -> Callable[[int], Place | None]:
     """A node's place if a crew may take its break there, else None.
 
     A base, or a stop at a hospital, community hospital or renal unit (the kinds of place
-    a break visit is at).
+    a break visit is at). `vehicles`: the shifts of `data`'s vehicles, in order (the
+    problem's by default).
     """
     sites = {code for code, site in problem.sites.items() if site.kind in BREAK_SITE_KINDS}
+    shifts = problem.vehicles if vehicles is None else vehicles
     # A re-plan's start node stands for where the vehicle is, but is never a stop written.
-    bases = {node: vehicle.base for vehicle, ends in zip(problem.vehicles, data.vehicles,
-                                                         strict=True)
+    bases = {node: vehicle.base for vehicle, ends in zip(shifts, data.vehicles, strict=True)
              for node in (ends.start_node, ends.end_node)}
 
     def restful(node: int) -> Place | None:

@@ -7,6 +7,7 @@ benchmarks/board.py reuses on any day's files.
 
 from __future__ import annotations
 
+import csv
 import json
 import socket
 import threading
@@ -509,13 +510,13 @@ def test_round_trips_kept_together_by_hand(client: TestClient, data: Path) -> No
 
 
 def test_a_crew_far_from_its_break_visits_is_planned(client: TestClient, data: Path) -> None:
-    """A Derby crew's day in Chesterfield is planned on the board, its break at a break visit.
+    """A Derby crew's day in Chesterfield is planned on the board, its break where it waits.
 
     The board times a run's break at its break visits only (the base and the hospitals
     nearest it, all in Derby). The plan kept here is the one-at-a-time plan, whose break
     is where the crew is, at a patient's home; the board took it as a break at a site it
-    did not have and stayed "planning" for good. `pts solve` would take the break at
-    Chesterfield Royal, where the crew waits; the board asks for a break at a visit.
+    did not have and stayed "planning" for good. As `pts solve` does, the plan published
+    takes the break at Chesterfield Royal, where the crew waits, not a drive to Derby.
     """
     inputs = write_day(data.parent / "far", *far_from_base_day())
     headers = sign_in(client, "ann")
@@ -524,3 +525,49 @@ def test_a_crew_far_from_its_break_visits_is_planned(client: TestClient, data: P
     answer = wait_planned(client, day)
     assert answer["status"] == "planned", answer.get("message")
     assert answer["summary"]["served"] == 4
+    assert _published_break(client, headers, day, answer["version"]) == \
+        "Chesterfield Royal Hospital"
+
+
+def test_a_nightly_plan_with_its_break_where_the_crew_is_opens(tmp_path: Path) -> None:
+    """`pts solve` breaks the Derby crew at Chesterfield Royal; the board opens the plan whole.
+
+    The board read such a break as one at the break visit nearest it, in Derby, and timed
+    the run with a drive there, or refused the run.
+    """
+    from pts_optimiser.engine.solve import SolveOptions, solve
+    from pts_optimiser.services.publish import write_plan
+
+    inputs = write_day(tmp_path / "inbox", *far_from_base_day())
+    problem, _ = read_problem(inputs, load_config())
+    plan = solve(problem, SolveOptions(time_limit_s=3))
+    assert [s.label for r in plan.rosters for s in r.stops if str(s.event) == "break"] == \
+        ["Chesterfield Royal Hospital"]
+    write_plan(plan, tmp_path / "outbox" / "2026-12-01", inputs, with_maps=False)
+    Accounts(tmp_path / "data").add("ann", PASSWORD, "coordinator")
+    with TestClient(create_app(tmp_path / "data", tmp_path / "outbox")) as web:
+        headers = sign_in(web, "ann")
+        opened = web.post("/api/outbox/open", json={"plan": "2026-12-01"}, headers=headers)
+        assert opened.status_code == 201, opened.text
+        day = opened.json()["day"]
+        answer = web.get(f"/api/days/{day}/plan").json()
+        assert answer["status"] == "planned" and answer["summary"]["served"] == 4
+        km = sum(r.distance_m for r in plan.rosters) / 1000
+        assert answer["summary"]["km_total"] == pytest.approx(km, abs=0.1)
+        assert _published_break(web, headers, day, answer["version"]) == \
+            "Chesterfield Royal Hospital"
+
+
+def _published_break(client: TestClient, headers: dict[str, str], day: str,
+                     version: int) -> str:
+    """Publish the day; the place of its one break, once the plan passes the checker."""
+    published = client.post(f"/api/days/{day}/publish", headers=headers,
+                            json={"version": version})
+    assert published.status_code == 200, published.text
+    folder = Path(published.json()["plan"])
+    inputs = Inputs(folder / "inputs" / "bookings.csv", folder / "inputs" / "fleet.csv")
+    problem, _ = read_problem(inputs, load_config())
+    assert check_plan(problem, folder).ok
+    with (folder / "rosters.csv").open(encoding="utf-8") as handle:
+        (label,) = [row["label"] for row in csv.DictReader(handle) if row["event"] == "break"]
+    return label

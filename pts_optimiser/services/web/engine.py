@@ -3,7 +3,9 @@
 A run is kept as the order of its stops only (pickups, drop-offs, the crew's break); its
 times come from the engine's exact check (`recreate.RunCheck`) over a routing input built
 for that one vehicle as `solve` builds the day's, so a run changed by hand keeps the same
-rules a solved one does, and is written by the same roster code. No web framework here.
+rules a solved one does, and is written by the same roster code. As there, the check
+times a break at a break visit, and the roster written takes it where the crew already is
+if it can (`breaks.where_crew_is`). No web framework here.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from pts_optimiser.domain.problem import (
 )
 
 # solve's own pieces, so a run here is modelled exactly as the solver models it.
-from pts_optimiser.engine.decode import roster_of
+from pts_optimiser.engine.decode import restful_places, roster_of
 from pts_optimiser.engine.encode import ALONE, Nodes, break_sites, journey_load
 from pts_optimiser.engine.model import (
     DAY_MIN,
@@ -51,7 +53,7 @@ MOST_BREAK_TRIES = 40  # placements re-tried with the break moved, cheapest firs
 
 @dataclass(frozen=True)
 class Placement:
-    """Where a journey goes on a run: the run's new stop order, its timed roster, km added."""
+    """Where a journey goes on a run: its new stop order, timed roster, metres added as driven."""
 
     steps: tuple[Step, ...]
     roster: Roster
@@ -168,7 +170,8 @@ class DayBoard:
                 ends = data.vehicles[0]
                 visits = [Visit(node, t) for node, t in
                           zip([ends.start_node, *nodes, ends.end_node], at, strict=True)]
-                self._timed[key] = roster_of(vehicle, visits, model, data)
+                restful = restful_places(self.problem, model, data, [vehicle])
+                self._timed[key] = roster_of(vehicle, visits, model, data, restful=restful)
         return self._timed[key]
 
     @staticmethod
@@ -176,21 +179,20 @@ class DayBoard:
         """A used run without its crew's break (only asked of shifts that need one)."""
         return any(k == "pickup" for k, _ in steps) and not any(k == "break" for k, _ in steps)
 
-    def steps_of(self, roster: Roster) -> tuple[Step, ...]:
-        """A solver's roster as a stop order."""
+    def steps_of(self, roster: Roster) -> tuple[Step, ...] | None:
+        """A written roster (a solver's, or the board's own) as a stop order.
+
+        None if no order keeps every rule with its break at a break visit
+        (`with_break_at_visit`).
+        """
         steps: list[Step] = []
-        sites = self.break_sites[roster.vehicle.vehicle_id]
+        taken: tuple[int, float, float] | None = None
         for stop in roster.stops:
             if stop.event is Event.BREAK:
-                # The search breaks at one of the shift's break sites; the one-at-a-time
-                # plan where the vehicle is: the board then offers the nearest site, and its
-                # exact check times the run again from there.
-                index = min(range(len(sites)), key=lambda i: (sites[i].lat - stop.lat) ** 2
-                            + (sites[i].lon - stop.lon) ** 2)
-                steps.append(("break", str(index)))
+                taken = (len(steps), stop.lat, stop.lon)
             elif stop.journey is not None and stop.event in (Event.PICKUP, Event.DROPOFF):
                 steps.append((str(stop.event), stop.journey.journey_id))
-        return tuple(steps)
+        return self.with_break_at_visit(roster.vehicle.vehicle_id, steps, taken)
 
     def with_break_at_visit(self, vehicle_id: str, steps: Sequence[Step],
                             taken: tuple[int, float, float] | None) -> tuple[Step, ...] | None:
@@ -198,9 +200,9 @@ class DayBoard:
 
         `steps` without the break, which the solver took before step `taken[0]` at
         (`taken[1]`, `taken[2]`); None: no break. A break at a break visit stays as it
-        was; one taken where the crew was (the one-at-a-time plan) goes to the cheapest
-        place among the break visits that keeps every rule. None if the run keeps no rule
-        with its break at any of them.
+        was; one taken where the crew was (`pts solve`'s plans, the one-at-a-time plan, the
+        board's own rosters) goes to the cheapest place among the break visits that keeps
+        every rule. None if the run keeps no rule with its break at any of them.
         """
         sites = self.break_sites[vehicle_id]
         steps = tuple(steps)
@@ -235,6 +237,11 @@ class DayBoard:
             new_steps, added = found
             roster = self.roster(vehicle_id, new_steps)
             if roster is not None:
+                # As driven: a roster takes the break where the crew is, the check at a visit.
+                used = any(kind == "pickup" for kind, _ in steps)
+                before = self.roster(vehicle_id, steps) if used else None
+                if not used or before is not None:
+                    added = roster.distance_m - (before.distance_m if before else 0)
                 return Placement(new_steps, roster, added)
         for rule in RULES:
             if rule == "range" and vehicle.range_km is None:

@@ -474,11 +474,14 @@ class Service:
         with live.lock:
             state = self.state(day)
             plan = read_plan(live.board.problem, folder)
-            runs = {r.vehicle.vehicle_id: live.board.steps_of(r) for r in plan.rosters}
-            for vid, steps in runs.items():
-                if live.board.roster(vid, steps) is None:
+            runs = {}
+            for roster in plan.rosters:
+                vid = roster.vehicle.vehicle_id
+                steps = live.board.steps_of(roster)
+                if steps is None:
                     raise ConflictError("several_rules", f"run {vid} of the nightly plan fails "
                                         "the board's check (was it timed by a road server?)")
+                runs[vid] = steps
             state.runs = {vid: [list(s) for s in steps] for vid, steps in runs.items()}
             state.unassigned = {u.journey.journey_id: [str(u.reason), u.detail, u.fix]
                                 for u in plan.unassigned}
