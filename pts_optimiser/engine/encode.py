@@ -135,7 +135,10 @@ def routes_of(rosters: Sequence[Roster], vehicles: Sequence[VehicleShift], model
 def warm_routes(warm: Mapping[str, Sequence[tuple[Event, str, Place]]],
                  vehicles: Sequence[VehicleShift], model: Nodes,
                  break_nodes: Mapping[int, Sequence[int]]) -> list[list[int]]:
-    """The old runs as node ids of this model; stops it no longer has are left out."""
+    """The old runs as node ids of this model; stops it no longer has are left out.
+
+    A break taken where no break visit is has no node: `recreate.with_breaks` puts it back.
+    """
     node_of = {(model.event_of_node[n], j.journey_id): n for n, j in model.journey_of_node.items()}
     routes: list[list[int]] = []
     for index, vehicle in enumerate(vehicles):

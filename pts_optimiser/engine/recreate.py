@@ -383,6 +383,25 @@ class RunCheck:
         return at
 
 
+def with_breaks(data: RoutingInput, routes: Sequence[Sequence[int]]) -> list[list[int]]:
+    """Routes (node ids per vehicle, no start or end) with each missing break put back.
+
+    A run made outside the search (a re-plan's old runs) may have no node for its crew's
+    break: `pts solve` takes a break where the crew is, at no break visit. Given such a
+    run, OR-Tools must fit the break itself, and may leave a journey out for it (a
+    wheelchair patient's ride home, in a re-plan). Here the break goes where it costs least
+    among the crew's break visits, with the exact check; a run that breaks a rule, or has
+    no room for its break, is given back as it was.
+    """
+    search = _Search(_Day(data), RecreateSettings(time_limit_s=1.0))
+    placed: list[list[int]] = []
+    for vehicle, nodes in enumerate(routes):
+        run = search.run_of(vehicle, nodes) if nodes else None
+        placed.append(list(search.with_break(vehicle, run).seq[1:-1]) if run is not None
+                      else list(nodes))
+    return placed
+
+
 @dataclass
 class _Run:
     """One vehicle's run: its stops (start and end included), their times, its cost."""

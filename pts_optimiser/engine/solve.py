@@ -42,6 +42,7 @@ from pts_optimiser.engine.model import (
     solve_routing,
 )
 from pts_optimiser.engine.places import day_places
+from pts_optimiser.engine.recreate import with_breaks
 from pts_optimiser.engine.regions import across_seam, merged, region_count, split
 from pts_optimiser.engine.strategies import (
     SPLIT_FROM_JOURNEYS,
@@ -187,7 +188,8 @@ def _searched(encoded: Encoded, options: SolveOptions, deadline: Deadline,
     vehicles = encoded.problem.vehicles
     settings = SearchSettings(max(1.0, remaining), options.first_solution, options.metaheuristic)
     if commitments.warm:
-        routes = warm_routes(commitments.warm, vehicles, encoded.nodes, encoded.break_nodes)
+        routes = with_breaks(data, warm_routes(commitments.warm, vehicles, encoded.nodes,
+                                               encoded.break_nodes))
         return solve_routing(data, settings, initial_routes=routes, on_solution=progress)
     if not data.requests:
         return solve_routing(data, settings, on_solution=progress)

@@ -19,6 +19,7 @@ from pts_optimiser.engine.recreate import (
     _Run,
     _Search,
     recreate,
+    with_breaks,
 )
 from tests.helpers import assert_priced_as_the_model, line_day
 
@@ -296,3 +297,22 @@ def test_the_plan_does_not_depend_on_how_much_is_kept_ahead(
     assert usual is not None and changed is not None
     assert usual.routes == changed.routes and usual.cost == changed.cost
     assert sum(len(route) for route in usual.routes) == 2 * len(requests)
+
+
+def test_a_run_without_its_break_gets_it_where_it_costs_least() -> None:
+    """Out to a hospital and back later: the break goes at the hospital, between the two.
+
+    A run with no room for its break (a patient aboard all through its window) is given
+    back as it was, and so is an empty run.
+    """
+    # Nodes: 0 start, 1 end, 2 home, 3 the hospital (drop-off), 4 the hospital (pickup of
+    # the return), 5 home, 6 the crew's break visit at the hospital.
+    positions = [0, 0, 10, 20, 20, 10, 20]
+    requests = [(2, 3, 100), (4, 5, 100)]
+    roomy = replace(line_day(positions, requests, windows={4: (150, 200), 6: (60, 200)},
+                             breaks={6: 0}), service_min=[0, 0, 0, 0, 0, 0, 30])
+    assert with_breaks(roomy, [[2, 3, 4, 5]]) == [[2, 3, 6, 4, 5]]
+    tight = replace(roomy, windows=[*roomy.windows[:2], (50, 55), *roomy.windows[3:6],
+                                    (55, 58)])
+    assert with_breaks(tight, [[2, 3, 4, 5]]) == [[2, 3, 4, 5]]
+    assert with_breaks(roomy, [[]]) == [[]]

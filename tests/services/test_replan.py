@@ -350,3 +350,26 @@ def test_a_journey_its_crew_cannot_keep_moves_to_another_crew(tmp_path: Path) ->
         ("X", "moved", "Y"), ("Y", "moved", "X")}
     verdict = _checked(tmp_path / "new" / "bookings.csv", inputs.fleet, None, tmp_path / "new")
     assert verdict.ok, verdict.summary()
+
+
+def test_a_break_taken_where_the_crew_was_costs_no_journey(tmp_path: Path) -> None:
+    """The replan-break fixture: J00074's ride home stays planned; the plan passes.
+
+    WAV04's break, taken where the crew was and at none of its break visits, is put back at
+    one before the search starts.
+    """
+    shutil.copytree(FIXTURES / "replan-break", tmp_path / "day")
+    day = tmp_path / "day"
+    result = CliRunner().invoke(main, ["replan", "--plan", str(day / "plan"), "--now", "11:00",
+                                       "--add", str(day / "late.csv"), "--cancel",
+                                       "J00089,J00010,J00106", "--out", str(day / "OUT"),
+                                       "--time-limit", "10"])
+    assert result.exit_code == 0, result.output
+    assert "LOST TRANSPORT" not in result.output
+    carried = {r["journey_id"] for r in rows(day / "OUT" / "rosters.csv")
+               if r["event"] == "dropoff"}
+    assert "J00074" in carried
+    inputs = day / "plan" / "inputs"
+    verdict = _checked(day / "OUT" / "bookings.csv", inputs / "fleet.csv", inputs / "sites.csv",
+                       day / "OUT")
+    assert verdict.ok, verdict.summary()
