@@ -156,19 +156,29 @@ def test_resume_runs_only_what_is_missing(tiny: Path, tmp_path: Path) -> None:
 def _kill_a_solving_worker(address: str, delay_s: float, killed: dict[str, Any]) -> None:
     """Wait until a worker runs a sweep task, let it search `delay_s`, then kill -9 it."""
     with Client(address, timeout="20s") as client:  # type: ignore[no-untyped-call]
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            busy = {w: [str(k) for k in keys] for w, keys in client.processing().items()
-                    if any(str(k).startswith("pts-sweep-") for k in keys)}
-            if busy:
-                break
-            time.sleep(0.2)
-        time.sleep(delay_s)
-        busy = {w: [str(k) for k in keys] for w, keys in client.processing().items() if keys}
-        worker = sorted(busy)[0]
-        pid = client.run(os.getpid, workers=[worker])[worker]
-        os.kill(pid, signal.SIGKILL)
-        killed.update(worker=worker, keys=busy[worker], pid=pid)
+        _kill_a_busy_worker(client, delay_s, killed)
+
+
+def _kill_a_busy_worker(client: Any, delay_s: float, killed: dict[str, Any]) -> None:
+    """`_kill_a_solving_worker` through a client already open.
+
+    Within the sweep's own process, through the sweep's own client: a second client opened
+    in a thread there made the sweep's wait for its futures fail now and then ("bound to a
+    different event loop", in distributed's client).
+    """
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        busy = {w: [str(k) for k in keys] for w, keys in client.processing().items()
+                if any(str(k).startswith("pts-sweep-") for k in keys)}
+        if busy:
+            break
+        time.sleep(0.2)
+    time.sleep(delay_s)
+    busy = {w: [str(k) for k in keys] for w, keys in client.processing().items() if keys}
+    worker = sorted(busy)[0]
+    pid = client.run(os.getpid, workers=[worker])[worker]
+    os.kill(pid, signal.SIGKILL)
+    killed.update(worker=worker, keys=busy[worker], pid=pid)
 
 
 def test_task_of_a_killed_worker_is_retried(tiny: Path, tmp_path: Path) -> None:
@@ -177,13 +187,17 @@ def test_task_of_a_killed_worker_is_retried(tiny: Path, tmp_path: Path) -> None:
                      seeds=(0,), time_limit_s=4)
     out = tmp_path / "out"
     killed: dict[str, Any] = {}
+    killers: list[threading.Thread] = []
+
+    def kill_one(client: Any) -> None:
+        killers.append(threading.Thread(target=_kill_a_busy_worker, args=(client, 1.5, killed)))
+        killers[0].start()
+
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                       dashboard_address=None) as cluster:  # type: ignore[no-untyped-call]
-        killer = threading.Thread(target=_kill_a_solving_worker,
-                                  args=(cluster.scheduler_address, 1.5, killed))
         result = run_sweep(spec, out, scheduler=cluster.scheduler_address, keep_plans=True,
-                           on_started=lambda _client: killer.start())
-        killer.join()
+                           on_started=kill_one)
+        killers[0].join()
     assert killed, "no worker was killed"
     assert result.failed == [] and len(result.rows) == 2
     retried = [r for r in result.rows if f"pts-sweep-{r['task']}-kept" in killed["keys"]]
