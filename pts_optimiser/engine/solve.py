@@ -190,6 +190,7 @@ def _searched(encoded: Encoded, options: SolveOptions, deadline: Deadline,
     if commitments.warm:
         routes = with_breaks(data, warm_routes(commitments.warm, vehicles, encoded.nodes,
                                                encoded.break_nodes))
+        settings = replace(settings, time_limit_s=max(1.0, deadline.remaining_s()))
         return solve_routing(data, settings, initial_routes=routes, on_solution=progress)
     if not data.requests:
         return solve_routing(data, settings, on_solution=progress)
