@@ -149,7 +149,7 @@ def roster_of(vehicle: VehicleShift, route: Sequence[Visit], model: Nodes,
         nodes.append(node)
         previous_node = node
     kept = len(begin.done) if begin is not None and not begin.idle else 0
-    if restful is not None:
+    if restful is not None:  # every stop kept, idle or not, has no node here
         stops = where_crew_is(stops, nodes, data, restful, len(begin.done) if begin else 0)
     return Roster(vehicle, tuple(_wait_before_leaving(stops, kept)))
 

@@ -185,14 +185,24 @@ class DayBoard:
         None if no order keeps every rule with its break at a break visit
         (`with_break_at_visit`).
         """
+        return self.run_of(roster.vehicle.vehicle_id, [
+            (str(s.event), s.journey.journey_id if s.journey else "", s.lat, s.lon)
+            for s in roster.stops])
+
+    def run_of(self, vehicle_id: str, stops: Sequence[tuple[str, str, float, float]]
+               ) -> tuple[Step, ...] | None:
+        """Stops as (event, journey id, lat, lon), start and end too, as a stop order.
+
+        None if no order keeps every rule with its break at a break visit.
+        """
         steps: list[Step] = []
         taken: tuple[int, float, float] | None = None
-        for stop in roster.stops:
-            if stop.event is Event.BREAK:
-                taken = (len(steps), stop.lat, stop.lon)
-            elif stop.journey is not None and stop.event in (Event.PICKUP, Event.DROPOFF):
-                steps.append((str(stop.event), stop.journey.journey_id))
-        return self.with_break_at_visit(roster.vehicle.vehicle_id, steps, taken)
+        for event, journey_id, lat, lon in stops:
+            if event == str(Event.BREAK):
+                taken = (len(steps), lat, lon)
+            elif event in (str(Event.PICKUP), str(Event.DROPOFF)):
+                steps.append((event, journey_id))
+        return self.with_break_at_visit(vehicle_id, steps, taken)
 
     def with_break_at_visit(self, vehicle_id: str, steps: Sequence[Step],
                             taken: tuple[int, float, float] | None) -> tuple[Step, ...] | None:

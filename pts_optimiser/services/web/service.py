@@ -219,14 +219,7 @@ class Service:
               unassigned: list[tuple[str, str, str, str]], replan: bool) -> None:
         new_runs: dict[str, list[list[str]]] = {}
         for vid, stops in runs.items():
-            steps: list[Step] = []
-            taken: tuple[int, float, float] | None = None
-            for event, jid, lat, lon in stops:
-                if event == str(Event.BREAK):
-                    taken = (len(steps), lat, lon)
-                elif event in (str(Event.PICKUP), str(Event.DROPOFF)):
-                    steps.append((event, jid))
-            timed = board.with_break_at_visit(vid, steps, taken)
+            timed = board.run_of(vid, stops)
             if timed is None:
                 raise ConflictError("internal", f"run {vid} from the solver failed the exact check")
             new_runs[vid] = [list(step) for step in timed]
