@@ -41,7 +41,15 @@ from pts_optimiser.engine.model import (
 from pts_optimiser.engine.places import DayPlaces, day_places
 
 BREAK_SITE_KINDS = ("acute", "community", "renal_unit")
-BREAK_SITES_PER_VEHICLE = 3  # the base plus this many nearby hospitals (ortools-notes: breaks)
+# Where the search may time a crew's break: its base and this many hospitals nearest it.
+# Once timed the break moves to where the crew already is (engine.breaks), so a break
+# visit only has to hold the break's time; each one more is a node more on every run, to
+# OR-Tools and to ruin and recreate. One hospital drove fewer km than three or none on
+# the 750-journey days (docs/benchmarks.md, 2026-12-06).
+SEARCH_BREAK_HOSPITALS = 1
+# The planning board checks one run at a time, where a place more costs nothing: a
+# placement is not refused for want of a place to break (docs/board.md).
+BOARD_BREAK_HOSPITALS = 3
 
 
 ALONE = 100  # patients-on-board capacity; a travel_alone patient fills it
@@ -80,12 +88,13 @@ def last_stop(begin: VehicleStart) -> Place:
     return Place(begin.done[-1].lat, begin.done[-1].lon)
 
 
-def break_sites(problem: Problem, vehicle: VehicleShift) -> list[Place]:
-    """Where a crew may take its break: its base and the nearest hospitals."""
+def break_sites(problem: Problem, vehicle: VehicleShift,
+                hospitals: int = SEARCH_BREAK_HOSPITALS) -> list[Place]:
+    """Where a crew may take its break: its base and the `hospitals` nearest it."""
     sites = [Place(s.lat, s.lon, s.name, s.code) for s in problem.sites.values()
              if s.kind in BREAK_SITE_KINDS]
     sites.sort(key=lambda s: (s.lat - vehicle.base.lat) ** 2 + (s.lon - vehicle.base.lon) ** 2)
-    return [vehicle.base, *sites[:BREAK_SITES_PER_VEHICLE]]
+    return [vehicle.base, *sites[:hospitals]]
 
 
 def total_load(journeys: Sequence[Journey]) -> tuple[int, int, int, int]:
