@@ -1,7 +1,7 @@
 """A crew's break taken where the crew already is.
 
-The search takes a crew's break at a break visit: its base or one of the hospitals nearest
-its base (`encode.break_sites`), places fixed before it searches, so that OR-Tools can time
+The search takes a crew's break at a break visit: its base or the hospital nearest it
+(`encode.break_sites`), places fixed before it searches, so that OR-Tools can time
 them. The contract takes a break where the vehicle is, with nobody on board; on a
 750-journey day about half the breaks were a drive from the stop before (a hospital, or
 the base the crew had just left) to a break visit and on (docs/benchmarks.md, 2026-12-05
