@@ -45,11 +45,10 @@ BREAK_SITE_KINDS = ("acute", "community", "renal_unit")
 # Once timed the break moves to where the crew already is (engine.breaks), so a break
 # visit only has to hold the break's time; each one more is a node more on every run, to
 # OR-Tools and to ruin and recreate. One hospital drove fewer km than three or none on
-# the 750-journey days (docs/benchmarks.md, 2026-12-06).
-SEARCH_BREAK_HOSPITALS = 1
-# The planning board checks one run at a time, where a place more costs nothing: a
-# placement is not refused for want of a place to break (docs/board.md).
-BOARD_BREAK_HOSPITALS = 3
+# the 750-journey days (docs/benchmarks.md, 2026-12-06). The planning board checks its
+# runs with the same places: a run it accepts is one a re-plan can put the break back
+# into (`recreate.with_breaks`), or OR-Tools could pay for the break with a journey.
+BREAK_HOSPITALS = 1
 
 
 ALONE = 100  # patients-on-board capacity; a travel_alone patient fills it
@@ -88,13 +87,12 @@ def last_stop(begin: VehicleStart) -> Place:
     return Place(begin.done[-1].lat, begin.done[-1].lon)
 
 
-def break_sites(problem: Problem, vehicle: VehicleShift,
-                hospitals: int = SEARCH_BREAK_HOSPITALS) -> list[Place]:
-    """Where a crew may take its break: its base and the `hospitals` nearest it."""
+def break_sites(problem: Problem, vehicle: VehicleShift) -> list[Place]:
+    """Where a crew's break is timed: its base and the hospital(s) nearest it."""
     sites = [Place(s.lat, s.lon, s.name, s.code) for s in problem.sites.values()
              if s.kind in BREAK_SITE_KINDS]
     sites.sort(key=lambda s: (s.lat - vehicle.base.lat) ** 2 + (s.lon - vehicle.base.lon) ** 2)
-    return [vehicle.base, *sites[:hospitals]]
+    return [vehicle.base, *sites[:BREAK_HOSPITALS]]
 
 
 def total_load(journeys: Sequence[Journey]) -> tuple[int, int, int, int]:

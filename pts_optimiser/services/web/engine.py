@@ -29,13 +29,7 @@ from pts_optimiser.domain.problem import (
 
 # solve's own pieces, so a run here is modelled exactly as the solver models it.
 from pts_optimiser.engine.decode import restful_places, roster_of
-from pts_optimiser.engine.encode import (
-    ALONE,
-    BOARD_BREAK_HOSPITALS,
-    Nodes,
-    break_sites,
-    journey_load,
-)
+from pts_optimiser.engine.encode import ALONE, Nodes, break_sites, journey_load
 from pts_optimiser.engine.model import (
     DAY_MIN,
     LOADS,
@@ -91,7 +85,7 @@ class DayBoard:
         self.vehicles: dict[str, VehicleShift] = {v.vehicle_id: v for v in problem.vehicles}
         self.journeys: dict[str, Journey] = {j.journey_id: j for j in problem.journeys}
         self.break_sites: dict[str, list[Place]] = {
-            v.vehicle_id: (break_sites(problem, v, BOARD_BREAK_HOSPITALS)
+            v.vehicle_id: (break_sites(problem, v)
                            if v.shift_length_min > config.breaks.required_over_min else [])
             for v in problem.vehicles}
         extra = [p for sites in self.break_sites.values() for p in sites]
