@@ -339,7 +339,7 @@ def latest_start(stops: NDArray[np.int64], at: NDArray[np.int64], hi: NDArray[np
 def time_cost(stops: NDArray[np.int64], at: NDArray[np.int64], hi: NDArray[np.int64],
               transit: NDArray[np.int64], pickup_of: NDArray[np.int64],
               limit_of: NDArray[np.int64], where: NDArray[np.int64], soft: NDArray[np.int64],
-              shift_end: int, span: int) -> int:
+              shift_end: int, span: int, longest: int) -> int:
     """What the model charges for a run's times: time on shift, standards, usual times.
 
     `soft` has a row per node: whether it has a soft bound, then the soft latest and its
@@ -350,8 +350,9 @@ def time_cost(stops: NDArray[np.int64], at: NDArray[np.int64], hi: NDArray[np.in
     shortens once its pickup moves), so s runs from the earliest start to the latest every
     window allows. Each term is piecewise linear in s, so the least is at one of their
     breakpoints, all tried. A run's best times may wait at one stop and not at others, which
-    this family does not hold: with soft earliests it may count more than the model does
-    (standards alone are best at the earliest, so there it is exact).
+    this family does not hold: with soft earliests, the best of it then waits where nobody is
+    aboard (`_waited`). It may still count more than the model does (standards alone are best
+    at the earliest, so there it is exact).
     """
     m = stops.shape[0]
     softs = 0
@@ -382,7 +383,7 @@ def time_cost(stops: NDArray[np.int64], at: NDArray[np.int64], hi: NDArray[np.in
             tries[n + 1] = soft[stops[k], 3] - chain[k]
             tries[n + 2] = at[k] - chain[k]
             n += 3
-    best = _UNREACHABLE
+    best, best_s = _UNREACHABLE, at[0]
     for q in range(n):
         s = tries[q]
         if s < at[0] or s > latest:
@@ -394,8 +395,101 @@ def time_cost(stops: NDArray[np.int64], at: NDArray[np.int64], hi: NDArray[np.in
                 t = max(at[k], s + chain[k])
                 total += (soft[node, 2] * max(0, t - soft[node, 1])
                           + soft[node, 4] * max(0, soft[node, 3] - t))
-        best = min(best, total)
-    return best
+        if total < best:
+            best, best_s = total, s
+    early = False
+    for k in range(m):
+        early = early or soft[stops[k], 4] > 0
+    if not early:
+        return best
+    times = np.empty(m, dtype=np.int64)
+    for k in range(m):
+        times[k] = max(at[k], best_s + chain[k])
+    return _waited(stops, times, best, hi, transit, rides, pickup_of, soft, shift_end, span,
+                   longest)
+
+
+@compiled
+def _times_cost(stops: NDArray[np.int64], times: NDArray[np.int64], soft: NDArray[np.int64],
+                span: int) -> int:
+    """What the model charges for a run served at `times`: time on shift, soft bounds."""
+    m = stops.shape[0]
+    total = span * int(times[m - 1] - times[0])
+    for k in range(m):
+        node = stops[k]
+        if soft[node, 0]:
+            total += int(soft[node, 2] * max(0, times[k] - soft[node, 1])
+                         + soft[node, 4] * max(0, soft[node, 3] - times[k]))
+    return total
+
+
+@compiled
+def _waited(stops: NDArray[np.int64], times: NDArray[np.int64], cost: int,
+            hi: NDArray[np.int64], transit: NDArray[np.int64], rides: NDArray[np.int64],
+            pickup_of: NDArray[np.int64], soft: NDArray[np.int64], shift_end: int, span: int,
+            longest: int) -> int:
+    """The cost of `times` (costing `cost`) after waits where nobody is aboard, if cheaper.
+
+    A crew early for a regular waits at the door (or at the last stop before it where the
+    vehicle is empty) until the usual time, as the model may; uniform delays of the start
+    alone would charge every minute early. A wait where nobody is aboard lengthens no ride
+    (a delay only shrinks along the run), so each is checked against the windows, the
+    shift's end and its longest duration alone. Greedy, regular by regular along the run;
+    each wait kept only where the run's times then cost less. The times are a feasible
+    schedule, so this never counts less than the model.
+    """
+    m = stops.shape[0]
+    aboard = np.zeros(m + 1, dtype=np.int64)
+    carried = np.zeros(m, dtype=np.bool_)
+    for r in range(rides.shape[0]):
+        aboard[rides[r, 0] + 1] += 1
+        aboard[rides[r, 1] + 1] -= 1
+        carried[rides[r, 1]] = True
+    for k in range(m):  # aboard when the run starts: dropped with no pickup on the run
+        if pickup_of[stops[k]] >= 0 and not carried[k]:
+            aboard[1] += 1
+            aboard[k + 1] -= 1
+    empty = np.zeros(m, dtype=np.bool_)
+    count = 0
+    for k in range(1, m):
+        count += aboard[k]
+        empty[k] = count == 0
+    slack = np.empty(m, dtype=np.int64)
+    trial = np.empty(m, dtype=np.int64)
+    for j in range(1, m - 1):
+        node = stops[j]
+        if not soft[node, 0] or soft[node, 4] == 0 or times[j] >= soft[node, 3]:
+            continue
+        e = j
+        while e >= 1 and not empty[e]:
+            e -= 1
+        if e < 1:
+            continue
+        # Idle minutes between e and each later stop: a wait at e shrinks by them.
+        slack[e] = 0
+        for q in range(e + 1, m):
+            slack[q] = slack[q - 1] + times[q] - times[q - 1] - transit[stops[q - 1], stops[q]]
+        most = soft[node, 3] - times[j] + slack[j]
+        harmless = most
+        for q in range(e, m):
+            bound = shift_end if q == m - 1 else hi[stops[q]]
+            most = min(most, bound - times[q] + slack[q])
+            if soft[stops[q], 0] and soft[stops[q], 2] > 0 and times[q] <= soft[stops[q], 1]:
+                harmless = min(harmless, soft[stops[q], 1] - times[q] + slack[q])
+        if longest >= 0:
+            most = min(most, longest - (times[m - 1] - times[0]) + slack[m - 1])
+        chosen = 0
+        for wait in (most, min(most, harmless)):
+            if wait <= 0:
+                continue
+            for q in range(m):
+                trial[q] = times[q] if q < e else times[q] + max(0, wait - slack[q])
+            tried = _times_cost(stops, trial, soft, span)
+            if tried < cost:
+                cost, chosen = tried, wait
+        for q in range(e, m):
+            times[q] += max(0, chosen - slack[q])
+    return cost
 
 
 @compiled
@@ -442,7 +536,7 @@ def insertion(legs: NDArray[np.int64], total: int, begin: NDArray[np.int64],
     at = earliest(stops, lo, hi, transit, pickup_of, limit_of, where, shift_start[vehicle],
                   shift_end[vehicle], longest[vehicle])
     cost = time_cost(stops, at, hi, transit, pickup_of, limit_of, where, soft,
-                     shift_end[vehicle], span)
+                     shift_end[vehicle], span, longest[vehicle])
     return drawn + n, vehicle, stops, at, more, placed[2, place], cost
 
 
@@ -478,7 +572,7 @@ def without(seq: NDArray[np.int64], gone: NDArray[np.bool_], lo: NDArray[np.int6
                                          range_m):
         return stops, at[:0], 0, 0
     timed = time_cost(stops, at, hi, transit, pickup_of, limit_of, where, soft, shift_end,
-                      span)
+                      span, longest)
     return stops, at, arcs_of(stops, cost, change), timed
 
 
@@ -662,7 +756,7 @@ def best_place(placed: NDArray[np.int64], blink: NDArray[np.float64], blink_shar
             more = priced[place]
             if compare > 1:
                 more += time_cost(stops, at, hi, transit, pickup_of, limit_of, where, soft,
-                                  shift_end[vehicle], span) - timed[vehicle]
+                                  shift_end[vehicle], span, longest[vehicle]) - timed[vehicle]
             if found == 0 or more < chosen_more:
                 chosen, chosen_more = place, more
             least = more if found == 0 else min(least, more)

@@ -349,10 +349,11 @@ class _Day:
 
     def time_cost(self, vehicle: int, seq: NDArray[np.int64], at: NDArray[np.int64]) -> int:
         """What the model charges for the run's times (`kernels.time_cost`)."""
+        v = self.data.vehicles[vehicle]
         return int(kernels.time_cost(seq, at, self.hi_of, self.transit,
                                      self.pickup_of, self.limit_of, self.where, self.soft_of,
-                                     self.data.vehicles[vehicle].shift_end_min,
-                                     self.data.span_cost_per_min))
+                                     v.shift_end_min, self.data.span_cost_per_min,
+                                     -1 if v.max_duration_min is None else v.max_duration_min))
 
     def loads_fit(self, vehicle: int, seq: Sequence[int] | NDArray[np.int64]) -> bool:
         """Loads within capacity, nobody aboard at a break, within range (`kernels.loads_fit`)."""

@@ -114,6 +114,21 @@ def test_ruin_and_recreate_prices_continuity_as_the_model_does() -> None:
     assert_priced_as_the_model(data)
 
 
+def test_ruin_and_recreate_waits_at_a_regulars_door_as_the_model_does() -> None:
+    """A journey at 100 first, then a regular usually collected at 200 (window 100-300).
+
+    The car is free by 120 and waits at the regular's door: nothing to pay, as in the model.
+    Leaving base later cannot get it there at 200 (the first journey is due by 110), so a
+    search that only delays the start would charge 7 a minute early.
+    """
+    data = line_day([0, 0, 10, 20, 30, 40], [(2, 3, 100), (4, 5, 100)],
+                    windows={2: (100, 110), 4: (100, 300)})
+    data = replace(data, soft_earliest={4: (200, 7)})
+    outcome = solve_routing(data, SearchSettings(1.0))
+    assert outcome is not None and _start_of(outcome.routes, 4) >= 200
+    assert_priced_as_the_model(data)
+
+
 def test_ruin_and_recreate_moves_a_journey_to_its_usual_vehicle() -> None:
     """Started with the journey on car 0, the search puts it on car 1, its usual one."""
     data = replace(_two_cars(), usual_vehicle={0: (1, 1000)})
