@@ -203,7 +203,6 @@ def test_a_run_without_some_journeys_is_the_run_rebuilt_without_them() -> None:
     assert compared > 100
 
 
-
 def _least_time_cost(day: _Day, vehicle: int, seq: list[int]) -> int:
     """The least a run's times can cost under every rule on times: a linear program.
 
