@@ -356,8 +356,10 @@ def time_cost(stops: NDArray[np.int64], at: NDArray[np.int64], hi: NDArray[np.in
     """
     m = stops.shape[0]
     softs = 0
+    early = False  # a usual time: a soft earliest, which a wait at the door may meet
     for k in range(m):
         softs += soft[stops[k], 0]
+        early = early or soft[stops[k], 4] > 0
     if softs == 0 and span == 0:
         return 0
     rides = _rides(stops, pickup_of, limit_of, where)
@@ -392,14 +394,9 @@ def time_cost(stops: NDArray[np.int64], at: NDArray[np.int64], hi: NDArray[np.in
         for k in range(m):
             node = stops[k]
             if soft[node, 0]:
-                t = max(at[k], s + chain[k])
-                total += (soft[node, 2] * max(0, t - soft[node, 1])
-                          + soft[node, 4] * max(0, soft[node, 3] - t))
+                total += _soft_cost(soft, node, max(at[k], s + chain[k]))
         if total < best:
             best, best_s = total, s
-    early = False
-    for k in range(m):
-        early = early or soft[stops[k], 4] > 0
     if not early:
         return best
     times = np.empty(m, dtype=np.int64)
@@ -407,6 +404,13 @@ def time_cost(stops: NDArray[np.int64], at: NDArray[np.int64], hi: NDArray[np.in
         times[k] = max(at[k], best_s + chain[k])
     return _waited(stops, times, best, hi, transit, rides, pickup_of, soft, shift_end, span,
                    longest)
+
+
+@compiled
+def _soft_cost(soft: NDArray[np.int64], node: int, t: int) -> int:
+    """What a stop's soft latest and soft earliest charge for serving it at minute t."""
+    return int(soft[node, 2] * max(0, t - soft[node, 1])
+               + soft[node, 4] * max(0, soft[node, 3] - t))
 
 
 @compiled
@@ -418,8 +422,7 @@ def _times_cost(stops: NDArray[np.int64], times: NDArray[np.int64], soft: NDArra
     for k in range(m):
         node = stops[k]
         if soft[node, 0]:
-            total += int(soft[node, 2] * max(0, times[k] - soft[node, 1])
-                         + soft[node, 4] * max(0, soft[node, 3] - times[k]))
+            total += _soft_cost(soft, node, times[k])
     return total
 
 
