@@ -37,6 +37,26 @@ def test_with_nowhere_to_cache_the_kernels_still_compile(monkeypatch: pytest.Mon
     assert found.tolist() == [0, 8, 5, 9, 6, 1]
 
 
+Day = tuple[list[int], list[tuple[int, int, int]], dict[int, tuple[int, int]]]
+
+
+def _random_journeys(rng: np.random.Generator, nodes: int, stops: int | None = None,
+                     ride: tuple[int, int] = (15, 80), width: tuple[int, int] = (20, 200),
+                     opens: int = 150) -> Day:
+    """A random day on a line: (positions, journeys, windows), drawn in one fixed order.
+
+    Journeys join consecutive nodes from 2 up to `stops` (every node by default), each with
+    a ride limit drawn from `ride`; every stop of them has a window opening before `opens`,
+    as wide as drawn from `width`.
+    """
+    stops = nodes if stops is None else stops
+    positions = [0, 0, *rng.integers(0, 60, nodes - 2).tolist()]
+    requests = [(k, k + 1, int(rng.integers(*ride))) for k in range(2, stops, 2)]
+    windows = {k: (int(lo), int(lo) + int(rng.integers(*width)))
+               for k, lo in zip(range(2, stops), rng.integers(0, opens, stops - 2), strict=True)}
+    return positions, requests, windows
+
+
 def test_the_screen_keeps_every_place_the_exact_check_allows_and_prices_it() -> None:
     """`kernels.places` against the exact check, on random days of a few journeys.
 
@@ -48,11 +68,7 @@ def test_the_screen_keeps_every_place_the_exact_check_allows_and_prices_it() -> 
     checked = 0
     for _ in range(60):
         nodes = 2 + 2 * int(rng.integers(3, 7))
-        positions = [0, 0, *rng.integers(0, 60, nodes - 2).tolist()]
-        requests = [(k, k + 1, int(rng.integers(15, 80))) for k in range(2, nodes, 2)]
-        windows = {k: (int(lo), int(lo) + int(rng.integers(20, 200)))
-                   for k, lo in zip(range(2, nodes), rng.integers(0, 150, nodes - 2),
-                                    strict=True)}
+        positions, requests, windows = _random_journeys(rng, nodes)
         data = line_day(positions, requests, vehicles=2, windows=windows,
                         seats=int(rng.integers(1, 3)))
         day = _Day(data)
@@ -103,11 +119,7 @@ def test_the_place_chosen_is_the_cheapest_the_exact_check_allows() -> None:
     chosen = 0
     for _ in range(60):
         nodes = 2 + 2 * int(rng.integers(3, 7))
-        positions = [0, 0, *rng.integers(0, 60, nodes - 2).tolist()]
-        requests = [(k, k + 1, int(rng.integers(15, 80))) for k in range(2, nodes, 2)]
-        windows = {k: (int(lo), int(lo) + int(rng.integers(20, 200)))
-                   for k, lo in zip(range(2, nodes), rng.integers(0, 150, nodes - 2),
-                                    strict=True)}
+        positions, requests, windows = _random_journeys(rng, nodes)
         data = line_day(positions, requests, vehicles=2, windows=windows,
                         seats=int(rng.integers(1, 3)))
         data = replace(data, vehicles=[data.vehicles[0],
@@ -163,11 +175,7 @@ def test_a_run_without_some_journeys_is_the_run_rebuilt_without_them() -> None:
     compared = 0
     for _ in range(80):
         nodes = 3 + 2 * int(rng.integers(3, 7))  # the last node is vehicle 0's break
-        positions = [0, 0, *rng.integers(0, 60, nodes - 2).tolist()]
-        requests = [(k, k + 1, int(rng.integers(15, 80))) for k in range(2, nodes - 1, 2)]
-        windows = {k: (int(lo), int(lo) + int(rng.integers(20, 200)))
-                   for k, lo in zip(range(2, nodes - 1), rng.integers(0, 150, nodes - 3),
-                                    strict=True)}
+        positions, requests, windows = _random_journeys(rng, nodes, nodes - 1)
         windows[nodes - 1] = (0, 1000)
         data = line_day(positions, requests, vehicles=2, windows=windows,
                         seats=int(rng.integers(1, 3)), breaks={nodes - 1: 0})
@@ -252,11 +260,8 @@ def test_a_runs_times_are_priced_at_their_least_cost_or_above_and_mostly_at_it()
     exact = tried = 0
     for _ in range(300):
         nodes = 2 + 2 * int(rng.integers(2, 6))
-        positions = [0, 0, *rng.integers(0, 60, nodes - 2).tolist()]
-        requests = [(k, k + 1, int(rng.integers(60, 200))) for k in range(2, nodes, 2)]
-        windows = {k: (int(lo), int(lo) + int(rng.integers(100, 400)))
-                   for k, lo in zip(range(2, nodes), rng.integers(0, 250, nodes - 2),
-                                    strict=True)}
+        positions, requests, windows = _random_journeys(rng, nodes, ride=(60, 200),
+                                                        width=(100, 400), opens=250)
         data = line_day(positions, requests, windows=windows, seats=int(rng.integers(1, 4)))
         usual = {p: (int(rng.integers(0, 350)), int(rng.integers(1, 9)))
                  for p, _, _ in requests if rng.random() < 0.7}
