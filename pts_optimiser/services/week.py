@@ -24,7 +24,7 @@ day, with each regular's usual service priced in its objective (`Commitments.pre
 Anchor days (and, with `--compare`, the days planned alone) do not depend on each other,
 nor the days of step 2, or of step 3, on each other: each group is solved one day at a
 time on both cores, or in a process pool or on the sweep's Dask cluster, one day a core.
-The time limit is divided once, here (`_per_solve_s`).
+The time limit is divided here (`_Clock`), again before each round of solves.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
@@ -337,28 +338,51 @@ class WeekPlans:
     alone: dict[str, Plan]
     anchors: tuple[str, ...]
     kept_alone: tuple[str, ...]  # days whose plan alone (or anchor's) served more: kept
-    per_solve_s: float
+    solve_s: tuple[float, ...]  # each solve's share of the time, in the order given
     workers: int
     regulars: frozenset[str]
     usual: Mapping[Leg, Usual]
     known_before: int  # regulars whose usual service came from --previous
     continuity_served: dict[str, int]  # journeys each day's continuity plan served
 
+    @property
+    def per_solve_s(self) -> float:
+        """The solves' mean share of the time."""
+        return statistics.fmean(self.solve_s) if self.solve_s else 0.0
 
-def _per_solve_s(budget_s: float, stages: Sequence[int], workers: int) -> float:
-    """The one division of the time: every solve the same share, `workers` at a time.
+
+class _Clock:
+    """The one division of the week's time, made again before each round of solves.
 
     The stages (the anchors and the days alone, the anchors again, the other days) run one
     after another, each in as many rounds as its solves need: a pool wider than a stage
-    leaves cores idle, and does not make a stage's solves longer.
+    leaves cores idle, and does not make a stage's solves longer. Before each round, what
+    is left until `end` is shared equally by the rounds still to run. A solve ends before
+    its share (its searches keep time back to hand their plans over and have the model time
+    them), so what one round leaves goes to the rounds after it.
     """
-    rounds = sum(-(-solves // max(1, workers)) for solves in stages)
-    return max(2.0, (budget_s - POOL_START_S) / max(1, rounds))
+
+    def __init__(self, end: float, stages: Sequence[int], workers: int,
+                 now: Callable[[], float] = time.monotonic) -> None:
+        self.end, self.workers, self.now = end, max(1, workers), now
+        self.rounds = sum(self._rounds(solves) for solves in stages)
+        self.given: list[float] = []  # each solve's seconds, in the order given
+
+    def _rounds(self, solves: int) -> int:
+        return -(-solves // self.workers)
+
+    def share(self, solves: int = 1) -> float:
+        """Seconds for each of `solves` solves started now, together (one stage's)."""
+        seconds = max(2.0, (self.end - self.now()) / max(1, self.rounds))
+        self.rounds -= self._rounds(solves)
+        self.given += [seconds] * solves
+        return seconds
 
 
 class _Pool(Protocol):
     workers: int  # solves run at once
     strategy: str  # the engine's strategy for each solve: both cores, or one each
+    in_turn: bool  # each solve runs as it is submitted, the next when it is done
 
     def __enter__(self) -> _Pool: ...
 
@@ -377,6 +401,7 @@ class _Inline:
 
     workers = 1
     strategy = "portfolio"
+    in_turn = True
 
     def __enter__(self) -> _Inline:
         return self
@@ -395,6 +420,7 @@ class _Processes:
     """Days planned `workers` at once in spawned processes, one search on one core each."""
 
     strategy = "one-core"
+    in_turn = False
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
@@ -433,6 +459,7 @@ class _OnCluster:
     """
 
     strategy = "one-core"
+    in_turn = False
 
     def __init__(self, scheduler: str) -> None:
         from pts_optimiser.services.sweep.cluster import ClusterPool
@@ -483,39 +510,50 @@ def plan_week(days: Mapping[str, Problem], budget_s: float, previous: Sequence[P
     # its core, from its sketch as well (docs/week.md).
     with _pool(max(1, min(workers or 1, max(stages))), scheduler) as pool:
         # Reaching a cluster counts in the budget; only then is its size known.
-        each_s = _per_solve_s(budget_s - (time.monotonic() - started), stages, pool.workers)
+        clock = _Clock(started + budget_s - POOL_START_S, stages, pool.workers)
         strategy = pool.strategy
 
-        def submit(day: str, task: DayTask, what: str) -> _Result:
-            return pool.submit(solve_day, task, f"{what} of {day}")
+        def stage(tasks: Sequence[tuple[str, Callable[[float], DayTask], str]]
+                  ) -> list[_Result]:
+            """Each task's solve, given its share of the time as it starts."""
+            if pool.in_turn:  # each solve has what those before it left
+                return [pool.submit(solve_day, make(clock.share()), f"{what} of {day}")
+                        for day, make, what in tasks]
+            seconds = clock.share(len(tasks))
+            return [pool.submit(solve_day, make(seconds), f"{what} of {day}")
+                    for day, make, what in tasks]
 
-        ahead = {d: submit(d, DayTask(days[d], each_s, one_crew(known), strategy),
-                           "the anchor plan") for d in first}
-        apart = {d: submit(d, DayTask(days[d], each_s, strategy=strategy), "the plan alone")
-                 for d in baseline}
-        earlier = {d: f.result() for d, f in ahead.items()}
+        first_stage = stage(
+            [(d, partial(DayTask, days[d], usual=one_crew(known), strategy=strategy),
+              "the anchor plan") for d in first]
+            + [(d, partial(DayTask, days[d], strategy=strategy), "the plan alone")
+               for d in baseline])
+        ahead, apart = first_stage[:len(first)], first_stage[len(first):]
+        earlier = {d: f.result() for d, f in zip(first, ahead, strict=True)}
         # The anchors again, from their plan alone: their regulars' returns move to the crew
         # that took them out. The other days then ride the anchors' runs (or last week's),
         # so a regular's day split between crews here is split on each of their days: it
         # costs that many crew changes (docs/week.md).
         usual = one_crew({**usual_of(earlier.values(), regular), **known})
         copied = days_of(days.values(), regular)
-        again = {d: submit(d, DayTask(days[d], each_s, usual, strategy, earlier[d], copied),
-                           "the anchor plan again") for d in first}
+        again = stage([(d, partial(DayTask, days[d], usual=usual, strategy=strategy,
+                                   start=earlier[d], copied=copied), "the anchor plan again")
+                       for d in first])
         anchored = {d: earlier[d] if fewer(plan, earlier[d], policy) else plan
-                    for d, plan in ((d, f.result()) for d, f in again.items())}
+                    for d, plan in ((d, f.result()) for d, f in zip(first, again, strict=True))}
         # Each leg as it rode on the anchor's kept plan: with one crew wherever the anchor
         # found room for it. Asked for the crew that took them out again, a return whose
         # anchor could not bring it back with that crew would be priced alike on every
         # other vehicle, its own usual one too, and go wherever the day puts it.
         usual = {**usual_of(anchored.values(), regular), **known}
-        rest = {d: submit(d, DayTask(days[d], each_s, usual, strategy,
-                                     closest(days[d], [*anchored.values(), *previous])),
-                          "the plan") for d in days if d not in first}
-        alone = {**{d: f.result() for d, f in apart.items()},
+        others = [d for d in days if d not in first]
+        rest = stage([(d, partial(DayTask, days[d], usual=usual, strategy=strategy,
+                                  start=closest(days[d], [*anchored.values(), *previous])),
+                       "the plan") for d in others])
+        alone = {**{d: f.result() for d, f in zip(baseline, apart, strict=True)},
                  **{d: earlier[d] for d in alone_anchor}}
-        plans = {**{d: f.result() for d, f in again.items()},
-                 **{d: f.result() for d, f in rest.items()}}
+        plans = {**{d: f.result() for d, f in zip(first, again, strict=True)},
+                 **{d: f.result() for d, f in zip(others, rest, strict=True)}}
     served = {d: len(p.planned) for d, p in plans.items()}
     kept = []
     for day, plan in [*earlier.items(), *alone.items()]:
@@ -526,7 +564,8 @@ def plan_week(days: Mapping[str, Problem], budget_s: float, previous: Sequence[P
             kept.append(day)
     return WeekPlans(dict(sorted(plans.items())),
                      dict(sorted(alone.items())) if compare else {}, tuple(first),
-                     tuple(sorted(set(kept))), each_s, pool.workers, frozenset(regular), usual,
+                     tuple(sorted(set(kept))), tuple(clock.given), pool.workers,
+                     frozenset(regular), usual,
                      len({leg[0] for leg in known}), served)
 
 

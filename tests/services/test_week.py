@@ -41,11 +41,10 @@ from pts_optimiser.io.tables import write_table
 from pts_optimiser.services.publish import write_plan
 from pts_optimiser.services.sweep import cluster
 from pts_optimiser.services.week import (
-    POOL_START_S,
     DayTask,
     Usual,
     WeekPlans,
-    _per_solve_s,
+    _Clock,
     _Processes,
     days_of,
     enough,
@@ -405,7 +404,9 @@ def test_days_planned_on_a_dask_cluster(tmp_path: Path) -> None:
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                       dashboard_address=None) as cluster:  # type: ignore[no-untyped-call]
         week = plan_week(days, budget_s=12, compare=True, scheduler=cluster.scheduler_address)
-    assert week.workers == 2 and week.per_solve_s == pytest.approx(3, abs=0.5)
+    # Two days: the anchor and the other day alone together, then the anchor again, then
+    # the other day: 3 rounds of (12 - 3 s pool start) / 3, shared again before each.
+    assert week.workers == 2 and week.solve_s[:2] == pytest.approx((3, 3), abs=0.5)
     _assert_each_leg_rode_as_on_monday(tmp_path, days, week)
 
 
@@ -512,8 +513,38 @@ def test_time_is_shared_by_the_rounds_of_each_stage() -> None:
     A 6-day week has 8 solves in stages of 2, 2 and 4: one day at a time, 8 rounds; two at
     once, 4; eight at once still 3 (a wider pool does not make a stage's solves longer).
     """
-    budget_s = POOL_START_S + 48
-    assert _per_solve_s(budget_s, (2, 2, 4), 1) == pytest.approx(6)
-    assert _per_solve_s(budget_s, (2, 2, 4), 2) == pytest.approx(12)
-    assert _per_solve_s(budget_s, (2, 2, 4), 8) == pytest.approx(16)
-    assert _per_solve_s(budget_s, (6, 2, 4), 2) == pytest.approx(8)
+    def first_share(stages: tuple[int, ...], workers: int) -> float:
+        return _Clock(48.0, stages, workers, now=lambda: 0.0).share(min(stages[0], workers))
+
+    assert first_share((2, 2, 4), 1) == pytest.approx(6)
+    assert first_share((2, 2, 4), 2) == pytest.approx(12)
+    assert first_share((2, 2, 4), 8) == pytest.approx(16)
+    assert first_share((6, 2, 4), 2) == pytest.approx(8)
+
+
+def test_what_a_solve_leaves_goes_to_the_solves_after_it() -> None:
+    """Shared again before each round: a solve ending early leaves its time to the next.
+
+    One day at a time, 8 solves in 48 s: 6 s each if each uses all of it. Each here ends a
+    third early; the shares grow, the last has all that is left, and the solves together
+    never run past the end. In a pool, a stage's solves start together with equal shares.
+    """
+    now = [0.0]
+    clock = _Clock(48.0, (2, 2, 4), 1, now=lambda: now[0])
+    shares = []
+    for _ in range(8):
+        shares.append(clock.share())
+        now[0] += shares[-1] * 2 / 3
+    assert shares[0] == pytest.approx(6)
+    assert shares == sorted(shares) and shares[-1] > 9
+    assert shares[-1] == pytest.approx(48 - sum(shares[:-1]) * 2 / 3)
+    assert clock.given == shares
+
+    now[0] = 0.0
+    pooled = _Clock(48.0, (2, 2, 4), 2, now=lambda: now[0])
+    assert pooled.share(2) == pytest.approx(12)
+    now[0] = 10.0  # the first stage's two solves ended together, 2 s early
+    assert pooled.share(2) == pytest.approx(38 / 3)
+    now[0] = 22.0
+    assert pooled.share(4) == pytest.approx(13)  # the other days: two rounds of 13 s
+    assert pooled.given == pytest.approx([12, 12, 38 / 3, 38 / 3, 13, 13, 13, 13])
