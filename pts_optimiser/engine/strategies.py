@@ -60,6 +60,14 @@ CONSTRUCTION_SHARE = 1 / 2
 MIN_RECREATE_S = 0.5  # below this ruin and recreate would not repay re-timing the plan
 
 
+# Ruin and recreate from a sketch (a week's day from another day's runs, its regulars
+# already with their usual crews) starts half as hot as from a plan of the day's own: hot,
+# its first third or so moves regulars off their crews freely, to put them back later. On
+# the 300-journey weeks of seeds 1 and 3, 1.0% fewer km on the mean of four runs, the same
+# journeys; a quarter as hot lost 6-13 journeys on seed 3 (docs/week.md, 2026-12-06).
+SKETCH_WORSE_SHARE = 0.02
+
+
 # OR-Tools' construction of a 750-journey day took ~12 s on an idle core: expected to take
 # longer than its share, the portfolio's second search starts from the one-at-a-time plan.
 CONSTRUCT_S_PER_JOURNEY = 12 / 750
@@ -203,7 +211,9 @@ def _recreated(data: RoutingInput, first: RoutingOutcome | None, seconds: float,
         routes = [[visit.node for visit in route[1:-1]] for route in first.routes]
     else:
         return None
-    found = recreate(data, routes, RecreateSettings(search_s, seed=seed),
+    heat = (SKETCH_WORSE_SHARE if start_name == SKETCH
+            else RecreateSettings.start_worse_share)
+    found = recreate(data, routes, RecreateSettings(search_s, seed=seed, start_worse_share=heat),
                      foreign=start is not None)
     if found is None or (first is not None and found.cost >= found.start_cost):
         return first

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
+from pts_optimiser.engine import strategies
 from pts_optimiser.engine.model import RoutingOutcome, SearchSettings, Visit
+from pts_optimiser.engine.recreate import RecreateSettings
 from pts_optimiser.engine.strategies import kept_plan, whole_days
 from tests.helpers import line_day
 
@@ -31,3 +35,24 @@ def test_the_plan_carrying_more_patients_days_whole_is_kept() -> None:
     more_journeys = _outcome([2, 3, 4, 5, 8, 9], 950)
     assert kept_plan([one_day, more_journeys], data) == more_journeys
     assert whole_days(set(range(6)), replace(data, links=[])) == 6
+
+
+def test_ruin_and_recreate_starts_cooler_from_a_sketch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """From another day's runs the search starts at SKETCH_WORSE_SHARE, else as usual.
+
+    Its regulars already ride their usual crews: hot, the search would first move them off.
+    """
+    seen: list[RecreateSettings] = []
+
+    def recreate(data: object, routes: object, settings: RecreateSettings,
+                 foreign: bool = False) -> None:
+        seen.append(settings)
+
+    monkeypatch.setattr(strategies, "recreate", recreate)
+    data = line_day([0, 0, 10, 20], [(2, 3, 100)])
+    for start_name in (strategies.SKETCH, strategies.ONE_AT_A_TIME):
+        assert strategies._recreated(data, None, 5.0, 0, start=[[2, 3]],
+                                     start_name=start_name) is None
+    assert [s.start_worse_share for s in seen] == [strategies.SKETCH_WORSE_SHARE,
+                                                   RecreateSettings(1.0).start_worse_share]
+    assert RecreateSettings(1.0).start_worse_share > strategies.SKETCH_WORSE_SHARE
