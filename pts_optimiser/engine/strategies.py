@@ -62,7 +62,7 @@ MIN_RECREATE_S = 0.5  # below this ruin and recreate would not repay re-timing t
 
 # Ruin and recreate from a sketch (a week's day from another day's runs, its regulars
 # already with their usual crews) starts half as hot as from a plan of the day's own: hot,
-# its first third or so moves regulars off their crews freely, to put them back later. On
+# its first fifth or so moves regulars off their crews freely, to put them back later. On
 # the 300-journey weeks of seeds 1 and 3, 1.0% fewer km on the mean of four runs, the same
 # journeys; a quarter as hot lost 6-13 journeys on seed 3 (docs/week.md, 2026-12-06).
 SKETCH_WORSE_SHARE = 0.02
