@@ -342,18 +342,16 @@ class _Day:
 
     def earliest(self, vehicle: int, stops: NDArray[np.int64]) -> NDArray[np.int64]:
         """`kernels.earliest` for the vehicle's run: empty if the run cannot work."""
-        v = self.data.vehicles[vehicle]
         return kernels.earliest(stops, self.lo_of, self.hi_of, self.transit, self.pickup_of,
-                                self.limit_of, self.where, v.shift_start_min, v.shift_end_min,
-                                -1 if v.max_duration_min is None else v.max_duration_min)
+                                self.limit_of, self.where, int(self.shift_start_of[vehicle]),
+                                int(self.shift_end_of[vehicle]), int(self.longest_of[vehicle]))
 
     def time_cost(self, vehicle: int, seq: NDArray[np.int64], at: NDArray[np.int64]) -> int:
         """What the model charges for the run's times (`kernels.time_cost`)."""
-        v = self.data.vehicles[vehicle]
         return int(kernels.time_cost(seq, at, self.hi_of, self.transit,
                                      self.pickup_of, self.limit_of, self.where, self.soft_of,
-                                     v.shift_end_min, self.data.span_cost_per_min,
-                                     -1 if v.max_duration_min is None else v.max_duration_min))
+                                     int(self.shift_end_of[vehicle]), self.data.span_cost_per_min,
+                                     int(self.longest_of[vehicle])))
 
     def loads_fit(self, vehicle: int, seq: Sequence[int] | NDArray[np.int64]) -> bool:
         """Loads within capacity, nobody aboard at a break, within range (`kernels.loads_fit`)."""

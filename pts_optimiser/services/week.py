@@ -516,11 +516,11 @@ def plan_week(days: Mapping[str, Problem], budget_s: float, previous: Sequence[P
         def stage(tasks: Sequence[tuple[str, Callable[[float], DayTask], str]]
                   ) -> list[_Result]:
             """Each task's solve, given its share of the time as it starts."""
-            if pool.in_turn:  # each solve has what those before it left
-                return [pool.submit(solve_day, make(clock.share()), f"{what} of {day}")
-                        for day, make, what in tasks]
-            seconds = clock.share(len(tasks))
-            return [pool.submit(solve_day, make(seconds), f"{what} of {day}")
+            # In turn, each solve has what those before it left; else the stage starts at once.
+            together = None if pool.in_turn else clock.share(len(tasks))
+            return [pool.submit(solve_day,
+                                make(clock.share() if together is None else together),
+                                f"{what} of {day}")
                     for day, make, what in tasks]
 
         first_stage = stage(
@@ -539,8 +539,9 @@ def plan_week(days: Mapping[str, Problem], budget_s: float, previous: Sequence[P
         again = stage([(d, partial(DayTask, days[d], usual=usual, strategy=strategy,
                                    start=earlier[d], copied=copied), "the anchor plan again")
                        for d in first])
+        repaired = {d: f.result() for d, f in zip(first, again, strict=True)}
         anchored = {d: earlier[d] if fewer(plan, earlier[d], policy) else plan
-                    for d, plan in ((d, f.result()) for d, f in zip(first, again, strict=True))}
+                    for d, plan in repaired.items()}
         # Each leg as it rode on the anchor's kept plan: with one crew wherever the anchor
         # found room for it. Asked for the crew that took them out again, a return whose
         # anchor could not bring it back with that crew would be priced alike on every
@@ -552,8 +553,7 @@ def plan_week(days: Mapping[str, Problem], budget_s: float, previous: Sequence[P
                        "the plan") for d in others])
         alone = {**{d: f.result() for d, f in zip(baseline, apart, strict=True)},
                  **{d: earlier[d] for d in alone_anchor}}
-        plans = {**{d: f.result() for d, f in zip(first, again, strict=True)},
-                 **{d: f.result() for d, f in zip(others, rest, strict=True)}}
+        plans = {**repaired, **{d: f.result() for d, f in zip(others, rest, strict=True)}}
     served = {d: len(p.planned) for d, p in plans.items()}
     kept = []
     for day, plan in [*earlier.items(), *alone.items()]:
