@@ -383,6 +383,7 @@ class _Pool(Protocol):
     workers: int  # solves run at once
     strategy: str  # the engine's strategy for each solve: both cores, or one each
     in_turn: bool  # each solve runs as it is submitted, the next when it is done
+    start_s: float  # seconds before its first solve can start
 
     def __enter__(self) -> _Pool: ...
 
@@ -402,6 +403,7 @@ class _Inline:
     workers = 1
     strategy = "portfolio"
     in_turn = True
+    start_s = 0.0
 
     def __enter__(self) -> _Inline:
         return self
@@ -421,6 +423,7 @@ class _Processes:
 
     strategy = "one-core"
     in_turn = False
+    start_s = POOL_START_S
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
@@ -460,6 +463,7 @@ class _OnCluster:
 
     strategy = "one-core"
     in_turn = False
+    start_s = POOL_START_S
 
     def __init__(self, scheduler: str) -> None:
         from pts_optimiser.services.sweep.cluster import ClusterPool
@@ -510,7 +514,7 @@ def plan_week(days: Mapping[str, Problem], budget_s: float, previous: Sequence[P
     # its core, from its sketch as well (docs/week.md).
     with _pool(max(1, min(workers or 1, max(stages))), scheduler) as pool:
         # Reaching a cluster counts in the budget; only then is its size known.
-        clock = _Clock(started + budget_s - POOL_START_S, stages, pool.workers)
+        clock = _Clock(started + budget_s - pool.start_s, stages, pool.workers)
         strategy = pool.strategy
 
         def stage(tasks: Sequence[tuple[str, Callable[[float], DayTask], str]]
@@ -606,11 +610,17 @@ class WeekOutcome:
     plans: dict[str, Plan]
 
 
-def _writing_s(days: Mapping[str, Problem], compare: bool) -> float:
-    from pts_optimiser.views.writers import writing_time_s
+def writing_s(journeys: Iterable[int], compare: bool) -> float:
+    """Seconds kept back for writing days of `journeys`, and for the last solve's overrun.
 
-    each = [writing_time_s(len(p.journeys)) for p in days.values()]
-    return sum(each) * (1.6 if compare else 1.0) + 1.0  # alone plans are written without maps
+    The clock shares the time again before each solve, so an earlier solve running past
+    its share takes from the solves after it, not from the writing.
+    """
+    from pts_optimiser.views.writers import SEARCH_OVERRUN_S, writing_only_s
+
+    each = [writing_only_s(n) for n in journeys]
+    # The days alone are written without maps; the week's report takes a second.
+    return sum(each) * (1.6 if compare else 1.0) + SEARCH_OVERRUN_S + 1.0
 
 
 def run_week(inputs: Inputs, config: Config, out: Path, time_limit_s: float, started: float,
@@ -631,7 +641,8 @@ def run_week(inputs: Inputs, config: Config, out: Path, time_limit_s: float, sta
     before = read_previous(previous) if previous is not None else []
     for day in days:  # refused before planning, not after it
         check_target(out / day, keep_previous=previous_of(out / day))
-    budget = time_limit_s - (time.monotonic() - started) - _writing_s(days, compare)
+    writing = writing_s((len(p.journeys) for p in days.values()), compare)
+    budget = time_limit_s - (time.monotonic() - started) - writing
     week = plan_week(days, budget, before, compare, workers, scheduler)
     violations: dict[str, int] = {}
     for day, plan in week.plans.items():

@@ -136,14 +136,21 @@ def write_views(plan: Plan, folder: Path, views: tuple[str, ...] = VIEWS) -> Non
     write_workbook(plan, folder / "plan.xlsx", summary(plan), booking_extra)
 
 
-def writing_time_s(journeys: int) -> float:
-    """Seconds to keep back from a time limit for writing a plan with its views and maps.
+SEARCH_OVERRUN_S = 2.0  # the search processes may end up to this long past their share
+
+
+def writing_only_s(journeys: int) -> float:
+    """Seconds to write a plan, checked, with its views and maps, on a busy machine.
 
     Kept for a machine whose two cores are shared with two other busy processes, where
-    writing a 750-journey plan, checked, with its workbook and maps, took 5.0-5.1 s
-    (benchmarks/README.md); the search processes may end up to 2 s past their share.
+    writing a 750-journey plan took 5.0-5.1 s (benchmarks/README.md).
     """
-    return 2.0 + journeys / 150
+    return journeys / 150
+
+
+def writing_time_s(journeys: int) -> float:
+    """Seconds to keep back from a time limit for a search's overrun and writing its plan."""
+    return SEARCH_OVERRUN_S + writing_only_s(journeys)
 
 
 def write_folder(out: Path, build: Callable[[Path], None], keep_previous: Path | None = None,

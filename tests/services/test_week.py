@@ -55,8 +55,10 @@ from pts_optimiser.services.week import (
     sketch,
     solve_day,
     together,
+    writing_s,
 )
 from pts_optimiser.views.week import continuity_summary, week_html
+from pts_optimiser.views.writers import SEARCH_OVERRUN_S, writing_only_s
 from tests.helpers import BOOKING_COLUMNS as BOOKING_COLUMNS_OF_TESTS
 from tests.helpers import booking, minutes, vehicle, vehicle_of, write_day
 
@@ -548,3 +550,16 @@ def test_what_a_solve_leaves_goes_to_the_solves_after_it() -> None:
     now[0] = 22.0
     assert pooled.share(4) == pytest.approx(13)  # the other days: two rounds of 13 s
     assert pooled.given == pytest.approx([12, 12, 38 / 3, 38 / 3, 13, 13, 13, 13])
+
+
+def test_the_week_keeps_back_one_solves_overrun_and_each_days_writing() -> None:
+    """Only the last solve's overrun is kept back from the writing, with each day's writing.
+
+    Shared again before each solve, an earlier solve's overrun takes from the solves after it.
+    """
+    one, six = writing_s([300], compare=False), writing_s([300] * 6, compare=False)
+    assert six - one == pytest.approx(5 * writing_only_s(300))
+    assert one > SEARCH_OVERRUN_S + writing_only_s(300)
+    # --compare writes each day twice, the second time without maps.
+    assert writing_s([300] * 6, compare=True) - six == pytest.approx(
+        0.6 * 6 * writing_only_s(300))
