@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from pts_optimiser.domain.plan import Event, Plan
-from pts_optimiser.domain.problem import Journey
+from pts_optimiser.domain.problem import Journey, VehicleShift, incompatibility
 from pts_optimiser.domain.safe import html_text, script_json
 from pts_optimiser.views import kpi
 from pts_optimiser.views.report import MET, MISSED, _bars
@@ -37,37 +37,77 @@ def _rank(journeys: Sequence[Journey]) -> dict[str, int]:
                 j.pickup_window.earliest_min, j.dropoff_window.latest_min, j.journey_id)))}
 
 
+def on_duty_all_day(vehicles: Iterable[VehicleShift], theirs: Sequence[Journey]) -> int:
+    """How many of the shifts could carry every journey of a patient's day.
+
+    Able to carry each journey, on duty by the latest time the first pickup may start and
+    until the earliest time the last drop-off may: a crew that is there to take the patient
+    out and to bring them home. Necessary, not sufficient: the way from the base and the
+    day's other patients are not counted.
+    """
+    start = min(j.pickup_window.latest_min for j in theirs)
+    end = max(j.dropoff_window.earliest_min for j in theirs)
+    return sum(v.shift_start_min <= start and v.shift_end_min >= end
+               and all(incompatibility(v, j) is None for j in theirs) for v in vehicles)
+
+
+def _due_hour(theirs: Sequence[Journey]) -> int:
+    """The hour the patient is due at their first destination (the latest drop-off)."""
+    first = min(theirs, key=lambda j: (j.pickup_window.earliest_min, j.journey_id))
+    return first.dropoff_window.latest_min // 60
+
+
 def patient_figures(plans: Mapping[str, Plan], regulars: set[str]) -> list[dict[str, Any]]:
-    """Per regular patient: journeys booked and planned, days, vehicles met, pickup spread."""
+    """Per regular patient: journeys booked and planned, days, vehicles met, pickup spread.
+
+    Also when their day usually starts (the hour they are due at their first destination),
+    the days their journeys rode with more than one crew, and the fewest crews on duty for
+    the whole of their day on any of their days (`on_duty_all_day`).
+    """
     vehicles: dict[str, set[str]] = defaultdict(set)
     times: dict[tuple[str, int], list[int]] = defaultdict(list)
     booked: Counter[str] = Counter()
     planned: Counter[str] = Counter()
     days: dict[str, set[str]] = defaultdict(set)
     district: dict[str, str] = {}
-    for day, plan in plans.items():
+    starts: dict[str, Counter[int]] = defaultdict(Counter)
+    crews: dict[str, list[int]] = defaultdict(list)
+    split: Counter[str] = Counter()
+    for day, plan in sorted(plans.items()):
         rank = _rank(plan.problem.journeys)
+        theirs: dict[str, list[Journey]] = defaultdict(list)
         for journey in plan.problem.journeys:
             if journey.patient_id in regulars:
                 booked[journey.patient_id] += 1
                 days[journey.patient_id].add(day)
                 district.setdefault(journey.patient_id, kpi.district_of(journey))
+                theirs[journey.patient_id].append(journey)
+        for patient, journeys in theirs.items():
+            starts[patient][_due_hour(journeys)] += 1
+            crews[patient].append(on_duty_all_day(plan.problem.vehicles, journeys))
+        rode: dict[str, set[str]] = defaultdict(set)
         for roster in plan.rosters:
             for stop in roster.stops:
                 carried = stop.journey
                 if stop.event is Event.PICKUP and carried and carried.patient_id in regulars:
                     vehicles[carried.patient_id].add(roster.vehicle.vehicle_id)
+                    rode[carried.patient_id].add(roster.vehicle.vehicle_id)
                     times[(carried.patient_id, rank[carried.journey_id])].append(
                         stop.service_start_min)
                     planned[carried.patient_id] += 1
+        split.update(p for p, crews_of_day in rode.items() if len(crews_of_day) > 1)
     out = []
     for patient in sorted(regulars):
         spreads = [max(t) - min(t) for (p, _), t in times.items() if p == patient and len(t) > 1]
+        # The most usual hour; on a tie, the earliest day's (a Counter keeps first-seen order).
+        hour = starts[patient].most_common(1)[0][0] if starts[patient] else None
         out.append({"patient_id": patient, "district": district.get(patient, kpi.NO_DISTRICT),
                     "days": len(days[patient]), "journeys": booked[patient],
                     "planned": planned[patient], "vehicles": sorted(vehicles[patient]),
                     "distinct_vehicles": len(vehicles[patient]),
-                    "pickup_spread_min": max(spreads) if spreads else None})
+                    "pickup_spread_min": max(spreads) if spreads else None,
+                    "day_starts_hour": hour, "days_with_two_crews": split[patient],
+                    "crews_on_duty_all_day": min(crews[patient]) if crews[patient] else None})
     return out
 
 
@@ -98,6 +138,32 @@ def by_district(patients: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, An
             for d in kpi.district_order(set(groups))}
 
 
+def by_day_start(patients: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per hour a regular's day starts: their continuity, and the crews that could give it.
+
+    Where few crews are on duty for the whole of such a day, its regulars ride out with one
+    crew and back with another: a shift there is what continuity lacks.
+    """
+    groups: dict[int, list[Mapping[str, Any]]] = defaultdict(list)
+    for patient in patients:
+        if patient["day_starts_hour"] is not None:
+            groups[patient["day_starts_hour"]].append(patient)
+    out = {}
+    for hour in sorted(groups):
+        group = groups[hour]
+        summary = continuity_summary(group)
+        on_duty = [p["crews_on_duty_all_day"] for p in group]
+        out[f"{hour:02d}:00"] = {
+            "regulars": len(group),
+            "mean_distinct_vehicles": summary["mean_distinct_vehicles"],
+            "share_at_most_two": summary["share_at_most_two"],
+            "two_crews_every_day": sum(
+                p["planned"] > 0 and p["days_with_two_crews"] == p["days"] for p in group),
+            "median_crews_on_duty_all_day": statistics.median(on_duty),
+        }
+    return out
+
+
 def day_figures(plan: Plan) -> dict[str, Any]:
     """A day's service and running figures."""
     config = plan.problem.config
@@ -123,7 +189,8 @@ def week_figures(plans: Mapping[str, Plan], regulars: set[str],
     days = {d: {**day_figures(p), "violations": violations.get(d)} for d, p in plans.items()}
     figures: dict[str, Any] = {
         "days": days, "total": _totals(days), "continuity": continuity_summary(patients),
-        "by_district": by_district(patients), "method": dict(method or {}),
+        "by_district": by_district(patients), "by_day_start": by_day_start(patients),
+        "method": dict(method or {}),
     }
     if alone:
         apart = {d: {**day_figures(p), "violations": (alone_violations or {}).get(d)}
@@ -188,13 +255,24 @@ def _district_table(figures: Mapping[str, Any]) -> str:
          for d, v in figures["by_district"].items()))
 
 
+def _day_start_table(figures: Mapping[str, Any]) -> str:
+    return _table(
+        ["Day starts", "Regulars", "Mean distinct vehicles", "Share with at most two",
+         "Out and back with two crews every day", "Crews on duty all their day (median)"],
+        ([html_text(hour), f"{v['regulars']}", _cell(v["mean_distinct_vehicles"]),
+          _cell(v["share_at_most_two"]), f"{v['two_crews_every_day']}",
+          _cell(v["median_crews_on_duty_all_day"])]
+         for hour, v in figures["by_day_start"].items()))
+
+
 def _patients_table(figures: Mapping[str, Any]) -> str:
     return _table(
         ["Patient", "District", "Days", "Journeys planned", "Distinct vehicles", "Vehicles",
-         "Pickup spread (min)"],
+         "Pickup spread (min)", "Days with two crews", "Crews on duty all their day"],
         ([html_text(p["patient_id"]), html_text(p["district"]), f"{p['days']}",
           f"{p['planned']} of {p['journeys']}", f"{p['distinct_vehicles']}",
-          html_text(", ".join(p["vehicles"])), _cell(p["pickup_spread_min"])]
+          html_text(", ".join(p["vehicles"])), _cell(p["pickup_spread_min"]),
+          f"{p['days_with_two_crews']}", _cell(p["crews_on_duty_all_day"])]
          for p in figures["patients"]))
 
 
@@ -215,6 +293,12 @@ largest.</p>
 <h2>Pickup spread (minutes)</h2>{_bars(continuity['pickup_spread_distribution'])}
 <h2>Days</h2>{_days_table(figures)}
 <h2>By district</h2>{_district_table(figures)}
+<h2>By the hour a regular's day starts</h2>
+<p>The hour they are due at their first destination, on most of their days. Crews on duty
+all their day: the shifts that could carry them, on duty by the latest their first pickup
+may start and until the earliest their last drop-off may (the fewest over their days).
+Where few crews are, their regulars ride out with one crew and back with another.</p>
+{_day_start_table(figures)}
 <h2>Regular patients</h2>{_patients_table(figures)}
 <script type="application/json" id="figures">{script_json(figures)}</script>
 """
