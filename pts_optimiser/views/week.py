@@ -60,7 +60,7 @@ def _due_hour(theirs: Sequence[Journey]) -> int:
 def patient_figures(plans: Mapping[str, Plan], regulars: set[str]) -> list[dict[str, Any]]:
     """Per regular patient: journeys booked and planned, days, vehicles met, pickup spread.
 
-    Also when their day usually starts (the hour they are due at their first destination),
+    Also the hour they are due at their first destination on most of their days,
     the days their journeys rode with more than one crew, and the fewest crews on duty for
     the whole of their day on any of their days (`on_duty_all_day`).
     """
@@ -70,7 +70,7 @@ def patient_figures(plans: Mapping[str, Plan], regulars: set[str]) -> list[dict[
     planned: Counter[str] = Counter()
     days: dict[str, set[str]] = defaultdict(set)
     district: dict[str, str] = {}
-    starts: dict[str, Counter[int]] = defaultdict(Counter)
+    due: dict[str, Counter[int]] = defaultdict(Counter)
     crews: dict[str, list[int]] = defaultdict(list)
     split: Counter[str] = Counter()
     for day, plan in sorted(plans.items()):
@@ -83,7 +83,7 @@ def patient_figures(plans: Mapping[str, Plan], regulars: set[str]) -> list[dict[
                 district.setdefault(journey.patient_id, kpi.district_of(journey))
                 theirs[journey.patient_id].append(journey)
         for patient, journeys in theirs.items():
-            starts[patient][_due_hour(journeys)] += 1
+            due[patient][_due_hour(journeys)] += 1
             crews[patient].append(on_duty_all_day(plan.problem.vehicles, journeys))
         rode: dict[str, set[str]] = defaultdict(set)
         for roster in plan.rosters:
@@ -100,13 +100,13 @@ def patient_figures(plans: Mapping[str, Plan], regulars: set[str]) -> list[dict[
     for patient in sorted(regulars):
         spreads = [max(t) - min(t) for (p, _), t in times.items() if p == patient and len(t) > 1]
         # The most usual hour; on a tie, the earliest day's (a Counter keeps first-seen order).
-        hour = starts[patient].most_common(1)[0][0] if starts[patient] else None
+        hour = due[patient].most_common(1)[0][0] if due[patient] else None
         out.append({"patient_id": patient, "district": district.get(patient, kpi.NO_DISTRICT),
                     "days": len(days[patient]), "journeys": booked[patient],
                     "planned": planned[patient], "vehicles": sorted(vehicles[patient]),
                     "distinct_vehicles": len(vehicles[patient]),
                     "pickup_spread_min": max(spreads) if spreads else None,
-                    "day_starts_hour": hour, "days_with_two_crews": split[patient],
+                    "due_hour": hour, "days_with_two_crews": split[patient],
                     "crews_on_duty_all_day": min(crews[patient]) if crews[patient] else None})
     return out
 
@@ -138,16 +138,17 @@ def by_district(patients: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, An
             for d in kpi.district_order(set(groups))}
 
 
-def by_day_start(patients: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Per hour a regular's day starts: their continuity, and the crews that could give it.
+def by_due_hour(patients: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per hour regulars are due at their first destination: continuity, and crews on duty.
 
-    Where few crews are on duty for the whole of such a day, its regulars ride out with one
-    crew and back with another: a shift there is what continuity lacks.
+    For dialysis the hour is the session's. Where few crews are on duty for the whole of
+    such a day, its regulars ride out with one crew and back with another: a shift there is
+    what continuity lacks.
     """
     groups: dict[int, list[Mapping[str, Any]]] = defaultdict(list)
     for patient in patients:
-        if patient["day_starts_hour"] is not None:
-            groups[patient["day_starts_hour"]].append(patient)
+        if patient["due_hour"] is not None:
+            groups[patient["due_hour"]].append(patient)
     out = {}
     for hour in sorted(groups):
         group = groups[hour]
@@ -189,7 +190,7 @@ def week_figures(plans: Mapping[str, Plan], regulars: set[str],
     days = {d: {**day_figures(p), "violations": violations.get(d)} for d, p in plans.items()}
     figures: dict[str, Any] = {
         "days": days, "total": _totals(days), "continuity": continuity_summary(patients),
-        "by_district": by_district(patients), "by_day_start": by_day_start(patients),
+        "by_district": by_district(patients), "by_due_hour": by_due_hour(patients),
         "method": dict(method or {}),
     }
     if alone:
@@ -255,14 +256,15 @@ def _district_table(figures: Mapping[str, Any]) -> str:
          for d, v in figures["by_district"].items()))
 
 
-def _day_start_table(figures: Mapping[str, Any]) -> str:
+def _due_hour_table(figures: Mapping[str, Any]) -> str:
     return _table(
-        ["Day starts", "Regulars", "Mean distinct vehicles", "Share with at most two",
-         "Out and back with two crews every day", "Crews on duty all their day (median)"],
+        ["Due at their first destination", "Regulars", "Mean distinct vehicles",
+         "Share with at most two", "Out and back with two crews every day",
+         "Crews on duty all their day (median)"],
         ([html_text(hour), f"{v['regulars']}", _cell(v["mean_distinct_vehicles"]),
           _cell(v["share_at_most_two"]), f"{v['two_crews_every_day']}",
           _cell(v["median_crews_on_duty_all_day"])]
-         for hour, v in figures["by_day_start"].items()))
+         for hour, v in figures["by_due_hour"].items()))
 
 
 def _patients_table(figures: Mapping[str, Any]) -> str:
@@ -293,12 +295,12 @@ largest.</p>
 <h2>Pickup spread (minutes)</h2>{_bars(continuity['pickup_spread_distribution'])}
 <h2>Days</h2>{_days_table(figures)}
 <h2>By district</h2>{_district_table(figures)}
-<h2>By the hour a regular's day starts</h2>
-<p>The hour they are due at their first destination, on most of their days. Crews on duty
+<h2>By the hour regulars are due at their first destination</h2>
+<p>The hour they are due there on most of their days (for dialysis, their session). Crews on duty
 all their day: the shifts that could carry them, on duty by the latest their first pickup
 may start and until the earliest their last drop-off may (the fewest over their days).
 Where few crews are, their regulars ride out with one crew and back with another.</p>
-{_day_start_table(figures)}
+{_due_hour_table(figures)}
 <h2>Regular patients</h2>{_patients_table(figures)}
 <script type="application/json" id="figures">{script_json(figures)}</script>
 """

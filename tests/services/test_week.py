@@ -250,11 +250,11 @@ def test_week_page_escapes_what_the_bookings_say() -> None:
     day = {"journeys": 4, "served": 4, "vehicles_used": 1, "km": 1.0, "co2_kg": 0.2,
            "left_somewhere": 0, "violations": 0}
     page = week_html({"days": {hostile: day}, "total": day, "continuity": continuity,
-                      "by_district": {hostile: continuity}, "by_day_start": {}, "method": {},
+                      "by_district": {hostile: continuity}, "by_due_hour": {}, "method": {},
                       "patients": [{"patient_id": hostile, "district": hostile, "days": 2,
                                     "journeys": 4, "planned": 4, "vehicles": [hostile],
                                     "distinct_vehicles": 1, "pickup_spread_min": 3,
-                                    "day_starts_hour": 8, "days_with_two_crews": 0,
+                                    "due_hour": 8, "days_with_two_crews": 0,
                                     "crews_on_duty_all_day": 1}]})
     assert "<script>alert" not in page and "&lt;script&gt;alert(1)" in page
 

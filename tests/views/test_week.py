@@ -1,4 +1,4 @@
-"""The week report's figures: when a regular's day starts, and the crews that could give it."""
+"""The week report's figures: when regulars are due, and the crews that could carry them."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pts_optimiser.domain.config import load_config
 from pts_optimiser.domain.problem import Problem
 from pts_optimiser.engine.solve import SolveOptions, solve
 from pts_optimiser.services.week import read_week
-from pts_optimiser.views.week import by_day_start, on_duty_all_day, patient_figures, week_html
+from pts_optimiser.views.week import by_due_hour, on_duty_all_day, patient_figures, week_html
 from tests.helpers import BOOKING_COLUMNS, booking, vehicle, write_day
 
 DAYS = ("2026-11-30", "2026-12-02")
@@ -56,12 +56,12 @@ def test_crews_on_duty_all_day_can_carry_the_patient_out_and_home(tmp_path: Path
     assert on_duty_all_day(monday.vehicles, outward) == 3
 
 
-def test_regulars_by_the_hour_their_day_starts(tmp_path: Path) -> None:
+def test_regulars_by_the_hour_they_are_due(tmp_path: Path) -> None:
     """The hour, the crews on duty and the days with two crews, against the rosters."""
     days = _days(tmp_path)
     plans = {day: solve(problem, SolveOptions(time_limit_s=2)) for day, problem in days.items()}
     patients = {p["patient_id"]: p for p in patient_figures(plans, {"R1", "R2"})}
-    assert patients["R1"]["day_starts_hour"] == 9  # due at 09:00
+    assert patients["R1"]["due_hour"] == 9  # due at 09:00
     assert patients["R1"]["crews_on_duty_all_day"] == 2
     assert patients["R2"]["crews_on_duty_all_day"] == 1
     for patient in ("R1", "R2"):
@@ -71,9 +71,9 @@ def test_regulars_by_the_hour_their_day_starts(tmp_path: Path) -> None:
                      if s.journey is not None and s.journey.patient_id == patient}
             split += len(crews) > 1
         assert patients[patient]["days_with_two_crews"] == split
-    # Booked alike, both days start in the same hour: one group, 2 and 1 crews on duty.
-    assert patients["R2"]["day_starts_hour"] == 9
-    group = by_day_start(list(patients.values()))
+    # Booked alike, both are due in the same hour: one group, 2 and 1 crews on duty.
+    assert patients["R2"]["due_hour"] == 9
+    group = by_due_hour(list(patients.values()))
     assert list(group) == ["09:00"]
     hour = group["09:00"]
     assert hour["regulars"] == 2 and hour["median_crews_on_duty_all_day"] == 1.5
@@ -86,9 +86,9 @@ def test_the_hour_table_is_on_the_week_page() -> None:
     hostile = "<b>R9</b>"
     patient = {"patient_id": hostile, "district": hostile, "days": 2, "journeys": 4,
                "planned": 4, "vehicles": ["V1", "V2"], "distinct_vehicles": 2,
-               "pickup_spread_min": 3, "day_starts_hour": 16, "days_with_two_crews": 2,
+               "pickup_spread_min": 3, "due_hour": 16, "days_with_two_crews": 2,
                "crews_on_duty_all_day": 2}
-    groups = by_day_start([patient])
+    groups = by_due_hour([patient])
     assert groups == {"16:00": {"regulars": 1, "mean_distinct_vehicles": 2.0,
                                 "share_at_most_two": 1.0, "two_crews_every_day": 1,
                                 "median_crews_on_duty_all_day": 2}}
@@ -100,7 +100,7 @@ def test_the_hour_table_is_on_the_week_page() -> None:
                                      "median_pickup_spread_min": 3,
                                      "distinct_vehicles_distribution": {"2": 1},
                                      "pickup_spread_distribution": {"0-4": 1}},
-                      "by_district": {}, "by_day_start": groups, "method": {},
+                      "by_district": {}, "by_due_hour": groups, "method": {},
                       "patients": [patient]})
-    assert "By the hour a regular" in page and "16:00" in page
+    assert "By the hour regulars are due" in page and "16:00" in page
     assert "<b>R9" not in page and "&lt;b&gt;R9" in page
