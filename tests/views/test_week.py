@@ -42,6 +42,7 @@ def _days(tmp_path: Path) -> dict[str, Problem]:
 
 
 def test_crews_on_duty_all_day_can_carry_the_patient_out_and_home(tmp_path: Path) -> None:
+    """Counted against the journeys' windows and what each vehicle can carry."""
     days = _days(tmp_path)
     monday = days[DAYS[0]]
     theirs = defaultdict(list)
