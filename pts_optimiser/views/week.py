@@ -51,9 +51,12 @@ def on_duty_all_day(vehicles: Iterable[VehicleShift], theirs: Sequence[Journey])
                and all(incompatibility(v, j) is None for j in theirs) for v in vehicles)
 
 
-def _due_hour(theirs: Sequence[Journey]) -> int:
-    """The hour the patient is due at their first destination (the latest drop-off)."""
-    first = min(theirs, key=lambda j: (j.pickup_window.earliest_min, j.journey_id))
+def _due_hour(theirs: Sequence[Journey], rank: Mapping[str, int]) -> int:
+    """The hour the patient is due at their first destination (the latest drop-off).
+
+    Their first journey is the one `_rank` puts first, as for the legs' pickup spread.
+    """
+    first = min(theirs, key=lambda j: rank[j.journey_id])
     return first.dropoff_window.latest_min // 60
 
 
@@ -83,7 +86,7 @@ def patient_figures(plans: Mapping[str, Plan], regulars: set[str]) -> list[dict[
                 district.setdefault(journey.patient_id, kpi.district_of(journey))
                 theirs[journey.patient_id].append(journey)
         for patient, journeys in theirs.items():
-            due[patient][_due_hour(journeys)] += 1
+            due[patient][_due_hour(journeys, rank)] += 1
             crews[patient].append(on_duty_all_day(plan.problem.vehicles, journeys))
         rode: dict[str, set[str]] = defaultdict(set)
         for roster in plan.rosters:
