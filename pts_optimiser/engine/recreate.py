@@ -66,11 +66,16 @@ class RecreateSettings:
 
     The search stops at `time_limit_s`, or after `max_iterations` if given (the cooling
     schedule then runs by iterations, so a seed gives the same plan on any machine).
+    Without `max_iterations` it also stops after `max_tries_per_journey` tries for each
+    journey of the day, its cooling run by whichever of time and tries is further along: a
+    small day (a replan of the afternoon's few journeys) is done long before its time
+    limit, where a whole day never gets there (docs/benchmarks.md, 2026-12-06).
     """
 
     time_limit_s: float
     seed: int = 0
     max_iterations: int | None = None
+    max_tries_per_journey: int | None = 4000
     min_removed: int = 3
     max_removed: int = 12
     max_removed_share: float = 0.35  # of the journeys on the runs
@@ -91,6 +96,8 @@ class RecreateSettings:
             raise ValueError("time_limit_s must be positive")
         if self.max_iterations is not None and self.max_iterations < 1:
             raise ValueError("max_iterations must be at least 1")
+        if self.max_tries_per_journey is not None and self.max_tries_per_journey < 1:
+            raise ValueError("max_tries_per_journey must be at least 1")
         if not 1 <= self.min_removed <= self.max_removed:
             raise ValueError("need 1 <= min_removed <= max_removed")
         if not 0 < self.max_removed_share <= 1:
@@ -113,10 +120,15 @@ class RecreateSettings:
         share = self.free_call_out_share
         if share == 0:
             return None
-        free = replace(self, time_limit_s=self.time_limit_s * share, free_call_out_share=0)
+        tries = self.max_tries_per_journey
+        free = replace(self, time_limit_s=self.time_limit_s * share, free_call_out_share=0,
+                       max_tries_per_journey=None if tries is None
+                       else max(1, round(tries * share)))
         settle = replace(self, time_limit_s=self.time_limit_s * (1 - share),
                          free_call_out_share=0, start_worse_share=self.settle_worse_share,
-                         seed=self.seed + 1)
+                         seed=self.seed + 1,
+                         max_tries_per_journey=None if tries is None
+                         else max(1, round(tries * (1 - share))))
         if self.max_iterations is not None:
             first = int(self.max_iterations * share)
             if first == 0:
@@ -739,7 +751,9 @@ def _recreate(data: RoutingInput, routes: Sequence[Sequence[int]],
                          / math.log(2))
     iterations = 0
     rng = search.rng
-    while (done := _done_share(settings, started, iterations)) < 1:
+    most = (None if settings.max_tries_per_journey is None
+            else settings.max_tries_per_journey * max(1, len(data.requests)))
+    while (done := _done_share(settings, started, iterations, most)) < 1:
         iterations += 1
         ruin = _choose(search, current, current_out)
         candidate = list(current)
@@ -812,15 +826,17 @@ def _exchanged(search: _Search, runs: Sequence[_Run], a: int, b: int, fixed: set
     return None
 
 
-def _done_share(settings: RecreateSettings, started: float, iterations: int) -> float:
+def _done_share(settings: RecreateSettings, started: float, iterations: int,
+                most: int | None = None) -> float:
     """How much of the search is done: of its iterations if limited, else of its time.
 
     The time limit ends it either way; within it, a limited search's schedule never reads
-    the clock.
+    the clock. Without a limit, `most` tries (the day's share of `max_tries_per_journey`)
+    end it too: then whichever of time and tries is further along.
     """
     elapsed = (time.monotonic() - started) / settings.time_limit_s
     if settings.max_iterations is None or elapsed >= 1:
-        return elapsed
+        return elapsed if most is None else max(elapsed, iterations / most)
     return iterations / settings.max_iterations
 
 

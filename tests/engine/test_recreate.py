@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
@@ -160,10 +161,47 @@ def test_phases_split_the_search() -> None:
     assert RecreateSettings(10.0, free_call_out_share=0).phases() is None
 
 
+def test_a_small_day_is_done_after_its_tries_long_before_its_time() -> None:
+    """Without an iteration limit, a search stops after its tries a journey of the day.
+
+    Two journeys at 50 tries each: 100 tries, where the 30 s would allow hundreds of
+    thousands; the plan is still the best of the two runs.
+    """
+    data = line_day([0, 0, 10, 20, 15, 25], [(2, 3, 100), (4, 5, 100)], vehicles=2)
+    found = recreate(data, [[2, 3], [4, 5]], RecreateSettings(30.0, max_tries_per_journey=50))
+    assert found is not None
+    assert found.iterations == 100
+    assert found.cost == 50
+    assert _model_accepts(data, found.routes)
+
+
+def test_the_cooling_follows_whichever_of_time_and_tries_is_further_along() -> None:
+    """Half the time gone and 80 of 100 tries made: the search is 80% done; 10 tries: half."""
+    settings = RecreateSettings(10.0)
+    started = time.monotonic() - 5.0
+    assert recreate_module._done_share(settings, started, 80, 100) == pytest.approx(0.8)
+    assert recreate_module._done_share(settings, started, 10, 100) == pytest.approx(0.5, abs=0.05)
+    assert recreate_module._done_share(settings, started, 10**6, None) == pytest.approx(
+        0.5, abs=0.05)
+    limited = RecreateSettings(10.0, max_iterations=40)
+    assert recreate_module._done_share(limited, started, 10, 100) == 0.25  # by iterations
+
+
+def test_phases_split_the_tries_a_journey_like_the_time() -> None:
+    """Each phase of a charged search stops after its share of the tries, as of the time."""
+    phases = RecreateSettings(10.0, max_tries_per_journey=100).phases()
+    assert phases is not None
+    free, settle = phases
+    assert (free.max_tries_per_journey, settle.max_tries_per_journey) == (70, 30)
+    unlimited = RecreateSettings(10.0, max_tries_per_journey=None).phases()
+    assert unlimited is not None
+    assert {phase.max_tries_per_journey for phase in unlimited} == {None}
+
+
 @pytest.mark.parametrize(("field", "value"), [
     ("time_limit_s", 0), ("min_removed", 0), ("max_removed_share", 0),
     ("start_worse_share", -0.1), ("tries_per_journey", 0), ("free_call_out_share", 1),
-    ("settle_worse_share", -0.1)])
+    ("settle_worse_share", -0.1), ("max_tries_per_journey", 0)])
 def test_settings_check_their_ranges(field: str, value: float) -> None:
     """A setting out of range is refused when made, not found out mid-search."""
     values: dict[str, float] = {"time_limit_s": 1.0, field: value}
