@@ -6,7 +6,9 @@
 Ruin and recreate alone, on one core, from the one-at-a-time plan (no OR-Tools, so nothing
 but the search itself is timed): a generated Derbyshire weekday (`--journeys`, `--vehicles`,
 `--day-seed`) and/or published dial-a-ride instances (`--darp`). Reports the tries
-(iterations) made in `--seconds`, tries a second, the journeys on runs and the search's cost.
+(iterations) made in `--seconds` (fewer on a small input, which stops after the engine's
+tries a journey: `RecreateSettings.max_tries_per_journey`), tries a second, the journeys on
+runs and the search's cost.
 The same seed gives the same plan for a fixed number of tries (`--iterations`) on any
 machine, so `--iterations N` with `--seconds` large compares two versions' plans exactly,
 and their times. Compiling the search's kernels (first use on a machine) is done before the
