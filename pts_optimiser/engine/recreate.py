@@ -68,8 +68,8 @@ class RecreateSettings:
     schedule then runs by iterations, so a seed gives the same plan on any machine).
     Without `max_iterations` it also stops after `max_tries_per_journey` tries for each
     journey of the day, its cooling run by whichever of time and tries is further along: a
-    small day (a replan of the afternoon's few journeys) is done long before its time
-    limit, where a whole day never gets there (docs/benchmarks.md, 2026-12-06).
+    day of a few dozen journeys is done long before its time limit, where a whole day
+    never gets there (docs/benchmarks.md, 2026-12-06).
     """
 
     time_limit_s: float
