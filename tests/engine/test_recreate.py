@@ -165,7 +165,7 @@ def test_a_small_day_is_done_after_its_tries_long_before_its_time() -> None:
     """Without an iteration limit, a search stops after its tries a journey of the day.
 
     Two journeys at 50 tries each: 100 tries, where the 30 s would allow hundreds of
-    thousands; the plan is still the best of the two runs.
+    thousands; the two journeys still end on one run, where together they cost least.
     """
     data = line_day([0, 0, 10, 20, 15, 25], [(2, 3, 100), (4, 5, 100)], vehicles=2)
     found = recreate(data, [[2, 3], [4, 5]], RecreateSettings(30.0, max_tries_per_journey=50))
