@@ -121,14 +121,15 @@ class RecreateSettings:
         if share == 0:
             return None
         tries = self.max_tries_per_journey
+
+        def tries_for(part: float) -> int | None:
+            return None if tries is None else max(1, round(tries * part))
+
         free = replace(self, time_limit_s=self.time_limit_s * share, free_call_out_share=0,
-                       max_tries_per_journey=None if tries is None
-                       else max(1, round(tries * share)))
+                       max_tries_per_journey=tries_for(share))
         settle = replace(self, time_limit_s=self.time_limit_s * (1 - share),
                          free_call_out_share=0, start_worse_share=self.settle_worse_share,
-                         seed=self.seed + 1,
-                         max_tries_per_journey=None if tries is None
-                         else max(1, round(tries * (1 - share))))
+                         seed=self.seed + 1, max_tries_per_journey=tries_for(1 - share))
         if self.max_iterations is not None:
             first = int(self.max_iterations * share)
             if first == 0:
