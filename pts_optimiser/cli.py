@@ -424,11 +424,20 @@ def week(bookings: Path, fleet: Path, sites: Path | None, config_path: Path | No
     _report(outcome.warnings)
     figures: dict[str, Any] = outcome.figures
     for day, facts in figures["days"].items():
-        click.echo(f"{day}: planned {facts['served']} of {facts['journeys']} journeys on "
+        click.echo(f"{day}: patients {facts['patients_fully_served']} of "
+                   f"{facts['patients_servable']} fully served, {facts['left_somewhere']} left "
+                   f"somewhere; planned {facts['served']} of {facts['journeys']} journeys on "
                    f"{facts['vehicles_used']} vehicle shifts; {facts['km']} km; "
-                   f"{facts['violations']} violation(s); {facts['left_somewhere']} left "
-                   f"somewhere -> {out / day}")
+                   f"{facts['violations']} violation(s) -> {out / day}")
+    total = figures["total"]
     kept = figures["continuity"]
+    click.echo(f"week: patients' days {total['patients_fully_served']:.0f} of "
+               f"{total['patients_servable']:.0f} fully served; regulars with every journey "
+               f"planned {kept['served_whole']} of {kept['regulars']}")
+    for standard in total["standards"].values():
+        if standard["pct"] is not None:
+            click.echo(f"  {standard['title']}: {standard['pct']}% of {standard['journeys']} "
+                       f"(target {standard['target_pct']}%)")
     click.echo(f"regulars: {kept['regulars']}; mean distinct vehicles "
                f"{kept['mean_distinct_vehicles']}; at most two {kept['share_at_most_two']}; "
                f"median pickup spread {kept['median_pickup_spread_min']} min")

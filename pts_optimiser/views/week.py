@@ -114,16 +114,27 @@ def patient_figures(plans: Mapping[str, Plan], regulars: set[str]) -> list[dict[
     return out
 
 
+def _whole(value: float) -> float:
+    """A median of whole minutes as the whole number it is, where it is one (5, not 5.0)."""
+    return int(value) if float(value).is_integer() else value
+
+
 def continuity_summary(patients: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Mean distinct vehicles, the shares meeting one and at most two, the median spread."""
+    """Regulars with every journey planned, and their continuity.
+
+    Mean distinct vehicles and the shares meeting one and at most two are of the regulars
+    planned at all (a regular never planned met no vehicle); the median spread is of those
+    with a leg planned on two days or more.
+    """
     met = [p["distinct_vehicles"] for p in patients if p["planned"]]
     spreads = [p["pickup_spread_min"] for p in patients if p["pickup_spread_min"] is not None]
     return {
         "regulars": len(patients),
+        "served_whole": sum(0 < p["journeys"] == p["planned"] for p in patients),
         "mean_distinct_vehicles": round(statistics.fmean(met), 2) if met else None,
         "share_one_vehicle": round(sum(m == 1 for m in met) / len(met), 3) if met else None,
         "share_at_most_two": round(sum(m <= 2 for m in met) / len(met), 3) if met else None,
-        "median_pickup_spread_min": statistics.median(spreads) if spreads else None,
+        "median_pickup_spread_min": _whole(statistics.median(spreads)) if spreads else None,
         "distinct_vehicles_distribution": {str(k): v for k, v in sorted(Counter(met).items())},
         "pickup_spread_distribution": {
             f"{band * SPREAD_BAND_MIN}-{(band + 1) * SPREAD_BAND_MIN - 1}": count
@@ -169,19 +180,46 @@ def by_due_hour(patients: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, An
 
 
 def day_figures(plan: Plan) -> dict[str, Any]:
-    """A day's service and running figures."""
+    """A day's figures: its patients and the clinical standards first, then the running.
+
+    `patients` are those with a journey to plan; `patients_servable` those of them with no
+    journey no vehicle or shift could ever carry, of whom `patients_fully_served` had every
+    journey planned (as `pts solve` counts them). `standards`: journeys each clinical
+    standard covers and how many meet it.
+    """
     config = plan.problem.config
     km = kpi.km_by_fuel(plan)
-    return {"journeys": len(plan.problem.journeys), "served": len(plan.planned),
+    people = kpi.patients(plan).overall
+    return {"patients": people.total, "patients_servable": people.servable_alone,
+            "patients_fully_served": people.fully_served,
+            "left_somewhere": people.left_somewhere,
+            "standards": {key: {"title": s["title"], "target_pct": s["target_pct"],
+                                "journeys": s["journeys"], "met": s["met"], "pct": s["pct"]}
+                          for key, s in kpi.standards_met(plan).items()},
+            "journeys": len(plan.problem.journeys), "served": len(plan.planned),
             "vehicles_used": sum(r.used for r in plan.rosters),
             "km": round(sum(km.values()), 1),
-            "co2_kg": round(sum(v * config.co2_kg_per_km[f] for f, v in km.items()), 1),
-            "left_somewhere": kpi.patients(plan).overall.left_somewhere}
+            "co2_kg": round(sum(v * config.co2_kg_per_km[f] for f, v in km.items()), 1)}
 
 
 def _totals(days: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    keys = ("journeys", "served", "vehicles_used", "km", "co2_kg", "left_somewhere")
-    return {k: round(sum(d[k] for d in days.values()), 1) for k in keys}
+    """The days' figures summed; each standard's share worked out again from its sums."""
+    keys = ("patients", "patients_servable", "patients_fully_served", "left_somewhere",
+            "journeys", "served", "vehicles_used", "km", "co2_kg")
+    total: dict[str, Any] = {k: round(sum(d[k] for d in days.values()), 1) for k in keys}
+    standards: dict[str, dict[str, Any]] = {}
+    for day in days.values():
+        for key, standard in day["standards"].items():
+            summed = standards.setdefault(key, {"title": standard["title"],
+                                                "target_pct": standard["target_pct"],
+                                                "journeys": 0, "met": 0})
+            summed["journeys"] += standard["journeys"]
+            summed["met"] += standard["met"]
+    for summed in standards.values():
+        summed["pct"] = (round(100 * summed["met"] / summed["journeys"], 1)
+                         if summed["journeys"] else None)
+    total["standards"] = standards
+    return total
 
 
 def week_figures(plans: Mapping[str, Plan], regulars: set[str],
@@ -225,36 +263,70 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _headline(figures: Mapping[str, Any]) -> str:
+def _compared(figures: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any],
+                                                         Mapping[str, Any]]]:
+    """The week's continuity and totals, and with --compare the days alone's."""
     rows = [("Week", figures["continuity"], figures["total"])]
     if "alone" in figures:
         rows.append(("Each day alone", figures["alone"]["continuity"], figures["alone"]["total"]))
+    return rows
+
+
+def _share(standard: Mapping[str, Any]) -> str:
+    """A standard's share, green where it meets its target and red where not."""
+    pct = standard["pct"]
+    if pct is None:
+        return "-"
+    colour = MET if pct >= standard["target_pct"] else MISSED
+    return (f'<b style="color:{colour}">{pct:.1f}%</b> of {standard["journeys"]} '
+            f'(target {standard["target_pct"]}%)')
+
+
+def _patients_headline(figures: Mapping[str, Any]) -> str:
+    """Patients first: days served whole, regulars with every journey, the standards."""
+    rows = _compared(figures)
+    standards = rows[0][2]["standards"]
+    return _table(
+        ["", "Patients' days served whole", "Regulars with every journey planned",
+         "Left somewhere", *(s["title"] for s in standards.values())],
+        ([html_text(name),
+          f"<b>{t['patients_fully_served']:.0f}</b> of {t['patients_servable']:.0f}",
+          f"{c['served_whole']} of {c['regulars']}",
+          f'<b style="color:{MET if t["left_somewhere"] == 0 else MISSED}">'
+          f"{t['left_somewhere']:.0f}</b>",
+          *(_share(t["standards"][key]) if key in t["standards"] else "-"
+            for key in standards)] for name, c, t in rows))
+
+
+def _headline(figures: Mapping[str, Any]) -> str:
     return _table(
         ["", "Mean distinct vehicles a regular", "Share with at most two", "Share with one",
-         "Median pickup spread (min)", "Journeys served", "km", "kg CO2e", "Left somewhere"],
+         "Median pickup spread (min)", "Journeys served", "km", "kg CO2e"],
         ([html_text(name), _cell(c["mean_distinct_vehicles"]), _cell(c["share_at_most_two"]),
           _cell(c["share_one_vehicle"]), _cell(c["median_pickup_spread_min"]),
           f"{t['served']:.0f} of {t['journeys']:.0f}", f"{t['km']:,.1f}",
-          f"{t['co2_kg']:,.1f}", f"{t['left_somewhere']:.0f}"] for name, c, t in rows))
+          f"{t['co2_kg']:,.1f}"] for name, c, t in _compared(figures)))
 
 
 def _days_table(figures: Mapping[str, Any]) -> str:
     return _table(
-        ["Day", "Journeys served", "Vehicles used", "km", "kg CO2e", "Violations (checker)",
-         "Left somewhere", ""],
-        ([html_text(day), f"{d['served']} of {d['journeys']}", f"{d['vehicles_used']}",
-          f"{d['km']:,.1f}", f"{d['co2_kg']:,.1f}",
+        ["Day", "Patients served whole", "Left somewhere", "Journeys served", "Vehicles used",
+         "km", "kg CO2e", "Violations (checker)", ""],
+        ([html_text(day), f"{d['patients_fully_served']} of {d['patients_servable']}",
+          f"{d['left_somewhere']}", f"{d['served']} of {d['journeys']}",
+          f"{d['vehicles_used']}", f"{d['km']:,.1f}", f"{d['co2_kg']:,.1f}",
           f'<span style="color:{MET if d["violations"] == 0 else MISSED}">'
-          f"{_cell(d['violations'])}</span>", f"{d['left_somewhere']}",
+          f"{_cell(d['violations'])}</span>",
           f'<a href="{html_text(day)}/report.html">report</a>']
          for day, d in figures["days"].items()))
 
 
 def _district_table(figures: Mapping[str, Any]) -> str:
     return _table(
-        ["District", "Regulars", "Mean distinct vehicles", "Share with at most two",
-         "Median spread (min)"],
-        ([html_text(d), f"{v['regulars']}", _cell(v["mean_distinct_vehicles"]),
+        ["District", "Regulars", "With every journey planned", "Mean distinct vehicles",
+         "Share with at most two", "Median spread (min)"],
+        ([html_text(d), f"{v['regulars']}", f"{v['served_whole']}",
+          _cell(v["mean_distinct_vehicles"]),
           _cell(v["share_at_most_two"]), _cell(v["median_pickup_spread_min"])]
          for d, v in figures["by_district"].items()))
 
@@ -293,6 +365,10 @@ def week_html(figures: Mapping[str, Any]) -> str:
 the vehicles that carried a regular's journeys over the days. Pickup spread: for each
 journey of their day planned on several days, latest minus earliest pickup; a patient's
 largest.</p>
+<h2>Patients</h2>
+<p>A patient's day is served whole when every journey of it is planned (of the patients
+with no journey that no vehicle or shift could ever carry); the clinical standards over
+every day's planned journeys.</p>{_patients_headline(figures)}
 <h2>Continuity and its cost</h2>{_headline(figures)}
 <h2>Distinct vehicles a regular met</h2>{_bars(continuity['distinct_vehicles_distribution'])}
 <h2>Pickup spread (minutes)</h2>{_bars(continuity['pickup_spread_distribution'])}

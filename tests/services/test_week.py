@@ -150,6 +150,37 @@ def test_continuity_figures_match_the_rosters(planned: tuple[Path, list[str]]) -
     assert figures["total"]["served"] >= figures["alone"]["total"]["served"]
 
 
+def test_patients_and_standards_agree_with_each_days_summary(
+        planned: tuple[Path, list[str]]) -> None:
+    """week.json's patients served whole and clinical standards: each day's, and summed."""
+    work, dates = planned
+    figures = json.loads((work / "out" / "week.json").read_text())
+    standards: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    served_whole = 0
+    for day in dates:
+        summary = json.loads((work / "out" / day / "summary.json").read_text())
+        people, facts = summary["patients"], figures["days"][day]
+        assert (facts["patients"], facts["patients_servable"], facts["patients_fully_served"],
+                facts["left_somewhere"]) == (people["total"], people["servable_alone"],
+                                             people["fully_served"], people["left_somewhere"])
+        for key, standard in summary["standards"].items():
+            assert facts["standards"][key]["journeys"] == standard["journeys"]
+            assert facts["standards"][key]["met"] == standard["met"]
+            standards[key][0] += standard["met"]
+            standards[key][1] += standard["journeys"]
+        served_whole += people["fully_served"]
+    total = figures["total"]
+    assert total["patients_fully_served"] == served_whole
+    assert {k: [s["met"], s["journeys"]] for k, s in total["standards"].items()} == standards
+    assert all(s["pct"] == round(100 * s["met"] / s["journeys"], 1)
+               for s in total["standards"].values() if s["journeys"])
+    reported = figures["patients"]
+    assert figures["continuity"]["served_whole"] == sum(
+        p["planned"] == p["journeys"] for p in reported)
+    page = (work / "out" / "week.html").read_text()
+    assert page.index("days served whole") < page.index("Mean distinct vehicles")
+
+
 def test_fleet_row_with_a_date_runs_that_day_only(tmp_path: Path) -> None:
     """A dated shift is on the road that day only; an undated one every day."""
     rows = [booking("A1", service_date="2026-12-01"), booking("B1", service_date="2026-12-02")]
@@ -247,8 +278,10 @@ def test_week_page_escapes_what_the_bookings_say() -> None:
     continuity = continuity_summary([{"patient_id": hostile, "district": hostile, "days": 2,
                                       "journeys": 4, "planned": 4, "vehicles": [hostile],
                                       "distinct_vehicles": 1, "pickup_spread_min": 3}])
-    day = {"journeys": 4, "served": 4, "vehicles_used": 1, "km": 1.0, "co2_kg": 0.2,
-           "left_somewhere": 0, "violations": 0}
+    standard = {"title": hostile, "target_pct": 85, "journeys": 2, "met": 1, "pct": 50.0}
+    day = {"patients": 1, "patients_servable": 1, "patients_fully_served": 1,
+           "left_somewhere": 0, "standards": {hostile: standard}, "journeys": 4, "served": 4,
+           "vehicles_used": 1, "km": 1.0, "co2_kg": 0.2, "violations": 0}
     page = week_html({"days": {hostile: day}, "total": day, "continuity": continuity,
                       "by_district": {hostile: continuity}, "by_due_hour": {}, "method": {},
                       "patients": [{"patient_id": hostile, "district": hostile, "days": 2,

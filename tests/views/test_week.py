@@ -93,10 +93,12 @@ def test_the_hour_table_is_on_the_week_page() -> None:
     assert groups == {"16:00": {"regulars": 1, "mean_distinct_vehicles": 2.0,
                                 "share_at_most_two": 1.0, "two_crews_every_day": 1,
                                 "median_crews_on_duty_all_day": 2}}
-    day = {"journeys": 4, "served": 4, "vehicles_used": 2, "km": 1.0, "co2_kg": 0.2,
-           "left_somewhere": 0, "violations": 0}
+    day = {"patients": 1, "patients_servable": 1, "patients_fully_served": 1,
+           "left_somewhere": 0, "standards": {}, "journeys": 4, "served": 4,
+           "vehicles_used": 2, "km": 1.0, "co2_kg": 0.2, "violations": 0}
     page = week_html({"days": {"2026-11-30": day}, "total": day,
-                      "continuity": {"regulars": 1, "mean_distinct_vehicles": 2.0,
+                      "continuity": {"regulars": 1, "served_whole": 1,
+                                     "mean_distinct_vehicles": 2.0,
                                      "share_at_most_two": 1.0, "share_one_vehicle": 0.0,
                                      "median_pickup_spread_min": 3,
                                      "distinct_vehicles_distribution": {"2": 1},
