@@ -123,11 +123,26 @@ def read_week(inputs: Inputs, config: Config) -> tuple[dict[str, Problem], list[
             findings += exc.findings
             continue
         problems[day] = problem
-        findings += [w for w in warnings if w.code is not Code.OTHER_DAYS_LEFT_OUT]
-    findings = list(dict.fromkeys(findings))
+        findings += warnings
+    findings = _week_findings(findings)
     if any(f.severity is Severity.ERROR for f in findings):
         raise InputError(findings)
     return problems, findings
+
+
+def _week_findings(findings: Iterable[Finding]) -> list[Finding]:
+    """The days' findings as the week's: each once, none that only a single day would say.
+
+    Each day is read alone, so each counts the others' bookings as left out: the week
+    plans them all. A row whose date is wrong or missing is read into every day (its day is
+    unknown), so its return_of names an outward "on another service day" on all days but
+    one: the date is the one error there.
+    """
+    findings = list(dict.fromkeys(findings))
+    undated = {(f.file, f.row) for f in findings
+               if f.severity is Severity.ERROR and f.column == "service_date"}
+    return [f for f in findings if f.code is not Code.OTHER_DAYS_LEFT_OUT
+            and not (f.code is Code.RETURN_OF_OTHER_DAY and (f.file, f.row) in undated)]
 
 
 def read_previous(folder: Path) -> list[Plan]:

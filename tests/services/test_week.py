@@ -23,7 +23,7 @@ from pts_optimiser.check.checker import check_plan
 from pts_optimiser.cli import main
 from pts_optimiser.domain.commitments import Commitments
 from pts_optimiser.domain.config import load_config
-from pts_optimiser.domain.diagnostics import InputError
+from pts_optimiser.domain.diagnostics import Code, InputError
 from pts_optimiser.domain.exits import PtsError
 from pts_optimiser.domain.plan import Plan
 from pts_optimiser.domain.problem import Problem
@@ -222,6 +222,31 @@ def test_bad_week_input_is_located(tmp_path: Path, bookings: list[dict[str, obje
     assert not (tmp_path / "out").exists()
     with pytest.raises(InputError):
         read_week(inputs, load_config())
+
+
+def test_an_undated_return_is_one_error_and_nothing_else(tmp_path: Path) -> None:
+    """The undated row is named once; no day blames its return_of, no day counts the others.
+
+    Kept in every day's reading (its day is unknown), an undated return named an outward of
+    another day for every day but its own, and each failing day told the user to plan the
+    other days with --date, which pts week does itself.
+    """
+    bookings = [booking("A1", patient_id="P1", service_date="2026-12-01",
+                        appointment_time="09:00"),
+                booking("A2", patient_id="P1", pickup_site="RDH", pickup_lat="",
+                        pickup_lon="", dropoff_site="", dropoff_lat=52.93, dropoff_lon=-1.49,
+                        appointment_time="", ready_time="12:00", return_of="A1"),
+                booking("B1", service_date="2026-12-02"),
+                booking("C1", service_date="2026-12-03")]
+    inputs = _write(tmp_path, bookings, [vehicle("V1")])
+    result = CliRunner().invoke(main, ["week", "--bookings", str(inputs.bookings), "--fleet",
+                                       str(inputs.fleet), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    with pytest.raises(InputError) as raised:
+        read_week(inputs, load_config())
+    assert [(f.code, f.row, f.column) for f in raised.value.findings] == [
+        (Code.MISSING_VALUE, 3, "service_date")]
+    assert "return_of" not in result.output and "--date" not in result.output
 
 
 def test_previous_week_carries_crews_forward(planned: tuple[Path, list[str]],
