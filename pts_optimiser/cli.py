@@ -438,16 +438,28 @@ def week(bookings: Path, fleet: Path, sites: Path | None, config_path: Path | No
         if standard["pct"] is not None:
             click.echo(f"  {standard['title']}: {standard['pct']}% of {standard['journeys']} "
                        f"(target {standard['target_pct']}%)")
-    click.echo(f"regulars: {kept['regulars']}; mean distinct vehicles "
-               f"{kept['mean_distinct_vehicles']}; at most two {kept['share_at_most_two']}; "
-               f"median pickup spread {kept['median_pickup_spread_min']} min")
+    if not kept["regulars"]:
+        click.echo(f"regulars: none (no patient travels on "
+                   f"{config.continuity.regular_min_days} days or more of these)")
+    elif kept["mean_distinct_vehicles"] is None:
+        click.echo(f"regulars: {kept['regulars']}, none of them planned")
+    else:
+        spread = kept["median_pickup_spread_min"]
+        click.echo(f"regulars: {kept['regulars']}; mean distinct vehicles "
+                   f"{kept['mean_distinct_vehicles']}; at most two {kept['share_at_most_two']}; "
+                   "median pickup spread "
+                   + ("- (no leg planned on two days)" if spread is None else f"{spread} min"))
     against = figures.get("against_alone")
     if against:
         alone = figures["alone"]["continuity"]
-        click.echo(f"each day alone: mean distinct vehicles {alone['mean_distinct_vehicles']};"
-                   f" median pickup spread {alone['median_pickup_spread_min']} min; the week "
-                   f"serves {against['served_share']:.2%} of its journeys and drives "
-                   f"{against['km_share']:.2%} of its km")
+        met = ("" if alone["mean_distinct_vehicles"] is None else
+               f"mean distinct vehicles {alone['mean_distinct_vehicles']}; ")
+        met += ("" if alone["median_pickup_spread_min"] is None else
+                f"median pickup spread {alone['median_pickup_spread_min']} min; ")
+        served, km = against["served_share"], against["km_share"]
+        click.echo(f"each day alone: {met}the week serves "
+                   + ("-" if served is None else f"{served:.2%}") + " of its journeys and drives "
+                   + ("-" if km is None else f"{km:.2%}") + " of its km")
     click.echo(f"week report: {out / WEEK_HTML}")
     low = [d for d, plan in outcome.plans.items() if below_alert(plan, config)]
     if low:

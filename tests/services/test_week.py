@@ -249,6 +249,20 @@ def test_an_undated_return_is_one_error_and_nothing_else(tmp_path: Path) -> None
     assert "return_of" not in result.output and "--date" not in result.output
 
 
+def test_a_week_without_regulars_says_so(tmp_path: Path) -> None:
+    """Two days, nobody on both: the command names no figure it could not measure."""
+    inputs = _write(tmp_path, [booking("A1", patient_id="PA", service_date="2026-12-01"),
+                               booking("B1", patient_id="PB", service_date="2026-12-02")],
+                    [vehicle("V1")])
+    result = CliRunner().invoke(main, ["week", "--bookings", str(inputs.bookings), "--fleet",
+                                       str(inputs.fleet), "--out", str(tmp_path / "out"),
+                                       "--time-limit", "10"])
+    assert result.exit_code == 0, result.output
+    assert "regulars: none (no patient travels on 2 days or more of these)" in result.output
+    assert "None" not in result.output
+    assert "week: patients' days 2 of 2 fully served" in result.output
+
+
 def test_previous_week_carries_crews_forward(planned: tuple[Path, list[str]],
                                              tmp_path: Path) -> None:
     """Next week, with --previous, most regular journeys ride with last week's crews."""
