@@ -1,4 +1,4 @@
-"""Malformed bookings, fleet and config files never crash: exit 2 with a located message."""
+"""Malformed bookings, fleet, config and week files never crash: exit 2, a located message."""
 
 from __future__ import annotations
 
@@ -12,10 +12,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pts_optimiser.cli import main
-from pts_optimiser.io.parse import parse_service_date
+from pts_optimiser.domain.config import load_config
+from pts_optimiser.domain.diagnostics import Code, InputError, Severity
+from pts_optimiser.io.parse import Inputs, parse_service_date
+from pts_optimiser.services.week import read_week
 
 FIXTURES = Path(__file__).parent / "fixtures"
 DAY = FIXTURES / "tiny_day"
+WEEK = FIXTURES / "tiny_week"  # pts generate --seed 3 --journeys 10 --vehicles 4 --days 3
 RUNNER = CliRunner()
 FUZZ = settings(max_examples=400, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,
@@ -101,6 +105,35 @@ def test_broken_bookings(tmp_path: Path, text: str) -> None:
 def test_broken_fleet(tmp_path: Path, text: str) -> None:
     """Corrupted fleet: read cleanly or rejected with located errors."""
     _validate(tmp_path, fleet=text)
+
+
+def _read_week(tmp_path: Path, bookings: str | None = None, fleet: str | None = None) -> None:
+    """Read as pts week reads: the days, or an InputError whose every error says where and how."""
+    paths = {"bookings": WEEK / "bookings.csv", "fleet": WEEK / "fleet.csv"}
+    for name, text in (("bookings", bookings), ("fleet", fleet)):
+        if text is not None:
+            paths[name] = tmp_path / f"{name}.csv"
+            paths[name].write_text(text, encoding="utf-8", errors="surrogateescape")
+    try:
+        days, warnings = read_week(Inputs(paths["bookings"], paths["fleet"]), load_config())
+    except InputError as refused:
+        errors = [f for f in refused.findings if f.severity is Severity.ERROR]
+        assert errors
+        assert all(f.file and f.hint for f in errors)
+        # One finding for one place: a row read into every day is not listed for each.
+        assert len(set(refused.findings)) == len(refused.findings)
+        # The week plans every day: no day's reading tells the user to plan the others.
+        assert all(f.code is not Code.OTHER_DAYS_LEFT_OUT for f in refused.findings)
+        return
+    assert days and all(problem.journeys for problem in days.values())
+    assert all(f.code is not Code.OTHER_DAYS_LEFT_OUT for f in warnings)
+
+
+@FUZZ
+@given(kind=st.sampled_from(["bookings", "fleet"]), data=st.data())
+def test_broken_week(tmp_path: Path, kind: str, data: st.DataObject) -> None:
+    """A corrupted week's bookings or fleet: read into days, or refused with its findings."""
+    _read_week(tmp_path, **{kind: data.draw(broken_table(WEEK / f"{kind}.csv"))})
 
 
 config_keys = st.sampled_from([
