@@ -317,7 +317,9 @@ def _days_table(figures: Mapping[str, Any]) -> str:
           f"{d['vehicles_used']}", f"{d['km']:,.1f}", f"{d['co2_kg']:,.1f}",
           f'<span style="color:{MET if d["violations"] == 0 else MISSED}">'
           f"{_cell(d['violations'])}</span>",
-          f'<a href="{html_text(day)}/report.html">report</a>']
+          " · ".join(f'<a href="{html_text(day)}/{target}">{name}</a>' for name, target in (
+              ("report", "report.html"), ("run sheets", "runsheets/all.html"),
+              ("map", "maps/overview.html")))]
          for day, d in figures["days"].items()))
 
 

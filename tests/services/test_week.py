@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -129,7 +130,11 @@ def test_every_day_is_a_checked_plan_folder(planned: tuple[Path, list[str]]) -> 
         summary = json.loads((folder / "summary.json").read_text())
         assert summary["service_date"] == day
         assert summary["patients"]["left_somewhere"] == 0
-    assert (work / "out" / "week.html").is_file()
+    page = (work / "out" / "week.html").read_text(encoding="utf-8")
+    # Each day's report, run sheets and map, linked from the week page, are there.
+    links = re.findall(r'href="([^"]+)"', page)
+    assert len(links) == 3 * len(dates)
+    assert all((work / "out" / link).is_file() for link in links)
 
 
 def test_continuity_figures_match_the_rosters(planned: tuple[Path, list[str]]) -> None:
