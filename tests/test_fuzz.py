@@ -129,7 +129,7 @@ def _read_week(tmp_path: Path, bookings: str | None = None, fleet: str | None = 
     assert all(f.code is not Code.OTHER_DAYS_LEFT_OUT for f in warnings)
 
 
-@FUZZ
+@settings(FUZZ, max_examples=150)  # each reads three days: 150 keep it to about 2 s
 @given(kind=st.sampled_from(["bookings", "fleet"]), data=st.data())
 def test_broken_week(tmp_path: Path, kind: str, data: st.DataObject) -> None:
     """A corrupted week's bookings or fleet: read into days, or refused with its findings."""
