@@ -152,6 +152,9 @@ class ContinuityPolicy:
     # The share of a day's journeys (as the day planned alone serves them) continuity may
     # cost, in percent: 0 never serves fewer.
     journeys_lost_max_pct: float
+    # A day planned with continuity prices its collection standards ([standards]) this many
+    # times over, so keeping a regular's crew does not buy a patient's wait past a standard.
+    standards_cost_factor: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -340,7 +343,8 @@ def _config(read: _Reader) -> Config:
             read.integer("continuity.crew_change_cost", 0, 10**6),
             read.integer("continuity.pickup_spread_cost_per_min", 0, 10**6),
             read.integer("continuity.pickup_slack_min", 0, 240),
-            read.number("continuity.journeys_lost_max_pct", 0.0, 100.0)),
+            read.number("continuity.journeys_lost_max_pct", 0.0, 100.0),
+            read.number("continuity.standards_cost_factor", 1.0, 100.0)),
     )
 
 

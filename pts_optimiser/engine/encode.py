@@ -117,12 +117,20 @@ def request_links(returns: Mapping[str, str], servable: Sequence[Journey]
                         if out in index and back in index))
 
 
-def standard_costs(config: Config) -> dict[str, tuple[int, int]]:
-    """Per purpose: (minutes after ready the standard allows, cost per minute beyond)."""
+def standard_costs(config: Config, continuity: bool = False) -> dict[str, tuple[int, int]]:
+    """Per purpose: (minutes after ready the standard allows, cost per minute beyond).
+
+    On a day planned with continuity of care (`continuity`), each cost is
+    `[continuity] standards_cost_factor` times the policy's: a regular's usual crew is
+    priced at up to a few thousand (a change of vehicle, a day split between crews, on an
+    anchor once for each day it stands for), which at the plain price buys a renal patient
+    an hour's wait past the standard (docs/week.md, 2026-12-06, twenty-seventh stop).
+    """
+    factor = config.continuity.standards_cost_factor if continuity else 1.0
     return {"dialysis": (config.kpi.renal_collect_within_min,
-                         config.standards.renal_collect_cost_per_min),
+                         round(config.standards.renal_collect_cost_per_min * factor)),
             "discharge": (config.kpi.discharge_collect_within_min,
-                          config.standards.discharge_collect_cost_per_min)}
+                          round(config.standards.discharge_collect_cost_per_min * factor))}
 
 
 def routes_of(rosters: Sequence[Roster], vehicles: Sequence[VehicleShift], model: Nodes,
@@ -273,7 +281,7 @@ def _requests(problem: Problem, servable: Sequence[Journey], diagnoses: Mapping[
               ) -> tuple[list[RoutingRequest], dict[int, tuple[int, int]]]:
     """A pickup and a drop-off node per journey; the standards' soft latest pickups."""
     config = problem.config
-    standards = standard_costs(config)
+    standards = standard_costs(config, continuity=bool(commitments.prefer))
     requests = []
     soft_latest: dict[int, tuple[int, int]] = {}
     journeys_of = Counter(j.patient_id for j in problem.journeys)

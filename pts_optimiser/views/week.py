@@ -152,6 +152,20 @@ def by_district(patients: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, An
             for d in kpi.district_order(set(groups))}
 
 
+def _districts(regulars: Mapping[str, Mapping[str, Any]],
+               served: Mapping[str, Mapping[str, int]]) -> dict[str, dict[str, Any]]:
+    """Every district's patients' days served whole over the week, beside its regulars'.
+
+    A district with patients and no regulars is listed too: a manager comparing districts
+    looks first at who was carried at all.
+    """
+    nobody = {k: v for k, v in continuity_summary([]).items() if not k.endswith("distribution")}
+    return {d: {"patients_servable": served.get(d, {}).get("patients_servable", 0),
+                "patients_fully_served": served.get(d, {}).get("patients_fully_served", 0),
+                **regulars.get(d, nobody)}
+            for d in kpi.district_order(set(regulars) | set(served))}
+
+
 def by_due_hour(patients: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     """Per hour regulars are due at their first destination: continuity, and crews on duty.
 
@@ -184,15 +198,19 @@ def day_figures(plan: Plan) -> dict[str, Any]:
 
     `patients` are those with a journey to plan; `patients_servable` those of them with no
     journey no vehicle or shift could ever carry, of whom `patients_fully_served` had every
-    journey planned (as `pts solve` counts them). `standards`: journeys each clinical
-    standard covers and how many meet it.
+    journey planned (as `pts solve` counts them), also by district (`districts`).
+    `standards`: journeys each clinical standard covers and how many meet it.
     """
     config = plan.problem.config
     km = kpi.km_by_fuel(plan)
-    people = kpi.patients(plan).overall
+    figures = kpi.patients(plan)
+    people = figures.overall
     return {"patients": people.total, "patients_servable": people.servable_alone,
             "patients_fully_served": people.fully_served,
             "left_somewhere": people.left_somewhere,
+            "districts": {d: {"patients_servable": c.servable_alone,
+                              "patients_fully_served": c.fully_served}
+                          for d, c in figures.by_district.items()},
             "standards": {key: {"title": s["title"], "target_pct": s["target_pct"],
                                 "journeys": s["journeys"], "met": s["met"], "pct": s["pct"]}
                           for key, s in kpi.standards_met(plan).items()},
@@ -219,6 +237,11 @@ def _totals(days: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
         summed["pct"] = (round(100 * summed["met"] / summed["journeys"], 1)
                          if summed["journeys"] else None)
     total["standards"] = standards
+    districts: dict[str, Counter[str]] = defaultdict(Counter)
+    for day in days.values():
+        for district, counts in day["districts"].items():
+            districts[district].update(counts)
+    total["districts"] = {d: dict(districts[d]) for d in kpi.district_order(set(districts))}
     return total
 
 
@@ -231,9 +254,10 @@ def week_figures(plans: Mapping[str, Plan], regulars: set[str],
     days = {d: {**day_figures(p), "violations": violations.get(d)} for d, p in plans.items()}
     figures: dict[str, Any] = {
         "days": days, "total": _totals(days), "continuity": continuity_summary(patients),
-        "by_district": by_district(patients), "by_due_hour": by_due_hour(patients),
+        "by_due_hour": by_due_hour(patients),
         "method": dict(method or {}),
     }
+    figures["by_district"] = _districts(by_district(patients), figures["total"]["districts"])
     if alone:
         apart = {d: {**day_figures(p), "violations": (alone_violations or {}).get(d)}
                  for d, p in alone.items()}
@@ -308,12 +332,22 @@ def _headline(figures: Mapping[str, Any]) -> str:
           f"{t['co2_kg']:,.1f}"] for name, c, t in _compared(figures)))
 
 
+def _missed(standards: Mapping[str, Mapping[str, Any]]) -> str:
+    """The standards a day misses, in red with their share; "none" in green."""
+    missed = [s for s in standards.values()
+              if s["pct"] is not None and s["pct"] < s["target_pct"]]
+    if not missed:
+        return f'<span style="color:{MET}">none</span>'
+    return "; ".join(f'<span style="color:{MISSED}">{html_text(s["title"])} '
+                     f'{s["pct"]:.1f}% (target {s["target_pct"]}%)</span>' for s in missed)
+
+
 def _days_table(figures: Mapping[str, Any]) -> str:
     return _table(
-        ["Day", "Patients served whole", "Left somewhere", "Journeys served", "Vehicles used",
-         "km", "kg CO2e", "Violations (checker)", ""],
+        ["Day", "Patients served whole", "Left somewhere", "Clinical standards missed",
+         "Journeys served", "Vehicles used", "km", "kg CO2e", "Violations (checker)", ""],
         ([html_text(day), f"{d['patients_fully_served']} of {d['patients_servable']}",
-          f"{d['left_somewhere']}", f"{d['served']} of {d['journeys']}",
+          f"{d['left_somewhere']}", _missed(d["standards"]), f"{d['served']} of {d['journeys']}",
           f"{d['vehicles_used']}", f"{d['km']:,.1f}", f"{d['co2_kg']:,.1f}",
           f'<span style="color:{MET if d["violations"] == 0 else MISSED}">'
           f"{_cell(d['violations'])}</span>",
@@ -325,9 +359,10 @@ def _days_table(figures: Mapping[str, Any]) -> str:
 
 def _district_table(figures: Mapping[str, Any]) -> str:
     return _table(
-        ["District", "Regulars", "With every journey planned", "Mean distinct vehicles",
-         "Share with at most two", "Median spread (min)"],
-        ([html_text(d), f"{v['regulars']}", f"{v['served_whole']}",
+        ["District", "Patients' days served whole", "Regulars", "With every journey planned",
+         "Mean distinct vehicles", "Share with at most two", "Median spread (min)"],
+        ([html_text(d), f"{v['patients_fully_served']} of {v['patients_servable']}",
+          f"{v['regulars']}", f"{v['served_whole']}",
           _cell(v["mean_distinct_vehicles"]),
           _cell(v["share_at_most_two"]), _cell(v["median_pickup_spread_min"])]
          for d, v in figures["by_district"].items()))

@@ -54,6 +54,8 @@ def test_override_merges(tmp_path: Path) -> None:
     ("[continuity]\nvehicle_change_cost = 0.5\n", "continuity.vehicle_change_cost"),
     ("[continuity]\nsame_crew = true\n", "continuity.same_crew"),
     ("[continuity]\njourneys_lost_max_pct = 101\n", "continuity.journeys_lost_max_pct"),
+    # Below 1 continuity would buy waits past a standard more cheaply than a day alone does.
+    ("[continuity]\nstandards_cost_factor = 0.5\n", "continuity.standards_cost_factor"),
 ])
 def test_bad_values_are_located(tmp_path: Path, text: str, key: str) -> None:
     """Out-of-range, unknown and inconsistent settings name their key."""

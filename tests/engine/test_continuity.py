@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from pts_optimiser.domain.commitments import Commitments, Preference
+from pts_optimiser.domain.problem import Problem
 from pts_optimiser.engine import recreate as recreate_module
 from pts_optimiser.engine.encode import encode
 from pts_optimiser.engine.model import (
@@ -350,3 +351,36 @@ def test_ruin_and_recreate_prices_a_day_on_two_crews_as_the_model_does() -> None
     assert outcome is not None and plain is not None
     assert outcome.objective == plain.objective + 700
     assert_priced_as_the_model(data)
+
+
+def test_a_day_with_continuity_prices_the_collection_standards_higher(tmp_path: Path) -> None:
+    """With preferences, a renal return's wait past 30 min costs the factor times the policy's.
+
+    Without them (a day alone, a re-plan) it costs the policy's own price; a factor of 1
+    switches the raise off.
+    """
+    home = booking("HOME", patient_id="R1", purpose="dialysis", pickup_site="RDH",
+                   pickup_lat="", pickup_lon="", dropoff_site="", dropoff_lat=52.93,
+                   dropoff_lon=-1.49, appointment_time="", ready_time="12:00")
+    problem = load(tmp_path, [home], [vehicle("V1"), vehicle("V2")])
+    config = problem.config
+    wish = Commitments(prefer={"HOME": Preference(("V1",), 12 * 60)})
+
+    def cost(day: Problem, commitments: Commitments) -> tuple[int, int]:
+        data = encode(day, commitments).data
+        bound, price = data.soft_latest[data.requests[0].pickup_node]
+        return bound, price
+
+    renal = config.standards.renal_collect_cost_per_min
+    factor = config.continuity.standards_cost_factor
+    assert factor > 1
+    # Within the slack of the usual minute (12:05) is tighter than the standard (12:30).
+    assert cost(problem, wish) == (12 * 60 + config.continuity.pickup_slack_min,
+                                   max(round(renal * factor),
+                                       config.continuity.pickup_spread_cost_per_min))
+    wish_late = Commitments(prefer={"HOME": Preference(("V1",))})  # a vehicle, no minute
+    assert cost(problem, wish_late) == (12 * 60 + 30, round(renal * factor))
+    assert cost(problem, Commitments()) == (12 * 60 + 30, renal)
+    plain = replace(problem, config=replace(
+        config, continuity=replace(config.continuity, standards_cost_factor=1.0)))
+    assert cost(plain, wish_late) == (12 * 60 + 30, renal)

@@ -161,10 +161,14 @@ def test_patients_and_standards_agree_with_each_days_summary(
     work, dates = planned
     figures = json.loads((work / "out" / "week.json").read_text())
     standards: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    districts: dict[str, Counter[str]] = defaultdict(Counter)
     served_whole = 0
     for day in dates:
         summary = json.loads((work / "out" / day / "summary.json").read_text())
         people, facts = summary["patients"], figures["days"][day]
+        for district, counts in people["by_district"].items():
+            districts[district].update(servable=counts["servable_alone"],
+                                       whole=counts["fully_served"])
         assert (facts["patients"], facts["patients_servable"], facts["patients_fully_served"],
                 facts["left_somewhere"]) == (people["total"], people["servable_alone"],
                                              people["fully_served"], people["left_somewhere"])
@@ -176,6 +180,10 @@ def test_patients_and_standards_agree_with_each_days_summary(
         served_whole += people["fully_served"]
     total = figures["total"]
     assert total["patients_fully_served"] == served_whole
+    # Every district with patients is in the week's district table, regulars or not.
+    assert {d: (v["patients_fully_served"], v["patients_servable"])
+            for d, v in figures["by_district"].items()} == {
+        d: (c["whole"], c["servable"]) for d, c in districts.items()}
     assert {k: [s["met"], s["journeys"]] for k, s in total["standards"].items()} == standards
     assert all(s["pct"] == round(100 * s["met"] / s["journeys"], 1)
                for s in total["standards"].values() if s["journeys"])
@@ -327,7 +335,9 @@ def test_week_page_escapes_what_the_bookings_say() -> None:
            "left_somewhere": 0, "standards": {hostile: standard}, "journeys": 4, "served": 4,
            "vehicles_used": 1, "km": 1.0, "co2_kg": 0.2, "violations": 0}
     page = week_html({"days": {hostile: day}, "total": day, "continuity": continuity,
-                      "by_district": {hostile: continuity}, "by_due_hour": {}, "method": {},
+                      "by_district": {hostile: {**continuity, "patients_servable": 1,
+                                                "patients_fully_served": 1}},
+                      "by_due_hour": {}, "method": {},
                       "patients": [{"patient_id": hostile, "district": hostile, "days": 2,
                                     "journeys": 4, "planned": 4, "vehicles": [hostile],
                                     "distinct_vehicles": 1, "pickup_spread_min": 3,

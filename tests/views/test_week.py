@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -9,7 +10,13 @@ from pts_optimiser.domain.config import load_config
 from pts_optimiser.domain.problem import Problem
 from pts_optimiser.engine.solve import SolveOptions, solve
 from pts_optimiser.services.week import read_week
-from pts_optimiser.views.week import by_due_hour, on_duty_all_day, patient_figures, week_html
+from pts_optimiser.views.week import (
+    by_due_hour,
+    continuity_summary,
+    on_duty_all_day,
+    patient_figures,
+    week_html,
+)
 from tests.helpers import BOOKING_COLUMNS, booking, vehicle, write_day
 
 DAYS = ("2026-11-30", "2026-12-02")
@@ -107,3 +114,21 @@ def test_the_hour_table_is_on_the_week_page() -> None:
                       "patients": [patient]})
     assert "By the hour regulars are due" in page and "16:00" in page
     assert "<b>R9" not in page and "&lt;b&gt;R9" in page
+
+
+def test_a_day_missing_a_clinical_standard_says_which() -> None:
+    """The days table names each standard a day misses, with its share; else none."""
+    def day(met: int) -> dict[str, object]:
+        renal = {"title": "Renal: collected within 30 min of ready", "target_pct": 85,
+                 "journeys": 10, "met": met, "pct": 10.0 * met}
+        return {"patients": 5, "patients_servable": 5, "patients_fully_served": 5,
+                "left_somewhere": 0, "standards": {"renal_collect": renal}, "journeys": 10,
+                "served": 10, "vehicles_used": 2, "km": 1.0, "co2_kg": 0.2, "violations": 0}
+    page = week_html({"days": {"2026-11-30": day(8), "2026-12-01": day(9)}, "total": day(8),
+                      "continuity": continuity_summary([]), "by_district": {},
+                      "by_due_hour": {}, "method": {}, "patients": []})
+    rows = {cells[0]: cells for cells in (
+        re.findall(r"<td>(.*?)</td>", row) for row in re.findall(r"<tr>(.*?)</tr>", page))
+        if cells}
+    assert "Renal: collected within 30 min of ready 80.0% (target 85%)" in rows["2026-11-30"][3]
+    assert ">none<" in rows["2026-12-01"][3]
