@@ -105,6 +105,17 @@ def _gantt(shifts: Sequence[Mapping[str, Any]]) -> str:
     return "".join(parts)
 
 
+def share_html(standard: Mapping[str, Any]) -> str:
+    """A standard's share of its journeys, green where it meets its target, red where not.
+
+    For a standard with journeys (`pct` set): the report's and the week report's form.
+    """
+    pct = standard["pct"]
+    colour = MET if pct >= standard["target_pct"] else MISSED
+    return (f'<b style="color:{colour}">{pct:.1f}%</b> of {standard["journeys"]} '
+            f'(target {standard["target_pct"]}%)')
+
+
 def _patients_headline(facts: Mapping[str, Any]) -> str:
     """The first section: patients served whole, patients left, the standards' shares."""
     people = facts["patients"]
@@ -171,10 +182,7 @@ def report_html(plan: Plan) -> str:
     facts = figures(plan)
     standards_html = []
     for standard in facts["standards"].values():
-        pct = standard["pct"]
-        verdict = ("no journeys" if pct is None else
-                   f'<b style="color:{MET if pct >= standard["target_pct"] else MISSED}">'
-                   f'{pct:.1f}%</b> of {standard["journeys"]} (target {standard["target_pct"]}%)')
+        verdict = "no journeys" if standard["pct"] is None else share_html(standard)
         standards_html.append(f"<h3>{html_text(standard['title'])}</h3><p>{verdict}</p>"
                               f"{_histogram(standard['values_min'], standard['limit_min'])}")
     saved = facts["co2_saved_by_electric_kg"]

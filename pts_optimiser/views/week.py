@@ -21,7 +21,7 @@ from pts_optimiser.domain.plan import Event, Plan
 from pts_optimiser.domain.problem import Journey, VehicleShift, incompatibility
 from pts_optimiser.domain.safe import html_text, script_json
 from pts_optimiser.views import kpi
-from pts_optimiser.views.report import MET, MISSED, _bars
+from pts_optimiser.views.report import MET, MISSED, _bars, share_html
 from pts_optimiser.views.runsheets import page
 
 SPREAD_BAND_MIN = 5  # the spread distribution's bands
@@ -296,16 +296,6 @@ def _compared(figures: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any],
     return rows
 
 
-def _share(standard: Mapping[str, Any]) -> str:
-    """A standard's share, green where it meets its target and red where not."""
-    pct = standard["pct"]
-    if pct is None:
-        return "-"
-    colour = MET if pct >= standard["target_pct"] else MISSED
-    return (f'<b style="color:{colour}">{pct:.1f}%</b> of {standard["journeys"]} '
-            f'(target {standard["target_pct"]}%)')
-
-
 def _patients_headline(figures: Mapping[str, Any]) -> str:
     """Patients first: days served whole, regulars with every journey, the standards."""
     rows = _compared(figures)
@@ -318,7 +308,8 @@ def _patients_headline(figures: Mapping[str, Any]) -> str:
           f"{c['served_whole']} of {c['regulars']}",
           f'<b style="color:{MET if t["left_somewhere"] == 0 else MISSED}">'
           f"{t['left_somewhere']:.0f}</b>",
-          *(_share(t["standards"][key]) if key in t["standards"] else "-"
+          *(share_html(t["standards"][key])
+            if t["standards"].get(key, {}).get("pct") is not None else "-"
             for key in standards)] for name, c, t in rows))
 
 
