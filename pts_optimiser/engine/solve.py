@@ -286,10 +286,6 @@ def below_alert(plan: Plan | Mapping[str, Any], config: Config | None = None) ->
     return planned_share(plan) < config.alerts.min_planned_share
 
 
-
-
-
-
 def _fallback_better(problem: Problem, fallback: Sequence[Roster], rosters: Sequence[Roster],
                      strictly_more: bool = False, bring_back: Collection[str] = ()) -> bool:
     """Whether the one-at-a-time plan beats the search's: days whole, journeys, then cost.
