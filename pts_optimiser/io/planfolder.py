@@ -195,9 +195,13 @@ def clean_leftovers(out: Path) -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
-def staging_folder(out: Path) -> Path:
-    """A new, empty, owner-only folder beside `out` to build into."""
-    out.parent.mkdir(parents=True, exist_ok=True)
+def staging_folder(out: Path, mode: int = 0o700) -> Path:
+    """A new, empty, owner-only folder beside `out` to build into.
+
+    Folders above `out` that do not exist yet are made with `mode`, the plan folder's own:
+    a week's folder lists its days (mkdir's `parents` would make them readable by all).
+    """
+    make_folders(out.parent, mode)
     while True:
         path = out.parent / f".{out.name}.partial-{os.getpid()}-{secrets.token_hex(4)}"
         try:
@@ -205,6 +209,16 @@ def staging_folder(out: Path) -> Path:
             return path
         except FileExistsError:
             continue
+
+
+def make_folders(folder: Path, mode: int) -> None:
+    """`folder` and any missing folder above it, each new one made with `mode`."""
+    missing = []
+    while not folder.exists() and folder.parent != folder:
+        missing.append(folder)
+        folder = folder.parent
+    for path in reversed(missing):
+        path.mkdir(mode=mode, exist_ok=True)
 
 
 _libc: Any = None

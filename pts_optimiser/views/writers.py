@@ -173,7 +173,7 @@ def write_folder(out: Path, build: Callable[[Path], None], keep_previous: Path |
         planfolder.clean_leftovers(out)
         if previous is not None:
             planfolder.clean_leftovers(previous)
-        staging = planfolder.staging_folder(out)
+        staging = planfolder.staging_folder(out, _folder_mode(group_readable))
     except OSError as exc:
         raise OutputError(f"cannot write in {out.parent}: {exc.strerror or exc}",
                           ["check the folder exists, is writable and the disk has room"]
@@ -297,11 +297,15 @@ def _maps_into(plan: Plan, folder: Path, privacy: bool | None = None, tiles: str
         write_text(folder / name, html)
 
 
+def _folder_mode(group_readable: bool) -> int:
+    return 0o750 if group_readable else 0o700
+
+
 def _restrict(folder: Path, group_readable: bool) -> None:
-    folder.chmod(0o750 if group_readable else 0o700)
+    folder.chmod(_folder_mode(group_readable))
     for path in folder.rglob("*"):
         if path.is_dir():
-            path.chmod(0o750 if group_readable else 0o700)
+            path.chmod(_folder_mode(group_readable))
         else:
             path.chmod(0o640 if group_readable else 0o600)
 

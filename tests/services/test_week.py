@@ -135,6 +135,10 @@ def test_every_day_is_a_checked_plan_folder(planned: tuple[Path, list[str]]) -> 
     links = re.findall(r'href="([^"]+)"', page)
     assert len(links) == 3 * len(dates)
     assert all((work / "out" / link).is_file() for link in links)
+    # The week's folders list its dates and hold its report: its owner's only.
+    out = work / "out"
+    assert {p.stat().st_mode & 0o777 for p in (out, out / "alone")} == {0o700}
+    assert {p.stat().st_mode & 0o777 for p in out.glob("week.*")} == {0o600}
 
 
 def test_continuity_figures_match_the_rosters(planned: tuple[Path, list[str]]) -> None:

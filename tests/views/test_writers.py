@@ -89,6 +89,18 @@ def test_files_are_readable_by_their_owner_only(tiny_plan: Plan, tmp_path: Path)
     assert folders | {(tmp_path / "plan").stat().st_mode & 0o777} == {0o700}
 
 
+def test_folders_made_above_a_plan_are_private(tiny_plan: Plan, tmp_path: Path) -> None:
+    """`--out plans/dec/day` makes plans/ and dec/ as private as the plan; those there stay."""
+    (tmp_path / "plans").mkdir(mode=0o755)
+    write_plan(tiny_plan, tmp_path / "plans" / "dec" / "day")
+    assert (tmp_path / "plans").stat().st_mode & 0o777 == 0o755
+    assert (tmp_path / "plans" / "dec").stat().st_mode & 0o777 == 0o700
+    shared = replace(tiny_plan, problem=replace(
+        tiny_plan.problem, config=replace(tiny_plan.problem.config, group_readable=True)))
+    write_plan(shared, tmp_path / "team" / "day")
+    assert (tmp_path / "team").stat().st_mode & 0o777 == 0o750
+
+
 def test_group_readable_switch(tiny_plan: Plan, tmp_path: Path) -> None:
     """The [output] group_readable switch opens the plan to the owner's group, not others."""
     shared = replace(tiny_plan, problem=replace(
