@@ -149,10 +149,12 @@ def _start(roster: Roster, now_min: int, journeys: dict[str, Journey], off_road:
             left.pop(stop.journey.journey_id, None)
     turned_at, turned_m = _turned(roster.stops, count, now_min) if off_road and not finished \
         else (None, 0)
+    # A run already back at its base is over: taken off the road, it was not turned back
+    # from anything, and its shift may have ended before the call.
     return VehicleStart(tuple(done), tuple(left.values()),
                         any(s.event is Event.BREAK for s in done), off_road or finished,
-                        not_before_min=now_min if off_road else 0, turned_at=turned_at,
-                        turned_m=turned_m)
+                        not_before_min=now_min if off_road and not finished else 0,
+                        turned_at=turned_at, turned_m=turned_m)
 
 
 def merged_bookings(table: Table, late: Table | None) -> Table:
@@ -429,6 +431,9 @@ def replan(old: Plan, merged: Table, now_min: int, cancel: Sequence[str],
     out = {u.journey.journey_id for u in cancelled.gone}
     idle_off = {v for v in vehicle_off if v not in starts or starts[v].idle}
     notes = [*cancelled.notes, *_off_road_notes(idle_off, onward)]
+    # A shift that never left its base and is over by now has no part in the rest of the day.
+    idle_off |= {v.vehicle_id for v in problem.vehicles if v.vehicle_id in starts
+                 and starts[v.vehicle_id].idle and v.shift_end_min <= now_min}
     # The unit of service is the patient's day: a patient taken out today, or still planned
     # to be, gets the rest of their day (the ride home) at the first priority's price.
     homeward = _rides_home(problem.journeys, {j.journey_id for j in old.planned} - out

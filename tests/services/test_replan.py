@@ -352,6 +352,36 @@ def test_a_journey_its_crew_cannot_keep_moves_to_another_crew(tmp_path: Path) ->
     assert verdict.ok, verdict.summary()
 
 
+def test_shifts_over_before_the_call_take_no_part(tmp_path: Path) -> None:
+    """A late booking after one shift ended unused and another ended back at its base.
+
+    Found by `benchmarks/solve_fuzz.py`: each shift began the re-plan after its own end, and
+    the model could not be built (exit 1, nothing written). EARLY never left its base; DONE
+    is taken off the road long after its run ended; LATER, not out yet, takes the booking.
+    """
+    inputs = write_day(tmp_path / "day", [
+        booking("A", dropoff_site="CRH", appointment_time="08:00")],
+        [vehicle("EARLY", shift_start="06:00", shift_end="07:00"),
+         vehicle("DONE", shift_start="06:00", shift_end="11:00"),
+         vehicle("LATER", shift_start="12:00", shift_end="18:00")])
+    runner = _solved(inputs, tmp_path)
+    assert {r["vehicle_id"] for r in rows(tmp_path / "plan" / "rosters.csv")} == {"DONE"}
+    late = tmp_path / "late.csv"
+    late.write_text("journey_id,patient_id,purpose,mobility,pickup_site,dropoff_lat,dropoff_lon,"
+                    "earliest_pickup,latest_pickup\n"
+                    "LATE1,PL,discharge,seated,RDH,53.017,-1.73,15:00,15:30\n", encoding="utf-8")
+    result = runner.invoke(main, ["replan", "--plan", str(tmp_path / "plan"), "--now", "12:30",
+                                  "--add", str(late), "--vehicle-off", "DONE", "--out",
+                                  str(tmp_path / "new"), "--time-limit", "5"])
+    assert result.exit_code == 0, result.output
+    new = rows(tmp_path / "new" / "rosters.csv")
+    assert {r["vehicle_id"] for r in new if r["journey_id"] == "LATE1"} == {"LATER"}
+    assert [r["journey_id"] for r in new if r["vehicle_id"] == "DONE" and r["journey_id"]] \
+        == ["A", "A"]  # its run as it was made
+    verdict = _checked(tmp_path / "new" / "bookings.csv", inputs.fleet, None, tmp_path / "new")
+    assert verdict.ok, verdict.summary()
+
+
 def test_a_break_taken_where_the_crew_was_costs_no_journey(tmp_path: Path) -> None:
     """The replan-break fixture: J00074's ride home stays planned; the plan passes.
 
