@@ -249,12 +249,23 @@ def encode(problem: Problem, commitments: Commitments, seed: int = 0) -> Encoded
 
 def _break_places(problem: Problem, begun: Sequence[VehicleStart | None]
                   ) -> dict[int, list[Place]]:
-    """Per vehicle index that still owes a break: the places it may take it."""
+    """Per vehicle index that still owes a break: the places it may take it.
+
+    Re-planning, also where the crew is once its kept stops are made: a break due before
+    the crew could reach its base or a hospital is taken there (the contract's "where the
+    vehicle is"), as the plan being re-planned may have had it.
+    """
     rules = problem.config.breaks
-    return {i: break_sites(problem, v) for i, (v, b) in enumerate(zip(problem.vehicles, begun,
-                                                                     strict=True))
-            if v.shift_length_min > rules.required_over_min
-            and not (b is not None and b.break_taken)}
+    places = {}
+    for i, (v, b) in enumerate(zip(problem.vehicles, begun, strict=True)):
+        if v.shift_length_min <= rules.required_over_min or (b is not None and b.break_taken):
+            continue
+        sites = break_sites(problem, v)
+        if b is not None and not b.idle and b.turned_at is None \
+                and all((p.lat, p.lon) != (b.place.lat, b.place.lon) for p in sites):
+            sites.append(b.place)
+        places[i] = sites
+    return places
 
 
 def _diagnosed(problem: Problem, to_plan: Sequence[Journey], places: DayPlaces,

@@ -382,6 +382,27 @@ def test_shifts_over_before_the_call_take_no_part(tmp_path: Path) -> None:
     assert verdict.ok, verdict.summary()
 
 
+def test_a_break_due_where_the_crew_is_stays_there(tmp_path: Path) -> None:
+    """The replan-late-break fixture: a break due before a break visit is reached, checked.
+
+    WAV01's break is taken where the crew is after its kept stops.
+    """
+    shutil.copytree(FIXTURES / "replan-late-break", tmp_path / "day")
+    day = tmp_path / "day"
+    result = CliRunner().invoke(main, ["replan", "--plan", str(day / "plan"), "--now", "11:53",
+                                       "--add", str(day / "late.csv"), "--out",
+                                       str(day / "OUT"), "--time-limit", "5"])
+    assert result.exit_code == 0, result.output
+    stops = [r for r in rows(day / "OUT" / "rosters.csv") if r["vehicle_id"] == "WAV01"]
+    at = next(k for k, r in enumerate(stops) if r["event"] == "break")
+    assert (stops[at - 1]["journey_id"], stops[at - 1]["event"]) == ("J00006", "dropoff")
+    assert stops[at]["service_start"] == "11:58" and float(stops[at]["km"]) == 0
+    inputs = day / "plan" / "inputs"
+    verdict = _checked(day / "OUT" / "bookings.csv", inputs / "fleet.csv", inputs / "sites.csv",
+                       day / "OUT", inputs / "config.toml")
+    assert verdict.ok, verdict.summary()
+
+
 def test_a_break_taken_where_the_crew_was_costs_no_journey(tmp_path: Path) -> None:
     """The replan-break fixture: J00074's ride home stays planned; the plan passes.
 
