@@ -228,7 +228,7 @@ def encode(problem: Problem, commitments: Commitments, seed: int = 0) -> Encoded
                                                             commitments, soft_latest)
     fixed_visits = _aboard(begun, nodes, places)
     break_owner, break_nodes = _breaks(problem, break_places, begun, nodes, places)
-    node_places = np.asarray(nodes.place_of_node)
+    node_places = np.asarray(nodes.place_of_node, dtype=np.intp)  # [] too: no shift left
     config = problem.config
     data = RoutingInput(
         travel_min=places.minutes[np.ix_(node_places, node_places)],

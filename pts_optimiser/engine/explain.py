@@ -66,6 +66,10 @@ def diagnose(journey: Journey, vehicles: Sequence[VehicleShift], places: DayPlac
               f"{format_clock(journey.pickup_window.latest_min)}, drop-off "
               f"{format_clock(journey.dropoff_window.earliest_min)}-"
               f"{format_clock(journey.dropoff_window.latest_min)}")
+    if not vehicles:  # re-planning, every shift over or taken off the road
+        return Diagnosis((), Unassigned(journey, Reason.NO_SHIFT_COVERS_WINDOW,
+                                         "no vehicle shift is left in the day: every shift is "
+                                         f"over or taken off the road ({window})"))
     reasons = [incompatibility(v, journey) for v in vehicles]
     compatible = [i for i, why in enumerate(reasons) if why is None]
     if not compatible:

@@ -382,6 +382,26 @@ def test_shifts_over_before_the_call_take_no_part(tmp_path: Path) -> None:
     assert verdict.ok, verdict.summary()
 
 
+def test_the_last_shift_taken_off_the_road(tmp_path: Path) -> None:
+    """No shift left for the rest of the day: every journey not made is named, checked.
+
+    Found by `benchmarks/solve_fuzz.py`: with no shift left the day had no places to time
+    (exit 1, nothing written).
+    """
+    inputs = write_day(tmp_path / "day", [
+        booking("A", dropoff_site="CRH", appointment_time="13:00")], [vehicle("ONLY")])
+    runner = _solved(inputs, tmp_path)
+    result = runner.invoke(main, ["replan", "--plan", str(tmp_path / "plan"), "--now", "08:00",
+                                  "--vehicle-off", "ONLY", "--out", str(tmp_path / "new"),
+                                  "--time-limit", "5"])
+    assert result.exit_code == 0, result.output
+    assert "A patient P-A: was on ONLY; no_shift_covers_window: no vehicle shift is left" \
+        in result.output
+    assert rows(tmp_path / "new" / "rosters.csv") == []
+    verdict = _checked(tmp_path / "new" / "bookings.csv", inputs.fleet, None, tmp_path / "new")
+    assert verdict.ok, verdict.summary()
+
+
 def test_a_break_due_where_the_crew_is_stays_there(tmp_path: Path) -> None:
     """The replan-late-break fixture: a break due before a break visit is reached, checked.
 
