@@ -19,7 +19,7 @@ class ExitCode(IntEnum):
     VIOLATIONS = 3  # a plan breaks a rule: `pts check` found it, or a plan was not written
     LOCKED = 4  # another nightly run holds the outbox's lock
     # A plan written, but somebody must act: it plans less than the policy's alert share,
-    # or (pts replan) a patient's ride home lost its crew.
+    # or (pts replan) a patient already taken somewhere has lost their ride home.
     LOW_SERVICE = 5
     CANNOT_WRITE = 6  # the output could not be written (disk full, read-only, refused)
 
