@@ -256,7 +256,7 @@ def _break_places(problem: Problem, begun: Sequence[VehicleStart | None]
     vehicle is"), as the plan being re-planned may have had it.
     """
     rules = problem.config.breaks
-    places = {}
+    places: dict[int, list[Place]] = {}
     for i, (v, b) in enumerate(zip(problem.vehicles, begun, strict=True)):
         if v.shift_length_min <= rules.required_over_min or (b is not None and b.break_taken):
             continue
