@@ -431,9 +431,21 @@ def replan(old: Plan, merged: Table, now_min: int, cancel: Sequence[str],
     out = {u.journey.journey_id for u in cancelled.gone}
     idle_off = {v for v in vehicle_off if v not in starts or starts[v].idle}
     notes = [*cancelled.notes, *_off_road_notes(idle_off, onward)]
-    # A shift that never left its base and is over by now has no part in the rest of the day.
-    idle_off |= {v.vehicle_id for v in problem.vehicles if v.vehicle_id in starts
-                 and starts[v.vehicle_id].idle and v.shift_end_min <= now_min}
+    # A shift that never left its base and is over by now has no part in the rest of the day,
+    # nor one whose break had to start before now: no break can be planned for it any more.
+    idle = [v for v in problem.vehicles if v.vehicle_id in starts and starts[v.vehicle_id].idle
+            and v.vehicle_id not in idle_off]
+    rules = problem.config.breaks
+    no_break = [v for v in idle if v.shift_end_min > now_min
+                and v.shift_length_min > rules.required_over_min
+                and v.shift_start_min + rules.latest_after_start_min < now_min]
+    if no_break:
+        names = ", ".join(v.vehicle_id for v in no_break)
+        notes.append(f"not used for the rest of the day: {names}, which had not left their base "
+                     "and whose break was due to start before now (no break can be planned for "
+                     "them within the rules)")
+    idle_off |= {v.vehicle_id for v in idle if v.shift_end_min <= now_min} \
+        | {v.vehicle_id for v in no_break}
     # The unit of service is the patient's day: a patient taken out today, or still planned
     # to be, gets the rest of their day (the ride home) at the first priority's price.
     homeward = _rides_home(problem.journeys, {j.journey_id for j in old.planned} - out

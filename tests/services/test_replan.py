@@ -382,6 +382,33 @@ def test_shifts_over_before_the_call_take_no_part(tmp_path: Path) -> None:
     assert verdict.ok, verdict.summary()
 
 
+def test_a_shift_still_at_base_after_its_break_was_due_is_not_used(tmp_path: Path) -> None:
+    """SPARE never left its base, and its break had to start by 12:00: at 13:00 it stays there.
+
+    Found by `benchmarks/solve_fuzz.py`: SPARE was given the late booking with its break at
+    13:00, and the checker refused the plan (break_timing, exit 3, nothing written).
+    """
+    inputs = write_day(tmp_path / "day", [
+        booking("A", dropoff_site="CRH", appointment_time="09:00")],
+        [vehicle("BUSY", shift_start="06:00", shift_end="13:30"),
+         vehicle("SPARE", shift_start="06:00", shift_end="18:00")])
+    runner = _solved(inputs, tmp_path)
+    assert {r["vehicle_id"] for r in rows(tmp_path / "plan" / "rosters.csv")} == {"BUSY"}
+    late = tmp_path / "late.csv"
+    late.write_text("journey_id,patient_id,purpose,mobility,pickup_site,dropoff_lat,dropoff_lon,"
+                    "earliest_pickup,latest_pickup\n"
+                    "LATE1,PL,discharge,seated,RDH,53.017,-1.73,14:00,14:30\n", encoding="utf-8")
+    result = runner.invoke(main, ["replan", "--plan", str(tmp_path / "plan"), "--now", "13:00",
+                                  "--add", str(late), "--out", str(tmp_path / "new"),
+                                  "--time-limit", "5"])
+    assert result.exit_code == 0, result.output
+    assert "not used for the rest of the day: SPARE, which had not left" in result.output
+    assert "SPARE" not in {r["vehicle_id"] for r in rows(tmp_path / "new" / "rosters.csv")}
+    assert {r["journey_id"] for r in rows(tmp_path / "new" / "unassigned.csv")} == {"LATE1"}
+    verdict = _checked(tmp_path / "new" / "bookings.csv", inputs.fleet, None, tmp_path / "new")
+    assert verdict.ok, verdict.summary()
+
+
 def test_the_last_shift_taken_off_the_road(tmp_path: Path) -> None:
     """No shift left for the rest of the day: every journey not made is named, checked.
 
