@@ -90,8 +90,9 @@ def test_files_are_readable_by_their_owner_only(tiny_plan: Plan, tmp_path: Path)
 
 
 def test_folders_made_above_a_plan_are_private(tiny_plan: Plan, tmp_path: Path) -> None:
-    """`--out plans/dec/day` makes plans/ and dec/ as private as the plan; those there stay."""
-    (tmp_path / "plans").mkdir(mode=0o755)
+    """`--out plans/dec/day` makes dec/ as private as the plan; plans/, already there, stays."""
+    (tmp_path / "plans").mkdir()
+    (tmp_path / "plans").chmod(0o755)
     write_plan(tiny_plan, tmp_path / "plans" / "dec" / "day")
     assert (tmp_path / "plans").stat().st_mode & 0o777 == 0o755
     assert (tmp_path / "plans" / "dec").stat().st_mode & 0o777 == 0o700
