@@ -382,8 +382,10 @@ def _nearest_sites(merged: Table, problem: Problem, starts: Mapping[str, Vehicle
             latest = max(journey.dropoff_window.latest_min, handed_over
                          + journey.dropoff_service_min + journey.pickup_service_min
                          + journey.max_ride_min)
+            # A journey has one return: the onward journey is not a second one (a ride home
+            # left at a site keeps its own return_of, and the new bookings.csv reads back).
             ahead.update(_ends("pickup", site), journey_id=onward_id, appointment_time="",
-                         ready_time="",
+                         ready_time="", return_of="",
                          earliest_pickup=format_clock(handed_over + journey.dropoff_service_min),
                          latest_pickup=format_clock(latest), earliest_dropoff="",
                          latest_dropoff=format_clock(latest), max_ride_min="")

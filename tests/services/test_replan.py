@@ -13,10 +13,20 @@ from click.testing import Result as CliResult
 
 from pts_optimiser.check.checker import CheckResult, check_plan
 from pts_optimiser.cli import main
+from pts_optimiser.domain.clock import format_clock
 from pts_optimiser.domain.config import load_config
 from pts_optimiser.io.parse import Inputs, read_problem
 from pts_optimiser.services.replan import CHANGE_KINDS
-from tests.helpers import FIXTURES, booking, minutes, rows, solved_day, vehicle, write_day
+from tests.helpers import (
+    BOOKING_COLUMNS,
+    FIXTURES,
+    booking,
+    minutes,
+    rows,
+    solved_day,
+    vehicle,
+    write_day,
+)
 
 NOW = "11:00"
 
@@ -218,6 +228,49 @@ def test_off_road_vehicle_leaves_the_patient_at_the_nearest_site(
     verdict = _checked(out / "bookings.csv", day / "fleet.csv", day / "sites.csv", out,
                        day / "policy.toml")
     assert verdict.ok, verdict.summary()
+
+
+def test_a_ride_home_left_at_a_site_reads_back(tmp_path: Path) -> None:
+    """nearest_site with a ride home aboard: the new bookings.csv is valid input again.
+
+    Found by `benchmarks/solve_fuzz.py`: the onward journey copied the ride home's
+    return_of, so two journeys named one outward journey and `pts check` (or the next
+    re-plan) refused the file (return_of_twice, exit 2).
+    """
+    home = {"pickup_lat": 53.25, "pickup_lon": -1.42}
+    inputs = write_day(tmp_path / "day", [
+        booking("OUT1", patient_id="P1", appointment_time="09:00", **home),
+        booking("HOME1", patient_id="P1", pickup_site="RDH", pickup_lat="", pickup_lon="",
+                dropoff_site="", dropoff_lat=53.25, dropoff_lon=-1.42, appointment_time="",
+                ready_time="10:00", return_of="OUT1"),
+        # Collected on the way, with P1 aboard: the call comes on the road to them.
+        booking("OUT2", patient_id="P2", pickup_lat=53.1, pickup_lon=-1.45, dropoff_site="CRH",
+                appointment_time="11:30")],
+        [vehicle("V1", shift_start="06:00", shift_end="14:00"),
+         vehicle("V2", shift_start="10:00", shift_end="18:00")],
+        booking_columns=[*BOOKING_COLUMNS, "return_of"])
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[replan]\noff_road_drop = "nearest_site"\n', encoding="utf-8")
+    runner = CliRunner()
+    solved = runner.invoke(main, ["solve", "--bookings", str(inputs.bookings), "--fleet",
+                                  str(inputs.fleet), "--config", str(policy), "--out",
+                                  str(tmp_path / "plan"), "--time-limit", "5"])
+    assert solved.exit_code == 0, solved.output
+    old = rows(tmp_path / "plan" / "rosters.csv")
+    assert {r["vehicle_id"] for r in old if r["journey_id"]} == {"V1"}
+    pickup = next(r for r in old if r["journey_id"] == "OUT2" and r["event"] == "pickup")
+    now = format_clock(minutes(pickup["arrival"]) - 10)  # on the road to P2, P1 aboard
+    result = runner.invoke(main, ["replan", "--plan", str(tmp_path / "plan"), "--now", now,
+                                  "--vehicle-off", "V1", "--out", str(tmp_path / "new"),
+                                  "--time-limit", "5"])
+    assert result.exit_code == 0, result.output
+    written = {r["journey_id"]: r for r in rows(tmp_path / "new" / "bookings.csv")}
+    assert written["HOME1"]["return_of"] == "OUT1" and written["HOME1-ON"]["return_of"] == ""
+    verdict = _checked(tmp_path / "new" / "bookings.csv", inputs.fleet, None, tmp_path / "new",
+                       policy)
+    assert verdict.ok, verdict.summary()
+    assert {r["vehicle_id"] for r in rows(tmp_path / "new" / "rosters.csv")
+            if r["journey_id"] == "HOME1-ON"} == {"V2"}
 
 
 def test_patient_aboard_who_cannot_be_dropped_stops_the_run(
