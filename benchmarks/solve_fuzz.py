@@ -14,7 +14,8 @@ which shares no code with the solver). A case fails where a command exits 1 (a f
 ours), a plan breaks a rule (`pts check` exit 3, or a command refusing its own plan), or a
 booking is lost (planned and unassigned do not add up to the day's journeys). An input the
 changes made invalid (exit 2) is counted, not failed: the readers' own fuzz tests are
-`tests/test_fuzz.py`. Failing cases keep their folders under `--work`.
+`tests/test_fuzz.py`. Failing cases keep their folders under `--work`, with the commands
+run on them (`commands.txt`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import csv
 import random
+import shlex
 import shutil
 import subprocess
 import sys
@@ -119,7 +121,12 @@ def _policy(rng: random.Random, folder: Path) -> Path | None:
     return path
 
 
-def _run(args: list[str], timeout_s: float) -> subprocess.CompletedProcess[str]:
+def _run(args: list[str], timeout_s: float, case: Path | None = None
+         ) -> subprocess.CompletedProcess[str]:
+    """`pts ARGS`; kept in `case`/commands.txt, to run again by hand where the case fails."""
+    if case is not None:
+        with (case / "commands.txt").open("a", encoding="utf-8") as log:
+            log.write(shlex.join(["pts", *args]) + "\n")
     return subprocess.run([*PTS, *args], capture_output=True, text=True, timeout=timeout_s,
                           check=False)
 
@@ -134,11 +141,11 @@ def _accounted(plan: Path, journeys: set[str]) -> str | None:
     return f"{len(missing)} booking(s) in neither file: {sorted(missing)[:5]}" if missing else None
 
 
-def _check(bookings: Path, fleet: Path, sites: Path, plan: Path,
-           policy: Path | None) -> str | None:
+def _check(bookings: Path, fleet: Path, sites: Path, plan: Path, policy: Path | None,
+           case: Path) -> str | None:
     args = ["check", "--bookings", str(bookings), "--fleet", str(fleet), "--sites", str(sites),
             "--out", str(plan)]
-    done = _run(args + (["--config", str(policy)] if policy else []), 120)
+    done = _run(args + (["--config", str(policy)] if policy else []), 120, case)
     if done.returncode != 0:
         return f"pts check exit {done.returncode}: {(done.stdout + done.stderr)[-600:]}"
     _, rows = _rows(bookings)
@@ -161,12 +168,12 @@ def one_case(rng: random.Random, case: Path) -> tuple[str, list[str]]:
     changes += [strategy, f"{limit} s"] + (["policy"] if policy else [])
     args = ["solve", "--bookings", str(bookings), "--fleet", str(fleet), "--sites", str(sites),
             "--out", str(case / "plan"), "--time-limit", str(limit), "--strategy", strategy]
-    done = _run(args + (["--config", str(policy)] if policy else []), limit + 120)
+    done = _run(args + (["--config", str(policy)] if policy else []), limit + 120, case)
     if done.returncode == 2:
         return f"bad input: {done.stderr.strip()[-200:]}", changes
     if done.returncode not in (0, 5):
         return f"FAIL: pts solve exit {done.returncode}: {done.stderr[-600:]}", changes
-    why = _check(bookings, fleet, sites, case / "plan", policy)
+    why = _check(bookings, fleet, sites, case / "plan", policy, case)
     if why:
         return f"FAIL: the plan: {why}", changes
     if rng.random() < 0.5:
@@ -189,7 +196,7 @@ def _week(rng: random.Random, case: Path) -> tuple[str, list[str]]:
     args = ["week", "--bookings", str(bookings), "--fleet", str(fleet), "--sites", str(sites),
             "--out", str(case / "week"), "--time-limit", "30"]
     done = _run(args + (["--config", str(policy)] if policy else [])
-                + (["--compare"] if compare else []), 180)
+                + (["--compare"] if compare else []), 180, case)
     if done.returncode == 2:
         return f"bad input: {done.stderr.strip()[-200:]}", changes
     if done.returncode not in (0, 5):
@@ -197,12 +204,11 @@ def _week(rng: random.Random, case: Path) -> tuple[str, list[str]]:
     days = sorted(p for p in (case / "week").iterdir() if p.is_dir() and p.name[0].isdigit())
     if len(days) != 3:
         return f"FAIL: pts week wrote {len(days)} day folders of 3", changes
+    columns, rows = _rows(bookings)
     for day in days:
-        _, rows = _rows(bookings)
         dated = case / f"bookings-{day.name}.csv"
-        columns, _ = _rows(bookings)
         _write(dated, columns, [r for r in rows if r["service_date"] == day.name])
-        why = _check(dated, fleet, sites, day, policy)
+        why = _check(dated, fleet, sites, day, policy, case)
         if why:
             return f"FAIL: {day.name}: {why}", changes
     return "ok", changes
@@ -235,13 +241,14 @@ def _replan(rng: random.Random, case: Path, bookings: Path, fleet: Path, sites: 
         _write(case / "late.csv", columns, [late])
         args += ["--add", str(case / "late.csv")]
     changes.append(f"replan {kind} at {_hhmm(now)}")
-    done = _run(args, 180)
+    done = _run(args, 180, case)
     if done.returncode == 2 or (done.returncode == 3 and kind == "vehicle-off"
                                 and not (case / "new").exists()):
-        return "bad input" if done.returncode == 2 else "ok", changes
+        return (f"bad input: {done.stderr.strip()[-200:]}" if done.returncode == 2
+                else "ok"), changes
     if done.returncode not in (0, 5):
         return f"FAIL: pts replan exit {done.returncode}: {done.stderr[-600:]}", changes
-    why = _check(case / "new" / "bookings.csv", fleet, sites, case / "new", policy)
+    why = _check(case / "new" / "bookings.csv", fleet, sites, case / "new", policy, case)
     return (f"FAIL: the re-plan: {why}" if why else "ok"), changes
 
 
