@@ -31,6 +31,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from pts_optimiser.domain.clock import format_clock, parse_clock
+
 PTS = [sys.executable, "-m", "pts_optimiser"]
 STRATEGIES = ("portfolio", "single", "one-core", "split")
 WEEK_SHARE = 0.15  # a week takes about as long as six days
@@ -50,16 +52,7 @@ def _write(path: Path, columns: list[str], rows: list[dict[str, str]]) -> None:
 
 
 def _hhmm(minute: int) -> str:
-    minute = max(0, min(minute, 23 * 60 + 59))
-    return f"{minute // 60:02d}:{minute % 60:02d}"
-
-
-def _minute(text: str) -> int | None:
-    try:
-        hours, minutes = text.split(":")
-        return int(hours) * 60 + int(minutes)
-    except ValueError:
-        return None
+    return format_clock(max(0, min(minute, 23 * 60 + 59)))  # a time on the day
 
 
 def _change_fleet(rng: random.Random, fleet: Path) -> list[str]:
@@ -68,7 +61,7 @@ def _change_fleet(rng: random.Random, fleet: Path) -> list[str]:
     for row in rows:
         roll = rng.random()
         if roll < 0.15:
-            end, start = _minute(row["shift_end"]), _minute(row["shift_start"])
+            end, start = parse_clock(row["shift_end"]), parse_clock(row["shift_start"])
             if end is not None and start is not None:
                 row["shift_end"] = _hhmm(max(start + 60, end - rng.randint(60, 300)))
                 done.append("shift cut")
@@ -91,7 +84,7 @@ def _change_bookings(rng: random.Random, bookings: Path) -> list[str]:
     for row in rows:
         roll = rng.random()
         if roll < 0.1 and row.get("earliest_pickup") and row.get("latest_pickup"):
-            early, late = _minute(row["earliest_pickup"]), _minute(row["latest_pickup"])
+            early, late = parse_clock(row["earliest_pickup"]), parse_clock(row["latest_pickup"])
             if early is not None and late is not None and late - early > 20:
                 row["latest_pickup"] = _hhmm(early + rng.randint(10, late - early))
                 done.append("narrower window")
@@ -99,7 +92,7 @@ def _change_bookings(rng: random.Random, bookings: Path) -> list[str]:
             row["mobility"] = rng.choice(["stretcher", "wheelchair", "seated"])
             done.append("mobility")
         elif roll < 0.22 and row.get("appointment_time"):
-            at = _minute(row["appointment_time"])
+            at = parse_clock(row["appointment_time"])
             if at is not None:
                 row["appointment_time"] = _hhmm(at + rng.choice([-45, -20, 20, 45]))
                 done.append("appointment moved")
