@@ -405,6 +405,16 @@ def test_a_journey_its_crew_cannot_keep_moves_to_another_crew(tmp_path: Path) ->
     assert verdict.ok, verdict.summary()
 
 
+def _late_discharge(folder: Path, earliest: str, latest: str) -> Path:
+    """folder/late.csv: LATE1, a seated discharge from Royal Derby, collected in the window."""
+    late = folder / "late.csv"
+    late.write_text("journey_id,patient_id,purpose,mobility,pickup_site,dropoff_lat,dropoff_lon,"
+                    "earliest_pickup,latest_pickup\n"
+                    f"LATE1,PL,discharge,seated,RDH,53.017,-1.73,{earliest},{latest}\n",
+                    encoding="utf-8")
+    return late
+
+
 def test_shifts_over_before_the_call_take_no_part(tmp_path: Path) -> None:
     """A late booking after one shift ended unused and another ended back at its base.
 
@@ -419,10 +429,7 @@ def test_shifts_over_before_the_call_take_no_part(tmp_path: Path) -> None:
          vehicle("LATER", shift_start="12:00", shift_end="18:00")])
     runner = _solved(inputs, tmp_path)
     assert {r["vehicle_id"] for r in rows(tmp_path / "plan" / "rosters.csv")} == {"DONE"}
-    late = tmp_path / "late.csv"
-    late.write_text("journey_id,patient_id,purpose,mobility,pickup_site,dropoff_lat,dropoff_lon,"
-                    "earliest_pickup,latest_pickup\n"
-                    "LATE1,PL,discharge,seated,RDH,53.017,-1.73,15:00,15:30\n", encoding="utf-8")
+    late = _late_discharge(tmp_path, "15:00", "15:30")
     result = runner.invoke(main, ["replan", "--plan", str(tmp_path / "plan"), "--now", "12:30",
                                   "--add", str(late), "--vehicle-off", "DONE", "--out",
                                   str(tmp_path / "new"), "--time-limit", "5"])
@@ -447,10 +454,7 @@ def test_a_shift_still_at_base_after_its_break_was_due_is_not_used(tmp_path: Pat
          vehicle("SPARE", shift_start="06:00", shift_end="18:00")])
     runner = _solved(inputs, tmp_path)
     assert {r["vehicle_id"] for r in rows(tmp_path / "plan" / "rosters.csv")} == {"BUSY"}
-    late = tmp_path / "late.csv"
-    late.write_text("journey_id,patient_id,purpose,mobility,pickup_site,dropoff_lat,dropoff_lon,"
-                    "earliest_pickup,latest_pickup\n"
-                    "LATE1,PL,discharge,seated,RDH,53.017,-1.73,14:00,14:30\n", encoding="utf-8")
+    late = _late_discharge(tmp_path, "14:00", "14:30")
     result = runner.invoke(main, ["replan", "--plan", str(tmp_path / "plan"), "--now", "13:00",
                                   "--add", str(late), "--out", str(tmp_path / "new"),
                                   "--time-limit", "5"])
