@@ -30,6 +30,7 @@ from pts_optimiser.domain.diagnostics import InputError, Severity
 from pts_optimiser.domain.exits import ExitCode, OutputError, PtsError
 from pts_optimiser.io.osrm import redact
 from pts_optimiser.io.parse import Inputs, read_problem
+from pts_optimiser.io.planfolder import make_folders
 
 PROGRESS_EVERY_S = 10.0
 LOG_NAME = "nightly.log"
@@ -134,6 +135,20 @@ def _where(exc: BaseException) -> str:
     return f"{Path(frame.filename).name}:{frame.lineno} in {frame.name}"
 
 
+def _modes(inbox: Path) -> tuple[int, int]:
+    """The modes of a new outbox and of the log: the plan's own.
+
+    Owner only unless the inbox's policy says `[output] group_readable`. A policy that does
+    not read gives private modes; the run reports it as bad input, in the log made here.
+    """
+    config = _inputs(inbox).config
+    try:
+        shared = config is not None and load_config(config).group_readable
+    except (InputError, OSError):
+        shared = False
+    return (0o750, 0o640) if shared else (0o700, 0o600)
+
+
 def run_nightly(inbox: Path, outbox: Path, day: str, time_limit_s: float,
                 started: float) -> int:
     """Plan `day` from the inbox into the outbox; returns the exit code (ExitCode)."""
@@ -144,8 +159,10 @@ def run_nightly(inbox: Path, outbox: Path, day: str, time_limit_s: float,
         _say(f"{head}: bad input: --date {exc}; nothing done [exit {ExitCode.BAD_INPUT}]")
         return ExitCode.BAD_INPUT
     try:
-        outbox.mkdir(parents=True, exist_ok=True)
-        stream = (outbox / LOG_NAME).open("a", encoding="utf-8")
+        folder_mode, file_mode = _modes(inbox)
+        make_folders(outbox, folder_mode)
+        stream = os.fdopen(os.open(outbox / LOG_NAME, os.O_WRONLY | os.O_CREAT | os.O_APPEND
+                                   | os.O_CLOEXEC, file_mode), "a", encoding="utf-8")
     except OSError as exc:
         _say(f"{head}: cannot write the outbox: {_why(exc)}; nothing done "
              f"[exit {ExitCode.CANNOT_WRITE}]")

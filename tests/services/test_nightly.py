@@ -73,9 +73,23 @@ def test_all_planned_exits_0(tmp_path: Path) -> None:
     events = [e["event"] for e in _log(outbox)]
     assert events[0] == "start" and "validation" in events and events[-1] == "result"
     assert result.stderr.count("\n") == 1
+    # The outbox and its log are the plan's: private, as every file of it
+    assert _mode(outbox) == 0o700 and _mode(outbox / LOG_NAME) == 0o600
     assert _last_line(result) == (f"nightly {DATE}: planned 6 of 6 servable journeys (6 booked; "
                                   f"0 unassigned, each with its reason) -> {outbox / DATE} "
                                   "[exit 0]")
+
+
+def _mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+def test_outbox_readable_by_the_group_when_the_policy_says_so(tmp_path: Path) -> None:
+    """`[output] group_readable` in the inbox's policy: a new outbox 0750, its log 0640."""
+    inbox, outbox = _inbox(tmp_path), tmp_path / "outbox"
+    (inbox / "config.toml").write_text("[output]\ngroup_readable = true\n")
+    assert _run(inbox, outbox, date="2026-12-09").exit_code == 2  # no bookings that day
+    assert _mode(outbox) == 0o750 and _mode(outbox / LOG_NAME) == 0o640
 
 
 def test_unassigned_with_reasons_exits_0(tmp_path: Path) -> None:
