@@ -127,6 +127,7 @@ def _die(part: object, settings: object) -> None:
     os._exit(1)  # as a killed or out-of-memory child would
 
 
+@pytest.mark.usefixtures("forked_searches")
 def test_a_failed_half_keeps_the_whole_day(tmp_path: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """If a half's process dies, the whole-day routes stand and a plan is still made."""

@@ -27,7 +27,9 @@ def test_fallback_plan_is_legal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     problem, _ = read_problem(Inputs(tmp_path / "day" / "bookings.csv",
                                      tmp_path / "day" / "fleet.csv"), load_config())
     monkeypatch.setattr(strategies_module, "solve_routing", _no_solution)
-    plan = solve(problem, SolveOptions(time_limit_s=5))
+    # In this process: a spawned search (the portfolio's, beside pytest-xdist's threads)
+    # would not see the patch.
+    plan = solve(problem, SolveOptions(time_limit_s=5, strategy="one-core"))
     assert plan.search["status"] == "fallback: one at a time"
     assert len(plan.planned) > 50
     assert len(plan.planned) + len(plan.unassigned) == 150

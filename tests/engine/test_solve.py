@@ -230,6 +230,7 @@ def _construction_without_breaks(data: RoutingInput, settings: SearchSettings,
     return replace(outcome, routes=routes, objective=outcome.objective + dropped * data.break_cost)
 
 
+@pytest.mark.usefixtures("forked_searches")
 @pytest.mark.parametrize("first_plan", [_construction_first, _construction_without_breaks])
 def test_ruin_and_recreate_keeps_every_rule(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                             first_plan: object) -> None:
@@ -269,6 +270,7 @@ def test_one_core_is_one_search_then_ruin_and_recreate(tmp_path: Path,
     assert len(plan.planned) >= 12
 
 
+@pytest.mark.usefixtures("forked_searches")
 def test_a_failed_portfolio_search_leaves_the_other(tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """If one search's process dies, the other's plan is written, legal and whole."""
@@ -283,6 +285,7 @@ def test_a_failed_portfolio_search_leaves_the_other(tmp_path: Path,
     assert str(plan.search["status"]).endswith("; the tabu search's process failed")
 
 
+@pytest.mark.usefixtures("forked_searches")
 def test_second_search_alone_keeps_every_rule(tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """Tabu search over pair moves only plans long shifts legally, breaks included."""
@@ -444,6 +447,7 @@ def _no_construction(data: RoutingInput, settings: SearchSettings,
     return solve_routing(data, settings, **given)  # type: ignore[arg-type]
 
 
+@pytest.mark.usefixtures("forked_searches")
 def test_ruin_and_recreate_starts_from_the_fallback(tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """No OR-Tools plan in time: ruin and recreate improves one at a time's, legally."""
@@ -463,6 +467,7 @@ def _searches_forever(*_: object) -> RoutingOutcome | None:
     return None
 
 
+@pytest.mark.usefixtures("forked_searches")
 def test_a_search_past_its_limit_is_ended(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A search that overruns is ended soon after the limit; the fallback plan is written."""
     monkeypatch.setattr(strategies_module, "_search", _searches_forever)
