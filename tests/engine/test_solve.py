@@ -351,14 +351,27 @@ def test_both_searches_start_from_a_sketch(monkeypatch: pytest.MonkeyPatch) -> N
     assert [construct for _, construct, _ in asked] == [True, True]
 
 
-def test_a_start_that_cannot_be_repaired_leaves_ortools_the_time(
+def test_a_start_that_cannot_be_repaired_leaves_the_usual_search_the_time(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    """Ruin and recreate finds nothing from the start given: OR-Tools plans the day."""
-    monkeypatch.setattr(strategies_module, "_recreated", lambda *_, **__: None)
+    """A sketch ruin and recreate cannot repair: the day is built as a day alone is.
+
+    OR-Tools builds it and ruin and recreate improves that plan with the time left; the
+    status says so.
+    """
+    asked: list[str] = []
+
+    def recreated(data: RoutingInput, first: RoutingOutcome | None, seconds: float, seed: int,
+                  start: object = None, **_: object) -> RoutingOutcome | None:
+        asked.append("sketch" if start is not None else "OR-Tools' plan")
+        return None if start is not None else first
+
+    monkeypatch.setattr(strategies_module, "_recreated", recreated)
     outcome = strategies_module._search(_two_journeys(), SearchSettings(5.0), seed=0,
                                         start=[[2, 3, 4, 5]], construct=False,
                                         start_name=strategies_module.SKETCH)
     assert outcome is not None and outcome.objective == 50
+    assert asked == ["sketch", "OR-Tools' plan"]
+    assert outcome.status.endswith(f"; {strategies_module.SKETCH} could not be repaired")
 
 
 def test_a_recreated_plan_the_model_refuses_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
