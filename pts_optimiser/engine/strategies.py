@@ -137,8 +137,9 @@ def _search(data: RoutingInput, settings: SearchSettings, seed: int,
     A start plan that serves more than OR-Tools' first plan is the one improved. A start
     that ruin and recreate cannot repair (it breaks a rule even without its journeys), or
     whose plan the model refuses, leaves the time left to the usual search from OR-Tools'
-    first plan, its status saying so: OR-Tools alone served 268 of a week's Thursday's 298
-    journeys where each search from the sketch served 289-293 (docs/week.md).
+    first plan, its status saying so: on a 300-journey day OR-Tools alone serves some 20
+    journeys fewer (docs/week.md, seed 7). A plan refused at the end has only the time
+    kept back to time it, and is seldom rebuilt in that.
     """
     started = time.monotonic()
     timings: dict[str, float] = {}
