@@ -67,13 +67,20 @@
 
   // The board reloads after every action: the seconds a coordinator chose stay for the tab.
   const secondsField = document.getElementById("seconds");
+  function keepSeconds() { window.sessionStorage.setItem("pts-seconds", secondsField.value); }
   if (secondsField) {
     const kept = window.sessionStorage.getItem("pts-seconds");
-    if (kept && Number(kept) >= 1) { secondsField.value = kept; }
-    secondsField.addEventListener("input", function () { window.sessionStorage.setItem("pts-seconds", secondsField.value); });
+    // Typed before this script ran (a slow machine): the coordinator's, not the kept one.
+    if (secondsField.value !== secondsField.defaultValue) { keepSeconds(); }
+    else if (kept && Number(kept) >= 1) { secondsField.value = kept; }
+    secondsField.addEventListener("input", keepSeconds);
   }
 
-  function seconds() { return secondsField ? Number(secondsField.value) || 30 : 30; }
+  function seconds() {
+    if (!secondsField) { return 30; }
+    keepSeconds();
+    return Number(secondsField.value) || 30;
+  }
 
   async function act(path, payload, okStatus) {
     text(message, "Working...");
