@@ -497,8 +497,12 @@ def _cancellations(old: Plan, problem: Problem, cancel: Sequence[str], picked: s
                    now_min: int) -> _Cancelled:
     """What `cancel` takes off the day, given the journeys `picked` up by `now_min`."""
     journeys = {j.journey_id: j for j in problem.journeys}
+    # `picked` holds the pickups a crew is driving to as well: they are kept as they are.
+    reached = {s.journey.journey_id for r in old.rosters for s in r.stops
+               if s.journey is not None and s.event is Event.PICKUP and s.arrival_min <= now_min}
     notes = [f"journey {j} was already collected at {format_clock(now_min)}: not cancelled"
-             for j in cancel if j in picked]
+             if j in reached else f"journey {j} is under way at {format_clock(now_min)} (its "
+             "crew is driving to the pickup): not cancelled" for j in cancel if j in picked]
     # Cancelled in an earlier re-plan of this day: it stays cancelled, with its first reason.
     earlier = {u.journey.journey_id: u for u in old.unassigned if u.reason is Reason.CANCELLED}
     notes += [f"journey {j} was already cancelled" for j in cancel if j in earlier]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -51,8 +52,11 @@ def day(tmp_path_factory: pytest.TempPathFactory) -> Path:
                              52.93 + k / 100, -1.48, f"{12 + k // 2}:{(k % 2) * 30:02d}",
                              "2026-12-01"])
     rosters = rows(work / "plan" / "rosters.csv")
-    later = [r["journey_id"] for r in rosters
-             if r["event"] == "pickup" and minutes(r["arrival"]) > minutes(NOW) + 30]
+    # Pickups no crew is on its way to at 11:00 (one driving there keeps it: tested below).
+    later = [r["journey_id"] for before, r in pairwise(rosters)
+             if r["event"] == "pickup" and minutes(r["arrival"]) > minutes(NOW) + 30
+             and before["vehicle_id"] == r["vehicle_id"]
+             and minutes(before["departure"]) > minutes(NOW)]
     cancelled = later[:3]
     (work / "cancelled.txt").write_text(",".join(cancelled))
     result = runner.invoke(main, ["replan", "--plan", str(work / "plan"), "--now", NOW,
@@ -97,6 +101,22 @@ def test_late_discharges_planned_and_cancellations_listed(day: Path) -> None:
     unassigned = {r["journey_id"]: r["reason"] for r in rows(day / "new" / "unassigned.csv")}
     for journey in (day / "cancelled.txt").read_text().split(","):
         assert unassigned[journey].startswith("cancelled")
+
+
+def test_a_pickup_its_crew_is_driving_to_is_not_cancelled_and_says_so(day: Path) -> None:
+    """Cancelled while its crew is on the road to it, a pickup stays, and the note says why."""
+    rosters = rows(day / "plan" / "rosters.csv")
+    heading = next(r for before, r in pairwise(rosters)
+                   if r["event"] == "pickup" and before["vehicle_id"] == r["vehicle_id"]
+                   and minutes(before["departure"]) <= minutes(NOW) < minutes(r["arrival"]))
+    result = CliRunner().invoke(main, ["replan", "--plan", str(day / "plan"), "--now", NOW,
+                                       "--cancel", heading["journey_id"],
+                                       "--out", str(day / "heading"), "--time-limit", "5"])
+    assert result.exit_code == 0, result.output
+    assert (f"journey {heading['journey_id']} is under way at {NOW} (its crew is driving to "
+            "the pickup): not cancelled") in result.output
+    planned = {r["journey_id"] for r in rows(day / "heading" / "rosters.csv")}
+    assert heading["journey_id"] in planned
 
 
 def test_new_plan_passes_the_checker(day: Path) -> None:
