@@ -122,7 +122,8 @@ def test_board_in_a_browser(server: str, tmp_path: Path) -> None:
         page.wait_for_selector(f'.run.locked[data-vehicle="{other}"]')
         locked_at = int(page.locator("#board").get_attribute("data-version") or 0)
         # The page has reloaded after every action since: the seconds chosen stay.
-        assert page.get_by_label("Seconds to plan").input_value() == "3"
+        # The page is drawn before its script puts the kept seconds back: wait for the script.
+        sync_api.expect(page.get_by_label("Seconds to plan")).to_have_value("3")
         page.get_by_role("button", name="Re-plan the rest (keeps locks)").click()
         page.wait_for_selector(f'#board[data-status="planned"]:not([data-version="{locked_at}"])',
                                timeout=90_000)
@@ -171,5 +172,5 @@ def test_seconds_typed_before_the_script_runs_are_kept(server: str, tmp_path: Pa
         page.wait_for_load_state("load")
         page.unroute("**/static/board.js")
         page.reload()
-        assert page.get_by_label("Seconds to plan").input_value() == "7"
+        sync_api.expect(page.get_by_label("Seconds to plan")).to_have_value("7")
         browser.close()
