@@ -141,12 +141,14 @@ def _modes(inbox: Path) -> tuple[int, int]:
     Owner only unless the inbox's policy says `[output] group_readable`. A policy that does
     not read gives private modes; the run reports it as bad input, in the log made here.
     """
+    from pts_optimiser.views.writers import modes
+
     config = _inputs(inbox).config
     try:
         shared = config is not None and load_config(config).group_readable
     except (InputError, OSError):
         shared = False
-    return (0o750, 0o640) if shared else (0o700, 0o600)
+    return modes(shared)
 
 
 def run_nightly(inbox: Path, outbox: Path, day: str, time_limit_s: float,

@@ -173,7 +173,7 @@ def write_folder(out: Path, build: Callable[[Path], None], keep_previous: Path |
         planfolder.clean_leftovers(out)
         if previous is not None:
             planfolder.clean_leftovers(previous)
-        staging = planfolder.staging_folder(out, _folder_mode(group_readable))
+        staging = planfolder.staging_folder(out, modes(group_readable)[0])
     except OSError as exc:
         raise OutputError(f"cannot write in {out.parent}: {exc.strerror or exc}",
                           ["check the folder exists, is writable and the disk has room"]
@@ -297,17 +297,16 @@ def _maps_into(plan: Plan, folder: Path, privacy: bool | None = None, tiles: str
         write_text(folder / name, html)
 
 
-def _folder_mode(group_readable: bool) -> int:
-    return 0o750 if group_readable else 0o700
+def modes(group_readable: bool) -> tuple[int, int]:
+    """A plan's folders' mode and its files': its owner's only, or its group's to read too."""
+    return (0o750, 0o640) if group_readable else (0o700, 0o600)
 
 
 def _restrict(folder: Path, group_readable: bool) -> None:
-    folder.chmod(_folder_mode(group_readable))
+    folder_mode, file_mode = modes(group_readable)
+    folder.chmod(folder_mode)
     for path in folder.rglob("*"):
-        if path.is_dir():
-            path.chmod(_folder_mode(group_readable))
-        else:
-            path.chmod(0o640 if group_readable else 0o600)
+        path.chmod(folder_mode if path.is_dir() else file_mode)
 
 
 def _swap_in(staging: Path, out: Path, keep_previous: Path | None = None) -> None:
