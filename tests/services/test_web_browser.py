@@ -144,8 +144,8 @@ def test_board_in_a_browser(server: str, tmp_path: Path) -> None:
 def test_seconds_typed_before_the_script_runs_are_kept(server: str, tmp_path: Path) -> None:
     """Seconds typed before the page's script runs (a slow machine) stay after a reload.
 
-    As seconds typed later do. Under two test processes the walk-through above once typed
-    them that early, and the board planned with 3 s but showed 30 after reloading.
+    As seconds typed later do. Before, the script only kept what was typed once it ran: the
+    day was planned with the seconds typed, and the field showed 30 again after reloading.
     """
     day = tiny_day(tmp_path / "in")
     with sync_api.sync_playwright() as playwright:
