@@ -60,6 +60,10 @@ CONSTRUCTION_SHARE = 1 / 2
 MIN_RECREATE_S = 0.5  # below this ruin and recreate would not repay re-timing the plan
 
 
+RETIME_TRIES = 3  # timings of one plan, while the time kept back for them lasts
+_ORDINAL = {2: "second", 3: "third"}
+
+
 # Ruin and recreate from a sketch (a week's day from another day's runs, its regulars
 # already with their usual crews) starts half as hot as from a plan of the day's own: hot,
 # its first fifth or so moves regulars off their crews freely, to put them back later. On
@@ -144,14 +148,15 @@ def _search(data: RoutingInput, settings: SearchSettings, seed: int,
     started = time.monotonic()
     timings: dict[str, float] = {}
     if not construct and start is not None:
+        why: list[str] = []
         found = _recreated(data, None, settings.time_limit_s, seed, start=start,
-                           start_name=start_name)
+                           start_name=start_name, why=why)
         remaining = settings.time_limit_s - (time.monotonic() - started)
         if found is not None or remaining < least_search_s(data):
             return found
         built = _search(data, replace(settings, time_limit_s=remaining), seed)
-        return None if built is None else replace(
-            built, status=f"{built.status}; {start_name} could not be repaired")
+        lost = f"{start_name}: {why[0]}" if why else f"{start_name} could not be repaired"
+        return None if built is None else replace(built, status=f"{built.status}; {lost}")
     first = solve_routing(data, replace(
         settings, time_limit_s=max(1.0, settings.time_limit_s * CONSTRUCTION_SHARE),
         stop_after_s=max(1.0, settings.time_limit_s * ORTOOLS_SHARE)), timings=timings)
@@ -194,13 +199,14 @@ def model_s_guess(data: RoutingInput) -> float:
 
 def _recreated(data: RoutingInput, first: RoutingOutcome | None, seconds: float,
                seed: int, start: Sequence[Sequence[int]] | None = None,
-               model_s: float | None = None, start_name: str = ONE_AT_A_TIME
-               ) -> RoutingOutcome | None:
+               model_s: float | None = None, start_name: str = ONE_AT_A_TIME,
+               why: list[str] | None = None) -> RoutingOutcome | None:
     """The plan after ruin and recreate, timed and accepted by the OR-Tools model; else `first`.
 
     Ruin and recreate starts from `start` if given, else from `first`'s routes. The time
     kept back for the model to time the new routes is RETIME_BUILDS times what building it
-    took, at least RETIME_MIN_S.
+    took, at least RETIME_MIN_S. A plan the model refuses leaves `first`, its status saying
+    so, and the refusal in `why`.
     """
     built_s = first.model_s if first is not None else (model_s or model_s_guess(data))
     # A plan ruin and recreate found is lost if timing it runs out of time: be generous
@@ -222,20 +228,47 @@ def _recreated(data: RoutingInput, first: RoutingOutcome | None, seconds: float,
                      foreign=start is not None)
     if found is None or (first is not None and found.cost >= found.start_cost):
         return first
-    timed = solve_routing(data, SearchSettings(retime_s, solution_limit=1),
-                          initial_routes=found.routes, warm_only=True)
+    timed, timings = _timed(data, found.routes, retime_s)
     if timed is None:
-        return first
+        refused = ("ruin and recreate's plan refused by the model "
+                   f"({timings} timing{'s' if timings > 1 else ''})")
+        if why is not None:
+            why.append(refused)
+        return None if first is None else replace(first, status=f"{first.status}; {refused}")
+    # A refusal the next timing overturned (docs/week.md, 2026-12-07): said in the status.
+    retried = f"; timed at the {_ORDINAL[timings]} try" if timings > 1 else ""
     if first is None:
-        return replace(timed, status=f"{start_name}, then ruin and recreate",
+        return replace(timed, status=f"{start_name}, then ruin and recreate{retried}",
                        seconds=search_s + timed.seconds, solutions=found.improvements)
     # The model is the judge: the new plan is kept only if it takes the routes with every
     # rule, counts them cheaper and they serve no fewer journeys.
     if served(timed, data) < served(first, data) or timed.objective >= first.objective:
         return first
-    status = (start_name if start is not None else first.status) + ", then ruin and recreate"
+    status = ((start_name if start is not None else first.status)
+              + f", then ruin and recreate{retried}")
     return replace(timed, status=status, seconds=first.seconds + search_s + timed.seconds,
                    solutions=first.solutions + found.improvements, model_s=first.model_s)
+
+
+def _timed(data: RoutingInput, routes: Sequence[Sequence[int]], seconds: float
+           ) -> tuple[RoutingOutcome | None, int]:
+    """The model's timing of `routes` and how many timings it took; None if all refused.
+
+    A refusal that comes with time left is timed again while another timing fits in what
+    is left of `seconds`: on a week's day both searches' plans were once refused about a
+    fifth of the way into their time, and the same routes were accepted in a fresh process
+    every time (docs/week.md).
+    """
+    deadline = time.monotonic() + seconds
+    for timing in range(1, RETIME_TRIES + 1):
+        began = time.monotonic()
+        timed = solve_routing(data, SearchSettings(max(0.1, deadline - began), solution_limit=1),
+                              initial_routes=routes, warm_only=True)
+        if timed is not None:
+            return timed, timing
+        if deadline - time.monotonic() < time.monotonic() - began:
+            break
+    return None, timing
 
 
 def carried_whole(routes: Sequence[Sequence[int]], data: RoutingInput) -> list[list[int]]:

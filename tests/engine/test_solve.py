@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -374,6 +375,25 @@ def test_a_start_that_cannot_be_repaired_leaves_the_usual_search_the_time(
     assert outcome.status.endswith(f"; {strategies_module.SKETCH} could not be repaired")
 
 
+def test_a_sketch_whose_plan_the_model_refuses_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A repaired sketch the model refused is not called one that could not be repaired."""
+    def recreated(data: RoutingInput, first: RoutingOutcome | None, seconds: float, seed: int,
+                  start: object = None, why: list[str] | None = None, **_: object
+                  ) -> RoutingOutcome | None:
+        if start is None:
+            return first
+        assert why is not None
+        why.append("ruin and recreate's plan refused by the model (2 timings)")
+        return None
+
+    monkeypatch.setattr(strategies_module, "_recreated", recreated)
+    outcome = strategies_module._search(_two_journeys(), SearchSettings(5.0), seed=0,
+                                        start=[[2, 3, 4, 5]], construct=False,
+                                        start_name=strategies_module.SKETCH)
+    assert outcome is not None and outcome.status.endswith(
+        f"; {strategies_module.SKETCH}: ruin and recreate's plan refused by the model (2 timings)")
+
+
 def test_a_recreated_plan_the_model_refuses_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
     """Ruin and recreate's routes must pass the OR-Tools model; a drop-off first does not."""
     data = _two_journeys()
@@ -381,8 +401,39 @@ def test_a_recreated_plan_the_model_refuses_is_not_used(monkeypatch: pytest.Monk
     assert first is not None
     broken = RecreateOutcome(((3, 2, 5, 4),), 1, first.objective, 1, 1)
     monkeypatch.setattr(strategies_module, "recreate", lambda *_, **__: broken)
-    kept = strategies_module._recreated(data, first, 5.0, seed=0)
-    assert kept is first
+    why: list[str] = []
+    kept = strategies_module._recreated(data, first, 5.0, seed=0, why=why)
+    assert kept is not None and kept.routes == first.routes
+    refused = "ruin and recreate's plan refused by the model (3 timings)"
+    assert kept.status == f"{first.status}; {refused}" and why == [refused]
+
+
+def test_a_refusal_the_next_timing_overturns_keeps_the_plan(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A timing refused with time left is tried again; the plan is kept, the status says so.
+
+    A week's day once lost both searches' plans to refusals that the same routes never met
+    again in a fresh process (docs/week.md).
+    """
+    repaired = RecreateOutcome(((2, 3, 4, 5),), 1, 2, 1, 1)
+    timings: list[bool] = []
+
+    def once_refused(data: RoutingInput, settings: SearchSettings,
+                     initial_routes: Sequence[Sequence[int]] | None = None, warm_only: bool = False
+                     ) -> RoutingOutcome | None:
+        timings.append(warm_only)
+        if len(timings) == 1:
+            return None
+        return solve_routing(data, settings, initial_routes=initial_routes, warm_only=warm_only)
+
+    monkeypatch.setattr(strategies_module, "recreate", lambda *_, **__: repaired)
+    monkeypatch.setattr(strategies_module, "solve_routing", once_refused)
+    kept = strategies_module._recreated(_two_journeys(), None, 5.0, seed=0, start=[[4, 5]],
+                                        start_name=strategies_module.SKETCH)
+    assert timings == [True, True]
+    assert kept is not None and [[v.node for v in r[1:-1]] for r in kept.routes] == [[2, 3, 4, 5]]
+    assert kept.status == (f"{strategies_module.SKETCH}, then ruin and recreate; "
+                           "timed at the second try")
 
 
 def test_the_share_ends_no_sooner_than_the_first_plan(monkeypatch: pytest.MonkeyPatch) -> None:
