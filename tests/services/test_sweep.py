@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import defaultdict
@@ -182,23 +183,31 @@ def _kill_a_busy_worker(client: Any, delay_s: float, killed: dict[str, Any]) -> 
 
 
 def test_task_of_a_killed_worker_is_retried(tiny: Path, tmp_path: Path) -> None:
-    """A worker killed mid-solve: its task runs again elsewhere and every row is a checked plan."""
+    """A worker killed mid-solve: its task runs again elsewhere and every row is a checked plan.
+
+    The killed task's scratch (a day's bookings) is not left behind: it was in the worker's
+    own directory, which Dask removes when the worker's replacement starts.
+    """
     spec = SweepSpec((tiny / "day",), (tiny / "six.csv", tiny / "=cmd()<i>four.csv"),
                      seeds=(0,), time_limit_s=4)
-    out = tmp_path / "out"
+    out, workers = tmp_path / "out", tmp_path / "workers"
     killed: dict[str, Any] = {}
     killers: list[threading.Thread] = []
+    scratch_before = set(Path(tempfile.gettempdir()).glob("pts-sweep-*"))
 
     def kill_one(client: Any) -> None:
         killers.append(threading.Thread(target=_kill_a_busy_worker, args=(client, 1.5, killed)))
         killers[0].start()
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None) as cluster:  # type: ignore[no-untyped-call]
+                      dashboard_address=None, local_directory=workers
+                      ) as cluster:  # type: ignore[no-untyped-call]
         result = run_sweep(spec, out, scheduler=cluster.scheduler_address, keep_plans=True,
                            on_started=kill_one)
         killers[0].join()
     assert killed, "no worker was killed"
+    assert set(Path(tempfile.gettempdir()).glob("pts-sweep-*")) == scratch_before
+    assert list(workers.rglob("pts-sweep-*")) == []
     assert result.failed == [] and len(result.rows) == 2
     retried = [r for r in result.rows if f"pts-sweep-{r['task']}-kept" in killed["keys"]]
     assert retried, (killed, [r["task"] for r in result.rows])

@@ -95,6 +95,21 @@ def _worker_name() -> str:
         return f"{socket.gethostname()} pid {os.getpid()}"
 
 
+def _scratch_parent() -> str | None:
+    """Where a task writes its day and plan: its Dask worker's own directory, else the temp.
+
+    A worker killed mid-task (out of memory, kill -9) cannot remove its scratch, which
+    holds a day's bookings; Dask removes a dead worker's directory when the next worker
+    starts beside it (the nanny restarts it), so the bookings do not outlive the sweep.
+    """
+    try:
+        from distributed import get_worker
+
+        return str(get_worker().local_directory)
+    except ValueError:
+        return None
+
+
 def percentile(values: list[int], share: float) -> float:
     """Nearest-rank percentile: the smallest value with at least `share` of them at or below."""
     if not values:
@@ -225,7 +240,7 @@ def run_task(task: Task, keep_plan: bool = False) -> dict[str, Any]:
     started = time.monotonic()
     row: dict[str, object] = dict(task.identity())
     plan_tar: bytes | None = None
-    with tempfile.TemporaryDirectory(prefix="pts-sweep-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="pts-sweep-", dir=_scratch_parent()) as scratch:
         bookings, fleet, sites, config_path = _write_sources(task, Path(scratch) / "in")
         inputs = Inputs(bookings, fleet, sites, config_path)
         problem, _ = read_problem(inputs, load_config(config_path))
