@@ -62,6 +62,9 @@ MIN_RECREATE_S = 0.5  # below this ruin and recreate would not repay re-timing t
 
 RETIME_TRIES = 3  # timings of one plan, while the time kept back for them lasts
 _ORDINAL = {2: "second", 3: "third"}
+# In a search's status where the model refused its plan, or took it only when tried again.
+REFUSED = "ruin and recreate's plan refused by the model"
+RETIMED = "timed at the"
 
 
 # Ruin and recreate from a sketch (a week's day from another day's runs, its regulars
@@ -230,13 +233,12 @@ def _recreated(data: RoutingInput, first: RoutingOutcome | None, seconds: float,
         return first
     timed, timings = _timed(data, found.routes, retime_s)
     if timed is None:
-        refused = ("ruin and recreate's plan refused by the model "
-                   f"({timings} timing{'s' if timings > 1 else ''})")
+        refused = f"{REFUSED} ({timings} timing{'s' if timings > 1 else ''})"
         if why is not None:
             why.append(refused)
         return None if first is None else replace(first, status=f"{first.status}; {refused}")
     # A refusal the next timing overturned (docs/week.md, 2026-12-07): said in the status.
-    retried = f"; timed at the {_ORDINAL[timings]} try" if timings > 1 else ""
+    retried = f"; {RETIMED} {_ORDINAL[timings]} try" if timings > 1 else ""
     if first is None:
         return replace(timed, status=f"{start_name}, then ruin and recreate{retried}",
                        seconds=search_s + timed.seconds, solutions=found.improvements)
@@ -366,6 +368,11 @@ def portfolio(data: RoutingInput, settings: SearchSettings, progress: ProgressFn
     failed = [_name(variant) for variant, future in zip(variants, futures, strict=True)
               if future.cancelled() or future.exception() is not None]
     notes += "".join(f"; the {name}'s process failed" for name in failed)
+    # The plan not kept: whether the model refused it, or took it only when tried again
+    # (docs/week.md, 2026-12-07): how often that happens is otherwise not seen.
+    notes += "".join(f"; the {_name(variant)}'s plan: {part}" for variant, outcome in finished
+                     if outcome is not best for part in outcome.status.split("; ")
+                     if part.startswith((REFUSED, RETIMED)) or f": {REFUSED}" in part)
     head = f"portfolio: {search} kept" if len(variants) > 1 else f"one search: {search}"
     return replace(best, status=f"{head} ({best.status}){notes}",
                    solutions=sum(outcome.solutions for _, outcome in finished))

@@ -352,6 +352,32 @@ def test_both_searches_start_from_a_sketch(monkeypatch: pytest.MonkeyPatch) -> N
     assert [construct for _, construct, _ in asked] == [True, True]
 
 
+def test_the_plan_not_kept_tells_of_its_refusal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The status of a day names a refusal or a second timing in the search not kept too."""
+    statuses = {6: f"{strategies_module.SKETCH}, then ruin and recreate",
+                7: (f"{strategies_module.SKETCH}, then ruin and recreate; "
+                    "timed at the second try")}
+    routes = {6: ((Visit(0, 0), Visit(2, 10), Visit(3, 20), Visit(4, 30), Visit(5, 40),
+                   Visit(1, 50)),),
+              7: ((Visit(0, 0), Visit(2, 10), Visit(3, 20), Visit(1, 30)),)}
+
+    def searched(data: RoutingInput, settings: SearchSettings, seed: int,
+                 *_: object) -> RoutingOutcome:
+        return RoutingOutcome(routes[seed], 100, statuses[seed], 1.0)
+
+    monkeypatch.setattr(processes_module, "ProcessPoolExecutor", SerialPool)
+    monkeypatch.setattr(strategies_module, "_search", searched)
+    kept = strategies_module.portfolio(_two_journeys(), SearchSettings(5.0), None, seed=3,
+                                       start=[[2, 3, 4, 5]], from_start=True)
+    assert kept is not None and kept.routes == routes[6]
+    assert kept.status.endswith("; the tabu search's plan: timed at the second try")
+    refused = f"{strategies_module.SKETCH}: {strategies_module.REFUSED} (3 timings)"
+    statuses[7] = f"guided local search; {refused}"
+    kept = strategies_module.portfolio(_two_journeys(), SearchSettings(5.0), None, seed=3,
+                                       start=[[2, 3, 4, 5]], from_start=True)
+    assert kept is not None and kept.status.endswith(f"; the tabu search's plan: {refused}")
+
+
 def test_a_start_that_cannot_be_repaired_leaves_the_usual_search_the_time(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """A sketch ruin and recreate cannot repair: the day is built as a day alone is.
