@@ -19,7 +19,7 @@ from pts_optimiser.domain.deadline import Deadline
 from pts_optimiser.domain.diagnostics import Code, InputError, Severity, error
 from pts_optimiser.domain.exits import ExitCode, PtsError
 from pts_optimiser.domain.plan import Event, Plan, Reason, Roster, Stop, Unassigned
-from pts_optimiser.domain.problem import Journey, Place, Problem, Site
+from pts_optimiser.domain.problem import Journey, Place, Problem, Site, VehicleShift
 from pts_optimiser.domain.travel import EstimatedTravel
 from pts_optimiser.engine.solve import SolveOptions, solve
 from pts_optimiser.io.osrm import travel_model
@@ -155,6 +155,25 @@ def _start(roster: Roster, now_min: int, journeys: dict[str, Journey], off_road:
                         any(s.event is Event.BREAK for s in done), off_road or finished,
                         not_before_min=now_min if off_road and not finished else 0,
                         turned_at=turned_at, turned_m=turned_m)
+
+
+def _rested(vehicle: VehicleShift, earliest_after_min: int, latest_after_min: int,
+            now_min: int) -> VehicleStart | None:
+    """A shift still at its base after its break's latest start, with the break taken there.
+
+    The break ends by `now_min` where its window allows (else at its latest start); None
+    when the shift ends before such a break could end.
+    """
+    start = max(vehicle.shift_start_min + earliest_after_min,
+                min(vehicle.shift_start_min + latest_after_min, now_min - vehicle.break_min))
+    end = start + vehicle.break_min
+    if end >= vehicle.shift_end_min:
+        return None
+    base = vehicle.base
+    out = Stop(Event.START, base.lat, base.lon, base.label, vehicle.shift_start_min,
+               vehicle.shift_start_min, vehicle.shift_start_min, 0)
+    rest = Stop(Event.BREAK, base.lat, base.lon, base.label, start, start, end, 0)
+    return VehicleStart((out, rest), break_taken=True, not_before_min=now_min)
 
 
 def merged_bookings(table: Table, late: Table | None) -> Table:
@@ -433,19 +452,31 @@ def replan(old: Plan, merged: Table, now_min: int, cancel: Sequence[str],
     out = {u.journey.journey_id for u in cancelled.gone}
     idle_off = {v for v in vehicle_off if v not in starts or starts[v].idle}
     notes = [*cancelled.notes, *_off_road_notes(idle_off, onward)]
-    # A shift that never left its base and is over by now has no part in the rest of the day,
-    # nor one whose break had to start before now: no break can be planned for it any more.
+    # A shift that never left its base and is over by now has no part in the rest of the day.
+    # One whose break had to start before now was at its base all through the break's
+    # window: the break is recorded there, and the crew works on (else no break could be
+    # planned within the rules, and a spare crew a coordinator reaches for at midday sat out).
     idle = [v for v in problem.vehicles if v.vehicle_id in starts and starts[v.vehicle_id].idle
             and v.vehicle_id not in idle_off]
     rules = problem.config.breaks
-    no_break = [v for v in idle if v.shift_end_min > now_min
-                and v.shift_length_min > rules.required_over_min
-                and v.shift_start_min + rules.latest_after_start_min < now_min]
+    due = [v for v in idle if v.shift_end_min > now_min
+           and v.shift_length_min > rules.required_over_min
+           and v.shift_start_min + rules.latest_after_start_min < now_min]
+    rested = {v.vehicle_id: _rested(v, rules.earliest_after_start_min,
+                                    rules.latest_after_start_min, now_min) for v in due}
+    no_break = [v for v in due if rested[v.vehicle_id] is None]
+    for vehicle_id, begin in rested.items():
+        if begin is not None:
+            starts[vehicle_id] = begin
+            taken = begin.done[-1]
+            notes.append(f"{vehicle_id} had not left its base by its break's latest start: the "
+                         f"break is recorded there at {format_clock(taken.service_start_min)}-"
+                         f"{format_clock(taken.departure_min)}, and the crew takes work from "
+                         f"{format_clock(begin.free_min)}")
     if no_break:
         names = ", ".join(v.vehicle_id for v in no_break)
         notes.append(f"not used for the rest of the day: {names}, which had not left their base "
-                     "and whose break was due to start before now (no break can be planned for "
-                     "them within the rules)")
+                     "and whose shift ends before a break at the base could end")
     idle_off |= {v.vehicle_id for v in idle if v.shift_end_min <= now_min} \
         | {v.vehicle_id for v in no_break}
     # The unit of service is the patient's day: a patient taken out today, or still planned

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+from dataclasses import replace
 from itertools import pairwise
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from pts_optimiser.cli import main
 from pts_optimiser.domain.clock import format_clock
 from pts_optimiser.domain.config import load_config
 from pts_optimiser.io.parse import Inputs, read_problem
-from pts_optimiser.services.replan import CHANGE_KINDS
+from pts_optimiser.services.replan import CHANGE_KINDS, _rested
 from tests.helpers import (
     BOOKING_COLUMNS,
     FIXTURES,
@@ -462,11 +463,14 @@ def test_shifts_over_before_the_call_take_no_part(tmp_path: Path) -> None:
     assert verdict.ok, verdict.summary()
 
 
-def test_a_shift_still_at_base_after_its_break_was_due_is_not_used(tmp_path: Path) -> None:
-    """SPARE never left its base, and its break had to start by 12:00: at 13:00 it stays there.
+def test_a_shift_still_at_base_after_its_break_was_due_breaks_there_and_works_on(
+        tmp_path: Path) -> None:
+    """SPARE never left its base, and its break had to start by 12:00: at 13:00 it can work.
 
-    Found by `benchmarks/solve_fuzz.py`: SPARE was given the late booking with its break at
-    13:00, and the checker refused the plan (break_timing, exit 3, nothing written).
+    It was at its base all through its break's window, so the re-plan records the break
+    there (12:00-12:30, the latest start: it ends before the call) and gives SPARE the late
+    discharge. Found by `benchmarks/solve_fuzz.py` as a plan with the break at 13:00
+    (break_timing, exit 3); the first fix left SPARE out, and the discharge unplanned.
     """
     inputs = write_day(tmp_path / "day", [
         booking("A", dropoff_site="CRH", appointment_time="09:00")],
@@ -479,11 +483,34 @@ def test_a_shift_still_at_base_after_its_break_was_due_is_not_used(tmp_path: Pat
                                   "--add", str(late), "--out", str(tmp_path / "new"),
                                   "--time-limit", "5"])
     assert result.exit_code == 0, result.output
-    assert "not used for the rest of the day: SPARE, which had not left" in result.output
-    assert "SPARE" not in {r["vehicle_id"] for r in rows(tmp_path / "new" / "rosters.csv")}
-    assert {r["journey_id"] for r in rows(tmp_path / "new" / "unassigned.csv")} == {"LATE1"}
+    assert ("SPARE had not left its base by its break's latest start: the break is recorded "
+            "there at 12:00-12:30, and the crew takes work from 13:00") in result.output
+    spare = [r for r in rows(tmp_path / "new" / "rosters.csv") if r["vehicle_id"] == "SPARE"]
+    assert [(r["event"], r["journey_id"]) for r in spare] == [
+        ("start", ""), ("break", ""), ("pickup", "LATE1"), ("dropoff", "LATE1"), ("end", "")]
+    assert (spare[1]["service_start"], spare[1]["departure"]) == ("12:00", "12:30")
+    assert rows(tmp_path / "new" / "unassigned.csv") == []
     verdict = _checked(tmp_path / "new" / "bookings.csv", inputs.fleet, None, tmp_path / "new")
     assert verdict.ok, verdict.summary()
+
+
+def test_a_break_at_base_that_cannot_end_within_the_shift_is_not_recorded(
+        tmp_path: Path) -> None:
+    """A break window of one minute (12:00) and a shift ending 12:20: at 12:10 no break fits.
+
+    With the default window (2-6 h after the start) a break at base can always end by the
+    call; a policy's narrow window can leave a shift no time for one.
+    """
+    inputs = write_day(tmp_path / "day", [booking("A")],
+                       [vehicle("SPARE", shift_start="06:00", shift_end="12:20")])
+    problem, _ = read_problem(inputs, load_config())
+    spare = problem.vehicles[0]
+    assert _rested(spare, 360, 360, now_min=12 * 60 + 10) is None
+    longer = replace(spare, shift_end_min=13 * 60)
+    rested = _rested(longer, 360, 360, now_min=12 * 60 + 10)
+    assert rested is not None and rested.break_taken and rested.free_min == 12 * 60 + 30
+    assert [(s.event.value, s.service_start_min, s.departure_min) for s in rested.done] == [
+        ("start", 360, 360), ("break", 720, 750)]
 
 
 def test_the_last_shift_taken_off_the_road(tmp_path: Path) -> None:
