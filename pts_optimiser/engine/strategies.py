@@ -372,7 +372,7 @@ def portfolio(data: RoutingInput, settings: SearchSettings, progress: ProgressFn
     # (docs/week.md, 2026-12-07): how often that happens is otherwise not seen.
     notes += "".join(f"; the {_name(variant)}'s plan: {part}" for variant, outcome in finished
                      if outcome is not best for part in outcome.status.split("; ")
-                     if part.startswith((REFUSED, RETIMED)) or f": {REFUSED}" in part)
+                     if REFUSED in part or part.startswith(RETIMED))
     head = f"portfolio: {search} kept" if len(variants) > 1 else f"one search: {search}"
     return replace(best, status=f"{head} ({best.status}){notes}",
                    solutions=sum(outcome.solutions for _, outcome in finished))

@@ -85,14 +85,20 @@ class Task:
                 "config_sha256": self.config.digest if self.config else ""}
 
 
-def _worker_name() -> str:
-    """The Dask worker's address, else host and process (a task run outside a cluster)."""
+def _dask_worker() -> Any | None:
+    """The Dask worker running this task; None for a task run outside a cluster."""
     try:
         from distributed import get_worker
 
-        return str(get_worker().address)
+        return get_worker()
     except ValueError:
-        return f"{socket.gethostname()} pid {os.getpid()}"
+        return None
+
+
+def _worker_name() -> str:
+    """The Dask worker's address, else host and process (a task run outside a cluster)."""
+    worker = _dask_worker()
+    return str(worker.address) if worker else f"{socket.gethostname()} pid {os.getpid()}"
 
 
 def _scratch_parent() -> str | None:
@@ -102,12 +108,8 @@ def _scratch_parent() -> str | None:
     holds a day's bookings; Dask removes a dead worker's directory when the next worker
     starts beside it (the nanny restarts it), so the bookings do not outlive the sweep.
     """
-    try:
-        from distributed import get_worker
-
-        return str(get_worker().local_directory)
-    except ValueError:
-        return None
+    worker = _dask_worker()
+    return str(worker.local_directory) if worker else None
 
 
 def percentile(values: list[int], share: float) -> float:
