@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import uvicorn
 
 from pts_optimiser.check.checker import check_plan
@@ -44,7 +44,7 @@ def _free_port() -> int:
         return port
 
 
-def _wait(web: httpx.Client, day: str, timeout_s: float) -> dict[str, Any]:
+def _wait(web: httpx2.Client, day: str, timeout_s: float) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
     while True:
         answer: dict[str, Any] = web.get(f"/api/days/{day}/plan").json()
@@ -73,7 +73,7 @@ def run(bookings: Path, fleet: Path, sites: Path | None, time_limit_s: float,
         time.sleep(0.05)
     figures: dict[str, Any] = {}
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=600,
+        with httpx2.Client(base_url=f"http://127.0.0.1:{port}", timeout=600,
                           follow_redirects=True) as web:
             assert web.post("/login", data={"username": "bench", "password": PASSWORD}
                             ).status_code == 200  # followed the 303 to the days page

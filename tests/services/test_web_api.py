@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
@@ -28,8 +28,6 @@ from pts_optimiser.services.web.app import create_app
 from pts_optimiser.services.web.store import Accounts
 from tests.helpers import FIXTURES, booking, far_from_base_day, vehicle, write_day
 
-# Starlette's test client warns that it will move from httpx to httpx2; it works as it is.
-pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx`")
 PASSWORD = "correct horse battery"
 
 
@@ -42,7 +40,7 @@ def tiny_day(folder: Path) -> Inputs:
                      [vehicle("CAR1"), vehicle("CAR2", shift_start="07:00", shift_end="16:00")])
 
 
-def sign_in(client: httpx.Client | TestClient, name: str, password: str = PASSWORD
+def sign_in(client: httpx2.Client | TestClient, name: str, password: str = PASSWORD
             ) -> dict[str, str]:
     """Sign in; the CSRF header for changes."""
     answer = client.post("/login", data={"username": name, "password": password},
@@ -51,15 +49,15 @@ def sign_in(client: httpx.Client | TestClient, name: str, password: str = PASSWO
     return {"X-CSRF-Token": client.get("/api/session").json()["csrf_token"]}
 
 
-def upload(client: httpx.Client | TestClient, headers: dict[str, str], inputs: Inputs
-           ) -> httpx.Response:
+def upload(client: httpx2.Client | TestClient, headers: dict[str, str], inputs: Inputs
+           ) -> httpx2.Response:
     """POST /api/days with a day's files."""
     files = {"bookings": ("bookings.csv", inputs.bookings.read_bytes(), "text/csv"),
              "fleet": ("fleet.csv", inputs.fleet.read_bytes(), "text/csv")}
     return client.post("/api/days", files=files, headers=headers)
 
 
-def wait_planned(client: httpx.Client | TestClient, day: str, timeout_s: float = 120
+def wait_planned(client: httpx2.Client | TestClient, day: str, timeout_s: float = 120
                  ) -> dict[str, Any]:
     """Poll GET /api/days/ID/plan until the solve ends; the last answer."""
     deadline = time.monotonic() + timeout_s
@@ -402,7 +400,7 @@ def test_real_socket(data: Path) -> None:
         deadline = time.monotonic() + 20
         while not server.started and time.monotonic() < deadline:
             time.sleep(0.05)
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as web:
+        with httpx2.Client(base_url=f"http://127.0.0.1:{port}") as web:
             assert web.get("/healthz").text == "ok"
             assert web.post("/login", data={"username": "ann",
                                             "password": "wrong!!!"}).status_code == 401
@@ -490,8 +488,8 @@ def test_round_trips_kept_together_by_hand(client: TestClient, data: Path) -> No
     assert plan["status"] == "planned" and plan["summary"]["served"] == 2, plan
     version = plan["version"]
 
-    def post(path: str, payload: dict[str, object]) -> httpx.Response:
-        answer: httpx.Response = client.post(f"/api/days/{day}/{path}", headers=headers,
+    def post(path: str, payload: dict[str, object]) -> httpx2.Response:
+        answer: httpx2.Response = client.post(f"/api/days/{day}/{path}", headers=headers,
                                              json={**payload, "version": version})
         return answer
 
