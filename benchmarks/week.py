@@ -22,16 +22,25 @@ targets the week meets.
 The same code plans this week differently from one run to the next (a tenth of a vehicle a
 regular, a point or two of km, docs/week.md): `--runs N` plans the same generated week N
 times, each run with its own days alone, and counts the runs meeting every target.
+
+Rolling weeks: `--weeks N` generates N consecutive weeks of the same cohort (the other
+journeys drawn afresh each day), plans the first as above and each later one with
+`pts week --previous` (last week's plans: the regulars' crews carried forward, no anchor
+days), judges each week against its own days alone, and prints the regulars' continuity
+over the whole horizon (WORK/week-K/: that week's files).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -139,28 +148,90 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1,
                         help="plan the same week this many times, each run with its own "
                         "days alone; counts the runs meeting every target")
+    parser.add_argument("--weeks", type=int, default=1,
+                        help="rolling weeks: plan this many consecutive weeks of the same "
+                        "cohort, each after the first with pts week --previous")
     args = parser.parse_args()
-    if args.runs < 1:
-        parser.error("--runs must be at least 1")
+    if args.runs < 1 or args.weeks < 1:
+        parser.error("--runs and --weeks must be at least 1")
+    if args.weeks > 1 and args.days > 7:
+        parser.error("--weeks: a week is at most 7 --days")
     work = args.work or Path(tempfile.mkdtemp(prefix="pts-week-"))
+    span = 7 * (args.weeks - 1) + args.days
     _run(["generate", "--seed", str(args.seed), "--journeys", str(args.journeys),
-          "--vehicles", str(args.vehicles), "--days", str(args.days), "--date",
+          "--vehicles", str(args.vehicles), "--days", str(span), "--date",
           args.first_date, "--out", str(work)])
+    weeks = [work] if args.weeks == 1 else _split_weeks(work, args.first_date, args.days,
+                                                       args.weeks)
     met = 0
     for run in range(1, args.runs + 1):
         suffix = "" if args.runs == 1 else f"-{run}"
-        met += _one_run(args, work, suffix)
-    if args.runs > 1:
-        print(f"every target met in {met} of {args.runs} runs")
+        previous: Path | None = None
+        for number, folder in enumerate(weeks, start=1):
+            if args.weeks > 1:
+                print(f"week {number} of {args.weeks}"
+                      + (f", --previous {previous}" if previous else ", cold"))
+            met += _one_run(args, folder, suffix, previous)
+            previous = folder / f"week{suffix}"
+        if args.weeks > 1:
+            _horizon(args, weeks, suffix)
+    if args.runs * args.weeks > 1:
+        print(f"every target met in {met} of {args.runs * args.weeks} weeks planned")
 
 
-def _one_run(args: argparse.Namespace, work: Path, suffix: str) -> bool:
+def _split_weeks(work: Path, first_date: str, days: int, weeks: int) -> list[Path]:
+    """The generated days as one folder a week (WORK/week-K/): its days' bookings, the fleet."""
+    with (work / "bookings.csv").open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        columns, rows = list(reader.fieldnames or []), list(reader)
+    monday = date.fromisoformat(first_date)
+    folders = []
+    for week in range(weeks):
+        dates = {(monday + timedelta(days=7 * week + k)).isoformat() for k in range(days)}
+        folder = work / f"week-{week + 1}"
+        folder.mkdir(exist_ok=True)
+        with (folder / "bookings.csv").open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, columns)
+            writer.writeheader()
+            writer.writerows(r for r in rows if r["service_date"] in dates)
+        for name in ("fleet.csv", "sites.csv"):
+            shutil.copyfile(work / name, folder / name)
+        folders.append(folder)
+    return folders
+
+
+def _horizon(args: argparse.Namespace, weeks: list[Path], suffix: str) -> None:
+    """The regulars' continuity over every week planned in this run, as the week report's."""
+    from pts_optimiser.domain.config import load_config
+    from pts_optimiser.io.parse import Inputs, read_problem
+    from pts_optimiser.io.planfolder import read_plan
+    from pts_optimiser.views.week import continuity_summary, patient_figures
+
+    config = load_config(args.config)
+    plans, regulars = {}, set()
+    for folder in weeks:
+        figures = json.loads((folder / f"week{suffix}" / "week.json").read_text())
+        regulars |= {p["patient_id"] for p in figures["patients"]}
+        inputs = Inputs(folder / "bookings.csv", folder / "fleet.csv", folder / "sites.csv")
+        for day in figures["days"]:
+            problem, _ = read_problem(inputs, config, day)
+            plans[day] = read_plan(problem, folder / f"week{suffix}" / day)
+    summary = continuity_summary(patient_figures(plans, regulars))
+    print(f"over all {len(weeks)} weeks ({len(plans)} days): {summary['regulars']} regulars, "
+          f"mean distinct vehicles {summary['mean_distinct_vehicles']}, share <= 2 "
+          f"{summary['share_at_most_two']}, share 1 {summary['share_one_vehicle']}, median "
+          f"pickup spread {summary['median_pickup_spread_min']} min")
+
+
+def _one_run(args: argparse.Namespace, work: Path, suffix: str,
+             previous: Path | None = None) -> bool:
     """Plan the week once (OUT: week{suffix}/, solo{suffix}/), print it; True: every target met."""
     folder = work / f"week{suffix}"
     (folder / "week.json").unlink(missing_ok=True)  # a --work folder used before: not read back
     code, wall = _run(["week", "--bookings", str(work / "bookings.csv"), "--fleet",
                        str(work / "fleet.csv"), "--sites", str(work / "sites.csv"), "--out",
                        str(folder), "--time-limit", str(args.time_limit),
+                       *(["--previous", str(previous)] if previous else []),
                        *(["--compare"] if args.compare else []),
                        *(["--config", str(args.config)] if args.config else []),
                        *(["--workers", str(args.workers)] if args.workers else [])])
