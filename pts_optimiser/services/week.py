@@ -542,9 +542,10 @@ def plan_week(days: Mapping[str, Problem], budget_s: float, previous: Sequence[P
                                 f"{what} of {day}")
                     for day, make, what in tasks]
 
+        # An anchor with regulars known from last week repairs the runs they rode then.
         first_stage = stage(
-            [(d, partial(DayTask, days[d], usual=one_crew(known), strategy=strategy),
-              "the anchor plan") for d in first]
+            [(d, partial(DayTask, days[d], usual=one_crew(known), strategy=strategy,
+                         start=closest(days[d], previous)), "the anchor plan") for d in first]
             + [(d, partial(DayTask, days[d], strategy=strategy), "the plan alone")
                for d in baseline])
         ahead, apart = first_stage[:len(first)], first_stage[len(first):]
@@ -564,8 +565,10 @@ def plan_week(days: Mapping[str, Problem], budget_s: float, previous: Sequence[P
         # Each leg as it rode on the anchor's kept plan: with one crew wherever the anchor
         # found room for it. Asked for the crew that took them out again, a return whose
         # anchor could not bring it back with that crew would be priced alike on every
-        # other vehicle, its own usual one too, and go wherever the day puts it.
-        usual = {**usual_of(anchored.values(), regular), **known}
+        # other vehicle, its own usual one too, and go wherever the day puts it. Where this
+        # week's anchor could not keep last week's crew, its rota's days follow the anchor:
+        # asked for last week's crew, a regular met both in one week (docs/week.md).
+        usual = {**known, **usual_of(anchored.values(), regular)}
         others = [d for d in days if d not in first]
         rest = stage([(d, partial(DayTask, days[d], usual=usual, strategy=strategy,
                                   start=closest(days[d], [*anchored.values(), *previous])),

@@ -350,19 +350,25 @@ def test_week_page_escapes_what_the_bookings_say() -> None:
     assert "<script>alert" not in page and "&lt;script&gt;alert(1)" in page
 
 
-def _regular_days(tmp_path: Path, fleet: list[dict[str, object]] | None = None
-                  ) -> dict[str, Problem]:
-    """A regular out at 08:00 and home at 12:00 on two days, with one other patient a day."""
+def _regular_days(tmp_path: Path, fleet: list[dict[str, object]] | None = None,
+                  regulars: Sequence[str] = ("R1",)) -> dict[str, Problem]:
+    """A regular out at 08:00 and home at 12:00 on two days, with one other patient a day.
+
+    Each of `regulars` after the first travels the same way from a home further east.
+    """
     bookings = []
     for day, other in (("2026-11-30", "A"), ("2026-12-02", "B")):
-        bookings += [booking(f"{day}-OUT", patient_id="R1", service_date=day,
-                             appointment_time="09:00"),
-                     booking(f"{day}-HOME", patient_id="R1", service_date=day,
-                             pickup_site="RDH", pickup_lat="", pickup_lon="", dropoff_site="",
-                             dropoff_lat=52.93, dropoff_lon=-1.49, appointment_time="",
-                             ready_time="12:00"),
-                     booking(f"{day}-{other}", patient_id=f"P{other}", service_date=day,
-                             pickup_lon=-1.45, appointment_time="11:00")]
+        for number, regular in enumerate(regulars):
+            tag = "" if number == 0 else f"-{regular}"
+            home = -1.49 + 0.02 * number
+            bookings += [booking(f"{day}{tag}-OUT", patient_id=regular, service_date=day,
+                                 pickup_lon=home, appointment_time="09:00"),
+                         booking(f"{day}{tag}-HOME", patient_id=regular, service_date=day,
+                                 pickup_site="RDH", pickup_lat="", pickup_lon="",
+                                 dropoff_site="", dropoff_lat=52.93, dropoff_lon=home,
+                                 appointment_time="", ready_time="12:00")]
+        bookings.append(booking(f"{day}-{other}", patient_id=f"P{other}", service_date=day,
+                                pickup_lon=-1.45, appointment_time="11:00"))
     fleet = fleet or [vehicle(v, shift_end="16:00") for v in ("V1", "V2", "V3")]
     columns = [*BOOKING_COLUMNS_OF_TESTS, "service_date"]
     inputs = write_day(tmp_path, bookings, fleet, columns)
@@ -475,6 +481,43 @@ def test_an_anchors_split_costs_a_crew_change_for_each_day_that_rides_it(
         write_plan(plan, tmp_path / day)
         result = check_plan(days[day], tmp_path / day)
         assert result.ok, (day, result.violations[:5])
+
+
+def test_next_weeks_anchor_repairs_last_weeks_runs_and_the_week_follows_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A regular new this week makes Monday an anchor again, with --previous.
+
+    The anchor starts from the runs last week's regulars rode (a search from nothing kept
+    fewer of their crews: docs/week.md), and Wednesday asks each leg of the crew it rode
+    with on that anchor, this week's, not last week's: there V9 took R1, off the road now.
+    """
+    import pts_optimiser.services.week as week_module
+
+    last = plan_week(_regular_days(tmp_path / "last", [vehicle("V9", shift_end="16:00")]),
+                     budget_s=4)
+    previous = list(last.plans.values())
+    assert vehicle_of(last.plans["2026-11-30"], "2026-11-30-OUT") == "V9"
+    days = _regular_days(tmp_path / "now", regulars=("R1", "R2"))
+    asked: list[DayTask] = []
+
+    def solve_asked(task: DayTask) -> Plan:
+        asked.append(task)
+        return solve_day(task)
+
+    monkeypatch.setattr(week_module, "solve_day", solve_asked)
+    week = plan_week(days, budget_s=6, previous=previous)
+    assert week.anchors == ("2026-11-30",) and week.known_before == 1
+    anchor_first, anchor_again, wednesday = asked
+    assert anchor_first.start is last.plans["2026-11-30"]
+    assert anchor_again.start is not None and wednesday.start is week.plans["2026-11-30"]
+    monday = week.plans["2026-11-30"]
+    for rank, journey in enumerate(("2026-11-30-OUT", "2026-11-30-HOME")):
+        assert wednesday.usual[("R1", rank)].vehicle_id == vehicle_of(monday, journey)
+    for day, plan in week.plans.items():
+        write_plan(plan, tmp_path / day)
+        result = check_plan(days[day], tmp_path / day)
+        assert result.ok, (day, result.violations[:5])
+        assert len(plan.planned) == len(days[day].journeys), day
 
 
 @pytest.mark.parametrize("workers", [1, 2])
