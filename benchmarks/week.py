@@ -25,21 +25,22 @@ times, each run with its own days alone, and counts the runs meeting every targe
 
 Rolling weeks: `--weeks N` generates N consecutive weeks of the same cohort (the other
 journeys drawn afresh each day), plans the first as above and each later one with
-`pts week --previous` (last week's plans: the regulars' crews carried forward, no anchor
-days), judges each week against its own days alone, and prints the regulars' continuity
-over the whole horizon (WORK/week-K/: that week's files).
+`pts week --previous` (last week's plans: the regulars' crews carried forward; anchor days
+only for regulars last week did not plan), judges each week against its own days alone,
+and prints the regulars' continuity over the whole horizon (WORK/week-K/: that week's
+files).
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -62,16 +63,26 @@ MEAN_VEHICLES, SHARE_AT_MOST_TWO, SPREAD_MIN = 1.5, 0.8, 10
 SERVED_SHARE, KM_SHARE = 0.995, 1.05
 
 
-def _solo(work: Path, dates: list[str], seconds: float, regulars: set[str],
-          folder: str = "solo") -> dict[str, Any]:
-    """Each day by pts solve alone, read back and measured as the week report measures."""
+def _plans(work: Path, out: Path, dates: Iterable[str], config: Path | None = None
+           ) -> dict[str, Any]:
+    """Each day's plan folder OUT/<day>, read back against WORK's files."""
     from pts_optimiser.domain.config import load_config
     from pts_optimiser.io.parse import Inputs, read_problem
     from pts_optimiser.io.planfolder import read_plan
+
+    inputs = Inputs(work / "bookings.csv", work / "fleet.csv", work / "sites.csv")
+    policy = load_config(config)
+    return {day: read_plan(read_problem(inputs, policy, day)[0], out / day) for day in dates}
+
+
+def _solo(work: Path, dates: list[str], seconds: float, regulars: set[str],
+          folder: str = "solo") -> dict[str, Any]:
+    """Each day by pts solve alone, read back and measured as the week report measures."""
+    from pts_optimiser.io.parse import Inputs
     from pts_optimiser.views.week import continuity_summary, day_figures, patient_figures
 
     inputs = Inputs(work / "bookings.csv", work / "fleet.csv", work / "sites.csv")
-    plans, violations, wall = {}, 0, 0.0
+    violations, wall = 0, 0.0
     for day in dates:
         out = work / folder / day
         _, spent = _run(["solve", "--bookings", str(inputs.bookings), "--fleet",
@@ -82,8 +93,7 @@ def _solo(work: Path, dates: list[str], seconds: float, regulars: set[str],
                         str(inputs.fleet), "--sites", str(inputs.sites), "--date", day,
                         "--out", str(out)])
         violations += code != 0
-        problem, _ = read_problem(inputs, load_config(), day)
-        plans[day] = read_plan(problem, out)
+    plans = _plans(work, work / folder, dates)
     days = [day_figures(p) for p in plans.values()]
     total = {k: sum(d[k] for d in days) for k in ("served", "journeys", "km", "co2_kg",
                                                   "left_somewhere")}
@@ -181,19 +191,17 @@ def main() -> None:
 
 def _split_weeks(work: Path, first_date: str, days: int, weeks: int) -> list[Path]:
     """The generated days as one folder a week (WORK/week-K/): its days' bookings, the fleet."""
-    with (work / "bookings.csv").open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        columns, rows = list(reader.fieldnames or []), list(reader)
+    from pts_optimiser.io.tables import read_table, write_table
+
+    bookings = read_table(work / "bookings.csv")
     monday = date.fromisoformat(first_date)
     folders = []
     for week in range(weeks):
         dates = {(monday + timedelta(days=7 * week + k)).isoformat() for k in range(days)}
         folder = work / f"week-{week + 1}"
         folder.mkdir(exist_ok=True)
-        with (folder / "bookings.csv").open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, columns)
-            writer.writeheader()
-            writer.writerows(r for r in rows if r["service_date"] in dates)
+        write_table(folder / "bookings.csv", bookings.columns,
+                    [row for row in bookings.rows if row["service_date"] in dates])
         for name in ("fleet.csv", "sites.csv"):
             shutil.copyfile(work / name, folder / name)
         folders.append(folder)
@@ -202,20 +210,14 @@ def _split_weeks(work: Path, first_date: str, days: int, weeks: int) -> list[Pat
 
 def _horizon(args: argparse.Namespace, weeks: list[Path], suffix: str) -> None:
     """The regulars' continuity over every week planned in this run, as the week report's."""
-    from pts_optimiser.domain.config import load_config
-    from pts_optimiser.io.parse import Inputs, read_problem
-    from pts_optimiser.io.planfolder import read_plan
     from pts_optimiser.views.week import continuity_summary, patient_figures
 
-    config = load_config(args.config)
-    plans, regulars = {}, set()
+    plans: dict[str, Any] = {}
+    regulars: set[str] = set()
     for folder in weeks:
         figures = json.loads((folder / f"week{suffix}" / "week.json").read_text())
         regulars |= {p["patient_id"] for p in figures["patients"]}
-        inputs = Inputs(folder / "bookings.csv", folder / "fleet.csv", folder / "sites.csv")
-        for day in figures["days"]:
-            problem, _ = read_problem(inputs, config, day)
-            plans[day] = read_plan(problem, folder / f"week{suffix}" / day)
+        plans |= _plans(folder, folder / f"week{suffix}", figures["days"], args.config)
     summary = continuity_summary(patient_figures(plans, regulars))
     print(f"over all {len(weeks)} weeks ({len(plans)} days): {summary['regulars']} regulars, "
           f"mean distinct vehicles {summary['mean_distinct_vehicles']}, share <= 2 "
