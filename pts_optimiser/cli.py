@@ -116,10 +116,10 @@ def _internal(exc: Exception) -> NoReturn:
     sys.exit(ExitCode.INTERNAL)
 
 
-def _load(bookings: Path, fleet: Path, sites: Path | None, config_path: Path | None,
-          service_date: str | None = None) -> tuple[Problem, list[Finding], Config]:
-    config = load_config(config_path)
-    problem, warnings = read_problem(Inputs(bookings, fleet, sites), config, service_date)
+def _load(inputs: Inputs, service_date: str | None = None
+          ) -> tuple[Problem, list[Finding], Config]:
+    config = load_config(inputs.config)
+    problem, warnings = read_problem(inputs, config, service_date)
     return problem, warnings, config
 
 
@@ -172,7 +172,7 @@ def validate(bookings: Path, fleet: Path, sites: Path | None, config_path: Path 
 
     Exit 0 when the files can be planned (warnings are listed), 2 when they cannot.
     """
-    problem, warnings, _ = _load(bookings, fleet, sites, config_path, service_date)
+    problem, warnings, _ = _load(Inputs(bookings, fleet, sites, config_path), service_date)
     _report(warnings)
     day = f" on {problem.service_date}" if problem.service_date else ""
     click.echo(f"ok: {len(problem.journeys)} journeys{day}, {len(problem.vehicles)} vehicle "
@@ -227,7 +227,7 @@ def check(bookings: Path, fleet: Path, sites: Path | None, config_path: Path | N
     """Check a plan folder; the help text is built from the checker's own rule list."""
     from pts_optimiser.check.checker import check_plan
 
-    problem, _, _ = _load(bookings, fleet, sites, config_path, service_date)
+    problem, _, _ = _load(Inputs(bookings, fleet, sites, config_path), service_date)
     result = check_plan(problem, plan_dir)
     for violation in result.violations:
         click.echo(str(violation))
@@ -368,9 +368,11 @@ def solve(bookings: Path, fleet: Path, sites: Path | None, config_path: Path | N
     policy's [alerts] min_planned_share of the servable journeys.
     """
     started = _started()
-    problem, warnings, config = _load(bookings, fleet, sites, config_path, service_date)
+    # Read once: the plan folder records the files as they were planned, not as they are
+    # when it is written.
+    inputs = Inputs(bookings, fleet, sites, config_path).hold()
+    problem, warnings, config = _load(inputs, service_date)
     _report(warnings)
-    inputs = Inputs(bookings, fleet, sites, config_path)
     figures = _solve_and_write(problem, inputs, out, time_limit, started, strategy, seed,
                                maps_dir, privacy)
     _print_summary(figures, out)
@@ -419,7 +421,7 @@ def week(bookings: Path, fleet: Path, sites: Path | None, config_path: Path | No
         raise click.UsageError("--workers plans days in local processes; with --scheduler the "
                                "cluster's own workers plan them")
     config = load_config(config_path)
-    outcome = run_week(Inputs(bookings, fleet, sites, config_path), config, out, time_limit,
+    outcome = run_week(Inputs(bookings, fleet, sites, config_path).hold(), config, out, time_limit,
                        started, previous_dir, compare, workers, scheduler)
     _report(outcome.warnings)
     figures: dict[str, Any] = outcome.figures
@@ -493,7 +495,7 @@ def demo(out: Path, time_limit: float, maps_dir: Path | None, privacy: bool) -> 
     started = _started()
     day = data_dir() / "demo"
     inputs = Inputs(day / "bookings.csv", day / "fleet.csv")
-    problem, _, config = _load(inputs.bookings, inputs.fleet, None, None)
+    problem, _, config = _load(inputs)
     click.echo(f"demo day {problem.service_date}: {len(problem.journeys)} journeys, "
                f"{len(problem.vehicles)} vehicle shifts; planning for up to {time_limit:.0f} s")
     figures, result = _solve_write_checked(problem, inputs, out, time_limit, started,
@@ -515,8 +517,7 @@ def _read_plan_folder(plan_dir: Path) -> Plan:
     from pts_optimiser.io.planfolder import plan_service_date, read_plan
 
     inputs = _plan_inputs(plan_dir)
-    problem, _, _ = _load(inputs.bookings, inputs.fleet, inputs.sites, inputs.config,
-                          plan_service_date(plan_dir))
+    problem, _, _ = _load(inputs, plan_service_date(plan_dir))
     return read_plan(problem, plan_dir)
 
 
@@ -658,10 +659,12 @@ def replan(plan_dir: Path, now: str, add: Path | None, cancel: str | None,
     day = plan_service_date(plan_dir)  # the bookings may hold several days
     old_problem, _ = read_problem(inputs, config, day)
     old = read_plan(old_problem, plan_dir)
-    if add is not None:  # located errors name the late-bookings file itself
-        read_problem(Inputs(add, inputs.fleet, inputs.sites), config, day)
+    # The late bookings read once: what is checked is what is merged.
+    late = Inputs(add, inputs.fleet, inputs.sites).hold() if add is not None else None
+    if late is not None:  # located errors name the late-bookings file itself
+        read_problem(late, config, day)
     merged = merged_bookings(read_table(inputs.bookings),
-                             read_table(add) if add is not None else None)
+                             late.table("bookings") if late is not None else None)
     # One second more than a solve: the merged bookings are written with the plan.
     searching = Deadline.within(time_limit, started).less(writing_time_s(len(merged.rows)) + 1)
     result = replan_day(old, merged, now_min, _ids(cancel), _ids(vehicle_off),

@@ -11,7 +11,8 @@ import re
 import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from contextlib import suppress
+from dataclasses import dataclass, field, replace
 from datetime import date
 from itertools import pairwise
 from pathlib import Path
@@ -43,7 +44,7 @@ from pts_optimiser.domain.travel import (
     direct_minutes,
     point_distance_m,
 )
-from pts_optimiser.io.tables import Table, read_table
+from pts_optimiser.io.tables import Table, file_bytes, read_table
 
 GB_LAT = (49.8, 60.9)
 GB_LON = (-8.7, 1.8)
@@ -971,12 +972,37 @@ def link_returns(journeys: Sequence[Journey], config: Config,
 
 @dataclass(frozen=True)
 class Inputs:
-    """Paths of the files that describe one day."""
+    """Paths of the files that describe one day, and their content once it is held."""
 
     bookings: Path
     fleet: Path
     sites: Path | None = None
     config: Path | None = None  # recorded with a plan; read by `load_config`
+    # File key ("bookings", "fleet", "sites") -> its content as read by `hold`.
+    held: Mapping[str, bytes] = field(default_factory=dict, compare=False, repr=False)
+
+    def files(self) -> dict[str, Path]:
+        """File key -> path: the day's CSV files (the shipped sites where none is given)."""
+        return {"sites": self.sites or default_sites_path(), "fleet": self.fleet,
+                "bookings": self.bookings}
+
+    def hold(self) -> Inputs:
+        """These inputs with each CSV file read now, once, and read from memory after.
+
+        A night's inbox may be replaced while the day is planned: the plan folder then
+        records the files the plan was made from (`views.writers`), and a week's days are
+        all read from one version of the bookings. A file that cannot be read is left to
+        `table`, which names what is wrong with it.
+        """
+        held = {}
+        for key, path in self.files().items():
+            with suppress(InputError):
+                held[key] = file_bytes(path)
+        return replace(self, held=held)
+
+    def table(self, key: str) -> Table:
+        """The CSV file of `key`, from what is held where it is."""
+        return read_table(self.files()[key], data=self.held.get(key))
 
 
 def read_problem(inputs: Inputs, config: Config, service_date: str | None = None
@@ -990,10 +1016,9 @@ def read_problem(inputs: Inputs, config: Config, service_date: str | None = None
     """
     findings: list[Finding] = []
     tables: dict[str, Table] = {}
-    for key, path in (("sites", inputs.sites or default_sites_path()),
-                      ("fleet", inputs.fleet), ("bookings", inputs.bookings)):
+    for key in ("sites", "fleet", "bookings"):
         try:
-            tables[key] = read_table(path)
+            tables[key] = inputs.table(key)
         except InputError as exc:
             findings.extend(exc.findings)
     if len(tables) < 3:

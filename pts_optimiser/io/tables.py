@@ -70,7 +70,34 @@ def _decode(data: bytes, name: str) -> str:
                                 line)]) from None
 
 
-def read_table(path: Path, allow_no_rows: bool = False) -> Table:
+def file_bytes(path: Path) -> bytes:
+    """A CSV file's content, read once; `InputError` names what keeps it from being read."""
+    name = str(path)
+    if not path.is_file():
+        raise InputError([error(Code.FILE_NOT_FOUND, name, "no such file",
+                                "check the path; give the CSV file itself, not its folder")])
+    try:
+        _size_limit(path.stat().st_size, name)
+        data = path.read_bytes()
+        _size_limit(len(data), name)  # a file growing as it is read
+        return data
+    except OSError as exc:
+        raise InputError([error(Code.UNREADABLE_FILE, name,
+                                f"cannot be read ({exc.strerror or type(exc).__name__})",
+                                "check the file's permissions, or copy it somewhere readable")
+                          ]) from None
+
+
+def _size_limit(size: int, name: str) -> None:
+    """A file of `size` bytes over `MAX_FILE_BYTES` is an error."""
+    if size > MAX_FILE_BYTES:
+        raise InputError([error(
+            Code.TOO_LARGE, name,
+            f"the file is {size / 2**20:.0f} MiB, more than {MAX_FILE_BYTES // 2**20} MiB",
+            f"give one day's rows (at most {MAX_ROWS:,} rows), not a whole export")])
+
+
+def read_table(path: Path, allow_no_rows: bool = False, data: bytes | None = None) -> Table:
     """Read a CSV (Excel exports included: BOM, CRLF) into text cells.
 
     A header with no rows is an error for inputs, but a plan may have no rows (nobody
@@ -78,25 +105,14 @@ def read_table(path: Path, allow_no_rows: bool = False) -> Table:
     are skipped but still counted, so row numbers stay those a spreadsheet shows.
     Everything wrong with the file's shape is reported at once, located: duplicate
     headers, NUL bytes, rows with more cells than the header, and the limits on rows,
-    columns and size (`MAX_ROWS`, `MAX_COLUMNS`, `MAX_FILE_BYTES`).
+    columns and size (`MAX_ROWS`, `MAX_COLUMNS`, `MAX_FILE_BYTES`). `data` is the file's
+    content as already read (`file_bytes`): the file is not read again.
     """
     name = str(path)
-    if not path.is_file():
-        raise InputError([error(Code.FILE_NOT_FOUND, name, "no such file",
-                                "check the path; give the CSV file itself, not its folder")])
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise InputError([error(
-                Code.TOO_LARGE, name,
-                f"the file is {size / 2**20:.0f} MiB, more than {MAX_FILE_BYTES // 2**20} MiB",
-                f"give one day's rows (at most {MAX_ROWS:,} rows), not a whole export")])
-        text = _decode(path.read_bytes(), name)
-    except OSError as exc:
-        raise InputError([error(Code.UNREADABLE_FILE, name,
-                                f"cannot be read ({exc.strerror or type(exc).__name__})",
-                                "check the file's permissions, or copy it somewhere readable")
-                          ]) from None
+    if data is None:
+        data = file_bytes(path)
+    _size_limit(len(data), name)
+    text = _decode(data, name)
     if not text.strip():
         raise InputError([error(Code.EMPTY_FILE, name, "the file is empty",
                                 "export the sheet again with its header row and data")])

@@ -227,7 +227,8 @@ def _plan_night(inbox: Path, outbox: Path, day: str, time_limit_s: float,
     from pts_optimiser.views.writers import summary, writing_time_s
 
     head = f"nightly {day}"
-    inputs = _inputs(inbox)
+    # Read once: the inbox may be replaced while the day is planned (Inputs.hold).
+    inputs = _inputs(inbox).hold()
     try:
         config = load_config(inputs.config)
         problem, warnings = read_problem(inputs, config, day)

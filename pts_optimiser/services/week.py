@@ -59,7 +59,7 @@ from pts_optimiser.domain.exits import PtsError
 from pts_optimiser.domain.plan import Event, Plan
 from pts_optimiser.domain.problem import Journey, Place, Problem
 from pts_optimiser.io.parse import Inputs, parse_service_date, read_problem
-from pts_optimiser.io.tables import Table, read_table
+from pts_optimiser.io.tables import Table
 
 Leg = tuple[str, int]  # (patient id, the journey's rank in the patient's day)
 SPAWN = multiprocessing.get_context("spawn")  # the CLI may hold threads; a fork copies locks
@@ -106,7 +106,7 @@ def read_week(inputs: Inputs, config: Config) -> tuple[dict[str, Problem], list[
     Every error of every day is collected before giving up; one listed by several days
     (an undated booking) is listed once.
     """
-    bookings, fleet = read_table(inputs.bookings), read_table(inputs.fleet)
+    bookings, fleet = inputs.table("bookings"), inputs.table("fleet")
     days = _dates(bookings)
     if not days:
         raise InputError([error(

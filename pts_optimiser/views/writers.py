@@ -20,7 +20,6 @@ from pts_optimiser.domain.clock import format_clock
 from pts_optimiser.domain.columns import ROSTER_COLUMNS, UNASSIGNED_COLUMNS
 from pts_optimiser.domain.exits import OutputError
 from pts_optimiser.domain.plan import Plan
-from pts_optimiser.domain.resources import default_sites_path
 from pts_optimiser.io import planfolder
 from pts_optimiser.io.parse import Inputs
 from pts_optimiser.io.tables import write_table, write_text
@@ -250,16 +249,23 @@ def write_plan_files(plan: Plan, out: Path, verify: Callable[[Path], Checked],
 
 def _copy_inputs(plan: Plan, inputs: Inputs, out: Path, staging: Path,
                  tables: set[str]) -> dict[str, str]:
-    """Copy the day's files into `staging/inputs/`; their places relative to the folder."""
+    """Copy the day's files into `staging/inputs/`; their places relative to the folder.
+
+    A file held in memory (`Inputs.hold`) is written as it was read, whatever is at its
+    path now.
+    """
     folder = staging / planfolder.INPUTS
     folder.mkdir()
     recorded: dict[str, str] = {}
-    for key, path in (("bookings", inputs.bookings), ("fleet", inputs.fleet),
-                      ("sites", inputs.sites or default_sites_path())):
-        source = planfolder.target(path)
+    for key in ("bookings", "fleet", "sites"):
+        copy = folder / f"{key}.csv"
+        source = planfolder.target(inputs.files()[key])
         if source.parent == out and source.name in tables:
-            source = staging / source.name  # written with this plan, not there yet
-        shutil.copyfile(source, folder / f"{key}.csv")
+            shutil.copyfile(staging / source.name, copy)  # written with this plan
+        elif key in inputs.held:
+            copy.write_bytes(inputs.held[key])
+        else:
+            shutil.copyfile(source, copy)
         recorded[key] = f"{planfolder.INPUTS}/{key}.csv"
     write_text(folder / "config.toml", planfolder.config_toml(plan.problem.config))
     recorded["config"] = f"{planfolder.INPUTS}/config.toml"

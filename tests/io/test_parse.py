@@ -217,6 +217,42 @@ def test_inputs_paths() -> None:
         w.code for w in warnings}
 
 
+def test_held_inputs_are_read_once(tmp_path: Path) -> None:
+    """Held files are read as they were, whatever replaces them; their findings name them."""
+    inputs = write_day(tmp_path / "day", [booking("J1"), booking("J2", pickup_lat=52.92)],
+                       [vehicle("CAR1")])
+    held = inputs.hold()
+    assert set(held.held) == {"bookings", "fleet", "sites"}
+    inputs.bookings.write_text(inputs.bookings.read_text().replace("J2,", "J3,"))
+    inputs.fleet.unlink()
+    problem, _ = read_problem(held, load_config())
+    assert [j.journey_id for j in problem.journeys] == ["J1", "J2"]
+    assert {v.vehicle_id for v in problem.vehicles} == {"CAR1"}
+    assert held == inputs  # the same files: what is held is not part of what they are
+    # Not held, the files are read where they are: the fleet is gone.
+    with pytest.raises(InputError) as caught:
+        read_problem(inputs, load_config())
+    assert [(f.code, f.file) for f in _errors(caught)] == [
+        (Code.FILE_NOT_FOUND, str(inputs.fleet))]
+
+
+def test_a_file_that_cannot_be_held_is_named_when_read(tmp_path: Path) -> None:
+    """A missing file is not held: reading names it. Held bytes are judged as a file's are."""
+    inputs = write_day(tmp_path / "day", [booking("J1")], [vehicle("CAR1")])
+    inputs.fleet.unlink()
+    held = inputs.hold()
+    assert "fleet" not in held.held
+    with pytest.raises(InputError) as caught:
+        read_problem(held, load_config())
+    assert [(f.code, f.file) for f in _errors(caught)] == [
+        (Code.FILE_NOT_FOUND, str(inputs.fleet))]
+    broken = inputs.bookings.read_bytes().replace(b"J1,", b"J1,\xff")
+    with pytest.raises(InputError) as caught:
+        read_table(inputs.bookings, data=broken)
+    assert [(f.code, f.file) for f in _errors(caught)] == [
+        (Code.UNREADABLE_FILE, str(inputs.bookings))]
+
+
 def test_fleet_shifts_of_the_day(tmp_path: Path) -> None:
     """Fleet rows dated for another day are left out and counted; undated ones run every day."""
     def day(shift_dates: list[str]) -> Inputs:

@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -184,6 +185,37 @@ def test_second_night_keeps_the_previous_plan(tmp_path: Path) -> None:
     first = (outbox / DATE / "summary.json").read_bytes()
     assert _night(inbox, outbox) == 0
     assert (outbox / f"{DATE}.previous" / "summary.json").read_bytes() == first
+
+
+def test_an_inbox_replaced_while_planning_does_not_change_the_plan_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bookings replaced mid-run: the plan folder records those it was planned from.
+
+    Before, the folder copied the new file at the end: a booking it never planned was in
+    its inputs, and `pts check` on the folder failed (`not_planned`). The late booking
+    waits in the inbox for the next run.
+    """
+    inbox, outbox = _inbox(tmp_path), tmp_path / "outbox"
+    planned_from = (inbox / "bookings.csv").read_bytes()
+    real = solve_module.solve
+
+    def replaced_midway(*args: Any, **kwargs: Any) -> Any:
+        plan = real(*args, **kwargs)
+        late = planned_from.decode().splitlines()[1].replace("J1,P1,", "J99,P99,", 1)
+        (inbox / "bookings.csv").write_bytes(planned_from + f"{late}\n".encode())
+        return plan
+
+    monkeypatch.setattr(solve_module, "solve", replaced_midway)
+    assert _night(inbox, outbox) == 0
+    folder = outbox / DATE
+    assert (folder / "inputs" / "bookings.csv").read_bytes() == planned_from
+    checked = CliRunner().invoke(main, [
+        "check", "--bookings", str(folder / "inputs" / "bookings.csv"),
+        "--fleet", str(folder / "inputs" / "fleet.csv"),
+        "--sites", str(folder / "inputs" / "sites.csv"),
+        "--config", str(folder / "inputs" / "config.toml"), "--out", str(folder)])
+    assert checked.exit_code == 0, checked.output
+    assert b"J99,P99," in (inbox / "bookings.csv").read_bytes()
 
 
 @contextmanager
