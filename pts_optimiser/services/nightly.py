@@ -25,7 +25,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from pts_optimiser.domain.config import load_config
+from pts_optimiser.domain.config import Config, load_config
 from pts_optimiser.domain.diagnostics import InputError, Severity
 from pts_optimiser.domain.exits import ExitCode, OutputError, PtsError
 from pts_optimiser.io.osrm import redact
@@ -135,20 +135,27 @@ def _where(exc: BaseException) -> str:
     return f"{Path(frame.filename).name}:{frame.lineno} in {frame.name}"
 
 
-def _modes(inbox: Path) -> tuple[int, int]:
+def _policy(inbox: Path) -> Config | InputError | OSError:
+    """The inbox's policy, read once: the outbox's modes and the plan follow one version.
+
+    What keeps it from being read is returned, to be reported as bad input in the log,
+    which the modes are needed to make.
+    """
+    try:
+        return load_config(_inputs(inbox).config)
+    except (InputError, OSError) as exc:
+        return exc
+
+
+def _modes(policy: Config | InputError | OSError) -> tuple[int, int]:
     """The modes of a new outbox and of the log: the plan's own.
 
-    Owner only unless the inbox's policy says `[output] group_readable`. A policy that does
-    not read gives private modes; the run reports it as bad input, in the log made here.
+    Owner only unless the inbox's policy says `[output] group_readable`; a policy that does
+    not read gives private modes.
     """
     from pts_optimiser.views.writers import modes
 
-    config = _inputs(inbox).config
-    try:
-        shared = config is not None and load_config(config).group_readable
-    except (InputError, OSError):
-        shared = False
-    return modes(shared)
+    return modes(isinstance(policy, Config) and policy.group_readable)
 
 
 def run_nightly(inbox: Path, outbox: Path, day: str, time_limit_s: float,
@@ -161,7 +168,8 @@ def run_nightly(inbox: Path, outbox: Path, day: str, time_limit_s: float,
         _say(f"{head}: bad input: --date {exc}; nothing done [exit {ExitCode.BAD_INPUT}]")
         return ExitCode.BAD_INPUT
     try:
-        folder_mode, file_mode = _modes(inbox)
+        policy = _policy(inbox)
+        folder_mode, file_mode = _modes(policy)
         make_folders(outbox, folder_mode)
         stream = os.fdopen(os.open(outbox / LOG_NAME, os.O_WRONLY | os.O_CREAT | os.O_APPEND
                                    | os.O_CLOEXEC, file_mode), "a", encoding="utf-8")
@@ -179,7 +187,7 @@ def run_nightly(inbox: Path, outbox: Path, day: str, time_limit_s: float,
                     _say(f"{head}: another nightly run (pid {holder}) holds "
                          f"{outbox / LOCK_NAME}; nothing done [exit {ExitCode.LOCKED}]")
                     return ExitCode.LOCKED
-                return _run_locked(inbox, outbox, day, time_limit_s, started, log)
+                return _run_locked(inbox, outbox, day, time_limit_s, started, log, policy)
         except OSError as exc:  # the lock file itself cannot be made
             log.event("result", outcome="cannot write the outbox",
                       exit_code=int(ExitCode.CANNOT_WRITE))
@@ -189,12 +197,12 @@ def run_nightly(inbox: Path, outbox: Path, day: str, time_limit_s: float,
 
 
 def _run_locked(inbox: Path, outbox: Path, day: str, time_limit_s: float, started: float,
-                log: Log) -> int:
+                log: Log, policy: Config | InputError | OSError) -> int:
     head = f"nightly {day}"
     log.event("start", date=day, inbox=str(inbox), outbox=str(outbox), pid=os.getpid(),
               time_limit_s=time_limit_s)
     try:
-        return _plan_night(inbox, outbox, day, time_limit_s, started, log)
+        return _plan_night(inbox, outbox, day, time_limit_s, started, log, policy)
     except PtsError as exc:  # e.g. a plan that failed its check: not put in place
         code = exc.exit_code
         log.event("result", outcome=f"{type(exc).__name__}; {KEPT}", message=exc.message,
@@ -219,7 +227,7 @@ def _run_locked(inbox: Path, outbox: Path, day: str, time_limit_s: float, starte
 
 
 def _plan_night(inbox: Path, outbox: Path, day: str, time_limit_s: float,
-                started: float, log: Log) -> int:
+                started: float, log: Log, policy: Config | InputError | OSError) -> int:
     from pts_optimiser.domain.deadline import Deadline
     from pts_optimiser.domain.plan import Origin
     from pts_optimiser.engine.solve import SolveOptions, below_alert, planned_share, solve
@@ -230,8 +238,9 @@ def _plan_night(inbox: Path, outbox: Path, day: str, time_limit_s: float,
     # Read once: the inbox may be replaced while the day is planned (Inputs.hold).
     inputs = _inputs(inbox).hold()
     try:
-        config = load_config(inputs.config)
-        problem, warnings = read_problem(inputs, config, day)
+        if not isinstance(policy, Config):
+            raise policy
+        problem, warnings = read_problem(inputs, policy, day)
     except InputError as exc:
         errors = [f for f in exc.findings if f.severity is Severity.ERROR]
         log.event("validation", ok=False, errors=len(errors),

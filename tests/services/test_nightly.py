@@ -23,9 +23,11 @@ import pytest
 from click.testing import CliRunner, Result
 
 from pts_optimiser.cli import main
+from pts_optimiser.domain.config import Config, load_config
 from pts_optimiser.domain.exits import PlanRejectedError
 from pts_optimiser.engine import solve as solve_module
 from pts_optimiser.io.generate import write_day
+from pts_optimiser.services import nightly as nightly_module
 from pts_optimiser.services import publish as publish_module
 from pts_optimiser.services.nightly import LOCK_NAME, LOG_NAME
 from pts_optimiser.views import writers as writers_module
@@ -91,6 +93,24 @@ def test_outbox_readable_by_the_group_when_the_policy_says_so(tmp_path: Path) ->
     (inbox / "config.toml").write_text("[output]\ngroup_readable = true\n")
     assert _run(inbox, outbox, date="2026-12-09").exit_code == 2  # no bookings that day
     assert _mode(outbox) == 0o750 and _mode(outbox / LOG_NAME) == 0o640
+
+
+def test_the_inbox_policy_is_read_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The outbox's modes and the plan follow one reading of the inbox's policy."""
+    inbox, outbox = _inbox(tmp_path), tmp_path / "outbox"
+    (inbox / "config.toml").write_text("[output]\ngroup_readable = true\n")
+    read: list[Path | None] = []
+    real = load_config
+
+    def counted(path: Path | None = None) -> Config:
+        read.append(path)
+        return real(path)
+
+    monkeypatch.setattr(nightly_module, "load_config", counted)
+    assert _night(inbox, outbox) == 0
+    assert read == [inbox / "config.toml"]
+    assert _mode(outbox) == 0o750 and _mode(outbox / DATE) == 0o750
+    assert "group_readable = true" in (outbox / DATE / "inputs" / "config.toml").read_text()
 
 
 def test_unassigned_with_reasons_exits_0(tmp_path: Path) -> None:
