@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from pts_optimiser.domain.exits import PlanRejectedError
 from pts_optimiser.domain.plan import Plan
 from pts_optimiser.io.parse import Inputs
-from pts_optimiser.views.writers import write_plan_files
+from pts_optimiser.views.writers import Together, write_plan_files
 
 if TYPE_CHECKING:
     from pts_optimiser.check.checker import CheckResult
@@ -21,11 +21,13 @@ if TYPE_CHECKING:
 def write_plan(plan: Plan, out: Path, inputs: Inputs | None = None, with_maps: bool = True,
                keep_previous: Path | None = None,
                tables: Mapping[str, tuple[Sequence[str], Sequence[Mapping[str, object]]]]
-               | None = None, privacy: bool | None = None) -> CheckResult:
+               | None = None, privacy: bool | None = None,
+               together: Together | None = None) -> CheckResult:
     """Write the plan folder (views.writers.write_plan_files), judged by the checker.
 
     A plan that breaks a rule is not put in place: PlanRejectedError names the rules (never
     a finding's own text, which may hold a home's coordinates) and the old plan stays.
+    With `together` (`views.writers.Together`), it is put in place with the others there.
     """
 
     def verify(staging: Path) -> CheckResult:
@@ -46,4 +48,5 @@ def write_plan(plan: Plan, out: Path, inputs: Inputs | None = None, with_maps: b
                 lines + ([f"... and {more} more"] if more > 0 else []))
         return result
 
-    return write_plan_files(plan, out, verify, inputs, with_maps, keep_previous, tables, privacy)
+    return write_plan_files(plan, out, verify, inputs, with_maps, keep_previous, tables, privacy,
+                            together)

@@ -654,6 +654,7 @@ def run_week(inputs: Inputs, config: Config, out: Path, time_limit_s: float, sta
     from pts_optimiser.io.tables import write_text
     from pts_optimiser.services.publish import write_plan
     from pts_optimiser.views.week import week_figures, week_html
+    from pts_optimiser.views.writers import Together
 
     days, warnings = read_week(inputs, config)
     before = read_previous(previous) if previous is not None else []
@@ -663,12 +664,17 @@ def run_week(inputs: Inputs, config: Config, out: Path, time_limit_s: float, sta
     budget = time_limit_s - (time.monotonic() - started) - writing
     week = plan_week(days, budget, before, compare, workers, scheduler)
     violations: dict[str, int] = {}
-    for day, plan in week.plans.items():
-        violations[day] = len(write_plan(plan, out / day, inputs).violations)
     alone_violations: dict[str, int] = {}
-    for day, plan in week.alone.items():
-        alone_violations[day] = len(write_plan(plan, out / ALONE / day, inputs,
-                                               with_maps=False).violations)
+    # Every day new, or every day as it was: a week half replaced would mix two plans of
+    # it, under a report of either.
+    with Together() as together:
+        for day, plan in week.plans.items():
+            violations[day] = len(write_plan(plan, out / day, inputs,
+                                             together=together).violations)
+        for day, plan in week.alone.items():
+            alone_violations[day] = len(write_plan(plan, out / ALONE / day, inputs,
+                                                   with_maps=False,
+                                                   together=together).violations)
     policy = config.continuity
     figures = week_figures(week.plans, set(week.regulars), violations, week.alone,
                            alone_violations, {

@@ -152,15 +152,56 @@ def writing_time_s(journeys: int) -> float:
     return SEARCH_OVERRUN_S + writing_only_s(journeys)
 
 
+class Together:
+    """Folders put in place only once every one of them is built and checked: all or none.
+
+    A week's days: `write_folder(..., together=...)` inside the `with` block leaves each
+    checked folder staged here. Leaving the block without an error puts them all in place;
+    with one (a plan the checker refuses, a full disk), every staged folder is removed and
+    what was there before is kept, every day of it.
+    """
+
+    def __init__(self) -> None:
+        self.staged: list[tuple[Path, Path, Path | None, str]] = []
+
+    def __enter__(self) -> Together:
+        return self
+
+    def __exit__(self, failed: type[BaseException] | None, *details: object) -> None:
+        try:
+            if failed is None:
+                self._put_in_place()
+        finally:
+            for staging, _, _, _ in self.staged:
+                shutil.rmtree(staging, ignore_errors=True)
+
+    def _put_in_place(self) -> None:
+        # Looked at again: a person may have put a file in one while the rest were built.
+        for _, out, previous, kind in self.staged:
+            planfolder.check_target(out, kind, previous)
+        for done, (staging, out, previous, _) in enumerate(self.staged):
+            try:
+                _swap_in(staging, out, previous)
+            except OSError as exc:
+                put = ", ".join(str(o) for _, o, _, _ in self.staged[:done]) or "none"
+                raise OutputError(
+                    f"cannot put the new folder in place at {out}: {exc.strerror or exc}; "
+                    f"put in place before it: {put}",
+                    ["each folder holds its old plan or its new one, whole; run again"]
+                ) from exc
+
+
 def write_folder(out: Path, build: Callable[[Path], None], keep_previous: Path | None = None,
                  group_readable: bool = False, kind: str = "plan",
-                 verify: Callable[[Path], None] | None = None) -> None:
+                 verify: Callable[[Path], None] | None = None,
+                 together: Together | None = None) -> None:
     """Build a folder in a staging folder beside `out`, then put it in place at once.
 
     `out` is refused (OutputError) unless it is new, empty or a `kind` folder pts wrote;
     a link is never followed. `verify` may reject the built folder by raising: the old one
     stays. With `keep_previous`, the folder replaced is kept there. Files are readable by
-    their owner only unless `group_readable`.
+    their owner only unless `group_readable`. With `together`, the checked folder is put in
+    place with the others staged there, when its block ends.
     """
     out = planfolder.target(out)
     previous = planfolder.target(keep_previous) if keep_previous is not None else None
@@ -195,6 +236,9 @@ def write_folder(out: Path, build: Callable[[Path], None], keep_previous: Path |
                               "kept", ["check the disk has room and the folder is writable"]
                               ) from exc
         raise
+    if together is not None:
+        together.staged.append((staging, out, previous, kind))
+        return
     try:
         _swap_in(staging, out, previous)
     except OSError as exc:
@@ -209,7 +253,8 @@ def write_plan_files(plan: Plan, out: Path, verify: Callable[[Path], Checked],
                      inputs: Inputs | None = None, with_maps: bool = True,
                      keep_previous: Path | None = None,
                      tables: Mapping[str, tuple[Sequence[str], Sequence[Mapping[str, object]]]]
-                     | None = None, privacy: bool | None = None) -> Checked:
+                     | None = None, privacy: bool | None = None,
+                     together: Together | None = None) -> Checked:
     """Write the plan folder, judged by `verify` before it is put in place; whole or not at all.
 
     `inputs` are copied into the folder's `inputs/` (with the effective policy as
@@ -219,6 +264,7 @@ def write_plan_files(plan: Plan, out: Path, verify: Callable[[Path], Checked],
     `tables` are further CSV files (name -> columns, rows) written with the plan. The plan
     replaced is kept as `keep_previous` (default `<out>.previous`). A plan that breaks a
     rule is not put in place (`verify` raises), the old plan stays. Returns what `verify` did.
+    With `together`, it is put in place with the other folders staged there (`Together`).
     services.publish.write_plan passes the independent checker.
     """
     out = planfolder.target(out)
@@ -243,7 +289,7 @@ def write_plan_files(plan: Plan, out: Path, verify: Callable[[Path], Checked],
 
     write_folder(out, build, keep_previous or planfolder.previous_of(out),
                  plan.problem.config.group_readable,
-                 verify=lambda staging: checked.append(verify(staging)))
+                 verify=lambda staging: checked.append(verify(staging)), together=together)
     return checked[0]
 
 

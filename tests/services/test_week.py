@@ -6,6 +6,7 @@ import csv
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -20,7 +21,8 @@ import pytest
 from click.testing import CliRunner
 from distributed import Client, LocalCluster
 
-from pts_optimiser.check.checker import check_plan
+from pts_optimiser.check import checker as checker_module
+from pts_optimiser.check.checker import Violation, check_plan
 from pts_optimiser.cli import main
 from pts_optimiser.domain.commitments import Commitments
 from pts_optimiser.domain.config import load_config
@@ -305,6 +307,27 @@ def test_previous_week_carries_crews_forward(planned: tuple[Path, list[str]],
     # Chance would put about one in eight on last week's vehicle; the rest is what the tiny,
     # crowded days could not keep within their few seconds (12-15 of 18 measured).
     assert total > 0 and kept / total >= 0.5, (kept, total)
+
+
+def test_a_day_refused_by_the_checker_leaves_the_whole_week_as_it_was(
+        planned: tuple[Path, list[str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Planned again, one day refused: exit 3, and no day nor the report is replaced."""
+    work, dates = planned
+    out = tmp_path / "out"
+    shutil.copytree(work / "out", out)
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    def refusing(problem: Problem, folder: Path) -> Any:
+        found = check_plan(problem, folder)
+        if problem.service_date == dates[1]:
+            found = replace(found, violations=(Violation("not_planned", "a test's refusal"),))
+        return found
+
+    monkeypatch.setattr(checker_module, "check_plan", refusing)
+    result = CliRunner().invoke(main, _week_args(work, out))
+    assert result.exit_code == 3, result.output
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
 
 
 def _legs(out: Path, dates: Sequence[str]) -> dict[tuple[str, int], Counter[str]]:

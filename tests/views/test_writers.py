@@ -80,6 +80,37 @@ def test_failed_write_keeps_last_plan(tiny_plan: Plan, tmp_path: Path,
     assert [p.name for p in tmp_path.iterdir()] == ["plan"]
 
 
+def _contents(folder: Path) -> dict[Path, bytes]:
+    return {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_folders_written_together_all_or_none(tiny_plan: Plan, tmp_path: Path) -> None:
+    """A week's days: one refused by the checker, none is replaced; all checked, all are."""
+    days = [tmp_path / "week" / d for d in ("2026-11-30", "2026-12-01", "2026-12-02")]
+    for day in days[:2]:
+        write_plan(tiny_plan, day)
+    before = {day: _contents(day) for day in days[:2]}
+    used = next(i for i, r in enumerate(tiny_plan.rosters) if r.journeys)
+    broken = replace(tiny_plan, rosters=tiny_plan.rosters[:used] + tiny_plan.rosters[used + 1:])
+    moved = replace(tiny_plan, search={**tiny_plan.search, "status": "planned again"})
+    with pytest.raises(PlanRejectedError), writers.Together() as together:
+        write_plan(moved, days[0], together=together)
+        write_plan(broken, days[1], together=together)
+        write_plan(moved, days[2], together=together)
+    assert {day: _contents(day) for day in days[:2]} == before
+    assert sorted(p.name for p in (tmp_path / "week").iterdir()) == [d.name for d in days[:2]]
+    with writers.Together() as together:
+        for day in days:
+            write_plan(moved, day, together=together)
+            assert _contents(day) == before.get(day, {})  # staged, not yet in place
+    for day in days:
+        assert json.loads((day / "summary.json").read_text())["search"]["status"] == \
+            "planned again"
+    assert _contents(tmp_path / "week" / "2026-11-30.previous") == before[days[0]]
+    assert sorted(p.name for p in (tmp_path / "week").iterdir()) == [
+        "2026-11-30", "2026-11-30.previous", "2026-12-01", "2026-12-01.previous", "2026-12-02"]
+
+
 def test_files_are_readable_by_their_owner_only(tiny_plan: Plan, tmp_path: Path) -> None:
     """Plan files hold patients' ids and homes: 0600 files in 0700 folders by default."""
     write_plan(tiny_plan, tmp_path / "plan")
