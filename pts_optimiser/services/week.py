@@ -665,8 +665,9 @@ def run_week(inputs: Inputs, config: Config, out: Path, time_limit_s: float, sta
     week = plan_week(days, budget, before, compare, workers, scheduler)
     violations: dict[str, int] = {}
     alone_violations: dict[str, int] = {}
+    policy = config.continuity
     # Every day new, or every day as it was: a week half replaced would mix two plans of
-    # it, under a report of either.
+    # it, under a report of either. The report is made before any day is put in place.
     with Together() as together:
         for day, plan in week.plans.items():
             violations[day] = len(write_plan(plan, out / day, inputs,
@@ -675,16 +676,17 @@ def run_week(inputs: Inputs, config: Config, out: Path, time_limit_s: float, sta
             alone_violations[day] = len(write_plan(plan, out / ALONE / day, inputs,
                                                    with_maps=False,
                                                    together=together).violations)
-    policy = config.continuity
-    figures = week_figures(week.plans, set(week.regulars), violations, week.alone,
-                           alone_violations, {
-        "regular_min_days": policy.regular_min_days, "anchors": list(week.anchors),
-        "kept_alone": list(week.kept_alone), "seconds_a_solve": round(week.per_solve_s, 1),
-        "workers": week.workers, "on_cluster": scheduler is not None,
-        "previous": str(previous) if previous else None,
-        "regulars_known_before": week.known_before,
-        "continuity_plan_served": week.continuity_served,
-        "seconds": round(time.monotonic() - started, 1)})
-    write_text(out / WEEK_JSON, json.dumps(figures, indent=1) + "\n")
-    write_text(out / WEEK_HTML, week_html(figures))
+        figures = week_figures(week.plans, set(week.regulars), violations, week.alone,
+                               alone_violations, {
+            "regular_min_days": policy.regular_min_days, "anchors": list(week.anchors),
+            "kept_alone": list(week.kept_alone),
+            "seconds_a_solve": round(week.per_solve_s, 1), "workers": week.workers,
+            "on_cluster": scheduler is not None,
+            "previous": str(previous) if previous else None,
+            "regulars_known_before": week.known_before,
+            "continuity_plan_served": week.continuity_served,
+            "seconds": round(time.monotonic() - started, 1)})
+        report = {WEEK_JSON: json.dumps(figures, indent=1) + "\n", WEEK_HTML: week_html(figures)}
+    for name, text in report.items():
+        write_text(out / name, text)
     return WeekOutcome(figures, warnings, week.plans)
