@@ -110,8 +110,9 @@ def read_table(path: Path, allow_no_rows: bool = False, data: bytes | None = Non
     """
     name = str(path)
     if data is None:
-        data = file_bytes(path)
-    _size_limit(len(data), name)
+        data = file_bytes(path)  # size limit checked there
+    else:
+        _size_limit(len(data), name)
     text = _decode(data, name)
     if not text.strip():
         raise InputError([error(Code.EMPTY_FILE, name, "the file is empty",
