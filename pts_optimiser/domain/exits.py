@@ -38,6 +38,15 @@ class PtsError(Exception):
         self.lines = tuple(lines)
 
 
+class UsageError(PtsError):
+    """A command's options ask for what cannot be done: said before anything is planned.
+
+    A time limit too short for the work it is given, for one.
+    """
+
+    exit_code = ExitCode.BAD_INPUT
+
+
 class PlanRejectedError(PtsError):
     """A plan that broke a rule of the independent checker: it was not put in place."""
 

@@ -55,7 +55,7 @@ from pts_optimiser.domain.diagnostics import (
     Severity,
     error,
 )
-from pts_optimiser.domain.exits import PtsError
+from pts_optimiser.domain.exits import PtsError, UsageError
 from pts_optimiser.domain.plan import Event, Plan
 from pts_optimiser.domain.problem import Journey, Place, Problem
 from pts_optimiser.io.parse import Inputs, parse_service_date, read_problem
@@ -64,6 +64,9 @@ from pts_optimiser.io.tables import Table
 Leg = tuple[str, int]  # (patient id, the journey's rank in the patient's day)
 SPAWN = multiprocessing.get_context("spawn")  # the CLI may hold threads; a fork copies locks
 POOL_START_S = 3.0  # a spawned worker imports the engine before its first solve
+# The least share of a solve: a solve takes about a second whatever its share (it starts
+# its searches; a 30-journey day 1.0 s at any share, a 300-journey day 0.2-1.5 s at 1-2 s).
+MIN_SOLVE_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -388,7 +391,7 @@ class _Clock:
 
     def share(self, solves: int = 1) -> float:
         """Seconds for each of `solves` solves started now, together (one stage's)."""
-        seconds = max(2.0, (self.end - self.now()) / max(1, self.rounds))
+        seconds = max(MIN_SOLVE_S, (self.end - self.now()) / max(1, self.rounds))
         self.rounds -= self._rounds(solves)
         self.given += [seconds] * solves
         return seconds
@@ -517,17 +520,13 @@ def plan_week(days: Mapping[str, Problem], budget_s: float, previous: Sequence[P
     """
     started = time.monotonic()
     policy = next(iter(days.values())).config.continuity
-    regular = regulars(days.values(), policy.regular_min_days)
-    known = usual_of(previous, regular)
-    first = anchors(days, regular, {leg[0] for leg in known})
-    # An anchor no earlier week tells anything about is planned alone: its own baseline.
-    alone_anchor = [d for d in first if not _asks(days[d], known)]
-    baseline = [d for d in days if d not in alone_anchor] if compare else []
-    stages = (len(first) + len(baseline), len(first), len(days) - len(first))
+    solves = _Solves.of(days, previous, compare)
+    regular, known, first = solves.regular, solves.known, solves.anchors
+    alone_anchor, baseline, stages = solves.alone_anchors, solves.baseline, solves.stages
     # One day at a time on both cores: the portfolio's two searches from each sketch. With
     # --workers or a cluster, N days at once, each the portfolio's usual search alone on
     # its core, from its sketch as well (docs/week.md).
-    with _pool(max(1, min(workers or 1, max(stages))), scheduler) as pool:
+    with _pool(_at_once(stages, workers), scheduler) as pool:
         # Reaching a cluster counts in the budget; only then is its size known.
         clock = _Clock(started + budget_s - pool.start_s, stages, pool.workers)
         strategy = pool.strategy
@@ -589,6 +588,55 @@ def plan_week(days: Mapping[str, Problem], budget_s: float, previous: Sequence[P
                      tuple(sorted(set(kept))), tuple(clock.given), pool.workers,
                      frozenset(regular), usual,
                      len({leg[0] for leg in known}), served)
+
+
+@dataclass(frozen=True)
+class _Solves:
+    """What the week plans, stage by stage: the anchors first, the days that ride them last."""
+
+    regular: set[str]
+    known: dict[Leg, Usual]  # from last week's plans
+    anchors: list[str]
+    alone_anchors: list[str]  # anchors no earlier week tells anything about: planned alone
+    baseline: list[str]  # with --compare, the days planned alone beside the anchors
+    days: int
+
+    @classmethod
+    def of(cls, days: Mapping[str, Problem], previous: Sequence[Plan], compare: bool
+           ) -> _Solves:
+        policy = next(iter(days.values())).config.continuity
+        regular = regulars(days.values(), policy.regular_min_days)
+        known = usual_of(previous, regular)
+        first = anchors(days, regular, {leg[0] for leg in known})
+        # An anchor no earlier week tells anything about is planned alone: its own baseline.
+        alone = [d for d in first if not _asks(days[d], known)]
+        return cls(regular, known, first, alone,
+                   [d for d in days if d not in alone] if compare else [], len(days))
+
+    @property
+    def stages(self) -> tuple[int, int, int]:
+        """Solves in each stage: the anchors (and days alone), the anchors again, the rest."""
+        first = len(self.anchors)
+        return first + len(self.baseline), first, self.days - first
+
+
+def _at_once(stages: Sequence[int], workers: int | None) -> int:
+    """Days planned at once: --workers, never more than the largest stage has solves."""
+    return max(1, min(workers or 1, max(stages)))
+
+
+def least_budget_s(days: Mapping[str, Problem], previous: Sequence[Plan] = (),
+                   compare: bool = False, workers: int | None = None,
+                   on_cluster: bool = False) -> float:
+    """The least solving time the week can keep to: `MIN_SOLVE_S` for each round of solves.
+
+    On a cluster, whose size is known only once it is reached, each stage's solves all at
+    once: a time limit below this is too short for any cluster.
+    """
+    stages = _Solves.of(days, previous, compare).stages
+    at_once = max(1, max(stages)) if on_cluster else _at_once(stages, workers)
+    start = POOL_START_S if on_cluster or at_once > 1 else 0.0
+    return start + MIN_SOLVE_S * sum(-(-n // at_once) for n in stages)
 
 
 def closest(day: Problem, plans: Iterable[Plan]) -> Plan | None:
@@ -662,6 +710,15 @@ def run_week(inputs: Inputs, config: Config, out: Path, time_limit_s: float, sta
         check_target(out / day, keep_previous=previous_of(out / day))
     writing = writing_s((len(p.journeys) for p in days.values()), compare)
     budget = time_limit_s - (time.monotonic() - started) - writing
+    least = least_budget_s(days, before, compare, workers, scheduler is not None)
+    if budget < least:
+        # Each solve would run past its share, and the command past its limit.
+        solves = sum(_Solves.of(days, before, compare).stages)
+        raise UsageError(
+            f"--time-limit {time_limit_s:g} s is too short for these {len(days)} days: give "
+            f"at least {math.ceil(time_limit_s - budget + least)} s ({solves} solves of at "
+            f"least {MIN_SOLVE_S:g} s, and {writing:.0f} s to write and check the plans), or "
+            "plan fewer days at once; nothing was written")
     week = plan_week(days, budget, before, compare, workers, scheduler)
     violations: dict[str, int] = {}
     alone_violations: dict[str, int] = {}

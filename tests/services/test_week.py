@@ -51,6 +51,7 @@ from pts_optimiser.services.week import (
     _Processes,
     days_of,
     enough,
+    least_budget_s,
     one_crew,
     plan_week,
     preferences,
@@ -684,6 +685,46 @@ def test_time_is_shared_by_the_rounds_of_each_stage() -> None:
     assert first_share((2, 2, 4), 2) == pytest.approx(12)
     assert first_share((2, 2, 4), 8) == pytest.approx(16)
     assert first_share((6, 2, 4), 2) == pytest.approx(8)
+
+
+def test_the_least_time_counts_a_second_for_each_round_of_solves(tmp_path: Path) -> None:
+    """A 6-day week solves in stages of 2, 2 and 4: eight rounds one day at a time.
+
+    Two at once, four rounds and the pool's start; on a cluster of any size, three.
+    --compare adds the four days that are not anchors to the first stage.
+    """
+    write_week(tmp_path, 5, JOURNEYS, SHIFTS, "2026-11-30", 6)
+    days, _ = read_week(Inputs(tmp_path / "bookings.csv", tmp_path / "fleet.csv",
+                               tmp_path / "sites.csv"), load_config())
+    assert least_budget_s(days) == pytest.approx(8)
+    assert least_budget_s(days, workers=2) == pytest.approx(3 + 4)
+    assert least_budget_s(days, workers=8, on_cluster=True) == pytest.approx(3 + 3)
+    assert least_budget_s(days, compare=True) == pytest.approx(12)
+    assert least_budget_s(days, compare=True, workers=2) == pytest.approx(3 + 6)
+
+
+def test_a_time_limit_too_short_for_the_days_is_refused_before_planning(
+        tmp_path: Path) -> None:
+    """28 days at 30 s: 30 solves could not keep to it; the least limit is named, exit 2.
+
+    Before, each solve was given 2 s whatever was left, and the command ran past its limit
+    (35 s of 30 on 28 days of 30 journeys) without a word.
+    """
+    work = tmp_path / "in"
+    write_week(work, 4, JOURNEYS, 5, "2026-11-30", 28)
+    out = tmp_path / "out"
+    args = _week_args(work, out)
+    args[args.index("--time-limit") + 1] = "30"
+    started = time.monotonic()
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    assert time.monotonic() - started < 20  # refused before any solve
+    found = re.search(r"--time-limit 30 s is too short for these 28 days: give at least "
+                      r"(\d+) s \(30 solves", result.output)
+    assert found is not None, result.output
+    assert 39 <= int(found[1]) <= 45, result.output  # 30 s of solves, 9 s of writing
+    assert "nothing was written" in result.output
+    assert not out.exists()
 
 
 def test_what_a_solve_leaves_goes_to_the_solves_after_it() -> None:
