@@ -364,16 +364,21 @@ def config_toml(config: Config) -> str:
 
 def _summary(plan_dir: Path) -> dict[str, Any]:
     path = plan_dir / "summary.json"
+    if not path.is_file():
+        raise InputError([error(Code.FILE_NOT_FOUND, str(path),
+                                "no summary.json with the plan's inputs",
+                                "give the folder pts solve wrote, or --bookings and --fleet")])
     try:
         figures = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(figures, dict) or not isinstance(figures["inputs"], dict):
             raise TypeError
         return figures
     except (OSError, ValueError, KeyError, TypeError):
-        raise InputError([error(Code.FILE_NOT_FOUND, str(path),
-                                "no summary.json with the plan's inputs",
-                                "give the folder pts solve wrote, or --bookings and --fleet")
-                          ]) from None
+        # Found but not what pts solve writes: a copy cut short, or edited by hand.
+        raise InputError([error(Code.UNREADABLE_FILE, str(path),
+                                "it is not the summary pts solve writes (not JSON naming the "
+                                "plan's inputs)", "give the folder pts solve wrote, whole; "
+                                "plan files are not for editing by hand")]) from None
 
 
 def _recorded(plan_dir: Path, text: object, key: str) -> Path | None:
@@ -386,6 +391,12 @@ def _recorded(plan_dir: Path, text: object, key: str) -> Path | None:
         raise InputError([error(Code.UNREADABLE_FILE, str(plan_dir / "summary.json"),
                                 f"the {key} file it names is outside the plan folder",
                                 "rebuild the plan with pts solve", key=f"inputs.{key}")])
+    if not path.is_file():
+        # Named in the folder's summary but gone: the folder was copied without it.
+        raise InputError([error(Code.FILE_NOT_FOUND, str(path),
+                                "the plan folder's copy of the file it was planned from is "
+                                "missing", "copy the whole folder pts solve wrote, inputs/ "
+                                "with it, or plan the day again")])
     return path
 
 

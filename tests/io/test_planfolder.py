@@ -275,6 +275,35 @@ def test_summary_names_no_absolute_path(tmp_path: Path) -> None:
 
 
 
+def test_a_plan_folder_copied_in_part_is_named_for_what_it_lacks(tmp_path: Path,
+                                                                 tiny_plan: Plan) -> None:
+    """A folder without its inputs/, or with a summary cut short, says so and what to do.
+
+    Before, the first was told to "give the path of an existing TOML file" it never gave,
+    and the second that there was no summary.json where there was one.
+    """
+    day = _day(tmp_path / "day")
+    plan_dir = tmp_path / "plan"
+    assert _solve(plan_dir, day)[0] == 0
+    shutil.rmtree(plan_dir / "inputs")
+    result = CliRunner().invoke(main, ["report", "--plan", str(plan_dir)])
+    assert result.exit_code == ExitCode.BAD_INPUT
+    assert "inputs/bookings.csv: the plan folder's copy of the file it was planned from is " \
+           "missing" in result.output
+    assert "copy the whole folder pts solve wrote, inputs/ with it" in result.output
+    assert "TOML" not in result.output
+    (plan_dir / "summary.json").write_text('{"inputs": {"bookings"', encoding="utf-8")
+    result = CliRunner().invoke(main, ["report", "--plan", str(plan_dir)])
+    assert result.exit_code == ExitCode.BAD_INPUT
+    assert "[unreadable_file]" in result.output
+    assert "summary.json: it is not the summary pts solve writes" in result.output
+    assert "no summary.json" not in result.output
+    (plan_dir / "summary.json").unlink()
+    result = CliRunner().invoke(main, ["report", "--plan", str(plan_dir)])
+    assert result.exit_code == ExitCode.BAD_INPUT
+    assert "no summary.json with the plan's inputs" in result.output
+
+
 def test_views_rebuild_after_the_inputs_change(tmp_path: Path) -> None:
     """With the inputs changed or deleted, report/runsheets/map/replan use the plan's own copies."""
     day = _day(tmp_path / "day")
