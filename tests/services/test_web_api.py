@@ -246,6 +246,47 @@ def test_changes_and_stale_versions(client: TestClient,
     assert "Derby" not in (data / "audit.log").read_text()
 
 
+def test_malformed_changes_refused_and_nothing_changed(client: TestClient,
+                                                      planned: tuple[str, dict[str, str]]
+                                                      ) -> None:
+    """A body that is not what the interface asks for: 422 naming it, the version unchanged.
+
+    Before, `"locked": "false"` locked the run (a string is true to Python), a lock naming a
+    vehicle and a journey locked the vehicle and dropped the journey, a `time_limit_s` of
+    -5 planned for a second and "abc" for the default, a body that was not JSON was read
+    as an empty one, and a day id too long for the disk was a server error.
+    """
+    day, headers = planned
+    version = client.get(f"/api/days/{day}/plan").json()["version"]
+    refused = [
+        ("lock", {"vehicle_id": "CAR1", "locked": "false", "version": version},
+         "locked must be true or false"),
+        ("lock", {"vehicle_id": "CAR1", "journey_id": "J1", "version": version},
+         "not both"),
+        ("assign", {"journey_id": ["J1"], "vehicle_id": "CAR1", "version": version},
+         "journey_id must be a string"),
+        ("plan", {"time_limit_s": -5}, "time_limit_s must be a number of seconds above 0"),
+        ("replan", {"time_limit_s": "abc", "version": version}, "time_limit_s must be"),
+        ("unassign", [{"journey_id": "J1"}], "the body must be a JSON object"),
+    ]
+    for action, body, says in refused:
+        answer = client.post(f"/api/days/{day}/{action}", json=body, headers=headers)
+        assert answer.status_code == 422 and says in answer.json()["error"], (action, answer.text)
+    broken = client.post(f"/api/days/{day}/undo", content=b'{"version": ',
+                         headers={**headers, "Content-Type": "application/json"})
+    assert broken.status_code == 422 and "not JSON" in broken.json()["error"]
+    # A version of true is not version 1.
+    stale = client.post(f"/api/days/{day}/unassign", headers=headers,
+                        json={"journey_id": "J1", "version": True})
+    assert stale.status_code == 409 and stale.json()["rule"] == "stale_version"
+    assert client.get("/api/days/" + "a" * 5000 + "/plan").status_code == 404
+    now = client.get(f"/api/days/{day}/plan").json()
+    assert now["version"] == version and now["status"] == "planned"
+    assert client.post(f"/api/days/{day}/lock", headers=headers,
+                       json={"vehicle_id": "CAR1", "locked": False,
+                             "version": version}).status_code == 200
+
+
 def test_lock_replan_publish(client: TestClient, planned: tuple[str, dict[str, str]],
                              data: Path) -> None:
     """A locked run stays exactly as it was through a re-plan; the published plan checks."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import csv
 import functools
+import json
+import math
 import secrets
 import time
 from collections.abc import Callable
@@ -33,6 +35,7 @@ from pts_optimiser.domain.diagnostics import InputError
 from pts_optimiser.domain.resources import data_dir
 from pts_optimiser.domain.safe import script_json
 from pts_optimiser.services.web.service import (
+    MAX_TIME_LIMIT_S,
     ConflictError,
     NotFoundError,
     Service,
@@ -109,6 +112,7 @@ def create_app(data: Path, outbox: Path | None = None) -> FastAPI:
     pages.filters["script_json"] = script_json
     app.state.board = _Board(Service(data, outbox), Accounts(data), _Sessions(), pages)
     app.middleware("http")(_signed_in)
+    app.add_exception_handler(BadRequestError, _bad_request)
     for routes in (open_routes, session_routes, day_routes, change_routes, page_routes):
         app.include_router(routes)
     return app
@@ -144,16 +148,46 @@ def _user(request: Request) -> str:
     return str(request.state.session.user)
 
 
+class BadRequestError(Exception):
+    """A request body that is not what the interface asks for: 422 naming it, nothing changed."""
+
+
+def _bad_request(_: Request, exc: Exception) -> Response:
+    return JSONResponse({"error": str(exc)}, status_code=422)
+
+
 async def _body(request: Request) -> dict[str, Any]:
-    try:
-        value = await request.json()
-    except (ValueError, UnicodeDecodeError):
+    """The JSON object sent; none sent is an empty one."""
+    raw = await request.body()
+    if not raw.strip():
         return {}
-    return value if isinstance(value, dict) else {}
+    try:
+        value = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequestError("the body is not JSON: send a JSON object, e.g. "
+                              '{"version": 3}') from None
+    if not isinstance(value, dict):
+        raise BadRequestError('the body must be a JSON object, e.g. {"version": 3}')
+    return value
 
 
 def _text(asked: dict[str, Any], key: str) -> str:
-    return str(asked.get(key, ""))
+    value = asked.get(key, "")
+    if not isinstance(value, str):
+        raise BadRequestError(f"{key} must be a string: an id as the files give it")
+    return value
+
+
+def _optional_text(asked: dict[str, Any], key: str) -> str | None:
+    return None if asked.get(key) is None else _text(asked, key)
+
+
+def _flag(asked: dict[str, Any], key: str, default: bool) -> bool:
+    # A string "false" is true to Python: it would lock what was to be unlocked.
+    value = asked.get(key, default)
+    if not isinstance(value, bool):
+        raise BadRequestError(f"{key} must be true or false")
+    return value
 
 
 async def _change(request: Request, status: int,
@@ -310,10 +344,12 @@ async def unassign(day: str, request: Request, board: Board) -> Response:
 async def lock(day: str, request: Request, board: Board) -> Response:
     """Lock or unlock a vehicle's run or a journey against re-planning."""
     def locked(asked: dict[str, Any], user: str) -> Any:
-        vid, jid = asked.get("vehicle_id"), asked.get("journey_id")
-        return board.service.lock(
-            day, asked.get("version"), bool(asked.get("locked", True)), user,
-            str(vid) if vid is not None else None, str(jid) if jid is not None else None)
+        vid, jid = _optional_text(asked, "vehicle_id"), _optional_text(asked, "journey_id")
+        if vid is not None and jid is not None:
+            raise BadRequestError("give vehicle_id or journey_id, not both: a run is locked "
+                                  "whole, a journey to the run it is on")
+        return board.service.lock(day, asked.get("version"), _flag(asked, "locked", True),
+                                  user, vid, jid)
 
     return await _change(request, 200, locked)
 
@@ -413,7 +449,11 @@ async def _in_thread(function: Any, *args: Any) -> Any:
 
 def _seconds(asked: dict[str, Any]) -> float:
     value = asked.get("time_limit_s", DEFAULT_PLAN_S)
-    return float(value) if isinstance(value, int | float) else DEFAULT_PLAN_S
+    if isinstance(value, bool) or not isinstance(value, int | float) \
+            or not math.isfinite(value) or value <= 0:
+        raise BadRequestError("time_limit_s must be a number of seconds above 0 (a plan "
+                              f"takes at least 1 s and at most {MAX_TIME_LIMIT_S:g})")
+    return float(value)
 
 
 def _call(action: Any, status: int) -> Response:

@@ -279,7 +279,7 @@ class Service:
 
     @staticmethod
     def _check_version(state: DayState, version: object) -> None:
-        if not isinstance(version, int) or version != state.version:
+        if isinstance(version, bool) or not isinstance(version, int) or version != state.version:
             raise ConflictError("stale_version", f"the plan is at version {state.version}; "
                            "reload the board and make the change again")
 

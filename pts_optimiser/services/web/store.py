@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import threading
 import time
@@ -23,6 +24,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 ROLES = ("coordinator", "viewer")
 UNDO_DEPTH = 20
+DAY_ID = re.compile(r"[A-Za-z0-9-]{1,64}")  # ours: the service date and a random suffix
 _hasher = PasswordHasher()  # argon2id, the library's defaults (RFC 9106's second choice)
 # Checked against when the name is unknown, so a wrong name costs what a wrong password does.
 _DUMMY = _hasher.hash(secrets.token_hex(16))
@@ -134,7 +136,7 @@ class Days:
 
     def folder(self, day: str) -> Path:
         """A day's folder; the id is ours (checked), never a path from the request as it is."""
-        if not day.replace("-", "").isalnum():
+        if not DAY_ID.fullmatch(day):  # a name too long for the disk is none of ours either
             raise KeyError(day)
         return self.root / day
 
