@@ -7,6 +7,7 @@ import time
 IMPORTED = time.monotonic()  # a fresh `pts` process: --time-limit counts imports too
 
 import errno  # noqa: E402
+import math  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
 import traceback  # noqa: E402
@@ -19,7 +20,7 @@ import click  # noqa: E402
 
 from pts_optimiser.domain.config import Config, load_config  # noqa: E402
 from pts_optimiser.domain.diagnostics import Finding, InputError, Severity  # noqa: E402
-from pts_optimiser.domain.exits import ExitCode, PtsError  # noqa: E402
+from pts_optimiser.domain.exits import ExitCode, PtsError, UsageError  # noqa: E402
 from pts_optimiser.domain.plan import Plan  # noqa: E402
 from pts_optimiser.domain.problem import Problem  # noqa: E402
 from pts_optimiser.io.parse import Inputs, read_problem  # noqa: E402
@@ -644,6 +645,7 @@ def replan(plan_dir: Path, now: str, add: Path | None, cancel: str | None,
     from pts_optimiser.domain.clock import parse_clock
     from pts_optimiser.domain.deadline import Deadline
     from pts_optimiser.engine.solve import SolveOptions
+    from pts_optimiser.engine.strategies import least_search_s_of
     from pts_optimiser.io.planfolder import plan_service_date, read_plan
     from pts_optimiser.io.tables import read_table
     from pts_optimiser.services.publish import write_plan
@@ -665,8 +667,21 @@ def replan(plan_dir: Path, now: str, add: Path | None, cancel: str | None,
         read_problem(late, config, day)
     merged = merged_bookings(read_table(inputs.bookings),
                              late.table("bookings") if late is not None else None)
+    # The day's journeys, not the file's rows: a week's day holds the whole week's bookings.
+    journeys = len(old_problem.journeys) + (len(late.table("bookings").rows) if late else 0)
     # One second more than a solve: the merged bookings are written with the plan.
-    searching = Deadline.within(time_limit, started).less(writing_time_s(len(merged.rows)) + 1)
+    writing = writing_time_s(journeys) + 1
+    searching = Deadline.within(time_limit, started).less(writing)
+    # Half a second for what comes before the search: the day encoded, the stops kept.
+    least = least_search_s_of(journeys, len(old_problem.vehicles)) + 0.5
+    if searching.remaining_s() < least:
+        # Without a search, the plan is built one journey at a time, which can leave a
+        # patient aboard with nowhere to go and loses crews the journeys they had.
+        needed = time.monotonic() - started + writing + least
+        raise UsageError(
+            f"--time-limit {time_limit:g} s is too short to re-plan {journeys} journeys: give "
+            f"at least {math.ceil(needed)} s (the search needs {least:.0f} s to start, and "
+            f"writing the plan {writing:.0f} s); nothing was written")
     result = replan_day(old, merged, now_min, _ids(cancel), _ids(vehicle_off),
                         SolveOptions(time_limit_s=searching.at_least(1.0)), searching)
     changes = [vars(c) for c in result.changes]

@@ -18,7 +18,7 @@ from pts_optimiser.domain.commitments import Commitments, VehicleStart
 from pts_optimiser.domain.deadline import Deadline
 from pts_optimiser.domain.diagnostics import Code, InputError, Severity, error
 from pts_optimiser.domain.exits import ExitCode, PtsError
-from pts_optimiser.domain.plan import Event, Plan, Reason, Roster, Stop, Unassigned
+from pts_optimiser.domain.plan import Event, Origin, Plan, Reason, Roster, Stop, Unassigned
 from pts_optimiser.domain.problem import Journey, Place, Problem, Site, VehicleShift
 from pts_optimiser.domain.travel import EstimatedTravel
 from pts_optimiser.engine.solve import SolveOptions, solve
@@ -490,6 +490,12 @@ def replan(old: Plan, merged: Table, now_min: int, cancel: Sequence[str],
     owed = _bring_back(problem, picked | {o.journey_id for o in onward}, out)
     plan = _search(old, today, options, deadline, starts, owed, now_min, vehicle_off)
     stranded = _stranded(plan, starts)
+    if stranded and plan.origin is Origin.FALLBACK:
+        # One journey at a time is no proof that nothing can take them: say what it was.
+        raise StrandedError(
+            f"{len(stranded)} patient(s) aboard a vehicle were not placed: the re-plan at "
+            f"{format_clock(now_min)} had no time to search (its model did not fit in the "
+            "time left); nothing written", [*stranded, "re-plan with a longer --time-limit"])
     if stranded:
         raise StrandedError(
             f"{len(stranded)} patient(s) aboard a vehicle cannot be taken anywhere within the "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 from dataclasses import replace
 from itertools import pairwise
@@ -17,8 +18,18 @@ from pts_optimiser.check.checker import CheckResult, check_plan
 from pts_optimiser.cli import main
 from pts_optimiser.domain.clock import format_clock
 from pts_optimiser.domain.config import load_config
+from pts_optimiser.domain.deadline import Deadline
+from pts_optimiser.engine.solve import SolveOptions
+from pts_optimiser.io import planfolder
 from pts_optimiser.io.parse import Inputs, read_problem
-from pts_optimiser.services.replan import CHANGE_KINDS, _rested
+from pts_optimiser.io.tables import read_table
+from pts_optimiser.services.replan import (
+    CHANGE_KINDS,
+    StrandedError,
+    _rested,
+    merged_bookings,
+    replan,
+)
 from tests.helpers import (
     BOOKING_COLUMNS,
     FIXTURES,
@@ -112,7 +123,7 @@ def test_a_pickup_its_crew_is_driving_to_is_not_cancelled_and_says_so(day: Path)
                    and minutes(before["departure"]) <= minutes(NOW) < minutes(r["arrival"]))
     result = CliRunner().invoke(main, ["replan", "--plan", str(day / "plan"), "--now", NOW,
                                        "--cancel", heading["journey_id"],
-                                       "--out", str(day / "heading"), "--time-limit", "5"])
+                                       "--out", str(day / "heading"), "--time-limit", "8"])
     assert result.exit_code == 0, result.output
     assert (f"journey {heading['journey_id']} is under way at {NOW} (its crew is driving to "
             "the pickup): not cancelled") in result.output
@@ -310,10 +321,41 @@ def test_patient_aboard_who_cannot_be_dropped_stops_the_run(
     monkeypatch.chdir(tmp_path / "day" / "plan")
     result = CliRunner().invoke(main, ["replan", "--plan", ".", "--now", "11:00",
                                        "--vehicle-off", "EV04", "--out", "OUT",
-                                       "--time-limit", "5"])
+                                       "--time-limit", "8"])
     assert result.exit_code == 3, result.output
     assert "EV04: journey J00111 (patient P00069)" in result.output
     assert not (tmp_path / "day" / "plan" / "OUT").exists()
+
+
+def test_a_time_limit_too_short_to_search_is_refused(day: Path) -> None:
+    """150 journeys at 5 s left the search no time: refused, the least limit named, exit 2.
+
+    Before, the plan was built one journey at a time: on this fixture's 200-journey day at
+    10:00 that lost 32 journeys their crews, and at 11:00 it called two patients aboard
+    impossible to take anywhere (below).
+    """
+    result = CliRunner().invoke(main, ["replan", "--plan", str(day / "plan"), "--now", NOW,
+                                       "--out", str(day / "short"), "--time-limit", "5"])
+    assert result.exit_code == 2, result.output
+    assert re.search(r"--time-limit 5 s is too short to re-plan 150 journeys: give at least "
+                     r"\d+ s", result.output), result.output
+    assert "nothing was written" in result.output
+    assert not (day / "short").exists()
+
+
+def test_patients_aboard_left_for_want_of_time_are_not_called_impossible() -> None:
+    """A re-plan whose search had no time says so, not that no plan within the rules exists."""
+    folder = FIXTURES / "replan-ev04" / "plan"
+    inputs = planfolder.plan_inputs(folder)
+    problem, _ = read_problem(inputs, load_config(inputs.config),
+                              planfolder.plan_service_date(folder))
+    old = planfolder.read_plan(problem, folder)
+    with pytest.raises(StrandedError) as raised:
+        replan(old, merged_bookings(read_table(inputs.bookings), None), minutes(NOW), (), (),
+               SolveOptions(time_limit_s=1), Deadline.within(0.0))
+    assert "had no time to search" in raised.value.message
+    assert "within the rules" not in raised.value.message
+    assert raised.value.lines[-1] == "re-plan with a longer --time-limit"
 
 
 def _solved(inputs: Inputs, tmp_path: Path) -> CliRunner:
