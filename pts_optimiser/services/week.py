@@ -64,8 +64,8 @@ from pts_optimiser.io.tables import Table
 Leg = tuple[str, int]  # (patient id, the journey's rank in the patient's day)
 SPAWN = multiprocessing.get_context("spawn")  # the CLI may hold threads; a fork copies locks
 POOL_START_S = 3.0  # a spawned worker imports the engine before its first solve
-# The least share of a solve: a solve takes about a second whatever its share (it starts
-# its searches; a 30-journey day 1.0 s at any share, a 300-journey day 0.2-1.5 s at 1-2 s).
+# The least share of any solve: one takes about a second whatever its share, as it starts
+# its searches (docs/week.md, "Time").
 MIN_SOLVE_S = 1.0
 
 
@@ -625,10 +625,23 @@ def _at_once(stages: Sequence[int], workers: int | None) -> int:
     return max(1, min(workers or 1, max(stages)))
 
 
+def least_solve_s(days: Iterable[Problem]) -> float:
+    """The least share of a solve of any of `days`: enough for its search to start.
+
+    Below the engine's least, a day is planned one journey at a time (half a second more
+    for encoding it first), and never below `MIN_SOLVE_S`; in half seconds.
+    """
+    from pts_optimiser.engine.strategies import least_search_s_of
+
+    least = max((least_search_s_of(len(p.journeys), len(p.vehicles)) for p in days),
+                default=0.0) + 0.5
+    return max(MIN_SOLVE_S, math.ceil(least * 2) / 2)
+
+
 def least_budget_s(days: Mapping[str, Problem], previous: Sequence[Plan] = (),
                    compare: bool = False, workers: int | None = None,
                    on_cluster: bool = False) -> float:
-    """The least solving time the week can keep to: `MIN_SOLVE_S` for each round of solves.
+    """The least solving time the week can keep to: `least_solve_s` for each round of solves.
 
     On a cluster, whose size is known only once it is reached, each stage's solves all at
     once: a time limit below this is too short for any cluster.
@@ -636,7 +649,7 @@ def least_budget_s(days: Mapping[str, Problem], previous: Sequence[Plan] = (),
     stages = _Solves.of(days, previous, compare).stages
     at_once = max(1, max(stages)) if on_cluster else _at_once(stages, workers)
     start = POOL_START_S if on_cluster or at_once > 1 else 0.0
-    return start + MIN_SOLVE_S * sum(-(-n // at_once) for n in stages)
+    return start + least_solve_s(days.values()) * sum(-(-n // at_once) for n in stages)
 
 
 def closest(day: Problem, plans: Iterable[Plan]) -> Plan | None:
@@ -717,7 +730,8 @@ def run_week(inputs: Inputs, config: Config, out: Path, time_limit_s: float, sta
         raise UsageError(
             f"--time-limit {time_limit_s:g} s is too short for these {len(days)} days: give "
             f"at least {math.ceil(time_limit_s - budget + least)} s ({solves} solves of at "
-            f"least {MIN_SOLVE_S:g} s, and {writing:.0f} s to write and check the plans), or "
+            f"least {least_solve_s(days.values()):g} s, and {writing:.0f} s to write and check "
+            "the plans), or "
             "plan fewer days at once; nothing was written")
     week = plan_week(days, budget, before, compare, workers, scheduler)
     violations: dict[str, int] = {}

@@ -52,6 +52,7 @@ from pts_optimiser.services.week import (
     days_of,
     enough,
     least_budget_s,
+    least_solve_s,
     one_crew,
     plan_week,
     preferences,
@@ -687,8 +688,10 @@ def test_time_is_shared_by_the_rounds_of_each_stage() -> None:
     assert first_share((6, 2, 4), 2) == pytest.approx(8)
 
 
-def test_the_least_time_counts_a_second_for_each_round_of_solves(tmp_path: Path) -> None:
+def test_the_least_time_counts_each_round_of_solves(tmp_path: Path) -> None:
     """A 6-day week solves in stages of 2, 2 and 4: eight rounds one day at a time.
+
+    Each round at least a second on small days, enough for the search to start on busy ones.
 
     Two at once, four rounds and the pool's start; on a cluster of any size, three.
     --compare adds the four days that are not anchors to the first stage.
@@ -701,6 +704,13 @@ def test_the_least_time_counts_a_second_for_each_round_of_solves(tmp_path: Path)
     assert least_budget_s(days, workers=8, on_cluster=True) == pytest.approx(3 + 3)
     assert least_budget_s(days, compare=True) == pytest.approx(12)
     assert least_budget_s(days, compare=True, workers=2) == pytest.approx(3 + 6)
+    # A 300-journey day's search needs 1.5 s to build its model: 2 s a solve, not 1.
+    busy = tmp_path / "busy"
+    write_week(busy, 5, 300, 35, "2026-11-30", 2)
+    busy_days, _ = read_week(Inputs(busy / "bookings.csv", busy / "fleet.csv",
+                                    busy / "sites.csv"), load_config())
+    assert least_solve_s(days.values()) == 1.0
+    assert least_solve_s(busy_days.values()) == 2.0
 
 
 def test_a_time_limit_too_short_for_the_days_is_refused_before_planning(
