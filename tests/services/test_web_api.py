@@ -203,6 +203,30 @@ def test_cancel_keeps_the_plan(client: TestClient, planned: tuple[str, dict[str,
     assert after["message"] == "planning was cancelled"
 
 
+def test_a_plan_is_given_the_time_its_search_needs_to_start(
+        client: TestClient, planned: tuple[str, dict[str, str]], data: Path) -> None:
+    """Asked for 1 s, a 300-journey day plans for 2 s: its model alone takes 1.5 s.
+
+    Below it the day would be built one journey at a time, and a re-plan would take crews
+    off the journeys they had. The audit log records the time given.
+    """
+    from pts_optimiser.io.generate import write_week
+
+    _, headers = planned  # the module's session: signing in again would end it
+    folder = data.parent / "busy"
+    write_week(folder, 5, 300, 35, "2026-12-01", 1)
+    answer = upload(client, headers, Inputs(folder / "bookings.csv", folder / "fleet.csv"))
+    assert answer.status_code == 201, answer.text
+    day = answer.json()["day"]
+    assert client.post(f"/api/days/{day}/plan", json={"time_limit_s": 1},
+                       headers=headers).status_code == 202
+    client.post(f"/api/days/{day}/plan/cancel", headers=headers)
+    wait_planned(client, day, timeout_s=30)
+    given = [json.loads(line) for line in (data / "audit.log").read_text().splitlines()
+             if json.loads(line).get("day") == day and json.loads(line)["action"] == "plan"]
+    assert given and 1.9 <= given[-1]["time_limit_s"] <= 2.1, given
+
+
 def test_forbidden_assignments_name_their_rule(client: TestClient,
                                                planned: tuple[str, dict[str, str]]) -> None:
     """An oxygen patient on a car: skill; a 17:00 appointment on an 08:00-14:00 shift: shift."""
