@@ -344,6 +344,24 @@ def test_bad_fleet_is_refused_before_any_worker(tiny: Path, tmp_path: Path) -> N
     assert not out.exists()
 
 
+def test_a_time_limit_too_short_for_a_search_is_refused_before_any_worker(
+        tmp_path: Path) -> None:
+    """1 s of search on a 750-journey day: its model alone takes longer. Named, exit 2.
+
+    Before, each task planned its day one journey at a time, and the sweep charted that as
+    what the fleet could do.
+    """
+    write_day(tmp_path / "day", seed=5, journeys=750, vehicles=87)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["sweep", "--days", str(tmp_path / "day"), "--fleets",
+                                       str(tmp_path / "day" / "fleet.csv"), "--out", str(out),
+                                       "--time-limit", "1"])
+    assert result.exit_code == 2, result.output
+    assert (f"--time-limit 1 s of search is too short for {tmp_path / 'day'} with fleet.csv "
+            "(750 journeys, 87 shifts): give at least 5 s") in result.output
+    assert not out.exists()
+
+
 def test_same_fleet_twice_is_refused(tiny: Path, tmp_path: Path) -> None:
     """Two fleet files with the same contents would be one question twice: exit 2, named."""
     copy = tmp_path / "copy.csv"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import math
 import shutil
 import sys
 import tarfile
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from pts_optimiser.domain.exits import ExitCode, OutputError, PtsError
+from pts_optimiser.domain.exits import ExitCode, OutputError, PtsError, UsageError
 from pts_optimiser.services.sweep import cluster
 from pts_optimiser.services.sweep.task import Source, Task, row_json, run_task
 
@@ -136,17 +137,32 @@ def validate(spec: SweepSpec, warn: Callable[[list[Any]], None] | None = None) -
     task after minutes; an InputError carries the findings.
     """
     from pts_optimiser.domain.config import load_config
+    from pts_optimiser.engine.strategies import least_search_s_of
     from pts_optimiser.io.parse import Inputs, read_problem
 
+    least, busiest = 0.0, ""
     for config_path in spec.configs or (None,):
         config = load_config(config_path)
         for day in spec.days:
             sites = day / "sites.csv"
             for fleet in spec.fleets:
-                _, warnings = read_problem(Inputs(day / "bookings.csv", fleet,
-                                                  sites if sites.exists() else None), config)
+                problem, warnings = read_problem(Inputs(day / "bookings.csv", fleet,
+                                                        sites if sites.exists() else None),
+                                                 config)
                 if warnings and warn is not None:
                     warn(warnings)
+                # Half a second more than the model: the day is encoded first.
+                needed = least_search_s_of(len(problem.journeys), len(problem.vehicles)) + 0.5
+                if needed > least:
+                    least, busiest = needed, (f"{day} with {fleet.name} "
+                                              f"({len(problem.journeys)} journeys, "
+                                              f"{len(problem.vehicles)} shifts)")
+    if spec.time_limit_s < least:
+        # Each such task would plan its day one journey at a time, and the sweep would
+        # chart that as what the fleet can do.
+        raise UsageError(f"--time-limit {spec.time_limit_s:g} s of search is too short for "
+                         f"{busiest}: give at least {math.ceil(least)} s, the time its search "
+                         "needs to start; nothing was run")
 
 
 def prepare(out: Path) -> None:
