@@ -26,6 +26,7 @@ from pts_optimiser.domain.problem import Problem  # noqa: E402
 from pts_optimiser.io.parse import Inputs, read_problem  # noqa: E402
 
 if TYPE_CHECKING:
+    from pts_optimiser.domain.deadline import Deadline
     from pts_optimiser.services.darp import InstanceResult
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -285,7 +286,6 @@ def _solve_write_checked(problem: Problem, inputs: Inputs, out: Path, time_limit
                          maps_dir: Path | None = None, privacy: bool = False
                          ) -> tuple[dict[str, Any], Any]:
     """Plan and write the plan folder (maps inside it); its figures and its check."""
-    from pts_optimiser.domain.deadline import Deadline
     from pts_optimiser.engine.solve import SolveOptions, solve
     from pts_optimiser.io.planfolder import check_target, previous_of
     from pts_optimiser.services.publish import write_plan
@@ -296,7 +296,8 @@ def _solve_write_checked(problem: Problem, inputs: Inputs, out: Path, time_limit
     if maps_dir is not None:
         check_target(maps_dir, "maps")
     # Reading took some of the budget; writing (plan, views, maps) needs some of what is left.
-    searching = Deadline.within(time_limit, started).less(writing_time_s(len(problem.journeys)))
+    searching = _searching(time_limit, started, writing_time_s(len(problem.journeys)),
+                           problem, "plan")
     options = SolveOptions(time_limit_s=searching.at_least(1.0), strategy=strategy, seed=seed)
     plan = solve(problem, options, progress=_progress_printer(), deadline=searching)
     if sys.stderr.isatty():
@@ -305,6 +306,29 @@ def _solve_write_checked(problem: Problem, inputs: Inputs, out: Path, time_limit
     if maps_dir is not None:
         copy_maps(out, maps_dir, problem.config.group_readable)
     return summary(plan), checked
+
+
+def _searching(time_limit: float, started: float, writing_s: float, problem: Problem,
+               doing: str, journeys: int | None = None) -> Deadline:
+    """When the search must end; UsageError if that leaves it no time to start.
+
+    Without a search the day is built one journey at a time: on a 750-journey day at 5 s,
+    100 journeys fewer and half as many km again; a re-plan takes crews off what they had.
+    """
+    from pts_optimiser.domain.deadline import Deadline
+    from pts_optimiser.engine.strategies import least_search_s_of
+
+    journeys = len(problem.journeys) if journeys is None else journeys
+    searching = Deadline.within(time_limit, started).less(writing_s)
+    # Half a second more than the model: the day is encoded first.
+    least = least_search_s_of(journeys, len(problem.vehicles)) + 0.5
+    if searching.remaining_s() < least:
+        needed = time.monotonic() - started + writing_s + least
+        raise UsageError(
+            f"--time-limit {time_limit:g} s is too short to {doing} {journeys} journeys: give "
+            f"at least {math.ceil(needed)} s (the search needs {least:.0f} s to start, and "
+            f"writing the plan {writing_s:.0f} s); nothing was written")
+    return searching
 
 
 _map_options = (
@@ -643,9 +667,7 @@ def replan(plan_dir: Path, now: str, add: Path | None, cancel: str | None,
     [replan] off_road_drop says; if no plan within the rules can, nothing is written (exit 3).
     """
     from pts_optimiser.domain.clock import parse_clock
-    from pts_optimiser.domain.deadline import Deadline
     from pts_optimiser.engine.solve import SolveOptions
-    from pts_optimiser.engine.strategies import least_search_s_of
     from pts_optimiser.io.planfolder import plan_service_date, read_plan
     from pts_optimiser.io.tables import read_table
     from pts_optimiser.services.publish import write_plan
@@ -670,18 +692,8 @@ def replan(plan_dir: Path, now: str, add: Path | None, cancel: str | None,
     # The day's journeys, not the file's rows: a week's day holds the whole week's bookings.
     journeys = len(old_problem.journeys) + (len(late.table("bookings").rows) if late else 0)
     # One second more than a solve: the merged bookings are written with the plan.
-    writing = writing_time_s(journeys) + 1
-    searching = Deadline.within(time_limit, started).less(writing)
-    # Half a second for what comes before the search: the day encoded, the stops kept.
-    least = least_search_s_of(journeys, len(old_problem.vehicles)) + 0.5
-    if searching.remaining_s() < least:
-        # Without a search, the plan is built one journey at a time, which can leave a
-        # patient aboard with nowhere to go and loses crews the journeys they had.
-        needed = time.monotonic() - started + writing + least
-        raise UsageError(
-            f"--time-limit {time_limit:g} s is too short to re-plan {journeys} journeys: give "
-            f"at least {math.ceil(needed)} s (the search needs {least:.0f} s to start, and "
-            f"writing the plan {writing:.0f} s); nothing was written")
+    searching = _searching(time_limit, started, writing_time_s(journeys) + 1, old_problem,
+                           "re-plan", journeys)
     result = replan_day(old, merged, now_min, _ids(cancel), _ids(vehicle_off),
                         SolveOptions(time_limit_s=searching.at_least(1.0)), searching)
     changes = [vars(c) for c in result.changes]

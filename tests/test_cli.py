@@ -51,6 +51,24 @@ def test_bad_input_writes_nothing(tmp_path: Path) -> None:
     assert not (tmp_path / "plan").exists()
 
 
+def test_a_time_limit_too_short_to_search_writes_nothing(tmp_path: Path) -> None:
+    """750 journeys at 5 s: the plan's writing leaves the search no time. Exit 2, named.
+
+    Before, the day was built one journey at a time: 647 of 750 planned where a search
+    plans 747, 18,500 km, exit 0.
+    """
+    from pts_optimiser.io.generate import write_day
+
+    write_day(tmp_path / "day", seed=2, journeys=750, vehicles=87)
+    day = tmp_path / "day"
+    result = CliRunner().invoke(main, ["solve", "--bookings", str(day / "bookings.csv"),
+                                       "--fleet", str(day / "fleet.csv"), "--out",
+                                       str(tmp_path / "plan"), "--time-limit", "5"])
+    assert result.exit_code == 2, result.output
+    assert "--time-limit 5 s is too short to plan 750 journeys: give at least" in result.output
+    assert not (tmp_path / "plan").exists()
+
+
 def test_internal_error_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """An unexpected failure exits 1 with a short message and writes nothing."""
     def broken(*args: object, **kwargs: object) -> None:
