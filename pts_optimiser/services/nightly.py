@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import json
+import math
 import os
 import re
 import sys
@@ -28,6 +29,7 @@ from typing import Any, TextIO
 from pts_optimiser.domain.config import Config, load_config
 from pts_optimiser.domain.diagnostics import InputError, Severity
 from pts_optimiser.domain.exits import ExitCode, OutputError, PtsError
+from pts_optimiser.domain.problem import Problem
 from pts_optimiser.io.osrm import redact
 from pts_optimiser.io.parse import Inputs, read_problem
 from pts_optimiser.io.planfolder import make_folders
@@ -133,6 +135,21 @@ def _where(exc: BaseException) -> str:
         return "unknown place"
     frame = ours[-1]
     return f"{Path(frame.filename).name}:{frame.lineno} in {frame.name}"
+
+
+def _least_limit_s(problem: Problem, searching_s: float, started: float, writing_s: float
+                   ) -> int | None:
+    """The least --time-limit whose search could start, if `searching_s` leaves it none.
+
+    Unattended, a plan built one journey at a time beats none: the night goes on, and the
+    log says what to set (pts solve refuses such a limit).
+    """
+    from pts_optimiser.engine.strategies import least_search_s_of
+
+    least = least_search_s_of(len(problem.journeys), len(problem.vehicles)) + 0.5
+    if searching_s >= least:
+        return None
+    return math.ceil(time.monotonic() - started + writing_s + least)
 
 
 def _policy(inbox: Path) -> Config | InputError | OSError:
@@ -276,13 +293,21 @@ def _plan_night(inbox: Path, outbox: Path, day: str, time_limit_s: float,
             last_report[0] = time.monotonic()
             log.event("progress", planned=planned, elapsed_s=round(elapsed_s, 1))
 
-    searching = Deadline.within(time_limit_s, started).less(writing_time_s(len(problem.journeys)))
+    writing = writing_time_s(len(problem.journeys))
+    searching = Deadline.within(time_limit_s, started).less(writing)
+    needed = _least_limit_s(problem, searching.remaining_s(), started, writing)
     plan = solve(problem, SolveOptions(time_limit_s=searching.at_least(1.0)), progress=progress,
                  deadline=searching)
     if "travel_warning" in plan.search:
         log.event("warning", message=str(plan.search["travel_warning"]))
         _say(f"{head}: warning: {plan.search['travel_warning']}")
-    if plan.origin is Origin.FALLBACK:  # the search found nothing
+    if plan.origin is Origin.FALLBACK and needed is not None:
+        log.event("fallback", reason="the time limit left the search no time to start",
+                  planned=len(plan.planned), time_limit_s=time_limit_s, least_s=needed)
+        _say(f"{head}: warning: --time-limit {time_limit_s:g} s left the search no time to "
+             f"start on {len(problem.journeys)} journeys; the simple one-journey-at-a-time "
+             f"plan is written; give at least {needed} s")
+    elif plan.origin is Origin.FALLBACK:  # the search found nothing
         log.event("fallback", reason="the search found no plan in time",
                   planned=len(plan.planned))
         _say(f"{head}: warning: the search found no plan in time; the simple "

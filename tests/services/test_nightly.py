@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -130,6 +131,28 @@ def _low_service_inbox(tmp_path: Path) -> Path:
                        booking("JD", pickup_lat=52.93, pickup_lon=-1.49, dropoff_site="RDH")],
                [vehicle("CAR1", shift_start="07:00", shift_end="14:00")])
     return inbox
+
+
+def test_a_time_limit_too_short_to_search_still_plans_and_says_what_to_set(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unattended, a plan built one journey at a time beats none; stderr names the least.
+
+    (A search needing 100 s stands in for a 750-journey day at 5 s, where the one at a time
+    plan carries 647 of 750 journeys against a search's 747.)
+    """
+    from pts_optimiser.engine import strategies
+
+    monkeypatch.setattr(strategies, "least_search_s_of", lambda journeys, shifts: 100.0)
+    monkeypatch.setattr(solve_module, "least_search_s", lambda data: 100.0)
+    outbox = tmp_path / "outbox"
+    result = _run(_inbox(tmp_path, drop_j7=True), outbox)
+    assert result.exit_code in (0, 5), result.output
+    assert re.search(r"warning: --time-limit 5 s left the search no time to start on \d+ "
+                     r"journeys; the simple one-journey-at-a-time plan is written; give at "
+                     r"least 10\d s", result.stderr), result.stderr
+    fallback = [e for e in _log(outbox) if e["event"] == "fallback"]
+    assert fallback and fallback[0]["reason"] == "the time limit left the search no time to start"
+    assert (outbox / DATE / "rosters.csv").exists()
 
 
 def test_low_service_exits_5_with_an_alert(tmp_path: Path) -> None:
