@@ -26,7 +26,14 @@ from pts_optimiser.domain.config import load_config
 from pts_optimiser.io.parse import Inputs, read_problem
 from pts_optimiser.services.web.app import create_app
 from pts_optimiser.services.web.store import Accounts
-from tests.helpers import FIXTURES, booking, far_from_base_day, vehicle, write_day
+from tests.helpers import (
+    BOOKING_COLUMNS,
+    FIXTURES,
+    booking,
+    far_from_base_day,
+    vehicle,
+    write_day,
+)
 
 PASSWORD = "correct horse battery"
 
@@ -172,6 +179,33 @@ def test_bad_input_refused_with_row_and_column(client: TestClient, data: Path) -
                and f["code"] for f in findings), findings
     assert {d["day"] for d in client.get("/api/days").json()} == before
     assert not list((data / "tmp").glob("upload-*"))
+
+
+def test_a_file_of_several_days_is_told_to_choose_a_day_on_the_board(
+        client: TestClient, planned: tuple[str, dict[str, str]], data: Path) -> None:
+    """The finding names the upload's date field, never the command line's --date.
+
+    Before, the board told a coordinator with a week's file to "plan one at a time with
+    --date YYYY-MM-DD", an option the board does not have.
+    """
+    _, headers = planned  # the module's session: signing in again would end it
+    inputs = write_day(data.parent / "week", [booking("A1", service_date="2026-12-01"),
+                                              booking("B1", service_date="2026-12-02"),
+                                              booking("B2", service_date="2026-12-02")],
+                       [vehicle("CAR1")], [*BOOKING_COLUMNS, "service_date"])
+    refused = upload(client, headers, inputs)
+    assert refused.status_code == 422
+    assert "--date" not in refused.text and "the upload's service date" in refused.text
+    files = {"bookings": ("bookings.csv", inputs.bookings.read_bytes(), "text/csv"),
+             "fleet": ("fleet.csv", inputs.fleet.read_bytes(), "text/csv")}
+    chosen = client.post("/api/days", files=files, data={"date": "2026-12-02"},
+                         headers=headers)
+    assert chosen.status_code == 201, chosen.text
+    assert chosen.json()["journeys"] == 2
+    assert "--date" not in chosen.text and "other days left out" in chosen.text
+    bad = client.post("/api/days", files=files, data={"date": "2026-13-40"}, headers=headers)
+    assert bad.status_code == 422
+    assert bad.json()["findings"][0]["file"] == "date" and "--date" not in bad.text
 
 
 def test_background_plan(client: TestClient, planned: tuple[str, dict[str, str]]) -> None:

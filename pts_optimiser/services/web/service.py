@@ -59,8 +59,15 @@ class _Live:
 
 
 def _finding(f: Finding) -> dict[str, object]:
-    return {"file": Path(f.file).name, "row": f.row, "column": f.column, "code": str(f.code),
-            "message": f.message, "hint": f.hint, "severity": str(f.severity)}
+    # The reader words its findings for the command line; the board's day is chosen in the
+    # upload's `date` field (the page's "Service date"), not with --date.
+    return {"file": "date" if f.file == "command line" else Path(f.file).name, "row": f.row,
+            "column": f.column, "code": str(f.code), "message": _on_board(f.message),
+            "hint": _on_board(f.hint), "severity": str(f.severity)}
+
+
+def _on_board(text: str) -> str:
+    return text.replace("--date", "the upload's service date")
 
 
 def _steps(run: list[list[str]]) -> tuple[Step, ...]:
