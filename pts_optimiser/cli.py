@@ -445,6 +445,10 @@ def week(bookings: Path, fleet: Path, sites: Path | None, config_path: Path | No
     if scheduler is not None and workers is not None:
         raise click.UsageError("--workers plans days in local processes; with --scheduler the "
                                "cluster's own workers plan them")
+    if scheduler is not None:
+        from pts_optimiser.services.sweep.cluster import check_address
+
+        check_address(scheduler)
     config = load_config(config_path)
     outcome = run_week(Inputs(bookings, fleet, sites, config_path).hold(), config, out, time_limit,
                        started, previous_dir, compare, workers, scheduler)
@@ -954,6 +958,10 @@ def sweep(days: tuple[Path, ...], fleets: tuple[Path, ...], configs: tuple[Path,
     if scheduler is not None and workers is not None:
         raise click.UsageError("--workers starts a local cluster; with --scheduler the "
                                "cluster's own workers run the tasks")
+    if scheduler is not None:
+        from pts_optimiser.services.sweep.cluster import check_address
+
+        check_address(scheduler)
     for day in days:
         if not (day / "bookings.csv").is_file():
             raise click.BadParameter(f"{day} has no bookings.csv", param_hint="--days")

@@ -611,6 +611,28 @@ def test_an_unreachable_cluster_is_named_and_nothing_is_written(
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
+@pytest.mark.parametrize("address", ["10.0.0.5", "http://10.0.0.5:8786", "tcp://a b"])
+def test_a_scheduler_address_mistyped_is_a_usage_error(planned: tuple[Path, list[str]],
+                                                       tmp_path: Path, address: str) -> None:
+    """Named before anything is read, exit 2 and nothing written, for the week and the sweep.
+
+    Before, Dask's ValueError when dialling was reported as an internal error of ours
+    ("report it", exit 1), after the sweep had made its folder.
+    """
+    work, _ = planned
+    (tmp_path / "day").mkdir()
+    shutil.copy(work / "bookings.csv", tmp_path / "day")
+    week = CliRunner().invoke(main, _week_args(work, tmp_path / "out", "--scheduler", address))
+    sweep = CliRunner().invoke(main, [
+        "sweep", "--days", str(tmp_path / "day"), "--fleets", str(work / "fleet.csv"),
+        "--out", str(tmp_path / "sweep"), "--scheduler", address])
+    for result in (week, sweep):
+        assert result.exit_code == 2, result.output
+        assert f"--scheduler {address!r} is not a Dask scheduler's address" in result.stderr
+        assert "internal error" not in result.output + result.stderr
+    assert not (tmp_path / "out").exists() and not (tmp_path / "sweep").exists()
+
+
 def test_a_scheduler_lost_mid_week_is_one_line_and_nothing_is_written(
         planned: tuple[Path, list[str]], tmp_path: Path) -> None:
     """The scheduler killed while a day is planned: exit 1, one line saying so, no folder."""

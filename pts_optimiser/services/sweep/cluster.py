@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
-from pts_optimiser.domain.exits import PtsError
+from pts_optimiser.domain.exits import PtsError, UsageError
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -25,11 +25,35 @@ QUIET = ("distributed", "distributed.client", "distributed.comm", "distributed.c
          "distributed.batched")
 
 
+SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")  # what a scheduler elsewhere listens on
+
+
+def check_address(scheduler: str) -> None:
+    """A scheduler address Dask can dial, or UsageError naming it, before any file is read.
+
+    Dask refuses a malformed one only when dialling, as a ValueError: it was reported as
+    an internal error ("report it") rather than the typing mistake it is.
+    """
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    try:
+        scheme, location = parse_address(scheduler)
+        if scheme not in SCHEMES:
+            raise ValueError(f"{scheme}:// is not one of {', '.join(SCHEMES)}")
+        if scheme != "ucx":
+            parse_host_port(location)
+    except ValueError as exc:
+        raise UsageError(f"--scheduler {scheduler!r} is not a Dask scheduler's address "
+                         f"({exc}): give it as tcp://HOST:PORT, e.g. tcp://10.0.0.5:8786 "
+                         "(what `dask scheduler` prints)") from None
+
+
 def client(scheduler: str | None, workers: int) -> Any:
     """A client of the cluster at `scheduler`, or of a new local one (closed with it)."""
     from distributed import Client, LocalCluster
 
     if scheduler:
+        check_address(scheduler)
         try:
             made = Client(scheduler, timeout=f"{CONNECT_S}s")  # type: ignore[no-untyped-call]
         except OSError as exc:
