@@ -19,9 +19,11 @@ from typing import Any
 import httpx2
 import pytest
 import uvicorn
+from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from pts_optimiser.check.checker import check_plan
+from pts_optimiser.cli import main
 from pts_optimiser.domain.config import load_config
 from pts_optimiser.io.parse import Inputs, read_problem
 from pts_optimiser.services.web.app import create_app
@@ -511,6 +513,17 @@ def test_real_socket(data: Path) -> None:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def test_a_port_in_use_is_a_usage_error(data: Path) -> None:
+    """Exit 2 naming the port; before, the server's own exit 3 (a plan breaking a rule)."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(main, ["serve", "--data", str(data), "--port", str(port)])
+    assert result.exit_code == 2, result.output
+    assert f"cannot listen on 127.0.0.1:{port}: it is in use" in result.output
 
 
 def test_users_add_from_stdin(tmp_path: Path) -> None:

@@ -8,10 +8,12 @@ package (no network). Sessions live in the server's memory: a restart signs ever
 from __future__ import annotations
 
 import csv
+import errno
 import functools
 import json
 import math
 import secrets
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +34,7 @@ from starlette.datastructures import UploadFile
 
 from pts_optimiser.domain.clock import format_clock
 from pts_optimiser.domain.diagnostics import InputError
+from pts_optimiser.domain.exits import UsageError
 from pts_optimiser.domain.resources import data_dir
 from pts_optimiser.domain.safe import script_json
 from pts_optimiser.services.web.service import (
@@ -558,5 +561,36 @@ def serve_board(data_dir: Path, outbox: Path | None, host: str, port: int) -> No
     """Serve the board until interrupted (`pts serve`)."""
     import uvicorn
 
-    uvicorn.run(create_app(data_dir, outbox), host=host, port=port, proxy_headers=True,
-                forwarded_allow_ips="127.0.0.1", log_level="warning")
+    listening = listen(host, port)
+    config = uvicorn.Config(create_app(data_dir, outbox), host=host, port=port,
+                            proxy_headers=True, forwarded_allow_ips="127.0.0.1",
+                            log_level="warning")
+    uvicorn.Server(config).run(sockets=[listening])
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound to host:port for the server; UsageError naming why it cannot be.
+
+    Left to the server, a port in use ended the command with exit 3, which means a plan
+    that breaks a rule everywhere else (README, "Exit codes").
+    """
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        raise UsageError(f"--host {host}: not an address this machine can listen on "
+                         f"({exc.strerror}); give an address or name it has") from None
+    bound = socket.socket(family, kind, proto)
+    bound.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        bound.bind(address)
+    except OSError as exc:
+        bound.close()
+        why = {errno.EADDRINUSE: "it is in use (another pts serve?): stop that, or choose "
+                                 "another --port",
+               errno.EACCES: "ports below 1024 need privileges: choose --port 1024 or above",
+               errno.EADDRNOTAVAIL: "it is not an address of this machine: check --host"}
+        raise UsageError(f"cannot listen on {host}:{port}: "
+                         + why.get(exc.errno or 0, exc.strerror or str(exc))) from None
+    bound.set_inheritable(True)
+    return bound
