@@ -191,16 +191,20 @@ def validate(bookings: Path, fleet: Path, sites: Path | None, config_path: Path 
               help="days from --date in one bookings file, with a fixed dialysis cohort on "
                    "Mon/Wed/Fri or Tue/Thu/Sat (for pts week); the fleet runs every day")
 @click.option("--out", type=_out, required=True, help="folder to write the day into")
+@_guarded
 def generate(seed: int, journeys: int, vehicles: int, service_date: str | None, days: int,
              out: Path) -> None:
     """Write a realistic synthetic Derbyshire weekday (or --days): bookings, fleet, sites."""
-    from pts_optimiser.io.generate import write_day, write_week
+    from pts_optimiser.io.generate import check_out, mark_generated, write_day, write_week
 
+    check_out(out)
     if days == 1:
         write_day(out, seed, journeys, vehicles, service_date)
+        mark_generated(out)
         click.echo(f"wrote {journeys} journeys and {vehicles} vehicle shifts to {out}")
         return
     dates = write_week(out, seed, journeys, vehicles, service_date or "2026-11-30", days)
+    mark_generated(out)
     click.echo(f"wrote {days} days ({dates[0]} to {dates[-1]}) of {journeys} journeys and "
                f"{vehicles} vehicle shifts to {out}")
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pts_optimiser.domain.clock import format_clock
 from pts_optimiser.domain.clock import read_clock as _clock
+from pts_optimiser.domain.exits import OutputError
 from pts_optimiser.domain.resources import data_dir, default_sites_path
 from pts_optimiser.io.tables import read_table, write_table
 
@@ -295,6 +296,29 @@ def generate_fleet(seed: int, vehicles: int = 87) -> list[dict[str, object]]:
                 "skills": ";".join(skills),
             })
     return rows
+
+
+GENERATED = ".pts-generated"  # a folder with it holds what pts generate wrote: ours to rewrite
+WRITTEN = ("bookings.csv", "fleet.csv", "sites.csv")
+
+
+def check_out(out: Path) -> None:
+    """Refuse a folder holding a day's files that pts generate did not write (exit 6).
+
+    A mistyped --out would otherwise replace a real bookings file with made-up patients.
+    """
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out} is a file: give a folder for --out")
+    found = [name for name in WRITTEN if (out / name).exists()]
+    if found and not (out / GENERATED).exists():
+        raise OutputError(f"{out} already holds {', '.join(found)}, which pts generate did "
+                          "not write (they may be real bookings): choose a new or empty "
+                          "folder for --out, or move them first")
+
+
+def mark_generated(out: Path) -> None:
+    """Mark `out` as pts generate's, so that it may write there again."""
+    (out / GENERATED).touch()
 
 
 def write_day(out: Path, seed: int, journeys: int, vehicles: int = 87,

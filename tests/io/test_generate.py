@@ -95,6 +95,27 @@ def test_generate_command(tmp_path: Path) -> None:
     assert "2026-12-02" in (tmp_path / "bookings.csv").read_text()
 
 
+def test_generate_never_replaces_files_it_did_not_write(tmp_path: Path) -> None:
+    """A folder with someone's bookings.csv is refused (exit 6), byte for byte as it was.
+
+    Before, a mistyped --out replaced a real bookings file with made-up patients. A folder
+    pts generate wrote may be written again (benchmarks regenerate their work folders).
+    """
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "bookings.csv").write_text("journey_id,patient_id\nJ1,P1\n", encoding="utf-8")
+    args = ["generate", "--seed", "1", "--journeys", "10", "--vehicles", "2", "--out"]
+    refused = CliRunner().invoke(main, [*args, str(real)])
+    assert refused.exit_code == 6, refused.output
+    assert "already holds bookings.csv, which pts generate did not write" in refused.output
+    assert "Traceback" not in refused.output
+    assert (real / "bookings.csv").read_text(encoding="utf-8") == "journey_id,patient_id\nJ1,P1\n"
+    assert sorted(p.name for p in real.iterdir()) == ["bookings.csv"]
+    for seed in ("1", "2"):
+        again = CliRunner().invoke(main, [*args[:2], seed, *args[3:], str(tmp_path / "made")])
+        assert again.exit_code == 0, again.output
+
+
 def test_shipped_demo_day_validates_clean() -> None:
     """The demo day shipped in data/ reads with no error and no warning."""
     demo = ROOT / "data" / "demo"
