@@ -316,8 +316,8 @@ def _searching(time_limit: float, started: float, writing_s: float, problem: Pro
                doing: str, journeys: int | None = None) -> Deadline:
     """When the search must end; UsageError if that leaves it no time to start.
 
-    Without a search the day is built one journey at a time: on a 750-journey day at 5 s,
-    100 journeys fewer and half as many km again; a re-plan takes crews off what they had.
+    Without a search the day is built one journey at a time, far short of a searched plan
+    (docs/nightly.md), and a re-plan so built takes crews off the journeys they had.
     """
     from pts_optimiser.domain.deadline import Deadline
     from pts_optimiser.engine.strategies import least_search_s_of

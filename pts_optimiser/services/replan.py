@@ -494,8 +494,9 @@ def replan(old: Plan, merged: Table, now_min: int, cancel: Sequence[str],
         # One journey at a time is no proof that nothing can take them: say what it was.
         raise StrandedError(
             f"{len(stranded)} patient(s) aboard a vehicle were not placed: the re-plan at "
-            f"{format_clock(now_min)} had no time to search (its model did not fit in the "
-            "time left); nothing written", [*stranded, "re-plan with a longer --time-limit"])
+            f"{format_clock(now_min)} found no plan in the time it had (its search had no "
+            "time, or found nothing), and one journey at a time could not place them; "
+            "nothing written", [*stranded, "re-plan with a longer --time-limit"])
     if stranded:
         raise StrandedError(
             f"{len(stranded)} patient(s) aboard a vehicle cannot be taken anywhere within the "
