@@ -95,8 +95,8 @@ def _guarded(command: F) -> F:
             for line in exc.lines:
                 click.echo(f"  {line}", err=True)
             sys.exit(exc.exit_code)
-        except (KeyboardInterrupt, SystemExit, click.exceptions.Exit):
-            raise
+        except (KeyboardInterrupt, SystemExit, click.exceptions.Exit, click.ClickException):
+            raise  # a usage error click words itself (exit 2), raised in the command too
         except OSError as exc:
             if exc.errno is None:  # not a file's error: ours
                 if os.environ.get("PTS_DEBUG"):
@@ -144,19 +144,30 @@ def _iso_date(_ctx: click.Context, _param: click.Parameter, value: str | None) -
                              param_hint="--date")
 
 
-def _day_options(command: F) -> F:
-    for option in reversed((
-        click.option("--bookings", type=_path, required=True, help="bookings.csv of the day"),
-        click.option("--fleet", type=_path, required=True, help="fleet.csv: one row per shift"),
-        click.option("--sites", type=_path, default=None,
-                     help="sites.csv (default: the shipped Derbyshire sites)"),
-        click.option("--config", "config_path", type=_path, default=None,
-                     help="policy TOML overriding configs/default.toml"),
-        click.option("--date", "service_date", default=None, callback=_iso_date,
-                     help="service day (YYYY-MM-DD) when the bookings hold several"),
-    )):
-        command = option(command)
-    return command
+def _day_options_of(required: bool, default: str = "") -> Callable[[F], F]:
+    """The day's input options: --bookings, --fleet, --sites, --config and --date.
+
+    Not `required`, the first two may be left out; `default` says what stands in for them.
+    """
+    def decorate(command: F) -> F:
+        for option in reversed((
+            click.option("--bookings", type=_path, required=required,
+                         help="bookings.csv of the day" + default),
+            click.option("--fleet", type=_path, required=required,
+                         help="fleet.csv: one row per shift"),
+            click.option("--sites", type=_path, default=None,
+                         help="sites.csv (default: the shipped Derbyshire sites)"),
+            click.option("--config", "config_path", type=_path, default=None,
+                         help="policy TOML overriding configs/default.toml"),
+            click.option("--date", "service_date", default=None, callback=_iso_date,
+                         help="service day (YYYY-MM-DD) when the bookings hold several"),
+        )):
+            command = option(command)
+        return command
+    return decorate
+
+
+_day_options = _day_options_of(required=True)
 
 
 @click.group()
@@ -225,15 +236,31 @@ class _CheckCommand(click.Command):
 
 
 @main.command(cls=_CheckCommand, short_help="Check a plan folder against every hard rule.")
-@_day_options
+@_day_options_of(required=False, default=" (default: the plan folder's own copy, with its "
+                 "fleet, sites, policy and day)")
 @click.option("--out", "plan_dir", type=_out, required=True, help="the plan folder to check")
 @_guarded
-def check(bookings: Path, fleet: Path, sites: Path | None, config_path: Path | None,
-          service_date: str | None, plan_dir: Path) -> None:
+def check(bookings: Path | None, fleet: Path | None, sites: Path | None,
+          config_path: Path | None, service_date: str | None, plan_dir: Path) -> None:
     """Check a plan folder; the help text is built from the checker's own rule list."""
     from pts_optimiser.check.checker import check_plan
 
-    problem, _, _ = _load(Inputs(bookings, fleet, sites, config_path), service_date)
+    if (bookings is None) != (fleet is None):
+        raise click.UsageError("give --bookings and --fleet together, or neither to check "
+                               "the plan against the files it was planned from")
+    if bookings is None or fleet is None:
+        # The folder's byte copies of what it was planned from, and its day: a week's day
+        # folder holds the whole week's bookings.
+        from pts_optimiser.io.planfolder import plan_service_date
+
+        if sites is not None or config_path is not None:
+            raise click.UsageError("--sites and --config go with --bookings and --fleet; "
+                                   "without them the plan folder's own copies are used")
+        inputs = _plan_inputs(plan_dir)
+        service_date = service_date or plan_service_date(plan_dir)
+    else:
+        inputs = Inputs(bookings, fleet, sites, config_path)
+    problem, _, _ = _load(inputs, service_date)
     result = check_plan(problem, plan_dir)
     for violation in result.violations:
         click.echo(str(violation))

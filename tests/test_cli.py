@@ -69,6 +69,32 @@ def test_a_time_limit_too_short_to_search_writes_nothing(tmp_path: Path) -> None
     assert not (tmp_path / "plan").exists()
 
 
+@pytest.mark.parametrize(("args", "says"), [
+    (["week", "--bookings", str(DAY / "bookings.csv"), "--fleet", str(DAY / "fleet.csv"),
+      "--out", "OUT", "--workers", "2", "--scheduler", "tcp://10.0.0.5:8786"],
+     "--workers plans days in local processes"),
+    (["sweep", "--days", str(FIXTURES), "--fleets", str(DAY / "fleet.csv"), "--out", "OUT"],
+     "has no bookings.csv"),
+    (["check", "--fleet", str(DAY / "fleet.csv"), "--out", str(DAY)],
+     "give --bookings and --fleet together"),
+])
+def test_usage_errors_found_in_a_command_are_usage_errors(args: list[str], says: str) -> None:
+    """Exit 2 and click's own wording; before, each was an "internal error ... report it"."""
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    assert says in result.output and "internal error" not in result.output
+
+
+def test_check_reads_the_plan_folders_own_inputs(tmp_path: Path) -> None:
+    """`pts check --out DIR` alone checks the plan against the files it was planned from."""
+    runner = CliRunner()
+    assert runner.invoke(main, ["solve", *_args(tmp_path / "plan"), "--time-limit",
+                                "5"]).exit_code == 0
+    checked = runner.invoke(main, ["check", "--out", str(tmp_path / "plan")])
+    assert checked.exit_code == 0, checked.output
+    assert "0 violation(s)" in checked.output
+
+
 def test_internal_error_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """An unexpected failure exits 1 with a short message and writes nothing."""
     def broken(*args: object, **kwargs: object) -> None:
