@@ -347,12 +347,11 @@ def _searching(time_limit: float, started: float, writing_s: float, problem: Pro
     (docs/nightly.md), and a re-plan so built takes crews off the journeys they had.
     """
     from pts_optimiser.domain.deadline import Deadline
-    from pts_optimiser.engine.strategies import least_search_s_of
+    from pts_optimiser.engine.strategies import least_start_s
 
     journeys = len(problem.journeys) if journeys is None else journeys
     searching = Deadline.within(time_limit, started).less(writing_s)
-    # Half a second more than the model: the day is encoded first.
-    least = least_search_s_of(journeys, len(problem.vehicles)) + 0.5
+    least = least_start_s(journeys, len(problem.vehicles))
     if searching.remaining_s() < least:
         needed = time.monotonic() - started + writing_s + least
         raise UsageError(

@@ -144,9 +144,9 @@ def _least_limit_s(problem: Problem, searching_s: float, started: float, writing
     Unattended, a plan built one journey at a time beats none: the night goes on, and the
     log says what to set (pts solve refuses such a limit).
     """
-    from pts_optimiser.engine.strategies import least_search_s_of
+    from pts_optimiser.engine.strategies import least_start_s
 
-    least = least_search_s_of(len(problem.journeys), len(problem.vehicles)) + 0.5
+    least = least_start_s(len(problem.journeys), len(problem.vehicles))
     if searching_s >= least:
         return None
     return math.ceil(time.monotonic() - started + writing_s + least)

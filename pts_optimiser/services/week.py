@@ -628,13 +628,13 @@ def _at_once(stages: Sequence[int], workers: int | None) -> int:
 def least_solve_s(days: Iterable[Problem]) -> float:
     """The least share of a solve of any of `days`: enough for its search to start.
 
-    Below the engine's least, a day is planned one journey at a time (half a second more
-    for encoding it first), and never below `MIN_SOLVE_S`; in half seconds.
+    Below the engine's least, a day is planned one journey at a time; never below
+    `MIN_SOLVE_S`; in half seconds.
     """
-    from pts_optimiser.engine.strategies import least_search_s_of
+    from pts_optimiser.engine.strategies import ENCODE_S, least_start_s
 
-    least = max((least_search_s_of(len(p.journeys), len(p.vehicles)) for p in days),
-                default=0.0) + 0.5
+    least = max((least_start_s(len(p.journeys), len(p.vehicles)) for p in days),
+                default=ENCODE_S)
     return max(MIN_SOLVE_S, math.ceil(least * 2) / 2)
 
 

@@ -142,7 +142,7 @@ def test_a_time_limit_too_short_to_search_still_plans_and_says_what_to_set(
     """
     from pts_optimiser.engine import strategies
 
-    monkeypatch.setattr(strategies, "least_search_s_of", lambda journeys, shifts: 100.0)
+    monkeypatch.setattr(strategies, "least_start_s", lambda journeys, shifts: 100.0)
     monkeypatch.setattr(solve_module, "least_search_s", lambda data: 100.0)
     outbox = tmp_path / "outbox"
     result = _run(_inbox(tmp_path, drop_j7=True), outbox)

@@ -137,7 +137,7 @@ def validate(spec: SweepSpec, warn: Callable[[list[Any]], None] | None = None) -
     task after minutes; an InputError carries the findings.
     """
     from pts_optimiser.domain.config import load_config
-    from pts_optimiser.engine.strategies import least_search_s_of
+    from pts_optimiser.engine.strategies import least_start_s
     from pts_optimiser.io.parse import Inputs, read_problem
 
     least, busiest = 0.0, ""
@@ -151,8 +151,7 @@ def validate(spec: SweepSpec, warn: Callable[[list[Any]], None] | None = None) -
                                                  config)
                 if warnings and warn is not None:
                     warn(warnings)
-                # Half a second more than the model: the day is encoded first.
-                needed = least_search_s_of(len(problem.journeys), len(problem.vehicles)) + 0.5
+                needed = least_start_s(len(problem.journeys), len(problem.vehicles))
                 if needed > least:
                     least, busiest = needed, (f"{day} with {fleet.name} "
                                               f"({len(problem.journeys)} journeys, "

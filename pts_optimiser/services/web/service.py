@@ -20,7 +20,7 @@ from pts_optimiser.domain.config import load_config
 from pts_optimiser.domain.diagnostics import Code, Finding, InputError, Severity, error
 from pts_optimiser.domain.plan import Event, Plan
 from pts_optimiser.domain.problem import Place
-from pts_optimiser.engine.strategies import least_search_s_of
+from pts_optimiser.engine.strategies import least_start_s
 from pts_optimiser.io.parse import Inputs, read_problem
 from pts_optimiser.services.publish import write_plan
 from pts_optimiser.services.web import worker
@@ -170,8 +170,8 @@ class Service:
             inputs = self.inputs_of(state)
             # Never less than the search needs to start: below it the day would be built
             # one journey at a time, and a re-plan would take crews off what they had.
-            least = least_search_s_of(len(live.board.journeys), len(live.board.vehicles))
-            limit = min(max(1.0, least + 0.5, float(time_limit_s)), MAX_TIME_LIMIT_S)
+            least = least_start_s(len(live.board.journeys), len(live.board.vehicles))
+            limit = min(max(1.0, least, float(time_limit_s)), MAX_TIME_LIMIT_S)
             job = worker.SolveJob(
                 str(inputs.bookings), str(inputs.fleet),
                 str(inputs.sites) if inputs.sites else None,
