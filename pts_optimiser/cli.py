@@ -209,13 +209,12 @@ def generate(seed: int, journeys: int, vehicles: int, service_date: str | None, 
     from pts_optimiser.io.generate import check_out, mark_generated, write_day, write_week
 
     check_out(out)
+    mark_generated(out)
     if days == 1:
         write_day(out, seed, journeys, vehicles, service_date)
-        mark_generated(out)
         click.echo(f"wrote {journeys} journeys and {vehicles} vehicle shifts to {out}")
         return
     dates = write_week(out, seed, journeys, vehicles, service_date or "2026-11-30", days)
-    mark_generated(out)
     click.echo(f"wrote {days} days ({dates[0]} to {dates[-1]}) of {journeys} journeys and "
                f"{vehicles} vehicle shifts to {out}")
 

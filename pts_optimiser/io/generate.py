@@ -317,7 +317,12 @@ def check_out(out: Path) -> None:
 
 
 def mark_generated(out: Path) -> None:
-    """Mark `out` as pts generate's, so that it may write there again."""
+    """Mark `out` as pts generate's, so that it may write there again.
+
+    Marked before its files are written: a run killed part way leaves a folder the next
+    run may write again, not one it refuses as someone else's.
+    """
+    out.mkdir(parents=True, exist_ok=True)
     (out / GENERATED).touch()
 
 
