@@ -73,6 +73,12 @@ LEGACY_AGE_S = 86400.0  # no run lasts longer (--time-limit is at most a day)
 _ATOMIC_TEMP = re.compile(r"^\..+\.[a-z0-9_]+\.(tmp|xlsx)$")  # tables._atomic_write, workbook
 
 
+def input_paths() -> dict[str, str]:
+    """Where a plan folder holds copies of the files it was planned from (summary.json)."""
+    return {**{key: f"{INPUTS}/{key}.csv" for key in ("bookings", "fleet", "sites")},
+            "config": f"{INPUTS}/config.toml"}
+
+
 def reached(step: str) -> None:
     """A named moment of writing a folder; does nothing.
 

@@ -302,9 +302,9 @@ def _copy_inputs(plan: Plan, inputs: Inputs, out: Path, staging: Path,
     """
     folder = staging / planfolder.INPUTS
     folder.mkdir()
-    recorded: dict[str, str] = {}
+    recorded = planfolder.input_paths()
     for key in ("bookings", "fleet", "sites"):
-        copy = folder / f"{key}.csv"
+        copy = staging / recorded[key]
         source = planfolder.target(inputs.files()[key])
         if source.parent == out and source.name in tables:
             shutil.copyfile(staging / source.name, copy)  # written with this plan
@@ -312,9 +312,7 @@ def _copy_inputs(plan: Plan, inputs: Inputs, out: Path, staging: Path,
             copy.write_bytes(inputs.held[key])
         else:
             shutil.copyfile(source, copy)
-        recorded[key] = f"{planfolder.INPUTS}/{key}.csv"
-    write_text(folder / "config.toml", planfolder.config_toml(plan.problem.config))
-    recorded["config"] = f"{planfolder.INPUTS}/config.toml"
+    write_text(staging / recorded["config"], planfolder.config_toml(plan.problem.config))
     return recorded
 
 

@@ -681,3 +681,210 @@ def _published_break(client: TestClient, headers: dict[str, str], day: str,
     with (folder / "rosters.csv").open(encoding="utf-8") as handle:
         (label,) = [row["label"] for row in csv.DictReader(handle) if row["event"] == "break"]
     return label
+
+
+def _new_booking(journey_id: str, **cells: str) -> dict[str, str]:
+    """A phoned-in booking for the tiny day, as the what-if form sends it."""
+    return {"journey_id": journey_id, "patient_id": f"P-{journey_id}", "purpose": "outpatient",
+            "mobility": "seated", "escorts": "0", "pickup_lat": "52.92", "pickup_lon": "-1.47",
+            "dropoff_site": "RDH", "appointment_time": "13:00", **cells}
+
+
+def _planned_tiny_day(client: TestClient, headers: dict[str, str], inputs: Inputs
+                      ) -> tuple[str, dict[str, Any]]:
+    answer = upload(client, headers, inputs)
+    assert answer.status_code == 201, answer.text
+    day = answer.json()["day"]
+    assert client.post(f"/api/days/{day}/plan", json={"time_limit_s": 2},
+                       headers=headers).status_code == 202
+    planned = wait_planned(client, day)
+    assert planned["status"] == "planned", planned
+    return day, planned
+
+
+def _offer(client: TestClient, headers: dict[str, str], day: str,
+           booking: dict[str, str]) -> dict[str, Any]:
+    answer = client.post(f"/api/days/{day}/whatif", headers=headers, json={"booking": booking})
+    assert answer.status_code == 200, answer.text
+    offer: dict[str, Any] = answer.json()
+    return offer
+
+
+def test_an_accepted_booking_undone_is_listed_not_lost(client: TestClient, data: Path) -> None:
+    """Undoing an accepted what-if takes its placement back and lists the booking.
+
+    Before, the journey was left on no run and in no list, and publishing the day then
+    failed the independent checker as a server error (500).
+    """
+    headers = sign_in(client, "ann")
+    day, before = _planned_tiny_day(client, headers, tiny_day(data.parent / "undo-whatif"))
+    offer = _offer(client, headers, day, _new_booking("NEW1"))
+    taken = client.post(f"/api/days/{day}/whatif/accept", headers=headers,
+                        json={"token": offer["token"], "vehicle_id": offer["slots"][0][
+                            "vehicle_id"], "version": before["version"]})
+    assert taken.status_code == 200, taken.text
+    undone = client.post(f"/api/days/{day}/undo", headers=headers,
+                         json={"version": taken.json()["version"]})
+    assert undone.status_code == 200, undone.text
+    after = client.get(f"/api/days/{day}/plan").json()
+    assert after["summary"]["journeys"] == 6
+    assert after["summary"]["served"] == before["summary"]["served"]
+    listed = {u["journey_id"]: u["detail"] for u in after["unassigned"]}
+    assert "undone" in listed["NEW1"]
+    # Where the published folder keeps its inputs, as summary.json says (the spec's keys).
+    assert after["summary"]["inputs"]["bookings"] == "inputs/bookings.csv"
+    published = client.post(f"/api/days/{day}/publish", headers=headers,
+                            json={"version": after["version"]})
+    assert published.status_code == 200, published.text
+    folder = Path(published.json()["plan"])
+    problem, _ = read_problem(Inputs(folder / "inputs" / "bookings.csv",
+                                     folder / "inputs" / "fleet.csv",
+                                     folder / "inputs" / "sites.csv"), load_config())
+    assert check_plan(problem, folder).ok
+    summary = json.loads((folder / "summary.json").read_text())
+    assert set(after["summary"]) == set(summary)
+
+
+def test_an_offer_made_before_another_was_accepted_is_refused(client: TestClient,
+                                                              data: Path) -> None:
+    """Two offers made on one plan: once one is accepted, the other must be asked again.
+
+    Before, accepting the second wrote back the bookings it was made from: the first
+    booking vanished from the day's file while on a run, and the day was a server error
+    (500) from then on, after a restart too.
+    """
+    headers = sign_in(client, "ann")
+    day, before = _planned_tiny_day(client, headers, tiny_day(data.parent / "two-offers"))
+    first = _offer(client, headers, day, _new_booking("NEW1"))
+    second = _offer(client, headers, day, _new_booking("NEW2", appointment_time="12:30"))
+    taken = client.post(f"/api/days/{day}/whatif/accept", headers=headers,
+                        json={"token": first["token"], "vehicle_id": first["slots"][0][
+                            "vehicle_id"], "version": before["version"]})
+    assert taken.status_code == 200, taken.text
+    version = taken.json()["version"]
+    refused = client.post(f"/api/days/{day}/whatif/accept", headers=headers,
+                          json={"token": second["token"], "vehicle_id": second["slots"][0][
+                              "vehicle_id"], "version": version})
+    assert refused.status_code == 409 and refused.json()["rule"] == "stale_version"
+    assert "ask where the booking could go again" in refused.json()["detail"]
+    stored = (data / "days" / day / "inputs" / "bookings.csv").read_text()
+    assert "NEW1" in stored and "NEW2" not in stored
+    assert client.get(f"/api/days/{day}/plan").json()["summary"]["journeys"] == 6
+    again = _offer(client, headers, day, _new_booking("NEW2", appointment_time="12:30"))
+    assert again["slots"], again
+    placed = client.post(f"/api/days/{day}/whatif/accept", headers=headers,
+                         json={"token": again["token"], "vehicle_id": again["slots"][0][
+                             "vehicle_id"], "version": version})
+    assert placed.status_code == 200, placed.text
+    assert client.get(f"/api/days/{day}/plan").json()["summary"]["journeys"] == 7
+
+
+def test_a_booking_of_another_day_is_named_and_offers_are_private(client: TestClient,
+                                                                  data: Path) -> None:
+    """A what-if for another date names its date (before: "journey_id is taken", a 409).
+
+    The staged copy of the day's bookings an offer keeps is the owner's only (before: 0644).
+    """
+    headers = sign_in(client, "ann")
+    dated = [{**row, "service_date": "2026-12-01"} for row in
+             (booking("J1"), booking("J2", appointment_time="11:00"))]
+    inputs = write_day(data.parent / "dated", dated, [vehicle("CAR1")],
+                       [*BOOKING_COLUMNS, "service_date"])
+    day, _ = _planned_tiny_day(client, headers, inputs)
+    other = client.post(f"/api/days/{day}/whatif", headers=headers, json={
+        "booking": _new_booking("NEWX", service_date="2026-12-02")})
+    assert other.status_code == 422, other.text
+    (finding,) = other.json()["findings"]
+    assert finding["column"] == "service_date" and "2026-12-02" in finding["message"]
+    offer = _offer(client, headers, day, _new_booking("NEWY", service_date="2026-12-01"))
+    staged = data / "tmp" / offer["token"] / "bookings.csv"
+    assert staged.stat().st_mode & 0o777 == 0o600
+    nothing = client.post("/api/days", headers=headers, data={"date": "2026-12-09"}, files={
+        "bookings": ("bookings.csv", inputs.bookings.read_bytes(), "text/csv"),
+        "fleet": ("fleet.csv", inputs.fleet.read_bytes(), "text/csv")})
+    assert nothing.status_code == 422, nothing.text
+    assert "no booking is for 2026-12-09" in nothing.json()["findings"][0]["message"]
+
+
+def test_a_plan_afresh_keeps_every_lock(client: TestClient, data: Path) -> None:
+    """"Plan the day" on a planned day keeps a locked run as it is, and undo takes it back.
+
+    Before, a plan afresh ignored the locks and left them naming runs their journeys were
+    no longer on, so the next re-plan moved them back; and it could not be undone.
+    """
+    headers = sign_in(client, "ann")
+    day, before = _planned_tiny_day(client, headers, tiny_day(data.parent / "afresh"))
+    state = json.loads((data / "days" / day / "state.json").read_text())
+    vid, run = next((vid, run) for vid, run in state["runs"].items()
+                    if any(kind == "pickup" for kind, _ in run))
+    taken_off = next(key for kind, key in run if kind == "pickup")
+    off = client.post(f"/api/days/{day}/unassign", headers=headers,
+                      json={"journey_id": taken_off, "version": before["version"]})
+    assert off.status_code == 200, off.text
+    locked_run = json.loads((data / "days" / day / "state.json").read_text())["runs"][vid]
+    locked = client.post(f"/api/days/{day}/lock", headers=headers,
+                         json={"vehicle_id": vid, "locked": True,
+                               "version": off.json()["version"]})
+    assert locked.status_code == 200
+    assert client.post(f"/api/days/{day}/plan", json={"time_limit_s": 2},
+                       headers=headers).status_code == 202
+    after = wait_planned(client, day)
+    assert after["status"] == "planned", after
+    state = json.loads((data / "days" / day / "state.json").read_text())
+    assert state["runs"][vid] == locked_run and state["locked_vehicles"] == [vid]
+    undone = client.post(f"/api/days/{day}/undo", headers=headers,
+                         json={"version": after["version"]})
+    assert undone.status_code == 200, undone.text
+    back = json.loads((data / "days" / day / "state.json").read_text())
+    assert taken_off in back["unassigned"] and back["runs"][vid] == locked_run
+
+
+def test_more_malformed_requests_are_refused_not_server_errors(
+        client: TestClient, planned: tuple[str, dict[str, str]]) -> None:
+    """Odd requests are answered as the interface says, never as a server error.
+
+    Before: a deeply nested body and a time limit too large for a float were server errors
+    (500), a lock naming nothing a 404, cancelling a day not on the board a 409, and HEAD /
+    without a session a 401 where pages send a visitor to sign in.
+    """
+    day, _ = planned
+    headers = sign_in(client, "ann")  # the tests above signed the client in again
+    version = client.get(f"/api/days/{day}/plan").json()["version"]
+    deep = client.post(f"/api/days/{day}/undo", content=("[" * 1000 + "]" * 1000).encode(),
+                       headers={**headers, "Content-Type": "application/json"})
+    assert deep.status_code == 422 and "nested too deeply" in deep.json()["error"]
+    nothing = client.post(f"/api/days/{day}/lock", headers=headers,
+                          json={"locked": True, "version": version})
+    assert nothing.status_code == 422 and "vehicle_id or journey_id" in nothing.json()["error"]
+    huge = client.post(f"/api/days/{day}/replan", headers=headers,
+                       json={"time_limit_s": 10 ** 400, "version": version - 1})
+    assert huge.status_code == 409 and huge.json()["rule"] == "stale_version"
+    assert client.post("/api/days/2026-01-01-abcdef/plan/cancel",
+                       headers=headers).status_code == 404
+    assert TestClient(client.app).head("/", follow_redirects=False).status_code == 303
+    assert client.get(f"/api/days/{day}/plan").json()["version"] == version
+
+
+def test_a_restarted_board_ends_the_plan_its_solve_died_with(tmp_path: Path) -> None:
+    """A day left "planning" by a stopped server is planned again, not stuck for good.
+
+    Before, after a restart the day refused every change ("being planned") and had no solve
+    to cancel; staged what-if copies of its bookings were never cleared.
+    """
+    data = tmp_path / "data"
+    Accounts(data).add("ann", PASSWORD, "coordinator")
+    with TestClient(create_app(data)) as web:
+        day = upload(web, sign_in(web, "ann"), tiny_day(tmp_path / "in")).json()["day"]
+    path = data / "days" / day / "state.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "status": "planning"}))
+    orphan = data / "tmp" / "whatif-1" / "bookings.csv"
+    orphan.parent.mkdir(parents=True)
+    orphan.write_text("journey_id\n")
+    with TestClient(create_app(data)) as web:
+        headers = sign_in(web, "ann")
+        answer = web.get(f"/api/days/{day}/plan").json()
+        assert answer["status"] == "none" and "restarted" in answer["message"]
+        assert not orphan.exists()
+        assert web.post(f"/api/days/{day}/plan", json={"time_limit_s": 2},
+                        headers=headers).status_code == 202
+        assert wait_planned(web, day)["status"] == "planned"

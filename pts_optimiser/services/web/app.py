@@ -129,7 +129,7 @@ async def _signed_in(request: Request, call_next: Any) -> Response:
         return _hardened(response)
     session = _board_of(request).sessions.get(request.cookies.get(COOKIE))
     if session is None:
-        if _is_api(path) or request.method != "GET":
+        if _is_api(path) or request.method not in ("GET", "HEAD"):
             return _hardened(JSONResponse({"error": "sign in first"}, status_code=401))
         return _hardened(RedirectResponse("/login", status_code=303))
     request.state.session = session
@@ -168,6 +168,9 @@ async def _body(request: Request) -> dict[str, Any]:
         value = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise BadRequestError("the body is not JSON: send a JSON object, e.g. "
+                              '{"version": 3}') from None
+    except RecursionError:  # nested deeper than the parser goes: no request of ours is
+        raise BadRequestError("the body is nested too deeply: send a flat JSON object, e.g. "
                               '{"version": 3}') from None
     if not isinstance(value, dict):
         raise BadRequestError('the body must be a JSON object, e.g. {"version": 3}')
@@ -348,9 +351,9 @@ async def lock(day: str, request: Request, board: Board) -> Response:
     """Lock or unlock a vehicle's run or a journey against re-planning."""
     def locked(asked: dict[str, Any], user: str) -> Any:
         vid, jid = _optional_text(asked, "vehicle_id"), _optional_text(asked, "journey_id")
-        if vid is not None and jid is not None:
-            raise BadRequestError("give vehicle_id or journey_id, not both: a run is locked "
-                                  "whole, a journey to the run it is on")
+        if (vid is None) == (jid is None):
+            raise BadRequestError("give vehicle_id or journey_id (one, not both): a run is "
+                                  "locked whole, a journey to the run it is on")
         return board.service.lock(day, asked.get("version"), _flag(asked, "locked", True),
                                   user, vid, jid)
 
@@ -453,10 +456,11 @@ async def _in_thread(function: Any, *args: Any) -> Any:
 def _seconds(asked: dict[str, Any]) -> float:
     value = asked.get("time_limit_s", DEFAULT_PLAN_S)
     if isinstance(value, bool) or not isinstance(value, int | float) \
-            or not math.isfinite(value) or value <= 0:
+            or (isinstance(value, float) and not math.isfinite(value)) or value <= 0:
         raise BadRequestError("time_limit_s must be a number of seconds above 0 (a plan "
                               f"takes at least 1 s and at most {MAX_TIME_LIMIT_S:g})")
-    return float(value)
+    # An integer too large for a float is a long time: the board's longest.
+    return float(min(value, MAX_TIME_LIMIT_S))
 
 
 def _call(action: Any, status: int) -> Response:

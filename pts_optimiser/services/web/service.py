@@ -7,6 +7,7 @@ on an older version is refused (`ConflictError("stale_version")`), never merged.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import shutil
 import threading
@@ -18,10 +19,12 @@ from typing import Any
 
 from pts_optimiser.domain.config import load_config
 from pts_optimiser.domain.diagnostics import Code, Finding, InputError, Severity, error
-from pts_optimiser.domain.plan import Event, Plan
+from pts_optimiser.domain.exits import PlanRejectedError
+from pts_optimiser.domain.plan import Event, Plan, Reason
 from pts_optimiser.domain.problem import Place
 from pts_optimiser.engine.strategies import least_start_s
 from pts_optimiser.io.parse import Inputs, read_problem
+from pts_optimiser.io.planfolder import input_paths
 from pts_optimiser.services.publish import write_plan
 from pts_optimiser.services.web import worker
 from pts_optimiser.services.web.engine import (
@@ -31,7 +34,7 @@ from pts_optimiser.services.web.engine import (
     unassigned_by_hand,
     with_journey_removed,
 )
-from pts_optimiser.services.web.store import Audit, Days, DayState, _private_dir
+from pts_optimiser.services.web.store import Audit, Days, DayState, _private_dir, write_private
 from pts_optimiser.views.writers import summary
 
 INPUT_NAMES = ("bookings", "fleet", "sites", "config")
@@ -56,6 +59,17 @@ class NotFoundError(Exception):
 class _Live:
     board: DayBoard
     lock: threading.RLock
+
+
+@dataclass(frozen=True)
+class _Offer:
+    """A what-if kept for accepting: the day's bookings with the new row, as they were."""
+
+    day: str
+    bookings: Path  # the day's bookings file with the new row, staged
+    board: DayBoard
+    journey_id: str
+    digest: str  # of the day's bookings the offer was made from
 
 
 def _finding(f: Finding) -> dict[str, object]:
@@ -85,8 +99,23 @@ class Service:
         self._live: dict[str, _Live] = {}
         self._running: dict[str, worker.Running] = {}
         self._guard = threading.Lock()
-        # What-if offers: token -> (day, bookings file with the new row, its board, journey)
-        self._offers: dict[str, tuple[str, Path, DayBoard, str]] = {}
+        self._offers: dict[str, _Offer] = {}
+        self._recover()
+
+    def _recover(self) -> None:
+        """What a stopped server left: days marked planning with no solve, staged files.
+
+        A solve runs in a child of the server and dies with it; left as it was, the day
+        would refuse every change ("being planned") and have nothing to cancel.
+        """
+        for state in self.days.all():
+            if state.status == "planning":
+                state.status = "planned" if state.runs or state.unassigned else "uploaded"
+                state.message = ("planning stopped when the board was restarted; the plan "
+                                 "before it is kept: plan again")
+                self.days.save(state)
+        # Uploads part-way and what-if offers live in memory only: their files are orphans.
+        shutil.rmtree(self.data / "tmp", ignore_errors=True)
 
     # -- days ------------------------------------------------------------------------------
 
@@ -105,6 +134,12 @@ class Service:
                     names[key] = name
             inputs = self._inputs(inputs_dir, names)
             problem, warnings = read_problem(inputs, load_config(inputs.config), service_date)
+            if not problem.journeys:
+                raise InputError([error(
+                    Code.BAD_DATE, "bookings.csv",
+                    f"no booking is for {problem.service_date or 'the day'}: there is nothing "
+                    "to plan", "choose the service date of the bookings in the file, or upload "
+                    "that day's bookings", None, "service_date")])
             day = self.days.new_id(problem.service_date)
             folder = self.days.folder(day)
             _private_dir(folder.parent)
@@ -159,7 +194,12 @@ class Service:
 
     def start_plan(self, day: str, time_limit_s: float, user: str, replan_version: int | None
                    = None) -> None:
-        """Plan the day (or re-plan the rest, keeping every lock) in a spawned process."""
+        """Plan the day afresh, or re-plan the rest from its runs, in a spawned process.
+
+        Either way every lock holds: a locked run stays as it is and a locked journey on its
+        run. (Before 2026-12-07 a plan afresh ignored the locks and left them naming runs
+        the journeys were no longer on, so the next re-plan moved them back.)
+        """
         live = self.live(day)
         with live.lock:
             state = self.state(day)
@@ -172,27 +212,23 @@ class Service:
             # one journey at a time, and a re-plan would take crews off what they had.
             least = least_start_s(len(live.board.journeys), len(live.board.vehicles))
             limit = min(max(1.0, least, float(time_limit_s)), MAX_TIME_LIMIT_S)
+            locked_out = [key for vid in state.locked_vehicles
+                          for kind, key in state.runs.get(vid, []) if kind == "pickup"]
+            warm = {vid: [(kind, key, self._place(live.board, vid, kind, key))
+                          for kind, key in run]
+                    for vid, run in state.runs.items()
+                    if vid not in state.locked_vehicles} if replan_version is not None else {}
             job = worker.SolveJob(
                 str(inputs.bookings), str(inputs.fleet),
                 str(inputs.sites) if inputs.sites else None,
                 str(inputs.config) if inputs.config else None,
-                state.service_date or None, limit)
-            if replan_version is not None:
-                locked_out = [key for vid in state.locked_vehicles
-                              for kind, key in state.runs.get(vid, []) if kind == "pickup"]
-                warm = {vid: [(kind, key, self._place(live.board, vid, kind, key))
-                              for kind, key in run]
-                        for vid, run in state.runs.items() if vid not in state.locked_vehicles}
-                job = worker.SolveJob(
-                    job.bookings, job.fleet, job.sites, job.config, job.service_date, limit,
-                    tuple(state.locked_vehicles), tuple(locked_out),
-                    dict(state.locked_journeys), worker.wire_runs(warm))
+                state.service_date or None, limit, tuple(state.locked_vehicles),
+                tuple(locked_out), dict(state.locked_journeys), worker.wire_runs(warm))
             before = state.status
             state.status, state.message = "planning", ""
             self.days.save(state)
             self._running[day] = worker.start(
-                job, lambda result: self._finished(day, result, before, replan_version
-                                                   is not None))
+                job, lambda result: self._finished(day, result, before))
         self.audit.record(user, "replan" if replan_version is not None else "plan", day=day,
                           time_limit_s=limit)
 
@@ -203,8 +239,7 @@ class Service:
         journey = board.journeys[key]
         return journey.pickup if kind == "pickup" else journey.dropoff
 
-    def _finished(self, day: str, result: tuple[Any, ...] | None, before: str,
-                  replan: bool) -> None:
+    def _finished(self, day: str, result: tuple[Any, ...] | None, before: str) -> None:
         live = self.live(day)
         with live.lock:
             self._running.pop(day, None)
@@ -218,7 +253,7 @@ class Service:
             else:
                 _, runs, unassigned, search, seconds = result
                 try:
-                    self._take(live.board, state, runs, unassigned, replan)
+                    self._take(live.board, state, runs, unassigned)
                     state.search, state.solve_seconds = search, seconds
                     state.status, state.message = "planned", ""
                 except ConflictError as exc:
@@ -227,21 +262,21 @@ class Service:
             self.days.save(state)
 
     def _take(self, board: DayBoard, state: DayState, runs: dict[str, worker.WireRun],
-              unassigned: list[tuple[str, str, str, str]], replan: bool) -> None:
+              unassigned: list[tuple[str, str, str, str]]) -> None:
         new_runs: dict[str, list[list[str]]] = {}
         for vid, stops in runs.items():
             timed = board.run_of(vid, stops)
             if timed is None:
                 raise ConflictError("internal", f"run {vid} from the solver failed the exact check")
             new_runs[vid] = [list(step) for step in timed]
-        if replan:
-            for vid in state.locked_vehicles:
-                new_runs[vid] = state.runs.get(vid, [])
-            for jid, vid in state.locked_journeys.items():
-                if ["pickup", jid] not in new_runs.get(vid, []):
-                    raise ConflictError("locked", f"the re-plan could not keep journey {jid} on "
-                                   f"{vid}; the plan before it is kept")
-            state.push_undo()
+        for vid in state.locked_vehicles:
+            new_runs[vid] = state.runs.get(vid, [])
+        for jid, vid in state.locked_journeys.items():
+            if ["pickup", jid] not in new_runs.get(vid, []):
+                raise ConflictError("locked", f"the plan could not keep journey {jid} on "
+                                    f"{vid}; the plan before it is kept")
+        if state.runs or state.unassigned:
+            state.push_undo()  # a plan made afresh replaces changes made by hand
         state.runs = new_runs
         state.unassigned = {jid: [reason, detail, fix]
                             for jid, reason, detail, fix in unassigned}
@@ -249,6 +284,7 @@ class Service:
 
     def cancel(self, day: str, user: str) -> None:
         """Stop the day's solve; the plan before it stays."""
+        self.state(day)  # NotFoundError for a day that is not on the board
         running = self._running.get(day)
         if running is None:
             raise ConflictError("not_planning", "the day is not being planned")
@@ -280,7 +316,9 @@ class Service:
         """GET /api/days/ID/plan."""
         state, plan = self.plan_of(day)
         status = state.status if state.status in ("planning", "planned", "failed") else "none"
-        return {"status": status, "summary": summary(plan) if plan else {},
+        # Where the published folder holds its inputs, as summary.json says.
+        figures = {**summary(plan), "inputs": input_paths()} if plan else {}
+        return {"status": status, "summary": figures,
                 "unassigned": [{"journey_id": u.journey.journey_id, "reason": str(u.reason),
                                 "detail": u.detail} for u in (plan.unassigned if plan else ())],
                 "version": state.version, "message": state.message,
@@ -434,6 +472,17 @@ class Service:
             state.runs, state.unassigned = before["runs"], before["unassigned"]
             state.locked_vehicles = before["locked_vehicles"]
             state.locked_journeys = before["locked_journeys"]
+            # A booking added since (a what-if accepted) stays in the day's bookings: undone,
+            # its placement goes, and it is listed, never lost from the plan.
+            placed = {key for run in state.runs.values() for kind, key in run
+                      if kind == "pickup"}
+            for jid in live.board.journeys:
+                if jid not in placed and jid not in state.unassigned:
+                    state.unassigned[jid] = [str(Reason.NO_PLAN_FOUND),
+                                             "added on the planning board; the change that "
+                                             "placed it was undone",
+                                             "assign it to a run on the board, or re-plan "
+                                             "the rest"]
             state.version += 1
             self.days.save(state)
         self.audit.record(user, "undo", day=day, version=state.version)
@@ -513,13 +562,18 @@ class Service:
             _private_dir(staging)
             try:
                 bookings = staging / "bookings.csv"
-                bookings.write_bytes(_with_booking(inputs.bookings.read_bytes(), booking))
+                original = inputs.bookings.read_bytes()
+                write_private(bookings, _with_booking(original, booking))
                 problem, _ = read_problem(
                     Inputs(bookings, inputs.fleet, inputs.sites, inputs.config),
                     load_config(inputs.config), state.service_date or None)
                 new_ids = {j.journey_id for j in problem.journeys} - set(live.board.journeys)
-                if len(new_ids) != 1:
-                    raise ConflictError("duplicate", "the booking's journey_id is taken")
+                if not new_ids:  # read cleanly, yet not in the day: a row of another day
+                    raise InputError([error(
+                        Code.BAD_DATE, "bookings.csv", "the new booking is for "
+                        f"{str(booking.get('service_date'))[:40]!r}, not this day "
+                        f"({state.service_date})", "give this day's date, or none",
+                        None, "service_date")])
                 journey_id = new_ids.pop()
                 board = DayBoard(problem)
                 slots = []
@@ -536,11 +590,12 @@ class Service:
                                       "added_km": round(found.added_m / 1000, 1)})
                 slots.sort(key=lambda slot: (slot["added_km"], slot["pickup_min"]))
                 token = staging.name
-                self._offers[token] = (day, bookings, board, journey_id)
+                self._offers[token] = _Offer(day, bookings, board, journey_id,
+                                             _digest(original))
                 while len(self._offers) > MAX_OFFERS:  # the oldest offer, and its file, go
-                    _, (_, old, _, _) = next(iter(self._offers.items()))
-                    self._offers.pop(old.parent.name, None)
-                    shutil.rmtree(old.parent, ignore_errors=True)
+                    oldest = next(iter(self._offers.values()))
+                    self._offers.pop(oldest.bookings.parent.name, None)
+                    shutil.rmtree(oldest.bookings.parent, ignore_errors=True)
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
                 raise
@@ -551,18 +606,24 @@ class Service:
                       user: str) -> dict[str, Any]:
         """Add the offered booking to the day's bookings and place it on the run chosen."""
         offer = self._offers.get(token)
-        if offer is None or offer[0] != day:
+        if offer is None or offer.day != day:
             raise NotFoundError("offer")
-        _, bookings, board, journey_id = offer
+        board, journey_id = offer.board, offer.journey_id
         live = self.live(day)
         with live.lock:
             live, state = self._changing(day, version)
+            target = self.inputs_of(state).bookings
+            if _digest(target.read_bytes()) != offer.digest:
+                # Made from the bookings before another offer was accepted: taking it would
+                # put back that file, and the other booking would vanish from the day.
+                self._offers.pop(token, None)
+                shutil.rmtree(offer.bookings.parent, ignore_errors=True)
+                raise ConflictError("stale_version", "the day's bookings changed since this "
+                                    "offer was made: ask where the booking could go again")
             placed = self._placement(_Live(board, live.lock), state, journey_id, vehicle_id)
             state.push_undo()
-            target = self.inputs_of(state).bookings
-            bookings.chmod(0o600)
-            bookings.replace(target)
-            shutil.rmtree(bookings.parent, ignore_errors=True)
+            offer.bookings.replace(target)
+            shutil.rmtree(offer.bookings.parent, ignore_errors=True)
             live.board = board
             state.runs[vehicle_id] = [list(s) for s in placed.steps]
             state.journeys = len(board.journeys)
@@ -581,11 +642,18 @@ class Service:
             _, plan = self.plan_of(day)
             assert plan is not None
             out = _private_dir(self.days.published) / day
-            write_plan(plan, out, self.inputs_of(state))
+            try:
+                write_plan(plan, out, self.inputs_of(state))
+            except PlanRejectedError as exc:  # nothing put in place; the board says why
+                raise ConflictError("check_failed", str(exc)) from None
             state.published = str(out)
             self.days.save(state)
         self.audit.record(user, "publish", day=day, version=state.version)
         return {"plan": str(out)}
+
+
+def _digest(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
 
 
 def _with_booking(original: bytes, booking: Mapping[str, object]) -> bytes:

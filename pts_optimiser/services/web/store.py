@@ -36,13 +36,13 @@ def _private_dir(path: Path) -> Path:
     return path
 
 
-def write_private(path: Path, text: str) -> None:
-    """Write a file readable by its owner only, whole or not at all."""
+def write_private(path: Path, content: str | bytes) -> None:
+    """Write a file readable by its owner only, whole or not at all (text as UTF-8)."""
     _private_dir(path.parent)
     partial = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(content.encode("utf-8") if isinstance(content, str) else content)
     partial.replace(path)
 
 
