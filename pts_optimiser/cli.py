@@ -32,6 +32,23 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+class _Seconds(click.FloatRange):
+    """A time limit in seconds: a number in the range, and not `nan`.
+
+    click's range lets `nan` through (every comparison with it is false), and a week given
+    `--time-limit nan` was planned without a search and ended 0.
+    """
+
+    name = "seconds"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        seconds = super().convert(value, param, ctx)
+        if math.isnan(seconds):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        return seconds
+
+
 def _report(findings: list[Finding]) -> None:
     for finding in findings:
         click.echo(str(finding), err=True)
@@ -398,7 +415,7 @@ def _print_summary(figures: Any, out: Path) -> None:
 @main.command()
 @_day_options
 @click.option("--out", type=_out, required=True, help="plan folder to write")
-@click.option("--time-limit", type=click.FloatRange(5, 86400), default=120.0, show_default=True,
+@click.option("--time-limit", type=_Seconds(5, 86400), default=120.0, show_default=True,
               help="seconds for the whole command, reading and writing included")
 @click.option("--strategy", type=click.Choice(["portfolio", "split", "single", "one-core"]),
               default="portfolio", show_default=True,
@@ -444,7 +461,7 @@ def solve(bookings: Path, fleet: Path, sites: Path | None, config_path: Path | N
               help="policy TOML overriding configs/default.toml ([continuity])")
 @click.option("--out", type=_out, required=True,
               help="folder for OUT/<YYYY-MM-DD>/ plan folders, week.html and week.json")
-@click.option("--time-limit", type=click.FloatRange(10, 604800), default=600.0,
+@click.option("--time-limit", type=_Seconds(10, 604800), default=600.0,
               show_default=True, help="seconds for the whole command, every day included")
 @click.option("--previous", "previous_dir", type=click.Path(path_type=Path, file_okay=False,
                                                             exists=True), default=None,
@@ -543,7 +560,7 @@ def _alert_if_low(figures: Any, config: Config) -> ExitCode:
 
 @main.command()
 @click.option("--out", type=_out, default=Path("out/demo"), show_default=True)
-@click.option("--time-limit", type=click.FloatRange(5, 86400), default=60.0, show_default=True)
+@click.option("--time-limit", type=_Seconds(5, 86400), default=60.0, show_default=True)
 @_with_map_options
 @_guarded
 def demo(out: Path, time_limit: float, maps_dir: Path | None, privacy: bool) -> None:
@@ -655,7 +672,7 @@ _NIGHTLY_HELP = (
               help="plans are written to OUTBOX/<date>/; the log is OUTBOX/nightly.log")
 @click.option("--date", "service_date", default=None, callback=_nightly_date,
               help="YYYY-MM-DD (default: tomorrow)")
-@click.option("--time-limit", type=click.FloatRange(5, 86400), default=600.0, show_default=True,
+@click.option("--time-limit", type=_Seconds(5, 86400), default=600.0, show_default=True,
               help="seconds for the whole run, reading and writing included")
 @_guarded
 def nightly(inbox: Path, outbox: Path, service_date: str | None, time_limit: float) -> None:
@@ -688,7 +705,7 @@ def _ids(text: str | None) -> list[str]:
 @click.option("--cancel", default=None, help="journey ids to cancel, comma-separated")
 @click.option("--vehicle-off", default=None, help="vehicle shift ids taken off the road")
 @click.option("--out", type=_out, required=True, help="folder for the new plan")
-@click.option("--time-limit", type=click.FloatRange(5, 86400), default=60.0, show_default=True)
+@click.option("--time-limit", type=_Seconds(5, 86400), default=60.0, show_default=True)
 @_guarded
 def replan(plan_dir: Path, now: str, add: Path | None, cancel: str | None,
            vehicle_off: str | None, out: Path, time_limit: float) -> None:
@@ -718,8 +735,10 @@ def replan(plan_dir: Path, now: str, add: Path | None, cancel: str | None,
     old = read_plan(old_problem, plan_dir)
     # The late bookings read once: what is checked is what is merged.
     late = Inputs(add, inputs.fleet, inputs.sites).hold() if add is not None else None
-    if late is not None:  # located errors name the late-bookings file itself
-        read_problem(late, config, day)
+    if late is not None:  # located errors name the late-bookings file itself; a late
+        # return may name a journey the day already has
+        _, late_warnings = read_problem(late, config, day, booked=old_problem.journeys)
+        _report(late_warnings)
     merged = merged_bookings(read_table(inputs.bookings),
                              late.table("bookings") if late is not None else None)
     # The day's journeys, not the file's rows: a week's day holds the whole week's bookings.
@@ -761,9 +780,11 @@ def replan(plan_dir: Path, now: str, add: Path | None, cancel: str | None,
     # A return the coordinator cancelled is their decision: the patient goes another way.
     cancelled_ids = {u.journey.journey_id for u in result.plan.unassigned
                      if u.reason is Reason.CANCELLED}
-    left_there = sorted(j.journey_id for j in result.plan.problem.journeys
-                        if j.return_of in planned_ids
-                        and j.journey_id not in planned_ids | cancelled_ids)
+    # And patients a vehicle taken off the road left at a site, whose way on is unplanned.
+    left_there = sorted({j.journey_id for j in result.plan.problem.journeys
+                         if j.return_of in planned_ids
+                         and j.journey_id not in planned_ids | cancelled_ids}
+                        | set(result.left_at_sites))
     if left_there:
         # Written, but somebody must act today: a patient taken there has no way back.
         click.echo(f"alert: {len(left_there)} patient(s) taken somewhere have no ride back "
@@ -780,7 +801,7 @@ def bench() -> None:
 @bench.command(name="darp")
 @click.argument("files", nargs=-1, required=True,
                 type=click.Path(path_type=Path, dir_okay=False, exists=True))
-@click.option("--time-limit", type=click.FloatRange(1, 86400), default=30.0, show_default=True,
+@click.option("--time-limit", type=_Seconds(1, 86400), default=30.0, show_default=True,
               help="seconds per instance and seed")
 @click.option("--seeds", type=click.IntRange(1, 100), default=1, show_default=True,
               help="solve each instance with seeds 0..N-1; report the mean and the best")
@@ -961,7 +982,7 @@ _input_file = click.Path(path_type=Path, dir_okay=False, exists=True)
               help="a search seed; give it once a seed (default: 0 only)")
 @click.option("--out", type=_out, required=True,
               help="the sweep's folder: results/, sweep.csv, sweep.html (and runs/)")
-@click.option("--time-limit", type=click.FloatRange(1, 86400), default=60.0, show_default=True,
+@click.option("--time-limit", type=_Seconds(1, 86400), default=60.0, show_default=True,
               help="seconds of search a task (reading, writing and checking come on top)")
 @click.option("--scheduler", default=None,
               help="an existing Dask scheduler, e.g. tcp://10.0.0.5:8786 (default: a local "

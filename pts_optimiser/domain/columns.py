@@ -10,3 +10,4 @@ ROSTER_COLUMNS = ("vehicle_id", "seq", "event", "journey_id", "patient_id", "lat
                   "arrival", "service_start", "departure", "km", "seats_used",
                   "wheelchairs_used", "stretchers_used")
 UNASSIGNED_COLUMNS = ("journey_id", "patient_id", "reason")
+UNASSIGNED_FIX = "fix"  # beside the contract's reason: what would let it be planned

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from pts_optimiser.domain.clock import format_clock, parse_clock
+from pts_optimiser.domain.columns import ROSTER_COLUMNS, UNASSIGNED_COLUMNS, UNASSIGNED_FIX
 from pts_optimiser.domain.config import Config
 from pts_optimiser.domain.diagnostics import Code, Finding, InputError, Severity, error, warning
 from pts_optimiser.domain.problem import (
@@ -350,19 +351,44 @@ class _RowReader:
         return False
 
 
-def _require_columns(table: Table, groups: list[tuple[str, ...]], findings: list[Finding]) -> bool:
-    """Each group needs at least one of its columns; report the first of a missing group."""
+def _spelling(column: str) -> str:
+    """A column name as a spreadsheet user may retype it: case, spaces and marks aside."""
+    return re.sub(r"[^a-z0-9]", "", column.lower())
+
+
+def _require_columns(table: Table, groups: list[tuple[str, ...]], findings: list[Finding],
+                     known: Sequence[str] = ()) -> bool:
+    """Each group needs at least one of its columns; report the first of a missing group.
+
+    A column of `known` (the contract's, optional ones included) spelt another way
+    (`Needs`, `Return Of`, `Service_Date`) is an error too: read as an extra column it
+    would be carried through and ignored, and the oxygen a patient needs, or the day a row
+    is for, silently lost.
+    """
     ok = True
     present = set(table.columns)
+    missing: set[str] = set()
     for group in groups:
         if not present.intersection(group):
             ok = False
-            close = [c for c in table.columns if c.lower().replace(" ", "_") == group[0]]
-            hint = (f"rename column {close[0]!r} to {group[0]!r}" if close
+            missing.update(group)
+            close = [(c, name) for name in group for c in table.columns
+                     if _spelling(c) == _spelling(name)]
+            hint = (f"rename column {close[0][0]!r} to {close[0][1]!r}" if close
                     else f"add a column {group[0]!r}"
                     + (f" (or {', '.join(group[1:])})" if len(group) > 1 else ""))
             findings.append(error(Code.MISSING_COLUMN, table.name,
                                   f"required column {group[0]!r} is missing", hint, 1, group[0]))
+    meant = {_spelling(c): c for c in known if c not in present and c not in missing}
+    for column in table.columns:
+        name = meant.get(_spelling(column))
+        if column not in known and name is not None:
+            ok = False
+            findings.append(error(
+                Code.MISNAMED_COLUMN, table.name,
+                f"column {column!r} is not read: the column {name!r} is spelt so",
+                f"rename column {column!r} to {name!r} (if it is a column of your own, give "
+                "it a name of your own)", 1, column))
     return ok
 
 
@@ -445,7 +471,8 @@ def _clean_free_text(table: Table, columns: list[str], findings: list[Finding]) 
 def parse_sites(table: Table) -> tuple[dict[str, Site], list[Finding]]:
     """Sites by code."""
     findings: list[Finding] = []
-    if not _require_columns(table, [(c,) for c in SITE_COLUMNS if c != "kind"], findings):
+    if not _require_columns(table, [(c,) for c in SITE_COLUMNS if c != "kind"], findings,
+                            SITE_COLUMNS):
         return {}, findings
     _duplicates(table, "code", findings)
     table = _clean_free_text(table, [c for c in table.columns if c not in ("code", "lat", "lon")],
@@ -478,7 +505,7 @@ def parse_fleet(table: Table, sites: Mapping[str, Site], config: Config
               ("shift_end",)]
     if "base_lat" in table.columns and "base_site" not in table.columns:
         groups.append(("base_lon",))
-    if not _require_columns(table, groups, findings):
+    if not _require_columns(table, groups, findings, (*FLEET_COLUMNS, "service_date")):
         return [], findings
     _duplicates(table, "vehicle_id", findings)
     _similar_ids(table, "vehicle_id", findings)
@@ -583,7 +610,7 @@ def parse_bookings(table: Table, sites: Mapping[str, Site], config: Config,
         if f"{end}_site" not in table.columns:
             groups += [(f"{end}_lat", f"{end}_site"), (f"{end}_lon", f"{end}_site")]
     groups.append(_BOOKING_TIMES)
-    if not _require_columns(table, groups, findings):
+    if not _require_columns(table, groups, findings, BOOKING_COLUMNS):
         return [], findings
     _duplicates(table, "journey_id", findings)
     for column in ("journey_id", "patient_id"):
@@ -789,24 +816,32 @@ RETURN_HINT = ("give the journey_id of the journey that took this patient there 
                "day, or leave return_of empty to have the return found from the patient's day")
 
 
-def check_return_links(bookings: Table, all_days: Table, journeys: Sequence[Journey]
-                       ) -> list[Finding]:
+def check_return_links(bookings: Table, all_days: Table, journeys: Sequence[Journey],
+                       booked: Sequence[Journey] = ()) -> list[Finding]:
     """Errors in the `return_of` column, each on the return's row.
 
     A return names a journey of the same patient and day that can end before it starts,
     not itself, and not one another return already names; no chain of returns leads back
     to where it began. `all_days` is the bookings file before other days were left out,
     so a journey of another day is told from one that is not booked at all. Rows that
-    failed to parse have their own errors and are not judged here.
+    failed to parse have their own errors and are not judged here. `booked`: the day's
+    journeys outside this file (a re-plan's late bookings join a day already planned), which
+    a return here may name, and whose own returns are taken.
     """
     findings: list[Finding] = []
     row_of = {cells.get("journey_id", ""): bookings.row_number(i)
               for i, cells in enumerate(bookings.rows)}
+    day = {j.journey_id: j for j in booked}
     other_days = {cells.get("journey_id", ""): all_days.row_number(i)
                   for i, cells in enumerate(all_days.rows)
                   if cells.get("journey_id", "") not in row_of}
-    by_id = {j.journey_id: j for j in journeys}
-    named_by: dict[str, str] = {}
+    by_id = {**day, **{j.journey_id: j for j in journeys}}
+    named_by: dict[str, str] = {j.return_of: j.journey_id for j in booked if j.return_of}
+
+    def where(journey_id: str) -> str:
+        return (f"row {row_of[journey_id]}" if journey_id in row_of
+                else "in the day's bookings")
+
     links: dict[str, str] = {}
     for journey in journeys:
         target = journey.return_of
@@ -826,23 +861,23 @@ def check_return_links(bookings: Table, all_days: Table, journeys: Sequence[Jour
                  "which is on another service day",
                  "a return belongs to the same day as the journey that took the patient "
                  "there: " + RETURN_HINT)
-        elif target not in row_of:
+        elif target not in row_of and target not in day:
             fail(Code.RETURN_OF_UNKNOWN, "names a journey_id that no booking has", RETURN_HINT)
         elif outward is None:
             continue  # that row has errors of its own
         elif outward.patient_id != journey.patient_id:
             fail(Code.RETURN_OF_OTHER_PATIENT,
-                 f"names journey {target} (row {row_of[target]}), another patient's",
+                 f"names journey {target} ({where(target)}), another patient's",
                  "a return brings back the patient its outward journey took: " + RETURN_HINT)
         elif (outward.service_date and journey.service_date
               and outward.service_date != journey.service_date):
-            fail(Code.RETURN_OF_OTHER_DAY, f"names journey {target} (row {row_of[target]}), "
+            fail(Code.RETURN_OF_OTHER_DAY, f"names journey {target} ({where(target)}), "
                  f"which is on {outward.service_date}",
                  "a return belongs to the same day as the journey that took the patient "
                  "there: " + RETURN_HINT)
         elif outward.dropoff_window.earliest_min > journey.pickup_window.latest_min:
             fail(Code.RETURN_OF_LATER,
-                 f"names journey {target} (row {row_of[target]}), which arrives at "
+                 f"names journey {target} ({where(target)}), which arrives at "
                  f"{format_clock(outward.dropoff_window.earliest_min)} at the earliest, after "
                  f"this journey's last pickup time "
                  f"{format_clock(journey.pickup_window.latest_min)}",
@@ -851,8 +886,8 @@ def check_return_links(bookings: Table, all_days: Table, journeys: Sequence[Jour
         elif target in named_by:
             first = named_by[target]
             fail(Code.RETURN_OF_TWICE,
-                 f"journey {first} (row {row_of.get(first)}) already names journey {target} "
-                 f"(row {row_of[target]}) as the one it brings the patient back from",
+                 f"journey {first} ({where(first)}) already names journey {target} "
+                 f"({where(target)}) as the one it brings the patient back from",
                  "a journey has one return: clear return_of on the row that is not the "
                  "patient's way back, or name the journey it does bring them back from")
         else:
@@ -1005,14 +1040,15 @@ class Inputs:
         return read_table(self.files()[key], data=self.held.get(key))
 
 
-def read_problem(inputs: Inputs, config: Config, service_date: str | None = None
-                 ) -> tuple[Problem, list[Finding]]:
+def read_problem(inputs: Inputs, config: Config, service_date: str | None = None,
+                 booked: Sequence[Journey] = ()) -> tuple[Problem, list[Finding]]:
     """Read and check a day's files; raise `InputError` with every error found.
 
     Returns the problem and the warnings. With several service dates in the bookings,
     `service_date` (YYYY-MM-DD) chooses one; the other days' rows are left out and
     counted in a warning. A day too big for this machine's memory is an error here,
-    before anything is allocated for planning.
+    before anything is allocated for planning. `booked`: journeys the day already has
+    beyond these bookings (a re-plan's), which a `return_of` here may name.
     """
     findings: list[Finding] = []
     tables: dict[str, Table] = {}
@@ -1030,6 +1066,13 @@ def read_problem(inputs: Inputs, config: Config, service_date: str | None = None
     bookings = _one_day(tables["bookings"], service_date, findings)
     fleet = _one_day(tables["fleet"], service_date or _the_day(bookings), findings,
                      "vehicle shift")
+    if bookings.rows and tables["fleet"].rows and not fleet.rows:
+        # Else every journey is "unassigned: no vehicle shift is left", and the day ends 0.
+        findings.append(error(
+            Code.BAD_DATE, fleet.name, f"no vehicle shift is for "
+            f"{service_date or _the_day(bookings) or 'the bookings day'}: every row's "
+            "service_date is another day's", "add the day's shifts, or leave service_date "
+            "empty on shifts that run every day", None, "service_date"))
     vehicles, fleet_findings = parse_fleet(fleet, sites, config)
     findings += fleet_findings
     # Windows and ride limits come from the estimate, whatever the routing provider: the
@@ -1037,7 +1080,7 @@ def read_problem(inputs: Inputs, config: Config, service_date: str | None = None
     travel = EstimatedTravel(config.travel.road_factor, config.travel.speed_kmh)
     journeys, booking_findings = parse_bookings(bookings, sites, config, travel)
     findings += booking_findings
-    findings += check_return_links(bookings, tables["bookings"], journeys)
+    findings += check_return_links(bookings, tables["bookings"], journeys, booked)
     if any(f.severity is Severity.ERROR for f in findings):
         raise InputError(collapse(findings))
     rows = {cells.get("journey_id", ""): bookings.row_number(i)
@@ -1045,6 +1088,7 @@ def read_problem(inputs: Inputs, config: Config, service_date: str | None = None
     journeys, link_findings = link_returns(journeys, config, rows, bookings.name)
     findings += link_findings
     _advice(findings, journeys, vehicles, bookings.name, rows)
+    findings += _not_carried(bookings, fleet)
     findings = collapse(findings)
     too_big = memory_finding(len(journeys), len(vehicles), bookings.name)
     if too_big is not None:
@@ -1053,6 +1097,31 @@ def read_problem(inputs: Inputs, config: Config, service_date: str | None = None
     problem = Problem(tuple(journeys), tuple(vehicles), sites, config, day,
                       bookings.columns, fleet.columns)
     return problem, findings
+
+
+def _not_carried(bookings: Table, fleet: Table) -> list[Finding]:
+    """A warning for each extra column the plan's files cannot carry: its name is taken.
+
+    Extra columns are carried into rosters.csv (the bookings' into unassigned.csv too),
+    after the plan's own; one named like a column the plan writes (`km`, `reason`), or a
+    fleet column named like a booking's, would be left out without a word.
+    """
+    written = {*ROSTER_COLUMNS, *UNASSIGNED_COLUMNS, UNASSIGNED_FIX}
+    booking_extra = [c for c in bookings.columns if c not in BOOKING_COLUMNS]
+    findings = [warning(Code.EXTRA_COLUMN_NOT_CARRIED, bookings.name,
+                        f"column {c!r} is not carried into the plan: the plan writes its own "
+                        f"{c!r}", "rename the column to keep it in rosters.csv and "
+                        "unassigned.csv", 1, c) for c in booking_extra if c in written]
+    for column in fleet.columns:
+        if column in FLEET_COLUMNS or column == "service_date":
+            continue
+        if column in written or column in booking_extra:
+            whose = "the plan" if column in written else "the bookings"
+            findings.append(warning(
+                Code.EXTRA_COLUMN_NOT_CARRIED, fleet.name, f"column {column!r} is not carried "
+                f"into the plan: {whose} give rosters.csv their own {column!r}",
+                "rename the column to keep it in rosters.csv", 1, column))
+    return findings
 
 
 SHOWN_ALIKE = 5  # findings alike (file, code, column) listed one by one; the rest summed up

@@ -23,7 +23,7 @@ from pts_optimiser.domain.problem import Journey, Place, Problem, Site, VehicleS
 from pts_optimiser.domain.travel import EstimatedTravel
 from pts_optimiser.engine.solve import SolveOptions, solve
 from pts_optimiser.io.osrm import travel_model
-from pts_optimiser.io.parse import link_returns, parse_bookings
+from pts_optimiser.io.parse import link_returns, parse_bookings, parse_service_date
 from pts_optimiser.io.tables import Table
 
 CHANGE_COLUMNS = ("vehicle_id", "change", "event", "journey_id", "patient_id", "old_time",
@@ -83,6 +83,7 @@ class Replanned:
     notes: tuple[str, ...]
     lost: tuple[LostTransport, ...]
     bookings: Table  # the bookings the plan was made for: written beside it
+    left_at_sites: tuple[str, ...] = ()  # onward journeys of patients left at a site, unplanned
 
     @property
     def crews_to_phone(self) -> tuple[str, ...]:
@@ -197,9 +198,11 @@ def merged_problem(day: Problem, merged: Table) -> Problem:
     """The day with its bookings replaced by `merged` (the day's and the late ones), parsed."""
     config = day.config
     travel = EstimatedTravel(config.travel.road_factor, config.travel.speed_kmh)
-    if day.service_date:  # the day the old plan chose, as read_problem chose it
+    if day.service_date:  # the day the old plan chose, as read_problem chose it: by date,
+        # not by text (a day-first or date-time cell once left the whole day out)
         merged = merged.subset([i for i, cells in enumerate(merged.rows)
-                                if cells.get("service_date", "") in ("", day.service_date)])
+                                if parse_service_date(cells.get("service_date", ""))
+                                in (None, day.service_date)])
     journeys, findings = parse_bookings(merged, day.sites, config, travel)
     if any(f.severity is Severity.ERROR for f in findings):
         raise InputError(findings)
@@ -645,7 +648,8 @@ def _replanned(old: Plan, plan: Plan, now_min: int, cancelled: Sequence[str],
     # named loudly, not a plan to refuse (the morning cannot be undone).
     plan = replace(plan, search={**plan.search, "replanned_at": format_clock(now_min)})
     return Replanned(plan, tuple(change_list(old, plan, now_min, cancelled, redirected)),
-                     tuple(notes), tuple(lost_list), merged)
+                     tuple(notes), tuple(lost_list), merged,
+                     tuple(o.onward_id for o in onward if o.onward_id in why))
 
 
 def _rides_home(journeys: Iterable[Journey], planned: set[str]) -> set[str]:

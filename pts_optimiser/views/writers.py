@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from pts_optimiser.domain.clock import format_clock
-from pts_optimiser.domain.columns import ROSTER_COLUMNS, UNASSIGNED_COLUMNS
+from pts_optimiser.domain.columns import ROSTER_COLUMNS, UNASSIGNED_COLUMNS, UNASSIGNED_FIX
 from pts_optimiser.domain.exits import OutputError
 from pts_optimiser.domain.plan import Plan
 from pts_optimiser.io import planfolder
@@ -103,7 +103,6 @@ def summary(plan: Plan) -> dict[str, Any]:
     }
 
 
-UNASSIGNED_FIX = "fix"  # beside the contract's reason: what would let it be planned
 
 
 def unassigned_columns(plan: Plan) -> list[str]:

@@ -243,3 +243,63 @@ def test_cell_text_stays_out_of_messages(tmp_path: Path) -> None:
     assert "row 2, column appointment_time" in output and "row 3, column purpose" in output
     assert "warning [control_characters]" in output and "column dropoff_label" in output
     assert "Lovelace" not in output
+
+
+def _retitled(tmp_path: Path, source: Path, old: str, new: str) -> Path:
+    """The file with one column header written another way."""
+    lines = source.read_text(encoding="utf-8").splitlines(keepends=True)
+    header = lines[0].rstrip("\r\n").split(",")
+    assert old in header, header
+    lines[0] = ",".join(new if c == old else c for c in header) + "\n"
+    out = tmp_path / source.name
+    out.write_text("".join(lines), encoding="utf-8")
+    return out
+
+
+@pytest.mark.parametrize(("kind", "column", "spelt"), [
+    ("bookings", "needs", "Needs"), ("bookings", "ready_time", "Ready Time"),
+    ("fleet", "break_min", "Break_Min")])
+def test_an_optional_column_spelt_another_way_is_an_error(
+        tmp_path: Path, kind: str, column: str, spelt: str) -> None:
+    """Before, `Needs` was read as an extra column and a patient's oxygen silently lost."""
+    files = {"bookings": GOOD_BOOKINGS, "fleet": GOOD_FLEET}
+    files[kind] = _retitled(tmp_path, files[kind], column, spelt)
+    result = CliRunner().invoke(main, ["validate", "--bookings", str(files["bookings"]),
+                                       "--fleet", str(files["fleet"])])
+    assert result.exit_code == 2, result.output
+    assert "[misnamed_column]" in result.output and f"rename column '{spelt}' to " \
+        f"'{column}'" in result.output
+
+
+def test_shifts_all_of_another_day_are_an_error(tmp_path: Path) -> None:
+    """Before, every journey was "unassigned: no vehicle shift is left", and exit 0."""
+    lines = GOOD_FLEET.read_text(encoding="utf-8").splitlines()
+    fleet = tmp_path / "fleet.csv"
+    fleet.write_text("\n".join([lines[0] + ",service_date",
+                                *(line + ",2026-12-02" for line in lines[1:])]) + "\n")
+    result = CliRunner().invoke(main, ["validate", "--bookings", str(GOOD_BOOKINGS),
+                                       "--fleet", str(fleet)])
+    assert result.exit_code == 2, result.output
+    assert "no vehicle shift is for 2026-12-01" in result.output
+
+
+def test_an_extra_column_named_like_the_plans_own_is_a_warning(tmp_path: Path) -> None:
+    """Extra columns are carried into the plan; one called `km` was dropped without a word."""
+    lines = GOOD_BOOKINGS.read_text(encoding="utf-8").splitlines()
+    bookings = tmp_path / "bookings.csv"
+    bookings.write_text("\n".join([lines[0] + ",km", *(line + ",3" for line in lines[1:])])
+                        + "\n")
+    result = CliRunner().invoke(main, ["validate", "--bookings", str(bookings),
+                                       "--fleet", str(GOOD_FLEET)])
+    assert result.exit_code == 0, result.output
+    assert "[extra_column_not_carried]" in result.output and "'km'" in result.output
+
+
+def test_a_time_limit_that_is_not_a_number_is_refused(tmp_path: Path) -> None:
+    """A limit of `nan` is refused: `pts week --time-limit nan` planned without a search."""
+    for command in ("solve", "week"):
+        result = CliRunner().invoke(main, [command, "--bookings", str(GOOD_BOOKINGS),
+                                           "--fleet", str(GOOD_FLEET), "--out",
+                                           str(tmp_path / command), "--time-limit", "nan"])
+        assert result.exit_code == 2 and "is not a number of seconds" in result.output
+        assert not (tmp_path / command).exists()

@@ -617,3 +617,109 @@ def test_a_break_taken_where_the_crew_was_costs_no_journey(tmp_path: Path) -> No
     verdict = _checked(day / "OUT" / "bookings.csv", inputs / "fleet.csv", inputs / "sites.csv",
                        day / "OUT")
     assert verdict.ok, verdict.summary()
+
+
+def _late_file(path: Path, *rows_: dict[str, object]) -> Path:
+    columns = list(dict.fromkeys(key for row in rows_ for key in row))
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, columns)
+        writer.writeheader()
+        writer.writerows(rows_)
+    return path
+
+
+def test_a_day_dated_day_first_is_re_planned_whole(tmp_path: Path) -> None:
+    """Bookings dated as a British spreadsheet writes them are one day to a re-plan too.
+
+    Before, the re-plan compared the dates as text: `01/12/2026` was not 2026-12-01, so
+    every journey of the day was left out (an empty plan, exit 0), or, with a patient
+    aboard, the command failed (exit 1); a late booking so dated vanished the same way.
+    """
+    dated = {"service_date": "01/12/2026"}
+    inputs = write_day(tmp_path / "day", [
+        booking("J1", appointment_time="09:00", **dated),
+        booking("J2", appointment_time="11:30", **dated),
+        booking("J3", appointment_time="13:00", **dated)],
+        [vehicle("V1"), vehicle("V2")], booking_columns=[*BOOKING_COLUMNS, "service_date"])
+    runner = _solved(inputs, tmp_path)
+    late = _late_file(tmp_path / "late.csv", {**booking("N1", appointment_time="12:30"),
+                                              "service_date": "01/12/2026 00:00:00"})
+    result = runner.invoke(main, ["replan", "--plan", str(tmp_path / "plan"), "--now", "10:00",
+                                  "--add", str(late), "--out", str(tmp_path / "new"),
+                                  "--time-limit", "5"])
+    assert result.exit_code == 0, result.output
+    assert "1 of 1 new journeys" in result.output
+    planned = {r["journey_id"] for r in rows(tmp_path / "new" / "rosters.csv")}
+    assert planned == {"", "J1", "J2", "J3", "N1"}
+    verdict = check_plan(read_problem(planfolder.plan_inputs(tmp_path / "new"), load_config(),
+                                      "2026-12-01")[0], tmp_path / "new")
+    assert verdict.ok, verdict.summary()
+
+
+def test_a_late_ride_home_may_name_a_journey_of_the_day(tmp_path: Path) -> None:
+    """A late return names the outward journey the day already has: the commonest late booking.
+
+    Before, the late file was checked alone and refused (exit 2, "names a journey_id that no
+    booking has"). Links the day forbids are still named: another patient's journey, or one
+    whose return is already booked.
+    """
+    inputs = write_day(tmp_path / "day", [
+        booking("OUT1", patient_id="P1", appointment_time="09:00"),
+        booking("OUT2", patient_id="P2", appointment_time="09:30"),
+        booking("HOME2", patient_id="P2", pickup_site="RDH", pickup_lat="", pickup_lon="",
+                dropoff_site="", dropoff_lat=52.93, dropoff_lon=-1.49, appointment_time="",
+                ready_time="11:00", return_of="OUT2")],
+        [vehicle("V1"), vehicle("V2")], booking_columns=[*BOOKING_COLUMNS, "return_of"])
+    runner = _solved(inputs, tmp_path)
+    home = {"pickup_site": "RDH", "pickup_lat": "", "pickup_lon": "", "dropoff_site": "",
+            "dropoff_lat": 52.93, "dropoff_lon": -1.49, "appointment_time": "",
+            "ready_time": "12:00"}
+
+    def late(name: str, **cells: object) -> CliResult:
+        path = _late_file(tmp_path / f"{name}.csv", {**booking(name, **home), **cells})
+        return runner.invoke(main, ["replan", "--plan", str(tmp_path / "plan"), "--now",
+                                    "10:00", "--add", str(path), "--out",
+                                    str(tmp_path / name), "--time-limit", "5"])
+
+    result = late("HOME1", patient_id="P1", return_of="OUT1")
+    assert result.exit_code == 0, result.output
+    assert "HOME1" in {r["journey_id"] for r in rows(tmp_path / "HOME1" / "rosters.csv")}
+    other = late("HOMEX", patient_id="P1", return_of="OUT2")
+    assert other.exit_code == 2 and "another patient's" in other.output, other.output
+    twice = late("HOMEY", patient_id="P2", return_of="OUT2")
+    assert twice.exit_code == 2 and "[return_of_twice]" in twice.output, twice.output
+    assert "journey HOME2 (in the day's bookings) already names journey OUT2" in twice.output
+
+
+def test_a_patient_left_at_a_site_with_no_way_on_is_an_alert(tmp_path: Path) -> None:
+    """nearest_site, with no crew left to take the patient on: exit 5, named on stderr.
+
+    Before, the onward journey (which names no outward journey) was not counted as a ride
+    home lost: exit 0, though the output itself listed it as one.
+    """
+    home = {"pickup_lat": 53.25, "pickup_lon": -1.42}
+    inputs = write_day(tmp_path / "day", [
+        booking("OUT1", patient_id="P1", appointment_time="09:00", **home),
+        booking("HOME1", patient_id="P1", pickup_site="RDH", pickup_lat="", pickup_lon="",
+                dropoff_site="", dropoff_lat=53.25, dropoff_lon=-1.42, appointment_time="",
+                ready_time="10:00", return_of="OUT1"),
+        booking("OUT2", patient_id="P2", pickup_lat=53.1, pickup_lon=-1.45, dropoff_site="CRH",
+                appointment_time="11:30")],
+        [vehicle("V1", shift_start="06:00", shift_end="14:00")],
+        booking_columns=[*BOOKING_COLUMNS, "return_of"])
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[replan]\noff_road_drop = "nearest_site"\n', encoding="utf-8")
+    runner = CliRunner()
+    solved = runner.invoke(main, ["solve", "--bookings", str(inputs.bookings), "--fleet",
+                                  str(inputs.fleet), "--config", str(policy), "--out",
+                                  str(tmp_path / "plan"), "--time-limit", "5"])
+    assert solved.exit_code == 0, solved.output
+    old = rows(tmp_path / "plan" / "rosters.csv")
+    pickup = next(r for r in old if r["journey_id"] == "OUT2" and r["event"] == "pickup")
+    now = format_clock(minutes(pickup["arrival"]) - 10)  # on the road to P2, P1 aboard
+    result = runner.invoke(main, ["replan", "--plan", str(tmp_path / "plan"), "--now", now,
+                                  "--vehicle-off", "V1", "--out", str(tmp_path / "new"),
+                                  "--time-limit", "5"])
+    assert result.exit_code == 5, result.output
+    assert "no ride back (HOME1-ON)" in result.stderr
+    assert "HOME1-ON patient P1: was on V1, ride home" in result.output
