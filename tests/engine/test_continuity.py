@@ -384,3 +384,49 @@ def test_a_day_with_continuity_prices_the_collection_standards_higher(tmp_path: 
     plain = replace(problem, config=replace(
         config, continuity=replace(config.continuity, standards_cost_factor=1.0)))
     assert cost(plain, wish_late) == (12 * 60 + 30, renal)
+
+
+def test_the_times_a_replan_was_given_reach_the_model(tmp_path: Path) -> None:
+    """A re-plan's given pickup minute: soft bounds at [replan] prices, standards unchanged."""
+    problem = load(tmp_path, [booking("J1", earliest_pickup="08:00", latest_pickup="09:30",
+                                      appointment_time="10:00")], [vehicle("V1")])
+    policy = problem.config.replan
+    data = encode(problem, Commitments(given_times={"J1": 9 * 60})).data
+    pickup = data.requests[0].pickup_node
+    assert data.soft_earliest[pickup] == (9 * 60 - policy.retime_slack_min,
+                                          policy.retime_cost_per_min)
+    assert data.soft_latest[pickup] == (9 * 60 + policy.retime_slack_min,
+                                        policy.retime_cost_per_min)
+    assert data.usual_vehicle == {}
+    plain = encode(problem, Commitments()).data
+    assert plain.soft_earliest == {} and plain.soft_latest == {}
+
+
+def test_a_pickup_stays_near_the_time_it_was_given(tmp_path: Path) -> None:
+    """Re-planned from its old run, a pickup keeps its given minute, not the one it prefers.
+
+    Before 2026-12-07 nothing priced a move within the booked window: a re-plan with no
+    change at all moved 5 pickups by 7-41 minutes on a 150-journey day (docs/benchmarks.md).
+    """
+    from pts_optimiser.domain.plan import Event
+    from pts_optimiser.domain.problem import Place
+    from pts_optimiser.engine.solve import SolveOptions, solve
+
+    problem = load(tmp_path, [booking("J1", earliest_pickup="08:15", latest_pickup="10:30",
+                                      appointment_time="11:30")], [vehicle("V1")])
+    journey = problem.journeys[0]
+    warm = {"V1": [(Event.PICKUP, "J1", journey.pickup), (Event.DROPOFF, "J1",
+                                                            Place(journey.dropoff.lat,
+                                                                  journey.dropoff.lon))]}
+    options = SolveOptions(time_limit_s=2.0)
+
+    def pickup_min(commitments: Commitments) -> int:
+        plan = solve(problem, options, commitments=commitments)
+        return next(s.service_start_min for r in plan.rosters for s in r.stops
+                    if s.event is Event.PICKUP)
+
+    given = 9 * 60 + 30
+    kept = pickup_min(Commitments(keep_on={"J1": "V1"}, warm=warm, given_times={"J1": given}))
+    assert abs(kept - given) <= problem.config.replan.retime_slack_min
+    # Left free, the search collects the patient just in time for the appointment.
+    assert pickup_min(Commitments(keep_on={"J1": "V1"}, warm=warm)) > given + 30
