@@ -91,9 +91,7 @@ class Commitments:
     search repairs it and fills it in beside its own construction, and keeps whichever
     ends better: the repaired sketch wherever it serves no more than `sketch_allowance`
     journeys fewer (continuity bought with at most that many; 0, the default, buys it with
-    none). `given_times` (journey id -> pickup minute): the times a re-plan's patients
-    and crews were given; moving one beyond `[replan] retime_slack_min` costs
-    `retime_cost_per_min` a minute.
+    none).
     """
 
     starts: Mapping[str, VehicleStart] = field(default_factory=dict)
@@ -104,7 +102,6 @@ class Commitments:
     together: Sequence[tuple[str, ...]] = ()
     sketch: Mapping[str, Sequence[tuple[Event, str, Place]]] = field(default_factory=dict)
     sketch_allowance: int = 0
-    given_times: Mapping[str, int] = field(default_factory=dict)
 
 
 NOTHING_COMMITTED = Commitments()

@@ -111,11 +111,6 @@ class ReplanPolicy:
     """How a re-plan treats the day's events."""
 
     off_road_drop: str  # "destination" or "nearest_site"
-    # A pickup moved by less than this from the time the patient was given is no change.
-    retime_slack_min: int = 5
-    # Each minute beyond the slack costs this (the solver's units, beside km_cost_* per km):
-    # a re-plan keeps the times patients and crews were given unless moving them saves more.
-    retime_cost_per_min: int = 20
 
 
 @dataclass(frozen=True)
@@ -335,9 +330,8 @@ def _config(read: _Reader) -> Config:
         # Great Britain, which is how to switch the check off.
         validation=ValidationPolicy(read.number("validation.service_area_margin_km", 5.0,
                                                 1000.0)),
-        replan=ReplanPolicy(read.choice("replan.off_road_drop", ("destination", "nearest_site")),
-                            read.integer("replan.retime_slack_min", 0, 240),
-                            read.integer("replan.retime_cost_per_min", 0, 10**6)),
+        replan=ReplanPolicy(read.choice("replan.off_road_drop", ("destination",
+                                                                "nearest_site"))),
         linked=LinkPolicy(read.integer("linked.link_radius_m", 0, 5000),
                           read.flag("linked.allow_outward_without_return")),
         standards=StandardsPolicy(

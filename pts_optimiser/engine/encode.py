@@ -395,7 +395,6 @@ def _continuity(problem: Problem, servable: Sequence[Journey],
     latest = dict(soft_latest)
     earliest: dict[int, tuple[int, int]] = {}
     usual_vehicle: dict[int, tuple[int, int]] = {}
-    _given_times(problem, servable, requests, commitments.given_times, latest, earliest)
     if not commitments.prefer:
         return latest, earliest, usual_vehicle
     index_of = {v.vehicle_id: i for i, v in enumerate(problem.vehicles)}
@@ -411,42 +410,18 @@ def _continuity(problem: Problem, servable: Sequence[Journey],
         if policy.vehicle_change_cost > 0 and vehicle is not None \
                 and len(request.allowed_vehicles) > 1:
             usual_vehicle[r] = (vehicle, policy.vehicle_change_cost)
-        if wish.pickup_min is not None:
-            _around(journey, request.pickup_node, wish.pickup_min, policy.pickup_slack_min,
-                    policy.pickup_spread_cost_per_min, latest, earliest)
+        cost = policy.pickup_spread_cost_per_min
+        if wish.pickup_min is None or cost <= 0:
+            continue
+        window, node = journey.pickup_window, request.pickup_node
+        low = wish.pickup_min - policy.pickup_slack_min
+        high = wish.pickup_min + policy.pickup_slack_min
+        if low > window.earliest_min:
+            earliest[node] = (min(low, window.latest_min), cost)
+        if high < window.latest_min:
+            bound, dearer = latest.get(node, (high, cost))
+            latest[node] = (min(bound, max(high, window.earliest_min)), max(dearer, cost))
     return latest, earliest, usual_vehicle
-
-
-def _given_times(problem: Problem, servable: Sequence[Journey],
-                 requests: Sequence[RoutingRequest], given: Mapping[str, int],
-                 latest: dict[int, tuple[int, int]], earliest: dict[int, tuple[int, int]]
-                 ) -> None:
-    """A re-plan's pickups priced for moving from the times patients were given."""
-    policy = problem.config.replan
-    for journey, request in zip(servable, requests, strict=True):
-        minute = given.get(journey.journey_id)
-        if minute is not None:
-            _around(journey, request.pickup_node, minute, policy.retime_slack_min,
-                    policy.retime_cost_per_min, latest, earliest)
-
-
-def _around(journey: Journey, node: int, minute: int, slack_min: int, cost: int,
-            latest: dict[int, tuple[int, int]], earliest: dict[int, tuple[int, int]]) -> None:
-    """Soft bounds `slack_min` either side of `minute`, inside the booked pickup window.
-
-    One soft latest per pickup, as the model takes it: where one is already set (a
-    standard's), the tighter bound holds, at the dearer cost; likewise the soft earliest.
-    """
-    if cost <= 0:
-        return
-    window = journey.pickup_window
-    low, high = minute - slack_min, minute + slack_min
-    if low > window.earliest_min:
-        bound, dearer = earliest.get(node, (low, cost))
-        earliest[node] = (min(max(bound, low), window.latest_min), max(dearer, cost))
-    if high < window.latest_min:
-        bound, dearer = latest.get(node, (high, cost))
-        latest[node] = (min(bound, max(high, window.earliest_min)), max(dearer, cost))
 
 
 def _aboard(begun: Sequence[VehicleStart | None], nodes: Nodes, places: DayPlaces

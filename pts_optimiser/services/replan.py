@@ -28,6 +28,7 @@ from pts_optimiser.io.tables import Table
 
 CHANGE_COLUMNS = ("vehicle_id", "change", "event", "journey_id", "patient_id", "old_time",
                   "new_time", "other_vehicle", "detail")
+RETIMED_FROM_MIN = 5  # a stop moved by less than this is not worth a radio call
 # The share of the time spent with every journey kept on its crew; if that loses journeys a
 # crew had, the rest goes to a search where those may move to any crew.
 KEEP_ON_SHARE = 0.6
@@ -232,8 +233,8 @@ def change_list(old: Plan, new: Plan, now_min: int, cancelled: Sequence[str] = (
     `dropped` (no crew has it: the reason from unassigned.csv); a stop a crew gains is
     `moved` (naming the crew that had it) or `added`; a patient aboard an off-road vehicle
     left at a site instead of their destination is `redirected`; a stop kept more than
-    `[replan] retime_slack_min` from its old time is `retimed`. A cancelled journey no
-    crew had and a late booking no crew could take get one row with no vehicle.
+    RETIMED_FROM_MIN away from its old time is `retimed`. A cancelled journey no crew had
+    and a late booking no crew could take get one row with no vehicle.
     """
     before = {r.vehicle.vehicle_id: _moment(r.stops, now_min) for r in old.rosters}
     after = {r.vehicle.vehicle_id: _moment(r.stops, now_min) for r in new.rosters}
@@ -251,8 +252,8 @@ def change_list(old: Plan, new: Plan, now_min: int, cancelled: Sequence[str] = (
             if was is not None and will is not None and journey_id in (redirected or {}):
                 kind, detail = "redirected", (redirected or {})[journey_id]
             elif was is not None and will is not None:
-                if abs(was - will) <= old.problem.config.replan.retime_slack_min:
-                    continue  # not worth a radio call
+                if abs(was - will) < RETIMED_FROM_MIN:
+                    continue
                 kind = "retimed"
             elif was is not None:  # the crew loses this stop
                 other = has.get(journey_id, "")
@@ -612,13 +613,9 @@ def _search(old: Plan, today: Problem, options: SolveOptions, deadline: Deadline
             vehicle_off: Sequence[str]) -> Plan:
     """Two passes: every journey kept on its crew; then, if that lost some, those set free."""
     keep_on, rest = _kept_work(old, starts, now_min, vehicle_off)
-    # The times patients and crews were given, kept unless moving them saves more.
-    given = {s.journey.journey_id: s.service_start_min for r in old.rosters for s in r.stops
-             if s.event is Event.PICKUP and s.journey is not None
-             and s.service_start_min > now_min}
     share = KEEP_ON_SHARE if deadline.remaining_s() >= SECOND_SEARCH_FROM_S else 1.0
-    plan = solve(today, options, deadline=deadline.share(share),
-                 commitments=Commitments(starts, keep_on, rest, owed, given_times=given))
+    plan = solve(today, options, commitments=Commitments(starts, keep_on, rest, owed),
+                 deadline=deadline.share(share))
     lost = {j.journey_id for j in _lost_ids(old, plan, now_min)} & set(keep_on)
     if lost and share < 1.0 and deadline.remaining_s() >= 1.0:
         # Keeping every journey on its crew lost some: those may go to any crew now,
@@ -627,8 +624,7 @@ def _search(old: Plan, today: Problem, options: SolveOptions, deadline: Deadline
                  for r in plan.rosters}
         second = solve(today, options, deadline=deadline,
                        commitments=Commitments(starts, {j: v for j, v in keep_on.items()
-                                                              if j not in lost}, again, owed,
-                                               given_times=given))
+                                                              if j not in lost}, again, owed))
         if len(second.planned) >= len(plan.planned):
             plan = second
     return plan
