@@ -204,7 +204,7 @@ def encode(problem: Problem, commitments: Commitments, seed: int = 0) -> Encoded
     """The day's routing input, after what no vehicle could carry alone is set aside."""
     vehicles = problem.vehicles
     begun = [commitments.starts.get(v.vehicle_id) for v in vehicles]
-    break_places = _break_places(problem, begun)
+    break_places = _break_places(problem, begun, commitments.warm)
     places = day_places(problem, [p for sites in break_places.values() for p in sites]
                         + [p for b in begun if b is not None for p in (b.place, last_stop(b))])
     carried = frozenset(s.journey.journey_id for b in begun if b is not None for s in b.done
@@ -247,13 +247,18 @@ def encode(problem: Problem, commitments: Commitments, seed: int = 0) -> Encoded
                    nodes, break_nodes, data)
 
 
-def _break_places(problem: Problem, begun: Sequence[VehicleStart | None]
+def _break_places(problem: Problem, begun: Sequence[VehicleStart | None],
+                  warm: Mapping[str, Sequence[tuple[Event, str, Place]]]
                   ) -> dict[int, list[Place]]:
     """Per vehicle index that still owes a break: the places it may take it.
 
     Re-planning, also where the crew is once its kept stops are made: a break due before
     the crew could reach its base or a hospital is taken there (the contract's "where the
-    vehicle is"), as the plan being re-planned may have had it.
+    vehicle is"), as the plan being re-planned may have had it. And where the run started
+    from (`warm`: the plan being re-planned) has its break still to come: a crew with a
+    patient aboard at the call, whose break is due before it could reach its base or a
+    hospital after the drop-off, takes it where that plan had it (without it, the break
+    could not be timed: the re-plan at 13:00 of a 150-journey day broke the rules).
     """
     rules = problem.config.breaks
     places: dict[int, list[Place]] = {}
@@ -261,9 +266,12 @@ def _break_places(problem: Problem, begun: Sequence[VehicleStart | None]
         if v.shift_length_min <= rules.required_over_min or (b is not None and b.break_taken):
             continue
         sites = break_sites(problem, v)
-        if b is not None and not b.idle and b.turned_at is None \
-                and all((p.lat, p.lon) != (b.place.lat, b.place.lon) for p in sites):
-            sites.append(b.place)
+        extra = [b.place] if b is not None and not b.idle and b.turned_at is None else []
+        extra += [place for event, _, place in warm.get(v.vehicle_id, ())
+                  if event is Event.BREAK]
+        for place in extra:
+            if all((p.lat, p.lon) != (place.lat, place.lon) for p in sites):
+                sites.append(place)
         places[i] = sites
     return places
 

@@ -723,3 +723,24 @@ def test_a_patient_left_at_a_site_with_no_way_on_is_an_alert(tmp_path: Path) -> 
     assert result.exit_code == 5, result.output
     assert "no ride back (HOME1-ON)" in result.stderr
     assert "HOME1-ON patient P1: was on V1, ride home" in result.output
+
+
+def test_a_break_due_after_a_drop_off_at_the_call_is_kept_where_the_plan_had_it(
+        tmp_path: Path) -> None:
+    """A crew's break is kept where the plan had it after the drop-off under way at the call.
+
+    tests/fixtures/replan-break-aboard: two crews with a patient aboard at 13:00 and a
+    break due by about 13:30, planned where they would be after the drop-off. Before, the
+    re-plan could take a break only at the crew's base, the hospitals nearest it or where
+    the crew was at the call, none reachable in time: its plan had no break for them,
+    failed the checker, and the command exited 3 ("a fault of ours"), writing nothing.
+    """
+    plan = FIXTURES / "replan-break-aboard" / "plan"
+    result = CliRunner().invoke(main, ["replan", "--plan", str(plan), "--now", "13:00",
+                                       "--out", str(tmp_path / "new"), "--time-limit", "10"])
+    assert result.exit_code in (0, 5), result.output
+    breaks = {r["vehicle_id"] for r in rows(tmp_path / "new" / "rosters.csv")
+              if r["event"] == "break"}
+    assert {"WAV04", "STR05"} <= breaks
+    checked = CliRunner().invoke(main, ["check", "--out", str(tmp_path / "new")])
+    assert checked.exit_code == 0, checked.output
