@@ -12,6 +12,7 @@ import os  # noqa: E402
 import sys  # noqa: E402
 import traceback  # noqa: E402
 from collections.abc import Callable  # noqa: E402
+from dataclasses import replace  # noqa: E402
 from functools import wraps  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar  # noqa: E402
@@ -338,6 +339,12 @@ def _solve_write_checked(problem: Problem, inputs: Inputs, out: Path, time_limit
     from pts_optimiser.services.publish import write_plan
     from pts_optimiser.views.writers import copy_maps, summary, writing_time_s
 
+    if privacy and not problem.config.maps.privacy:
+        # Recorded as the policy in effect (inputs/config.toml), so the plan's re-plans and
+        # redrawn maps blur homes too (until 2026-12-07 they drew them exactly).
+        config = problem.config
+        problem = replace(problem, config=replace(config, maps=replace(config.maps,
+                                                                       privacy=True)))
     # Refused before planning, not after a minute of it.
     check_target(out, keep_previous=previous_of(out))
     if maps_dir is not None:
@@ -349,7 +356,7 @@ def _solve_write_checked(problem: Problem, inputs: Inputs, out: Path, time_limit
     plan = solve(problem, options, progress=_progress_printer(), deadline=searching)
     if sys.stderr.isatty():
         click.echo("", err=True)
-    checked = write_plan(plan, out, inputs, privacy=privacy or problem.config.maps.privacy)
+    checked = write_plan(plan, out, inputs, privacy=problem.config.maps.privacy)
     if maps_dir is not None:
         copy_maps(out, maps_dir, problem.config.group_readable)
     return summary(plan), checked

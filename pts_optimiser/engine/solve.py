@@ -259,16 +259,22 @@ def _chosen(encoded: Encoded, outcome: RoutingOutcome | None, rosters: list[Rost
 def planned_share(plan: Plan | Mapping[str, Any]) -> float:
     """Share of the servable journeys a plan carries: of a Plan, or of its summary figures.
 
-    Journeys made before a re-plan count on neither side; 1.0 when nothing was servable.
+    Journeys made before a re-plan count on neither side. When nothing was servable: 1.0
+    if nothing was left to plan (cancelled journeys aside), else 0.0: a fleet that can
+    carry none of the day's journeys is the emptiest plan there is, not a full one (until
+    2026-12-07 it was 1.0, and such a night swapped in an empty plan without an alert).
     """
     if isinstance(plan, Plan):
         served, search = len({j.journey_id for j in plan.planned}), plan.search
+        left = sum(u.reason is not Reason.CANCELLED for u in plan.unassigned)
     else:
         served, search = int(plan["served"]), plan.get("search") or {}
+        by_reason = plan.get("unassigned_by_reason") or {}
+        left = sum(int(n) for reason, n in by_reason.items() if reason != str(Reason.CANCELLED))
     servable = search.get("servable", None if isinstance(plan, Plan) else plan.get("servable"))
     carried = search.get("carried", 0)
     if not isinstance(servable, int) or servable <= 0:
-        return 1.0
+        return 0.0 if served == 0 and left > 0 else 1.0
     return min(1.0, max(0, served - (carried if isinstance(carried, int) else 0)) / servable)
 
 

@@ -1184,7 +1184,9 @@ def _one_day(table: Table, service_date: str | None, findings: list[Finding],
     kept too: a fleet's undated shift runs every day (the contract), and an undated
     booking belongs to the file's one day, but in a file of several days it is an error.
     Only rows of another day are left out, and only when a day is chosen, with a warning
-    that counts them.
+    that counts them: an undated booking of a file whose one day is another is one of them
+    (until 2026-12-07 it was planned on the day chosen, a stale inbox's rows sent out on
+    the wrong day).
     """
     rows_of: dict[str, list[int]] = defaultdict(list)
     undated: list[int] = []
@@ -1199,6 +1201,12 @@ def _one_day(table: Table, service_date: str | None, findings: list[Finding],
         elif not text:
             undated.append(table.row_number(index))
     days = sorted(rows_of)
+    if what == "booking" and service_date is not None and len(days) == 1 \
+            and days[0] != service_date and undated:
+        rows_of[days[0]] += undated
+        undated_rows = set(undated)
+        keep = [i for i in keep if table.row_number(i) not in undated_rows]
+        undated = []
     if what == "booking" and len(days) > 1:
         for row in undated:
             findings.append(error(Code.MISSING_VALUE, table.name,

@@ -218,13 +218,21 @@ def staging_folder(out: Path, mode: int = 0o700) -> Path:
 
 
 def make_folders(folder: Path, mode: int) -> None:
-    """`folder` and any missing folder above it, each new one made with `mode`."""
+    """`folder` and any missing folder above it, each new one made with `mode`.
+
+    Set after it is made: mkdir's mode passes through the umask, and a service run with
+    `UMask=0077` made group-readable folders its own only (until 2026-12-07).
+    """
     missing = []
     while not folder.exists() and folder.parent != folder:
         missing.append(folder)
         folder = folder.parent
     for path in reversed(missing):
-        path.mkdir(mode=mode, exist_ok=True)
+        try:
+            path.mkdir(mode=mode)
+        except FileExistsError:
+            continue  # made meanwhile by someone else: theirs to set
+        path.chmod(mode)
 
 
 _libc: Any = None

@@ -21,7 +21,7 @@ import time
 import traceback
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
@@ -89,7 +89,9 @@ def _lock(outbox: Path) -> Iterator[str | None]:
     not inherited by the search processes it forks, so it dies with this process even if
     they outlive it (kill -9). The holder's pid is written in the file for people.
     """
-    fd = os.open(outbox / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    # Never through a link: it could point at another file, which truncating would empty.
+    path = outbox / LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
     try:
         try:
             fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -98,8 +100,11 @@ def _lock(outbox: Path) -> Iterator[str | None]:
                 raise
             yield os.pread(fd, 20, 0).decode("ascii", "replace").strip() or "unknown"
             return
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError as exc:  # a full disk: said with the file's path
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
         try:
             yield None
         finally:
@@ -114,9 +119,12 @@ def tomorrow() -> str:
 
 
 def _inputs(inbox: Path) -> Inputs:
+    # A link that leads nowhere is an input given and unreadable (bad input), not one left
+    # out: the default policy or sites would stand in for it without a word.
     sites, config = inbox / "sites.csv", inbox / "config.toml"
     return Inputs(inbox / "bookings.csv", inbox / "fleet.csv",
-                  sites if sites.exists() else None, config if config.exists() else None)
+                  sites if os.path.lexists(sites) else None,
+                  config if os.path.lexists(config) else None)
 
 
 def _why(exc: OSError) -> str:
@@ -188,29 +196,40 @@ def run_nightly(inbox: Path, outbox: Path, day: str, time_limit_s: float,
         policy = _policy(inbox)
         folder_mode, file_mode = _modes(policy)
         make_folders(outbox, folder_mode)
-        stream = os.fdopen(os.open(outbox / LOG_NAME, os.O_WRONLY | os.O_CREAT | os.O_APPEND
-                                   | os.O_CLOEXEC, file_mode), "a", encoding="utf-8")
+        fd = os.open(outbox / LOG_NAME, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+                     | os.O_NOFOLLOW, file_mode)
+        os.fchmod(fd, file_mode)  # the policy's, whatever the umask made of it
+        stream = os.fdopen(fd, "a", encoding="utf-8")
     except OSError as exc:
         _say(f"{head}: cannot write the outbox: {_why(exc)}; nothing done "
              f"[exit {ExitCode.CANNOT_WRITE}]")
         return ExitCode.CANNOT_WRITE
-    with stream:
-        log = Log(stream)
-        try:
-            with _lock(outbox) as holder:
-                if holder is not None:
-                    log.event("refused", reason="another nightly run holds the lock",
-                              holder=holder, pid=os.getpid(), exit_code=int(ExitCode.LOCKED))
-                    _say(f"{head}: another nightly run (pid {holder}) holds "
-                         f"{outbox / LOCK_NAME}; nothing done [exit {ExitCode.LOCKED}]")
-                    return ExitCode.LOCKED
-                return _run_locked(inbox, outbox, day, time_limit_s, started, log, policy)
-        except OSError as exc:  # the lock file itself cannot be made
-            log.event("result", outcome="cannot write the outbox",
-                      exit_code=int(ExitCode.CANNOT_WRITE))
-            _say(f"{head}: cannot write the outbox: {_why(exc)}; nothing done "
-                 f"[exit {ExitCode.CANNOT_WRITE}]")
-            return ExitCode.CANNOT_WRITE
+    try:
+        return _under_lock(inbox, outbox, day, time_limit_s, started, Log(stream), policy)
+    finally:
+        with suppress(OSError):  # a log the disk refused: how the night ended is on stderr
+            stream.close()
+
+
+def _under_lock(inbox: Path, outbox: Path, day: str, time_limit_s: float, started: float,
+                log: Log, policy: Config | InputError | OSError) -> int:
+    """The night's work holding the outbox's lock, or refused for want of it."""
+    head = f"nightly {day}"
+    try:
+        with _lock(outbox) as holder:
+            if holder is not None:
+                log.event("refused", reason="another nightly run holds the lock",
+                          holder=holder, pid=os.getpid(), exit_code=int(ExitCode.LOCKED))
+                _say(f"{head}: another nightly run (pid {holder}) holds "
+                     f"{outbox / LOCK_NAME}; nothing done [exit {ExitCode.LOCKED}]")
+                return ExitCode.LOCKED
+            return _run_locked(inbox, outbox, day, time_limit_s, started, log, policy)
+    except OSError as exc:  # the lock file itself cannot be made
+        log.event("result", outcome="cannot write the outbox",
+                  exit_code=int(ExitCode.CANNOT_WRITE))
+        _say(f"{head}: cannot write the outbox: {_why(exc)}; nothing done "
+             f"[exit {ExitCode.CANNOT_WRITE}]")
+        return ExitCode.CANNOT_WRITE
 
 
 def _run_locked(inbox: Path, outbox: Path, day: str, time_limit_s: float, started: float,

@@ -342,8 +342,10 @@ def _render(plan: Plan, rosters: Sequence[Roster], colours: Sequence[str], priva
     fmap.default_js = [("leaflet", LEAFLET_JS)]
     fmap.default_css = [("leaflet_css", LEAFLET_CSS)]
     if tiles:
-        folium.TileLayer(tiles=tiles, attr=tiles_credit or "map tiles", name="background",
-                         control=False).add_to(fmap)
+        # Leaflet shows the credit as HTML; it comes from a policy file (a night's inbox),
+        # so as text (until 2026-12-07 `<img onerror=...>` there ran in the page).
+        folium.TileLayer(tiles=tiles, attr=html_text(tiles_credit or "map tiles"),
+                         name="background", control=False).add_to(fmap)
     sites = [{"lat": s.lat, "lon": s.lon, "name": clean(s.name), "kind": clean(s.kind),
               "station": s.kind == "station"} for s in plan.problem.sites.values()]
     data: dict[str, Any] = {"runs": runs, "sites": sites, "bounds": bounds,

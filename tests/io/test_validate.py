@@ -303,3 +303,21 @@ def test_a_time_limit_that_is_not_a_number_is_refused(tmp_path: Path) -> None:
                                            str(tmp_path / command), "--time-limit", "nan"])
         assert result.exit_code == 2 and "is not a number of seconds" in result.output
         assert not (tmp_path / command).exists()
+
+
+def test_undated_bookings_of_a_file_of_another_day_are_left_out(tmp_path: Path) -> None:
+    """An undated booking belongs to its file's one day, not to the day a run asks for.
+
+    Before, `--date` of another day planned the file's undated rows on it: a stale inbox
+    with a few undated rows sent crews out on the wrong day.
+    """
+    lines = GOOD_BOOKINGS.read_text(encoding="utf-8").splitlines()
+    bookings = tmp_path / "bookings.csv"
+    bookings.write_text("\n".join([lines[0], lines[1].replace("2026-12-01", ""),
+                                   *lines[2:]]) + "\n")
+    result = CliRunner().invoke(main, ["validate", "--bookings", str(bookings), "--fleet",
+                                       str(GOOD_FLEET), "--date", "2026-12-09"])
+    assert "no booking is for 2026-12-09" in result.output, result.output
+    same = CliRunner().invoke(main, ["validate", "--bookings", str(bookings), "--fleet",
+                                     str(GOOD_FLEET), "--date", "2026-12-01"])
+    assert same.exit_code == 0 and f"ok: {len(lines) - 1} journeys" in same.output, same.output

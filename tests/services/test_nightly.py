@@ -7,6 +7,7 @@ outputs, and inputs that are folders, are one line on stderr with their exit cod
 from __future__ import annotations
 
 import errno
+import io
 import json
 import os
 import re
@@ -552,3 +553,87 @@ def test_guard_config_that_is_a_folder_exits_2(plan_folder: Path, tmp_path: Path
     assert _one_error_line(result) == (
         f"error: cannot read {tmp_path / 'config.toml'}: Is a directory (EISDIR); it is a "
         "folder: give the file.")
+
+
+def test_a_fleet_that_can_carry_nobody_is_an_alert(tmp_path: Path) -> None:
+    """Shifts over before any journey: every journey listed with its reason, exit 5, alert.
+
+    Before, nothing servable read as a full plan (share 1.0): exit 0, no alert, and the
+    empty plan took the last good one's place without a word.
+    """
+    inbox, outbox = _inbox(tmp_path, drop_j7=True), tmp_path / "outbox"
+    fleet = (inbox / "fleet.csv").read_text().replace("07:00", "01:00").replace(
+        "12:00", "02:00").replace("16:00", "02:00").replace("18:00", "02:00")
+    (inbox / "fleet.csv").write_text(fleet)
+    result = _run(inbox, outbox)
+    assert result.exit_code == 5, result.output
+    assert "ALERT: low service: planned 0 of 0 servable journeys" in _last_line(result)
+    assert any(e["event"] == "alert" for e in _log(outbox))
+
+
+def test_the_outbox_follows_the_policy_whatever_the_umask(tmp_path: Path) -> None:
+    """Under the service's UMask=0077 a group-readable policy still gives 0750 and 0640."""
+    inbox, outbox = _inbox(tmp_path), tmp_path / "deep" / "outbox"
+    (inbox / "config.toml").write_text("[output]\ngroup_readable = true\n")
+    old = os.umask(0o077)
+    try:
+        assert _run(inbox, outbox).exit_code == 0
+    finally:
+        os.umask(old)
+    assert _mode(outbox) == _mode(outbox.parent) == 0o750
+    assert _mode(outbox / LOG_NAME) == 0o640 and _mode(outbox / DATE) == 0o750
+
+
+def test_links_in_the_outbox_are_not_followed(tmp_path: Path) -> None:
+    """A lock or log that is a link is refused (exit 6): the file it points at is untouched.
+
+    Before, the lock file's target was emptied and the log appended to the link's target.
+    """
+    inbox = _inbox(tmp_path)
+    for name in (LOCK_NAME, LOG_NAME):
+        outbox = tmp_path / f"outbox-{name.strip('.')}"
+        outbox.mkdir()
+        victim = tmp_path / f"victim-{name.strip('.')}"
+        victim.write_text("IMPORTANT\n")
+        (outbox / name).symlink_to(victim)
+        result = _run(inbox, outbox)
+        assert result.exit_code == 6, result.output
+        assert "cannot write the outbox" in _last_line(result)
+        assert victim.read_text() == "IMPORTANT\n"
+        assert not (outbox / DATE).exists()
+
+
+def test_an_inbox_file_that_is_a_broken_link_is_bad_input(tmp_path: Path) -> None:
+    """A policy given as a link that leads nowhere: exit 2, not the default policy unsaid."""
+    inbox, outbox = _inbox(tmp_path), tmp_path / "outbox"
+    (inbox / "config.toml").symlink_to(tmp_path / "nowhere" / "config.toml")
+    result = _run(inbox, outbox)
+    assert result.exit_code == 2, result.output
+    assert not (outbox / DATE).exists()
+
+
+def test_a_log_the_disk_refuses_does_not_change_how_the_night_ended(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The plan written, the log full: exit 0 and one outcome line, as the log promises.
+
+    Before, closing the log flushed it again: exit 6 ("nothing half-written") after the
+    new plan had been put in place, and a second, contradicting line on stderr.
+    """
+    real = os.fdopen
+
+    class Full(io.TextIOWrapper):
+        def flush(self) -> None:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    def full(fd: int, *args: Any, **kwargs: Any) -> Any:
+        if args and args[0] == "a":
+            return Full(real(fd, "ab"), encoding="utf-8")
+        return real(fd, *args, **kwargs)
+
+    monkeypatch.setattr(nightly_module.os, "fdopen", full)
+    inbox, outbox = _inbox(tmp_path, drop_j7=True), tmp_path / "outbox"
+    result = _run(inbox, outbox)
+    assert result.exit_code == 0, result.output
+    assert (outbox / DATE / "rosters.csv").exists()
+    assert [line for line in result.stderr.splitlines() if line.startswith("nightly ")
+            or line.startswith("error")] == [_last_line(result)]

@@ -310,3 +310,44 @@ def test_workbook_never_fails_on_content(hostile: Path, tmp_path: Path) -> None:
     sheet = load_workbook(tmp_path / "plan.xlsx").worksheets[2]
     label = sheet.cell(row=2, column=5)
     assert label.value.startswith("=1+1x") and label.data_type == "s" and label.quotePrefix
+
+
+def test_a_tiles_credit_is_shown_as_text(tmp_path: Path) -> None:
+    """Leaflet sets the credit as HTML: markup in `[maps] tiles_credit` must arrive escaped.
+
+    The policy may come from a night's inbox; before 2026-12-07 `<img onerror=...>` there
+    went into the page as markup.
+    """
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[maps]\ntiles = "https://tiles.example/{z}/{x}/{y}.png"\n'
+                      'tiles_credit = "<img src=x onerror=alert(1)>"\n', encoding="utf-8")
+    day = ROOT / "tests" / "fixtures" / "tiny_day"
+    out = tmp_path / "plan"
+    result = CliRunner().invoke(main, [
+        "solve", "--bookings", str(day / "bookings.csv"), "--fleet", str(day / "fleet.csv"),
+        "--config", str(policy), "--out", str(out), "--time-limit", "5"])
+    assert result.exit_code == 0, result.output
+    page = (out / "maps" / "overview.html").read_text()
+    assert '"attribution": "\\u0026lt;img src=x onerror=alert(1)\\u0026gt;"' in page
+    assert "img src=x onerror" not in page.replace("\\u0026lt;img src=x onerror", "")
+
+
+def test_privacy_asked_once_holds_for_the_plans_made_from_it(hostile: Path,
+                                                             tmp_path: Path) -> None:
+    """`pts solve --privacy` is recorded in the plan's policy: its redrawn maps blur too.
+
+    Before 2026-12-07 the flag was not recorded, and `pts map` or `pts replan` of the plan
+    drew every home exactly.
+    """
+    day = hostile / "day"
+    out = tmp_path / "plan"
+    result = CliRunner().invoke(main, [
+        "solve", "--bookings", str(day / "bookings.csv"), "--fleet", str(day / "fleet.csv"),
+        "--out", str(out), "--time-limit", "5", "--privacy"])
+    assert result.exit_code == 0, result.output
+    assert "privacy = true" in (out / "inputs" / "config.toml").read_text()
+    redrawn = CliRunner().invoke(main, ["map", "--plan", str(out)])
+    assert redrawn.exit_code == 0, redrawn.output
+    text = "".join(p.read_text() for p in (out / "maps").glob("*.html"))
+    for lat, lon in zip(HOME_LAT, HOME_LON, strict=True):
+        assert f"{lat:.5f}" not in text and f"{lon:.5f}" not in text
