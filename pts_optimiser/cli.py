@@ -604,9 +604,9 @@ def _read_plan_folder(plan_dir: Path) -> Plan:
 
 
 def _rebuild(plan_dir: Path, views: tuple[str, ...]) -> None:
-    from pts_optimiser.views.writers import write_views
+    from pts_optimiser.views.writers import rebuild_views
 
-    write_views(_read_plan_folder(plan_dir), plan_dir, views)
+    rebuild_views(_read_plan_folder(plan_dir), plan_dir, views)
 
 
 _plan_dir = click.option("--plan", "plan_dir", type=click.Path(path_type=Path, file_okay=False,
@@ -650,15 +650,6 @@ def map_command(plan_dir: Path, maps_dir: Path | None, privacy: bool) -> None:
     click.echo(f"maps written to {folder}; open {folder / 'overview.html'}")
 
 
-def _nightly_date(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    from pts_optimiser.services.nightly import service_date
-
-    try:
-        return None if value is None else service_date(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-
-
 _NIGHTLY_HELP = (
     "The unattended night run: plan one day from an inbox into an outbox.\n\n"
     "Every outcome is one line on stderr and a `result` event in OUTBOX/nightly.log.\n\n"
@@ -677,8 +668,8 @@ _NIGHTLY_HELP = (
               help="folder with bookings.csv and fleet.csv (sites.csv, config.toml optional)")
 @click.option("--outbox", type=_out, required=True,
               help="plans are written to OUTBOX/<date>/; the log is OUTBOX/nightly.log")
-@click.option("--date", "service_date", default=None, callback=_nightly_date,
-              help="YYYY-MM-DD (default: tomorrow)")
+# A bad --date is the night's own outcome line, [exit 2] (run_nightly), not click's usage.
+@click.option("--date", "service_date", default=None, help="YYYY-MM-DD (default: tomorrow)")
 @click.option("--time-limit", type=_Seconds(5, 86400), default=600.0, show_default=True,
               help="seconds for the whole run, reading and writing included")
 @_guarded

@@ -134,6 +134,16 @@ def write_views(plan: Plan, folder: Path, views: tuple[str, ...] = VIEWS) -> Non
     write_workbook(plan, folder / "plan.xlsx", summary(plan), booking_extra)
 
 
+def rebuild_views(plan: Plan, folder: Path, views: tuple[str, ...]) -> None:
+    """The views rebuilt in a plan folder in place, with the modes its policy gives it.
+
+    Written in place they took the writer's own modes (0600, a new `runsheets/` the
+    umask's): a group-readable plan's rebuilt report was its owner's only (until 2026-12-07).
+    """
+    write_views(plan, folder, views)
+    _restrict(folder, plan.problem.config.group_readable)
+
+
 SEARCH_OVERRUN_S = 2.0  # the search processes may end up to this long past their share
 
 

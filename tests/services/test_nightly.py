@@ -319,7 +319,8 @@ def test_bad_date_exits_2(tmp_path: Path, given: str) -> None:
     result = CliRunner().invoke(main, ["nightly", "--inbox", str(_inbox(tmp_path)), "--outbox",
                                        str(outbox), "--date", given])
     assert result.exit_code == 2
-    assert "--date" in result.stderr
+    assert _last_line(result).startswith(f"nightly {given}: bad input: --date ")
+    assert _last_line(result).endswith("[exit 2]")  # the outcome line, not click's usage
     assert not outbox.exists()
 
 
@@ -630,7 +631,7 @@ def test_a_log_the_disk_refuses_does_not_change_how_the_night_ended(
             return Full(real(fd, "ab"), encoding="utf-8")
         return real(fd, *args, **kwargs)
 
-    monkeypatch.setattr(nightly_module.os, "fdopen", full)
+    monkeypatch.setattr(os, "fdopen", full)
     inbox, outbox = _inbox(tmp_path, drop_j7=True), tmp_path / "outbox"
     result = _run(inbox, outbox)
     assert result.exit_code == 0, result.output

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -266,3 +267,25 @@ def test_patient_needing_another_way_back_is_listed(tmp_path: Path) -> None:
     sheet = load_workbook(tmp_path / "plan" / "plan.xlsx", read_only=True)["Summary"]
     labels = [row[0] for row in sheet.iter_rows(min_row=2, values_only=True)]
     assert "Needs another way back: patient P1" in labels
+
+
+def test_rebuilt_views_keep_the_plans_modes(tmp_path: Path) -> None:
+    """A group-readable plan's rebuilt report and run sheets are the group's to read too.
+
+    Before, a rebuild wrote them 0600 (and a missing `runsheets/` as the umask made it).
+    """
+    day = ROOT / "tests" / "fixtures" / "tiny_day"
+    policy = tmp_path / "policy.toml"
+    policy.write_text("[output]\ngroup_readable = true\n", encoding="utf-8")
+    out = tmp_path / "plan"
+    runner = CliRunner()
+    solved = runner.invoke(main, ["solve", "--bookings", str(day / "bookings.csv"), "--fleet",
+                                  str(day / "fleet.csv"), "--config", str(policy), "--out",
+                                  str(out), "--time-limit", "5"])
+    assert solved.exit_code == 0, solved.output
+    shutil.rmtree(out / "runsheets")
+    assert runner.invoke(main, ["report", "--plan", str(out)]).exit_code == 0
+    assert runner.invoke(main, ["runsheets", "--plan", str(out)]).exit_code == 0
+    for path in (out / "report.html", out / "plan.xlsx", out / "runsheets" / "all.html"):
+        assert path.stat().st_mode & 0o777 == 0o640, path
+    assert (out / "runsheets").stat().st_mode & 0o777 == 0o750
