@@ -91,7 +91,9 @@ class Commitments:
     search repairs it and fills it in beside its own construction, and keeps whichever
     ends better: the repaired sketch wherever it serves no more than `sketch_allowance`
     journeys fewer (continuity bought with at most that many; 0, the default, buys it with
-    none).
+    none). `promised` (journey ids): journeys a re-plan's patients were told a crew would
+    make; leaving one out costs more than leaving out one that never had a crew, so the
+    search does not trade a promise for a journey nobody was waiting on.
     """
 
     starts: Mapping[str, VehicleStart] = field(default_factory=dict)
@@ -102,6 +104,7 @@ class Commitments:
     together: Sequence[tuple[str, ...]] = ()
     sketch: Mapping[str, Sequence[tuple[Event, str, Place]]] = field(default_factory=dict)
     sketch_allowance: int = 0
+    promised: frozenset[str] = frozenset()
 
 
 NOTHING_COMMITTED = Commitments()

@@ -57,6 +57,12 @@ ALONE = 100  # patients-on-board capacity; a travel_alone patient fills it
 # A patient already out whose ride home is left out is left somewhere: dearer than leaving
 # out a whole other patient's day (two priority-1 journeys), far below a lost break (10^9).
 HOMEWARD_FACTOR = 10
+# A re-plan's journey that had a crew, left out, breaks a promise: half as dear again as a
+# journey that never had one, so one is never traded for the other, while two patients
+# served still outweigh one promise (a no-op re-plan at 13:00 of
+# tests/fixtures/replan-break-aboard gave a promised stretcher journey's crew to one that
+# had waited unassigned: LOST TRANSPORT for nothing).
+PROMISED_FACTOR_PCT = 150
 
 
 @dataclass
@@ -321,10 +327,12 @@ def _requests(problem: Problem, servable: Sequence[Journey], diagnoses: Mapping[
                 and journey.ready_min + standard[0] < journey.pickup_window.latest_min:
             soft_latest[pickup] = (journey.ready_min + standard[0], standard[1])
         unserved = config.objective.unserved_cost_by_priority
+        penalty = patient_share(unserved[journey.priority], journeys_of[journey.patient_id])
+        if journey.journey_id in commitments.promised:
+            penalty = penalty * PROMISED_FACTOR_PCT // 100
         requests.append(RoutingRequest(
             pickup, dropoff, journey.max_ride_min,
-            patient_share(unserved[journey.priority], journeys_of[journey.patient_id])
-            if journey.journey_id not in commitments.bring_back
+            penalty if journey.journey_id not in commitments.bring_back
             else HOMEWARD_FACTOR * unserved[1],
             kept_on(journey, diagnoses[journey.journey_id].allowed, commitments.keep_on,
                     problem.vehicles)))

@@ -613,9 +613,10 @@ def _search(old: Plan, today: Problem, options: SolveOptions, deadline: Deadline
             vehicle_off: Sequence[str]) -> Plan:
     """Two passes: every journey kept on its crew; then, if that lost some, those set free."""
     keep_on, rest = _kept_work(old, starts, now_min, vehicle_off)
+    promised = frozenset(j.journey_id for r in old.rosters for j in r.journeys)
     share = KEEP_ON_SHARE if deadline.remaining_s() >= SECOND_SEARCH_FROM_S else 1.0
-    plan = solve(today, options, commitments=Commitments(starts, keep_on, rest, owed),
-                 deadline=deadline.share(share))
+    plan = solve(today, options, deadline=deadline.share(share),
+                 commitments=Commitments(starts, keep_on, rest, owed, promised=promised))
     lost = {j.journey_id for j in _lost_ids(old, plan, now_min)} & set(keep_on)
     if lost and share < 1.0 and deadline.remaining_s() >= 1.0:
         # Keeping every journey on its crew lost some: those may go to any crew now,
@@ -624,7 +625,8 @@ def _search(old: Plan, today: Problem, options: SolveOptions, deadline: Deadline
                  for r in plan.rosters}
         second = solve(today, options, deadline=deadline,
                        commitments=Commitments(starts, {j: v for j, v in keep_on.items()
-                                                              if j not in lost}, again, owed))
+                                                              if j not in lost}, again, owed,
+                                               promised=promised))
         if len(second.planned) >= len(plan.planned):
             plan = second
     return plan

@@ -744,3 +744,6 @@ def test_a_break_due_after_a_drop_off_at_the_call_is_kept_where_the_plan_had_it(
     assert {"WAV04", "STR05"} <= breaks
     checked = CliRunner().invoke(main, ["check", "--out", str(tmp_path / "new")])
     assert checked.exit_code == 0, checked.output
+    # Nothing changed, so no patient loses the crew they were promised: before 2026-12-07
+    # J00137's crew went to a journey that had waited unassigned (Commitments.promised).
+    assert "LOST TRANSPORT" not in result.output, result.output
