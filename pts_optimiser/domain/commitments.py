@@ -92,8 +92,8 @@ class Commitments:
     ends better: the repaired sketch wherever it serves no more than `sketch_allowance`
     journeys fewer (continuity bought with at most that many; 0, the default, buys it with
     none). `promised` (journey ids): journeys a re-plan's patients were told a crew would
-    make; leaving one out costs more than leaving out one that never had a crew, so the
-    search does not trade a promise for a journey nobody was waiting on.
+    make; leaving one out costs three times what leaving out one that never had a crew
+    does, so the search does not trade a promise for journeys nobody was waiting on.
     """
 
     starts: Mapping[str, VehicleStart] = field(default_factory=dict)

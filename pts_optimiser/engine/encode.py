@@ -57,12 +57,12 @@ ALONE = 100  # patients-on-board capacity; a travel_alone patient fills it
 # A patient already out whose ride home is left out is left somewhere: dearer than leaving
 # out a whole other patient's day (two priority-1 journeys), far below a lost break (10^9).
 HOMEWARD_FACTOR = 10
-# A re-plan's journey that had a crew, left out, breaks a promise: half as dear again as a
-# journey that never had one, so one is never traded for the other, while two patients
-# served still outweigh one promise (a no-op re-plan at 13:00 of
-# tests/fixtures/replan-break-aboard gave a promised stretcher journey's crew to one that
-# had waited unassigned: LOST TRANSPORT for nothing).
-PROMISED_FACTOR_PCT = 150
+# A re-plan's journey that had a crew, left out, breaks a promise (a patient phoned to be
+# told no crew is coming): three times as dear as a journey that never had one, so a
+# promise gives way only where that serves three patients more (docs/benchmarks.md,
+# 2026-12-07, thirty-fourth stop: at 150% re-plans with nothing to change still broke
+# promises for one or two journeys more).
+PROMISED_FACTOR_PCT = 300
 
 
 @dataclass

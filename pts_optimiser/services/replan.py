@@ -19,8 +19,16 @@ from pts_optimiser.domain.deadline import Deadline
 from pts_optimiser.domain.diagnostics import Code, InputError, Severity, error
 from pts_optimiser.domain.exits import ExitCode, PtsError
 from pts_optimiser.domain.plan import Event, Origin, Plan, Reason, Roster, Stop, Unassigned
-from pts_optimiser.domain.problem import Journey, Place, Problem, Site, VehicleShift
+from pts_optimiser.domain.problem import (
+    Journey,
+    Place,
+    Problem,
+    Site,
+    VehicleShift,
+    incompatibility,
+)
 from pts_optimiser.domain.travel import EstimatedTravel
+from pts_optimiser.engine.encode import PROMISED_FACTOR_PCT
 from pts_optimiser.engine.solve import SolveOptions, solve
 from pts_optimiser.io.osrm import travel_model
 from pts_optimiser.io.parse import link_returns, parse_bookings, parse_service_date
@@ -611,25 +619,41 @@ def _kept_work(old: Plan, starts: Mapping[str, VehicleStart], now_min: int,
 def _search(old: Plan, today: Problem, options: SolveOptions, deadline: Deadline,
             starts: Mapping[str, VehicleStart], owed: frozenset[str], now_min: int,
             vehicle_off: Sequence[str]) -> Plan:
-    """Two passes: every journey kept on its crew; then, if that lost some, those set free."""
+    """Two passes: every journey kept on its crew; then some set free, if that lost any.
+
+    A journey that had a crew is dear to leave out in both (`Commitments.promised`). The
+    second pass frees the journeys the first lost, and those of the crews that could carry
+    a journey new to the day (a late booking, a patient's way on from a site) the first
+    left out: only its crew can make room for it, by giving another crew a journey.
+    """
     keep_on, rest = _kept_work(old, starts, now_min, vehicle_off)
     promised = frozenset(j.journey_id for r in old.rosters for j in r.journeys)
     share = KEEP_ON_SHARE if deadline.remaining_s() >= SECOND_SEARCH_FROM_S else 1.0
     plan = solve(today, options, deadline=deadline.share(share),
                  commitments=Commitments(starts, keep_on, rest, owed, promised=promised))
     lost = {j.journey_id for j in _lost_ids(old, plan, now_min)} & set(keep_on)
-    if lost and share < 1.0 and deadline.remaining_s() >= 1.0:
-        # Keeping every journey on its crew lost some: those may go to any crew now,
-        # starting from the plan just found (phoning one more crew beats a patient left).
+    known = {j.journey_id for j in old.problem.journeys}
+    waiting = [u.journey for u in plan.unassigned if u.journey.journey_id not in known]
+    crews = {v.vehicle_id for v in today.vehicles for j in waiting
+             if incompatibility(v, j) is None}
+    freed = lost | {j for j, v in keep_on.items() if v in crews}
+    if freed and share < 1.0 and deadline.remaining_s() >= 1.0:
+        # Starting from the plan just found: phoning one more crew beats a patient left.
         again = {r.vehicle.vehicle_id: _rest(r, starts.get(r.vehicle.vehicle_id))
                  for r in plan.rosters}
         second = solve(today, options, deadline=deadline,
                        commitments=Commitments(starts, {j: v for j, v in keep_on.items()
-                                                              if j not in lost}, again, owed,
+                                                              if j not in freed}, again, owed,
                                                promised=promised))
-        if len(second.planned) >= len(plan.planned):
+        if _kept_score(second, promised) >= _kept_score(plan, promised):
             plan = second
     return plan
+
+
+def _kept_score(plan: Plan, promised: frozenset[str]) -> int:
+    """Journeys served, a promise kept counting as the search prices it (three of them)."""
+    served = {j.journey_id for j in plan.planned}
+    return len(served) + (PROMISED_FACTOR_PCT // 100 - 1) * len(served & promised)
 
 
 def _replanned(old: Plan, plan: Plan, now_min: int, cancelled: Sequence[str],
