@@ -645,7 +645,8 @@ def _search(old: Plan, today: Problem, options: SolveOptions, deadline: Deadline
                        commitments=Commitments(starts, {j: v for j, v in keep_on.items()
                                                               if j not in freed}, again, owed,
                                                promised=promised))
-        if _kept_score(second, promised) >= _kept_score(plan, promised):
+        # Only if it keeps more: freed, journeys may have moved crew for nothing.
+        if _kept_score(second, promised) > _kept_score(plan, promised):
             plan = second
     return plan
 
