@@ -888,3 +888,32 @@ def test_a_restarted_board_ends_the_plan_its_solve_died_with(tmp_path: Path) -> 
         assert web.post(f"/api/days/{day}/plan", json={"time_limit_s": 2},
                         headers=headers).status_code == 202
         assert wait_planned(web, day)["status"] == "planned"
+
+
+def test_a_stopping_server_stops_the_solves_under_way(tmp_path: Path) -> None:
+    """The server stopping ends every day's solve with it.
+
+    A solve runs in its own process group: before 2026-12-07 it outlived a server stopped
+    with SIGTERM for the rest of its time (up to an hour), and held a Ctrl-C'd server's
+    exit until then.
+    """
+    from pts_optimiser.io.generate import write_day as generate_day
+
+    generate_day(tmp_path / "in", seed=3, journeys=120, vehicles=14)
+    inputs = Inputs(tmp_path / "in" / "bookings.csv", tmp_path / "in" / "fleet.csv")
+    data = tmp_path / "data"
+    Accounts(data).add("ann", PASSWORD, "coordinator")
+    app = create_app(data)
+    with TestClient(app) as web:
+        headers = sign_in(web, "ann")
+        day = upload(web, headers, inputs).json()["day"]
+        assert web.post(f"/api/days/{day}/plan", json={"time_limit_s": 300},
+                        headers=headers).status_code == 202
+        process = app.state.board.service._running[day].process
+        deadline = time.monotonic() + 30
+        while not process.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert process.is_alive()
+    stopped = time.monotonic()
+    process.join(timeout=20)
+    assert not process.is_alive() and time.monotonic() - stopped < 20

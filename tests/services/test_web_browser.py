@@ -174,3 +174,59 @@ def test_seconds_typed_before_the_script_runs_are_kept(server: str, tmp_path: Pa
         page.reload()
         sync_api.expect(page.get_by_label("Seconds to plan")).to_have_value("7")
         browser.close()
+
+
+def _sign_in(page: Any, server: str) -> None:
+    page.goto(f"{server}/login")
+    page.get_by_label("Name").fill("ann")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{server}/")
+
+
+def test_two_coordinators_a_locked_journey_and_a_session_that_ended(server: str,
+                                                                     tmp_path: Path) -> None:
+    """The page after a change made meanwhile, on a locked journey, after signing out.
+
+    Before 2026-12-07: a change refused as stale only said so, and every change after it
+    from that page was refused the same way (docs/board.md says the page reloads); a
+    locked journey had no Unlock on the page; a change after the session ended said
+    "Failed: 401" (an upload: "fix these and upload again" over an empty table).
+    """
+    day = tiny_day(tmp_path / "in")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        first = browser.new_context().new_page()
+        _signed_in_with_files(first, server, day)
+        first.get_by_role("button", name="Upload").click()
+        first.wait_for_url("**/days/**")
+        first.get_by_label("Seconds to plan").fill("3")
+        first.get_by_role("button", name="Plan the day").click()
+        first.wait_for_selector(".run", timeout=90_000)
+        second = browser.new_context().new_page()
+        _sign_in(second, server)
+        second.goto(first.url)
+        second.wait_for_selector(".run")
+        seen = second.locator("#board").get_attribute("data-version")
+
+        # Lock a journey to its run, then unlock it from the page.
+        first.locator(".stop.pickup").first.press("Enter")
+        journey = first.locator(".stop.selected").first.get_attribute("data-journey")
+        first.get_by_role("button", name="Lock the selected journey to its run").click()
+        first.wait_for_selector(f'.stop.pickup.locked[data-journey="{journey}"]')
+        first.locator(f'.stop.pickup[data-journey="{journey}"]').press("Enter")
+        first.get_by_role("button", name="Unlock the selected journey").click()
+        first.wait_for_selector(f'.stop.pickup:not(.locked)[data-journey="{journey}"]')
+        now = first.locator("#board").get_attribute("data-version")
+        assert now != seen
+
+        # The second page, two versions behind, is reloaded by its refused change.
+        second.locator(".run button.lock").first.click()
+        second.wait_for_selector(f'#board[data-version="{now}"]')
+        assert second.locator(".run.locked").count() == 0  # the change was not made
+
+        # Signed out meanwhile: the next change goes to the sign-in page.
+        second.context.clear_cookies()
+        second.get_by_role("button", name="Undo").click()
+        second.wait_for_url(f"{server}/login")
+        browser.close()

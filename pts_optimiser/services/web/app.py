@@ -15,7 +15,8 @@ import math
 import secrets
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -108,12 +109,22 @@ Board = Annotated[_Board, Depends(_board_of)]
 
 def create_app(data: Path, outbox: Path | None = None) -> FastAPI:
     """The board's app over a data folder (and the nightly outbox, to open its plans)."""
-    app = FastAPI(title="pts planning board", docs_url=None, redoc_url=None, openapi_url=None)
+    service = Service(data, outbox)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        # A solve runs in its own process group: left, it would outlive the server for up
+        # to an hour (SIGTERM), or hold its exit until the plan's time was up (Ctrl-C).
+        service.stop_solves()
+
+    app = FastAPI(title="pts planning board", docs_url=None, redoc_url=None, openapi_url=None,
+                  lifespan=lifespan)
     pages = Environment(loader=FileSystemLoader(HERE / "templates"),
                         autoescape=select_autoescape(["html"]))
     pages.filters["clock"] = format_clock
     pages.filters["script_json"] = script_json
-    app.state.board = _Board(Service(data, outbox), Accounts(data), _Sessions(), pages)
+    app.state.board = _Board(service, Accounts(data), _Sessions(), pages)
     app.middleware("http")(_signed_in)
     app.add_exception_handler(BadRequestError, _bad_request)
     for routes in (open_routes, session_routes, day_routes, change_routes, page_routes):

@@ -291,6 +291,11 @@ class Service:
         worker.cancel(running)
         self.audit.record(user, "cancel", day=day)
 
+    def stop_solves(self) -> None:
+        """Stop every solve under way (the server is stopping); their days say so on start."""
+        for running in list(self._running.values()):
+            worker.cancel(running)
+
     def progress(self, day: str) -> dict[str, Any] | None:
         """Journeys planned so far and seconds left, while planning."""
         running = self._running.get(day)

@@ -5,6 +5,14 @@
 (function () {
   function text(node, value) { node.textContent = value; }
 
+  // A session ended (the server restarted, or 8 hours idle): to the sign-in page, not a
+  // message that blames the files or the plan.
+  function signedOut(status) {
+    if (status !== 401) { return false; }
+    window.location.href = "/login";
+    return true;
+  }
+
   async function send(url, csrf, payload) {
     const response = await fetch(url, {
       method: "POST", credentials: "same-origin",
@@ -12,6 +20,7 @@
       body: JSON.stringify(payload || {})});
     let answer = {};
     try { answer = await response.json(); } catch (e) { answer = {}; }
+    signedOut(response.status);
     return {status: response.status, answer: answer};
   }
 
@@ -24,8 +33,14 @@
       text(out, "Reading the files...");
       const response = await fetch("/api/days", {method: "POST", credentials: "same-origin",
         headers: {"X-CSRF-Token": upload.dataset.csrf}, body: new FormData(upload)});
-      const answer = await response.json();
+      if (signedOut(response.status)) { return; }
+      let answer = {};
+      try { answer = await response.json(); } catch (e) { answer = {}; }
       if (response.status === 201) { window.location.href = "/days/" + encodeURIComponent(answer.day); return; }
+      if (!answer.findings) {  // not the files: the server's own answer (a viewer, a fault)
+        text(out, "Not stored: " + (answer.error || answer.detail || "the server answered " + response.status));
+        return;
+      }
       out.replaceChildren();
       const table = document.createElement("table");
       table.className = "list findings";
@@ -63,7 +78,24 @@
   const message = document.getElementById("message");
   const data = JSON.parse(document.getElementById("board-data").textContent);
 
-  if (board.dataset.status === "planning") { window.setTimeout(function () { window.location.reload(); }, 2000); }
+  // While the day plans, its progress is asked for every 2 s and the page reloads once the
+  // plan is in: what a coordinator is typing or has selected stays until then.
+  if (board.dataset.status === "planning") {
+    const watch = async function () {
+      const response = await fetch(base + "/plan", {credentials: "same-origin"});
+      if (signedOut(response.status)) { return; }
+      let answer = {};
+      try { answer = await response.json(); } catch (e) { answer = {}; }
+      if (answer.status !== "planning") { window.location.reload(); return; }
+      const shown = document.getElementById("progress");
+      if (shown && answer.progress) {
+        text(shown, "Planning: " + (answer.progress.planned ? answer.progress.planned +
+             " journeys planned so far, " : "") + answer.progress.time_left_s + " s left.");
+      }
+      window.setTimeout(watch, 2000);
+    };
+    window.setTimeout(watch, 2000);
+  }
 
   // The board reloads after every action: the seconds a coordinator chose stay for the tab.
   const secondsField = document.getElementById("seconds");
@@ -87,6 +119,8 @@
     const result = await send(base + path, csrf, payload);
     if (result.status === okStatus) { window.location.reload(); return result; }
     const a = result.answer;
+    // Changed meanwhile by someone else: the plan as it is now, to make the change again.
+    if (a.rule === "stale_version") { window.location.reload(); return result; }
     text(message, a.rule ? "Refused (" + a.rule + "): " + (a.detail || "") : (a.error || "Failed: " + result.status));
     return result;
   }
@@ -98,10 +132,14 @@
       if (what === "cancel") { await act("/plan/cancel", {}, 200); }
       if (what === "replan") { await act("/replan", {time_limit_s: seconds(), version: version}, 202); }
       if (what === "unassign" && selected) { await act("/unassign", {journey_id: selected, version: version}, 200); }
-      if (what === "lock-journey" && selected) { await act("/lock", {journey_id: selected, locked: true, version: version}, 200); }
+      if (what === "lock-journey" && selected) {
+        await act("/lock", {journey_id: selected, locked: button.getAttribute("aria-pressed") !== "true", version: version}, 200);
+      }
       if (what === "undo") { await act("/undo", {version: version}, 200); }
       if (what === "publish") {
         const r = await send(base + "/publish", csrf, {version: version});
+        if (r.status === 401) { return; }
+        if (r.answer.rule === "stale_version") { window.location.reload(); return; }
         message.className = r.status === 200 ? "ok" : "";
         text(message, r.status === 200 ? "Published: the plan folder is written and checked." :
              "Not published (" + (r.answer.rule || r.status) + "): " + (r.answer.detail || ""));
@@ -151,11 +189,12 @@
       new FormData(whatif).forEach(function (value, key) { booking[key] = String(value); });
       text(out, "Looking...");
       const r = await send(base + "/whatif", csrf, {booking: booking});
+      if (r.status === 401) { return; }
       out.replaceChildren();
       if (r.status !== 200) {
         const lines = (r.answer.findings || []).map(function (f) {
           return (f.column || f.file) + ": " + f.message + ". " + f.hint; });
-        text(out, r.answer.rule ? r.answer.detail : (lines.join(" ") || "No slot: " + r.status));
+        text(out, r.answer.rule ? r.answer.detail : (lines.join(" ") || r.answer.error || "No slot: " + r.status));
         return;
       }
       if (!r.answer.slots.length) { text(out, "No run can take it without breaking a rule."); return; }
@@ -249,6 +288,14 @@
       const button = document.getElementById(id);
       if (button) { button.disabled = !selected; }
     });
+    // A locked journey's button unlocks it, as a locked run's does.
+    const lockButton = document.getElementById("lock-journey");
+    if (lockButton) {
+      const stop = selected && document.querySelector('.stop[data-journey="' + CSS.escape(selected) + '"]');
+      const locked = Boolean(stop && stop.classList.contains("locked"));
+      lockButton.setAttribute("aria-pressed", locked ? "true" : "false");
+      text(lockButton, locked ? "Unlock the selected journey" : "Lock the selected journey to its run");
+    }
     document.querySelectorAll(".selected").forEach(function (n) { n.classList.remove("selected"); });
     if (vehicle) { document.querySelectorAll('.run[data-vehicle="' + CSS.escape(vehicle) + '"]').forEach(function (n) { n.classList.add("selected"); }); }
     if (journey) {
