@@ -113,7 +113,12 @@ def _guarded(command: F) -> F:
             for line in exc.lines:
                 click.echo(f"  {line}", err=True)
             sys.exit(exc.exit_code)
-        except (KeyboardInterrupt, SystemExit, click.exceptions.Exit, click.ClickException):
+        except KeyboardInterrupt:
+            # Not a fault of ours (exit 1 told a script or cron it was, until 2026-12-07).
+            click.echo("stopped (Ctrl-C) before it finished: no plan folder is left half "
+                       "written, and what was there before is kept", err=True)
+            sys.exit(ExitCode.STOPPED)
+        except (SystemExit, click.exceptions.Exit, click.ClickException):
             raise  # a usage error click words itself (exit 2), raised in the command too
         except OSError as exc:
             if exc.errno is None:  # not a file's error: ours

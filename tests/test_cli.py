@@ -124,3 +124,16 @@ def test_generated_day_conserves_every_booking(tmp_path: Path) -> None:
     checked = runner.invoke(main, ["check", *args])
     assert checked.exit_code == 0, checked.output
     assert "0 violation(s)" in checked.output
+
+
+def test_ctrl_c_is_a_stop_not_a_fault(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C: exit 130 and one line, not exit 1, which tells a script it was a fault of ours."""
+    from pts_optimiser import cli
+
+    def stopped(*_args: object, **_kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "read_problem", stopped)
+    result = CliRunner().invoke(main, ["validate", "--bookings", "b.csv", "--fleet", "f.csv"])
+    assert result.exit_code == 130, result.output
+    assert "stopped (Ctrl-C) before it finished" in result.output

@@ -22,6 +22,7 @@ class ExitCode(IntEnum):
     # or (pts replan) a patient already taken somewhere has lost their ride home.
     LOW_SERVICE = 5
     CANNOT_WRITE = 6  # the output could not be written (disk full, read-only, refused)
+    STOPPED = 130  # stopped by the user (Ctrl-C, SIGINT) before it finished: 128 + SIGINT
 
 
 class PtsError(Exception):

@@ -31,11 +31,16 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import math
 import multiprocessing
+import os
+import re
+import shutil
 import signal
 import statistics
 import sys
+import tempfile
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -55,7 +60,7 @@ from pts_optimiser.domain.diagnostics import (
     Severity,
     error,
 )
-from pts_optimiser.domain.exits import PtsError, UsageError
+from pts_optimiser.domain.exits import OutputError, PtsError, UsageError
 from pts_optimiser.domain.plan import Event, Plan
 from pts_optimiser.domain.problem import Journey, Place, Problem
 from pts_optimiser.io.parse import Inputs, parse_service_date, read_problem
@@ -678,6 +683,61 @@ def _asks(problem: Problem, usual: Mapping[Leg, Usual]) -> bool:
 
 ALONE = "alone"  # with --compare, the days planned alone: OUT/alone/<date>/
 WEEK_JSON, WEEK_HTML = "week.json", "week.html"
+_DAY_FOLDER = re.compile(r"^\d{4}-\d{2}-\d{2}(\.previous)?$")
+# Ours while being written: a day's staging or old folder, a report's temporary file.
+_OURS_HIDDEN = re.compile(
+    r"^\.(\d{4}-\d{2}-\d{2}(\.previous)?\.(partial|old)-|week\.(json|html)\.)")
+
+
+def check_week_out(out: Path, days: Iterable[str], compare: bool) -> None:
+    """Refuse, before planning and with nothing touched, an --out that is not ours.
+
+    New, empty, or a week's folder pts wrote: its days' plan folders, `alone/`, week.json
+    and week.html. Until 2026-12-07 only the days' folders were looked at: a week.json of
+    someone else's was replaced, and a bookings folder given as --out was written into.
+    """
+    from pts_optimiser.io.planfolder import DESKTOP_LITTER, check_target, previous_of
+
+    def refuse(why: str) -> OutputError:
+        return OutputError(f"{out} (--out) {why}; it is not written into, nothing was written",
+                           ["give another --out (a new or empty folder, or a week's folder "
+                            "pts wrote), or move those files out first"])
+
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise refuse("is a link or a file, not a folder")
+    if out.is_dir():
+        foreign = [n for n in sorted(p.name for p in out.iterdir())
+                   if n not in (WEEK_JSON, WEEK_HTML, ALONE, *DESKTOP_LITTER)
+                   and not _DAY_FOLDER.match(n) and not _OURS_HIDDEN.match(n)]
+        for name in (WEEK_JSON, WEEK_HTML):
+            path = out / name
+            if path.is_symlink() or (path.exists() and not path.is_file()):
+                foreign.append(name)
+        if (out / WEEK_JSON).is_file() and not _ours(out / WEEK_JSON):
+            foreign.append(WEEK_JSON)
+        alone = out / ALONE
+        if alone.is_symlink() or (alone.exists() and not alone.is_dir()) or (
+                alone.is_dir() and any(not _DAY_FOLDER.match(n) and not _OURS_HIDDEN.match(n)
+                                       for n in (p.name for p in alone.iterdir()))):
+            foreign.append(ALONE)
+        if foreign:
+            raise refuse(f"holds files pts did not write ({', '.join(foreign[:5])})")
+    for day in days:
+        for folder in (out / day, *((out / ALONE / day,) if compare else ())):
+            try:
+                check_target(folder, keep_previous=previous_of(folder))
+            except OutputError as exc:  # the day's folder name is the week's, not a choice
+                raise refuse(f"has a day's folder {folder.relative_to(out)} that pts cannot "
+                             f"replace: {exc.message}") from None
+
+
+def _ours(path: Path) -> bool:
+    """Whether a week.json is one pts wrote."""
+    try:
+        figures = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(figures, dict) and {"days", "method"} <= set(figures)
 
 
 @dataclass(frozen=True)
@@ -709,18 +769,13 @@ def run_week(inputs: Inputs, config: Config, out: Path, time_limit_s: float, sta
 
     `started` (time.monotonic) is when the command began: the time limit covers it all.
     """
-    import json
-
-    from pts_optimiser.io.planfolder import check_target, previous_of
-    from pts_optimiser.io.tables import write_text
     from pts_optimiser.services.publish import write_plan
     from pts_optimiser.views.week import week_figures, week_html
     from pts_optimiser.views.writers import Together
 
     days, warnings = read_week(inputs, config)
     before = read_previous(previous) if previous is not None else []
-    for day in days:  # refused before planning, not after it
-        check_target(out / day, keep_previous=previous_of(out / day))
+    check_week_out(out, days, compare)  # refused before planning, not after it
     writing = writing_s((len(p.journeys) for p in days.values()), compare)
     budget = time_limit_s - (time.monotonic() - started) - writing
     least = least_budget_s(days, before, compare, workers, scheduler is not None)
@@ -757,7 +812,27 @@ def run_week(inputs: Inputs, config: Config, out: Path, time_limit_s: float, sta
             "regulars_known_before": week.known_before,
             "continuity_plan_served": week.continuity_served,
             "seconds": round(time.monotonic() - started, 1)})
-        report = {WEEK_JSON: json.dumps(figures, indent=1) + "\n", WEEK_HTML: week_html(figures)}
-    for name, text in report.items():
-        write_text(out / name, text)
+        # Written before any day is put in place, renamed in right after: a report that
+        # cannot be written leaves every day as it was (until 2026-12-07 the days were new
+        # under the old report).
+        staged = {name: _staged(out, name, text) for name, text in (
+            (WEEK_JSON, json.dumps(figures, indent=1) + "\n"), (WEEK_HTML, week_html(figures)))}
+    try:
+        for name, temporary in staged.items():
+            temporary.replace(out / name)
+    finally:
+        for temporary in staged.values():
+            temporary.unlink(missing_ok=True)
+    if not compare and (out / ALONE).is_dir():
+        # Last run's days alone are not this week's: its report no longer speaks of them.
+        shutil.rmtree(out / ALONE)
     return WeekOutcome(figures, warnings, week.plans)
+
+
+def _staged(out: Path, name: str, text: str) -> Path:
+    """`text` in a private temporary file beside `out/name`, to be renamed into place."""
+    out.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=out, prefix=f".{name}.", suffix=".tmp")
+    with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+        stream.write(text)
+    return Path(temporary)

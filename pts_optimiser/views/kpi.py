@@ -155,6 +155,21 @@ def km_by_fuel(plan: Plan) -> dict[str, float]:
     return dict(km)
 
 
+def co2_kg_by_fuel(plan: Plan) -> dict[str, float]:
+    """The kg CO2e by fuel, each rounded to 0.1 kg; their sum is the plan's total everywhere.
+
+    The one rounding for summary.json, week.json and sweep.csv: until 2026-12-07 the week
+    and the sweep rounded the unrounded sum, 0.1 kg off the day's summary now and then.
+    """
+    factors = plan.problem.config.co2_kg_per_km
+    return {fuel: round(km * factors[fuel], 1) for fuel, km in km_by_fuel(plan).items()}
+
+
+def co2_kg_total(plan: Plan) -> float:
+    """The plan's kg CO2e: the sum of its rounded figures by fuel."""
+    return round(sum(co2_kg_by_fuel(plan).values()), 1)
+
+
 @dataclass(frozen=True)
 class PatientCounts:
     """Patients of a day (or a district), counted by how the plan serves their day."""

@@ -201,7 +201,6 @@ def day_figures(plan: Plan) -> dict[str, Any]:
     journey planned (as `pts solve` counts them), also by district (`districts`).
     `standards`: journeys each clinical standard covers and how many meet it.
     """
-    config = plan.problem.config
     km = kpi.km_by_fuel(plan)
     figures = kpi.patients(plan)
     people = figures.overall
@@ -217,7 +216,7 @@ def day_figures(plan: Plan) -> dict[str, Any]:
             "journeys": len(plan.problem.journeys), "served": len(plan.planned),
             "vehicles_used": sum(r.used for r in plan.rosters),
             "km": round(sum(km.values()), 1),
-            "co2_kg": round(sum(v * config.co2_kg_per_km[f] for f, v in km.items()), 1)}
+            "co2_kg": kpi.co2_kg_total(plan)}
 
 
 def _totals(days: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:

@@ -70,11 +70,10 @@ def roster_rows(plan: Plan) -> list[dict[str, object]]:
 def summary(plan: Plan) -> dict[str, Any]:
     """Key figures of the plan, as summary.json holds them."""
     problem = plan.problem
-    config = problem.config
     served = Counter(str(j.purpose) for j in plan.planned)
     km_by_fuel = kpi.km_by_fuel(plan)
     on_board = [trip.on_board_min for trip in kpi.trips(plan)]
-    co2 = {fuel: round(km * config.co2_kg_per_km[fuel], 1) for fuel, km in km_by_fuel.items()}
+    co2 = kpi.co2_kg_by_fuel(plan)
     return {
         "service_date": problem.service_date,
         # The patient's day first: a journey planned is no use if its patient is stranded.
@@ -92,7 +91,7 @@ def summary(plan: Plan) -> dict[str, Any]:
         "km_total": round(sum(km_by_fuel.values()), 1),
         "km_by_fuel": {fuel: round(km, 1) for fuel, km in sorted(km_by_fuel.items())},
         "co2_kg_by_fuel": dict(sorted(co2.items())),
-        "co2_kg_total": round(sum(co2.values()), 1),
+        "co2_kg_total": kpi.co2_kg_total(plan),
         "time_on_board_min": {
             "total": sum(on_board),
             "mean": round(sum(on_board) / len(on_board), 1) if on_board else 0,

@@ -455,3 +455,36 @@ def test_real_scheduler_survives_a_killed_worker(loopback_cluster: str, tmp_path
     assert again.returncode == 0, again.stdout + again.stderr
     assert "6 re-used, 0 run now" in again.stdout
     assert time.monotonic() - started < 15
+
+
+def test_a_patient_brought_home_is_not_left_behind(tmp_path: Path) -> None:
+    """`patients_left_behind` counts as the plan's summary does: taken out, not brought back.
+
+    Before 2026-12-07 any later journey of the patient's left out counted: a patient
+    brought home was charted as left behind for a one-way journey no shift could cover.
+    """
+    from pts_optimiser.engine.solve import SolveOptions, solve
+    from pts_optimiser.services.sweep.task import patients
+    from tests.helpers import booking, load, vehicle
+
+    problem = load(tmp_path, [
+        booking("OUT1", patient_id="P1", appointment_time="09:00"),
+        booking("HOME1", patient_id="P1", pickup_site="RDH", pickup_lat="", pickup_lon="",
+                dropoff_site="", dropoff_lat=52.93, dropoff_lon=-1.49, appointment_time="",
+                ready_time="10:30"),
+        booking("LATE1", patient_id="P1", appointment_time="23:50")],
+        [vehicle("V1")])
+    plan = solve(problem, SolveOptions(time_limit_s=2.0))
+    assert {j.journey_id for j in plan.planned} == {"OUT1", "HOME1"}
+    assert patients(plan) == {"patients": 1, "patients_fully_served": 0,
+                              "patients_left_behind": 0}
+
+
+def test_kept_plans_of_one_long_fleet_name_get_a_folder_each() -> None:
+    """The seed and the task's key end every name: cut, two tasks shared one folder."""
+    from pts_optimiser.services.sweep import run_name
+
+    long = "derbyshire-fleet-2027-scenario-40-electric-cars-and-13-wheelchair-vans-" * 2
+    names = {run_name({"day": "d1", "fleet": long, "config": "default", "seed": seed,
+                       "task": f"{seed}abcdef0123"}) for seed in (1, 2)}
+    assert len(names) == 2 and all(len(n) <= 120 and "_seed" in n for n in names)

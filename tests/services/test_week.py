@@ -798,3 +798,49 @@ def test_the_week_keeps_back_one_solves_overrun_and_each_days_writing() -> None:
     # --compare writes each day twice, the second time without maps.
     assert writing_s([300] * 6, compare=True) - six == pytest.approx(
         0.6 * 6 * writing_only_s(300))
+
+
+@pytest.mark.parametrize("setup", ["bookings folder", "foreign week.json", "week.html a folder",
+                                   "foreign file in alone"])
+def test_an_out_folder_not_a_weeks_is_refused_before_planning(
+        planned: tuple[Path, list[str]], tmp_path: Path, setup: str) -> None:
+    """--out must be new, empty or a week's folder pts wrote: exit 6, nothing touched.
+
+    Before 2026-12-07 only the days' folders were looked at: someone's week.json was
+    replaced, a bookings folder was written into, and a week.html that could not be
+    written was found only after every day had been put in place under the old report.
+    """
+    work, _ = planned
+    if setup == "bookings folder":
+        out = tmp_path / "in"
+        shutil.copytree(work, out, ignore=shutil.ignore_patterns("out"))
+    else:
+        out = tmp_path / "out"
+        shutil.copytree(work / "out", out)
+        if setup == "foreign week.json":
+            (out / "week.json").write_text('{"mine": 1}\n')
+        elif setup == "week.html a folder":
+            (out / "week.html").unlink()
+            (out / "week.html").mkdir()
+        else:
+            (out / "alone" / "notes.txt").write_text("mine\n")
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    started = time.monotonic()
+    result = CliRunner().invoke(main, _week_args(work, out))
+    assert result.exit_code == 6, result.output
+    assert "pts did not write" in result.output and time.monotonic() - started < 5
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_a_week_without_compare_leaves_no_days_alone_of_another_run(
+        planned: tuple[Path, list[str]], tmp_path: Path) -> None:
+    """Last run's `alone/` is not this week's: its report no longer speaks of it."""
+    work, dates = planned
+    out = tmp_path / "out"
+    shutil.copytree(work / "out", out)
+    assert (out / "alone" / dates[1]).is_dir()
+    result = CliRunner().invoke(main, _week_args(work, out))
+    assert result.exit_code in (0, 5), result.output
+    assert not (out / "alone").exists()
+    assert all((out / day / "rosters.csv").exists() for day in dates)
+    assert "alone" not in json.loads((out / "week.json").read_text())

@@ -193,9 +193,14 @@ def finished_rows(out: Path, tasks: Iterable[Task]) -> dict[str, dict[str, objec
 
 def run_name(row: dict[str, object]) -> str:
     """A kept plan folder's name: day, fleet, policy, seed and the task key's start."""
-    text = f"{row['day']}_{row['fleet']}_{row['config']}_seed{row['seed']}_{str(row['task'])[:8]}"
-    name = "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in text)
-    return name.lstrip(".-_")[:120] or str(row["task"])
+    def safe(text: str) -> str:
+        return "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in text)
+
+    # The seed and the key always end the name: cut from the names before them, two tasks
+    # of one long fleet name shared one folder, and the second replaced the first's plan.
+    tail = safe(f"_seed{row['seed']}_{str(row['task'])[:8]}")
+    head = safe(f"{row['day']}_{row['fleet']}_{row['config']}").lstrip(".-_")
+    return head[:120 - len(tail)] + tail
 
 
 def _save(out: Path, task: Task, outcome: dict[str, Any]) -> dict[str, object]:

@@ -17,7 +17,6 @@ import statistics
 import tarfile
 import tempfile
 import time
-from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -120,25 +119,19 @@ def percentile(values: list[int], share: float) -> float:
     return float(ordered[max(0, math.ceil(share * len(ordered)) - 1)])
 
 
-def patients(problem: Any, planned_ids: set[str]) -> dict[str, int]:
+def patients(plan: Any) -> dict[str, int]:
     """Patients fully served, and left behind: taken out but not brought back that day.
 
-    A patient is left behind when a journey of theirs is planned and a later one that day
-    (by earliest pickup) is not: the outward run without the ride home.
+    As the plan's own summary counts them (`kpi.patients`: a planned journey whose return,
+    given or inferred, is not). Until 2026-12-07 any later journey of the patient's left out
+    counted, and a patient brought home was charted as left behind for a one-way journey
+    of theirs that no shift could cover.
     """
-    by_patient: dict[str, list[Any]] = defaultdict(list)
-    for journey in problem.journeys:
-        by_patient[journey.patient_id].append(journey)
-    full = behind = 0
-    for journeys in by_patient.values():
-        journeys.sort(key=lambda j: (j.pickup_window.earliest_min, j.dropoff_window.latest_min))
-        served = [j.journey_id in planned_ids for j in journeys]
-        if all(served):
-            full += 1
-        elif any(served[i] and not all(served[i + 1:]) for i in range(len(served))):
-            behind += 1
-    return {"patients": len(by_patient), "patients_fully_served": full,
-            "patients_left_behind": behind}
+    from pts_optimiser.views import kpi
+
+    counts = kpi.patients(plan).overall
+    return {"patients": counts.total, "patients_fully_served": counts.fully_served,
+            "patients_left_behind": counts.left_somewhere}
 
 
 def judge(plan: Any, violations: int) -> dict[str, object]:
@@ -162,13 +155,12 @@ def judge(plan: Any, violations: int) -> dict[str, object]:
         "served": len(planned_ids), "unassigned": len(plan.unassigned),
         "served_pct": round(100 * len(planned_ids) / len(problem.journeys), 1)
         if problem.journeys else 0.0,
-        **patients(problem, planned_ids),
+        **patients(plan),
         "violations": violations,
         "vehicles_used": sum(r.used for r in plan.rosters),
         "km_total": round(sum(km.values()), 1),
         **{f"km_{fuel}": round(km.get(fuel, 0.0), 1) for fuel in FUELS},
-        "co2_kg_total": round(sum(driven * config.co2_kg_per_km[fuel]
-                                  for fuel, driven in km.items()), 1),
+        "co2_kg_total": kpi.co2_kg_total(plan),
         **{f"co2_kg_{fuel}": round(km.get(fuel, 0.0) * config.co2_kg_per_km[fuel], 1)
            for fuel in FUELS},
         "on_board_median_min": float(statistics.median(on_board)) if on_board else 0.0,
