@@ -611,7 +611,11 @@ class _Solves:
            ) -> _Solves:
         policy = next(iter(days.values())).config.continuity
         regular = regulars(days.values(), policy.regular_min_days)
-        known = usual_of(previous, regular)
+        # A crew not in this week's fleet cannot be asked for: its regulars are not known,
+        # and an anchor plans them (until 2026-12-07 they asked for nobody, on no anchor).
+        fleet = {v.vehicle_id for problem in days.values() for v in problem.vehicles}
+        known = {leg: usual for leg, usual in usual_of(previous, regular).items()
+                 if usual.vehicle_id in fleet}
         first = anchors(days, regular, {leg[0] for leg in known})
         # An anchor no earlier week tells anything about is planned alone: its own baseline.
         alone = [d for d in first if not _asks(days[d], known)]

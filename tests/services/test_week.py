@@ -844,3 +844,29 @@ def test_a_week_without_compare_leaves_no_days_alone_of_another_run(
     assert not (out / "alone").exists()
     assert all((out / day / "rosters.csv").exists() for day in dates)
     assert "alone" not in json.loads((out / "week.json").read_text())
+
+
+def test_last_weeks_crews_not_in_this_weeks_fleet_are_not_asked_for(
+        planned: tuple[Path, list[str]], tmp_path: Path) -> None:
+    """A fleet renamed since last week: its regulars are unknown, and anchors plan them.
+
+    Before 2026-12-07 they counted as known, no anchor was planned, and their legs asked
+    for vehicles the week did not have: continuity fell to that of days planned alone.
+    """
+    from pts_optimiser.io.planfolder import read_plan
+    from pts_optimiser.services.week import _Solves
+
+    work, dates = planned
+    next_week = ["2026-12-07", "2026-12-08", "2026-12-09"]
+    write_table(tmp_path / "bookings.csv", BOOKING_COLUMNS, generate_week(5, JOURNEYS, next_week))
+    renamed = [{**row, "vehicle_id": f"N{row['vehicle_id']}"}
+               for row in generate_fleet(5, SHIFTS)]
+    write_table(tmp_path / "fleet.csv", FLEET_COLUMNS, renamed)
+    (tmp_path / "sites.csv").write_bytes((work / "sites.csv").read_bytes())
+    inputs = Inputs(tmp_path / "bookings.csv", tmp_path / "fleet.csv", tmp_path / "sites.csv")
+    days, _ = read_week(inputs, load_config())
+    last, _ = read_week(Inputs(work / "bookings.csv", work / "fleet.csv", work / "sites.csv"),
+                        load_config())
+    previous = [read_plan(last[d], work / "out" / d) for d in dates]
+    solves = _Solves.of(days, previous, False)
+    assert solves.anchors and not solves.known
