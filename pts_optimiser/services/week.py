@@ -819,8 +819,15 @@ def run_week(inputs: Inputs, config: Config, out: Path, time_limit_s: float, sta
         # Written before any day is put in place, renamed in right after: a report that
         # cannot be written leaves every day as it was (until 2026-12-07 the days were new
         # under the old report).
-        staged = {name: _staged(out, name, text) for name, text in (
-            (WEEK_JSON, json.dumps(figures, indent=1) + "\n"), (WEEK_HTML, week_html(figures)))}
+        staged: dict[str, Path] = {}
+        try:
+            for name, text in ((WEEK_JSON, json.dumps(figures, indent=1) + "\n"),
+                               (WEEK_HTML, week_html(figures))):
+                staged[name] = _staged(out, name, text)
+        except BaseException:
+            for temporary in staged.values():
+                temporary.unlink(missing_ok=True)
+            raise
     try:
         for name, temporary in staged.items():
             temporary.replace(out / name)
@@ -837,6 +844,10 @@ def _staged(out: Path, name: str, text: str) -> Path:
     """`text` in a private temporary file beside `out/name`, to be renamed into place."""
     out.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=out, prefix=f".{name}.", suffix=".tmp")
-    with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-        stream.write(text)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+            stream.write(text)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
     return Path(temporary)
