@@ -611,12 +611,14 @@ class _Solves:
            ) -> _Solves:
         policy = next(iter(days.values())).config.continuity
         regular = regulars(days.values(), policy.regular_min_days)
-        # A crew not in this week's fleet cannot be asked for: its regulars are not known,
-        # and an anchor plans them (until 2026-12-07 they asked for nobody, on no anchor).
+        known = usual_of(previous, regular)
+        # A regular whose crew of last week is in this week's fleet is known; one whose crew
+        # is gone gets an anchor, as a new regular does (until 2026-12-07 a renamed fleet
+        # left every regular known, no anchor was planned, and their legs asked for
+        # vehicles the week did not have).
         fleet = {v.vehicle_id for problem in days.values() for v in problem.vehicles}
-        known = {leg: usual for leg, usual in usual_of(previous, regular).items()
-                 if usual.vehicle_id in fleet}
-        first = anchors(days, regular, {leg[0] for leg in known})
+        first = anchors(days, regular, {leg[0] for leg, usual in known.items()
+                                        if usual.vehicle_id in fleet})
         # An anchor no earlier week tells anything about is planned alone: its own baseline.
         alone = [d for d in first if not _asks(days[d], known)]
         return cls(regular, known, first, alone,

@@ -869,4 +869,4 @@ def test_last_weeks_crews_not_in_this_weeks_fleet_are_not_asked_for(
                         load_config())
     previous = [read_plan(last[d], work / "out" / d) for d in dates]
     solves = _Solves.of(days, previous, False)
-    assert solves.anchors and not solves.known
+    assert solves.known and solves.anchors  # before: no anchor, every regular "known"
