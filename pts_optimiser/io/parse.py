@@ -351,9 +351,9 @@ class _RowReader:
         return False
 
 
-def _spelling(column: str) -> str:
-    """A column name as a spreadsheet user may retype it: case, spaces and marks aside."""
-    return re.sub(r"[^a-z0-9]", "", column.lower())
+def _spelling(text: str) -> str:
+    """Text as a person may retype it: case, spaces and punctuation aside (ids, headers)."""
+    return "".join(c for c in text.casefold() if c.isalnum())
 
 
 def _require_columns(table: Table, groups: list[tuple[str, ...]], findings: list[Finding],
@@ -425,7 +425,7 @@ def _similar_ids(table: Table, column: str, findings: list[Finding]) -> None:
             first_row[value] = table.row_number(index)
     groups: dict[str, list[str]] = defaultdict(list)
     for value in first_row:
-        groups["".join(c for c in value.casefold() if c.isalnum())].append(value)
+        groups[_spelling(value)].append(value)
     for key, values in groups.items():
         if len(values) < 2 or not key:
             continue
