@@ -231,7 +231,11 @@ def write_text(path: Path, text: str) -> None:
     _atomic_write(path, text)
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def staged_text(path: Path, text: str) -> Path:
+    """`text` in a private temporary file beside `path`, on disk, to be renamed into place.
+
+    Nothing is left behind if it cannot be written whole.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -239,7 +243,16 @@ def _atomic_write(path: Path, text: str) -> None:
             stream.write(text)
             stream.flush()
             os.fsync(stream.fileno())
-        Path(temporary).replace(path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
+        raise
+    return Path(temporary)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    temporary = staged_text(path, text)
+    try:
+        temporary.replace(path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
         raise

@@ -34,13 +34,11 @@ import ctypes
 import json
 import math
 import multiprocessing
-import os
 import re
 import shutil
 import signal
 import statistics
 import sys
-import tempfile
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -775,6 +773,7 @@ def run_week(inputs: Inputs, config: Config, out: Path, time_limit_s: float, sta
 
     `started` (time.monotonic) is when the command began: the time limit covers it all.
     """
+    from pts_optimiser.io.tables import staged_text
     from pts_optimiser.services.publish import write_plan
     from pts_optimiser.views.week import week_figures, week_html
     from pts_optimiser.views.writers import Together
@@ -825,7 +824,7 @@ def run_week(inputs: Inputs, config: Config, out: Path, time_limit_s: float, sta
         try:
             for name, text in ((WEEK_JSON, json.dumps(figures, indent=1) + "\n"),
                                (WEEK_HTML, week_html(figures))):
-                staged[name] = _staged(out, name, text)
+                staged[name] = staged_text(out / name, text)
         except BaseException:
             for temporary in staged.values():
                 temporary.unlink(missing_ok=True)
@@ -841,15 +840,3 @@ def run_week(inputs: Inputs, config: Config, out: Path, time_limit_s: float, sta
         shutil.rmtree(out / ALONE)
     return WeekOutcome(figures, warnings, week.plans)
 
-
-def _staged(out: Path, name: str, text: str) -> Path:
-    """`text` in a private temporary file beside `out/name`, to be renamed into place."""
-    out.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=out, prefix=f".{name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return Path(temporary)
