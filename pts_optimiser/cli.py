@@ -375,16 +375,16 @@ def _searching(time_limit: float, started: float, writing_s: float, problem: Pro
     (docs/nightly.md), and a re-plan so built takes crews off the journeys they had.
     """
     from pts_optimiser.domain.deadline import Deadline
-    from pts_optimiser.engine.strategies import least_start_s
+    from pts_optimiser.engine.strategies import least_limit_s, least_start_s
 
     journeys = len(problem.journeys) if journeys is None else journeys
     searching = Deadline.within(time_limit, started).less(writing_s)
-    least = least_start_s(journeys, len(problem.vehicles))
-    if searching.remaining_s() < least:
-        needed = time.monotonic() - started + writing_s + least
+    needed = least_limit_s(searching.remaining_s(), started, writing_s, problem, journeys)
+    if needed is not None:
+        least = least_start_s(journeys, len(problem.vehicles))
         raise UsageError(
             f"--time-limit {time_limit:g} s is too short to {doing} {journeys} journeys: give "
-            f"at least {math.ceil(needed)} s (the search needs {least:.0f} s to start, and "
+            f"at least {needed} s (the search needs {least:.0f} s to start, and "
             f"writing the plan {writing_s:.0f} s); nothing was written")
     return searching
 

@@ -6,12 +6,14 @@ whole day, then its two halves.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, wait
 from contextlib import ExitStack
 from dataclasses import replace
 
+from pts_optimiser.domain.problem import Problem
 from pts_optimiser.engine.decompose import Part, split_by_latitude
 from pts_optimiser.engine.model import (
     RETIME_BUILDS,
@@ -110,6 +112,21 @@ def least_start_s(journeys: int, shifts: int) -> float:
     built one journey at a time.
     """
     return ENCODE_S + 2 * _model_s(NODES_PER_JOURNEY * journeys + NODES_PER_SHIFT * shifts)
+
+
+def least_limit_s(searching_s: float, started: float, writing_s: float, problem: Problem,
+                  journeys: int | None = None) -> int | None:
+    """The least time limit whose search could start, if `searching_s` leaves it none.
+
+    `started` (time.monotonic) is when the command began; `writing_s` what it keeps back
+    to write the plan; `journeys` the day's, where the problem holds more (a week's file).
+    None when the search can start.
+    """
+    journeys = len(problem.journeys) if journeys is None else journeys
+    least = least_start_s(journeys, len(problem.vehicles))
+    if searching_s >= least:
+        return None
+    return math.ceil(time.monotonic() - started + writing_s + least)
 
 
 def _improve_part(part: Part, settings: SearchSettings) -> RoutingOutcome | None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import errno
 import fcntl
 import json
-import math
 import os
 import re
 import sys
@@ -29,7 +28,6 @@ from typing import Any, TextIO
 from pts_optimiser.domain.config import Config, load_config
 from pts_optimiser.domain.diagnostics import InputError, Severity
 from pts_optimiser.domain.exits import ExitCode, OutputError, PtsError
-from pts_optimiser.domain.problem import Problem
 from pts_optimiser.io.osrm import redact
 from pts_optimiser.io.parse import Inputs, read_problem
 from pts_optimiser.io.planfolder import make_folders
@@ -145,21 +143,6 @@ def _where(exc: BaseException) -> str:
     return f"{Path(frame.filename).name}:{frame.lineno} in {frame.name}"
 
 
-def _least_limit_s(problem: Problem, searching_s: float, started: float, writing_s: float
-                   ) -> int | None:
-    """The least --time-limit whose search could start, if `searching_s` leaves it none.
-
-    Unattended, a plan built one journey at a time beats none: the night goes on, and the
-    log says what to set (pts solve refuses such a limit).
-    """
-    from pts_optimiser.engine.strategies import least_start_s
-
-    least = least_start_s(len(problem.journeys), len(problem.vehicles))
-    if searching_s >= least:
-        return None
-    return math.ceil(time.monotonic() - started + writing_s + least)
-
-
 def _policy(inbox: Path) -> Config | InputError | OSError:
     """The inbox's policy, read once: the outbox's modes and the plan follow one version.
 
@@ -267,6 +250,7 @@ def _plan_night(inbox: Path, outbox: Path, day: str, time_limit_s: float,
     from pts_optimiser.domain.deadline import Deadline
     from pts_optimiser.domain.plan import Origin
     from pts_optimiser.engine.solve import SolveOptions, below_alert, planned_share, solve
+    from pts_optimiser.engine.strategies import least_limit_s
     from pts_optimiser.services.publish import write_plan
     from pts_optimiser.views.writers import summary, writing_time_s
 
@@ -314,7 +298,8 @@ def _plan_night(inbox: Path, outbox: Path, day: str, time_limit_s: float,
 
     writing = writing_time_s(len(problem.journeys))
     searching = Deadline.within(time_limit_s, started).less(writing)
-    needed = _least_limit_s(problem, searching.remaining_s(), started, writing)
+    # Unattended, too short a limit still plans (one journey at a time): the log says why.
+    needed = least_limit_s(searching.remaining_s(), started, writing, problem)
     plan = solve(problem, SolveOptions(time_limit_s=searching.at_least(1.0)), progress=progress,
                  deadline=searching)
     if "travel_warning" in plan.search:
