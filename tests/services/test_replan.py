@@ -262,12 +262,12 @@ def test_off_road_vehicle_leaves_the_patient_at_the_nearest_site(
     assert verdict.ok, verdict.summary()
 
 
-def test_a_ride_home_left_at_a_site_reads_back(tmp_path: Path) -> None:
-    """nearest_site with a ride home aboard: the new bookings.csv is valid input again.
+def _ride_home_aboard_taken_off(tmp_path: Path, fleet: list[dict[str, object]]
+                                ) -> tuple[Inputs, Path, CliResult]:
+    """P1 aboard V1 on their ride home when V1 goes off the road on the way to P2.
 
-    Found by `benchmarks/solve_fuzz.py`: the onward journey copied the ride home's
-    return_of, so two journeys named one outward journey and `pts check` (or the next
-    re-plan) refused the file (return_of_twice, exit 2).
+    nearest_site; the day solved with `pts solve`, then re-planned with V1 off at the
+    call. The inputs, the policy file and the re-plan's result (its plan in tmp_path/new).
     """
     home = {"pickup_lat": 53.25, "pickup_lon": -1.42}
     inputs = write_day(tmp_path / "day", [
@@ -278,9 +278,7 @@ def test_a_ride_home_left_at_a_site_reads_back(tmp_path: Path) -> None:
         # Collected on the way, with P1 aboard: the call comes on the road to them.
         booking("OUT2", patient_id="P2", pickup_lat=53.1, pickup_lon=-1.45, dropoff_site="CRH",
                 appointment_time="11:30")],
-        [vehicle("V1", shift_start="06:00", shift_end="14:00"),
-         vehicle("V2", shift_start="10:00", shift_end="18:00")],
-        booking_columns=[*BOOKING_COLUMNS, "return_of"])
+        fleet, booking_columns=[*BOOKING_COLUMNS, "return_of"])
     policy = tmp_path / "policy.toml"
     policy.write_text('[replan]\noff_road_drop = "nearest_site"\n', encoding="utf-8")
     runner = CliRunner()
@@ -295,6 +293,19 @@ def test_a_ride_home_left_at_a_site_reads_back(tmp_path: Path) -> None:
     result = runner.invoke(main, ["replan", "--plan", str(tmp_path / "plan"), "--now", now,
                                   "--vehicle-off", "V1", "--out", str(tmp_path / "new"),
                                   "--time-limit", "5"])
+    return inputs, policy, result
+
+
+def test_a_ride_home_left_at_a_site_reads_back(tmp_path: Path) -> None:
+    """nearest_site with a ride home aboard: the new bookings.csv is valid input again.
+
+    Found by `benchmarks/solve_fuzz.py`: the onward journey copied the ride home's
+    return_of, so two journeys named one outward journey and `pts check` (or the next
+    re-plan) refused the file (return_of_twice, exit 2).
+    """
+    inputs, policy, result = _ride_home_aboard_taken_off(tmp_path, [
+        vehicle("V1", shift_start="06:00", shift_end="14:00"),
+        vehicle("V2", shift_start="10:00", shift_end="18:00")])
     assert result.exit_code == 0, result.output
     written = {r["journey_id"]: r for r in rows(tmp_path / "new" / "bookings.csv")}
     assert written["HOME1"]["return_of"] == "OUT1" and written["HOME1-ON"]["return_of"] == ""
@@ -697,29 +708,8 @@ def test_a_patient_left_at_a_site_with_no_way_on_is_an_alert(tmp_path: Path) -> 
     Before, the onward journey (which names no outward journey) was not counted as a ride
     home lost: exit 0, though the output itself listed it as one.
     """
-    home = {"pickup_lat": 53.25, "pickup_lon": -1.42}
-    inputs = write_day(tmp_path / "day", [
-        booking("OUT1", patient_id="P1", appointment_time="09:00", **home),
-        booking("HOME1", patient_id="P1", pickup_site="RDH", pickup_lat="", pickup_lon="",
-                dropoff_site="", dropoff_lat=53.25, dropoff_lon=-1.42, appointment_time="",
-                ready_time="10:00", return_of="OUT1"),
-        booking("OUT2", patient_id="P2", pickup_lat=53.1, pickup_lon=-1.45, dropoff_site="CRH",
-                appointment_time="11:30")],
-        [vehicle("V1", shift_start="06:00", shift_end="14:00")],
-        booking_columns=[*BOOKING_COLUMNS, "return_of"])
-    policy = tmp_path / "policy.toml"
-    policy.write_text('[replan]\noff_road_drop = "nearest_site"\n', encoding="utf-8")
-    runner = CliRunner()
-    solved = runner.invoke(main, ["solve", "--bookings", str(inputs.bookings), "--fleet",
-                                  str(inputs.fleet), "--config", str(policy), "--out",
-                                  str(tmp_path / "plan"), "--time-limit", "5"])
-    assert solved.exit_code == 0, solved.output
-    old = rows(tmp_path / "plan" / "rosters.csv")
-    pickup = next(r for r in old if r["journey_id"] == "OUT2" and r["event"] == "pickup")
-    now = format_clock(minutes(pickup["arrival"]) - 10)  # on the road to P2, P1 aboard
-    result = runner.invoke(main, ["replan", "--plan", str(tmp_path / "plan"), "--now", now,
-                                  "--vehicle-off", "V1", "--out", str(tmp_path / "new"),
-                                  "--time-limit", "5"])
+    _, _, result = _ride_home_aboard_taken_off(
+        tmp_path, [vehicle("V1", shift_start="06:00", shift_end="14:00")])
     assert result.exit_code == 5, result.output
     assert "no ride back (HOME1-ON)" in result.stderr
     assert "HOME1-ON patient P1: was on V1, ride home" in result.output

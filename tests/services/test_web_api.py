@@ -450,15 +450,22 @@ def test_whatif_offers_and_accepts(client: TestClient, data: Path) -> None:
                                         "appointment_time": "25:99"}})
     assert bad.status_code == 422
     assert any(f["column"] == "appointment_time" and f["row"] for f in bad.json()["findings"])
+    folder, problem = _published(client, headers, day, after["version"])
+    assert "NEW1" in {j.journey_id for j in problem.journeys}
+    assert check_plan(problem, folder).ok
+
+
+def _published(client: TestClient, headers: dict[str, str], day: str, version: int
+               ) -> tuple[Path, Any]:
+    """Publish the day: the plan folder, and the day as read back from its own inputs."""
     published = client.post(f"/api/days/{day}/publish", headers=headers,
-                            json={"version": after["version"]})
+                            json={"version": version})
     assert published.status_code == 200, published.text
     folder = Path(published.json()["plan"])
     problem, _ = read_problem(Inputs(folder / "inputs" / "bookings.csv",
                                      folder / "inputs" / "fleet.csv",
                                      folder / "inputs" / "sites.csv"), load_config())
-    assert "NEW1" in {j.journey_id for j in problem.journeys}
-    assert check_plan(problem, folder).ok
+    return folder, problem
 
 
 def test_viewer_reads_only(client: TestClient, planned: tuple[str, dict[str, str]],
@@ -733,13 +740,7 @@ def test_an_accepted_booking_undone_is_listed_not_lost(client: TestClient, data:
     assert "undone" in listed["NEW1"]
     # Where the published folder keeps its inputs, as summary.json says (the spec's keys).
     assert after["summary"]["inputs"]["bookings"] == "inputs/bookings.csv"
-    published = client.post(f"/api/days/{day}/publish", headers=headers,
-                            json={"version": after["version"]})
-    assert published.status_code == 200, published.text
-    folder = Path(published.json()["plan"])
-    problem, _ = read_problem(Inputs(folder / "inputs" / "bookings.csv",
-                                     folder / "inputs" / "fleet.csv",
-                                     folder / "inputs" / "sites.csv"), load_config())
+    folder, problem = _published(client, headers, day, after["version"])
     assert check_plan(problem, folder).ok
     summary = json.loads((folder / "summary.json").read_text())
     assert set(after["summary"]) == set(summary)
