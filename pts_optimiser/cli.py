@@ -9,9 +9,12 @@ IMPORTED = time.monotonic()  # a fresh `pts` process: --time-limit counts import
 import errno  # noqa: E402
 import math  # noqa: E402
 import os  # noqa: E402
+import signal  # noqa: E402
 import sys  # noqa: E402
+import threading  # noqa: E402
 import traceback  # noqa: E402
-from collections.abc import Callable  # noqa: E402
+from collections.abc import Callable, Iterator  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
 from dataclasses import replace  # noqa: E402
 from functools import wraps  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -21,7 +24,7 @@ import click  # noqa: E402
 
 from pts_optimiser.domain.config import Config, load_config  # noqa: E402
 from pts_optimiser.domain.diagnostics import Finding, InputError, Severity  # noqa: E402
-from pts_optimiser.domain.exits import ExitCode, PtsError, UsageError  # noqa: E402
+from pts_optimiser.domain.exits import ExitCode, PtsError, Terminated, UsageError  # noqa: E402
 from pts_optimiser.domain.plan import Plan  # noqa: E402
 from pts_optimiser.domain.problem import Problem  # noqa: E402
 from pts_optimiser.io.parse import Inputs, read_problem  # noqa: E402
@@ -94,6 +97,27 @@ def _os_error_line(exc: OSError, writing: bool) -> str:
     return f"error: cannot read {path}: {why}; {hint}."
 
 
+@contextmanager
+def _sigterm_stops() -> Iterator[None]:
+    """While a command runs, SIGTERM stops it as Ctrl-C does (`Terminated`), then as before.
+
+    Only in the main thread, where Python runs signal handlers. A server that installs
+    its own (uvicorn, for `pts serve`) replaces this one while it runs.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(_signum: int, _frame: object) -> NoReturn:
+        raise Terminated
+
+    before = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
 def _guarded(command: F) -> F:
     """Errors become a line or a few on stderr and their ExitCode; never a traceback.
 
@@ -104,7 +128,8 @@ def _guarded(command: F) -> F:
     @wraps(command)
     def run(*args: Any, **kwargs: Any) -> Any:
         try:
-            return command(*args, **kwargs)
+            with _sigterm_stops():
+                return command(*args, **kwargs)
         except InputError as exc:
             _report(exc.findings)
             sys.exit(ExitCode.BAD_INPUT)
@@ -113,11 +138,12 @@ def _guarded(command: F) -> F:
             for line in exc.lines:
                 click.echo(f"  {line}", err=True)
             sys.exit(exc.exit_code)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             # Not a fault of ours (exit 1 told a script or cron it was, until 2026-12-07).
-            click.echo("stopped (Ctrl-C) before it finished: no plan folder is left half "
+            by = "SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C"
+            click.echo(f"stopped ({by}) before it finished: no plan folder is left half "
                        "written, and what was there before is kept", err=True)
-            sys.exit(ExitCode.STOPPED)
+            sys.exit(ExitCode.TERMINATED if isinstance(exc, Terminated) else ExitCode.STOPPED)
         except (SystemExit, click.exceptions.Exit, click.ClickException):
             raise  # a usage error click words itself (exit 2), raised in the command too
         except OSError as exc:
@@ -665,7 +691,9 @@ _NIGHTLY_HELP = (
     "  3 the plan failed its check and was not put in place\n"
     "  4 another nightly run holds the lock: nothing done\n"
     "  6 the outbox cannot be written (full, read-only): the last good plan is kept\n"
-    "  1 internal error: the traceback is on stderr")
+    "  1 internal error: the traceback is on stderr\n"
+    "  130 stopped by Ctrl-C, 143 by SIGTERM (a systemd stop or its timeout): the last "
+    "good plan is kept, or the plan was put in place if it already was")
 
 
 @main.command(help=_NIGHTLY_HELP)
@@ -675,15 +703,20 @@ _NIGHTLY_HELP = (
               help="plans are written to OUTBOX/<date>/; the log is OUTBOX/nightly.log")
 # A bad --date is the night's own outcome line, [exit 2] (run_nightly), not click's usage.
 @click.option("--date", "service_date", default=None, help="YYYY-MM-DD (default: tomorrow)")
-@click.option("--time-limit", type=_Seconds(5, 86400), default=600.0, show_default=True,
-              help="seconds for the whole run, reading and writing included")
+# So is a --time-limit out of its range, or not a number.
+@click.option("--time-limit", default="600", show_default=True,
+              help="seconds for the whole run, reading and writing included (5 to 86400)")
 @_guarded
-def nightly(inbox: Path, outbox: Path, service_date: str | None, time_limit: float) -> None:
+def nightly(inbox: Path, outbox: Path, service_date: str | None, time_limit: str) -> None:
     """The unattended night run; the help text, with the exit codes, is _NIGHTLY_HELP."""
     from pts_optimiser.services.nightly import run_nightly, tomorrow
 
     started = _started()
-    sys.exit(run_nightly(inbox, outbox, service_date or tomorrow(), time_limit, started))
+    try:
+        seconds = float(time_limit)
+    except ValueError:
+        seconds = math.nan
+    sys.exit(run_nightly(inbox, outbox, service_date or tomorrow(), seconds, started))
 
 
 def _clock_option(_ctx: click.Context, param: click.Parameter, value: str) -> str:

@@ -137,3 +137,22 @@ def test_ctrl_c_is_a_stop_not_a_fault(monkeypatch: pytest.MonkeyPatch) -> None:
     result = CliRunner().invoke(main, ["validate", "--bookings", "b.csv", "--fleet", "f.csv"])
     assert result.exit_code == 130, result.output
     assert "stopped (Ctrl-C) before it finished" in result.output
+
+
+def test_sigterm_is_a_stop_not_a_kill(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGTERM: exit 143 and one line, as Ctrl-C; the handler is undone after the command."""
+    import os
+    import signal
+
+    from pts_optimiser import cli
+
+    def terminated(*_args: object, **_kwargs: object) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise AssertionError("SIGTERM did not stop the command")
+
+    monkeypatch.setattr(cli, "read_problem", terminated)
+    before = signal.getsignal(signal.SIGTERM)
+    result = CliRunner().invoke(main, ["validate", "--bookings", "b.csv", "--fleet", "f.csv"])
+    assert result.exit_code == 143, result.output
+    assert "stopped (SIGTERM) before it finished" in result.output
+    assert signal.getsignal(signal.SIGTERM) is before

@@ -23,6 +23,17 @@ class ExitCode(IntEnum):
     LOW_SERVICE = 5
     CANNOT_WRITE = 6  # the output could not be written (disk full, read-only, refused)
     STOPPED = 130  # stopped by the user (Ctrl-C, SIGINT) before it finished: 128 + SIGINT
+    # Stopped by SIGTERM (`kill`, a systemd stop or its timeout) before it finished.
+    TERMINATED = 143  # 128 + SIGTERM
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the command is, as Ctrl-C is.
+
+    A KeyboardInterrupt, so whatever cleans up after Ctrl-C (a staged folder removed, a
+    sweep's finished runs kept) does the same for it. Until 2026-12-07 SIGTERM killed the
+    command where it stood: no line said why, and staged folders were left behind.
+    """
 
 
 class PtsError(Exception):

@@ -62,7 +62,12 @@ def end_with(parent: int) -> None:
     as its time limit. On Linux the kernel kills it when its parent dies; a thread watching
     the parent's id is the backstop elsewhere (and while OR-Tools holds the interpreter it
     waits, but the kernel's signal does not).
+
+    A forked search inherits the command's SIGTERM handler (`cli._sigterm_stops`): it is
+    put back to the default, so a SIGTERM sent to the whole group ends the search quietly
+    and the command alone says why.
     """
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if sys.platform.startswith("linux"):
         try:
             libc = ctypes.CDLL(None, use_errno=True)

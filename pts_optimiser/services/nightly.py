@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import json
+import math
 import os
 import re
 import sys
@@ -27,7 +28,7 @@ from typing import Any, TextIO
 
 from pts_optimiser.domain.config import Config, load_config
 from pts_optimiser.domain.diagnostics import InputError, Severity
-from pts_optimiser.domain.exits import ExitCode, OutputError, PtsError
+from pts_optimiser.domain.exits import ExitCode, OutputError, PtsError, Terminated
 from pts_optimiser.io.osrm import redact
 from pts_optimiser.io.parse import Inputs, read_problem
 from pts_optimiser.io.planfolder import make_folders
@@ -170,10 +171,9 @@ def run_nightly(inbox: Path, outbox: Path, day: str, time_limit_s: float,
                 started: float) -> int:
     """Plan `day` from the inbox into the outbox; returns the exit code (ExitCode)."""
     head = f"nightly {day}"
-    try:
-        service_date(day)
-    except ValueError as exc:
-        _say(f"{head}: bad input: --date {exc}; nothing done [exit {ExitCode.BAD_INPUT}]")
+    refused = _refused_options(day, time_limit_s)
+    if refused and not outbox.is_dir():  # no outbox made for a night that plans nothing
+        _say(f"{head}: bad input: {refused}; nothing done [exit {ExitCode.BAD_INPUT}]")
         return ExitCode.BAD_INPUT
     try:
         policy = _policy(inbox)
@@ -184,14 +184,41 @@ def run_nightly(inbox: Path, outbox: Path, day: str, time_limit_s: float,
         os.fchmod(fd, file_mode)  # the policy's, whatever the umask made of it
         stream = os.fdopen(fd, "a", encoding="utf-8")
     except OSError as exc:
+        if refused:  # the options' fault first: the outbox may be right for the right date
+            _say(f"{head}: bad input: {refused}; nothing done [exit {ExitCode.BAD_INPUT}]")
+            return ExitCode.BAD_INPUT
         _say(f"{head}: cannot write the outbox: {_why(exc)}; nothing done "
              f"[exit {ExitCode.CANNOT_WRITE}]")
         return ExitCode.CANNOT_WRITE
     try:
+        if refused:
+            # In the log too (until 2026-12-07 only on stderr, and a bad --time-limit
+            # only as click's usage message): whoever reads the log sees the night
+            # that planned nothing.
+            Log(stream).event("result", outcome=f"bad input: {refused}; nothing done",
+                              exit_code=int(ExitCode.BAD_INPUT))
+            _say(f"{head}: bad input: {refused}; nothing done [exit {ExitCode.BAD_INPUT}]")
+            return ExitCode.BAD_INPUT
         return _under_lock(inbox, outbox, day, time_limit_s, started, Log(stream), policy)
     finally:
         with suppress(OSError):  # a log the disk refused: how the night ended is on stderr
             stream.close()
+
+
+TIME_LIMIT_RANGE_S = (5.0, 86400.0)
+
+
+def _refused_options(day: str, time_limit_s: float) -> str | None:
+    """Why the night's --date or --time-limit cannot be planned with, or None."""
+    try:
+        service_date(day)
+    except ValueError as exc:
+        return f"--date {exc}"
+    least, most = TIME_LIMIT_RANGE_S
+    if not least <= time_limit_s <= most:  # nan too: every comparison with it is false
+        given = "is not a number" if math.isnan(time_limit_s) else f"{time_limit_s:g} s"
+        return f"--time-limit {given}: give the seconds for the whole run, {least:g} to {most:g}"
+    return None
 
 
 def _under_lock(inbox: Path, outbox: Path, day: str, time_limit_s: float, started: float,
@@ -222,6 +249,13 @@ def _run_locked(inbox: Path, outbox: Path, day: str, time_limit_s: float, starte
               time_limit_s=time_limit_s)
     try:
         return _plan_night(inbox, outbox, day, time_limit_s, started, log, policy)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (a systemd stop or its timeout)
+        code = ExitCode.TERMINATED if isinstance(exc, Terminated) else ExitCode.STOPPED
+        by = "SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C"
+        kept = f"the plan was written to {log.wrote}" if log.wrote else f"nothing written, {KEPT}"
+        log.event("result", outcome=f"stopped ({by}); {kept}", exit_code=int(code))
+        _say(f"{head}: stopped ({by}) before it finished; {kept} [exit {code}]")
+        return code
     except PtsError as exc:  # e.g. a plan that failed its check: not put in place
         code = exc.exit_code
         log.event("result", outcome=f"{type(exc).__name__}; {KEPT}", message=exc.message,

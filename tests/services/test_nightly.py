@@ -638,3 +638,57 @@ def test_a_log_the_disk_refuses_does_not_change_how_the_night_ended(
     assert (outbox / DATE / "rosters.csv").exists()
     assert [line for line in result.stderr.splitlines() if line.startswith("nightly ")
             or line.startswith("error")] == [_last_line(result)]
+
+
+@pytest.mark.parametrize(("given", "said"), [
+    ("2", "--time-limit 2 s: give the seconds for the whole run, 5 to 86400"),
+    ("nan", "--time-limit is not a number: give"),
+    ("ten", "--time-limit is not a number: give"),
+    ("1e9", "--time-limit 1e+09 s: give")])
+def test_bad_time_limit_is_the_nights_outcome_and_logged(tmp_path: Path, given: str,
+                                                          said: str) -> None:
+    """An out-of-range --time-limit: the night's own line and a logged result, not usage."""
+    outbox = tmp_path / "outbox"
+    outbox.mkdir()
+    result = CliRunner().invoke(main, ["nightly", "--inbox", str(_inbox(tmp_path)), "--outbox",
+                                       str(outbox), "--date", DATE, "--time-limit", given])
+    assert result.exit_code == 2, result.output
+    assert _last_line(result).startswith(f"nightly {DATE}: bad input: {said}")
+    assert _last_line(result).endswith("nothing done [exit 2]")
+    event = _log(outbox)[-1]
+    assert event["event"] == "result" and event["exit_code"] == 2
+    assert said in str(event["outcome"])
+    assert [p.name for p in outbox.iterdir()] == [LOG_NAME]
+
+
+def test_bad_date_is_logged_where_the_outbox_is(tmp_path: Path) -> None:
+    outbox = tmp_path / "outbox"
+    outbox.mkdir()
+    result = CliRunner().invoke(main, ["nightly", "--inbox", str(_inbox(tmp_path)), "--outbox",
+                                       str(outbox), "--date", "2026-02-30"])
+    assert result.exit_code == 2
+    assert str(_log(outbox)[-1]["outcome"]).startswith("bad input: --date ")
+
+
+def test_sigterm_stops_the_night_with_its_line_and_result(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGTERM (a systemd stop, or its timeout) mid-plan: exit 143, said and logged.
+
+    Until 2026-12-07 it killed the run where it stood: no line on stderr, no result.
+    """
+    def terminated(*_args: object, **_kwargs: object) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises before this ends
+        raise AssertionError("SIGTERM did not stop the run")
+
+    monkeypatch.setattr(solve_module, "solve", terminated)
+    outbox = tmp_path / "outbox"
+    before = signal.getsignal(signal.SIGTERM)
+    result = _run(_inbox(tmp_path), outbox)
+    assert result.exit_code == 143, result.output
+    assert _last_line(result) == (f"nightly {DATE}: stopped (SIGTERM) before it finished; "
+                                  "nothing written, the last good plan is kept [exit 143]")
+    assert _log(outbox)[-1]["outcome"] == ("stopped (SIGTERM); nothing written, the last "
+                                           "good plan is kept")
+    assert not (outbox / DATE).exists()
+    assert signal.getsignal(signal.SIGTERM) is before  # the command's handler is undone
