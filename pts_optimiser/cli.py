@@ -308,12 +308,25 @@ def check(bookings: Path | None, fleet: Path | None, sites: Path | None,
         service_date = service_date or plan_service_date(plan_dir)
     else:
         inputs = Inputs(bookings, fleet, sites, config_path)
+        # A week's bookings against one of its days: that day (until 2026-12-07 an error
+        # telling the user to "plan one at a time").
+        service_date = service_date or _folder_day(plan_dir)
     problem, _, _ = _load(inputs, service_date)
     result = check_plan(problem, plan_dir)
     for violation in result.violations:
         click.echo(str(violation))
     click.echo(result.summary())
     sys.exit(ExitCode.OK if result.ok else ExitCode.VIOLATIONS)
+
+
+def _folder_day(plan_dir: Path) -> str | None:
+    """The day the plan folder's summary names, or None for a folder with no summary."""
+    from pts_optimiser.io.planfolder import plan_service_date
+
+    try:
+        return plan_service_date(plan_dir)
+    except InputError:
+        return None
 
 
 def _progress_printer() -> Any:

@@ -95,6 +95,22 @@ def test_check_reads_the_plan_folders_own_inputs(tmp_path: Path) -> None:
     assert "0 violation(s)" in checked.output
 
 
+def test_check_against_a_weeks_bookings_takes_the_plan_folders_day(tmp_path: Path) -> None:
+    """A week's bookings file against one day's plan: that day, not "plan one at a time"."""
+    week = FIXTURES / "tiny_week"
+    files = ["--bookings", str(week / "bookings.csv"), "--fleet", str(week / "fleet.csv")]
+    runner = CliRunner()
+    solved = runner.invoke(main, ["solve", *files, "--date", "2026-12-01", "--out",
+                                  str(tmp_path / "plan"), "--time-limit", "5"])
+    assert solved.exit_code in (0, 5), solved.output
+    checked = runner.invoke(main, ["check", *files, "--out", str(tmp_path / "plan")])
+    assert checked.exit_code == 0, checked.output
+    assert "0 violation(s)" in checked.output
+    other = runner.invoke(main, ["check", *files, "--date", "2026-12-02", "--out",
+                                 str(tmp_path / "plan")])
+    assert other.exit_code == 3, other.output  # --date still says which day is meant
+
+
 def test_internal_error_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """An unexpected failure exits 1 with a short message and writes nothing."""
     def broken(*args: object, **kwargs: object) -> None:
