@@ -13,10 +13,11 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
+from typing import Any
 
 from pts_optimiser.engine.model import (
     RoutingOutcome,
@@ -25,16 +26,76 @@ from pts_optimiser.engine.model import (
 OVERRUN_S = 2.0  # past the time limit a search's process is ended and its plan lost
 
 
-def search_pools(stack: ExitStack, count: int) -> list[ProcessPoolExecutor]:
+def search_pools(stack: ExitStack, count: int, relay: Relay | None = None
+                 ) -> list[ProcessPoolExecutor]:
     """One single-process pool per search, closed with the stack.
 
     A child that dies breaks only its own pool: in a shared pool it would fail the other's
-    future. See `start_method` for how the children are started.
+    future. See `start_method` for how the children are started. With a `relay`, what the
+    searches find (`report`) reaches its progress while `await_searches` waits for them.
     """
     context = multiprocessing.get_context(start_method())
-    return [stack.enter_context(ProcessPoolExecutor(1, mp_context=context, initializer=end_with,
-                                                    initargs=(os.getpid(),)))
+    reports = None if relay is None else relay.queue
+    return [stack.enter_context(ProcessPoolExecutor(1, mp_context=context,
+                                                    initializer=_start_search,
+                                                    initargs=(os.getpid(), reports)))
             for _ in range(count)]
+
+
+class Relay:
+    """The searches' reports, passed on to a progress function as they come.
+
+    Until the thirty-fifth stop the portfolio reported only when both of its searches had
+    ended: the night's log had no `progress` event, and the board no count, while a day
+    was planned. Read by the waiting command itself, so no thread runs when the searches
+    are forked (`start_method`).
+    """
+
+    def __init__(self, stack: ExitStack, progress: Callable[[int, int, float], None]) -> None:
+        self.queue: Any = multiprocessing.get_context(start_method()).Queue()
+        self.progress = progress
+        self.started = time.monotonic()
+        self.most = -1
+        stack.callback(self._close)
+
+    def drain(self) -> None:
+        """Pass on what has come: a count no lower than the most any search has planned."""
+        while True:
+            try:
+                planned, objective = self.queue.get_nowait()
+            except Exception:  # queue.Empty; or broken under a killed child
+                return
+            if planned >= self.most:
+                self.most = planned
+                self.progress(planned, objective, time.monotonic() - self.started)
+
+    def _close(self) -> None:
+        self.queue.close()
+        self.queue.cancel_join_thread()
+
+
+REPORT_EVERY_S = 1.0
+RELAY_EVERY_S = 0.25
+_REPORTS: list[Any] = []  # in a search process: the queue its finds go to, and when last
+
+
+def _start_search(parent: int, reports: Any) -> None:
+    end_with(parent)
+    if reports is not None:
+        _REPORTS[:] = [reports, 0.0]
+
+
+def report(planned: int, objective: int) -> None:
+    """In a search process: tell the command what it has found, at most once a second.
+
+    Nothing where nobody asked (no `Relay`, or the search runs in the command's own
+    process). A report that cannot be sent is dropped: the plan matters, not its progress.
+    """
+    if not _REPORTS or time.monotonic() - _REPORTS[1] < REPORT_EVERY_S:
+        return
+    _REPORTS[1] = time.monotonic()
+    with suppress(Exception):
+        _REPORTS[0].put_nowait((planned, objective))
 
 
 def start_method() -> str:
@@ -87,14 +148,22 @@ def _watch_parent(parent: int) -> None:
 
 
 def await_searches(pools: Sequence[ProcessPoolExecutor],
-                   futures: Sequence[Future[RoutingOutcome | None]], deadline: float) -> None:
+                   futures: Sequence[Future[RoutingOutcome | None]], deadline: float,
+                   relay: Relay | None = None) -> None:
     """Wait for the searches until `deadline`; end the processes of those still running.
 
     OR-Tools can run well past its time limit (106 s on a 60 s limit at 1,000+ nodes) and
     a loaded machine slows everything: the plan of a search still running then is lost,
     but the command ends on time with the other's, or the one-at-a-time plan.
     """
+    while relay is not None and time.monotonic() < deadline:
+        relay.drain()
+        if not wait(futures, timeout=min(RELAY_EVERY_S, deadline - time.monotonic())
+                    ).not_done:
+            break
     wait(futures, timeout=max(0.0, deadline - time.monotonic()))
+    if relay is not None:
+        relay.drain()
     for pool, future in zip(pools, futures, strict=True):
         if not future.done():
             for process in list(pool._processes.values()):  # no public way to end one

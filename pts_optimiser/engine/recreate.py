@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -655,7 +655,8 @@ class _Search:
 
 
 def recreate(data: RoutingInput, routes: Sequence[Sequence[int]],
-             settings: RecreateSettings, foreign: bool = False) -> RecreateOutcome | None:
+             settings: RecreateSettings, foreign: bool = False,
+             on_best: Callable[[int, int], None] | None = None) -> RecreateOutcome | None:
     """Improve a plan (node ids per vehicle, no start or end) by ruin and recreate.
 
     None when the plan given breaks a rule this search checks (`_recreate`).
@@ -667,10 +668,12 @@ def recreate(data: RoutingInput, routes: Sequence[Sequence[int]],
     better place, and the search keeps the crews of its first plan less those it emptied
     (on a 750-journey day it ended with 83-84 crews in every run, phased with 79-84 and
     80 or fewer in five runs of eight; docs/benchmarks.md).
+
+    `on_best(journeys served, cost)` is told of each better plan, as it is found.
     """
     phases = settings.phases() if data.vehicle_cost else None
     if phases is None:
-        return _recreate(data, routes, settings, foreign)
+        return _recreate(data, routes, settings, foreign, on_best=on_best)
     free_settings, settle_settings = phases
     # A plan as the charged search counts it, less the charge: each run's first leg to a
     # pickup pays it.
@@ -683,11 +686,11 @@ def recreate(data: RoutingInput, routes: Sequence[Sequence[int]],
     # As hot as the charged search would start: colder, it lost a patient on a 750-journey
     # day where the product's runs never did (docs/benchmarks.md).
     free = _recreate(replace(data, vehicle_cost=0), routes, free_settings, foreign,
-                     heat_extra=given)
+                     heat_extra=given, on_best=on_best)
     if free is None:
         return None
     start_cost = free.start_cost + given
-    settled = _recreate(data, free.routes, settle_settings)
+    settled = _recreate(data, free.routes, settle_settings, on_best=on_best)
     if settled is None:  # the same rules as the free phase's: not expected
         return replace(free, cost=free.cost + charge(free.routes), start_cost=start_cost)
     return RecreateOutcome(settled.routes, settled.cost, start_cost,
@@ -697,7 +700,8 @@ def recreate(data: RoutingInput, routes: Sequence[Sequence[int]],
 
 def _recreate(data: RoutingInput, routes: Sequence[Sequence[int]],
               settings: RecreateSettings, foreign: bool = False,
-              heat_extra: int = 0) -> RecreateOutcome | None:
+              heat_extra: int = 0, on_best: Callable[[int, int], None] | None = None
+              ) -> RecreateOutcome | None:
     """One phase of ruin and recreate, under `data`'s costs as given.
 
     The start temperature is a share of the runs' arcs and `heat_extra`.
@@ -776,6 +780,8 @@ def _recreate(data: RoutingInput, routes: Sequence[Sequence[int]],
                 if cost < best_cost:
                     best, best_cost, best_out = candidate, cost, out
                     improvements += 1
+                    if on_best is not None:
+                        on_best(len(data.requests) - len(out), cost)
     # Exchanging runs serves the same journeys: only the runs' costs change.
     best = _swapped(search, best)
     best_cost = total(best, best_out)

@@ -25,7 +25,14 @@ from pts_optimiser.engine.model import (
     solve_routing,
     unlinked,
 )
-from pts_optimiser.engine.processes import OVERRUN_S, await_searches, result_or_none, search_pools
+from pts_optimiser.engine.processes import (
+    OVERRUN_S,
+    Relay,
+    await_searches,
+    report,
+    result_or_none,
+    search_pools,
+)
 from pts_optimiser.engine.recreate import RecreateSettings, recreate
 
 SPLIT_FROM_JOURNEYS = 200  # below this one model is quick enough on one core
@@ -194,7 +201,8 @@ def _search(data: RoutingInput, settings: SearchSettings, seed: int,
         return None if built is None else replace(built, status=f"{built.status}; {lost}")
     first = solve_routing(data, replace(
         settings, time_limit_s=max(1.0, settings.time_limit_s * CONSTRUCTION_SHARE),
-        stop_after_s=max(1.0, settings.time_limit_s * ORTOOLS_SHARE)), timings=timings)
+        stop_after_s=max(1.0, settings.time_limit_s * ORTOOLS_SHARE)), timings=timings,
+        on_solution=lambda planned, objective, _elapsed: report(planned, objective))
     remaining = settings.time_limit_s - (time.monotonic() - started)
     if start is not None and (first is None or served_in(_framed(start, data), data)
                               > served(first, data)):
@@ -203,7 +211,9 @@ def _search(data: RoutingInput, settings: SearchSettings, seed: int,
     if first is None:  # no plan at all by then: OR-Tools takes the rest
         if remaining < 1.0:
             return None
-        return solve_routing(data, replace(settings, time_limit_s=remaining))
+        return solve_routing(data, replace(settings, time_limit_s=remaining),
+                             on_solution=lambda planned, objective, _s: report(planned,
+                                                                                 objective))
     return _recreated(data, first, remaining, seed)
 
 
@@ -264,7 +274,7 @@ def _recreated(data: RoutingInput, first: RoutingOutcome | None, seconds: float,
     heat = (SKETCH_WORSE_SHARE if start_name == SKETCH
             else RecreateSettings.start_worse_share)
     found = recreate(data, routes, RecreateSettings(search_s, seed=seed, start_worse_share=heat),
-                     foreign=start is not None)
+                     foreign=start is not None, on_best=report)
     if found is None or (first is not None and found.cost >= found.start_cost):
         return first
     timed, timings = _timed(data, found.routes, retime_s)
@@ -372,11 +382,12 @@ def portfolio(data: RoutingInput, settings: SearchSettings, progress: ProgressFn
             futures = [_here(_search, data, variants[0], 2 * seed, start, construct[0],
                              start_name)]
         else:
-            pools = search_pools(stack, len(variants))
+            relay = None if progress is None else Relay(stack, progress)
+            pools = search_pools(stack, len(variants), relay)
             futures = [pool.submit(_search, data, variant, 2 * seed + arm, start,
                                    construct[arm], start_name)
                        for arm, (pool, variant) in enumerate(zip(pools, variants, strict=True))]
-            await_searches(pools, futures, started + settings.time_limit_s + OVERRUN_S)
+            await_searches(pools, futures, started + settings.time_limit_s + OVERRUN_S, relay)
         finished = [(variant, outcome) for variant, future in zip(variants, futures, strict=True)
                     if (outcome := result_or_none(future)) is not None]
     if not finished:

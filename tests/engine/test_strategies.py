@@ -45,7 +45,7 @@ def test_ruin_and_recreate_starts_cooler_from_a_sketch(monkeypatch: pytest.Monke
     seen: list[RecreateSettings] = []
 
     def recreate(data: object, routes: object, settings: RecreateSettings,
-                 foreign: bool = False) -> None:
+                 foreign: bool = False, on_best: object = None) -> None:
         seen.append(settings)
 
     monkeypatch.setattr(strategies, "recreate", recreate)
