@@ -123,6 +123,17 @@ class _Stop:
     load: tuple[int, int, int]
 
 
+# Rules whose breach means the plan's files do not describe runs at all (edited by hand,
+# cut short): nothing is drawn or re-planned from such a folder. The others (a window, a
+# shift, a patient left somewhere) a coordinator may still be shown, and a re-plan mend:
+# a plan written before the round-trip rule breaks `stranded_patient` and is re-planned.
+STRUCTURE_RULES = frozenset({
+    "file", "unknown_vehicle", "sequence", "event", "route_shape", "bad_value", "time_order",
+    "unknown_journey", "patient_mismatch", "stray_journey", "duplicate_stop", "unpaired",
+    "split_journey", "dropoff_first", "load_mismatch", "km_mismatch", "not_planned",
+    "planned_and_unassigned", "unassigned_twice", "unknown_unassigned", "no_reason"})
+
+
 @dataclass(frozen=True)
 class CheckResult:
     """Every violation found, and what was looked at."""
@@ -139,6 +150,11 @@ class CheckResult:
     def ok(self) -> bool:
         """True when the plan breaks no rule (warnings do not count)."""
         return not self.violations
+
+    @property
+    def damaged(self) -> tuple[Violation, ...]:
+        """The violations that say the files are not a plan's runs (STRUCTURE_RULES)."""
+        return tuple(v for v in self.violations if v.rule in STRUCTURE_RULES)
 
     def summary(self) -> str:
         """One line a person reads first, then counts per rule, then each warning."""

@@ -39,6 +39,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import json
+import math
 import os
 import re
 import secrets
@@ -462,10 +463,36 @@ def read_plan(problem: Problem, plan_dir: Path) -> Plan:
                                        cells.get("fix", "")))
         except (KeyError, ValueError) as exc:
             raise _bad(unassigned, index, exc) from None
-    summary = json.loads((plan_dir / "summary.json").read_text(encoding="utf-8"))
+    seconds, search = _search_figures(plan_dir)
     return Plan(problem, tuple(Roster(vehicles[v], tuple(s)) for v, s in stops.items()),
-                tuple(left_out), float(summary.get("solve_seconds", 0.0)),
-                dict(summary.get("search", {})))
+                tuple(left_out), seconds, search)
+
+
+def _search_figures(plan_dir: Path) -> tuple[float, dict[str, Any]]:
+    """summary.json's search time and status, as pts solve wrote them; else a located error.
+
+    Until the thirty-fifth stop a summary edited to other types was an internal error
+    (exit 1) in every view rebuilt from it.
+    """
+    path = plan_dir / "summary.json"
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        summary = None
+    if not isinstance(summary, dict):
+        raise InputError([error(Code.UNREADABLE_FILE, str(path), "it is not the summary pts "
+                                "solve writes", "give the folder pts solve wrote, whole; plan "
+                                "files are not for editing by hand")])
+    seconds, search = summary.get("solve_seconds", 0.0), summary.get("search", {})
+    number = (isinstance(seconds, int | float) and not isinstance(seconds, bool)
+              and math.isfinite(seconds))
+    if not number or not isinstance(search, dict):
+        key = "search" if number else "solve_seconds"
+        raise InputError([error(Code.UNREADABLE_FILE, str(plan_dir / "summary.json"),
+                                f"{key} is not what pts solve writes", "give the folder pts "
+                                "solve wrote, whole; plan files are not for editing by hand",
+                                key=key)])
+    return float(seconds), dict(search)
 
 
 def _bad(table: Table, index: int, exc: Exception) -> InputError:

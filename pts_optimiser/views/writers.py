@@ -134,13 +134,38 @@ def write_views(plan: Plan, folder: Path, views: tuple[str, ...] = VIEWS) -> Non
 
 
 def rebuild_views(plan: Plan, folder: Path, views: tuple[str, ...]) -> None:
-    """The views rebuilt in a plan folder in place, with the modes its policy gives it.
+    """The views rebuilt in a plan folder, with the modes its policy gives them.
 
-    Written in place they took the writer's own modes (0600, a new `runsheets/` the
-    umask's): a group-readable plan's rebuilt report was its owner's only (until 2026-12-07).
+    Each file is put in place whole, and `runsheets/` at once, built beside it: a sheet
+    of a crew no longer in the plan goes with the old folder. Only what is written here
+    is given the policy's modes. Until the thirty-fifth stop the modes were set on
+    everything under the folder, through links too, so a file of someone else's (or one
+    a link in the folder named, elsewhere) became its owner's only; and the old sheets
+    stayed beside the new. (Until 2026-12-07 the views kept the writer's own modes.)
     """
-    write_views(plan, folder, views)
-    _restrict(folder, plan.problem.config.group_readable)
+    group_readable = plan.problem.config.group_readable
+    folder_mode, file_mode = modes(group_readable)
+    if "report" in views:
+        write_text(folder / "report.html", report_html(plan))
+        (folder / "report.html").chmod(file_mode)
+    if "runsheets" not in views:
+        return
+    sheets = folder / "runsheets"
+    if sheets.is_symlink():
+        raise OutputError(f"{sheets} is a symbolic link; run sheets are never written through "
+                          "a link into another folder", ["remove the link, then run again"])
+    planfolder.clean_leftovers(sheets)
+    staging = planfolder.staging_folder(sheets, folder_mode)
+    try:
+        for name, html in run_sheets(plan).items():
+            write_text(staging / name, html)
+        _restrict(staging, group_readable)
+        planfolder.put_in_place(staging, sheets, None)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    booking_extra, _ = _extras(plan)
+    write_workbook(plan, folder / "plan.xlsx", summary(plan), booking_extra)
+    (folder / "plan.xlsx").chmod(file_mode)
 
 
 SEARCH_OVERRUN_S = 2.0  # the search processes may end up to this long past their share
@@ -361,10 +386,12 @@ def modes(group_readable: bool) -> tuple[int, int]:
 
 
 def _restrict(folder: Path, group_readable: bool) -> None:
+    """The policy's modes on a folder this command built, and on all it holds but links."""
     folder_mode, file_mode = modes(group_readable)
     folder.chmod(folder_mode)
     for path in folder.rglob("*"):
-        path.chmod(folder_mode if path.is_dir() else file_mode)
+        if not path.is_symlink():
+            path.chmod(folder_mode if path.is_dir() else file_mode)
 
 
 def _swap_in(staging: Path, out: Path, keep_previous: Path | None = None) -> None:

@@ -737,3 +737,25 @@ def test_a_break_due_after_a_drop_off_at_the_call_is_kept_where_the_plan_had_it(
     # Nothing changed, so no patient loses the crew they were promised: before 2026-12-07
     # J00137's crew went to a journey that had waited unassigned (Commitments.promised).
     assert "LOST TRANSPORT" not in result.output, result.output
+
+
+def test_a_plan_folder_edited_by_hand_is_not_replanned(tmp_path: Path) -> None:
+    """A drop-off moved above its pickup: exit 3 naming the checker, nothing written.
+
+    Until the thirty-fifth stop the re-plan started from the runs as they were read.
+    """
+    day = FIXTURES / "tiny_day"
+    plan = tmp_path / "plan"
+    solved = CliRunner().invoke(main, ["solve", "--bookings", str(day / "bookings.csv"),
+                                       "--fleet", str(day / "fleet.csv"), "--out", str(plan),
+                                       "--time-limit", "5"])
+    assert solved.exit_code == 0, solved.output
+    lines = (plan / "rosters.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    pickup = next(i for i, line in enumerate(lines) if ",pickup," in line)
+    lines[pickup] = lines[pickup].replace(",pickup,", ",dropoff,")
+    (plan / "rosters.csv").write_text("".join(lines), encoding="utf-8")
+    result = CliRunner().invoke(main, ["replan", "--plan", str(plan), "--now", "09:00",
+                                       "--out", str(tmp_path / "out"), "--time-limit", "5"])
+    assert result.exit_code == 3, result.output
+    assert "files are not a plan's runs" in result.output
+    assert not (tmp_path / "out").exists()

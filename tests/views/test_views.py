@@ -289,3 +289,85 @@ def test_rebuilt_views_keep_the_plans_modes(tmp_path: Path) -> None:
     for path in (out / "report.html", out / "plan.xlsx", out / "runsheets" / "all.html"):
         assert path.stat().st_mode & 0o777 == 0o640, path
     assert (out / "runsheets").stat().st_mode & 0o777 == 0o750
+
+
+def _tiny_plan(tmp_path: Path) -> Path:
+    day = ROOT / "tests" / "fixtures" / "tiny_day"
+    out = tmp_path / "plan"
+    solved = CliRunner().invoke(main, ["solve", "--bookings", str(day / "bookings.csv"),
+                                       "--fleet", str(day / "fleet.csv"), "--out", str(out),
+                                       "--time-limit", "5"])
+    assert solved.exit_code == 0, solved.output
+    return out
+
+
+def test_rebuilt_views_leave_files_not_theirs_alone(tmp_path: Path) -> None:
+    """Someone's notes in the folder, and links out of it, keep their modes.
+
+    Until the thirty-fifth stop a rebuild set 0600/0700 on everything under the plan
+    folder, through links too: a shared file elsewhere became its owner's only.
+    """
+    out = _tiny_plan(tmp_path)
+    outside = tmp_path / "shared.txt"
+    outside.write_text("rota", encoding="utf-8")
+    outside.chmod(0o644)
+    (tmp_path / "team").mkdir(mode=0o755)
+    (out / "link.txt").symlink_to(outside)
+    (out / "team").symlink_to(tmp_path / "team")
+    (out / "notes.txt").write_text("mine", encoding="utf-8")
+    (out / "notes.txt").chmod(0o644)
+    (out / "gone.txt").symlink_to(tmp_path / "nowhere")  # a link to nothing: no error
+    runner = CliRunner()
+    for command in ("report", "runsheets"):
+        result = runner.invoke(main, [command, "--plan", str(out)])
+        assert result.exit_code == 0, result.output
+    assert outside.stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "team").stat().st_mode & 0o777 == 0o755
+    assert (out / "notes.txt").stat().st_mode & 0o777 == 0o644
+    assert (out / "report.html").stat().st_mode & 0o777 == 0o600
+
+
+def test_rebuilt_run_sheets_drop_a_crew_no_longer_in_the_plan(tmp_path: Path) -> None:
+    """runsheets/ is replaced whole: a sheet left from before does not stay beside the new."""
+    out = _tiny_plan(tmp_path)
+    stale = out / "runsheets" / "OLD99.html"
+    stale.write_text("<p>yesterday's run</p>", encoding="utf-8")
+    result = CliRunner().invoke(main, ["runsheets", "--plan", str(out)])
+    assert result.exit_code == 0, result.output
+    assert not stale.exists()
+    assert (out / "runsheets" / "all.html").is_file()
+    assert not [p for p in out.iterdir() if "partial" in p.name]
+
+
+@pytest.mark.parametrize("command", ["report", "runsheets", "map"])
+def test_views_are_not_drawn_from_a_plan_whose_runs_are_damaged(tmp_path: Path,
+                                                                 command: str) -> None:
+    """A rosters.csv edited by hand (a drop-off moved above its pickup): exit 3, untouched.
+
+    Until the thirty-fifth stop the run sheets showed the crew the drop-off first (exit 0),
+    or the command failed half way as an internal error.
+    """
+    out = _tiny_plan(tmp_path)
+    lines = (out / "rosters.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    pickup = next(i for i, line in enumerate(lines) if ",pickup," in line)
+    journey = lines[pickup].split(",")[lines[0].split(",").index("journey_id")]
+    dropoff = next(i for i, line in enumerate(lines)
+                   if ",dropoff," in line and f",{journey}," in line)
+    lines[pickup], lines[dropoff] = lines[dropoff], lines[pickup]
+    (out / "rosters.csv").write_text("".join(lines), encoding="utf-8")
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    result = CliRunner().invoke(main, [command, "--plan", str(out)])
+    assert result.exit_code == 3, result.output
+    assert "files are not a plan's runs" in result.output
+    assert "pts check --out" in result.output
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_a_summary_edited_to_other_types_is_a_located_error(tmp_path: Path) -> None:
+    out = _tiny_plan(tmp_path)
+    figures = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    figures["solve_seconds"] = "abc"
+    (out / "summary.json").write_text(json.dumps(figures), encoding="utf-8")
+    result = CliRunner().invoke(main, ["report", "--plan", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "summary.json, key solve_seconds" in result.output
