@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -26,6 +26,20 @@ class DayPlaces:
     def of(self, place: Place) -> int:
         """Index of a place in the matrices."""
         return self.index[(place.lat, place.lon)]
+
+
+# A road server's whole table may take at most this share of a solve's time (and never
+# more than the policy's osrm_timeout_s): until the thirty-fifth stop it had the policy's
+# whole timeout, twice, and a slow server held `pts solve --time-limit 8` for 52 s.
+ROADS_SHARE = 0.2
+
+
+def with_roads(problem: Problem, seconds_left: float) -> Problem:
+    """The problem with its travel model made once, a road server's wait bounded by time."""
+    if problem.travel is not None or problem.config.travel.provider != "osrm":
+        return problem
+    return replace(problem, travel=travel_model(problem.config.travel,
+                                                ROADS_SHARE * seconds_left))
 
 
 def day_places(problem: Problem, extra: Sequence[Place] = ()) -> DayPlaces:

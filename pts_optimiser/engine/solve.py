@@ -41,7 +41,7 @@ from pts_optimiser.engine.model import (
     SearchSettings,
     solve_routing,
 )
-from pts_optimiser.engine.places import day_places
+from pts_optimiser.engine.places import day_places, with_roads
 from pts_optimiser.engine.recreate import with_breaks
 from pts_optimiser.engine.regions import across_seam, merged, region_count, split
 from pts_optimiser.engine.strategies import (
@@ -94,6 +94,7 @@ def solve(problem: Problem, options: SolveOptions, progress: ProgressFn | None =
     """
     started = time.monotonic()
     deadline = deadline or Deadline.within(options.time_limit_s, started)
+    problem = with_roads(problem, deadline.remaining_s())
     if (count := region_count(problem)) > 1:
         return _by_regions(problem, options, progress, commitments, deadline, count)
     return _solve_one(problem, options, progress, commitments, deadline)

@@ -32,7 +32,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pts_optimiser.domain.config import TravelPolicy
-from pts_optimiser.domain.travel import EstimatedTravel, TravelMatrix, TravelModel
+from pts_optimiser.domain.travel import (
+    EstimatedTravel,
+    TravelMatrix,
+    TravelModel,
+    great_circle_m,
+)
 
 MAX_ANSWER_BYTES = 64 * 1024 * 1024  # a 100 x 100 table is about 0.2 MB
 MAX_HEADER_BYTES = 64 * 1024
@@ -144,8 +149,19 @@ class OsrmTravel:
                                 f"({redact(str(exc), self.url)}); travel estimated from "
                                 "coordinates instead")
         estimate = self.fallback.matrix(lats, lons)
-        # A pair the server cannot route (null) keeps the estimate.
+        # A pair the server cannot route (null) keeps the estimate; so does one no road
+        # could give (`_impossible`). A table of mostly such pairs is the server's fault:
+        # all zeros from a server loaded with another region's map planned 30 journeys on
+        # 0.0 km until the thirty-fifth stop.
         missing = np.isnan(seconds) | np.isnan(metres)
+        wrong = _impossible(seconds, metres, great_circle_m(lats, lons))
+        if wrong.sum() > max(1, IMPOSSIBLE_SHARE * wrong.size):
+            return TravelMatrix(estimate.distance_m, estimate.duration_min,
+                                f"OSRM at {redact(self.url, self.url)} gave {int(wrong.sum())} "
+                                "road(s) shorter or faster than the straight line allows (a "
+                                "map of another region?); travel estimated from coordinates "
+                                "instead")
+        missing |= wrong
         minutes = np.where(missing, estimate.duration_min, np.ceil(seconds / 60 - 1e-9))
         distance = np.where(missing, estimate.distance_m, np.rint(metres))
         warning = (f"OSRM could not route {int(missing.sum())} pair(s); estimated instead"
@@ -185,7 +201,7 @@ class OsrmTravel:
             raw = _http_get(endpoint, target, deadline)
             body: Any = json.loads(raw.decode("utf-8"))
         except TimeoutError:
-            raise OsrmError(f"no complete answer within {budget_s:g} s") from None
+            raise OsrmError(f"no complete answer within {round(budget_s, 1):g} s") from None
         except (OSError, ValueError, RecursionError) as exc:  # refused, reset, TLS, bad JSON
             why = str(exc) if type(exc) is OSError else f"{type(exc).__name__}: {exc}"
             raise OsrmError(why[:200]) from None
@@ -367,6 +383,26 @@ def _dechunk(body: bytes) -> bytes:
         position = first + size + 2
 
 
+# A road between two places this far apart (straight line) is checked for sense: no
+# shorter than ROAD_LEAST_SHARE of the straight line (a point snapped to a road nearby
+# may shorten it a little), and driven no faster than ROAD_FASTEST_KMH on average.
+SANE_FROM_M = 2000.0
+ROAD_LEAST_SHARE = 0.7
+ROAD_FASTEST_KMH = 150.0
+IMPOSSIBLE_SHARE = 0.05  # more pairs than this, and the whole table is not believed
+MOST_S_OR_M = 1e7  # 116 days, or 10,000 km: no day's leg
+
+
+def _impossible(seconds: NDArray[np.float64], metres: NDArray[np.float64],
+                straight_m: NDArray[np.float64]) -> NDArray[np.bool_]:
+    """The pairs whose road is shorter, or faster, than the straight line allows."""
+    far = straight_m >= SANE_FROM_M
+    with np.errstate(invalid="ignore"):
+        short = metres < ROAD_LEAST_SHARE * straight_m
+        fast = seconds < straight_m / (ROAD_FASTEST_KMH / 3.6)
+    return np.asarray(far & (short | fast) & ~np.isnan(seconds) & ~np.isnan(metres))
+
+
 def _grid(rows: object, n_rows: int, n_cols: int) -> NDArray[np.float64]:
     """A table of numbers or nulls (unroutable) as floats with NaN."""
     if not isinstance(rows, list) or len(rows) != n_rows:
@@ -377,8 +413,11 @@ def _grid(rows: object, n_rows: int, n_cols: int) -> NDArray[np.float64]:
             raise ValueError("wrong number of columns")
         for j, value in enumerate(row):
             if value is not None:
+                # JSON's true, or "100", is not a number of seconds (float() takes both).
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    raise ValueError("not a travel time or distance")
                 number = float(value)
-                if not math.isfinite(number) or number < 0:
+                if not math.isfinite(number) or not 0 <= number <= MOST_S_OR_M:
                     raise ValueError("not a travel time or distance")
                 grid[i, j] = number
     return grid

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from pts_optimiser.domain.exits import PlanRejectedError
 from pts_optimiser.domain.plan import Plan
+from pts_optimiser.io.osrm import OsrmTravel
 from pts_optimiser.io.parse import Inputs
 from pts_optimiser.views.writers import Together, write_plan_files
 
@@ -33,7 +34,11 @@ def write_plan(plan: Plan, out: Path, inputs: Inputs | None = None, with_maps: b
     def verify(staging: Path) -> CheckResult:
         from pts_optimiser.check.checker import RULES, check_plan
 
-        result = check_plan(plan.problem, staging)
+        # The road server's wait the plan was given, not the policy's whole timeout again:
+        # the command's time limit holds the check too.
+        travel = plan.problem.travel
+        result = check_plan(plan.problem, staging,
+                            travel.timeout_s if isinstance(travel, OsrmTravel) else None)
         if result.violations:
             lines = [f"[{v.rule}] " + ", ".join(
                 [f"vehicle {v.vehicle_id}"] * bool(v.vehicle_id)

@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
@@ -45,6 +46,7 @@ def _metres(a: tuple[float, float], b: tuple[float, float]) -> float:
 class _FakeOsrm(BaseHTTPRequestHandler):
     requests: ClassVar[list[int]] = []  # places per request received
     unroutable = False
+    value: object = None  # when set, every time and distance the server answers
     delay_s = 0.0  # a correct but slow server
     authorization = ""  # when set, the only Authorization header answered
 
@@ -65,6 +67,8 @@ class _FakeOsrm(BaseHTTPRequestHandler):
         seconds = [[m / (60_000 / 3600) for m in row] for row in metres]
         if _FakeOsrm.unroutable:
             seconds[0][-1] = None  # type: ignore[call-overload]
+        if _FakeOsrm.value is not None:
+            seconds = metres = [[_FakeOsrm.value for _ in row] for row in seconds]  # type: ignore[misc]
         body = json.dumps({"code": "Ok", "durations": seconds, "distances": metres}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -80,6 +84,7 @@ def osrm() -> Iterator[str]:
     """A fake OSRM server on a free loopback port."""
     _FakeOsrm.requests = []
     _FakeOsrm.unroutable = False
+    _FakeOsrm.value = None
     _FakeOsrm.delay_s = 0.0
     _FakeOsrm.authorization = ""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _FakeOsrm)
@@ -123,6 +128,60 @@ def test_server_down_falls_back_with_a_warning() -> None:
     matrix = OsrmTravel("http://127.0.0.1:9", 1.0, 100, EstimatedTravel()).matrix(lats, lons)
     assert (matrix.duration_min == EstimatedTravel().matrix(lats, lons).duration_min).all()
     assert "OSRM at http://127.0.0.1:9 failed" in matrix.warning
+
+
+@pytest.mark.parametrize("value", [0, True, "100", 1e12], ids=["zeros", "true", "text", "1e12"])
+def test_a_table_no_road_could_give_is_not_believed(osrm: str, value: object) -> None:
+    """Zeros everywhere (another region's map), JSON true, "100", 1e12: the estimate, said.
+
+    Until the thirty-fifth stop zeros planned a day on 0.0 km, true and "100" were read as
+    numbers, and 1e12 s left every journey unassigned with a shift "started" at -1.5e17.
+    """
+    _FakeOsrm.value = value
+    lats, lons = _points(6)
+    matrix = OsrmTravel(osrm, 5.0, 100, EstimatedTravel()).matrix(lats, lons)
+    estimate = EstimatedTravel().matrix(lats, lons)
+    assert (matrix.duration_min == estimate.duration_min).all()
+    assert (matrix.distance_m == estimate.distance_m).all()
+    assert "estimated from coordinates" in matrix.warning
+
+
+def test_a_check_with_the_server_down_warns_of_legs_it_cannot_ask(osrm: str,
+                                                                   tmp_path: Path) -> None:
+    """Planned on the roads (60 km/h), checked with the server gone: warnings, not violations.
+
+    Until the thirty-fifth stop every leg faster than the estimate was a violation, and a
+    road server down for the check, not the plan, had the night run refuse a good plan.
+    """
+    config = load_config(_config(tmp_path, osrm))
+    problem, _ = read_problem(Inputs(DAY / "bookings.csv", DAY / "fleet.csv"), config)
+    write_plan(solve(problem, SolveOptions(time_limit_s=2)), tmp_path / "plan")
+    down = load_config(_config(tmp_path, "http://127.0.0.1:9"))
+    result = check_plan(replace(problem, config=down), tmp_path / "plan")
+    assert result.ok, result.summary()
+    assert {w.rule for w in result.warnings} & {"too_fast", "km_mismatch"}
+    assert "a warning, not a violation" in result.notes[0]
+
+
+def test_solve_waits_for_the_roads_a_share_of_its_time(tmp_path: Path) -> None:
+    """A server that never answers, a policy wait of 60 s: `--time-limit 8` still holds.
+
+    Until the thirty-fifth stop the table had the policy's whole wait, and the check after
+    it the same again (52 s at --time-limit 8 with a 25 s wait).
+    """
+    server = _RawServer(_silent)
+    try:
+        started = time.monotonic()
+        result = CliRunner().invoke(main, [
+            "solve", "--bookings", str(DAY / "bookings.csv"), "--fleet", str(DAY / "fleet.csv"),
+            "--config", str(_config(tmp_path, server.url, timeout_s=60.0)),
+            "--out", str(tmp_path / "plan"), "--maps", str(tmp_path / "maps"),
+            "--time-limit", "8"])
+        seconds = time.monotonic() - started
+    finally:
+        server.close()
+    assert result.exit_code == 0, result.output
+    assert seconds < 8 + 3, seconds
 
 
 def _config(tmp_path: Path, url: str, timeout_s: float = 2.0, max_table: int = 100) -> Path:
