@@ -638,7 +638,10 @@ def _ask(query: str, headers: dict[str, str], timeout_s: float) -> Any:
     if worker.is_alive() or not answer:
         raise OSError(f"no complete answer within {timeout_s:g} s")
     if isinstance(answer[0], urllib.error.HTTPError):
-        raise OSError(f"HTTP {answer[0].code}")
+        sign_in = answer[0].code in (401, 403)
+        raise OSError(f"HTTP {answer[0].code}" + (": the server asks for a sign-in; give its "
+                                                  "URL with the credentials in PTS_OSRM_URL"
+                                                  if sign_in else ""))
     if isinstance(answer[0], urllib.error.URLError):
         raise OSError(f"{type(answer[0].reason).__name__}")
     if isinstance(answer[0], Exception):  # the class alone: its text may quote the server

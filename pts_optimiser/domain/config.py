@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -280,18 +281,27 @@ def _read_toml(path: Path) -> dict[str, Any]:
                                 "fix the syntax; compare with configs/default.toml")]) from None
 
 
+# The road server's URL, credentials and all, in place of [travel] osrm_url where the
+# policy asks for OSRM: a secret kept out of files, and the way a check or re-plan of a plan
+# folder (whose copy of the policy holds no credentials) reaches a server that needs them.
+OSRM_URL_ENV = "PTS_OSRM_URL"
+
+
 def load_config(path: Path | None = None) -> Config:
-    """Read the default policy, overlaid with the user's file when given."""
+    """Read the default policy, overlaid with the user's file when given (and PTS_OSRM_URL)."""
     tree = _read_toml(default_config_path())
     file = str(path) if path is not None else str(default_config_path())
     if path is not None:
         tree = _merge(tree, _read_toml(path))
     read = _Reader(tree, file)
     config = _config(read)
+    given = os.environ.get(OSRM_URL_ENV, "").strip()
+    if given and config.travel.provider == "osrm":
+        config = replace(config, travel=replace(config.travel, osrm_url=given))
     if config.travel.provider == "osrm" \
             and not config.travel.osrm_url.startswith(("http://", "https://")):
-        read._bad("travel.osrm_url", "is not an http(s) URL",
-                  'give the OSRM server, e.g. "http://127.0.0.1:5000"')
+        read._bad("travel.osrm_url" + (f" (from {OSRM_URL_ENV})" if given else ""),
+                  "is not an http(s) URL", 'give the OSRM server, e.g. "http://127.0.0.1:5000"')
     read.unknown_keys()
     if read.findings:
         raise InputError(read.findings)

@@ -39,6 +39,9 @@ from pts_optimiser.domain.travel import (
     great_circle_m,
 )
 
+# A plan folder's copy of the policy holds no credentials: a check or re-plan of it reaches
+# a server that asks for a sign-in only through the environment (domain.config).
+SIGN_IN_HINT = ": the server asks for a sign-in; give its URL with the credentials in PTS_OSRM_URL"
 MAX_ANSWER_BYTES = 64 * 1024 * 1024  # a 100 x 100 table is about 0.2 MB
 MAX_HEADER_BYTES = 64 * 1024
 SHORTEST_SECRET = 4  # shorter secrets would blank ordinary words: the patterns catch them
@@ -348,7 +351,7 @@ def _head(head: bytes, start: int) -> tuple[int, int | None, bool]:
         raise OSError("not an HTTP answer")
     code = int(status.group(1))
     if code != 200:
-        raise OSError(f"HTTP {code}")
+        raise OSError(f"HTTP {code}" + (SIGN_IN_HINT if code in (401, 403) else ""))
     fields: dict[str, str] = {}
     for line in lines[1:]:
         name, _, value = line.decode("latin-1").partition(":")

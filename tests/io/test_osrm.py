@@ -427,6 +427,35 @@ def test_credentials_are_sent_as_basic_auth(osrm: str, tmp_path: Path) -> None:
             assert SECRET.encode() not in path.read_bytes(), path
 
 
+def test_a_plan_folder_reaches_a_server_that_needs_a_sign_in_through_the_environment(
+        osrm: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its policy's copy holds no credentials: `pts check --out` alone gets HTTP 401.
+
+    The check says to give them in PTS_OSRM_URL; given so, it reaches the server. Until the
+    thirty-fifth stop there was no way: a check or re-plan of the folder planned on the
+    estimate and said only "HTTP 401".
+    """
+    _FakeOsrm.authorization = "Basic " + base64.b64encode(f"pts:{SECRET}".encode()).decode()
+    url = osrm.replace("http://", f"http://pts:{SECRET}@")
+    monkeypatch.setenv("PTS_OSRM_URL", url)
+    solved = CliRunner().invoke(main, [
+        "solve", "--bookings", str(DAY / "bookings.csv"), "--fleet", str(DAY / "fleet.csv"),
+        "--config", str(_config(tmp_path, osrm)), "--out", str(tmp_path / "plan"),
+        "--time-limit", "5"])
+    assert solved.exit_code == 0, solved.output
+    assert "travel_warning" not in json.loads(
+        (tmp_path / "plan" / "summary.json").read_text())["search"]
+    checked = CliRunner().invoke(main, ["check", "--out", str(tmp_path / "plan")])
+    assert checked.exit_code == 0 and "note:" not in checked.output, checked.output
+    monkeypatch.delenv("PTS_OSRM_URL")
+    unsigned = CliRunner().invoke(main, ["check", "--out", str(tmp_path / "plan")])
+    assert "HTTP 401: the server asks for a sign-in" in unsigned.output
+    assert "PTS_OSRM_URL" in unsigned.output
+    for path in (tmp_path / "plan").rglob("*"):
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), path
+
+
 def test_failed_server_warning_has_no_password(tmp_path: Path) -> None:
     """A failed server's URL is named in warning, summary and check with no password or token."""
     url = f"http://pts:{SECRET}@127.0.0.1:9/?token=tok-12345"
