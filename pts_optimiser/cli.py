@@ -900,14 +900,22 @@ def bench_darp(files: tuple[Path, ...], time_limit: float, seeds: int,
 
     config = load_config()
     best = best_known_costs(files, bks)
+    # Every file read before any is solved: a bad third file said so after two had run.
+    instances, findings = [], []
+    for path in files:
+        try:
+            instances.append(read_instance(path))
+        except InputError as exc:
+            findings += exc.findings
+    if findings:
+        raise InputError(findings)
     if not as_json:
         click.echo("| instance | served | feasible | cost | best known | gap | seconds |"
                    if seeds == 1 else "| instance | served | feasible | mean cost | best cost "
                    "| best known | mean gap | best gap | seconds a run |")
         click.echo("|" + "---|" * (7 if seeds == 1 else 9))
     results = []
-    for path in files:
-        instance = read_instance(path)
+    for instance in instances:
         result = solve_instance(instance, config, time_limit, seeds, best.get(instance.name))
         results.append(result)
         folder = solutions_dir

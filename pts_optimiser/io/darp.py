@@ -13,6 +13,7 @@ node 0 both depots); then `id x y service load earliest latest` per node.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from itertools import pairwise
 from pathlib import Path
@@ -21,6 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pts_optimiser.domain.config import Config
+from pts_optimiser.domain.diagnostics import Code, Finding, InputError, error
 from pts_optimiser.domain.plan import Event, Plan
 from pts_optimiser.domain.problem import (
     Fuel,
@@ -72,26 +74,103 @@ class Instance:
         return math.hypot(self.nodes[a].x - self.nodes[b].x, self.nodes[a].y - self.nodes[b].y)
 
 
-def parse_instance(text: str, name: str) -> Instance:
-    """An instance from the text of its file (either format)."""
-    lines = [line.split() for line in text.splitlines() if line.strip()]
-    k, count, duration, capacity, ride = lines[0][:5]
-    nodes = tuple(Node(int(f[0]), float(f[1]), float(f[2]), float(f[3]), int(float(f[4])),
-                       float(f[5]), float(f[6])) for f in lines[1:])
-    if any(node.node_id != index for index, node in enumerate(nodes)):
-        raise ValueError(f"{name}: node ids are not 0, 1, 2 ... in order")
+HEADER = ("vehicles", "requests", "max_duration", "capacity", "max_ride")
+NODE = ("id", "x", "y", "service", "load", "earliest", "latest")
+FORMAT_HINT = ("give the instance as published: a first line 'vehicles requests max_duration "
+               "capacity max_ride', then one line per node 'id x y service load earliest "
+               "latest' (docs/benchmarks.md)")
+
+
+def parse_instance(text: str, name: str, file: str | None = None) -> Instance:
+    """An instance from the text of its file (either format).
+
+    A file that is not one is an InputError naming its line and field (until the
+    thirty-fifth stop: an internal error, exit 1, naming nothing).
+    """
+    where = file or name
+    findings: list[Finding] = []
+
+    def bad(line: int, field: str | None, message: str) -> None:
+        findings.append(error(Code.UNREADABLE_FILE, where, message, FORMAT_HINT, line, field))
+
+    lines = [(number, line.split()) for number, line in enumerate(text.splitlines(), 1)
+             if line.strip()]
+    if not lines:
+        raise InputError([error(Code.EMPTY_FILE, where, "the file is empty", FORMAT_HINT)])
+    header = _numbers(lines[0], HEADER, bad, whole=("vehicles", "requests", "capacity"))
+    nodes = [node for number, fields in lines[1:]
+             if (node := _node(number, fields, bad)) is not None]
+    if header is not None:
+        for field, least in (("vehicles", 1), ("requests", 1), ("capacity", 1),
+                             ("max_duration", 0), ("max_ride", 0)):
+            if header[field] < least:
+                bad(lines[0][0], field, f"{field} is {header[field]:g}, less than {least}")
+    if findings:
+        raise InputError(findings[:20])
+    assert header is not None
+    for index, (node, (number, _)) in enumerate(zip(nodes, lines[1:], strict=True)):
+        if node.node_id != index:
+            bad(number, "id", f"node {node.node_id} where node {index} was due (ids are 0, 1, "
+                "2 ... in order)")
+            raise InputError(findings)
+    count = int(header["requests"])
     # 2006 files list 2n+2 nodes (two depots); 2003 files 2n+1 (one depot, N = 2n).
-    requests = int(count) if len(nodes) == 2 * int(count) + 2 else int(count) // 2
+    requests = count if len(nodes) == 2 * count + 2 else count // 2
     end_depot = 2 * requests + 1 if len(nodes) == 2 * requests + 2 else 0
     if len(nodes) != 2 * requests + 1 + (end_depot != 0):
-        raise ValueError(f"{name}: {len(nodes)} nodes do not match the first line")
-    return Instance(name, int(k), requests, float(duration), int(capacity), float(ride), nodes,
-                    end_depot)
+        bad(lines[0][0], "requests", f"{len(nodes)} nodes do not match the first line's "
+            f"{count} requests (2n+2 nodes, or 2n+1 with N = 2n)")
+        raise InputError(findings)
+    return Instance(name, int(header["vehicles"]), requests, header["max_duration"],
+                    int(header["capacity"]), header["max_ride"], tuple(nodes), end_depot)
+
+
+def _numbers(line: tuple[int, list[str]], names: tuple[str, ...],
+             bad: Callable[[int, str | None, str], None],
+             whole: tuple[str, ...] = ()) -> dict[str, float] | None:
+    """The line's first fields as finite numbers by name; None (and a finding) otherwise."""
+    number, fields = line
+    if len(fields) < len(names):
+        bad(number, None, f"{len(fields)} field(s), {len(names)} needed ({' '.join(names)})")
+        return None
+    values: dict[str, float] = {}
+    for field, text in zip(names, fields, strict=False):
+        try:
+            value = float(text)
+        except ValueError:
+            bad(number, field, f"{text[:20]!r} is not a number")
+            return None
+        if not math.isfinite(value) or (field in whole and value != int(value)):
+            bad(number, field, f"{text[:20]!r} is not a {'whole ' * (field in whole)}number")
+            return None
+        values[field] = value
+    return values
+
+
+def _node(number: int, fields: list[str], bad: Callable[[int, str | None, str], None]
+          ) -> Node | None:
+    values = _numbers((number, fields), NODE, bad, whole=("id", "load"))
+    if values is None:
+        return None
+    if values["earliest"] > values["latest"]:
+        bad(number, "earliest", f"the window {values['earliest']:g}-{values['latest']:g} ends "
+            "before it starts")
+        return None
+    if values["service"] < 0:
+        bad(number, "service", f"service {values['service']:g} is negative")
+        return None
+    return Node(int(values["id"]), values["x"], values["y"], values["service"],
+                int(values["load"]), values["earliest"], values["latest"])
 
 
 def read_instance(path: Path) -> Instance:
-    """Read an instance file."""
-    return parse_instance(path.read_text(encoding="utf-8"), path.stem)
+    """Read an instance file; one that is not an instance is an InputError."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InputError([error(Code.UNREADABLE_FILE, str(path), "the file is not UTF-8 text",
+                                FORMAT_HINT)]) from None
+    return parse_instance(text, path.stem, str(path))
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from pts_optimiser.cli import main
 from pts_optimiser.domain.config import load_config
+from pts_optimiser.domain.diagnostics import InputError
 from pts_optimiser.engine import processes as processes_module
 from pts_optimiser.engine import strategies as strategies_module
 from pts_optimiser.engine.model import RoutingInput, RoutingOutcome, SearchSettings, solve_routing
@@ -30,8 +31,45 @@ def test_both_formats_read() -> None:
 
 def test_wrong_node_count_is_rejected() -> None:
     """A file whose node lines do not match its first line is an error, not a guess."""
-    with pytest.raises(ValueError, match="nodes do not match"):
+    with pytest.raises(InputError, match="input") as caught:
         read_instance(DARP / "node-count-wrong.txt")
+    assert "nodes do not match" in caught.value.findings[0].message
+
+
+def _edited(tmp_path: Path, line: int, text: str | None) -> Path:
+    lines = (DARP / "one-seat-2006.txt").read_text(encoding="utf-8").splitlines()
+    if text is None:
+        del lines[line - 1:]
+    else:
+        lines[line - 1] = text
+    path = tmp_path / "edited.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(("line", "text", "said"), [
+    (1, "2 2", "row 1: 2 field(s), 5 needed"),
+    (1, "-2 2 480 1 30", "row 1, column vehicles: vehicles is -2, less than 1"),
+    (1, "2 2 nan 1 30", "row 1, column max_duration: 'nan' is not a number"),
+    (1, "2 2 480 0 30", "row 1, column capacity"),
+    (3, "1 abc 1 0 1 0 1440", "row 3, column x: 'abc' is not a number"),
+    (3, "1 1 1 0 1 600 60", "row 3, column earliest: the window 600-60 ends before"),
+    (3, "1 1", "row 3: 2 field(s), 7 needed"),
+    (4, None, "row 1, column requests: 2 nodes do not match"),
+])
+def test_a_file_that_is_not_an_instance_is_bad_input(tmp_path: Path, line: int,
+                                                     text: str | None, said: str) -> None:
+    """`pts bench darp`: exit 2 naming the file, line and field, and nothing solved.
+
+    Until the thirty-fifth stop each was an internal error (exit 1) naming nothing, and
+    negative vehicles or no seats were solved as "0/16 NO", exit 0.
+    """
+    path = _edited(tmp_path, line, text)
+    result = CliRunner().invoke(main, ["bench", "darp", str(DARP / "one-seat-2006.txt"),
+                                       str(path), "--time-limit", "1"])
+    assert result.exit_code == 2, result.output
+    assert f"{path} {said}" in result.output
+    assert "| one-seat-2006 |" not in result.output  # every file read before any is solved
 
 
 @pytest.mark.parametrize("strategy", ["single", "portfolio"])
