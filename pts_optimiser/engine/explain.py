@@ -69,7 +69,8 @@ def diagnose(journey: Journey, vehicles: Sequence[VehicleShift], places: DayPlac
     if not vehicles:  # re-planning, every shift over or taken off the road
         return Diagnosis((), Unassigned(journey, Reason.NO_SHIFT_COVERS_WINDOW,
                                          "no vehicle shift is left in the day: every shift is "
-                                         f"over or taken off the road ({window})"))
+                                         f"over or taken off the road ({window})",
+                                         "put a crew back on the road, or add a shift"))
     reasons = [incompatibility(v, journey) for v in vehicles]
     compatible = [i for i, why in enumerate(reasons) if why is None]
     if not compatible:
@@ -94,10 +95,40 @@ def diagnose(journey: Journey, vehicles: Sequence[VehicleShift], places: DayPlac
             journey, Reason.BEYOND_EV_RANGE,
             "only electric cars are free for it and the trip from their base and back is "
             "beyond their range"))
+    if starts and (during := _during_the_day(journey, compatible, vehicles, starts)):
+        return Diagnosis((), during)
     return Diagnosis((), Unassigned(
         journey, Reason.NO_SHIFT_COVERS_WINDOW,
         f"none of the {len(compatible)} shift(s) that can carry a {_kind(journey)} patient "
         f"can reach it in its window ({window}) and be back at base by the shift's end"))
+
+
+def _during_the_day(journey: Journey, compatible: Sequence[int],
+                    vehicles: Sequence[VehicleShift], starts: Sequence[VehicleStart | None]
+                    ) -> Unassigned | None:
+    """Why a re-plan cannot carry it, where that is the day itself: the crews gone, or late.
+
+    Until the thirty-fifth stop both read as a shift that could not reach the window, with a
+    fix such as "WAV02 could take it if its shift started at 06:28" at 10:00.
+    """
+    kind = _kind(journey)
+    on_road = [i for i in compatible if (start := starts[i]) is None or not start.off_road]
+    if not on_road:
+        return Unassigned(journey, Reason.NO_SHIFT_COVERS_WINDOW,
+                          f"every one of the {len(compatible)} shift(s) that can carry a "
+                          f"{kind} patient is taken off the road",
+                          "put a crew back on the road, or add a shift that can carry it")
+    free = [start.free_min if (start := starts[i]) else vehicles[i].shift_start_min
+            for i in on_road]
+    if journey.pickup_window.latest_min < min(free):
+        return Unassigned(journey, Reason.NO_SHIFT_COVERS_WINDOW,
+                          f"its pickup window ended at "
+                          f"{format_clock(journey.pickup_window.latest_min)}, before any crew "
+                          f"that can carry a {kind} patient is free (the first at "
+                          f"{format_clock(min(free))})",
+                          "check the booking's times: if the patient still needs to travel, "
+                          "book it for a time still to come")
+    return None
 
 
 def return_links(problem: Problem, ids: set[str] | None = None) -> dict[str, str]:

@@ -759,3 +759,36 @@ def test_a_plan_folder_edited_by_hand_is_not_replanned(tmp_path: Path) -> None:
     assert result.exit_code == 3, result.output
     assert "files are not a plan's runs" in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_lost_journeys_name_the_day_not_a_shift_time(tmp_path: Path) -> None:
+    """Every crew off the road; a late booking whose window has passed: each reason says so.
+
+    Until the thirty-fifth stop both read as no shift reaching the window, with a fix such
+    as "WAV1 could take it if its shift started at 06:28" at 10:00.
+    """
+    day = FIXTURES / "tiny_day"
+    plan = tmp_path / "plan"
+    runner = CliRunner()
+    solved = runner.invoke(main, ["solve", "--bookings", str(day / "bookings.csv"), "--fleet",
+                                  str(day / "fleet.csv"), "--out", str(plan),
+                                  "--time-limit", "5"])
+    assert solved.exit_code == 0, solved.output
+    off = runner.invoke(main, ["replan", "--plan", str(plan), "--now", "06:30",
+                               "--vehicle-off", "CAR1,STR1,WAV1", "--out",
+                               str(tmp_path / "off"), "--time-limit", "5"])
+    assert off.exit_code in (0, 5), off.output
+    reasons = {r["journey_id"]: r for r in rows(tmp_path / "off" / "unassigned.csv")}
+    assert "J1" in reasons and "taken off the road" in reasons["J1"]["reason"]
+    assert "could take it if its shift" not in reasons["J1"]["fix"]
+    late = tmp_path / "late.csv"
+    header = (day / "bookings.csv").read_text(encoding="utf-8").splitlines()[0]
+    late.write_text(header + "\nNEW1,P9,outpatient,seated,0,52.9300,-1.4900,,Home,,,RDH,,"
+                    "08:00,,,2026-12-01,\n", encoding="utf-8")
+    added = runner.invoke(main, ["replan", "--plan", str(plan), "--now", "11:00", "--add",
+                                 str(late), "--out", str(tmp_path / "late"),
+                                 "--time-limit", "5"])
+    assert added.exit_code in (0, 5), added.output
+    new = {r["journey_id"]: r for r in rows(tmp_path / "late" / "unassigned.csv")}["NEW1"]
+    assert "its pickup window ended at" in new["reason"], new
+    assert "book it for a time still to come" in new["fix"]
