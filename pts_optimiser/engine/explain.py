@@ -95,7 +95,7 @@ def diagnose(journey: Journey, vehicles: Sequence[VehicleShift], places: DayPlac
             journey, Reason.BEYOND_EV_RANGE,
             "only electric cars are free for it and the trip from their base and back is "
             "beyond their range"))
-    if starts and (during := _during_the_day(journey, compatible, vehicles, starts)):
+    if any(starts) and (during := _during_the_day(journey, compatible, vehicles, starts)):
         return Diagnosis((), during)
     return Diagnosis((), Unassigned(
         journey, Reason.NO_SHIFT_COVERS_WINDOW,
