@@ -320,8 +320,8 @@ def test_a_day_refused_by_the_checker_leaves_the_whole_week_as_it_was(
     shutil.copytree(work / "out", out)
     before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
 
-    def refusing(problem: Problem, folder: Path) -> Any:
-        found = check_plan(problem, folder)
+    def refusing(problem: Problem, folder: Path, roads_wait_s: float | None = None) -> Any:
+        found = check_plan(problem, folder, roads_wait_s)
         if problem.service_date == dates[1]:
             found = replace(found, violations=(Violation("not_planned", "a test's refusal"),))
         return found
