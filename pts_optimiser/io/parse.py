@@ -547,6 +547,17 @@ def parse_fleet(table: Table, sites: Mapping[str, Site], config: Config
         if break_min < 0:
             cells.fail(Code.BAD_NUMBER, "break_min", f"{break_min} is negative", "give 0 or more")
         cells.at_most("break_min", break_min, MOST_BREAK_MIN, "minutes a crew break takes")
+        rules = config.breaks
+        if start is not None and end is not None and end - start > rules.required_over_min \
+                and rules.earliest_after_start_min + break_min > end - start:
+            # It must take a break it has no time for: every journey would be left out,
+            # each with a reason naming something else (until the thirty-fifth stop).
+            cells.fail(Code.BAD_NUMBER, "break_min",
+                       f"a {(end - start) / 60:g} h shift must take its {break_min} min break "
+                       f"(over {rules.required_over_min} min, [breaks] required_over_min), "
+                       f"no sooner than {rules.earliest_after_start_min} min after its start "
+                       "([breaks] earliest_after_start_min): past its end, so it could carry "
+                       "nobody", "lengthen the shift, or correct the policy's [breaks]")
         fuel = Fuel.DIESEL
         if cells.text("fuel"):
             fuel = cells.choice("fuel", Fuel, Code.UNKNOWN_FUEL) or Fuel.DIESEL

@@ -157,6 +157,21 @@ def test_bad_config_names_key(tmp_path: Path) -> None:
     assert "service.seated_mins" in output
 
 
+def test_a_shift_with_no_time_for_its_break_names_the_row(tmp_path: Path) -> None:
+    """A policy whose break may start only after every shift ends: each shift's row, exit 2.
+
+    Until the thirty-fifth stop it validated, and the plan left every journey out, the
+    reasons naming capacity and the fixes a crew that would break the rule.
+    """
+    config = tmp_path / "policy.toml"
+    config.write_text("[breaks]\nrequired_over_min = 0\nearliest_after_start_min = 1440\n"
+                      "latest_after_start_min = 1440\n")
+    exit_code, output = _validate(GOOD_BOOKINGS, GOOD_FLEET, "--config", str(config))
+    assert exit_code == 2, output
+    assert f"error [bad_number] {GOOD_FLEET} row 2, column break_min:" in output
+    assert "[breaks] earliest_after_start_min" in output
+
+
 def test_no_traceback_from_real_command() -> None:
     """The installed command itself reports bad input on stderr with exit 2 and no traceback."""
     result = subprocess.run(
