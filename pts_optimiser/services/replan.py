@@ -312,6 +312,57 @@ def _rest(roster: Roster, begin: VehicleStart | None) -> list[tuple[Event, str, 
             for s in stops if s.event in (Event.PICKUP, Event.DROPOFF, Event.BREAK)]
 
 
+def _unchanged_kept(old: Plan, plan: Plan, now_min: int, vehicle_off: Sequence[str]) -> Plan:
+    """What nothing changed keeps the old plan's stops and times: nobody phoned for nothing.
+
+    A re-plan carrying the same journeys as the old plan keeps the old runs whole (the
+    search may have moved journeys between crews for a few km); otherwise each run
+    carrying the same journeys as before keeps its old stops, order, times and break (the
+    search may have reordered it for a km or two). The old runs kept every rule and nothing
+    on them changed, so they still do.
+    Until the thirty-fifth stop the search's own timing stood: a re-plan with nothing new
+    retimed 72 stops of seed 12's day over three calls, pickups by up to 73 minutes, and
+    listed 20 crews to phone (docs/benchmarks.md).
+    """
+    before = {r.vehicle.vehicle_id: r for r in old.rosters}
+    off = set(vehicle_off)
+    planned = {j.journey_id for j in plan.planned}
+    if not off and planned == {j.journey_id for j in old.planned} \
+            and all(r.vehicle.vehicle_id in before for r in plan.rosters if r.used):
+        restored = replace(plan, rosters=tuple(
+            replace(r, stops=before[r.vehicle.vehicle_id].stops)
+            if r.vehicle.vehicle_id in before else r for r in plan.rosters))
+        if _same_history(old.rosters, plan.rosters, now_min) \
+                and {j.journey_id for j in restored.planned} == planned:
+            return restored
+    kept = []
+    for roster in plan.rosters:
+        was = before.get(roster.vehicle.vehicle_id)
+        same = (was is not None and roster.vehicle.vehicle_id not in off
+                and _carried(was) == _carried(roster)
+                and _history(was, now_min) == _history(roster, now_min))
+        kept.append(replace(roster, stops=was.stops) if same and was is not None else roster)
+    return replace(plan, rosters=tuple(kept))
+
+
+def _carried(roster: Roster) -> set[str]:
+    return {s.journey.journey_id for s in roster.stops
+            if s.journey is not None and s.event in (Event.PICKUP, Event.DROPOFF)}
+
+
+def _history(roster: Roster, now_min: int) -> list[tuple[Event, str, int, int]]:
+    """The stops made or begun by the call, as they were: a re-plan keeps them exactly."""
+    return [(s.event, s.journey.journey_id if s.journey else "", s.service_start_min,
+             s.departure_min) for s in roster.stops if s.service_start_min < now_min]
+
+
+def _same_history(old: Sequence[Roster], new: Sequence[Roster], now_min: int) -> bool:
+    """Every run's stops made by the call the same in both (a break recorded, say, differs)."""
+    was = {r.vehicle.vehicle_id: _history(r, now_min) for r in old}
+    return all(_history(r, now_min) == was.get(r.vehicle.vehicle_id, _history(r, now_min))
+               for r in new)
+
+
 def _with_journeys(plan: Plan, journeys: Mapping[str, Journey]) -> Plan:
     """The plan with each stop and unassigned row naming the day's own journey again."""
     def own(journey: Journey) -> Journey:
@@ -514,6 +565,7 @@ def replan(old: Plan, merged: Table, now_min: int, cancel: Sequence[str],
             "rules from the re-plan at " + format_clock(now_min) + ": nothing written",
             [*stranded, "send a crew to them, or re-plan with another --now or "
              "[replan] off_road_drop"])
+    plan = _unchanged_kept(old, plan, now_min, vehicle_off)
     plan = _with_journeys(plan, {j.journey_id: j for j in problem.journeys})
     plan = replace(plan, problem=replace(problem, vehicles=today.vehicles),
                    unassigned=plan.unassigned + tuple(cancelled.gone))

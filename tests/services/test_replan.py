@@ -792,3 +792,45 @@ def test_lost_journeys_name_the_day_not_a_shift_time(tmp_path: Path) -> None:
     new = {r["journey_id"]: r for r in rows(tmp_path / "late" / "unassigned.csv")}["NEW1"]
     assert "its pickup window ended at" in new["reason"], new
     assert "book it for a time still to come" in new["fix"]
+
+
+def test_a_replan_with_nothing_new_phones_nobody(tmp_path: Path) -> None:
+    """Nothing added, cancelled or off the road: the same runs, stop for stop, time for time.
+
+    Until the thirty-fifth stop the search's own timing stood: seed 12's day re-planned
+    unchanged at 09:00 retimed 39 stops (pickups by up to 73 min) and listed 9 crews.
+    """
+    plan = solved_day(tmp_path, seed=12, journeys=80, vehicles=10, seconds=6)
+    result = CliRunner().invoke(main, ["replan", "--plan", str(plan), "--now", "09:00",
+                                       "--out", str(tmp_path / "again"), "--time-limit", "6"])
+    assert result.exit_code == 0, result.output
+    assert rows(tmp_path / "again" / "changes.csv") == []
+    assert "crews to phone: none" in result.output
+
+    def future(folder: Path) -> list[tuple[str, ...]]:
+        return [(r["vehicle_id"], r["event"], r["journey_id"], r["arrival"], r["departure"])
+                for r in rows(folder / "rosters.csv") if r["service_start"] >= "09:00"]
+
+    assert future(tmp_path / "again") == future(plan)
+    checked = CliRunner().invoke(main, ["check", "--out", str(tmp_path / "again")])
+    assert checked.exit_code == 0, checked.output
+
+
+def test_a_late_booking_changes_only_the_run_that_takes_it(tmp_path: Path) -> None:
+    """The runs that do not take the late booking keep their stops and times."""
+    plan = solved_day(tmp_path, seed=12, journeys=80, vehicles=10, seconds=6)
+    header = (tmp_path / "day" / "bookings.csv").read_text(encoding="utf-8").splitlines()[0]
+    first = rows(tmp_path / "day" / "bookings.csv")[0]
+    late = {**first, "journey_id": "LATE1", "patient_id": "PLATE", "return_of": "",
+            "appointment_time": "14:30", "ready_time": ""}
+    (tmp_path / "late.csv").write_text(
+        header + "\n" + ",".join(f'"{late.get(c, "")}"' for c in header.split(",")) + "\n",
+        encoding="utf-8")
+    result = CliRunner().invoke(main, ["replan", "--plan", str(plan), "--now", "09:00",
+                                       "--add", str(tmp_path / "late.csv"), "--out",
+                                       str(tmp_path / "again"), "--time-limit", "6"])
+    assert result.exit_code == 0, result.output
+    changed = {r["vehicle_id"] for r in rows(tmp_path / "again" / "changes.csv")}
+    taken = {r["vehicle_id"] for r in rows(tmp_path / "again" / "rosters.csv")
+             if r["journey_id"] == "LATE1"}
+    assert changed <= taken, (changed, taken)
