@@ -324,6 +324,13 @@ def _unchanged_kept(old: Plan, plan: Plan, now_min: int, vehicle_off: Sequence[s
     retimed 72 stops of seed 12's day over three calls, pickups by up to 73 minutes, and
     listed 20 crews to phone (docs/benchmarks.md).
     """
+    def roads(search: Mapping[str, object]) -> tuple[object, bool]:
+        return search.get("travel"), bool(search.get("travel_warning"))
+
+    if roads(old.search) != roads(plan.search):
+        # Timed on other roads (the road server down for one of them): the old times may
+        # not be drivable on these.
+        return plan
     before = {r.vehicle.vehicle_id: r for r in old.rosters}
     off = set(vehicle_off)
     planned = {j.journey_id for j in plan.planned}
