@@ -24,7 +24,15 @@ import click  # noqa: E402
 
 from pts_optimiser.domain.config import Config, load_config  # noqa: E402
 from pts_optimiser.domain.diagnostics import Finding, InputError, Severity  # noqa: E402
-from pts_optimiser.domain.exits import ExitCode, PtsError, Terminated, UsageError  # noqa: E402
+from pts_optimiser.domain.exits import (  # noqa: E402
+    ExitCode,
+    PtsError,
+    Terminated,
+    UsageError,
+    ask_stop,
+    clear_stop,
+    in_search,
+)
 from pts_optimiser.domain.plan import Plan  # noqa: E402
 from pts_optimiser.domain.problem import Problem  # noqa: E402
 from pts_optimiser.io.parse import Inputs, read_problem  # noqa: E402
@@ -99,23 +107,34 @@ def _os_error_line(exc: OSError, writing: bool) -> str:
 
 @contextmanager
 def _sigterm_stops() -> Iterator[None]:
-    """While a command runs, SIGTERM stops it as Ctrl-C does (`Terminated`), then as before.
+    """While a command runs, SIGTERM stops it as Ctrl-C does (`Terminated`).
 
-    Only in the main thread, where Python runs signal handlers. A server that installs
-    its own (uvicorn, for `pts serve`) replaces this one while it runs.
+    While OR-Tools searches in this process, which would lose the exception, the stop is
+    only noted (`exits.ask_stop`): the search ends at its next check and raises it. Only
+    in the main thread, where Python runs signal handlers; a server that installs its own
+    (uvicorn, for `pts serve`) replaces these while it runs. Once the
+    command has ended, a `pts` process ignores both: its outcome is decided and said, and
+    a signal in its last moments of teardown made a plan written and said exit 143 with no
+    word (until the thirty-fifth stop). In a process that goes on (a test), the handlers
+    before are put back.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
-    def stop(_signum: int, _frame: object) -> NoReturn:
-        raise Terminated
+    def stop(signum: int, _frame: object) -> None:
+        stopped = Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+        ask_stop(stopped)
+        if not in_search():  # else the search ends at its next check, and raises it
+            raise stopped
 
-    before = signal.signal(signal.SIGTERM, stop)
+    before = {number: signal.signal(number, stop) for number in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, before)
+        for number, handler in before.items():
+            signal.signal(number, signal.SIG_IGN if _AS_PROCESS[0] else handler)
+        clear_stop()
 
 
 def _guarded(command: F) -> F:
@@ -644,16 +663,18 @@ def _read_plan_folder(plan_dir: Path) -> Plan:
 
     inputs = _plan_inputs(plan_dir)
     problem, _, _ = _load(inputs, plan_service_date(plan_dir))
-    return _checked_plan(problem, plan_dir, "rebuilt")
+    return _checked_plan(problem, plan_dir, "rebuilt")[0]
 
 
-def _checked_plan(problem: Problem, plan_dir: Path, doing: str) -> Plan:
+def _checked_plan(problem: Problem, plan_dir: Path, doing: str) -> tuple[Plan, frozenset[str]]:
     """The plan in a folder whose files the independent checker finds whole; else exit 3.
 
     Views drawn from a plan folder edited by hand showed a crew a drop-off before its
     pickup, a journey on two runs, or none (until the thirty-fifth stop: exit 0, or an
     internal error), and a re-plan would have started from it. A plan whose runs are
-    whole but break a service rule (`checker.STRUCTURE_RULES`) is drawn and re-planned.
+    whole but break a service rule (`checker.STRUCTURE_RULES`) is drawn and re-planned;
+    the vehicles whose runs break one come back beside it (a re-plan keeps no such run as
+    it was).
     """
     from collections import Counter
 
@@ -661,7 +682,8 @@ def _checked_plan(problem: Problem, plan_dir: Path, doing: str) -> Plan:
     from pts_optimiser.domain.exits import PlanRejectedError
     from pts_optimiser.io.planfolder import read_plan
 
-    damaged = check_plan(problem, plan_dir).damaged
+    checked = check_plan(problem, plan_dir)
+    damaged = checked.damaged
     if damaged:
         broken = Counter(v.rule for v in damaged)
         raise PlanRejectedError(
@@ -670,7 +692,8 @@ def _checked_plan(problem: Problem, plan_dir: Path, doing: str) -> Plan:
             [*(f"{rule}: {count}" for rule, count in sorted(broken.items())),
              f"pts check --out {plan_dir} lists them; plan the day again (pts solve, or pts "
              "replan from its last good plan): plan files are not for editing by hand"])
-    return read_plan(problem, plan_dir)
+    return read_plan(problem, plan_dir), frozenset(v.vehicle_id for v in checked.violations
+                                                   if v.vehicle_id)
 
 
 def _rebuild(plan_dir: Path, views: tuple[str, ...]) -> None:
@@ -796,7 +819,7 @@ def replan(plan_dir: Path, now: str, add: Path | None, cancel: str | None,
     from pts_optimiser.io.planfolder import plan_service_date
     from pts_optimiser.io.tables import read_table
     from pts_optimiser.services.publish import write_plan
-    from pts_optimiser.services.replan import CHANGE_COLUMNS, merged_bookings
+    from pts_optimiser.services.replan import CHANGE_COLUMNS, merged_bookings, onward_unplanned
     from pts_optimiser.services.replan import replan as replan_day
     from pts_optimiser.views.writers import writing_time_s
 
@@ -807,7 +830,7 @@ def replan(plan_dir: Path, now: str, add: Path | None, cancel: str | None,
     config = load_config(inputs.config)
     day = plan_service_date(plan_dir)  # the bookings may hold several days
     old_problem, _ = read_problem(inputs, config, day)
-    old = _checked_plan(old_problem, plan_dir, "re-planned")
+    old, broken_runs = _checked_plan(old_problem, plan_dir, "re-planned")
     # The late bookings read once: what is checked is what is merged.
     late = Inputs(add, inputs.fleet, inputs.sites).hold() if add is not None else None
     if late is not None:  # located errors name the late-bookings file itself; a late
@@ -822,7 +845,8 @@ def replan(plan_dir: Path, now: str, add: Path | None, cancel: str | None,
     searching = _searching(time_limit, started, writing_time_s(journeys) + 1, old_problem,
                            "re-plan", journeys)
     result = replan_day(old, merged, now_min, _ids(cancel), _ids(vehicle_off),
-                        SolveOptions(time_limit_s=searching.at_least(1.0)), searching)
+                        SolveOptions(time_limit_s=searching.at_least(1.0)), searching,
+                        broken_runs)
     changes = [vars(c) for c in result.changes]
     write_plan(result.plan, out, Inputs(out / "bookings.csv", inputs.fleet, inputs.sites,
                                         inputs.config), with_maps=True,
@@ -859,7 +883,8 @@ def replan(plan_dir: Path, now: str, add: Path | None, cancel: str | None,
     left_there = sorted({j.journey_id for j in result.plan.problem.journeys
                          if j.return_of in planned_ids
                          and j.journey_id not in planned_ids | cancelled_ids}
-                        | set(result.left_at_sites))
+                        | set(result.left_at_sites)
+                        | onward_unplanned(result.plan, cancelled_ids))
     if left_there:
         # Written, but somebody must act today: a patient taken there has no way back.
         click.echo(f"alert: {len(left_there)} patient(s) taken somewhere have no ride back "

@@ -6,7 +6,8 @@ a plan from a plan that should wake somebody, from a plan that was not written a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from enum import IntEnum
 
 
@@ -34,6 +35,52 @@ class Terminated(KeyboardInterrupt):
     sweep's finished runs kept) does the same for it. Until 2026-12-07 SIGTERM killed the
     command where it stood: no line said why, and staged folders were left behind.
     """
+
+
+_ASKED: list[KeyboardInterrupt] = []  # a stop asked for, and not yet acted on
+
+
+def ask_stop(stop: KeyboardInterrupt) -> None:
+    """Note a stop the user asked for (Ctrl-C, SIGTERM), as its signal handler raises it.
+
+    An exception a handler raises while OR-Tools searches in this process is lost in the
+    callback it lands in, and the search ran on to its end, wrote its plan and exited 0
+    (a re-plan, or `--strategy single`, until the thirty-fifth stop): the search's own
+    limit looks here, and its caller raises what it finds.
+    """
+    _ASKED[:] = [stop]
+
+
+_SEARCHING = [0]  # searches running in this process, which must not be raised into
+
+
+@contextmanager
+def searching() -> Iterator[None]:
+    """While OR-Tools searches in this process: a stop is noted, not raised into it.
+
+    Raised inside one of its callbacks, the exception was lost and the search ran to its
+    time limit; noted, the search's limit ends it at its next check.
+    """
+    _SEARCHING[0] += 1
+    try:
+        yield
+    finally:
+        _SEARCHING[0] -= 1
+
+
+def in_search() -> bool:
+    """True while a search runs in this process (`searching`)."""
+    return _SEARCHING[0] > 0
+
+
+def stop_asked() -> KeyboardInterrupt | None:
+    """The stop asked for, if any."""
+    return _ASKED[0] if _ASKED else None
+
+
+def clear_stop() -> None:
+    """Forget a stop acted on: a command run again in the same process starts afresh."""
+    _ASKED.clear()
 
 
 class PtsError(Exception):

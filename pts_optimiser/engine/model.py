@@ -8,6 +8,7 @@ model is built the way it is (both ride-time encodings, break visits, pruned veh
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -17,6 +18,8 @@ import numpy as np
 from numpy.typing import NDArray
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 from ortools.util import optional_boolean_pb2
+
+from pts_optimiser.domain.exits import searching, stop_asked
 
 DAY_MIN = 24 * 60
 RETIME_MIN_S = 1.0  # least time given to timing routes found elsewhere
@@ -275,8 +278,11 @@ def _solve_routing(data: RoutingInput, settings: SearchSettings,
     if timings is not None:
         timings["model_s"] = model_s
     stop = _early_stop(model, progress, started, settings.stop_after_s)
-    solution = _search(model, params, initial_routes, warm_only)
+    with searching():
+        solution = _search(model, params, initial_routes, warm_only)
     del stop  # kept alive until the search returned
+    if (asked := stop_asked()) is not None:  # Ctrl-C or SIGTERM, lost inside the search
+        raise asked
     # A construction cut off by the time limit still returns an assignment, with every
     # node left out and status "partial_success": that is no plan (a 750-journey day's
     # search told 3 s gave one, and the day was written with nothing planned).
@@ -492,13 +498,15 @@ def _report_progress(model: _Built, data: RoutingInput, progress: _Progress) -> 
 
 def _early_stop(model: _Built, progress: _Progress, started: float,
                 stop_after_s: float | None) -> object:
-    """A limit stopping the search `stop_after_s` after `started`, once it has a plan."""
-    if stop_after_s is None:
-        return None
-    stop_at = started + stop_after_s
+    """A limit stopping the search `stop_after_s` after `started`, once it has a plan.
+
+    It also stops the search at once when the user asked for a stop (`stop_asked`).
+    """
+    stop_at = math.inf if stop_after_s is None else started + stop_after_s
 
     def stop() -> bool:  # checked by the search between moves
-        return progress.solutions > 0 and time.monotonic() >= stop_at
+        return stop_asked() is not None or (progress.solutions > 0
+                                            and time.monotonic() >= stop_at)
 
     limit = model.routing.solver().CustomLimit(stop)
     model.routing.AddSearchMonitor(limit)

@@ -36,10 +36,21 @@ def search_pools(stack: ExitStack, count: int, relay: Relay | None = None
     """
     context = multiprocessing.get_context(start_method())
     reports = None if relay is None else relay.queue
-    return [stack.enter_context(ProcessPoolExecutor(1, mp_context=context,
-                                                    initializer=_start_search,
-                                                    initargs=(os.getpid(), reports)))
-            for _ in range(count)]
+    pools = [stack.enter_context(ProcessPoolExecutor(1, mp_context=context,
+                                                     initializer=_start_search,
+                                                     initargs=(os.getpid(), reports)))
+             for _ in range(count)]
+
+    def end_on_error(failed: type[BaseException] | None, *_details: object) -> None:
+        # Closing a pool waits for its search: stopped by the user, or failing, the
+        # command would wait out the search's time limit first.
+        if failed is not None:
+            for pool in pools:
+                for process in list((pool._processes or {}).values()):  # no public way
+                    process.kill()
+
+    stack.push(end_on_error)
+    return pools
 
 
 class Relay:
@@ -124,11 +135,13 @@ def end_with(parent: int) -> None:
     the parent's id is the backstop elsewhere (and while OR-Tools holds the interpreter it
     waits, but the kernel's signal does not).
 
-    A forked search inherits the command's SIGTERM handler (`cli._sigterm_stops`): it is
-    put back to the default, so a SIGTERM sent to the whole group ends the search quietly
-    and the command alone says why.
+    A forked search inherits the command's SIGTERM and Ctrl-C handlers
+    (`cli._sigterm_stops`): both are put back to the default, ending the process, so a
+    signal sent to the whole group ends the search at once, quietly (inside OR-Tools a
+    Ctrl-C was lost and the search ran on), and the command alone says why.
     """
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     if sys.platform.startswith("linux"):
         try:
             libc = ctypes.CDLL(None, use_errno=True)

@@ -8,7 +8,7 @@ changed and how.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -312,14 +312,33 @@ def _rest(roster: Roster, begin: VehicleStart | None) -> list[tuple[Event, str, 
             for s in stops if s.event in (Event.PICKUP, Event.DROPOFF, Event.BREAK)]
 
 
-def _unchanged_kept(old: Plan, plan: Plan, now_min: int, vehicle_off: Sequence[str]) -> Plan:
+def onward_unplanned(plan: Plan, skip: Collection[str] = ()) -> set[str]:
+    """Unplanned journeys on from where a planned journey of the same patient leaves them.
+
+    A patient a vehicle off the road left at a site has an onward journey that names no
+    outward one (its return is the outward's own): a re-plan of that re-plan, where the
+    onward journey still had no crew, said nothing of them until the thirty-fifth stop.
+    `skip`: journeys not to count (cancelled ones: the coordinator's decision).
+    """
+    planned = {j.journey_id for j in plan.planned}
+    dropped_at = {(j.patient_id, j.dropoff.lat, j.dropoff.lon) for j in plan.planned}
+    return {j.journey_id for j in plan.problem.journeys
+            if j.journey_id not in planned and j.journey_id not in skip
+            and (j.patient_id, j.pickup.lat, j.pickup.lon) in dropped_at
+            and any(k.patient_id == j.patient_id and k.dropoff_window.earliest_min
+                    <= j.pickup_window.latest_min for k in plan.planned
+                    if (k.dropoff.lat, k.dropoff.lon) == (j.pickup.lat, j.pickup.lon))}
+
+
+def _unchanged_kept(old: Plan, plan: Plan, now_min: int, changed: Collection[str]) -> Plan:
     """What nothing changed keeps the old plan's stops and times: nobody phoned for nothing.
 
     A re-plan carrying the same journeys as the old plan keeps the old runs whole (the
     search may have moved journeys between crews for a few km); otherwise each run
     carrying the same journeys as before keeps its old stops, order, times and break (the
     search may have reordered it for a km or two). The old runs kept every rule and nothing
-    on them changed, so they still do.
+    on them changed, so they still do: none of the `changed` vehicles' (taken off the
+    road, or whose old runs break a rule) is kept.
     Until the thirty-fifth stop the search's own timing stood: a re-plan with nothing new
     retimed 72 stops of seed 12's day over three calls, pickups by up to 73 minutes, and
     listed 20 crews to phone (docs/benchmarks.md).
@@ -332,7 +351,7 @@ def _unchanged_kept(old: Plan, plan: Plan, now_min: int, vehicle_off: Sequence[s
         # not be drivable on these.
         return plan
     before = {r.vehicle.vehicle_id: r for r in old.rosters}
-    off = set(vehicle_off)
+    off = set(changed)
     planned = {j.journey_id for j in plan.planned}
     if not off and planned == {j.journey_id for j in old.planned} \
             and all(r.vehicle.vehicle_id in before for r in plan.rosters if r.used):
@@ -496,7 +515,7 @@ def _ends(end: str, site: Site) -> dict[str, str]:
 
 def replan(old: Plan, merged: Table, now_min: int, cancel: Sequence[str],
            vehicle_off: Sequence[str], options: SolveOptions,
-           deadline: Deadline | None = None) -> Replanned:
+           deadline: Deadline | None = None, broken_runs: Collection[str] = ()) -> Replanned:
     """Plan the rest of the old plan's day from `now_min`, with `merged` as its bookings.
 
     `merged` is the day's bookings with any late ones (merged_bookings). Patients aboard a
@@ -504,6 +523,8 @@ def replan(old: Plan, merged: Table, now_min: int, cancel: Sequence[str],
     was made for come back in `Replanned.bookings`. Raises StrandedError, and nothing
     should be written, when a patient aboard cannot be taken off their vehicle within the
     rules. `deadline`: when the plan must be ready (default: `options.time_limit_s` from now).
+    `broken_runs`: the vehicles whose old runs break a rule (the checker's), none of which
+    is kept as it was.
     """
     deadline = deadline or Deadline.within(options.time_limit_s)
     problem = merged_problem(old.problem, merged)
@@ -572,7 +593,7 @@ def replan(old: Plan, merged: Table, now_min: int, cancel: Sequence[str],
             "rules from the re-plan at " + format_clock(now_min) + ": nothing written",
             [*stranded, "send a crew to them, or re-plan with another --now or "
              "[replan] off_road_drop"])
-    plan = _unchanged_kept(old, plan, now_min, vehicle_off)
+    plan = _unchanged_kept(old, plan, now_min, {*vehicle_off, *broken_runs})
     plan = _with_journeys(plan, {j.journey_id: j for j in problem.journeys})
     plan = replace(plan, problem=replace(problem, vehicles=today.vehicles),
                    unassigned=plan.unassigned + tuple(cancelled.gone))

@@ -834,3 +834,64 @@ def test_a_late_booking_changes_only_the_run_that_takes_it(tmp_path: Path) -> No
     taken = {r["vehicle_id"] for r in rows(tmp_path / "again" / "rosters.csv")
              if r["journey_id"] == "LATE1"}
     assert changed <= taken, (changed, taken)
+
+
+def test_a_run_that_breaks_a_rule_is_mended_not_kept(tmp_path: Path) -> None:
+    """A plan whose run drops a patient past their window: the re-plan retimes that run.
+
+    Until the thirty-fifth stop a run carrying the same journeys was put back as it was,
+    broken, and the re-plan failed its own check (exit 3, "a fault of ours").
+    """
+    plan = solved_day(tmp_path, seed=12, journeys=80, vehicles=10, seconds=6)
+    table = rows(plan / "rosters.csv")
+    last = max((i for i, r in enumerate(table) if r["event"] == "dropoff"
+                and table[i + 1]["event"] == "end" and r["service_start"] > "12:00"),
+               key=lambda i: table[i]["service_start"])
+    late = minutes(table[last]["departure"]) + 90
+    for key, at in (("arrival", late), ("service_start", late), ("departure", late + 5)):
+        table[last][key] = format_clock(at)
+    for key in ("arrival", "service_start", "departure"):
+        table[last + 1][key] = format_clock(late + 30)
+    with (plan / "rosters.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(table[0]))
+        writer.writeheader()
+        writer.writerows(table)
+    broken = CliRunner().invoke(main, ["check", "--out", str(plan)])
+    assert broken.exit_code == 3 and "dropoff_window" in broken.output, broken.output
+    result = CliRunner().invoke(main, ["replan", "--plan", str(plan), "--now", "09:00",
+                                       "--out", str(tmp_path / "mended"), "--time-limit", "6"])
+    assert result.exit_code == 0, result.output
+    checked = CliRunner().invoke(main, ["check", "--out", str(tmp_path / "mended")])
+    assert checked.exit_code == 0, checked.output
+
+
+def test_a_patient_left_at_a_site_is_named_by_every_later_replan(tmp_path: Path) -> None:
+    """J1 took the patient to Royal Derby; J1-ON, on from there, names no outward journey.
+
+    With J1 made and J1-ON without a crew, `onward_unplanned` names J1-ON: until the
+    thirty-fifth stop only the re-plan that left the patient there alerted, and a re-plan
+    of it said nothing.
+    """
+    from pts_optimiser.domain.plan import Event, Plan, Roster, Stop
+    from pts_optimiser.services.replan import onward_unplanned
+
+    problem, _ = read_problem(write_day(tmp_path, [
+        booking("J1", patient_id="P1", appointment_time="09:00"),
+        booking("J1-ON", patient_id="P1", pickup_site="RDH", pickup_lat="", pickup_lon="",
+                dropoff_site="ILK", appointment_time="11:00"),
+        booking("J2", patient_id="P2", appointment_time="09:00")],
+        [vehicle("CAR1")]), load_config())
+    journeys = {j.journey_id: j for j in problem.journeys}
+
+    def stop(event: Event, journey_id: str, at: int) -> Stop:
+        journey = journeys[journey_id]
+        place = journey.pickup if event is Event.PICKUP else journey.dropoff
+        return Stop(event, place.lat, place.lon, "", at, at, at + 3, 0, journey=journey)
+
+    roster = Roster(problem.vehicles[0], (stop(Event.PICKUP, "J1", 500),
+                                          stop(Event.DROPOFF, "J1", 530),
+                                          stop(Event.PICKUP, "J2", 560),
+                                          stop(Event.DROPOFF, "J2", 600)))
+    plan = Plan(problem, (roster,), (), 0.0)
+    assert onward_unplanned(plan) == {"J1-ON"}
+    assert onward_unplanned(plan, skip={"J1-ON"}) == set()
