@@ -719,6 +719,11 @@ def check_week_out(out: Path, days: Iterable[str], compare: bool) -> None:
                 foreign.append(name)
         if (out / WEEK_JSON).is_file() and not _ours(out / WEEK_JSON):
             foreign.append(WEEK_JSON)
+        # Replaced only beside a week.json of ours (written first): a week.html alone was
+        # someone's own page, replaced until the thirty-fifth stop.
+        if (out / WEEK_HTML).is_file() and not ((out / WEEK_JSON).is_file()
+                                                 and _ours(out / WEEK_JSON)):
+            foreign.append(WEEK_HTML)
         alone = out / ALONE
         if alone.is_symlink() or (alone.exists() and not alone.is_dir()) or (
                 alone.is_dir() and any(not _DAY_FOLDER.match(n) and not _OURS_HIDDEN.match(n)
@@ -726,6 +731,10 @@ def check_week_out(out: Path, days: Iterable[str], compare: bool) -> None:
             foreign.append(ALONE)
         if foreign:
             raise refuse(f"holds files pts did not write ({', '.join(foreign[:5])})")
+    # Every day alone/ holds: a run without --compare removes them all (until the
+    # thirty-fifth stop, with someone's notes in one of them).
+    alone_days = (sorted(p.name for p in (out / ALONE).iterdir() if _DAY_FOLDER.match(p.name))
+                  if (out / ALONE).is_dir() and not (out / ALONE).is_symlink() else [])
     for day in days:
         for folder in (out / day, *((out / ALONE / day,) if compare else ())):
             try:
@@ -733,6 +742,32 @@ def check_week_out(out: Path, days: Iterable[str], compare: bool) -> None:
             except OutputError as exc:  # the day's folder name is the week's, not a choice
                 raise refuse(f"has a day's folder {folder.relative_to(out)} that pts cannot "
                              f"replace: {exc.message}") from None
+    for day in alone_days:
+        try:
+            check_target(out / ALONE / day, keep_previous=previous_of(out / ALONE / day))
+        except OutputError as exc:
+            raise refuse(f"has a day's folder {ALONE}/{day} that pts cannot replace: "
+                         f"{exc.message}") from None
+
+
+def _remove_alone(alone: Path) -> None:
+    """Last run's days alone, each looked at again: only plan folders of ours go.
+
+    Anything put there while the week was planned stays, and so does `alone/` around it.
+    """
+    from pts_optimiser.io.planfolder import check_target, previous_of
+
+    for folder in sorted(alone.iterdir()):
+        if not _OURS_HIDDEN.match(folder.name):  # a dead run's staging: ours by its name
+            if not _DAY_FOLDER.match(folder.name):
+                continue
+            try:
+                check_target(folder, keep_previous=previous_of(folder))
+            except OutputError:
+                continue
+        shutil.rmtree(folder, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        alone.rmdir()
 
 
 def _ours(path: Path) -> bool:
@@ -837,6 +872,6 @@ def run_week(inputs: Inputs, config: Config, out: Path, time_limit_s: float, sta
             temporary.unlink(missing_ok=True)
     if not compare and (out / ALONE).is_dir():
         # Last run's days alone are not this week's: its report no longer speaks of them.
-        shutil.rmtree(out / ALONE)
+        _remove_alone(out / ALONE)
     return WeekOutcome(figures, warnings, week.plans)
 

@@ -801,7 +801,8 @@ def test_the_week_keeps_back_one_solves_overrun_and_each_days_writing() -> None:
 
 
 @pytest.mark.parametrize("setup", ["bookings folder", "foreign week.json", "week.html a folder",
-                                   "foreign file in alone"])
+                                   "foreign file in alone", "foreign file in a day alone",
+                                   "week.html alone"])
 def test_an_out_folder_not_a_weeks_is_refused_before_planning(
         planned: tuple[Path, list[str]], tmp_path: Path, setup: str) -> None:
     """--out must be new, empty or a week's folder pts wrote: exit 6, nothing touched.
@@ -822,6 +823,16 @@ def test_an_out_folder_not_a_weeks_is_refused_before_planning(
         elif setup == "week.html a folder":
             (out / "week.html").unlink()
             (out / "week.html").mkdir()
+        elif setup == "foreign file in a day alone":  # removed with alone/ until 35th stop
+            day = next(p for p in (out / "alone").iterdir())
+            (day / "my-notes.txt").write_text("mine\n")
+        elif setup == "week.html alone":  # someone's own page, replaced until 35th stop
+            for path in out.iterdir():
+                if path.is_dir():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
+            (out / "week.html").write_text("<html>my own week rota</html>\n")
         else:
             (out / "alone" / "notes.txt").write_text("mine\n")
     before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
