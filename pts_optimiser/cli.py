@@ -778,7 +778,10 @@ def nightly(inbox: Path, outbox: Path, service_date: str | None, time_limit: str
         seconds = float(time_limit)
     except ValueError:
         seconds = math.nan
-    sys.exit(run_nightly(inbox, outbox, service_date or tomorrow(), seconds, started))
+    # An empty --date is a mistake, not tomorrow (until the thirty-fifth stop it planned
+    # tomorrow without a word).
+    day = tomorrow() if service_date is None else service_date
+    sys.exit(run_nightly(inbox, outbox, day, seconds, started))
 
 
 def _clock_option(_ctx: click.Context, param: click.Parameter, value: str) -> str:

@@ -74,6 +74,9 @@ def file_bytes(path: Path) -> bytes:
     """A CSV file's content, read once; `InputError` names what keeps it from being read."""
     name = str(path)
     if not path.is_file():
+        if path.exists() and not path.is_dir():  # reading a pipe would wait for a writer
+            raise InputError([error(Code.UNREADABLE_FILE, name, "is not a regular file (a "
+                                    "pipe, socket or device)", "give the CSV file itself")])
         raise InputError([error(Code.FILE_NOT_FOUND, name, "no such file",
                                 "check the path; give the CSV file itself, not its folder")])
     try:

@@ -170,8 +170,11 @@ def _modes(policy: Config | InputError | OSError) -> tuple[int, int]:
 def run_nightly(inbox: Path, outbox: Path, day: str, time_limit_s: float,
                 started: float) -> int:
     """Plan `day` from the inbox into the outbox; returns the exit code (ExitCode)."""
-    head = f"nightly {day}"
     refused = _refused_options(day, time_limit_s)
+    # A --date that is no date is shown quoted and cut short: one with a newline wrote a
+    # second line of its own, which could read as a night's outcome (until the 35th stop).
+    head = f"nightly {day[:40]!r}" if refused and refused.startswith("--date") \
+        else f"nightly {day}"
     if refused and not outbox.is_dir():  # no outbox made for a night that plans nothing
         _say(f"{head}: bad input: {refused}; nothing done [exit {ExitCode.BAD_INPUT}]")
         return ExitCode.BAD_INPUT
@@ -194,8 +197,9 @@ def run_nightly(inbox: Path, outbox: Path, day: str, time_limit_s: float,
         if refused:
             # In the log too (until 2026-12-07 only on stderr, and a bad --time-limit
             # only as click's usage message): whoever reads the log sees the night
-            # that planned nothing.
-            Log(stream).event("result", outcome=f"bad input: {refused}; nothing done",
+            # that planned nothing. A `refused` event, not a `result`: it holds no lock,
+            # and a night running now must not seem to have ended with it.
+            Log(stream).event("refused", reason=f"bad input: {refused}; nothing done",
                               exit_code=int(ExitCode.BAD_INPUT))
             _say(f"{head}: bad input: {refused}; nothing done [exit {ExitCode.BAD_INPUT}]")
             return ExitCode.BAD_INPUT

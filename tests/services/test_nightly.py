@@ -319,7 +319,7 @@ def test_bad_date_exits_2(tmp_path: Path, given: str) -> None:
     result = CliRunner().invoke(main, ["nightly", "--inbox", str(_inbox(tmp_path)), "--outbox",
                                        str(outbox), "--date", given])
     assert result.exit_code == 2
-    assert _last_line(result).startswith(f"nightly {given}: bad input: --date ")
+    assert _last_line(result).startswith(f"nightly {given!r}: bad input: --date ")
     assert _last_line(result).endswith("[exit 2]")  # the outcome line, not click's usage
     assert not outbox.exists()
 
@@ -656,8 +656,9 @@ def test_bad_time_limit_is_the_nights_outcome_and_logged(tmp_path: Path, given: 
     assert _last_line(result).startswith(f"nightly {DATE}: bad input: {said}")
     assert _last_line(result).endswith("nothing done [exit 2]")
     event = _log(outbox)[-1]
-    assert event["event"] == "result" and event["exit_code"] == 2
-    assert said in str(event["outcome"])
+    # `refused`, not `result`: it holds no lock, and a night running now has not ended.
+    assert event["event"] == "refused" and event["exit_code"] == 2
+    assert said in str(event["reason"])
     assert [p.name for p in outbox.iterdir()] == [LOG_NAME]
 
 
@@ -667,7 +668,34 @@ def test_bad_date_is_logged_where_the_outbox_is(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["nightly", "--inbox", str(_inbox(tmp_path)), "--outbox",
                                        str(outbox), "--date", "2026-02-30"])
     assert result.exit_code == 2
-    assert str(_log(outbox)[-1]["outcome"]).startswith("bad input: --date ")
+    assert str(_log(outbox)[-1]["reason"]).startswith("bad input: --date ")
+
+
+@pytest.mark.parametrize("given", ["", "2026-12-01\nnightly 2026-12-01: planned [exit 0]",
+                                   "9" * 3000])
+def test_a_date_that_is_no_date_is_one_short_line(tmp_path: Path, given: str) -> None:
+    """Empty is not tomorrow; a newline cannot write a line of its own; a long one is cut.
+
+    Until the thirty-fifth stop "" planned tomorrow without a word, a newline forged a
+    second outcome line, and 3,000 characters made a 3,122-character line.
+    """
+    result = CliRunner().invoke(main, ["nightly", "--inbox", str(_inbox(tmp_path)), "--outbox",
+                                       str(tmp_path / "outbox"), "--date", given])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and len(lines[0]) < 200, lines
+    assert lines[0].endswith("nothing done [exit 2]")
+
+
+def test_an_inbox_policy_that_is_a_pipe_is_bad_input_at_once(tmp_path: Path) -> None:
+    """A config.toml that is a FIFO: reading it would wait for a writer, past the limit."""
+    inbox = _inbox(tmp_path)
+    os.mkfifo(inbox / "config.toml")
+    started = time.monotonic()
+    result = _run(inbox, tmp_path / "outbox")
+    assert result.exit_code == 2, result.output
+    assert time.monotonic() - started < 5
+    assert "not a regular file" in result.stderr
 
 
 def test_sigterm_stops_the_night_with_its_line_and_result(tmp_path: Path,
