@@ -1089,7 +1089,7 @@ _input_file = click.Path(path_type=Path, dir_okay=False, exists=True)
               help="a fleet file (fleet.csv's columns); give it once a fleet variant")
 @click.option("--configs", "configs", type=_input_file, multiple=True,
               help="a policy TOML; give it once a policy (default: the default policy only)")
-@click.option("--seeds", "seeds", type=int, multiple=True,
+@click.option("--seeds", "seeds", type=click.IntRange(0, 2**32 - 1), multiple=True,
               help="a search seed; give it once a seed (default: 0 only)")
 @click.option("--out", type=_out, required=True,
               help="the sweep's folder: results/, sweep.csv, sweep.html (and runs/)")

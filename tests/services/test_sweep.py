@@ -98,6 +98,15 @@ def _check_kept(out: Path, row: dict[str, str]) -> None:
                               int(row["patients_left_behind"]))
 
 
+def test_a_negative_seed_is_bad_usage_before_anything_runs(tiny: Path) -> None:
+    """Until the thirty-fifth stop every task failed at run time (exit 1, "ours")."""
+    result = CliRunner().invoke(main, ["sweep", "--days", str(tiny / "day"), "--fleets",
+                                       str(tiny / "six.csv"), "--seeds", "-5", "--out",
+                                       str(tiny / "neg")])
+    assert result.exit_code == 2, result.output
+    assert not (tiny / "neg").exists()
+
+
 def test_local_sweep_rows_checked_plans_safe_page_and_resume(tiny: Path) -> None:
     """A local cluster runs 2 fleets x 2 seeds; kept plans pass the checker; a rerun re-uses."""
     out = tiny / "out"
@@ -113,6 +122,9 @@ def test_local_sweep_rows_checked_plans_safe_page_and_resume(tiny: Path) -> None
         assert row["violations"] == "0" and len(row["task"]) == 24
         assert len(row["fleet_sha256"]) == 64 and row["worker"].startswith("tcp://127.0.0.1")
         _check_kept(out, row)
+    # Kept plans are private, their inner folders too (the umask's 0755 until 35th stop).
+    kept = [p for p in (out / "runs").rglob("*") if not p.is_symlink()]
+    assert kept and all(p.stat().st_mode & 0o077 == 0 for p in kept)
     # The formula-like fleet name is text in the table, and escaped on the page.
     assert {r["fleet"] for r in rows} == {"six", "'=cmd()<i>four"}
     page = (out / "sweep.html").read_text(encoding="utf-8")

@@ -216,6 +216,11 @@ def _save(out: Path, task: Task, outcome: dict[str, Any]) -> dict[str, object]:
         folder.mkdir(mode=0o700)
         with tarfile.open(fileobj=io.BytesIO(plan_tar), mode="r:gz") as archive:
             archive.extractall(folder, filter="data")
+        # The plan's own modes: the folders extraction makes took the umask's (0755 under
+        # 022) until the thirty-fifth stop.
+        for path in folder.rglob("*"):
+            if not path.is_symlink():
+                path.chmod(0o700 if path.is_dir() else 0o600)
     # Written last: a row in results/ means the task and its kept plan are complete.
     write_text(out / RESULTS / f"{task.key}.json", row_json(row))
     return row
