@@ -66,19 +66,29 @@ class Relay:
         self.queue: Any = multiprocessing.get_context(start_method()).Queue()
         self.progress = progress
         self.started = time.monotonic()
-        self.most = -1
+        self.most, self.objective, self.told = -1, 0, 0.0
         stack.callback(self._close)
 
     def drain(self) -> None:
-        """Pass on what has come: a count no lower than the most any search has planned."""
+        """Pass on what has come: a count no lower than the most any search has planned.
+
+        Told again each second while the searches find nothing better, so a log that
+        keeps one event in ten seconds has one every ten (it had gaps of 24 s).
+        """
         while True:
             try:
                 planned, objective = self.queue.get_nowait()
             except Exception:  # queue.Empty; or broken under a killed child
-                return
+                break
             if planned >= self.most:
-                self.most = planned
-                self.progress(planned, objective, time.monotonic() - self.started)
+                self.most, self.objective = planned, objective
+                self._tell()
+        if self.most >= 0 and time.monotonic() - self.told >= REPORT_EVERY_S:
+            self._tell()
+
+    def _tell(self) -> None:
+        self.told = time.monotonic()
+        self.progress(self.most, self.objective, self.told - self.started)
 
     def _close(self) -> None:
         self.queue.close()
