@@ -58,7 +58,7 @@ from pts_optimiser.domain.diagnostics import (
     Severity,
     error,
 )
-from pts_optimiser.domain.exits import OutputError, PtsError, UsageError
+from pts_optimiser.domain.exits import OutputError, PlanRejectedError, PtsError, UsageError
 from pts_optimiser.domain.plan import Event, Plan
 from pts_optimiser.domain.problem import Journey, Place, Problem
 from pts_optimiser.io.parse import Inputs, parse_service_date, read_problem
@@ -162,10 +162,21 @@ def read_previous(folder: Path) -> list[Plan]:
         raise InputError([error(Code.FILE_NOT_FOUND, str(folder), "no plan folders named "
                                 "YYYY-MM-DD in it", "give the --out folder of last week's "
                                 "pts week")])
+    from pts_optimiser.check.checker import check_plan
+
     plans = []
     for day in days:
         inputs = plan_inputs(day)
         problem, _ = read_problem(inputs, load_config(inputs.config), plan_service_date(day))
+        # Files that are not a plan's runs (edited by hand) are refused, as a re-plan
+        # refuses them: read as they were until the thirty-fifth stop.
+        damaged = check_plan(problem, day).damaged
+        if damaged:
+            rules = ", ".join(sorted({v.rule for v in damaged}))
+            raise PlanRejectedError(
+                f"{day} (--previous) is not a plan's runs: {len(damaged)} violation(s) of the "
+                f"independent checker's rules ({rules})",
+                [f"pts check --out {day} lists them; give the folder pts week wrote, whole"])
         plans.append(read_plan(problem, day))
     return plans
 

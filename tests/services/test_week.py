@@ -284,6 +284,22 @@ def test_a_week_without_regulars_says_so(tmp_path: Path) -> None:
     assert "week: patients' days 2 of 2 fully served" in result.output
 
 
+def test_a_previous_week_edited_by_hand_is_refused(planned: tuple[Path, list[str]],
+                                                   tmp_path: Path) -> None:
+    """A day of last week whose rosters are not a plan's runs: exit 3, nothing planned."""
+    work, dates = planned
+    previous = tmp_path / "previous"
+    shutil.copytree(work / "out", previous)
+    rosters = previous / dates[1] / "rosters.csv"
+    text = rosters.read_text(encoding="utf-8")
+    rosters.write_text(text.replace(",pickup,", ",dropoff,", 1), encoding="utf-8")
+    result = CliRunner().invoke(main, _week_args(work, tmp_path / "out", "--previous",
+                                                 str(previous)))
+    assert result.exit_code == 3, result.output
+    assert f"{previous / dates[1]} (--previous) is not a plan's runs" in result.output
+    assert not (tmp_path / "out").exists()
+
+
 def test_previous_week_carries_crews_forward(planned: tuple[Path, list[str]],
                                              tmp_path: Path) -> None:
     """Next week, with --previous, most regular journeys ride with last week's crews."""
