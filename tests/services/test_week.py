@@ -771,6 +771,14 @@ def test_a_time_limit_too_short_for_the_days_is_refused_before_planning(
                       r"(\d+) s \(30 solves", result.output)
     assert found is not None, result.output
     assert 39 <= int(found[1]) <= 45, result.output  # 30 s of solves, 9 s of writing
+    # The parts named add up to the least given (they did not until the 35th stop).
+    parts = re.search(r"in (\d+) round\(s\) of at least ([\d.]+) s, (?:([\d.]+) s to start "
+                      r"the workers, )?(\d+) s to write and check the plans, (\d+) s spent "
+                      r"reading", result.output)
+    assert parts is not None, result.output
+    total = (int(parts[1]) * float(parts[2]) + float(parts[3] or 0) + int(parts[4])
+             + int(parts[5]))
+    assert abs(total - int(found[1])) <= 2, result.output
     assert "nothing was written" in result.output
     assert not out.exists()
 
