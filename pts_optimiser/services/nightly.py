@@ -172,12 +172,16 @@ def run_nightly(inbox: Path, outbox: Path, day: str, time_limit_s: float,
     """Plan `day` from the inbox into the outbox; returns the exit code (ExitCode)."""
     refused = _refused_options(day, time_limit_s)
     # A --date that is no date is shown quoted and cut short: one with a newline wrote a
-    # second line of its own, which could read as a night's outcome (until the 35th stop).
+    # second line of its own, which could read as a night's outcome (until the thirty-fifth stop).
     head = f"nightly {day[:40]!r}" if refused and refused.startswith("--date") \
         else f"nightly {day}"
-    if refused and not outbox.is_dir():  # no outbox made for a night that plans nothing
+
+    def refuse() -> int:
         _say(f"{head}: bad input: {refused}; nothing done [exit {ExitCode.BAD_INPUT}]")
         return ExitCode.BAD_INPUT
+
+    if refused and not outbox.is_dir():  # no outbox made for a night that plans nothing
+        return refuse()
     try:
         policy = _policy(inbox)
         folder_mode, file_mode = _modes(policy)
@@ -188,8 +192,7 @@ def run_nightly(inbox: Path, outbox: Path, day: str, time_limit_s: float,
         stream = os.fdopen(fd, "a", encoding="utf-8")
     except OSError as exc:
         if refused:  # the options' fault first: the outbox may be right for the right date
-            _say(f"{head}: bad input: {refused}; nothing done [exit {ExitCode.BAD_INPUT}]")
-            return ExitCode.BAD_INPUT
+            return refuse()
         _say(f"{head}: cannot write the outbox: {_why(exc)}; nothing done "
              f"[exit {ExitCode.CANNOT_WRITE}]")
         return ExitCode.CANNOT_WRITE
@@ -201,8 +204,7 @@ def run_nightly(inbox: Path, outbox: Path, day: str, time_limit_s: float,
             # and a night running now must not seem to have ended with it.
             Log(stream).event("refused", reason=f"bad input: {refused}; nothing done",
                               exit_code=int(ExitCode.BAD_INPUT))
-            _say(f"{head}: bad input: {refused}; nothing done [exit {ExitCode.BAD_INPUT}]")
-            return ExitCode.BAD_INPUT
+            return refuse()
         return _under_lock(inbox, outbox, day, time_limit_s, started, Log(stream), policy)
     finally:
         with suppress(OSError):  # a log the disk refused: how the night ended is on stderr

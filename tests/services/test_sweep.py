@@ -122,7 +122,7 @@ def test_local_sweep_rows_checked_plans_safe_page_and_resume(tiny: Path) -> None
         assert row["violations"] == "0" and len(row["task"]) == 24
         assert len(row["fleet_sha256"]) == 64 and row["worker"].startswith("tcp://127.0.0.1")
         _check_kept(out, row)
-    # Kept plans are private, their inner folders too (the umask's 0755 until 35th stop).
+    # Kept plans are private, inner folders too (0755 by the umask before this stop).
     kept = [p for p in (out / "runs").rglob("*") if not p.is_symlink()]
     assert kept and all(p.stat().st_mode & 0o077 == 0 for p in kept)
     # The formula-like fleet name is text in the table, and escaped on the page.

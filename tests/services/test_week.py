@@ -771,7 +771,7 @@ def test_a_time_limit_too_short_for_the_days_is_refused_before_planning(
                       r"(\d+) s \(30 solves", result.output)
     assert found is not None, result.output
     assert 39 <= int(found[1]) <= 45, result.output  # 30 s of solves, 9 s of writing
-    # The parts named add up to the least given (they did not until the 35th stop).
+    # The parts named add up to the least given (they did not until the thirty-fifth stop).
     parts = re.search(r"in (\d+) round\(s\) of at least ([\d.]+) s, (?:([\d.]+) s to start "
                       r"the workers, )?(\d+) s to write and check the plans, (\d+) s spent "
                       r"reading", result.output)
@@ -847,10 +847,10 @@ def test_an_out_folder_not_a_weeks_is_refused_before_planning(
         elif setup == "week.html a folder":
             (out / "week.html").unlink()
             (out / "week.html").mkdir()
-        elif setup == "foreign file in a day alone":  # removed with alone/ until 35th stop
+        elif setup == "foreign file in a day alone":  # removed with alone/ before
             day = next(p for p in (out / "alone").iterdir())
             (day / "my-notes.txt").write_text("mine\n")
-        elif setup == "week.html alone":  # someone's own page, replaced until 35th stop
+        elif setup == "week.html alone":  # someone's own page, replaced until the thirty-fifth stop
             for path in out.iterdir():
                 if path.is_dir():
                     shutil.rmtree(path)
