@@ -108,3 +108,48 @@ def test_break_taken_and_break_named(tmp_path: Path) -> None:
     long = board.place("VAN", short.steps, "LONG")
     assert isinstance(long, Refusal) and long.rule == "break", long
     assert "10:00" in long.detail and "14:00" in long.detail
+
+
+def test_a_solve_ends_when_its_server_is_killed_outright(tmp_path: Path) -> None:
+    """SIGKILL to the server mid-plan: its solve, in a process group of its own, ends too.
+
+    Until the thirty-fifth stop it searched on to its time limit, on both cores.
+    """
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    generate_day(tmp_path, seed=3, journeys=60, vehicles=8)
+    script = f"""
+import sys, time
+from pts_optimiser.services.web import worker
+job = worker.SolveJob({str(tmp_path / 'bookings.csv')!r}, {str(tmp_path / 'fleet.csv')!r},
+                      {str(tmp_path / 'sites.csv')!r}, None, None, 60.0)
+running = worker.start(job, lambda message: None)
+print(running.process.pid, flush=True)
+time.sleep(120)
+"""
+    server = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert server.stdout is not None
+        child = int(server.stdout.readline())
+        time.sleep(6)  # the solve started, and searching
+        os.kill(child, 0)  # alive
+        os.kill(server.pid, signal.SIGKILL)
+        server.wait()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:  # gone, or a zombie nobody has reaped yet (a container's first process)
+                if Path(f"/proc/{child}/stat").read_text().split(") ")[1][0] == "Z":
+                    break
+            except (FileNotFoundError, ProcessLookupError):
+                break
+            time.sleep(0.2)
+        else:
+            os.killpg(child, signal.SIGKILL)
+            raise AssertionError("the solve outlived its server")
+    finally:
+        server.kill()
