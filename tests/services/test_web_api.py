@@ -918,3 +918,55 @@ def test_a_stopping_server_stops_the_solves_under_way(tmp_path: Path) -> None:
     stopped = time.monotonic()
     process.join(timeout=20)
     assert not process.is_alive() and time.monotonic() - stopped < 20
+
+
+# Signing in again gives the client a new session: these come last, as the tests above
+# use the CSRF header of `planned`'s.
+
+def test_a_publish_the_checker_refuses_names_the_rules(
+        client: TestClient, planned: tuple[str, dict[str, str]],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """409 check_failed names each rule broken and where (web-api.md: "naming the rules").
+
+    Until the thirty-fifth stop the detail said only "broke 1 rule(s)".
+    """
+    from pts_optimiser.domain.exits import PlanRejectedError
+    from pts_optimiser.services.web import service as service_module
+
+    def refused(*_args: object, **_kwargs: object) -> None:
+        raise PlanRejectedError("the plan broke 1 rule(s) of the independent checker",
+                                ["[stranded_patient] journey J7: a patient taken somewhere "
+                                 "is brought back"])
+
+    day, _ = planned
+    headers = sign_in(client, "ann")
+    monkeypatch.setattr(service_module, "write_plan", refused)
+    version = client.get(f"/api/days/{day}/plan").json()["version"]
+    answer = client.post(f"/api/days/{day}/publish", headers=headers, json={"version": version})
+    assert answer.status_code == 409 and answer.json()["rule"] == "check_failed"
+    assert "[stranded_patient] journey J7" in answer.json()["detail"]
+
+
+def test_progress_counts_the_journeys_on_locked_runs(
+        client: TestClient, planned: tuple[str, dict[str, str]], data: Path) -> None:
+    """A re-plan's count includes the locked runs' journeys, planned before it started.
+
+    Until the thirty-fifth stop they were left out: "13 planned so far" of a plan of 19.
+    """
+    day, _ = planned
+    headers = sign_in(client, "ann")
+    state = json.loads((data / "days" / day / "state.json").read_text())
+    used = next(vid for vid, run in state["runs"].items() if run)
+    on_it = sum(kind == "pickup" for kind, _ in state["runs"][used])
+    locked = client.post(f"/api/days/{day}/lock", headers=headers,
+                         json={"vehicle_id": used, "locked": True, "version": state["version"]})
+    assert locked.status_code == 200
+    version = locked.json()["version"]
+    assert client.post(f"/api/days/{day}/replan", headers=headers,
+                       json={"time_limit_s": 3, "version": version}).status_code == 202
+    first = client.get(f"/api/days/{day}/plan").json()
+    assert first["progress"]["planned"] >= on_it > 0, first
+    after = wait_planned(client, day)
+    assert client.post(f"/api/days/{day}/lock", headers=headers,
+                       json={"vehicle_id": used, "locked": False,
+                             "version": after["version"]}).status_code == 200
