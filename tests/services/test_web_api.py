@@ -576,6 +576,32 @@ def test_open_a_nightly_plan(tmp_path: Path) -> None:
         {u.journey.journey_id for u in plan.unassigned}
 
 
+def test_a_nightly_plan_refused_stores_nothing(tmp_path: Path) -> None:
+    """A plan folder whose rosters are cut short: refused, and no day stored, nor its data.
+
+    Until the thirty-fifth stop the refusal came after the upload: a day appeared in the
+    list with its patients' inputs on disk, and the audit said it was uploaded.
+    """
+    from pts_optimiser.engine.solve import SolveOptions, solve
+    from pts_optimiser.services.publish import write_plan
+
+    inputs = tiny_day(tmp_path / "inbox")
+    problem, _ = read_problem(inputs, load_config())
+    plan = solve(problem, SolveOptions(time_limit_s=2, strategy="single"))
+    folder = tmp_path / "outbox" / "2026-12-01"
+    write_plan(plan, folder, inputs, with_maps=False)
+    lines = (folder / "rosters.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    (folder / "rosters.csv").write_text("".join(lines[:3]) + lines[3][:12], encoding="utf-8")
+    Accounts(tmp_path / "data").add("ann", PASSWORD, "coordinator")
+    with TestClient(create_app(tmp_path / "data", tmp_path / "outbox")) as web:
+        headers = sign_in(web, "ann")
+        opened = web.post("/api/outbox/open", json={"plan": "2026-12-01"}, headers=headers)
+        assert opened.status_code in (409, 422), opened.text
+        assert web.get("/api/days").json() == []
+    days = tmp_path / "data" / "days"
+    assert not days.exists() or not any(days.iterdir())
+
+
 def test_round_trip_kept_together(client: TestClient, data: Path) -> None:
     """An unassigned leg names the patient's other leg and the run it is on."""
     headers = sign_in(client, "ann")

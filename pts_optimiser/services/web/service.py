@@ -525,6 +525,19 @@ class Service:
         assert self.outbox is not None
         folder = self.outbox / name
         inputs = plan_inputs(folder)
+        # The plan read and judged before anything is stored: a refused one stored a day,
+        # its patients' data and an upload in the audit until the thirty-fifth stop.
+        problem, _ = read_problem(inputs, load_config(inputs.config), plan_service_date(folder))
+        judge = DayBoard(problem)
+        plan = read_plan(problem, folder)
+        runs = {}
+        for roster in plan.rosters:
+            vid = roster.vehicle.vehicle_id
+            steps = judge.steps_of(roster)
+            if steps is None:
+                raise ConflictError("several_rules", f"run {vid} of the nightly plan fails "
+                                    "the board's check (was it timed by a road server?)")
+            runs[vid] = steps
         files = {key: path.read_bytes() for key, path in (
             ("bookings", inputs.bookings), ("fleet", inputs.fleet), ("sites", inputs.sites),
             ("config", inputs.config)) if path is not None}
@@ -533,15 +546,6 @@ class Service:
         live = self.live(day)
         with live.lock:
             state = self.state(day)
-            plan = read_plan(live.board.problem, folder)
-            runs = {}
-            for roster in plan.rosters:
-                vid = roster.vehicle.vehicle_id
-                steps = live.board.steps_of(roster)
-                if steps is None:
-                    raise ConflictError("several_rules", f"run {vid} of the nightly plan fails "
-                                        "the board's check (was it timed by a road server?)")
-                runs[vid] = steps
             state.runs = {vid: [list(s) for s in steps] for vid, steps in runs.items()}
             state.unassigned = {u.journey.journey_id: [str(u.reason), u.detail, u.fix]
                                 for u in plan.unassigned}
