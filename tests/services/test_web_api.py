@@ -996,3 +996,24 @@ def test_progress_counts_the_journeys_on_locked_runs(
     assert client.post(f"/api/days/{day}/lock", headers=headers,
                        json={"vehicle_id": used, "locked": False,
                              "version": after["version"]}).status_code == 200
+
+
+def test_an_upload_that_is_not_a_form_or_too_large_is_422(
+        client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Broken multipart, or a file over the size taken: 422 with findings, not 400.
+
+    Until the thirty-fifth stop starlette answered 400 {"detail"}, and a file too large
+    was read whole into memory before it was refused.
+    """
+    from pts_optimiser.services.web import app as app_module
+
+    headers = sign_in(client, "ann")
+    broken = client.post("/api/days", headers={**headers, "Content-Type": "multipart/form-data"},
+                         content=b"--xyz\r\n")  # no boundary given
+    assert broken.status_code == 422, broken.text
+    assert broken.json()["findings"][0]["code"] == "unreadable_file"
+    monkeypatch.setattr(app_module, "MAX_FILE_BYTES", 100)
+    large = client.post("/api/days", headers=headers,
+                        files={"bookings": ("b.csv", b"x" * 500), "fleet": ("f.csv", b"y")})
+    assert large.status_code == 422, large.text
+    assert [f["code"] for f in large.json()["findings"]] == ["too_large"]

@@ -32,12 +32,14 @@ from fastapi.responses import (
 )
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 
 from pts_optimiser.domain.clock import format_clock
 from pts_optimiser.domain.diagnostics import InputError
 from pts_optimiser.domain.exits import UsageError
 from pts_optimiser.domain.resources import data_dir
 from pts_optimiser.domain.safe import script_json
+from pts_optimiser.io.tables import MAX_FILE_BYTES
 from pts_optimiser.services.web.service import (
     MAX_TIME_LIMIT_S,
     ConflictError,
@@ -275,12 +277,31 @@ day_routes = APIRouter()
 @day_routes.post("/api/days")
 async def upload(request: Request, board: Board) -> Response:
     """A new day from its CSV files: 201 with its counts, or 422 with every finding."""
-    form = await request.form()
+    try:
+        form = await request.form()
+    except HTTPException as exc:  # a body that is not a form, or too many parts
+        # Bad input is 422 with findings (web-api.md); starlette's own answer was 400.
+        return JSONResponse({"findings": [
+            {"file": "upload", "row": None, "column": None, "code": "unreadable_file",
+             "message": f"the upload is not a form of files ({exc.detail})",
+             "hint": "send the day's files as multipart/form-data, as the page does"}]},
+            status_code=422)
     files: dict[str, bytes] = {}
+    too_large = []
     for key in ("bookings", "fleet", "sites", "config"):
         item = form.get(key)
         if isinstance(item, UploadFile) and item.filename:
-            files[key] = await item.read()
+            # No more than the largest file taken is read into memory: a 300 MB upload
+            # was read whole before it was refused, until the thirty-fifth stop.
+            files[key] = await item.read(MAX_FILE_BYTES + 1)
+            if len(files[key]) > MAX_FILE_BYTES:
+                too_large.append(key)
+    if too_large:
+        return JSONResponse({"findings": [
+            {"file": key, "row": None, "column": None, "code": "too_large",
+             "message": f"the file is more than {MAX_FILE_BYTES // 2**20} MiB",
+             "hint": "give one day's rows, not a whole export"} for key in too_large]},
+            status_code=422)
     date = str(form.get("date", "")) or None
     missing = [k for k in ("bookings", "fleet") if k not in files]
     if missing:
