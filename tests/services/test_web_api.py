@@ -1017,3 +1017,23 @@ def test_an_upload_that_is_not_a_form_or_too_large_is_422(
                         files={"bookings": ("b.csv", b"x" * 500), "fleet": ("f.csv", b"y")})
     assert large.status_code == 422, large.text
     assert [f["code"] for f in large.json()["findings"]] == ["too_large"]
+
+
+def test_a_plan_afresh_from_a_stale_page_is_refused(
+        client: TestClient, planned: tuple[str, dict[str, str]]) -> None:
+    """Plan the day with the version the page saw: stale, 409; without one, as web-api.md.
+
+    Until the thirty-fifth stop a plan afresh from a stale page replaced another
+    coordinator's change made meanwhile.
+    """
+    day, _ = planned
+    headers = sign_in(client, "ann")
+    now = client.get(f"/api/days/{day}/plan").json()["version"]
+    stale = client.post(f"/api/days/{day}/plan", headers=headers,
+                        json={"time_limit_s": 2, "version": now - 1})
+    assert stale.status_code == 409 and stale.json()["rule"] == "stale_version", stale.text
+    assert client.get(f"/api/days/{day}/plan").json()["status"] == "planned"
+    fresh = client.post(f"/api/days/{day}/plan", headers=headers,
+                        json={"time_limit_s": 2, "version": now})
+    assert fresh.status_code == 202, fresh.text
+    assert wait_planned(client, day)["status"] == "planned"

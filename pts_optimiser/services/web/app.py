@@ -348,7 +348,7 @@ change_routes = APIRouter(prefix="/api/days/{day}")
 async def start_plan(day: str, request: Request, board: Board) -> Response:
     """Start planning the day in the background (202)."""
     return await _change(request, 202, lambda asked, user: board.service.start_plan(
-        day, _seconds(asked), user))
+        day, _seconds(asked), user, seen_version=asked.get("version")))
 
 
 @change_routes.post("/plan/cancel")

@@ -193,12 +193,16 @@ class Service:
     # -- planning --------------------------------------------------------------------------
 
     def start_plan(self, day: str, time_limit_s: float, user: str, replan_version: int | None
-                   = None) -> None:
+                   = None, seen_version: object = None) -> None:
         """Plan the day afresh, or re-plan the rest from its runs, in a spawned process.
 
         Either way every lock holds: a locked run stays as it is and a locked journey on its
         run. (Before 2026-12-07 a plan afresh ignored the locks and left them naming runs
-        the journeys were no longer on, so the next re-plan moved them back.)
+        the journeys were no longer on, so the next re-plan moved them back.) A plan afresh
+        given the version its page saw is refused if the plan has changed since
+        (`stale_version`), as every change is: from a stale page it replaced another
+        coordinator's changes until the thirty-fifth stop. Without one (web-api.md's body
+        is the time limit alone) it plans whatever the day holds.
         """
         live = self.live(day)
         with live.lock:
@@ -207,6 +211,8 @@ class Service:
                 raise ConflictError("planning", "the day is being planned; wait or cancel it")
             if replan_version is not None:
                 self._check_version(state, replan_version)
+            elif seen_version is not None:
+                self._check_version(state, seen_version)
             inputs = self.inputs_of(state)
             # Never less than the search needs to start: below it the day would be built
             # one journey at a time, and a re-plan would take crews off what they had.

@@ -128,7 +128,7 @@
   document.querySelectorAll("[data-action]").forEach(function (button) {
     button.addEventListener("click", async function () {
       const what = button.dataset.action;
-      if (what === "plan") { await act("/plan", {time_limit_s: seconds()}, 202); }
+      if (what === "plan") { await act("/plan", {time_limit_s: seconds(), version: version}, 202); }
       if (what === "cancel") { await act("/plan/cancel", {}, 200); }
       if (what === "replan") { await act("/replan", {time_limit_s: seconds(), version: version}, 202); }
       if (what === "unassign" && selected) { await act("/unassign", {journey_id: selected, version: version}, 200); }
