@@ -1037,3 +1037,39 @@ def test_a_plan_afresh_from_a_stale_page_is_refused(
                         json={"time_limit_s": 2, "version": now})
     assert fresh.status_code == 202, fresh.text
     assert wait_planned(client, day)["status"] == "planned"
+
+
+def test_an_accepted_return_undone_takes_its_outward_off_too(client: TestClient,
+                                                             data: Path) -> None:
+    """Undo an accepted return (return_of J1): J1 comes off its run, and the day publishes.
+
+    Until the thirty-fifth stop J1 stayed on its run with its return on none, a patient
+    taken to hospital with no ride back, and publishing was 409 check_failed.
+    """
+    headers = sign_in(client, "ann")
+    day, before = _planned_tiny_day(client, headers, write_day(
+        data.parent / "undo-return", [booking("J1", return_of=""),
+                                      booking("J2", appointment_time="11:00")],
+        [vehicle("CAR1"), vehicle("CAR2", shift_start="07:00", shift_end="16:00")],
+        [*BOOKING_COLUMNS, "return_of"]))
+    runs = json.loads((data / "days" / day / "state.json").read_text())["runs"]
+    assert any(key == "J1" for run in runs.values() for _, key in run)
+    back = _new_booking("BACK1", patient_id="P-J1", pickup_lat="", pickup_lon="",
+                        pickup_site="RDH", dropoff_site="", dropoff_lat="52.93",
+                        dropoff_lon="-1.49", appointment_time="", ready_time="12:30",
+                        return_of="J1")
+    offer = _offer(client, headers, day, back)
+    assert offer["slots"], offer
+    taken = client.post(f"/api/days/{day}/whatif/accept", headers=headers,
+                        json={"token": offer["token"], "vehicle_id": offer["slots"][0][
+                            "vehicle_id"], "version": before["version"]})
+    assert taken.status_code == 200, taken.text
+    undone = client.post(f"/api/days/{day}/undo", headers=headers,
+                         json={"version": taken.json()["version"]})
+    assert undone.status_code == 200, undone.text
+    after = client.get(f"/api/days/{day}/plan").json()
+    listed = {u["journey_id"]: u for u in after["unassigned"]}
+    assert {"J1", "BACK1"} <= set(listed)
+    assert listed["J1"]["reason"] == "return_not_plannable"
+    folder, problem = _published(client, headers, day, after["version"])
+    assert check_plan(problem, folder).ok

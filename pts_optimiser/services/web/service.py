@@ -496,10 +496,39 @@ class Service:
                                              "placed it was undone",
                                              "assign it to a run on the board, or re-plan "
                                              "the rest"]
+                    self._outward_taken_off(live, state, jid)
             state.version += 1
             self.days.save(state)
         self.audit.record(user, "undo", day=day, version=state.version)
         return {"version": state.version}
+
+    def _outward_taken_off(self, live: _Live, state: DayState, back: str) -> None:
+        """An undone return's outward journey taken off its run too: nobody left there.
+
+        The round-trip rule, as a re-plan keeps it: until the thirty-fifth stop undoing an
+        accepted return left its patient taken to hospital with no ride back, and the day
+        could not be published (409 check_failed).
+        """
+        outward = live.board.journeys[back].return_of
+        if outward is None or _return_of(live.board, outward) != back:
+            return
+        current = self._run_of(state, outward)
+        if current is None:
+            return
+        if outward in state.locked_journeys or current in state.locked_vehicles:
+            raise ConflictError("round_trip", f"undoing takes {back} off its run, and "
+                                f"{outward}, which takes the patient there, is locked to "
+                                f"{current}: unlock it, or undo nothing")
+        run = with_journey_removed(_steps(state.runs[current]), outward)
+        if any(k == "pickup" for k, _ in run) and live.board.roster(current, run) is None:
+            raise ConflictError("several_rules", f"undoing takes {back} off its run, and "
+                                f"{current}'s run without {outward} breaks a rule")
+        state.runs[current] = [list(s) for s in run]
+        state.unassigned[outward] = [str(Reason.RETURN_NOT_PLANNABLE),
+                                     f"its return, {back}, lost its run when the change that "
+                                     "placed it was undone; nobody is taken there to be left "
+                                     "there", f"assign {outward} and {back} to runs on the "
+                                     "board, or re-plan the rest"]
 
     def replan(self, day: str, time_limit_s: float, version: object, user: str) -> None:
         """Re-plan the rest around every lock."""
