@@ -194,6 +194,8 @@ def _text(asked: dict[str, Any], key: str) -> str:
     value = asked.get(key, "")
     if not isinstance(value, str):
         raise BadRequestError(f"{key} must be a string: an id as the files give it")
+    if not value:  # a body without it is malformed, not an unknown id (404 until now)
+        raise BadRequestError(f"{key} is missing: give it as the files give it")
     return value
 
 
