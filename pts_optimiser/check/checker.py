@@ -215,8 +215,8 @@ class _Checker:
             try:
                 left = self.roads_by - time.monotonic()
                 if left <= 0:
-                    raise OSError(f"no complete answer within {self.roads_wait_s:g} s for the "
-                                  "whole check")
+                    raise OSError(f"no complete answer within {round(self.roads_wait_s, 1):g} s "
+                                  "for the whole check")
                 routed = _osrm_legs(self.travel.osrm_url, left, self.travel.osrm_max_table,
                                     [(s.lat, s.lon) for s in stops])
             except OSError as exc:

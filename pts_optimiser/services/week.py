@@ -666,10 +666,19 @@ def least_budget_s(days: Mapping[str, Problem], previous: Sequence[Plan] = (),
     On a cluster, whose size is known only once it is reached, each stage's solves all at
     once: a time limit below this is too short for any cluster.
     """
+    _, rounds, start_s, solve_s = least_parts(days, previous, compare, workers, on_cluster)
+    return start_s + solve_s * rounds
+
+
+def least_parts(days: Mapping[str, Problem], previous: Sequence[Plan] = (),
+                compare: bool = False, workers: int | None = None,
+                on_cluster: bool = False) -> tuple[int, int, float, float]:
+    """What `least_budget_s` adds up: solves, rounds of them, the workers' start, a solve's."""
     stages = _Solves.of(days, previous, compare).stages
     at_once = max(1, max(stages)) if on_cluster else _at_once(stages, workers)
     start = POOL_START_S if on_cluster or at_once > 1 else 0.0
-    return start + least_solve_s(days.values()) * sum(-(-n // at_once) for n in stages)
+    return (sum(stages), sum(-(-n // at_once) for n in stages), start,
+            least_solve_s(days.values()))
 
 
 def closest(day: Problem, plans: Iterable[Plan]) -> Plan | None:
@@ -834,13 +843,10 @@ def run_week(inputs: Inputs, config: Config, out: Path, time_limit_s: float, sta
         # Each solve would run past its share, and the command past its limit. Every
         # part named, so that they add up (the workers' start and the reading were left
         # out until the thirty-fifth stop: "6 solves of 1 s and 4 s" for 13 s).
-        stages = _Solves.of(days, before, compare).stages
-        at_once = max(1, max(stages)) if scheduler is not None else _at_once(stages, workers)
-        rounds = sum(-(-n // at_once) for n in stages)
-        start = least - least_solve_s(days.values()) * rounds
+        solves, rounds, start, solve_s = least_parts(days, before, compare, workers,
+                                                     scheduler is not None)
         read = time_limit_s - budget - writing
-        parts = [f"{sum(stages)} solves in {rounds} round(s) of at least "
-                 f"{least_solve_s(days.values()):g} s"]
+        parts = [f"{solves} solves in {rounds} round(s) of at least {solve_s:g} s"]
         parts += [f"{start:g} s to start the workers"] * (start > 0)
         parts += [f"{writing:.0f} s to write and check the plans",
                   f"{read:.0f} s spent reading"]
