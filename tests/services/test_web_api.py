@@ -1076,3 +1076,20 @@ def test_an_accepted_return_undone_takes_its_outward_off_too(client: TestClient,
     assert listed["J1"]["reason"] == "return_not_plannable"
     folder, problem = _published(client, headers, day, after["version"])
     assert check_plan(problem, folder).ok
+
+
+def test_an_unknown_journey_is_404_and_healthz_answers_head(
+        client: TestClient, planned: tuple[str, dict[str, str]]) -> None:
+    """An id the day does not have is 404; a monitor may ask /healthz with HEAD.
+
+    Until the thirty-fifth stop: 409 not_assigned, and 405.
+    """
+    day, _ = planned
+    headers = sign_in(client, "ann")
+    version = client.get(f"/api/days/{day}/plan").json()["version"]
+    for action, body in (("unassign", {"journey_id": "NOPE", "version": version}),
+                         ("lock", {"journey_id": "NOPE", "locked": True, "version": version})):
+        answer = client.post(f"/api/days/{day}/{action}", headers=headers, json=body)
+        assert answer.status_code == 404, (action, answer.text)
+    assert client.head("/healthz").status_code == 200
+    assert client.get(f"/api/days/{day}/plan").json()["version"] == version

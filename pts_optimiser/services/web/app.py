@@ -223,7 +223,7 @@ async def _change(request: Request, status: int,
 open_routes = APIRouter()
 
 
-@open_routes.get("/healthz")
+@open_routes.api_route("/healthz", methods=["GET", "HEAD"])  # a monitor may ask with HEAD
 def healthz() -> PlainTextResponse:
     """For monitoring: `ok` with no session."""
     return PlainTextResponse("ok")

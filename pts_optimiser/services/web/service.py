@@ -422,6 +422,8 @@ class Service:
         live = self.live(day)
         with live.lock:
             live, state = self._changing(day, version)
+            if journey_id not in live.board.journeys:  # unknown: 404, not "on no run"
+                raise NotFoundError(journey_id)
             current = self._run_of(state, journey_id)
             if current is None:
                 raise ConflictError("not_assigned", f"journey {journey_id} is on no run")
@@ -459,6 +461,8 @@ class Service:
                 others = [v for v in state.locked_vehicles if v != vehicle_id]
                 state.locked_vehicles = [*others, vehicle_id] if locked else others
             elif journey_id is not None:
+                if journey_id not in live.board.journeys:
+                    raise NotFoundError(journey_id)
                 current = self._run_of(state, journey_id)
                 if current is None:
                     raise ConflictError("not_assigned", f"journey {journey_id} is on no run")
