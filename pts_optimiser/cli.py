@@ -663,37 +663,9 @@ def _read_plan_folder(plan_dir: Path) -> Plan:
 
     inputs = _plan_inputs(plan_dir)
     problem, _, _ = _load(inputs, plan_service_date(plan_dir))
-    return _checked_plan(problem, plan_dir, "rebuilt")[0]
+    from pts_optimiser.services.publish import read_checked_plan
 
-
-def _checked_plan(problem: Problem, plan_dir: Path, doing: str) -> tuple[Plan, frozenset[str]]:
-    """The plan in a folder whose files the independent checker finds whole; else exit 3.
-
-    Views drawn from a plan folder edited by hand showed a crew a drop-off before its
-    pickup, a journey on two runs, or none (until the thirty-fifth stop: exit 0, or an
-    internal error), and a re-plan would have started from it. A plan whose runs are
-    whole but break a service rule (`checker.STRUCTURE_RULES`) is drawn and re-planned;
-    the vehicles whose runs break one come back beside it (a re-plan keeps no such run as
-    it was).
-    """
-    from collections import Counter
-
-    from pts_optimiser.check.checker import check_plan
-    from pts_optimiser.domain.exits import PlanRejectedError
-    from pts_optimiser.io.planfolder import read_plan
-
-    checked = check_plan(problem, plan_dir)
-    damaged = checked.damaged
-    if damaged:
-        broken = Counter(v.rule for v in damaged)
-        raise PlanRejectedError(
-            f"{plan_dir}'s files are not a plan's runs: {len(damaged)} violation(s) of the "
-            f"independent checker's rules, so nothing is {doing} from it",
-            [*(f"{rule}: {count}" for rule, count in sorted(broken.items())),
-             f"pts check --out {plan_dir} lists them; plan the day again (pts solve, or pts "
-             "replan from its last good plan): plan files are not for editing by hand"])
-    return read_plan(problem, plan_dir), frozenset(v.vehicle_id for v in checked.violations
-                                                   if v.vehicle_id)
+    return read_checked_plan(problem, plan_dir, "rebuilt")[0]
 
 
 def _rebuild(plan_dir: Path, views: tuple[str, ...]) -> None:
@@ -821,7 +793,7 @@ def replan(plan_dir: Path, now: str, add: Path | None, cancel: str | None,
     from pts_optimiser.engine.solve import SolveOptions
     from pts_optimiser.io.planfolder import plan_service_date
     from pts_optimiser.io.tables import read_table
-    from pts_optimiser.services.publish import write_plan
+    from pts_optimiser.services.publish import read_checked_plan, write_plan
     from pts_optimiser.services.replan import CHANGE_COLUMNS, merged_bookings, onward_unplanned
     from pts_optimiser.services.replan import replan as replan_day
     from pts_optimiser.views.writers import writing_time_s
@@ -833,7 +805,7 @@ def replan(plan_dir: Path, now: str, add: Path | None, cancel: str | None,
     config = load_config(inputs.config)
     day = plan_service_date(plan_dir)  # the bookings may hold several days
     old_problem, _ = read_problem(inputs, config, day)
-    old, broken_runs = _checked_plan(old_problem, plan_dir, "re-planned")
+    old, broken_runs = read_checked_plan(old_problem, plan_dir, "re-planned")
     # The late bookings read once: what is checked is what is merged.
     late = Inputs(add, inputs.fleet, inputs.sites).hold() if add is not None else None
     if late is not None:  # located errors name the late-bookings file itself; a late

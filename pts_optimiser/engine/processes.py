@@ -46,11 +46,16 @@ def search_pools(stack: ExitStack, count: int, relay: Relay | None = None
         # command would wait out the search's time limit first.
         if failed is not None:
             for pool in pools:
-                for process in list((pool._processes or {}).values()):  # no public way
-                    process.kill()
+                _end(pool)
 
     stack.push(end_on_error)
     return pools
+
+
+def _end(pool: ProcessPoolExecutor) -> None:
+    """Kill the pool's search process, if it has one still."""
+    for process in list((pool._processes or {}).values()):  # no public way to end one
+        process.kill()
 
 
 class Relay:
@@ -189,8 +194,7 @@ def await_searches(pools: Sequence[ProcessPoolExecutor],
         relay.drain()
     for pool, future in zip(pools, futures, strict=True):
         if not future.done():
-            for process in list(pool._processes.values()):  # no public way to end one
-                process.kill()
+            _end(pool)
 
 
 def result_or_none(future: Future[RoutingOutcome | None]) -> RoutingOutcome | None:

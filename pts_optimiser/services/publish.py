@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from pts_optimiser.domain.exits import PlanRejectedError
 from pts_optimiser.domain.plan import Plan
+from pts_optimiser.domain.problem import Problem
 from pts_optimiser.io.osrm import OsrmTravel
 from pts_optimiser.io.parse import Inputs
 from pts_optimiser.views.writers import Together, write_plan_files
@@ -55,3 +56,33 @@ def write_plan(plan: Plan, out: Path, inputs: Inputs | None = None, with_maps: b
 
     return write_plan_files(plan, out, verify, inputs, with_maps, keep_previous, tables, privacy,
                             together)
+
+
+def read_checked_plan(problem: Problem, plan_dir: Path, doing: str
+                      ) -> tuple[Plan, frozenset[str]]:
+    """The plan in a folder whose files the independent checker finds whole; else exit 3.
+
+    Views drawn from a plan folder edited by hand showed a crew a drop-off before its
+    pickup, a journey on two runs, or none (until the thirty-fifth stop: exit 0, or an
+    internal error); a re-plan or a week would have started from it. A plan whose runs
+    are whole but break a service rule (`checker.STRUCTURE_RULES`) is read; the vehicles
+    whose runs break one come back beside it (a re-plan keeps no such run as it was).
+    `doing` says what is not done from a refused folder ("rebuilt", "re-planned").
+    """
+    from collections import Counter
+
+    from pts_optimiser.check.checker import check_plan
+    from pts_optimiser.io.planfolder import read_plan
+
+    checked = check_plan(problem, plan_dir)
+    damaged = checked.damaged
+    if damaged:
+        broken = Counter(v.rule for v in damaged)
+        raise PlanRejectedError(
+            f"{plan_dir}'s files are not a plan's runs: {len(damaged)} violation(s) of the "
+            f"independent checker's rules, so nothing is {doing} from it",
+            [*(f"{rule}: {count}" for rule, count in sorted(broken.items())),
+             f"pts check --out {plan_dir} lists them; plan the day again (pts solve, or pts "
+             "replan from its last good plan): plan files are not for editing by hand"])
+    return read_plan(problem, plan_dir), frozenset(v.vehicle_id for v in checked.violations
+                                                   if v.vehicle_id)

@@ -365,15 +365,11 @@ def _unchanged_kept(old: Plan, plan: Plan, now_min: int, changed: Collection[str
     for roster in plan.rosters:
         was = before.get(roster.vehicle.vehicle_id)
         same = (was is not None and roster.vehicle.vehicle_id not in off
-                and _carried(was) == _carried(roster)
+                and {j.journey_id for j in was.journeys}
+                == {j.journey_id for j in roster.journeys}
                 and _history(was, now_min) == _history(roster, now_min))
         kept.append(replace(roster, stops=was.stops) if same and was is not None else roster)
     return replace(plan, rosters=tuple(kept))
-
-
-def _carried(roster: Roster) -> set[str]:
-    return {s.journey.journey_id for s in roster.stops
-            if s.journey is not None and s.event in (Event.PICKUP, Event.DROPOFF)}
 
 
 def _history(roster: Roster, now_min: int) -> list[tuple[Event, str, int, int]]:

@@ -58,7 +58,7 @@ from pts_optimiser.domain.diagnostics import (
     Severity,
     error,
 )
-from pts_optimiser.domain.exits import OutputError, PlanRejectedError, PtsError, UsageError
+from pts_optimiser.domain.exits import OutputError, PtsError, UsageError
 from pts_optimiser.domain.plan import Event, Plan
 from pts_optimiser.domain.problem import Journey, Place, Problem
 from pts_optimiser.io.parse import Inputs, parse_service_date, read_problem
@@ -154,7 +154,7 @@ def _week_findings(findings: Iterable[Finding]) -> list[Finding]:
 def read_previous(folder: Path) -> list[Plan]:
     """Last week's plans: every `folder/<YYYY-MM-DD>/` a plan folder, read with its inputs."""
     from pts_optimiser.domain.config import load_config
-    from pts_optimiser.io.planfolder import plan_inputs, plan_service_date, read_plan
+    from pts_optimiser.io.planfolder import plan_inputs, plan_service_date
 
     days = sorted(p for p in folder.iterdir() if p.is_dir() and parse_service_date(p.name)
                   == p.name and (p / "summary.json").is_file()) if folder.is_dir() else []
@@ -162,7 +162,7 @@ def read_previous(folder: Path) -> list[Plan]:
         raise InputError([error(Code.FILE_NOT_FOUND, str(folder), "no plan folders named "
                                 "YYYY-MM-DD in it", "give the --out folder of last week's "
                                 "pts week")])
-    from pts_optimiser.check.checker import check_plan
+    from pts_optimiser.services.publish import read_checked_plan
 
     plans = []
     for day in days:
@@ -170,14 +170,7 @@ def read_previous(folder: Path) -> list[Plan]:
         problem, _ = read_problem(inputs, load_config(inputs.config), plan_service_date(day))
         # Files that are not a plan's runs (edited by hand) are refused, as a re-plan
         # refuses them: read as they were until the thirty-fifth stop.
-        damaged = check_plan(problem, day).damaged
-        if damaged:
-            rules = ", ".join(sorted({v.rule for v in damaged}))
-            raise PlanRejectedError(
-                f"{day} (--previous) is not a plan's runs: {len(damaged)} violation(s) of the "
-                f"independent checker's rules ({rules})",
-                [f"pts check --out {day} lists them; give the folder pts week wrote, whole"])
-        plans.append(read_plan(problem, day))
+        plans.append(read_checked_plan(problem, day, "carried into this week (--previous)")[0])
     return plans
 
 

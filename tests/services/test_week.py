@@ -296,7 +296,8 @@ def test_a_previous_week_edited_by_hand_is_refused(planned: tuple[Path, list[str
     result = CliRunner().invoke(main, _week_args(work, tmp_path / "out", "--previous",
                                                  str(previous)))
     assert result.exit_code == 3, result.output
-    assert f"{previous / dates[1]} (--previous) is not a plan's runs" in result.output
+    assert f"{previous / dates[1]}'s files are not a plan's runs" in result.output
+    assert "nothing is carried into this week (--previous) from it" in result.output
     assert not (tmp_path / "out").exists()
 
 
