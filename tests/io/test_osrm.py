@@ -169,19 +169,25 @@ def test_solve_waits_for_the_roads_a_share_of_its_time(tmp_path: Path) -> None:
     Until the thirty-fifth stop the table had the policy's whole wait, and the check after
     it the same again (52 s at --time-limit 8 with a 25 s wait).
     """
-    server = _RawServer(_silent)
+    result, seconds = _solved_timed(tmp_path, _silent, timeout_s=60.0, time_limit_s=8)
+    assert result.exit_code == 0, result.output
+    assert seconds < 8 + 3, seconds
+
+
+def _solved_timed(tmp_path: Path, answer: Answer, timeout_s: float, time_limit_s: int
+                  ) -> tuple[Any, float]:
+    """`pts solve` of the tiny day with `answer` as its road server: its result, and seconds."""
+    server = _RawServer(answer)
     try:
         started = time.monotonic()
         result = CliRunner().invoke(main, [
             "solve", "--bookings", str(DAY / "bookings.csv"), "--fleet", str(DAY / "fleet.csv"),
-            "--config", str(_config(tmp_path, server.url, timeout_s=60.0)),
+            "--config", str(_config(tmp_path, server.url, timeout_s=timeout_s)),
             "--out", str(tmp_path / "plan"), "--maps", str(tmp_path / "maps"),
-            "--time-limit", "8"])
-        seconds = time.monotonic() - started
+            "--time-limit", str(time_limit_s)])
+        return result, time.monotonic() - started
     finally:
         server.close()
-    assert result.exit_code == 0, result.output
-    assert seconds < 8 + 3, seconds
 
 
 def _config(tmp_path: Path, url: str, timeout_s: float = 2.0, max_table: int = 100) -> Path:
@@ -376,17 +382,7 @@ def test_travel_model_takes_a_budget(osrm: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize("answer", [_drip, _garbage], ids=["dripping", "garbage"])
 def test_solve_with_a_misbehaving_server_plans_on_time(answer: Answer, tmp_path: Path) -> None:
     """`pts solve --time-limit 6`, dripping or garbage server: a plan on the estimate, in time."""
-    server = _RawServer(answer)
-    try:
-        started = time.monotonic()
-        result = CliRunner().invoke(main, [
-            "solve", "--bookings", str(DAY / "bookings.csv"), "--fleet", str(DAY / "fleet.csv"),
-            "--config", str(_config(tmp_path, server.url, timeout_s=3.0)),
-            "--out", str(tmp_path / "plan"), "--maps", str(tmp_path / "maps"),
-            "--time-limit", "6"])
-        seconds = time.monotonic() - started
-    finally:
-        server.close()
+    result, seconds = _solved_timed(tmp_path, answer, timeout_s=3.0, time_limit_s=6)
     assert result.exit_code == 0, result.output
     # Unbounded before (111 s against 20); a few seconds over, on a machine shared with
     # other work, is the promise ("within a few seconds, at any limit").

@@ -746,6 +746,20 @@ def _offer(client: TestClient, headers: dict[str, str], day: str,
     return offer
 
 
+def _accepted_then_undone(client: TestClient, headers: dict[str, str], day: str,
+                          offer: dict[str, Any], version: int) -> dict[str, Any]:
+    """Accept the offer's first run, then Undo: the day's plan as GET /plan gives it then."""
+    taken = client.post(f"/api/days/{day}/whatif/accept", headers=headers,
+                        json={"token": offer["token"], "vehicle_id": offer["slots"][0][
+                            "vehicle_id"], "version": version})
+    assert taken.status_code == 200, taken.text
+    undone = client.post(f"/api/days/{day}/undo", headers=headers,
+                         json={"version": taken.json()["version"]})
+    assert undone.status_code == 200, undone.text
+    after: dict[str, Any] = client.get(f"/api/days/{day}/plan").json()
+    return after
+
+
 def test_an_accepted_booking_undone_is_listed_not_lost(client: TestClient, data: Path) -> None:
     """Undoing an accepted what-if takes its placement back and lists the booking.
 
@@ -755,14 +769,7 @@ def test_an_accepted_booking_undone_is_listed_not_lost(client: TestClient, data:
     headers = sign_in(client, "ann")
     day, before = _planned_tiny_day(client, headers, tiny_day(data.parent / "undo-whatif"))
     offer = _offer(client, headers, day, _new_booking("NEW1"))
-    taken = client.post(f"/api/days/{day}/whatif/accept", headers=headers,
-                        json={"token": offer["token"], "vehicle_id": offer["slots"][0][
-                            "vehicle_id"], "version": before["version"]})
-    assert taken.status_code == 200, taken.text
-    undone = client.post(f"/api/days/{day}/undo", headers=headers,
-                         json={"version": taken.json()["version"]})
-    assert undone.status_code == 200, undone.text
-    after = client.get(f"/api/days/{day}/plan").json()
+    after = _accepted_then_undone(client, headers, day, offer, before["version"])
     assert after["summary"]["journeys"] == 6
     assert after["summary"]["served"] == before["summary"]["served"]
     listed = {u["journey_id"]: u["detail"] for u in after["unassigned"]}
@@ -1063,14 +1070,7 @@ def test_an_accepted_return_undone_takes_its_outward_off_too(client: TestClient,
                         return_of="J1")
     offer = _offer(client, headers, day, back)
     assert offer["slots"], offer
-    taken = client.post(f"/api/days/{day}/whatif/accept", headers=headers,
-                        json={"token": offer["token"], "vehicle_id": offer["slots"][0][
-                            "vehicle_id"], "version": before["version"]})
-    assert taken.status_code == 200, taken.text
-    undone = client.post(f"/api/days/{day}/undo", headers=headers,
-                         json={"version": taken.json()["version"]})
-    assert undone.status_code == 200, undone.text
-    after = client.get(f"/api/days/{day}/plan").json()
+    after = _accepted_then_undone(client, headers, day, offer, before["version"])
     listed = {u["journey_id"]: u for u in after["unassigned"]}
     assert {"J1", "BACK1"} <= set(listed)
     assert listed["J1"]["reason"] == "return_not_plannable"
