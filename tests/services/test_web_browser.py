@@ -60,6 +60,31 @@ def _signed_in_with_files(page: Any, server: str, day: Any) -> None:
     page.get_by_label("Fleet (CSV)").set_input_files(str(day.fleet))
 
 
+def _ready(page: Any) -> None:
+    """Wait for the page's script: keys and drops before it has run do nothing."""
+    page.wait_for_selector("body[data-ready]", state="attached")
+
+
+def _script_held(page: Any) -> Any:
+    """Reload the page with its script held back; the function that lets it go."""
+    held: list[Any] = []
+
+    def hold(route: Any) -> None:  # Playwright marks its handlers: a function of ours
+        held.append(route)
+    page.route("**/static/board.js", hold)
+    page.reload(wait_until="commit")
+    deadline = time.monotonic() + 10
+    while not held and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+    assert held, "the page never asked for its script"
+
+    def let_go() -> None:
+        held[0].continue_()
+        page.wait_for_load_state("load")
+        page.unroute("**/static/board.js")
+    return let_go
+
+
 def test_board_in_a_browser(server: str, tmp_path: Path) -> None:
     """A coordinator's day on the board, start to publish, with no script error."""
     day = tiny_day(tmp_path / "in")
@@ -80,6 +105,7 @@ def test_board_in_a_browser(server: str, tmp_path: Path) -> None:
         page.get_by_label("Seconds to plan").fill("3")
         page.get_by_role("button", name="Plan the day").click()
         page.wait_for_selector(".run", timeout=90_000)
+        _ready(page)
         shot("2-planned")
 
         # Take a planned journey off its run, then drag it onto the other run.
@@ -91,9 +117,11 @@ def test_board_in_a_browser(server: str, tmp_path: Path) -> None:
         page.get_by_role("button", name="Take the selected journey off its run").click()
         item = page.locator(f'li.journey[data-journey="{journey}"]')
         item.wait_for()
+        _ready(page)
         other = "CAR2" if here == "CAR1" else "CAR1"
         item.drag_to(page.locator(f'.run[data-vehicle="{other}"] .axis'))
         page.wait_for_selector(f'.run[data-vehicle="{other}"] .stop[data-journey="{journey}"]')
+        _ready(page)
         assert page.locator(f'li.journey[data-journey="{journey}"]').count() == 0
         shot("3-dragged")
 
@@ -155,22 +183,9 @@ def test_seconds_typed_before_the_script_runs_are_kept(server: str, tmp_path: Pa
         page.get_by_role("button", name="Upload").click()
         page.wait_for_url("**/days/**")
         page.wait_for_load_state("load")
-        held: list[object] = []
-
-        def hold(route: object) -> None:  # the script waits until it is let go
-            held.append(route)
-
-        page.route("**/static/board.js", hold)
-        page.reload(wait_until="commit")
-        page.wait_for_selector("#seconds", state="attached")
+        let_go = _script_held(page)
         page.get_by_label("Seconds to plan").fill("7")
-        deadline = time.monotonic() + 10
-        while not held and time.monotonic() < deadline:
-            page.wait_for_timeout(50)
-        assert held, "the page never asked for its script"
-        held[0].continue_()  # type: ignore[attr-defined]
-        page.wait_for_load_state("load")
-        page.unroute("**/static/board.js")
+        let_go()
         page.reload()
         sync_api.expect(page.get_by_label("Seconds to plan")).to_have_value("7")
         browser.close()
@@ -203,6 +218,7 @@ def test_two_coordinators_a_locked_journey_and_a_session_that_ended(server: str,
         first.get_by_label("Seconds to plan").fill("3")
         first.get_by_role("button", name="Plan the day").click()
         first.wait_for_selector(".run", timeout=90_000)
+        _ready(first)
         second = browser.new_context().new_page()
         _sign_in(second, server)
         second.goto(first.url)
@@ -214,6 +230,7 @@ def test_two_coordinators_a_locked_journey_and_a_session_that_ended(server: str,
         journey = first.locator(".stop.selected").first.get_attribute("data-journey")
         first.get_by_role("button", name="Lock the selected journey to its run").click()
         first.wait_for_selector(f'.stop.pickup.locked[data-journey="{journey}"]')
+        _ready(first)
         first.locator(f'.stop.pickup[data-journey="{journey}"]').press("Enter")
         first.get_by_role("button", name="Unlock the selected journey").click()
         first.wait_for_selector(f'.stop.pickup:not(.locked)[data-journey="{journey}"]')
@@ -229,4 +246,48 @@ def test_two_coordinators_a_locked_journey_and_a_session_that_ended(server: str,
         second.context.clear_cookies()
         second.get_by_role("button", name="Undo").click()
         second.wait_for_url(f"{server}/login")
+        browser.close()
+
+
+def test_controls_wait_for_the_script(server: str, tmp_path: Path) -> None:
+    """Until the page's script has run, its buttons are disabled, then they work.
+
+    Before, a click in that moment (a slow machine, a busy server) did nothing, and Enter in
+    the what-if form put the new patient's details in the page's own address.
+    """
+    day = tiny_day(tmp_path / "in")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page()
+        _signed_in_with_files(page, server, day)
+        let_go = _script_held(page)
+        upload = page.get_by_role("button", name="Upload")
+        sync_api.expect(upload).to_be_disabled()
+        let_go()
+        page.get_by_label("Bookings (CSV)").set_input_files(str(day.bookings))
+        page.get_by_label("Fleet (CSV)").set_input_files(str(day.fleet))
+        upload.click()
+        page.wait_for_url("**/days/**")
+        page.wait_for_load_state("load")
+        let_go = _script_held(page)
+        plan = page.get_by_role("button", name="Plan the day")
+        sync_api.expect(plan).to_be_disabled()
+        let_go()
+        page.get_by_label("Seconds to plan").fill("1")
+        plan.click()
+        page.wait_for_selector(".run", timeout=90_000)
+        _ready(page)
+        board = page.url
+        let_go = _script_held(page)
+        page.get_by_label("Patient id").wait_for(state="attached")
+        sync_api.expect(page.get_by_label("Patient id")).to_be_disabled()
+        sync_api.expect(page.get_by_role("button", name="Find the best slots")).to_be_disabled()
+        let_go()
+        for field, value in (("Journey id", "NEW1"), ("Patient id", "PN"),
+                             ("Pickup latitude", "52.92"), ("longitude", "-1.47"),
+                             ("Drop-off site code", "RDH"), ("Appointment", "13:00")):
+            page.get_by_label(field).fill(value)
+        page.get_by_label("Appointment").press("Enter")  # the script's: asks the API
+        page.locator("#slots li").first.wait_for()
+        assert page.url == board
         browser.close()

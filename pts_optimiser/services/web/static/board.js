@@ -5,6 +5,13 @@
 (function () {
   function text(node, value) { node.textContent = value; }
 
+  // The pages' controls come disabled: a click before this script has attached its handlers
+  // would do nothing (or submit a form to the page's own address). They work from here on.
+  function ready() {
+    document.querySelectorAll("[data-script]").forEach(function (node) { node.disabled = false; });
+    document.body.dataset.ready = "true";
+  }
+
   // A session ended (the server restarted, or 8 hours idle): to the sign-in page, not a
   // message that blames the files or the plan.
   function signedOut(status) {
@@ -71,7 +78,7 @@
 
   // -- the board -------------------------------------------------------------------------
   const board = document.getElementById("board");
-  if (!board) { return; }
+  if (!board) { ready(); return; }
   const day = board.dataset.day, csrf = board.dataset.csrf;
   const version = parseInt(board.dataset.version, 10);
   const base = "/api/days/" + encodeURIComponent(day);
@@ -319,4 +326,5 @@
     });
   });
   draw("", "");
+  ready();
 })();
