@@ -212,8 +212,45 @@ def as_planned(problem: Problem) -> Problem:
     """The day as the planner sees it.
 
     Where the policy lets crews charge during a shift (`[electric] charging_during_shift`),
-    an electric vehicle's range does not bound the shift.
+    an electric vehicle's range does not bound the shift. A return's pickup and its
+    outward journey's drop-off are kept apart in time (`one_place_at_a_time`).
     """
-    if not problem.config.charging_during_shift:
+    if problem.config.charging_during_shift:
+        problem = replace(problem, vehicles=tuple(replace(v, range_km=None)
+                                                  for v in problem.vehicles))
+    return one_place_at_a_time(problem)
+
+
+def one_place_at_a_time(problem: Problem) -> Problem:
+    """The day with each return collected only once its outward journey has set down.
+
+    The windows alone let a return whose ready time falls before its outward journey's
+    latest arrival be collected before the patient got there (on another vehicle, or on
+    the same one while still aboard). Where they overlap, a moment between them is chosen,
+    halfway through the times both allow: the outward journey sets down by then, its
+    alighting done, and the return starts from then. Windows apart already are unchanged;
+    a return whose last pickup comes before the outward could set down is the reader's
+    to refuse, and is left as it is.
+    """
+    by_id = {j.journey_id: j for j in problem.journeys}
+    cut: dict[str, Journey] = {}
+    for back in problem.journeys:
+        outward = by_id.get(back.return_of or "")
+        if outward is None:
+            continue
+        outward, back = cut.get(outward.journey_id, outward), cut.get(back.journey_id, back)
+        alight = outward.dropoff_service_min
+        drop, pick = outward.dropoff_window, back.pickup_window
+        if drop.latest_min + alight <= pick.earliest_min:
+            continue
+        lowest = max(pick.earliest_min, drop.earliest_min + alight)
+        highest = min(pick.latest_min, drop.latest_min + alight)
+        if lowest > highest:
+            continue
+        moment = (lowest + highest) // 2
+        cut[outward.journey_id] = replace(outward, dropoff_window=Window(
+            drop.earliest_min, moment - alight))
+        cut[back.journey_id] = replace(back, pickup_window=Window(moment, pick.latest_min))
+    if not cut:
         return problem
-    return replace(problem, vehicles=tuple(replace(v, range_km=None) for v in problem.vehicles))
+    return replace(problem, journeys=tuple(cut.get(j.journey_id, j) for j in problem.journeys))

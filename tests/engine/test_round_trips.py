@@ -15,7 +15,7 @@ import pytest
 from pts_optimiser.check.checker import CheckResult, check_plan
 from pts_optimiser.domain.config import load_config
 from pts_optimiser.domain.plan import Plan, Reason, Roster
-from pts_optimiser.domain.problem import Problem
+from pts_optimiser.domain.problem import Problem, as_planned
 from pts_optimiser.engine.explain import return_links
 from pts_optimiser.engine.fallback import one_at_a_time
 from pts_optimiser.engine.model import (
@@ -366,3 +366,55 @@ def test_a_patient_left_out_counts_not_only_their_journeys(tmp_path: Path) -> No
     assert cost == {"IN": price * 3 // 4, "HOME": price * 3 // 4, "ONE": price}
     assert price < cost["IN"] + cost["HOME"] < 2 * price
     assert [patient_share(120, k) for k in (1, 2, 3, 4)] == [120, 90, 80, 75]
+
+
+def _ready_before_the_appointment(tmp_path: Path) -> Problem:
+    """P1's return is ready at 09:40, before the 10:00 appointment the outward arrives for.
+
+    Found 2026-12-07: `pts solve` collected the patient for the ride home at 09:40 while
+    they were still aboard from home (set down at 09:43), and the checker passed it.
+    """
+    return _load(tmp_path, [
+        booking("OUT", patient_id="P1", appointment_time="10:00"),
+        booking("BACK", patient_id="P1", pickup_site="RDH", pickup_lat="", pickup_lon="",
+                dropoff_site="", dropoff_lat=52.93, dropoff_lon=-1.49, appointment_time="",
+                ready_time="09:40", return_of="OUT")],
+        [vehicle("V1", shift_start="08:00", shift_end="13:00"),
+         vehicle("V2", shift_start="08:00", shift_end="13:00")])
+
+
+def _set_down_and_collected(plan: Plan) -> tuple[int, int]:
+    """When OUT's patient is off the vehicle, and when BACK collects them."""
+    stops = {(s.journey.journey_id, s.event.value): s for r in plan.rosters for s in r.stops
+             if s.journey is not None}
+    dropoff, pickup = stops[("OUT", "dropoff")], stops[("BACK", "pickup")]
+    alight = stops[("OUT", "pickup")].journey
+    assert alight is not None
+    return dropoff.service_start_min + alight.dropoff_service_min, pickup.service_start_min
+
+
+def test_a_return_is_collected_only_once_the_outward_has_set_down(tmp_path: Path) -> None:
+    """The search and the fallback both collect the return after the outward's drop-off."""
+    problem = _ready_before_the_appointment(tmp_path)
+    plan, result = _checked(tmp_path, problem, seconds=3)
+    assert result.ok, result.violations
+    assert {j.journey_id for j in plan.planned} == {"OUT", "BACK"}
+    set_down, collected = _set_down_and_collected(plan)
+    assert set_down <= collected
+    planned = as_planned(problem)
+    rosters, left = one_at_a_time(planned, day_places(planned, []),
+                                  {"OUT": (0, 1), "BACK": (0, 1)}, (), return_links(planned))
+    assert not left
+    fallback = Plan(problem, tuple(rosters), (), 0.0)
+    set_down, collected = _set_down_and_collected(fallback)
+    assert set_down <= collected
+
+
+def test_windows_apart_are_left_as_they_are(tmp_path: Path) -> None:
+    """A return ready after the outward's latest arrival keeps the windows the policy gave."""
+    problem = _evening_return(tmp_path)
+    assert as_planned(problem).journeys == problem.journeys
+    cut = {j.journey_id: j for j in as_planned(_ready_before_the_appointment(tmp_path)).journeys}
+    moment = cut["BACK"].pickup_window.earliest_min
+    assert cut["OUT"].dropoff_window.latest_min + cut["OUT"].dropoff_service_min == moment
+    assert 9 * 60 + 40 <= moment <= 10 * 60 + cut["OUT"].dropoff_service_min
