@@ -38,6 +38,10 @@ EVENTS = ("start", "pickup", "dropoff", "break", "end")
 SAME_PLACE_M = 50.0  # a stop this close to the booked point is at it (coordinates are rounded)
 KM_TOLERANCE = 0.05  # km column may differ this much (rounding to 0.01 km and float noise)
 TIME_NOISE_MIN = 0.01  # two haversine implementations may differ by a hair
+# No road leg is driven faster on average than this, along the straight line between its
+# ends: a road server's answer beyond it is wrong, and a leg of a plan beyond it undrivable
+# whatever the roads (judged so even when the road server cannot be asked).
+FASTEST_KMH = 150.0
 MAX_LEG_KM = 5000.0  # no road leg is longer: a km beyond it is a corrupt cell
 MAX_OSRM_ANSWER_BYTES = 64 * 1024 * 1024  # a 100-place table is about 0.2 MB
 
@@ -65,7 +69,9 @@ RULES: Mapping[str, str] = {
     "wrong_place": "pickup and drop-off are where the booking says",
     "pickup_window": "pickup service starts inside the pickup window",
     "dropoff_window": "drop-off service starts inside the drop-off window",
-    "ride_time": "time on board is at most the journey's maximum ride time",
+    "ride_time": "time on board is at most the journey's maximum ride time (from boarded, "
+                 "the pickup's boarding done, to the drop-off's service start: a crew waiting "
+                 "with the patient aboard has not taken them anywhere)",
     "over_capacity": "seats, wheelchair spaces and stretchers on board never exceed the vehicle's",
     "load_mismatch": "the load columns say what is really on board",
     "crew": "stretcher and two_crew journeys go on crews of 2",
@@ -86,7 +92,11 @@ RULES: Mapping[str, str] = {
     "stranded_patient": "a patient taken somewhere is brought back: an outward journey is "
                         "planned only with its return (return_of, or the next journey that "
                         "day starting where it ended); a warning where the policy allows it, "
-                        "the return was cancelled, or a re-plan found them already there",
+                        "a re-plan cancelled the return, or a re-plan found them already there",
+    "return_first": "a return is collected only once its outward journey has set the patient "
+                    "down (its drop-off's alighting done)",
+    "patient_twice": "a patient is on one journey at a time: no two of their journeys overlap "
+                     "from pickup to the end of the drop-off",
 }
 
 
@@ -328,11 +338,16 @@ class _Checker:
                 self.flag(rule, f"{stop.departure - stop.service_start} min at the stop, "
                           f"{need} needed", vid, stop.journey_id, stop.row)
             if previous is not None:
-                leg = legs[index - 1][1]
-                if stop.arrival - previous.departure < leg - TIME_NOISE_MIN:
-                    self.flag_leg("too_fast", f"{stop.arrival - previous.departure} min from the "
-                              f"previous stop, the drive takes {leg:.1f}", vid, stop.journey_id,
-                              stop.row)
+                leg, took = legs[index - 1][1], stop.arrival - previous.departure
+                if took < leg - TIME_NOISE_MIN:
+                    self.flag_leg("too_fast", f"{took} min from the previous stop, the drive "
+                                  f"takes {leg:.1f}", vid, stop.journey_id, stop.row)
+                straight_km = great_circle((previous.lat, previous.lon),
+                                           (stop.lat, stop.lon)).km
+                if self.osrm_down and took < straight_km / FASTEST_KMH * 60 - TIME_NOISE_MIN:
+                    self.flag("too_fast", f"{took} min for {straight_km:.1f} km in a straight "
+                              f"line: faster than {FASTEST_KMH:g} km/h, whatever the roads",
+                              vid, stop.journey_id, stop.row)
             previous = stop
 
     def loads(self, vehicle: VehicleShift, stops: list[_Stop]) -> None:
@@ -427,7 +442,8 @@ class _Checker:
                 continue
             planned.add(jid)
             if len(found) > 1:
-                self.flag("duplicate_stop", f"{len(found)} {event} stops", found[0].vehicle_id,
+                self.flag("duplicate_stop", f"{len(found)} {event} stops (also on "
+                          f"{found[0].vehicle_id}, row {found[0].row})", found[1].vehicle_id,
                           jid, found[1].row)
             for stop in found:
                 if stop.patient_id != journey.patient_id:
@@ -458,11 +474,14 @@ class _Checker:
                 self.flag("dropoff_first", "drop-off comes before pickup", pickup.vehicle_id,
                           jid, dropoff.row)
                 continue
-            ride = dropoff.arrival - pickup.departure
-            limit = self.journeys[jid].max_ride_min
-            if ride > limit:
-                self.flag("ride_time", f"{ride} min on board, at most {limit}",
-                          pickup.vehicle_id, jid, dropoff.row)
+            journey = self.journeys[jid]
+            boarded = min(pickup.departure, pickup.service_start + journey.pickup_service_min)
+            ride = dropoff.service_start - boarded
+            if ride > journey.max_ride_min:
+                self.flag("ride_time", f"{ride} min on board (boarded "
+                          f"{format_clock(boarded)}, set down from "
+                          f"{format_clock(dropoff.service_start)}), at most "
+                          f"{journey.max_ride_min}", pickup.vehicle_id, jid, dropoff.row)
         return planned
 
     def returns(self) -> dict[str, str]:
@@ -499,6 +518,47 @@ class _Checker:
                         outward_to[outward.journey_id] = back.journey_id
         return outward_to
 
+    def one_place(self, planned: set[str], by_vehicle: Mapping[str, list[_Stop]]) -> None:
+        """A patient is in one place at a time: a return after its outward journey's end.
+
+        A journey holds its patient from the pickup's service start to the end of the
+        drop-off's alighting. The windows alone allow a return collected before its
+        outward journey has set the patient down, on another vehicle or on the same one
+        with the patient still aboard (found on a plan `pts solve` wrote, 2026-12-07).
+        """
+        held: dict[str, tuple[int, int, _Stop]] = {}
+        first: dict[tuple[str, str], _Stop] = {}
+        for stops in by_vehicle.values():
+            for stop in stops:
+                first.setdefault((stop.journey_id, stop.event), stop)
+        for jid in planned:
+            pickup, dropoff = first.get((jid, "pickup")), first.get((jid, "dropoff"))
+            if pickup is not None and dropoff is not None:  # else `unpaired`
+                alight = self.journeys[jid].dropoff_service_min
+                held[jid] = (pickup.service_start, dropoff.service_start + alight, pickup)
+        linked = {frozenset(pair) for pair in self.returns().items()}
+        for outward, back in sorted(self.returns().items()):
+            if outward in held and back in held and held[back][0] < held[outward][1]:
+                pickup = held[back][2]
+                self.flag("return_first", f"collected at {format_clock(held[back][0])}, before "
+                          f"journey {outward} has set the patient down "
+                          f"({format_clock(held[outward][1])})", pickup.vehicle_id, back,
+                          pickup.row)
+        days: dict[str, list[str]] = defaultdict(list)
+        for jid in sorted(held, key=lambda j: (held[j][0], j)):
+            days[self.journeys[jid].patient_id].append(jid)
+        for patient, ids in days.items():
+            for i, earlier in enumerate(ids):
+                for later in ids[i + 1:]:
+                    if held[later][0] >= held[earlier][1]:
+                        break  # sorted by start: none after it overlaps `earlier` either
+                    if frozenset((earlier, later)) not in linked:
+                        pickup = held[later][2]
+                        self.flag("patient_twice", f"patient {patient} is collected for it at "
+                                  f"{format_clock(held[later][0])}, while still on journey "
+                                  f"{earlier} (until {format_clock(held[earlier][1])})",
+                                  pickup.vehicle_id, later, pickup.row)
+
     def round_trips(self, planned: set[str], unassigned: Table,
                     by_vehicle: Mapping[str, list[_Stop]], replanned_at: int | None) -> None:
         """An outward journey planned while its return is not leaves the patient there.
@@ -508,8 +568,12 @@ class _Checker:
         re-plan found the patient already taken there (a plan cannot undo the morning).
         """
         allowed = self.problem.config.linked.allow_outward_without_return
+        # Only `pts replan --cancel` cancels: in a plan made at once, "cancelled" is a word
+        # in a file, and the patient is left there.
         cancelled = {cells.get("journey_id", "") for cells in unassigned.rows
-                     if cells.get("reason", "").startswith("cancelled")}
+                     if cells.get("reason", "").partition(":")[0] == "cancelled"} \
+            if replanned_at is not None \
+            else set()
         # A crew already driving to a pickup at the call keeps it (the re-plan cannot recall
         # it): the moment that counts is when it left the stop before, at the call or earlier
         # (a crew leaving its break as the call comes is on its way).
@@ -588,7 +652,7 @@ def _osrm_legs(url: str, timeout_s: float, max_table: int, points: list[tuple[fl
                     raise ValueError("not a distance and a time")
                 straight_km = great_circle(chunk[i], chunk[i + 1]).km
                 if straight_km >= 2 and (km < 0.7 * straight_km
-                                         or minutes < straight_km / 150 * 60):
+                                         or minutes < straight_km / FASTEST_KMH * 60):
                     legs.append(None)  # no road is shorter, or that fast: the estimate
                     impossible += 1
                     continue
@@ -703,6 +767,7 @@ def check_plan(problem: Problem, plan_dir: Path, roads_wait_s: float | None = No
         checker.vehicle(vehicle_id, stops)
     planned = checker.journeys_in(by_vehicle)
     unassigned = checker.conservation(planned, tables["unassigned.csv"])
+    checker.one_place(planned, by_vehicle)
     checker.round_trips(planned, tables["unassigned.csv"], by_vehicle,
                         _replanned_at(plan_dir))
     used = sum(any(s.event == "pickup" for s in stops) for stops in by_vehicle.values())

@@ -186,6 +186,17 @@ def _j6_taken_out(plan: Plan) -> None:
                             "reason": "no_capacity: taken out by the test"})
 
 
+def _j2_made_p1s(return_of: str) -> Callable[[Plan], None]:
+    """J2 made P1's: CAR1 collects P1 for it at 07:22, with P1 aboard for J1 until 07:36."""
+    def mutate(plan: Plan) -> None:
+        plan.booking("J2")["patient_id"] = "P1"
+        for event in ("pickup", "dropoff"):
+            plan.stop("CAR1", event, "J2")["patient_id"] = "P1"
+        for row in plan.bookings:
+            row["return_of"] = return_of if row["journey_id"] == "J2" else ""
+    return mutate
+
+
 MUTATIONS: list[tuple[str, Callable[[Plan], None], str]] = [
     ("roster for a vehicle not in the fleet", _all_car1_to("CAR9"), "unknown_vehicle"),
     ("seq out of order", _swap_seq, "sequence"),
@@ -259,6 +270,8 @@ MUTATIONS: list[tuple[str, Callable[[Plan], None], str]] = [
     ("unassigned without a reason", _clear_j7_reason, "no_reason"),
     ("outward planned, its return not", _j6_taken_out, "stranded_patient"),
     ("rosters file missing", lambda plan: None, "file"),
+    ("return collected before its outward sets down", _j2_made_p1s("J1"), "return_first"),
+    ("a patient on two journeys at once", _j2_made_p1s(""), "patient_twice"),
 ]
 
 
@@ -394,3 +407,96 @@ def test_replan_keeps_a_patient_a_crew_had_set_off_for(replanned_at: str, violat
     found = [v.rule for v in (result.violations if violation else result.warnings)]
     assert found == ["stranded_patient"]
     assert [v.rule for v in (result.warnings if violation else result.violations)] == []
+
+
+@pytest.mark.parametrize(("return_of", "rule"), [("J1", "return_first"), ("", "patient_twice")])
+def test_a_patient_in_two_places_is_the_only_violation(return_of: str, rule: str,
+                                                       tmp_path: Path) -> None:
+    """A patient collected while still aboard for another journey breaks one rule, located."""
+    plan = _load_plan()
+    _j2_made_p1s(return_of)(plan)
+    _check(plan, tmp_path)
+    problem, _ = read_problem(Inputs(tmp_path / "bookings.csv", tmp_path / "fleet.csv"),
+                              load_config())
+    found = check_plan(problem, tmp_path).violations
+    assert [(v.rule, v.vehicle_id, v.journey_id, v.row) for v in found] == [
+        (rule, "CAR1", "J2", 4)]
+    assert "07:22" in found[0].message and "07:36" in found[0].message
+
+
+def _parked_with_p5_aboard(plan: Plan) -> None:
+    """WAV1 sits at J5's pickup with P5 aboard, leaving at 10:40: 60 min aboard, limit 45."""
+    pickup, dropoff = plan.stop("WAV1", "pickup", "J5"), plan.stop("WAV1", "dropoff", "J5")
+    pickup["departure"] = "09:30"
+    dropoff.update(arrival="09:34", service_start="10:30", departure="10:38")
+    plan.booking("J5")["appointment_time"] = "10:45"
+    for row in plan.bookings:
+        row["max_ride_min"] = "45" if row["journey_id"] == "J5" else ""
+
+
+def test_time_on_board_counts_a_wait_with_the_patient_aboard(tmp_path: Path) -> None:
+    """Ride time runs from boarded to the drop-off's service, waits aboard included.
+
+    Before, it ran from the pickup's departure to the drop-off's arrival: a crew arriving
+    at 09:34 and setting the patient down at 10:30 had them 4 min on board.
+    """
+    plan = _load_plan()
+    _parked_with_p5_aboard(plan)
+    _check(plan, tmp_path)
+    problem, _ = read_problem(Inputs(tmp_path / "bookings.csv", tmp_path / "fleet.csv"),
+                              load_config())
+    found = [v for v in check_plan(problem, tmp_path).violations if v.rule == "ride_time"]
+    assert [(v.journey_id, v.message) for v in found] == [
+        ("J5", "60 min on board (boarded 09:30, set down from 10:30), at most 45")]
+
+
+def test_a_cancelled_return_excuses_nobody_outside_a_re_plan(tmp_path: Path) -> None:
+    """Only `pts replan --cancel` cancels: "cancelled" in a plan made at once is a violation."""
+    plan = _load_plan()
+    _j6_taken_out(plan)
+    plan.unassigned[-1]["reason"] = "cancelled: typed by hand"
+    _check(plan, tmp_path)
+    problem, _ = read_problem(Inputs(tmp_path / "bookings.csv", tmp_path / "fleet.csv"),
+                              load_config())
+    assert [v.rule for v in check_plan(problem, tmp_path).violations] == ["stranded_patient"]
+    (tmp_path / "summary.json").write_text(json.dumps({"search": {"replanned_at": "09:00"}}))
+    result = check_plan(problem, tmp_path)
+    assert result.violations == ()
+    assert [v.rule for v in result.warnings] == ["stranded_patient"]
+    assert "cancelled" in result.warnings[0].message
+
+
+@pytest.mark.parametrize(("arrival", "violation"), [("07:11", True), ("07:12", False)])
+def test_a_leg_no_road_allows_is_a_violation_with_the_road_server_down(
+        arrival: str, violation: bool, tmp_path: Path) -> None:
+    """Faster than 150 km/h in a straight line is undrivable whatever the roads.
+
+    With the road server down a leg faster than the estimate is only a warning (the plan may
+    have been made on the roads); until 2026-12-07 that held for any leg, 840 km/h too.
+    """
+    plan = _load_plan()
+    _set(lambda p: p.stop("CAR1", "pickup", "J1"), arrival=arrival, service_start=arrival)(plan)
+    _check(plan, tmp_path)
+    config = tmp_path / "down.toml"
+    config.write_text('[travel]\nprovider = "osrm"\nosrm_url = "http://127.0.0.1:9"\n'
+                      "osrm_timeout_s = 1\n")
+    problem, _ = read_problem(Inputs(tmp_path / "bookings.csv", tmp_path / "fleet.csv"),
+                              load_config(config))
+    result = check_plan(problem, tmp_path)
+    assert [v.rule for v in result.violations] == (["too_fast"] if violation else [])
+    assert "too_fast" in {w.rule for w in result.warnings}
+
+
+def test_a_journey_on_two_runs_names_the_second_run(tmp_path: Path) -> None:
+    """The duplicate is reported on the row and the vehicle it is on (before: the first's)."""
+    plan = _load_plan()
+    copy = [dict(plan.stop("CAR1", event, "J1")) for event in ("pickup", "dropoff")]
+    end = plan.rosters.index(plan.stop("STR1", "end"))
+    plan.rosters[end:end] = [dict(row, vehicle_id="STR1") for row in copy]
+    plan.renumber("STR1")
+    _check(plan, tmp_path)
+    problem, _ = read_problem(Inputs(tmp_path / "bookings.csv", tmp_path / "fleet.csv"),
+                              load_config())
+    found = [v for v in check_plan(problem, tmp_path).violations if v.rule == "duplicate_stop"]
+    assert {(v.vehicle_id, v.row) for v in found} == {("STR1", end + 2), ("STR1", end + 3)}
+    assert all("also on CAR1" in v.message for v in found)
