@@ -210,6 +210,27 @@ def test_a_file_of_several_days_is_told_to_choose_a_day_on_the_board(
     assert bad.json()["findings"][0]["file"] == "date" and "--date" not in bad.text
 
 
+def test_a_policy_nested_too_deeply_is_422(client: TestClient,
+                                           planned: tuple[str, dict[str, str]],
+                                           data: Path) -> None:
+    """Valid TOML 1000 arrays deep as the day's policy: 422 naming it, nothing stored.
+
+    Until the thirty-sixth stop the parser's RecursionError was a 500.
+    """
+    _, headers = planned  # the module's session: signing in again would end it
+    before = client.get("/api/days").json()
+    inputs = tiny_day(data.parent / "deep-policy")
+    answer = client.post("/api/days", headers=headers, files={
+        "bookings": ("bookings.csv", inputs.bookings.read_bytes(), "text/csv"),
+        "fleet": ("fleet.csv", inputs.fleet.read_bytes(), "text/csv"),
+        "config": ("policy.toml", b"a = " + b"[" * 1000 + b"]" * 1000, "text/plain")})
+    assert answer.status_code == 422, answer.text
+    (finding,) = answer.json()["findings"]
+    assert (finding["file"], finding["code"]) == ("config.toml", "bad_config")
+    assert "nested too deeply" in finding["message"]
+    assert client.get("/api/days").json() == before
+
+
 def test_background_plan(client: TestClient, planned: tuple[str, dict[str, str]]) -> None:
     """The plan made in the background has summary.json's keys and every journey accounted."""
     day, _ = planned
