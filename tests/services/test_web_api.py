@@ -332,10 +332,11 @@ def test_malformed_changes_refused_and_nothing_changed(client: TestClient,
                                                       ) -> None:
     """A body that is not what the interface asks for: 422 naming it, the version unchanged.
 
-    Before, `"locked": "false"` locked the run (a string is true to Python), a lock naming a
-    vehicle and a journey locked the vehicle and dropped the journey, a `time_limit_s` of
-    -5 planned for a second and "abc" for the default, a body that was not JSON was read
-    as an empty one, and a day id too long for the disk was a server error.
+    Before, `"locked": "false"` locked the run (a string is true to Python), as did a lock
+    without "locked", a lock naming a vehicle and a journey locked the vehicle and dropped
+    the journey, a `time_limit_s` of -5 planned for a second and "abc" for the default, a
+    body that was not JSON was read as an empty one, and a day id too long for the disk
+    was a server error.
     """
     day, headers = planned
     version = client.get(f"/api/days/{day}/plan").json()["version"]
@@ -344,6 +345,8 @@ def test_malformed_changes_refused_and_nothing_changed(client: TestClient,
          "locked must be true or false"),
         ("lock", {"vehicle_id": "CAR1", "journey_id": "J1", "version": version},
          "not both"),
+        # Locked until the thirty-sixth stop: the spec's body has "locked": true|false.
+        ("lock", {"vehicle_id": "CAR1", "version": version}, "locked is missing"),
         ("assign", {"journey_id": ["J1"], "vehicle_id": "CAR1", "version": version},
          "journey_id must be a string"),
         ("plan", {"time_limit_s": -5}, "time_limit_s must be a number of seconds above 0"),

@@ -203,9 +203,12 @@ def _optional_text(asked: dict[str, Any], key: str) -> str | None:
     return None if asked.get(key) is None else _text(asked, key)
 
 
-def _flag(asked: dict[str, Any], key: str, default: bool) -> bool:
-    # A string "false" is true to Python: it would lock what was to be unlocked.
-    value = asked.get(key, default)
+def _flag(asked: dict[str, Any], key: str) -> bool:
+    # A string "false" is true to Python: it would lock what was to be unlocked. Nor is a
+    # flag left out read as either: a lock without it locked until the thirty-sixth stop.
+    if key not in asked:
+        raise BadRequestError(f'{key} is missing: give "{key}": true or "{key}": false')
+    value = asked[key]
     if not isinstance(value, bool):
         raise BadRequestError(f"{key} must be true or false")
     return value
@@ -388,7 +391,7 @@ async def lock(day: str, request: Request, board: Board) -> Response:
         if (vid is None) == (jid is None):
             raise BadRequestError("give vehicle_id or journey_id (one, not both): a run is "
                                   "locked whole, a journey to the run it is on")
-        return board.service.lock(day, asked.get("version"), _flag(asked, "locked", True),
+        return board.service.lock(day, asked.get("version"), _flag(asked, "locked"),
                                   user, vid, jid)
 
     return await _change(request, 200, locked)
