@@ -231,6 +231,31 @@ def test_a_policy_nested_too_deeply_is_422(client: TestClient,
     assert client.get("/api/days").json() == before
 
 
+def test_whatif_cells_that_are_not_text_are_refused(client: TestClient,
+                                                    planned: tuple[str, dict[str, str]],
+                                                    data: Path) -> None:
+    """A what-if booking's cell that is not a string: 422 naming it, nothing offered.
+
+    Until the thirty-sixth stop `["N1"]` was offered and accepted as the journey id
+    "['N1']", and the day's bookings.csv kept the Python text of a list and a dict.
+    """
+    day, headers = planned  # the module's session: signing in again would end it
+    stored = data / "days" / day / "inputs" / "bookings.csv"
+    before, staged = stored.read_bytes(), set((data / "tmp").glob("whatif-*"))
+    for column, cell in (("journey_id", ["N1"]), ("patient_id", {"x": 1}),
+                         ("escorts", 0), ("pickup_lat", 52.92), ("mobility", True)):
+        answer = client.post(f"/api/days/{day}/whatif", headers=headers,
+                             json={"booking": {**_new_booking("N1"), column: cell}})
+        assert answer.status_code == 422, (column, answer.text)
+        assert f"booking's {column} must be a string" in answer.json()["error"], answer.text
+    assert stored.read_bytes() == before
+    assert set((data / "tmp").glob("whatif-*")) == staged
+    # An empty cell may be sent as null, as the form's empty fields are sent as "".
+    offered = client.post(f"/api/days/{day}/whatif", headers=headers,
+                          json={"booking": {**_new_booking("N1"), "escorts": None}})
+    assert offered.status_code == 200, offered.text
+
+
 def test_background_plan(client: TestClient, planned: tuple[str, dict[str, str]]) -> None:
     """The plan made in the background has summary.json's keys and every journey accounted."""
     day, _ = planned

@@ -214,6 +214,23 @@ def _flag(asked: dict[str, Any], key: str) -> bool:
     return value
 
 
+def _cells(asked: dict[str, Any]) -> dict[str, str | None]:
+    """A what-if's booking: each cell text as the bookings file holds it, or null for none.
+
+    Anything else was written to the day's bookings as Python wrote it (`['N1']` for a
+    journey id) until the thirty-sixth stop.
+    """
+    booking = asked.get("booking")
+    if not isinstance(booking, dict):
+        raise BadRequestError('give the new booking\'s cells as "booking", e.g. '
+                              '{"booking": {"journey_id": "J9", ...}}')
+    for column, cell in booking.items():
+        if cell is not None and not isinstance(cell, str):
+            raise BadRequestError(f"booking's {column[:64]} must be a string, as the "
+                                  'bookings file holds it (e.g. "0", "52.92")')
+    return booking
+
+
 async def _change(request: Request, status: int,
                   action: Callable[[dict[str, Any], str], Any]) -> Response:
     """A change to a day: `action(asked, user)` with the JSON body, answered as JSON."""
@@ -414,11 +431,7 @@ async def replan(day: str, request: Request, board: Board) -> Response:
 @change_routes.post("/whatif")
 async def whatif(day: str, request: Request, board: Board) -> Response:
     """Where a new booking could go, without changing the plan."""
-    asked = await _body(request)
-    booking = asked.get("booking")
-    if not isinstance(booking, dict):
-        return JSONResponse({"error": "give the new booking's cells as \"booking\""},
-                            status_code=422)
+    booking = _cells(await _body(request))
     try:
         return await _answer(lambda: board.service.whatif(day, booking), 200)
     except InputError as exc:

@@ -596,7 +596,7 @@ class Service:
 
     # -- what-if -----------------------------------------------------------------------------
 
-    def whatif(self, day: str, booking: Mapping[str, object]) -> dict[str, Any]:
+    def whatif(self, day: str, booking: Mapping[str, str | None]) -> dict[str, Any]:
         """The best three runs for a new booking, without re-planning; InputError if it is bad.
 
         The booking is read with the day's own bookings (every check of `pts validate`);
@@ -709,7 +709,7 @@ def _digest(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
 
 
-def _with_booking(original: bytes, booking: Mapping[str, object]) -> bytes:
+def _with_booking(original: bytes, booking: Mapping[str, str | None]) -> bytes:
     """The bookings file with one more row, in its own columns and line endings."""
     text = original.decode("utf-8-sig")
     header = next(csv.reader(io.StringIO(text)), [])
