@@ -68,11 +68,14 @@ def upload(client: httpx2.Client | TestClient, headers: dict[str, str], inputs: 
 
 def wait_planned(client: httpx2.Client | TestClient, day: str, timeout_s: float = 120
                  ) -> dict[str, Any]:
-    """Poll GET /api/days/ID/plan until the solve ends; the last answer."""
+    """Poll GET /api/days/ID/plan until the solve ends; the last answer.
+
+    A day whose first planning was cancelled has no plan: its answer is a 404's {"error"}.
+    """
     deadline = time.monotonic() + timeout_s
     while True:
         answer: dict[str, Any] = client.get(f"/api/days/{day}/plan").json()
-        if answer["status"] != "planning" or time.monotonic() > deadline:
+        if answer.get("status") != "planning" or time.monotonic() > deadline:
             return answer
         time.sleep(0.3)
 
@@ -254,6 +257,30 @@ def test_whatif_cells_that_are_not_text_are_refused(client: TestClient,
     offered = client.post(f"/api/days/{day}/whatif", headers=headers,
                           json={"booking": {**_new_booking("N1"), "escorts": None}})
     assert offered.status_code == 200, offered.text
+
+
+def test_a_day_with_no_plan_yet_is_404(client: TestClient,
+                                       planned: tuple[str, dict[str, str]], data: Path) -> None:
+    """GET /plan of a day never planned, or whose first planning was cancelled: 404 saying so.
+
+    Until the thirty-sixth stop it was 200 with "status": "none", which web-api.md's
+    "planning" | "planned" | "failed" does not have.
+    """
+    _, headers = planned  # the module's session: signing in again would end it
+    day = upload(client, headers, tiny_day(data.parent / "unplanned")).json()["day"]
+    never = client.get(f"/api/days/{day}/plan")
+    assert never.status_code == 404, never.text
+    assert f"day {day} has no plan yet: plan it with POST /api/days/{day}/plan" in \
+        never.json()["error"]
+    assert client.post(f"/api/days/{day}/plan", json={"time_limit_s": 120},
+                       headers=headers).status_code == 202
+    assert client.post(f"/api/days/{day}/plan/cancel", headers=headers).status_code == 200
+    wait_planned(client, day, timeout_s=30)
+    cancelled = client.get(f"/api/days/{day}/plan")
+    assert cancelled.status_code == 404, cancelled.text
+    assert "no plan yet (planning was cancelled)" in cancelled.json()["error"]
+    assert {"day": day, "service_date": "", "journeys": 5, "status": "uploaded"} in \
+        client.get("/api/days").json()
 
 
 def test_background_plan(client: TestClient, planned: tuple[str, dict[str, str]]) -> None:
@@ -968,8 +995,9 @@ def test_a_restarted_board_ends_the_plan_its_solve_died_with(tmp_path: Path) -> 
     orphan.write_text("journey_id\n")
     with TestClient(create_app(data)) as web:
         headers = sign_in(web, "ann")
-        answer = web.get(f"/api/days/{day}/plan").json()
-        assert answer["status"] == "none" and "restarted" in answer["message"]
+        answer = web.get(f"/api/days/{day}/plan")
+        assert answer.status_code == 404 and "restarted" in answer.json()["error"]
+        assert "plan before it is kept" not in answer.json()["error"]  # there was none
         assert not orphan.exists()
         assert web.post(f"/api/days/{day}/plan", json={"time_limit_s": 2},
                         headers=headers).status_code == 202

@@ -44,6 +44,7 @@ from pts_optimiser.services.web.service import (
     MAX_TIME_LIMIT_S,
     ConflictError,
     NotFoundError,
+    NotPlannedError,
     Service,
     input_error_answer,
 )
@@ -518,6 +519,8 @@ def _call(action: Any, status: int) -> Response:
         answer = action()
     except ConflictError as exc:
         return JSONResponse({"rule": exc.rule, "detail": exc.detail}, status_code=409)
+    except NotPlannedError as exc:  # the day is there: the message says what to do
+        return JSONResponse({"error": str(exc)}, status_code=404)
     except NotFoundError as exc:
         return JSONResponse({"error": f"not found: {exc}"}, status_code=404)
     return JSONResponse(answer if answer is not None else {"accepted": True},

@@ -55,6 +55,14 @@ class NotFoundError(Exception):
     """No such day, journey or vehicle."""
 
 
+class NotPlannedError(NotFoundError):
+    """A day with no plan to show: never planned, or its first planning cancelled or lost.
+
+    Its message says so and how to plan it (web-api.md's statuses are planning, planned
+    and failed: until the thirty-sixth stop such a day was "status": "none").
+    """
+
+
 @dataclass
 class _Live:
     board: DayBoard
@@ -110,9 +118,11 @@ class Service:
         """
         for state in self.days.all():
             if state.status == "planning":
-                state.status = "planned" if state.runs or state.unassigned else "uploaded"
-                state.message = ("planning stopped when the board was restarted; the plan "
-                                 "before it is kept: plan again")
+                kept = bool(state.runs or state.unassigned)
+                state.status = "planned" if kept else "uploaded"
+                state.message = ("planning stopped when the board was restarted"
+                                 + ("; the plan before it is kept" if kept else "")
+                                 + ": plan again")
                 self.days.save(state)
         # Uploads part-way and what-if offers live in memory only: their files are orphans.
         shutil.rmtree(self.data / "tmp", ignore_errors=True)
@@ -328,10 +338,14 @@ class Service:
     def plan_answer(self, day: str) -> dict[str, Any]:
         """GET /api/days/ID/plan."""
         state, plan = self.plan_of(day)
-        status = state.status if state.status in ("planning", "planned", "failed") else "none"
+        if plan is None and state.status not in ("planning", "failed"):
+            why = f" ({state.message})" if state.message else ""
+            raise NotPlannedError(f"day {day} has no plan yet{why}: plan it with POST "
+                                  f'/api/days/{day}/plan {{"time_limit_s": 60}}, or Plan '
+                                  "the day on its page")
         # Where the published folder holds its inputs, as summary.json says.
         figures = {**summary(plan), "inputs": input_paths()} if plan else {}
-        return {"status": status, "summary": figures,
+        return {"status": state.status, "summary": figures,
                 "unassigned": [{"journey_id": u.journey.journey_id, "reason": str(u.reason),
                                 "detail": u.detail} for u in (plan.unassigned if plan else ())],
                 "version": state.version, "message": state.message,
