@@ -631,6 +631,45 @@ def test_users_add_from_stdin(tmp_path: Path) -> None:
     assert short.exit_code == 2 and "at least 8" in short.output
 
 
+def test_a_session_is_judged_by_its_account_as_it_is_now(tmp_path: Path) -> None:
+    """A role changed counts at the next request; a new password or no account ends it.
+
+    Until the thirty-sixth stop a session kept its sign-in's role for its 8 hours: after
+    `pts users add ann --role viewer` ann's session still locked runs (200), said
+    "coordinator", and lived on with her old password.
+    """
+    data = tmp_path / "data"
+    accounts = Accounts(data)
+    for name in ("ann", "bob", "cat"):
+        accounts.add(name, PASSWORD, "coordinator")
+    change = "/api/days/2026-12-01-abcdef/lock"  # no such day: 404 once the session may
+    body = {"vehicle_id": "CAR1", "locked": True, "version": 1}
+
+    def users(edit: Any) -> None:  # users.json edited by hand, hashes kept
+        stored = json.loads((data / "users.json").read_text())
+        edit(stored)
+        (data / "users.json").write_text(json.dumps(stored))
+
+    with TestClient(create_app(data)) as ann:
+        bob, cat = TestClient(ann.app), TestClient(ann.app)
+        sessions = {web: sign_in(web, name) for web, name in
+                    ((ann, "ann"), (bob, "bob"), (cat, "cat"))}
+        assert ann.post(change, json=body, headers=sessions[ann]).status_code == 404
+        users(lambda stored: stored["ann"].update(role="viewer"))
+        assert ann.get("/api/session").json()["role"] == "viewer"
+        assert ann.post(change, json=body, headers=sessions[ann]).status_code == 403
+        accounts.add("ann", "a new password", "viewer")  # what `pts users add` does
+        assert ann.post(change, json=body, headers=sessions[ann]).status_code == 401
+        assert ann.get("/api/session").status_code == 401
+        assert ann.get("/", follow_redirects=False).headers["location"] == "/login"
+        users(lambda stored: stored.pop("bob"))
+        assert bob.get("/api/session").status_code == 401
+        # Nobody else's session is touched.
+        assert cat.post(change, json=body, headers=sessions[cat]).status_code == 404
+        assert sign_in(ann, "ann", "a new password")
+        assert ann.get("/api/session").json()["role"] == "viewer"
+
+
 def test_open_a_nightly_plan(tmp_path: Path) -> None:
     """A plan folder in the nightly outbox opens as a day whose working plan is that plan."""
     from pts_optimiser.engine.solve import SolveOptions, solve

@@ -48,7 +48,7 @@ from pts_optimiser.services.web.service import (
     Service,
     input_error_answer,
 )
-from pts_optimiser.services.web.store import Accounts
+from pts_optimiser.services.web.store import Account, Accounts
 from pts_optimiser.views.maps import LEAFLET_CSS, LEAFLET_DIR, LEAFLET_JS
 
 HERE = Path(__file__).resolve().parent
@@ -63,18 +63,20 @@ class Session:
     """A signed-in user."""
 
     user: str
-    role: str
+    role: str  # as the account has it now: looked up again at every request
     csrf: str
     seen: float
+    stamp: str  # the account's password hash at sign-in (Account.stamp)
 
 
 class _Sessions:
     def __init__(self) -> None:
         self.by_token: dict[str, Session] = {}
 
-    def new(self, user: str, role: str) -> str:
+    def new(self, user: str, account: Account) -> str:
         token = secrets.token_urlsafe(32)
-        self.by_token[token] = Session(user, role, secrets.token_urlsafe(32), time.monotonic())
+        self.by_token[token] = Session(user, account.role, secrets.token_urlsafe(32),
+                                       time.monotonic(), account.stamp)
         return token
 
     def get(self, token: str | None) -> Session | None:
@@ -86,6 +88,28 @@ class _Sessions:
             return None
         session.seen = time.monotonic()
         return session
+
+    def end(self, token: str | None) -> None:
+        self.by_token.pop(token or "", None)
+
+
+def _current(board: _Board, token: str | None) -> Session | None:
+    """The token's session, judged by its account as it is now.
+
+    Until the thirty-sixth stop a session kept the role it signed in with for its 8 hours:
+    a coordinator made a viewer (`pts users add NAME --role viewer`), given a new password
+    or removed from users.json went on changing plans.
+    """
+    session = board.sessions.get(token)
+    if session is None:
+        return None
+    account = board.accounts.account(session.user)
+    if account is None or not secrets.compare_digest(account.stamp.encode(),
+                                                      session.stamp.encode()):
+        board.sessions.end(token)
+        return None
+    session.role = account.role
+    return session
 
 
 def _is_api(path: str) -> bool:
@@ -141,7 +165,7 @@ async def _signed_in(request: Request, call_next: Any) -> Response:
     if path in OPEN_PATHS:
         response: Response = await call_next(request)
         return _hardened(response)
-    session = _board_of(request).sessions.get(request.cookies.get(COOKIE))
+    session = _current(_board_of(request), request.cookies.get(COOKIE))
     if session is None:
         if _is_api(path) or request.method not in ("GET", "HEAD"):
             return _hardened(JSONResponse({"error": "sign in first"}, status_code=401))
@@ -261,12 +285,12 @@ async def login(request: Request, board: Board) -> Response:
     """Sign in: a session cookie and on to the days, or 401 whether the name exists or not."""
     form = await request.form()
     name, password = str(form.get("username", "")), str(form.get("password", ""))
-    role = board.accounts.verify(name, password)
-    if role is None:
+    account = board.accounts.sign_in(name, password)
+    if account is None:
         return HTMLResponse(board.pages.get_template("login.html").render(failed=True),
                             status_code=401)
     response = RedirectResponse("/", status_code=303)
-    response.set_cookie(COOKIE, board.sessions.new(name, role), httponly=True,
+    response.set_cookie(COOKIE, board.sessions.new(name, account), httponly=True,
                         samesite="strict", secure=request.url.scheme == "https", path="/")
     return response
 
@@ -279,7 +303,7 @@ session_routes = APIRouter()
 @session_routes.post("/logout")
 def logout(request: Request, board: Board) -> Response:
     """End the session."""
-    board.sessions.by_token.pop(request.cookies.get(COOKIE, ""), None)
+    board.sessions.end(request.cookies.get(COOKIE))
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(COOKIE, path="/")
     return response
