@@ -1209,3 +1209,102 @@ def test_an_unknown_journey_is_404_and_healthz_answers_head(
         assert answer.status_code == 404, (action, answer.text)
     assert client.head("/healthz").status_code == 200
     assert client.get(f"/api/days/{day}/plan").json()["version"] == version
+
+
+def _chunks(head: bytes, size_bytes: int, tail: bytes = b"") -> Iterator[bytes]:
+    """A body sent without Content-Length (chunked): head, size_bytes of padding, tail."""
+    yield head
+    for start in range(0, size_bytes, 2**16):
+        yield b"x" * min(2**16, size_bytes - start)
+    yield tail
+
+
+def test_request_bodies_are_capped(client: TestClient, planned: tuple[str, dict[str, str]],
+                                   data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A body past its route's limit is 413, whether it says its length or not (chunked).
+
+    Sign-in 16 KiB; an upload four files of the most taken; anything else 1 MiB. Until the
+    thirty-sixth stop none was capped: an anonymous sign-in with a 60 MB file part was
+    parsed before its 401, a change's 60 MB of JSON read whole.
+    """
+    from pts_optimiser.services.web import app as app_module
+
+    day, _ = planned
+    version = client.get(f"/api/days/{day}/plan").json()["version"]
+    anonymous, fresh = TestClient(client.app), TestClient(client.app)
+    headers = sign_in(fresh, "ann")  # a session of its own: the module's stays
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    json_type = {**headers, "Content-Type": "application/json"}
+    sent = [
+        (anonymous, "/login", form, b"username=ann&password=", 2**15, b"", "sign-in form"),
+        (fresh, f"/api/days/{day}/undo", json_type, b'{"version": 1, "pad": "', 2**21, b'"}',
+         "more than 1 MiB"),
+        # The CSRF token of a page's form is read from the body, before the route.
+        (fresh, "/logout", form, b"csrf_token=x&pad=", 2**21, b"", "more than 1 MiB")]
+    for web, path, kind, head, size, tail, says in sent:
+        for body in (head + b"x" * size + tail, _chunks(head, size, tail)):
+            answer = web.post(path, content=body, headers=kind)
+            assert answer.status_code == 413, (path, answer.text)
+            assert says in answer.json()["error"]
+    assert fresh.get("/api/session").status_code == 200
+    assert client.get(f"/api/days/{day}/plan").json()["version"] == version
+    monkeypatch.setattr(app_module, "MAX_FILE_BYTES", 2**10)  # 4 KiB + 1 MiB a form
+    part = (b'--B\r\nContent-Disposition: form-data; name="bookings"; filename="b.csv"'
+            b"\r\n\r\n")
+    multipart = {**headers, "Content-Type": "multipart/form-data; boundary=B"}
+    before = client.get("/api/days").json()
+    for body in (part + b"x" * 2**21 + b"\r\n--B--\r\n", _chunks(part, 2**21, b"\r\n--B--\r\n")):
+        answer = fresh.post("/api/days", content=body, headers=multipart)
+        assert answer.status_code == 413 and "upload is more than" in answer.json()["error"]
+    # Within the form's limit, a file over the most taken is the route's own finding.
+    within = fresh.post("/api/days", content=part + b"x" * 2**11 + b"\r\n--B--\r\n",
+                        headers=multipart)
+    assert within.status_code == 422 and within.json()["findings"][0]["code"] == "too_large"
+    assert client.get("/api/days").json() == before
+
+
+def _answered_after(port: int, head: bytes, chunk: bytes = b"", most_bytes: int = 0
+                    ) -> tuple[bytes, int]:
+    """Send head, then chunks (if given) until the server answers: its status line, bytes sent."""
+    import select
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as web:
+        web.sendall(head)
+        sent, framed = 0, b"%x\r\n%s\r\n" % (len(chunk), chunk)
+        while chunk and sent < most_bytes and not select.select([web], [], [], 0)[0]:
+            try:
+                web.settimeout(2)
+                web.sendall(framed)
+            except TimeoutError:  # the server reads no more: its answer is on its way
+                break
+            sent += len(framed)
+        web.settimeout(10)
+        return web.recv(4096).split(b"\r\n")[0], sent
+
+
+def test_an_anonymous_body_too_large_is_refused_unread_over_a_socket(data: Path) -> None:
+    """Over a real socket: 413 before a 60 MiB sign-in body is sent, said or chunked.
+
+    Until the thirty-sixth stop the server waited for the whole of it, then parsed it.
+    """
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(data), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        start = (b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                 b"Content-Type: multipart/form-data; boundary=B\r\n")
+        said = _answered_after(port, start + b"Content-Length: %d\r\n\r\n" % (60 * 2**20))
+        assert said == (b"HTTP/1.1 413 Request Entity Too Large", 0)
+        part = b'--B\r\nContent-Disposition: form-data; name="f"; filename="a"\r\n\r\n'
+        status, sent = _answered_after(port, start + b"Transfer-Encoding: chunked\r\n\r\n",
+                                       part + b"x" * 2**16, 60 * 2**20)
+        # What was sent before the answer is what the sockets' buffers hold (3 MiB here).
+        assert status == b"HTTP/1.1 413 Request Entity Too Large" and sent < 20 * 2**20
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -33,6 +33,7 @@ from fastapi.responses import (
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pts_optimiser.domain.clock import format_clock
 from pts_optimiser.domain.diagnostics import InputError
@@ -56,6 +57,10 @@ COOKIE = "pts_session"
 SESSION_IDLE_S = 8 * 3600
 OPEN_PATHS = ("/healthz", "/login")
 DEFAULT_PLAN_S = 60.0
+UPLOAD_FILES = 4  # bookings, fleet, sites and config, each up to MAX_FILE_BYTES
+FORM_SLACK_BYTES = 2**20  # an upload's part headers, boundaries and date field
+SMALL_BODY_BYTES = 2**20  # any other request: a change's JSON, a what-if booking, a form
+LOGIN_BODY_BYTES = 16 * 2**10  # a name and a password
 
 
 @dataclass
@@ -153,10 +158,82 @@ def create_app(data: Path, outbox: Path | None = None) -> FastAPI:
     pages.filters["script_json"] = script_json
     app.state.board = _Board(service, Accounts(data), _Sessions(), pages)
     app.middleware("http")(_signed_in)
+    app.add_middleware(_CappedBodies)  # added last, so outermost: before the session's check
     app.add_exception_handler(BadRequestError, _bad_request)
     for routes in (open_routes, session_routes, day_routes, change_routes, page_routes):
         app.include_router(routes)
     return app
+
+
+def _body_limit(method: str, path: str) -> tuple[int, str]:
+    """The most a request's body may hold, and what to say of one that holds more."""
+    if method == "POST" and path == "/api/days":
+        most = UPLOAD_FILES * MAX_FILE_BYTES + FORM_SLACK_BYTES
+        return most, (f"the upload is more than {most / 2**20:g} MiB: each file may be "
+                      f"{MAX_FILE_BYTES / 2**20:g} MiB at most; give one day's rows, not a "
+                      "whole export")
+    if path == "/login":
+        return LOGIN_BODY_BYTES, "the sign-in form is too large: send a name and a password"
+    return SMALL_BODY_BYTES, (f"the request body is more than {SMALL_BODY_BYTES / 2**20:g} "
+                              "MiB; no request of the board's needs as much")
+
+
+class _CappedBodies:
+    """Every request body within its route's limit, or 413 with the rest left unread.
+
+    By Content-Length before the app is called; by counting as the app reads a body sent
+    without one (chunked). Until the thirty-sixth stop nothing capped them: an anonymous
+    sign-in with a 60 MB file part was parsed before its 401, and a change's 60 MB of
+    JSON read whole.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        most, why = _body_limit(scope["method"], scope["path"])
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > most:
+            await _too_large(why)(scope, receive, send)
+            return
+        taken, started, refused = 0, False, False
+
+        async def counted() -> Message:
+            # Past the limit the app is told the client has gone, and the 413 sent at once:
+            # an exception raised here came out wrapped by the session's middleware.
+            nonlocal taken, refused
+            if taken > most:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                taken += len(message.get("body", b""))
+                if taken > most:
+                    refused = not started
+                    if refused:
+                        await _too_large(why)(scope, receive, send)
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            if refused:  # the app's own answer to the body cut short: the 413 is sent
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, watched)
+        except Exception:
+            if not refused:
+                raise
+            # The app's complaint of a body cut short (ClientDisconnect): answered already.
+
+
+def _too_large(why: str) -> Response:
+    return _hardened(JSONResponse({"error": why}, status_code=413))
 
 
 async def _signed_in(request: Request, call_next: Any) -> Response:
