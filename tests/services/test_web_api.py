@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -281,6 +282,63 @@ def test_a_day_with_no_plan_yet_is_404(client: TestClient,
     assert "no plan yet (planning was cancelled)" in cancelled.json()["error"]
     assert {"day": day, "service_date": "", "journeys": 5, "status": "uploaded"} in \
         client.get("/api/days").json()
+
+
+@contextmanager
+def _road_server() -> Iterator[tuple[str, list[str]]]:
+    """An HTTP server on 127.0.0.1 that fails every request: its URL, the paths asked."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    asked: list[str] = []
+
+    class Failing(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            asked.append(self.path)
+            self.send_error(500)
+
+        def log_message(self, *_args: object) -> None:
+            """Quiet."""
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Failing)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", asked
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_uploaded_policy_may_not_choose_a_road_server(
+        client: TestClient, planned: tuple[str, dict[str, str]], data: Path) -> None:
+    """A policy uploaded with [travel] provider = "osrm": 422 naming the key, never asked.
+
+    Until the thirty-sixth stop the board's server asked whatever osrm_url the upload gave,
+    with the day's pickup places, on any read of the day.
+    """
+    _, headers = planned  # the module's session: signing in again would end it
+    inputs = tiny_day(data.parent / "road-server")
+    before = client.get("/api/days").json()
+    with _road_server() as (url, asked):
+        def sent(policy: str) -> httpx2.Response:
+            answer: httpx2.Response = client.post("/api/days", headers=headers, files={
+                "bookings": ("bookings.csv", inputs.bookings.read_bytes(), "text/csv"),
+                "fleet": ("fleet.csv", inputs.fleet.read_bytes(), "text/csv"),
+                "config": ("policy.toml", policy.encode(), "text/plain")})
+            return answer
+
+        refused = sent(f'[travel]\nprovider = "osrm"\nosrm_url = "{url}/internal"\n')
+        assert refused.status_code == 422, refused.text
+        (finding,) = refused.json()["findings"]
+        assert (finding["file"], finding["key"], finding["code"]) == \
+            ("config.toml", "travel.provider", "bad_config")
+        assert "pts serve --outbox" in finding["hint"]
+        assert client.get("/api/days").json() == before
+        # An osrm_url the estimate never uses (a plan folder's policy names every setting).
+        taken = sent(f'[travel]\nprovider = "estimate"\nosrm_url = "{url}/internal"\n')
+        assert taken.status_code == 201, taken.text
+        assert client.get(f"/api/days/{taken.json()['day']}/plan").status_code == 404
+    assert asked == []
 
 
 def test_background_plan(client: TestClient, planned: tuple[str, dict[str, str]]) -> None:
@@ -692,6 +750,36 @@ def test_open_a_nightly_plan(tmp_path: Path) -> None:
     assert answer["summary"]["served"] == len(plan.planned)
     assert {u["journey_id"] for u in answer["unassigned"]} == \
         {u.journey.journey_id for u in plan.unassigned}
+
+
+def test_a_nightly_plan_keeps_the_road_server_it_was_planned_with(tmp_path: Path) -> None:
+    """The nightly's policy is the operator's: a day opened from the outbox keeps its roads.
+
+    An upload asking for a road server is refused; the outbox is the board's operator's
+    (`pts serve --outbox`), and the board checks the nightly's runs on the roads they were
+    timed on.
+    """
+    from pts_optimiser.engine.solve import SolveOptions, solve
+    from pts_optimiser.services.publish import write_plan
+
+    day = tiny_day(tmp_path / "inbox")
+    with _road_server() as (url, asked):
+        policy = tmp_path / "inbox" / "config.toml"
+        policy.write_text(f'[travel]\nprovider = "osrm"\nosrm_url = "{url}"\n')
+        inputs = Inputs(day.bookings, day.fleet, day.sites, policy)
+        problem, _ = read_problem(inputs, load_config(policy))
+        plan = solve(problem, SolveOptions(time_limit_s=2, strategy="single"))
+        write_plan(plan, tmp_path / "outbox" / "2026-12-01", inputs, with_maps=False)
+        asked.clear()
+        Accounts(tmp_path / "data").add("ann", PASSWORD, "coordinator")
+        with TestClient(create_app(tmp_path / "data", tmp_path / "outbox")) as web:
+            headers = sign_in(web, "ann")
+            opened = web.post("/api/outbox/open", json={"plan": "2026-12-01"},
+                              headers=headers)
+            assert opened.status_code == 201, opened.text
+            answer = web.get(f"/api/days/{opened.json()['day']}/plan").json()
+        assert answer["status"] == "planned", answer
+        assert asked  # the operator's server (failing here: the estimate stood in)
 
 
 def test_a_nightly_plan_refused_stores_nothing(tmp_path: Path) -> None:

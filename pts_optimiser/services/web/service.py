@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pts_optimiser.domain.config import load_config
+from pts_optimiser.domain.config import Config, load_config
 from pts_optimiser.domain.diagnostics import Code, Finding, InputError, Severity, error
 from pts_optimiser.domain.exits import PlanRejectedError
 from pts_optimiser.domain.plan import Event, Plan, Reason
@@ -83,9 +83,11 @@ class _Offer:
 def _finding(f: Finding) -> dict[str, object]:
     # The reader words its findings for the command line; the board's day is chosen in the
     # upload's `date` field (the page's "Service date"), not with --date.
+    # A policy's findings name a setting (`key`) where a table's name a row and column.
     return {"file": "date" if f.file == "command line" else Path(f.file).name, "row": f.row,
-            "column": f.column, "code": str(f.code), "message": _on_board(f.message),
-            "hint": _on_board(f.hint), "severity": str(f.severity)}
+            "column": f.column, "key": f.key, "code": str(f.code),
+            "message": _on_board(f.message), "hint": _on_board(f.hint),
+            "severity": str(f.severity)}
 
 
 def _on_board(text: str) -> str:
@@ -129,9 +131,13 @@ class Service:
 
     # -- days ------------------------------------------------------------------------------
 
-    def upload(self, files: Mapping[str, bytes], user: str,
-               service_date: str | None = None) -> dict[str, Any]:
-        """Store a day whose files read cleanly; InputError (nothing kept) otherwise."""
+    def upload(self, files: Mapping[str, bytes], user: str, service_date: str | None = None,
+               *, operators_policy: bool = False) -> dict[str, Any]:
+        """Store a day whose files read cleanly; InputError (nothing kept) otherwise.
+
+        A policy uploaded may not ask for a road server (`_no_road_server`); one from the
+        nightly's outbox (`operators_policy`) was written by whoever runs the board.
+        """
         staging = _private_dir(self.data / "tmp") / f"upload-{time.monotonic_ns()}"
         inputs_dir = _private_dir(staging / "inputs")
         names: dict[str, str] = {}
@@ -143,7 +149,10 @@ class Service:
                     (inputs_dir / name).chmod(0o600)
                     names[key] = name
             inputs = self._inputs(inputs_dir, names)
-            problem, warnings = read_problem(inputs, load_config(inputs.config), service_date)
+            config = load_config(inputs.config)
+            if not operators_policy:
+                _no_road_server(config, inputs.config)
+            problem, warnings = read_problem(inputs, config, service_date)
             if not problem.journeys:
                 raise InputError([error(
                     Code.BAD_DATE, "bookings.csv",
@@ -594,7 +603,9 @@ class Service:
         files = {key: path.read_bytes() for key, path in (
             ("bookings", inputs.bookings), ("fleet", inputs.fleet), ("sites", inputs.sites),
             ("config", inputs.config)) if path is not None}
-        answer = self.upload(files, user, plan_service_date(folder))
+        # Its policy, road server and all, is the operator's: the nightly planned it from
+        # the inbox, and the board's own check of its runs needs the roads they were timed on.
+        answer = self.upload(files, user, plan_service_date(folder), operators_policy=True)
         day = answer["day"]
         live = self.live(day)
         with live.lock:
@@ -717,6 +728,25 @@ class Service:
             self.days.save(state)
         self.audit.record(user, "publish", day=day, version=state.version)
         return {"plan": str(out)}
+
+
+def _no_road_server(config: Config, path: Path | None) -> None:
+    """Refuse an uploaded policy that asks for a road server: InputError naming the key.
+
+    The board's server would connect where the policy says and send it the day's pickup
+    places, on any read of the day (a viewer's too): until the thirty-sixth stop any
+    coordinator's upload chose the address.
+    """
+    if path is None or config.travel.provider != "osrm":
+        return
+    raise InputError([error(
+        Code.BAD_CONFIG, str(path), 'asks for a road server (travel.provider = "osrm"): a '
+        "policy uploaded to the board may not choose where its server connects, nor have "
+        "patients' pickup places sent there",
+        "take provider and osrm_url out of [travel]: an uploaded day is planned on the "
+        "estimate from coordinates. A day planned on a road server is the nightly's (pts "
+        "nightly, with the road server in the inbox's policy), opened from the outbox the "
+        "board is started with (pts serve --outbox)", key="travel.provider")])
 
 
 def _digest(content: bytes) -> str:
