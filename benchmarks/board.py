@@ -48,7 +48,7 @@ def _wait(web: httpx2.Client, day: str, timeout_s: float) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
     while True:
         answer: dict[str, Any] = web.get(f"/api/days/{day}/plan").json()
-        if answer["status"] != "planning" or time.monotonic() > deadline:
+        if answer.get("status") != "planning" or time.monotonic() > deadline:  # 404: none
             return answer
         time.sleep(1)
 

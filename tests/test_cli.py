@@ -51,6 +51,21 @@ def test_bad_input_writes_nothing(tmp_path: Path) -> None:
     assert not (tmp_path / "plan").exists()
 
 
+def test_a_policy_nested_too_deeply_is_bad_input(tmp_path: Path) -> None:
+    """`pts solve --config` with valid TOML nested 1000 deep: exit 2 naming the file.
+
+    Until the thirty-sixth stop the parser's RecursionError was an internal error (exit 1).
+    """
+    config = tmp_path / "deep.toml"
+    config.write_text("a = " + "[" * 1000 + "]" * 1000)
+    result = CliRunner().invoke(main, ["solve", *_args(tmp_path / "plan"), "--config",
+                                       str(config)])
+    assert result.exit_code == 2, result.output
+    assert f"[bad_config] {config}: nested too deeply" in result.output
+    assert "internal error" not in result.output
+    assert not (tmp_path / "plan").exists()
+
+
 def test_a_time_limit_too_short_to_search_writes_nothing(tmp_path: Path) -> None:
     """750 journeys at 5 s: the plan's writing leaves the search no time. Exit 2, named.
 

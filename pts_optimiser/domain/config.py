@@ -284,6 +284,13 @@ def _read_toml(path: Path) -> dict[str, Any]:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InputError([error(Code.BAD_CONFIG, str(path), f"not valid TOML ({exc})",
                                 "fix the syntax; compare with configs/default.toml")]) from None
+    except RecursionError:
+        # Valid TOML nested deeper than the parser recurses: a traceback from `pts solve`
+        # and a 500 from the board's upload until the thirty-sixth stop.
+        raise InputError([error(Code.BAD_CONFIG, str(path), "nested too deeply to read "
+                                "(arrays or tables hundreds deep within each other)",
+                                "give plain values in tables, as configs/default.toml "
+                                "does")]) from None
 
 
 # The road server's URL, credentials and all, in place of [travel] osrm_url where the

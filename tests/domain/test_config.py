@@ -75,6 +75,23 @@ def test_invalid_toml(tmp_path: Path) -> None:
     assert caught.value.findings[0].code == "bad_config"
 
 
+
+@pytest.mark.parametrize("text", ["a = " + "[" * 1000 + "]" * 1000,
+                                  "a = " + "{b = " * 1000 + "1" + "}" * 1000])
+def test_a_policy_nested_too_deeply_is_located(tmp_path: Path, text: str) -> None:
+    """Valid TOML nested deeper than the parser recurses: a finding, not a RecursionError.
+
+    Until the thirty-sixth stop it was `pts solve`'s internal error and the board's 500.
+    """
+    path = tmp_path / "deep.toml"
+    path.write_text(text)
+    with pytest.raises(InputError) as caught:
+        load_config(path)
+    (finding,) = caught.value.findings
+    assert (finding.code, finding.file) == ("bad_config", str(path))
+    assert "nested too deeply" in finding.message
+
+
 def test_service_area_margin_switches_the_check(tmp_path: Path) -> None:
     """A margin of 1000 km takes in all of Great Britain: a London pickup then reads."""
     from pts_optimiser.io.parse import Inputs, read_problem

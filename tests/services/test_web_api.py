@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -68,11 +69,14 @@ def upload(client: httpx2.Client | TestClient, headers: dict[str, str], inputs: 
 
 def wait_planned(client: httpx2.Client | TestClient, day: str, timeout_s: float = 120
                  ) -> dict[str, Any]:
-    """Poll GET /api/days/ID/plan until the solve ends; the last answer."""
+    """Poll GET /api/days/ID/plan until the solve ends; the last answer.
+
+    A day whose first planning was cancelled has no plan: its answer is a 404's {"error"}.
+    """
     deadline = time.monotonic() + timeout_s
     while True:
         answer: dict[str, Any] = client.get(f"/api/days/{day}/plan").json()
-        if answer["status"] != "planning" or time.monotonic() > deadline:
+        if answer.get("status") != "planning" or time.monotonic() > deadline:
             return answer
         time.sleep(0.3)
 
@@ -210,6 +214,133 @@ def test_a_file_of_several_days_is_told_to_choose_a_day_on_the_board(
     assert bad.json()["findings"][0]["file"] == "date" and "--date" not in bad.text
 
 
+def test_a_policy_nested_too_deeply_is_422(client: TestClient,
+                                           planned: tuple[str, dict[str, str]],
+                                           data: Path) -> None:
+    """Valid TOML 1000 arrays deep as the day's policy: 422 naming it, nothing stored.
+
+    Until the thirty-sixth stop the parser's RecursionError was a 500.
+    """
+    _, headers = planned  # the module's session: signing in again would end it
+    before = client.get("/api/days").json()
+    inputs = tiny_day(data.parent / "deep-policy")
+    answer = client.post("/api/days", headers=headers, files={
+        "bookings": ("bookings.csv", inputs.bookings.read_bytes(), "text/csv"),
+        "fleet": ("fleet.csv", inputs.fleet.read_bytes(), "text/csv"),
+        "config": ("policy.toml", b"a = " + b"[" * 1000 + b"]" * 1000, "text/plain")})
+    assert answer.status_code == 422, answer.text
+    (finding,) = answer.json()["findings"]
+    assert (finding["file"], finding["code"]) == ("config.toml", "bad_config")
+    assert "nested too deeply" in finding["message"]
+    assert client.get("/api/days").json() == before
+
+
+def test_whatif_cells_that_are_not_text_are_refused(client: TestClient,
+                                                    planned: tuple[str, dict[str, str]],
+                                                    data: Path) -> None:
+    """A what-if booking's cell that is not a string: 422 naming it, nothing offered.
+
+    Until the thirty-sixth stop `["N1"]` was offered and accepted as the journey id
+    "['N1']", and the day's bookings.csv kept the Python text of a list and a dict.
+    """
+    day, headers = planned  # the module's session: signing in again would end it
+    stored = data / "days" / day / "inputs" / "bookings.csv"
+    before, staged = stored.read_bytes(), set((data / "tmp").glob("whatif-*"))
+    for column, cell in (("journey_id", ["N1"]), ("patient_id", {"x": 1}),
+                         ("escorts", 0), ("pickup_lat", 52.92), ("mobility", True)):
+        answer = client.post(f"/api/days/{day}/whatif", headers=headers,
+                             json={"booking": {**_new_booking("N1"), column: cell}})
+        assert answer.status_code == 422, (column, answer.text)
+        assert f"booking's {column} must be a string" in answer.json()["error"], answer.text
+    assert stored.read_bytes() == before
+    assert set((data / "tmp").glob("whatif-*")) == staged
+    # An empty cell may be sent as null, as the form's empty fields are sent as "".
+    offered = client.post(f"/api/days/{day}/whatif", headers=headers,
+                          json={"booking": {**_new_booking("N1"), "escorts": None}})
+    assert offered.status_code == 200, offered.text
+
+
+def test_a_day_with_no_plan_yet_is_404(client: TestClient,
+                                       planned: tuple[str, dict[str, str]], data: Path) -> None:
+    """GET /plan of a day never planned, or whose first planning was cancelled: 404 saying so.
+
+    Until the thirty-sixth stop it was 200 with "status": "none", which web-api.md's
+    "planning" | "planned" | "failed" does not have.
+    """
+    _, headers = planned  # the module's session: signing in again would end it
+    day = upload(client, headers, tiny_day(data.parent / "unplanned")).json()["day"]
+    never = client.get(f"/api/days/{day}/plan")
+    assert never.status_code == 404, never.text
+    assert f"day {day} has no plan yet: plan it with POST /api/days/{day}/plan" in \
+        never.json()["error"]
+    assert client.post(f"/api/days/{day}/plan", json={"time_limit_s": 120},
+                       headers=headers).status_code == 202
+    assert client.post(f"/api/days/{day}/plan/cancel", headers=headers).status_code == 200
+    wait_planned(client, day, timeout_s=30)
+    cancelled = client.get(f"/api/days/{day}/plan")
+    assert cancelled.status_code == 404, cancelled.text
+    assert "no plan yet (planning was cancelled)" in cancelled.json()["error"]
+    assert {"day": day, "service_date": "", "journeys": 5, "status": "uploaded"} in \
+        client.get("/api/days").json()
+
+
+@contextmanager
+def _road_server() -> Iterator[tuple[str, list[str]]]:
+    """An HTTP server on 127.0.0.1 that fails every request: its URL, the paths asked."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    asked: list[str] = []
+
+    class Failing(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            asked.append(self.path)
+            self.send_error(500)
+
+        def log_message(self, *_args: object) -> None:
+            """Quiet."""
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Failing)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", asked
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_uploaded_policy_may_not_choose_a_road_server(
+        client: TestClient, planned: tuple[str, dict[str, str]], data: Path) -> None:
+    """A policy uploaded with [travel] provider = "osrm": 422 naming the key, never asked.
+
+    Until the thirty-sixth stop the board's server asked whatever osrm_url the upload gave,
+    with the day's pickup places, on any read of the day.
+    """
+    _, headers = planned  # the module's session: signing in again would end it
+    inputs = tiny_day(data.parent / "road-server")
+    before = client.get("/api/days").json()
+    with _road_server() as (url, asked):
+        def sent(policy: str) -> httpx2.Response:
+            answer: httpx2.Response = client.post("/api/days", headers=headers, files={
+                "bookings": ("bookings.csv", inputs.bookings.read_bytes(), "text/csv"),
+                "fleet": ("fleet.csv", inputs.fleet.read_bytes(), "text/csv"),
+                "config": ("policy.toml", policy.encode(), "text/plain")})
+            return answer
+
+        refused = sent(f'[travel]\nprovider = "osrm"\nosrm_url = "{url}/internal"\n')
+        assert refused.status_code == 422, refused.text
+        (finding,) = refused.json()["findings"]
+        assert (finding["file"], finding["key"], finding["code"]) == \
+            ("config.toml", "travel.provider", "bad_config")
+        assert "pts serve --outbox" in finding["hint"]
+        assert client.get("/api/days").json() == before
+        # An osrm_url the estimate never uses (a plan folder's policy names every setting).
+        taken = sent(f'[travel]\nprovider = "estimate"\nosrm_url = "{url}/internal"\n')
+        assert taken.status_code == 201, taken.text
+        assert client.get(f"/api/days/{taken.json()['day']}/plan").status_code == 404
+    assert asked == []
+
+
 def test_background_plan(client: TestClient, planned: tuple[str, dict[str, str]]) -> None:
     """The plan made in the background has summary.json's keys and every journey accounted."""
     day, _ = planned
@@ -311,10 +442,11 @@ def test_malformed_changes_refused_and_nothing_changed(client: TestClient,
                                                       ) -> None:
     """A body that is not what the interface asks for: 422 naming it, the version unchanged.
 
-    Before, `"locked": "false"` locked the run (a string is true to Python), a lock naming a
-    vehicle and a journey locked the vehicle and dropped the journey, a `time_limit_s` of
-    -5 planned for a second and "abc" for the default, a body that was not JSON was read
-    as an empty one, and a day id too long for the disk was a server error.
+    Before, `"locked": "false"` locked the run (a string is true to Python), as did a lock
+    without "locked", a lock naming a vehicle and a journey locked the vehicle and dropped
+    the journey, a `time_limit_s` of -5 planned for a second and "abc" for the default, a
+    body that was not JSON was read as an empty one, and a day id too long for the disk
+    was a server error.
     """
     day, headers = planned
     version = client.get(f"/api/days/{day}/plan").json()["version"]
@@ -323,6 +455,8 @@ def test_malformed_changes_refused_and_nothing_changed(client: TestClient,
          "locked must be true or false"),
         ("lock", {"vehicle_id": "CAR1", "journey_id": "J1", "version": version},
          "not both"),
+        # Locked until the thirty-sixth stop: the spec's body has "locked": true|false.
+        ("lock", {"vehicle_id": "CAR1", "version": version}, "locked is missing"),
         ("assign", {"journey_id": ["J1"], "vehicle_id": "CAR1", "version": version},
          "journey_id must be a string"),
         ("plan", {"time_limit_s": -5}, "time_limit_s must be a number of seconds above 0"),
@@ -555,6 +689,45 @@ def test_users_add_from_stdin(tmp_path: Path) -> None:
     assert short.exit_code == 2 and "at least 8" in short.output
 
 
+def test_a_session_is_judged_by_its_account_as_it_is_now(tmp_path: Path) -> None:
+    """A role changed counts at the next request; a new password or no account ends it.
+
+    Until the thirty-sixth stop a session kept its sign-in's role for its 8 hours: after
+    `pts users add ann --role viewer` ann's session still locked runs (200), said
+    "coordinator", and lived on with her old password.
+    """
+    data = tmp_path / "data"
+    accounts = Accounts(data)
+    for name in ("ann", "bob", "cat"):
+        accounts.add(name, PASSWORD, "coordinator")
+    change = "/api/days/2026-12-01-abcdef/lock"  # no such day: 404 once the session may
+    body = {"vehicle_id": "CAR1", "locked": True, "version": 1}
+
+    def users(edit: Any) -> None:  # users.json edited by hand, hashes kept
+        stored = json.loads((data / "users.json").read_text())
+        edit(stored)
+        (data / "users.json").write_text(json.dumps(stored))
+
+    with TestClient(create_app(data)) as ann:
+        bob, cat = TestClient(ann.app), TestClient(ann.app)
+        sessions = {web: sign_in(web, name) for web, name in
+                    ((ann, "ann"), (bob, "bob"), (cat, "cat"))}
+        assert ann.post(change, json=body, headers=sessions[ann]).status_code == 404
+        users(lambda stored: stored["ann"].update(role="viewer"))
+        assert ann.get("/api/session").json()["role"] == "viewer"
+        assert ann.post(change, json=body, headers=sessions[ann]).status_code == 403
+        accounts.add("ann", "a new password", "viewer")  # what `pts users add` does
+        assert ann.post(change, json=body, headers=sessions[ann]).status_code == 401
+        assert ann.get("/api/session").status_code == 401
+        assert ann.get("/", follow_redirects=False).headers["location"] == "/login"
+        users(lambda stored: stored.pop("bob"))
+        assert bob.get("/api/session").status_code == 401
+        # Nobody else's session is touched.
+        assert cat.post(change, json=body, headers=sessions[cat]).status_code == 404
+        assert sign_in(ann, "ann", "a new password")
+        assert ann.get("/api/session").json()["role"] == "viewer"
+
+
 def test_open_a_nightly_plan(tmp_path: Path) -> None:
     """A plan folder in the nightly outbox opens as a day whose working plan is that plan."""
     from pts_optimiser.engine.solve import SolveOptions, solve
@@ -577,6 +750,36 @@ def test_open_a_nightly_plan(tmp_path: Path) -> None:
     assert answer["summary"]["served"] == len(plan.planned)
     assert {u["journey_id"] for u in answer["unassigned"]} == \
         {u.journey.journey_id for u in plan.unassigned}
+
+
+def test_a_nightly_plan_keeps_the_road_server_it_was_planned_with(tmp_path: Path) -> None:
+    """The nightly's policy is the operator's: a day opened from the outbox keeps its roads.
+
+    An upload asking for a road server is refused; the outbox is the board's operator's
+    (`pts serve --outbox`), and the board checks the nightly's runs on the roads they were
+    timed on.
+    """
+    from pts_optimiser.engine.solve import SolveOptions, solve
+    from pts_optimiser.services.publish import write_plan
+
+    day = tiny_day(tmp_path / "inbox")
+    with _road_server() as (url, asked):
+        policy = tmp_path / "inbox" / "config.toml"
+        policy.write_text(f'[travel]\nprovider = "osrm"\nosrm_url = "{url}"\n')
+        inputs = Inputs(day.bookings, day.fleet, day.sites, policy)
+        problem, _ = read_problem(inputs, load_config(policy))
+        plan = solve(problem, SolveOptions(time_limit_s=2, strategy="single"))
+        write_plan(plan, tmp_path / "outbox" / "2026-12-01", inputs, with_maps=False)
+        asked.clear()
+        Accounts(tmp_path / "data").add("ann", PASSWORD, "coordinator")
+        with TestClient(create_app(tmp_path / "data", tmp_path / "outbox")) as web:
+            headers = sign_in(web, "ann")
+            opened = web.post("/api/outbox/open", json={"plan": "2026-12-01"},
+                              headers=headers)
+            assert opened.status_code == 201, opened.text
+            answer = web.get(f"/api/days/{opened.json()['day']}/plan").json()
+        assert answer["status"] == "planned", answer
+        assert asked  # the operator's server (failing here: the estimate stood in)
 
 
 def test_a_nightly_plan_refused_stores_nothing(tmp_path: Path) -> None:
@@ -919,8 +1122,9 @@ def test_a_restarted_board_ends_the_plan_its_solve_died_with(tmp_path: Path) -> 
     orphan.write_text("journey_id\n")
     with TestClient(create_app(data)) as web:
         headers = sign_in(web, "ann")
-        answer = web.get(f"/api/days/{day}/plan").json()
-        assert answer["status"] == "none" and "restarted" in answer["message"]
+        answer = web.get(f"/api/days/{day}/plan")
+        assert answer.status_code == 404 and "restarted" in answer.json()["error"]
+        assert "plan before it is kept" not in answer.json()["error"]  # there was none
         assert not orphan.exists()
         assert web.post(f"/api/days/{day}/plan", json={"time_limit_s": 2},
                         headers=headers).status_code == 202
@@ -1093,3 +1297,102 @@ def test_an_unknown_journey_is_404_and_healthz_answers_head(
         assert answer.status_code == 404, (action, answer.text)
     assert client.head("/healthz").status_code == 200
     assert client.get(f"/api/days/{day}/plan").json()["version"] == version
+
+
+def _chunks(head: bytes, size_bytes: int, tail: bytes = b"") -> Iterator[bytes]:
+    """A body sent without Content-Length (chunked): head, size_bytes of padding, tail."""
+    yield head
+    for start in range(0, size_bytes, 2**16):
+        yield b"x" * min(2**16, size_bytes - start)
+    yield tail
+
+
+def test_request_bodies_are_capped(client: TestClient, planned: tuple[str, dict[str, str]],
+                                   data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A body past its route's limit is 413, whether it says its length or not (chunked).
+
+    Sign-in 16 KiB; an upload four files of the most taken; anything else 1 MiB. Until the
+    thirty-sixth stop none was capped: an anonymous sign-in with a 60 MB file part was
+    parsed before its 401, a change's 60 MB of JSON read whole.
+    """
+    from pts_optimiser.services.web import app as app_module
+
+    day, _ = planned
+    version = client.get(f"/api/days/{day}/plan").json()["version"]
+    anonymous, fresh = TestClient(client.app), TestClient(client.app)
+    headers = sign_in(fresh, "ann")  # a session of its own: the module's stays
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    json_type = {**headers, "Content-Type": "application/json"}
+    sent = [
+        (anonymous, "/login", form, b"username=ann&password=", 2**15, b"", "sign-in form"),
+        (fresh, f"/api/days/{day}/undo", json_type, b'{"version": 1, "pad": "', 2**21, b'"}',
+         "more than 1 MiB"),
+        # The CSRF token of a page's form is read from the body, before the route.
+        (fresh, "/logout", form, b"csrf_token=x&pad=", 2**21, b"", "more than 1 MiB")]
+    for web, path, kind, head, size, tail, says in sent:
+        for body in (head + b"x" * size + tail, _chunks(head, size, tail)):
+            answer = web.post(path, content=body, headers=kind)
+            assert answer.status_code == 413, (path, answer.text)
+            assert says in answer.json()["error"]
+    assert fresh.get("/api/session").status_code == 200
+    assert client.get(f"/api/days/{day}/plan").json()["version"] == version
+    monkeypatch.setattr(app_module, "MAX_FILE_BYTES", 2**10)  # 4 KiB + 1 MiB a form
+    part = (b'--B\r\nContent-Disposition: form-data; name="bookings"; filename="b.csv"'
+            b"\r\n\r\n")
+    multipart = {**headers, "Content-Type": "multipart/form-data; boundary=B"}
+    before = client.get("/api/days").json()
+    for body in (part + b"x" * 2**21 + b"\r\n--B--\r\n", _chunks(part, 2**21, b"\r\n--B--\r\n")):
+        answer = fresh.post("/api/days", content=body, headers=multipart)
+        assert answer.status_code == 413 and "upload is more than" in answer.json()["error"]
+    # Within the form's limit, a file over the most taken is the route's own finding.
+    within = fresh.post("/api/days", content=part + b"x" * 2**11 + b"\r\n--B--\r\n",
+                        headers=multipart)
+    assert within.status_code == 422 and within.json()["findings"][0]["code"] == "too_large"
+    assert client.get("/api/days").json() == before
+
+
+def _answered_after(port: int, head: bytes, chunk: bytes = b"", most_bytes: int = 0
+                    ) -> tuple[bytes, int]:
+    """Send head, then chunks (if given) until the server answers: its status line, bytes sent."""
+    import select
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as web:
+        web.sendall(head)
+        sent, framed = 0, b"%x\r\n%s\r\n" % (len(chunk), chunk)
+        while chunk and sent < most_bytes and not select.select([web], [], [], 0)[0]:
+            try:
+                web.settimeout(2)
+                web.sendall(framed)
+            except TimeoutError:  # the server reads no more: its answer is on its way
+                break
+            sent += len(framed)
+        web.settimeout(10)
+        return web.recv(4096).split(b"\r\n")[0], sent
+
+
+def test_an_anonymous_body_too_large_is_refused_unread_over_a_socket(data: Path) -> None:
+    """Over a real socket: 413 before a 60 MiB sign-in body is sent, said or chunked.
+
+    Until the thirty-sixth stop the server waited for the whole of it, then parsed it.
+    """
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(data), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        start = (b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                 b"Content-Type: multipart/form-data; boundary=B\r\n")
+        said = _answered_after(port, start + b"Content-Length: %d\r\n\r\n" % (60 * 2**20))
+        assert said == (b"HTTP/1.1 413 Request Entity Too Large", 0)
+        part = b'--B\r\nContent-Disposition: form-data; name="f"; filename="a"\r\n\r\n'
+        status, sent = _answered_after(port, start + b"Transfer-Encoding: chunked\r\n\r\n",
+                                       part + b"x" * 2**16, 60 * 2**20)
+        # What was sent before the answer is what the sockets' buffers hold (3 MiB here).
+        assert status == b"HTTP/1.1 413 Request Entity Too Large" and sent < 20 * 2**20
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

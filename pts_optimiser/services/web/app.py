@@ -33,6 +33,7 @@ from fastapi.responses import (
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pts_optimiser.domain.clock import format_clock
 from pts_optimiser.domain.diagnostics import InputError
@@ -44,10 +45,11 @@ from pts_optimiser.services.web.service import (
     MAX_TIME_LIMIT_S,
     ConflictError,
     NotFoundError,
+    NotPlannedError,
     Service,
     input_error_answer,
 )
-from pts_optimiser.services.web.store import Accounts
+from pts_optimiser.services.web.store import Account, Accounts
 from pts_optimiser.views.maps import LEAFLET_CSS, LEAFLET_DIR, LEAFLET_JS
 
 HERE = Path(__file__).resolve().parent
@@ -55,6 +57,10 @@ COOKIE = "pts_session"
 SESSION_IDLE_S = 8 * 3600
 OPEN_PATHS = ("/healthz", "/login")
 DEFAULT_PLAN_S = 60.0
+UPLOAD_FILES = 4  # bookings, fleet, sites and config, each up to MAX_FILE_BYTES
+FORM_SLACK_BYTES = 2**20  # an upload's part headers, boundaries and date field
+SMALL_BODY_BYTES = 2**20  # any other request: a change's JSON, a what-if booking, a form
+LOGIN_BODY_BYTES = 16 * 2**10  # a name and a password
 
 
 @dataclass
@@ -62,18 +68,20 @@ class Session:
     """A signed-in user."""
 
     user: str
-    role: str
+    role: str  # as the account has it now: looked up again at every request
     csrf: str
     seen: float
+    stamp: str  # the account's password hash at sign-in (Account.stamp)
 
 
 class _Sessions:
     def __init__(self) -> None:
         self.by_token: dict[str, Session] = {}
 
-    def new(self, user: str, role: str) -> str:
+    def new(self, user: str, account: Account) -> str:
         token = secrets.token_urlsafe(32)
-        self.by_token[token] = Session(user, role, secrets.token_urlsafe(32), time.monotonic())
+        self.by_token[token] = Session(user, account.role, secrets.token_urlsafe(32),
+                                       time.monotonic(), account.stamp)
         return token
 
     def get(self, token: str | None) -> Session | None:
@@ -85,6 +93,28 @@ class _Sessions:
             return None
         session.seen = time.monotonic()
         return session
+
+    def end(self, token: str | None) -> None:
+        self.by_token.pop(token or "", None)
+
+
+def _current(board: _Board, token: str | None) -> Session | None:
+    """The token's session, judged by its account as it is now.
+
+    Until the thirty-sixth stop a session kept the role it signed in with for its 8 hours:
+    a coordinator made a viewer (`pts users add NAME --role viewer`), given a new password
+    or removed from users.json went on changing plans.
+    """
+    session = board.sessions.get(token)
+    if session is None:
+        return None
+    account = board.accounts.account(session.user)
+    if account is None or not secrets.compare_digest(account.stamp.encode(),
+                                                      session.stamp.encode()):
+        board.sessions.end(token)
+        return None
+    session.role = account.role
+    return session
 
 
 def _is_api(path: str) -> bool:
@@ -128,10 +158,82 @@ def create_app(data: Path, outbox: Path | None = None) -> FastAPI:
     pages.filters["script_json"] = script_json
     app.state.board = _Board(service, Accounts(data), _Sessions(), pages)
     app.middleware("http")(_signed_in)
+    app.add_middleware(_CappedBodies)  # added last, so outermost: before the session's check
     app.add_exception_handler(BadRequestError, _bad_request)
     for routes in (open_routes, session_routes, day_routes, change_routes, page_routes):
         app.include_router(routes)
     return app
+
+
+def _body_limit(method: str, path: str) -> tuple[int, str]:
+    """The most a request's body may hold, and what to say of one that holds more."""
+    if method == "POST" and path == "/api/days":
+        most = UPLOAD_FILES * MAX_FILE_BYTES + FORM_SLACK_BYTES
+        return most, (f"the upload is more than {most / 2**20:g} MiB: each file may be "
+                      f"{MAX_FILE_BYTES / 2**20:g} MiB at most; give one day's rows, not a "
+                      "whole export")
+    if path == "/login":
+        return LOGIN_BODY_BYTES, "the sign-in form is too large: send a name and a password"
+    return SMALL_BODY_BYTES, (f"the request body is more than {SMALL_BODY_BYTES / 2**20:g} "
+                              "MiB; no request of the board's needs as much")
+
+
+class _CappedBodies:
+    """Every request body within its route's limit, or 413 with the rest left unread.
+
+    By Content-Length before the app is called; by counting as the app reads a body sent
+    without one (chunked). Until the thirty-sixth stop nothing capped them: an anonymous
+    sign-in with a 60 MB file part was parsed before its 401, and a change's 60 MB of
+    JSON read whole.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        most, why = _body_limit(scope["method"], scope["path"])
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > most:
+            await _too_large(why)(scope, receive, send)
+            return
+        taken, started, refused = 0, False, False
+
+        async def counted() -> Message:
+            # Past the limit the app is told the client has gone, and the 413 sent at once:
+            # an exception raised here came out wrapped by the session's middleware.
+            nonlocal taken, refused
+            if taken > most:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                taken += len(message.get("body", b""))
+                if taken > most:
+                    refused = not started
+                    if refused:
+                        await _too_large(why)(scope, receive, send)
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            if refused:  # the app's own answer to the body cut short: the 413 is sent
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, watched)
+        except Exception:
+            if not refused:
+                raise
+            # The app's complaint of a body cut short (ClientDisconnect): answered already.
+
+
+def _too_large(why: str) -> Response:
+    return _hardened(JSONResponse({"error": why}, status_code=413))
 
 
 async def _signed_in(request: Request, call_next: Any) -> Response:
@@ -140,7 +242,7 @@ async def _signed_in(request: Request, call_next: Any) -> Response:
     if path in OPEN_PATHS:
         response: Response = await call_next(request)
         return _hardened(response)
-    session = _board_of(request).sessions.get(request.cookies.get(COOKIE))
+    session = _current(_board_of(request), request.cookies.get(COOKIE))
     if session is None:
         if _is_api(path) or request.method not in ("GET", "HEAD"):
             return _hardened(JSONResponse({"error": "sign in first"}, status_code=401))
@@ -203,12 +305,32 @@ def _optional_text(asked: dict[str, Any], key: str) -> str | None:
     return None if asked.get(key) is None else _text(asked, key)
 
 
-def _flag(asked: dict[str, Any], key: str, default: bool) -> bool:
-    # A string "false" is true to Python: it would lock what was to be unlocked.
-    value = asked.get(key, default)
+def _flag(asked: dict[str, Any], key: str) -> bool:
+    # A string "false" is true to Python: it would lock what was to be unlocked. Nor is a
+    # flag left out read as either: a lock without it locked until the thirty-sixth stop.
+    if key not in asked:
+        raise BadRequestError(f'{key} is missing: give "{key}": true or "{key}": false')
+    value = asked[key]
     if not isinstance(value, bool):
         raise BadRequestError(f"{key} must be true or false")
     return value
+
+
+def _cells(asked: dict[str, Any]) -> dict[str, str | None]:
+    """A what-if's booking: each cell text as the bookings file holds it, or null for none.
+
+    Anything else was written to the day's bookings as Python wrote it (`['N1']` for a
+    journey id) until the thirty-sixth stop.
+    """
+    booking = asked.get("booking")
+    if not isinstance(booking, dict):
+        raise BadRequestError('give the new booking\'s cells as "booking", e.g. '
+                              '{"booking": {"journey_id": "J9", ...}}')
+    for column, cell in booking.items():
+        if cell is not None and not isinstance(cell, str):
+            raise BadRequestError(f"booking's {column[:64]} must be a string, as the "
+                                  'bookings file holds it (e.g. "0", "52.92")')
+    return booking
 
 
 async def _change(request: Request, status: int,
@@ -240,12 +362,12 @@ async def login(request: Request, board: Board) -> Response:
     """Sign in: a session cookie and on to the days, or 401 whether the name exists or not."""
     form = await request.form()
     name, password = str(form.get("username", "")), str(form.get("password", ""))
-    role = board.accounts.verify(name, password)
-    if role is None:
+    account = board.accounts.sign_in(name, password)
+    if account is None:
         return HTMLResponse(board.pages.get_template("login.html").render(failed=True),
                             status_code=401)
     response = RedirectResponse("/", status_code=303)
-    response.set_cookie(COOKIE, board.sessions.new(name, role), httponly=True,
+    response.set_cookie(COOKIE, board.sessions.new(name, account), httponly=True,
                         samesite="strict", secure=request.url.scheme == "https", path="/")
     return response
 
@@ -258,7 +380,7 @@ session_routes = APIRouter()
 @session_routes.post("/logout")
 def logout(request: Request, board: Board) -> Response:
     """End the session."""
-    board.sessions.by_token.pop(request.cookies.get(COOKIE, ""), None)
+    board.sessions.end(request.cookies.get(COOKIE))
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(COOKIE, path="/")
     return response
@@ -388,7 +510,7 @@ async def lock(day: str, request: Request, board: Board) -> Response:
         if (vid is None) == (jid is None):
             raise BadRequestError("give vehicle_id or journey_id (one, not both): a run is "
                                   "locked whole, a journey to the run it is on")
-        return board.service.lock(day, asked.get("version"), _flag(asked, "locked", True),
+        return board.service.lock(day, asked.get("version"), _flag(asked, "locked"),
                                   user, vid, jid)
 
     return await _change(request, 200, locked)
@@ -411,11 +533,7 @@ async def replan(day: str, request: Request, board: Board) -> Response:
 @change_routes.post("/whatif")
 async def whatif(day: str, request: Request, board: Board) -> Response:
     """Where a new booking could go, without changing the plan."""
-    asked = await _body(request)
-    booking = asked.get("booking")
-    if not isinstance(booking, dict):
-        return JSONResponse({"error": "give the new booking's cells as \"booking\""},
-                            status_code=422)
+    booking = _cells(await _body(request))
     try:
         return await _answer(lambda: board.service.whatif(day, booking), 200)
     except InputError as exc:
@@ -502,6 +620,8 @@ def _call(action: Any, status: int) -> Response:
         answer = action()
     except ConflictError as exc:
         return JSONResponse({"rule": exc.rule, "detail": exc.detail}, status_code=409)
+    except NotPlannedError as exc:  # the day is there: the message says what to do
+        return JSONResponse({"error": str(exc)}, status_code=404)
     except NotFoundError as exc:
         return JSONResponse({"error": f"not found: {exc}"}, status_code=404)
     return JSONResponse(answer if answer is not None else {"accepted": True},

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pts_optimiser.domain.config import load_config
+from pts_optimiser.domain.config import Config, load_config
 from pts_optimiser.domain.diagnostics import Code, Finding, InputError, Severity, error
 from pts_optimiser.domain.exits import PlanRejectedError
 from pts_optimiser.domain.plan import Event, Plan, Reason
@@ -55,6 +55,14 @@ class NotFoundError(Exception):
     """No such day, journey or vehicle."""
 
 
+class NotPlannedError(NotFoundError):
+    """A day with no plan to show: never planned, or its first planning cancelled or lost.
+
+    Its message says so and how to plan it (web-api.md's statuses are planning, planned
+    and failed: until the thirty-sixth stop such a day was "status": "none").
+    """
+
+
 @dataclass
 class _Live:
     board: DayBoard
@@ -75,9 +83,11 @@ class _Offer:
 def _finding(f: Finding) -> dict[str, object]:
     # The reader words its findings for the command line; the board's day is chosen in the
     # upload's `date` field (the page's "Service date"), not with --date.
+    # A policy's findings name a setting (`key`) where a table's name a row and column.
     return {"file": "date" if f.file == "command line" else Path(f.file).name, "row": f.row,
-            "column": f.column, "code": str(f.code), "message": _on_board(f.message),
-            "hint": _on_board(f.hint), "severity": str(f.severity)}
+            "column": f.column, "key": f.key, "code": str(f.code),
+            "message": _on_board(f.message), "hint": _on_board(f.hint),
+            "severity": str(f.severity)}
 
 
 def _on_board(text: str) -> str:
@@ -110,18 +120,24 @@ class Service:
         """
         for state in self.days.all():
             if state.status == "planning":
-                state.status = "planned" if state.runs or state.unassigned else "uploaded"
-                state.message = ("planning stopped when the board was restarted; the plan "
-                                 "before it is kept: plan again")
+                kept = bool(state.runs or state.unassigned)
+                state.status = "planned" if kept else "uploaded"
+                state.message = ("planning stopped when the board was restarted"
+                                 + ("; the plan before it is kept" if kept else "")
+                                 + ": plan again")
                 self.days.save(state)
         # Uploads part-way and what-if offers live in memory only: their files are orphans.
         shutil.rmtree(self.data / "tmp", ignore_errors=True)
 
     # -- days ------------------------------------------------------------------------------
 
-    def upload(self, files: Mapping[str, bytes], user: str,
-               service_date: str | None = None) -> dict[str, Any]:
-        """Store a day whose files read cleanly; InputError (nothing kept) otherwise."""
+    def upload(self, files: Mapping[str, bytes], user: str, service_date: str | None = None,
+               *, operators_policy: bool = False) -> dict[str, Any]:
+        """Store a day whose files read cleanly; InputError (nothing kept) otherwise.
+
+        A policy uploaded may not ask for a road server (`_no_road_server`); one from the
+        nightly's outbox (`operators_policy`) was written by whoever runs the board.
+        """
         staging = _private_dir(self.data / "tmp") / f"upload-{time.monotonic_ns()}"
         inputs_dir = _private_dir(staging / "inputs")
         names: dict[str, str] = {}
@@ -133,7 +149,10 @@ class Service:
                     (inputs_dir / name).chmod(0o600)
                     names[key] = name
             inputs = self._inputs(inputs_dir, names)
-            problem, warnings = read_problem(inputs, load_config(inputs.config), service_date)
+            config = load_config(inputs.config)
+            if not operators_policy:
+                _no_road_server(config, inputs.config)
+            problem, warnings = read_problem(inputs, config, service_date)
             if not problem.journeys:
                 raise InputError([error(
                     Code.BAD_DATE, "bookings.csv",
@@ -328,10 +347,14 @@ class Service:
     def plan_answer(self, day: str) -> dict[str, Any]:
         """GET /api/days/ID/plan."""
         state, plan = self.plan_of(day)
-        status = state.status if state.status in ("planning", "planned", "failed") else "none"
+        if plan is None and state.status not in ("planning", "failed"):
+            why = f" ({state.message})" if state.message else ""
+            raise NotPlannedError(f"day {day} has no plan yet{why}: plan it with POST "
+                                  f'/api/days/{day}/plan {{"time_limit_s": 60}}, or Plan '
+                                  "the day on its page")
         # Where the published folder holds its inputs, as summary.json says.
         figures = {**summary(plan), "inputs": input_paths()} if plan else {}
-        return {"status": status, "summary": figures,
+        return {"status": state.status, "summary": figures,
                 "unassigned": [{"journey_id": u.journey.journey_id, "reason": str(u.reason),
                                 "detail": u.detail} for u in (plan.unassigned if plan else ())],
                 "version": state.version, "message": state.message,
@@ -580,7 +603,9 @@ class Service:
         files = {key: path.read_bytes() for key, path in (
             ("bookings", inputs.bookings), ("fleet", inputs.fleet), ("sites", inputs.sites),
             ("config", inputs.config)) if path is not None}
-        answer = self.upload(files, user, plan_service_date(folder))
+        # Its policy, road server and all, is the operator's: the nightly planned it from
+        # the inbox, and the board's own check of its runs needs the roads they were timed on.
+        answer = self.upload(files, user, plan_service_date(folder), operators_policy=True)
         day = answer["day"]
         live = self.live(day)
         with live.lock:
@@ -596,7 +621,7 @@ class Service:
 
     # -- what-if -----------------------------------------------------------------------------
 
-    def whatif(self, day: str, booking: Mapping[str, object]) -> dict[str, Any]:
+    def whatif(self, day: str, booking: Mapping[str, str | None]) -> dict[str, Any]:
         """The best three runs for a new booking, without re-planning; InputError if it is bad.
 
         The booking is read with the day's own bookings (every check of `pts validate`);
@@ -705,11 +730,30 @@ class Service:
         return {"plan": str(out)}
 
 
+def _no_road_server(config: Config, path: Path | None) -> None:
+    """Refuse an uploaded policy that asks for a road server: InputError naming the key.
+
+    The board's server would connect where the policy says and send it the day's pickup
+    places, on any read of the day (a viewer's too): until the thirty-sixth stop any
+    coordinator's upload chose the address.
+    """
+    if path is None or config.travel.provider != "osrm":
+        return
+    raise InputError([error(
+        Code.BAD_CONFIG, str(path), 'asks for a road server (travel.provider = "osrm"): a '
+        "policy uploaded to the board may not choose where its server connects, nor have "
+        "patients' pickup places sent there",
+        "take provider and osrm_url out of [travel]: an uploaded day is planned on the "
+        "estimate from coordinates. A day planned on a road server is the nightly's (pts "
+        "nightly, with the road server in the inbox's policy), opened from the outbox the "
+        "board is started with (pts serve --outbox)", key="travel.provider")])
+
+
 def _digest(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
 
 
-def _with_booking(original: bytes, booking: Mapping[str, object]) -> bytes:
+def _with_booking(original: bytes, booking: Mapping[str, str | None]) -> bytes:
     """The bookings file with one more row, in its own columns and line endings."""
     text = original.decode("utf-8-sig")
     header = next(csv.reader(io.StringIO(text)), [])

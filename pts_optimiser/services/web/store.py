@@ -46,6 +46,16 @@ def write_private(path: Path, content: str | bytes) -> None:
     partial.replace(path)
 
 
+@dataclass(frozen=True)
+class Account:
+    """An account as users.json holds it now."""
+
+    role: str
+    # The password hash: a session signed in against another (a new password, or the
+    # account made again) is over.
+    stamp: str
+
+
 class Accounts:
     """Names, roles and password hashes in DIR/users.json."""
 
@@ -68,14 +78,24 @@ class Accounts:
             users[name] = {"role": role, "hash": _hasher.hash(password)}
             write_private(self.path, json.dumps(users, indent=1) + "\n")
 
-    def verify(self, name: str, password: str) -> str | None:
-        """The account's role when the password is right; None otherwise, alike for any cause."""
+    def sign_in(self, name: str, password: str) -> Account | None:
+        """The account when the password is right; None otherwise, alike for any cause."""
         user = self._read().get(name)
         try:
             _hasher.verify(user["hash"] if user else _DUMMY, password)
         except (VerificationError, InvalidHashError):
             return None
-        return user["role"] if user else None
+        return Account(user["role"], user["hash"]) if user else None
+
+    def verify(self, name: str, password: str) -> str | None:
+        """The account's role when the password is right; None otherwise, alike for any cause."""
+        account = self.sign_in(name, password)
+        return account.role if account else None
+
+    def account(self, name: str) -> Account | None:
+        """The account as it is now; None once it is gone."""
+        user = self._read().get(name)
+        return Account(user["role"], user["hash"]) if user else None
 
 
 class Audit:

@@ -54,12 +54,12 @@
       const caption = table.createCaption();
       text(caption, "The day was not stored: fix these and upload again");
       const head = table.createTHead().insertRow();
-      ["File", "Row", "Column", "Code", "Problem", "How to fix"].forEach(function (h) {
+      ["File", "Row", "Column or setting", "Code", "Problem", "How to fix"].forEach(function (h) {
         const th = document.createElement("th"); th.scope = "col"; text(th, h); head.appendChild(th); });
       const body = table.createTBody();
       (answer.findings || []).forEach(function (f) {
         const row = body.insertRow();
-        [f.file, f.row, f.column, f.code, f.message, f.hint].forEach(function (cell) {
+        [f.file, f.row, f.column || f.key, f.code, f.message, f.hint].forEach(function (cell) {
           text(row.insertCell(), cell === null || cell === undefined ? "" : String(cell)); });
       });
       out.appendChild(table);
