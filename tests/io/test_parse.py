@@ -163,6 +163,32 @@ def test_blank_rows_keep_spreadsheet_numbers(tmp_path: Path) -> None:
     assert table.row_numbers == (2, 5)
 
 
+def test_a_quote_closed_rows_later_is_located(tmp_path: Path) -> None:
+    """A stray quote closed by another, rows later: the first names the rows taken in."""
+    path = tmp_path / "t.csv"
+    path.write_text('a,b,c\r\n1,"x,3\r\n2,y,z\r\n3,y,z\r\n4,w",z\r\n5,y,z\r\n')
+    with pytest.raises(InputError) as caught:
+        read_table(path)
+    (found,) = caught.value.findings
+    assert (found.code, found.row, found.column) == (Code.UNCLOSED_QUOTE, 2, "b")
+    assert "rows 3-5 (3 rows)" in found.message
+
+
+def test_a_quote_never_closed_in_a_large_file_is_located(tmp_path: Path) -> None:
+    """Past the CSV reader's 131,072 characters a cell, the quote is named all the same.
+
+    Before, a stray quote near the top of a day's file was "not a readable CSV", with a
+    fix (save it again as CSV UTF-8) that leaves it there.
+    """
+    path = tmp_path / "t.csv"
+    path.write_text('a,b,c\n1,2,3\n4,"five,6\n' + "7,8,9\n" * 30_000)
+    with pytest.raises(InputError) as caught:
+        read_table(path)
+    (found,) = caught.value.findings
+    assert (found.code, found.row, found.column) == (Code.UNCLOSED_QUOTE, 3, "b")
+    assert "rows 4 on were read into the cell" in found.message
+
+
 def test_memory_estimate_is_consistent() -> None:
     """The journeys said to fit do fit, and one more journey than that does not."""
     available = 2 * 2**30
