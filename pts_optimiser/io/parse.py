@@ -530,6 +530,8 @@ def parse_fleet(table: Table, sites: Mapping[str, Site], config: Config
                            "give 0 or more")
             cells.at_most(column, value, most, "space of its kind a vehicle has")
             capacity[column] = value
+        if not cells.text("crew"):  # required: a stretcher's crew of 2 read as 1 is lost
+            cells.fail(Code.MISSING_VALUE, "crew", "is empty", "give 1 or 2")
         crew = cells.whole("crew", 1)
         if cells.text("crew") and crew not in (1, 2):
             cells.fail(Code.BAD_CREW, "crew", f"{crew} is not 1 or 2", "give 1 or 2")

@@ -39,6 +39,7 @@ BROKEN = [
     ("fleet_duplicate_vehicle_id.csv", "duplicate_id", 4, "vehicle_id"),
     ("fleet_unknown_base_site.csv", "unknown_site", 4, "base_site"),
     ("fleet_crew_of_three.csv", "bad_crew", 3, "crew"),
+    ("fleet_crew_empty.csv", "missing_value", 3, "crew"),  # was read as a crew of 1
     ("fleet_unparsable_shift_time.csv", "bad_time", 3, "shift_start"),
     # A London pickup labelled "Home, Derby"; a North Sea pickup (lon +1.47 for -1.47).
     ("bookings_pickup_in_london.csv", "outside_service_area", 3, "pickup_lat"),
