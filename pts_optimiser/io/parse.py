@@ -363,7 +363,8 @@ def _require_columns(table: Table, groups: list[tuple[str, ...]], findings: list
     A column of `known` (the contract's, optional ones included) spelt another way
     (`Needs`, `Return Of`, `Service_Date`) is an error too: read as an extra column it
     would be carried through and ignored, and the oxygen a patient needs, or the day a row
-    is for, silently lost.
+    is for, silently lost. So it is beside the column spelt right: which of the two holds
+    the data is not for the reader to guess.
     """
     ok = True
     present = set(table.columns)
@@ -379,11 +380,20 @@ def _require_columns(table: Table, groups: list[tuple[str, ...]], findings: list
                     + (f" (or {', '.join(group[1:])})" if len(group) > 1 else ""))
             findings.append(error(Code.MISSING_COLUMN, table.name,
                                   f"required column {group[0]!r} is missing", hint, 1, group[0]))
-    meant = {_spelling(c): c for c in known if c not in present and c not in missing}
+    meant = {_spelling(c): c for c in known if c not in missing}
     for column in table.columns:
         name = meant.get(_spelling(column))
-        if column not in known and name is not None:
-            ok = False
+        if column in known or name is None:
+            continue
+        ok = False
+        if name in present:
+            findings.append(error(
+                Code.MISNAMED_COLUMN, table.name,
+                f"column {column!r} is not read: it is the column {name!r} spelt another "
+                f"way, and the file has {name!r} too",
+                f"keep the data in column {name!r} and delete column {column!r} (if it is a "
+                "column of your own, give it a name of your own)", 1, column))
+        else:
             findings.append(error(
                 Code.MISNAMED_COLUMN, table.name,
                 f"column {column!r} is not read: the column {name!r} is spelt so",

@@ -291,6 +291,29 @@ def test_an_optional_column_spelt_another_way_is_an_error(
         f"'{column}'" in result.output
 
 
+@pytest.mark.parametrize(("kind", "column", "spelt"), [
+    ("bookings", "needs", "Needs"), ("bookings", "service_date", "Service Date"),
+    ("fleet", "break_min", "Break_Min")])
+def test_a_column_spelt_another_way_beside_its_own_is_an_error(
+        tmp_path: Path, kind: str, column: str, spelt: str) -> None:
+    """Before, `Needs` beside `needs` was carried as an extra column and ignored.
+
+    Which of the two holds the data is not for the reader to guess: an oxygen need typed
+    in the one not read was silently lost.
+    """
+    files = {"bookings": GOOD_BOOKINGS, "fleet": GOOD_FLEET}
+    lines = files[kind].read_text(encoding="utf-8").splitlines()
+    at = lines[0].split(",").index(column)
+    edited = [",".join([*line.split(",")[:at + 1], spelt if i == 0 else "",
+                        *line.split(",")[at + 1:]]) for i, line in enumerate(lines)]
+    files[kind] = tmp_path / files[kind].name
+    files[kind].write_text("\n".join(edited) + "\n", encoding="utf-8")
+    exit_code, output = _validate(files["bookings"], files["fleet"])
+    assert exit_code == 2, output
+    assert f"error [misnamed_column] {files[kind]} row 1, column {spelt}:" in output, output
+    assert f"delete column '{spelt}'" in output, output
+
+
 def test_shifts_all_of_another_day_are_an_error(tmp_path: Path) -> None:
     """Before, every journey was "unassigned: no vehicle shift is left", and exit 0."""
     lines = GOOD_FLEET.read_text(encoding="utf-8").splitlines()
