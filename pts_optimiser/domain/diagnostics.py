@@ -71,6 +71,7 @@ class Code(StrEnum):
     CONTROL_CHARACTERS = "control_characters"
     OTHER_DAYS_LEFT_OUT = "other_days_left_out"
     RETURN_AMBIGUOUS = "return_ambiguous"
+    RANGE_NOT_ELECTRIC = "range_not_electric"
 
 
 @dataclass(frozen=True)

@@ -581,6 +581,9 @@ def parse_fleet(table: Table, sites: Mapping[str, Site], config: Config
         if fuel is Fuel.ELECTRIC and range_km is None and not cells.text("range_km"):
             cells.fail(Code.EV_WITHOUT_RANGE, "range_km", "an electric vehicle has no range",
                        "give range_km, the usable range for the whole shift")
+        if fuel is not Fuel.ELECTRIC and cells.text("range_km"):
+            range_km = None
+            _range_not_electric(cells, fuel)
         skills = cells.choices("skills", Skill, Code.UNKNOWN_SKILL)
         shift_day = cells.text("service_date")
         if shift_day and parse_service_date(shift_day) is None:
@@ -598,6 +601,23 @@ def parse_fleet(table: Table, sites: Mapping[str, Site], config: Config
             extra=tuple((c, cells.text(c)) for c in extras),
         ))
     return vehicles, findings
+
+
+def _range_not_electric(cells: _RowReader, fuel: Fuel) -> None:
+    """A warning that a range given for a vehicle that is not electric is not used.
+
+    The contract asks range_km of electric vehicles only, and a fleet system may export
+    every vehicle's range: not an error. Enforced, it left a diesel's journeys out as
+    beyond_ev_range, "only electric cars are free", in a fleet with none. The warning is
+    there for the electric car typed as another fuel, which is then planned with no limit.
+    """
+    given = "diesel, the default where fuel is empty" if not cells.text("fuel") else str(fuel)
+    cells.findings.append(warning(
+        Code.RANGE_NOT_ELECTRIC, cells.table.name,
+        f"range_km is not used: the vehicle's fuel is {given}, and only an electric "
+        "vehicle's range bounds its shift",
+        "if the vehicle is electric, set fuel to electric; if not, clear range_km",
+        cells.row, "range_km"))
 
 
 @dataclass(frozen=True)

@@ -132,6 +132,28 @@ def test_formula_and_control_ids_refused(tmp_path: Path, hostile: str) -> None:
         (Code.BAD_ID, 2, "patient_id")]
 
 
+def test_a_range_on_a_vehicle_not_electric_is_ignored_with_a_warning(tmp_path: Path) -> None:
+    """range_km bounds an electric vehicle's shift only (the contract: "electric only").
+
+    Before, a diesel or hybrid car's range was enforced: its journeys were left out as
+    beyond_ev_range, "only electric cars are free", in a fleet with no electric car.
+    """
+    inputs = write_day(tmp_path, [booking("J1")], [
+        vehicle("D1", range_km=1), vehicle("H1", fuel="hybrid", range_km="1"),
+        vehicle("E1", fuel="electric", range_km=150), vehicle("U1", fuel="", range_km=1)])
+    problem, warnings = read_problem(inputs, load_config())
+    assert {v.vehicle_id: v.range_km for v in problem.vehicles} == {
+        "D1": None, "H1": None, "E1": 150.0, "U1": None}
+    ignored = [w for w in warnings if w.code == Code.RANGE_NOT_ELECTRIC]
+    assert [(w.row, w.column) for w in ignored] == [(2, "range_km"), (3, "range_km"),
+                                                     (5, "range_km")]
+    assert "diesel" in ignored[0].message and "hybrid" in ignored[1].message
+    assert "fuel to electric" in ignored[0].hint
+    diesel = write_day(tmp_path / "diesel", [booking("J1")], [vehicle("D1", range_km=1)])
+    plan = solve(read_problem(diesel, load_config())[0], SolveOptions(time_limit_s=2))
+    assert [j.journey_id for j in plan.planned] == ["J1"], plan.unassigned
+
+
 def test_too_many_rows(tmp_path: Path) -> None:
     """A file of more rows than MAX_ROWS is one error naming the first row beyond it."""
     path = tmp_path / "bookings.csv"
