@@ -79,8 +79,11 @@ FLEET_COLUMNS = (
 )
 SITE_COLUMNS = ("code", "name", "lat", "lon", "kind")
 _MIDNIGHT = r"(?:[ T]0?0:00(?::00)?)?"  # a date cell a spreadsheet wrote as a date-time
-_ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})" + _MIDNIGHT + "$")
-_UK_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})" + _MIDNIGHT + "$")
+# [0-9], not \d: \d is any script's digits, and int() reads them all.
+_ISO_DATE = re.compile(r"^([0-9]{4})-([0-9]{2})-([0-9]{2})" + _MIDNIGHT + "$")
+_UK_DATE = re.compile(r"^([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})" + _MIDNIGHT + "$")
+_WHOLE = re.compile(r"[+-]?[0-9]+")
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _SITE_CODE = re.compile(r"^[A-Z0-9][A-Z0-9_\-]{0,23}$")
 _PLAIN = re.compile(r"^[0-9 .,:;+\-/eE]{1,24}$")  # numbers, times, dates: no name fits
 T = TypeVar("T")
@@ -103,6 +106,27 @@ def parse_service_date(text: str) -> str | None:
         return date(year, month, day).isoformat()
     except ValueError:
         return None
+
+
+def whole_number(text: str) -> int:
+    """The whole number `text` writes in ASCII digits, with an optional sign; else ValueError.
+
+    int() alone takes `1_2` for 12 and any script's digits: typed or pasted cells that no
+    spreadsheet writes, read as a number nobody meant.
+    """
+    if not _WHOLE.fullmatch(text):
+        raise ValueError(f"{text[:24]!r} is not a plain whole number")
+    return int(text)
+
+
+def decimal_number(text: str) -> float:
+    """The number `text` writes in ASCII digits and a point (an exponent allowed); else ValueError.
+
+    As `whole_number`: float() alone takes `5_3.29` for 53.29 and any script's digits.
+    """
+    if not _DECIMAL.fullmatch(text):
+        raise ValueError(f"{text[:24]!r} is not a plain decimal number")
+    return float(text)
 
 
 def _shown(value: str) -> str:
@@ -237,7 +261,7 @@ class _RowReader:
         return value
 
     def whole(self, column: str, default: int) -> int:
-        value = self.number(column, int, "a whole number")
+        value = self.number(column, whole_number, "a whole number")
         return default if value is None else value
 
     def choice(self, column: str, enum: type[T], code: Code) -> T | None:
@@ -271,8 +295,8 @@ class _RowReader:
               area: ServiceArea | None = None) -> Place | None:
         """A place from `<prefix>_lat/_lon` and/or `<prefix>_site`."""
         lat_col, lon_col, site_col = f"{prefix}_lat", f"{prefix}_lon", f"{prefix}_site"
-        lat = self.number(lat_col, float, "a latitude in decimal degrees")
-        lon = self.number(lon_col, float, "a longitude in decimal degrees")
+        lat = self.number(lat_col, decimal_number, "a latitude in decimal degrees")
+        lon = self.number(lon_col, decimal_number, "a longitude in decimal degrees")
         code = self.text(site_col)
         label = self.text(label_column) if label_column else ""
         site = None
@@ -492,8 +516,8 @@ def parse_sites(table: Table) -> tuple[dict[str, Site], list[Finding]]:
         cells = _RowReader(table, index, findings)
         code = cells.required("code")
         name = cells.required("name")
-        lat = cells.number("lat", float, "a latitude in decimal degrees")
-        lon = cells.number("lon", float, "a longitude in decimal degrees")
+        lat = cells.number("lat", decimal_number, "a latitude in decimal degrees")
+        lon = cells.number("lon", decimal_number, "a longitude in decimal degrees")
         if lat is None or lon is None:
             for column, value in (("lat", lat), ("lon", lon)):
                 if value is None and not cells.text(column):
@@ -573,7 +597,7 @@ def parse_fleet(table: Table, sites: Mapping[str, Site], config: Config
         fuel = Fuel.DIESEL
         if cells.text("fuel"):
             fuel = cells.choice("fuel", Fuel, Code.UNKNOWN_FUEL) or Fuel.DIESEL
-        range_km = cells.number("range_km", float, "a distance in km")
+        range_km = cells.number("range_km", decimal_number, "a distance in km")
         if range_km is not None and range_km <= 0:
             cells.fail(Code.BAD_NUMBER, "range_km", f"{range_km:g} is not positive",
                        "give the shift's usable range in km")
@@ -685,13 +709,13 @@ def _booking(cells: _RowReader, sites: Mapping[str, Site], area: ServiceArea | N
     pickup = cells.place("pickup", sites, "pickup_label", area)
     dropoff = cells.place("dropoff", sites, "dropoff_label", area)
     times = {c: cells.clock(c) for c in _BOOKING_TIMES}
-    max_ride = cells.number("max_ride_min", int, "a whole number of minutes")
+    max_ride = cells.number("max_ride_min", whole_number, "a whole number of minutes")
     if max_ride is not None and max_ride <= 0:
         cells.fail(Code.BAD_NUMBER, "max_ride_min", f"{max_ride} is not positive",
                    "give the longest time on board in minutes")
     cells.at_most("max_ride_min", max_ride, MOST_RIDE_MIN, "minutes on board (a day)")
     needs = cells.choices("needs", Need, Code.UNKNOWN_NEED)
-    priority = cells.number("priority", int, "a whole number")
+    priority = cells.number("priority", whole_number, "a whole number")
     if priority is not None and priority not in (1, 2, 3):
         cells.fail(Code.BAD_PRIORITY, "priority", f"{priority} is not 1, 2 or 3",
                    "give 1 (must go), 2 or 3 (can be moved)")

@@ -23,7 +23,7 @@ from pts_optimiser.io.parse import (
 )
 from pts_optimiser.io.tables import MAX_COLUMNS, MAX_ROWS, read_table
 from pts_optimiser.services.publish import write_plan
-from tests.helpers import FIXTURES, booking, vehicle, write_day
+from tests.helpers import BOOKING_COLUMNS, FIXTURES, booking, vehicle, write_day
 
 DAY = FIXTURES / "tiny_day"
 
@@ -152,6 +152,52 @@ def test_a_range_on_a_vehicle_not_electric_is_ignored_with_a_warning(tmp_path: P
     diesel = write_day(tmp_path / "diesel", [booking("J1")], [vehicle("D1", range_km=1)])
     plan = solve(read_problem(diesel, load_config())[0], SolveOptions(time_limit_s=2))
     assert [j.journey_id for j in plan.planned] == ["J1"], plan.unassigned
+
+
+@pytest.mark.parametrize(("kind", "column", "text", "code"), [
+    ("fleet", "seats", "1_2", Code.BAD_NUMBER),  # int() read it as 12
+    ("fleet", "seats", "\u0661\u0662", Code.BAD_NUMBER),  # Arabic-Indic 12
+    ("fleet", "crew", "\uff11", Code.BAD_NUMBER),  # a full-width 1
+    ("fleet", "range_km", "2_00", Code.BAD_NUMBER),
+    ("fleet", "shift_end", "15:00:99", Code.BAD_TIME),  # seconds were never checked
+    ("fleet", "shift_start", "\u0660\u0668:\u0660\u0660", Code.BAD_TIME),
+    ("bookings", "pickup_lat", "5_2.93", Code.BAD_NUMBER),
+    ("bookings", "pickup_lon", "-\u0661.49", Code.BAD_NUMBER),
+    ("bookings", "escorts", "\u0661", Code.BAD_NUMBER),
+    ("bookings", "max_ride_min", "6_0", Code.BAD_NUMBER),
+    ("bookings", "appointment_time", "10:00:99", Code.BAD_TIME),
+    ("bookings", "appointment_time", "10:00:60", Code.BAD_TIME),
+    ("bookings", "service_date", "\u0662\u0660\u0662\u0666-12-01", Code.BAD_DATE),
+])
+def test_numbers_times_and_dates_are_plain_ascii(tmp_path: Path, kind: str, column: str,
+                                                 text: str, code: Code) -> None:
+    """Python reads `1_2` as 12 and Arabic-Indic digits as digits: a cell is refused instead.
+
+    A spreadsheet never writes either; a cell holding one was typed or pasted, and read
+    as a number it was planned as one nobody meant.
+    """
+    rows: dict[str, dict[str, object]] = {"bookings": booking("J1", service_date="2026-12-01"),
+                                          "fleet": vehicle("CAR1")}
+    rows[kind][column] = text
+    inputs = write_day(tmp_path, [rows["bookings"]], [rows["fleet"]],
+                       [*BOOKING_COLUMNS, "service_date"])
+    with pytest.raises(InputError) as caught:
+        read_problem(inputs, load_config())
+    assert [(f.code, f.row, f.column) for f in _errors(caught)] == [(code, 2, column)]
+
+
+def test_plain_numbers_and_times_still_read(tmp_path: Path) -> None:
+    """What spreadsheets write is read as before: signs, decimals, seconds, day-first dates."""
+    inputs = write_day(tmp_path, [booking(
+        "J1", pickup_lat="+52.930", pickup_lon="-1.49", appointment_time="10:00:59",
+        escorts="+1", max_ride_min="060", service_date="01/12/2026 00:00:00")], [vehicle(
+        "CAR1", seats="03", shift_start="8:00:00", fuel="electric", range_km="1.5e2")],
+        [*BOOKING_COLUMNS, "service_date"])
+    problem, _ = read_problem(inputs, load_config())
+    (journey,), (car,) = problem.journeys, problem.vehicles
+    assert (journey.pickup.lat, journey.escorts, journey.max_ride_min) == (52.93, 1, 60)
+    assert (journey.appointment_min, journey.service_date) == (600, "2026-12-01")
+    assert (car.capacity.seats, car.shift_start_min, car.range_km) == (3, 480, 150.0)
 
 
 def test_too_many_rows(tmp_path: Path) -> None:
