@@ -890,7 +890,8 @@ def check_return_links(bookings: Table, all_days: Table, journeys: Sequence[Jour
     A return names a journey of the same patient and day that can end before it starts,
     not itself, and not one another return already names; no chain of returns leads back
     to where it began. `all_days` is the bookings file before other days were left out,
-    so a journey of another day is told from one that is not booked at all. Rows that
+    so a journey of another day is told from one that is not booked at all, and a return
+    left out as another day's that names a journey of this day is found. Rows that
     failed to parse have their own errors and are not judged here. `booked`: the day's
     journeys outside this file (a re-plan's late bookings join a day already planned), which
     a return here may name, and whose own returns are taken.
@@ -961,6 +962,36 @@ def check_return_links(bookings: Table, all_days: Table, journeys: Sequence[Jour
             named_by[target] = journey.journey_id
             links[journey.journey_id] = target
     findings += _cycles(links, row_of, bookings.name)
+    findings += _returns_left_out(bookings, all_days, {j: where(j) for j in [*day, *row_of]})
+    return findings
+
+
+def _returns_left_out(bookings: Table, all_days: Table, day: Mapping[str, str]
+                      ) -> list[Finding]:
+    """An error for each row left out as another day's whose return_of names one of `day`.
+
+    `day`: this day's journey ids, each with where it is. Left out before it was read, such
+    a return was never judged: its outward journey was planned alone, the patient taken
+    there with no way back, while the return's own day refused it. A week's file may give
+    each day the same ids: a return naming an id its own rows have is left to its day.
+    """
+    kept = set(bookings.row_numbers)
+    left_out = [(all_days.row_number(i), cells) for i, cells in enumerate(all_days.rows)
+                if all_days.row_number(i) not in kept]
+    theirs = {cells.get("journey_id", "") for _, cells in left_out}
+    findings: list[Finding] = []
+    for row, cells in left_out:
+        target = cells.get("return_of", "")
+        if not target or target in theirs or target not in day:
+            continue
+        on = parse_service_date(cells.get("service_date", "")) or "another day"
+        findings.append(error(
+            Code.RETURN_OF_OTHER_DAY, all_days.name,
+            f"this return, on {on}, names journey {target} ({day[target]}) of the day being "
+            "planned: left out as another day's, it would leave that journey planned with "
+            "no way back", "a return belongs to the same day as the journey that took the "
+            "patient there: correct the service_date of one of them, or " + RETURN_HINT,
+            row, "return_of"))
     return findings
 
 
