@@ -594,9 +594,10 @@ def parse_fleet(table: Table, sites: Mapping[str, Site], config: Config
                        f"no sooner than {rules.earliest_after_start_min} min after its start "
                        "([breaks] earliest_after_start_min): past its end, so it could carry "
                        "nobody", "lengthen the shift, or correct the policy's [breaks]")
-        fuel = Fuel.DIESEL
+        fuel, read_fuel = Fuel.DIESEL, None
         if cells.text("fuel"):
-            fuel = cells.choice("fuel", Fuel, Code.UNKNOWN_FUEL) or Fuel.DIESEL
+            read_fuel = cells.choice("fuel", Fuel, Code.UNKNOWN_FUEL)
+            fuel = read_fuel or Fuel.DIESEL
         range_km = cells.number("range_km", decimal_number, "a distance in km")
         if range_km is not None and range_km <= 0:
             cells.fail(Code.BAD_NUMBER, "range_km", f"{range_km:g} is not positive",
@@ -607,7 +608,8 @@ def parse_fleet(table: Table, sites: Mapping[str, Site], config: Config
                        "give range_km, the usable range for the whole shift")
         if fuel is not Fuel.ELECTRIC and cells.text("range_km"):
             range_km = None
-            _range_not_electric(cells, fuel)
+            if read_fuel is not None or not cells.text("fuel"):  # else the fuel's own error
+                _range_not_electric(cells, fuel)
         skills = cells.choices("skills", Skill, Code.UNKNOWN_SKILL)
         shift_day = cells.text("service_date")
         if shift_day and parse_service_date(shift_day) is None:

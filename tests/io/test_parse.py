@@ -149,6 +149,11 @@ def test_a_range_on_a_vehicle_not_electric_is_ignored_with_a_warning(tmp_path: P
                                                      (5, "range_km")]
     assert "diesel" in ignored[0].message and "hybrid" in ignored[1].message
     assert "fuel to electric" in ignored[0].hint
+    typo = write_day(tmp_path / "typo", [booking("J1")], [vehicle("T1", fuel="desel",
+                                                                  range_km=1)])
+    with pytest.raises(InputError) as caught:  # the fuel's own error, and no warning besides
+        read_problem(typo, load_config())
+    assert [f.code for f in caught.value.findings] == [Code.UNKNOWN_FUEL]
     diesel = write_day(tmp_path / "diesel", [booking("J1")], [vehicle("D1", range_km=1)])
     plan = solve(read_problem(diesel, load_config())[0], SolveOptions(time_limit_s=2))
     assert [j.journey_id for j in plan.planned] == ["J1"], plan.unassigned
