@@ -131,7 +131,8 @@ def read_table(path: Path, allow_no_rows: bool = False, data: bytes | None = Non
         first = next(reader)
         header = [cell.strip() for cell in first]
         columns = _header(header, name, findings)
-        quote = _over_line_end(first, header, name, 1, reader.line_num)
+        # Named by letter: a header run over a line end holds the rows after it.
+        quote = _over_line_end(first, (), name, 1, reader.line_num)
         findings += [quote] if quote else []
         width = len(header)
         records: list[dict[str, str]] = []
@@ -179,7 +180,8 @@ def read_table(path: Path, allow_no_rows: bool = False, data: bytes | None = Non
             records.append({column: from_cell(cells[position]) for position, column in columns})
             numbers.append(row)
     except csv.Error as exc:
-        findings.append(_not_csv(exc, text, header, name, row + 1, lines + 1))
+        # No header yet: the reader gave up on the header itself, row 1.
+        findings.append(_not_csv(exc, text, header, name, row + 1 if header else 1, lines + 1))
     if findings:
         raise InputError(findings)
     # Spreadsheets export trailing columns with neither a header nor data: not columns.

@@ -245,6 +245,12 @@ def test_a_quote_closed_rows_later_is_located(tmp_path: Path) -> None:
     (found,) = caught.value.findings
     assert (found.code, found.row, found.column) == (Code.UNCLOSED_QUOTE, 2, "b")
     assert "rows 3-5 (3 rows)" in found.message
+    path.write_text('a,"b,c\r\nZebedee,y,z\r\n')  # in the header, named by its letter
+    with pytest.raises(InputError) as caught:
+        read_table(path)
+    assert [(f.code, f.row, f.column) for f in caught.value.findings] == [
+        (Code.UNCLOSED_QUOTE, 1, "B")]
+    assert "Zebedee" not in str(caught.value.findings[0])
 
 
 def test_a_quote_never_closed_in_a_large_file_is_located(tmp_path: Path) -> None:
@@ -260,6 +266,11 @@ def test_a_quote_never_closed_in_a_large_file_is_located(tmp_path: Path) -> None
     (found,) = caught.value.findings
     assert (found.code, found.row, found.column) == (Code.UNCLOSED_QUOTE, 3, "b")
     assert "rows 4 on were read into the cell" in found.message
+    path.write_text('a,"b,c\n' + "7,8,9\n" * 30_000)  # in the header itself
+    with pytest.raises(InputError) as caught:
+        read_table(path)
+    (found,) = caught.value.findings
+    assert (found.code, found.row, found.column) == (Code.UNCLOSED_QUOTE, 1, "B")
 
 
 def test_memory_estimate_is_consistent() -> None:
