@@ -8,16 +8,21 @@ from __future__ import annotations
 
 import re
 
-_TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
+# [0-9], not \d: \d is any script's digits, and int() reads them all.
+_TIME = re.compile(r"^([0-9]{1,2}):([0-9]{2})(?::([0-9]{2}))?$")
 
 
 def parse_clock(text: str) -> int | None:
-    """Minutes after midnight for `HH:MM` (or `HH:MM:SS`, as Excel writes), else None."""
+    """Minutes after midnight for `HH:MM` (or `HH:MM:SS`, as Excel writes), else None.
+
+    The seconds are checked (00-59) and dropped: `15:00:99` is a typing mistake, not 15:00.
+    """
     match = _TIME.match(text)
     if not match:
         return None
     hours, minutes = int(match.group(1)), int(match.group(2))
-    if minutes > 59 or hours > 24 or (hours == 24 and minutes > 0):
+    seconds = int(match.group(3) or 0)
+    if minutes > 59 or seconds > 59 or hours > 24 or (hours == 24 and (minutes or seconds)):
         return None
     return hours * 60 + minutes
 

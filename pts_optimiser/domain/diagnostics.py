@@ -48,6 +48,7 @@ class Code(StrEnum):
     DUPLICATE_COLUMN = "duplicate_column"
     NUL_BYTE = "nul_byte"
     EXTRA_CELLS = "extra_cells"
+    UNCLOSED_QUOTE = "unclosed_quote"
     EXTRA_COLUMN_NOT_CARRIED = "extra_column_not_carried"
     TOO_LARGE = "too_large"
     OUT_OF_RANGE = "out_of_range"
@@ -70,6 +71,7 @@ class Code(StrEnum):
     CONTROL_CHARACTERS = "control_characters"
     OTHER_DAYS_LEFT_OUT = "other_days_left_out"
     RETURN_AMBIGUOUS = "return_ambiguous"
+    RANGE_NOT_ELECTRIC = "range_not_electric"
 
 
 @dataclass(frozen=True)

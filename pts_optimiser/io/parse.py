@@ -79,8 +79,11 @@ FLEET_COLUMNS = (
 )
 SITE_COLUMNS = ("code", "name", "lat", "lon", "kind")
 _MIDNIGHT = r"(?:[ T]0?0:00(?::00)?)?"  # a date cell a spreadsheet wrote as a date-time
-_ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})" + _MIDNIGHT + "$")
-_UK_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})" + _MIDNIGHT + "$")
+# [0-9], not \d: \d is any script's digits, and int() reads them all.
+_ISO_DATE = re.compile(r"^([0-9]{4})-([0-9]{2})-([0-9]{2})" + _MIDNIGHT + "$")
+_UK_DATE = re.compile(r"^([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})" + _MIDNIGHT + "$")
+_WHOLE = re.compile(r"[+-]?[0-9]+")
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _SITE_CODE = re.compile(r"^[A-Z0-9][A-Z0-9_\-]{0,23}$")
 _PLAIN = re.compile(r"^[0-9 .,:;+\-/eE]{1,24}$")  # numbers, times, dates: no name fits
 T = TypeVar("T")
@@ -103,6 +106,27 @@ def parse_service_date(text: str) -> str | None:
         return date(year, month, day).isoformat()
     except ValueError:
         return None
+
+
+def whole_number(text: str) -> int:
+    """The whole number `text` writes in ASCII digits, with an optional sign; else ValueError.
+
+    int() alone takes `1_2` for 12 and any script's digits: typed or pasted cells that no
+    spreadsheet writes, read as a number nobody meant.
+    """
+    if not _WHOLE.fullmatch(text):
+        raise ValueError(f"{text[:24]!r} is not a plain whole number")
+    return int(text)
+
+
+def decimal_number(text: str) -> float:
+    """The number `text` writes in ASCII digits and a point (an exponent allowed); else ValueError.
+
+    As `whole_number`: float() alone takes `5_3.29` for 53.29 and any script's digits.
+    """
+    if not _DECIMAL.fullmatch(text):
+        raise ValueError(f"{text[:24]!r} is not a plain decimal number")
+    return float(text)
 
 
 def _shown(value: str) -> str:
@@ -237,7 +261,7 @@ class _RowReader:
         return value
 
     def whole(self, column: str, default: int) -> int:
-        value = self.number(column, int, "a whole number")
+        value = self.number(column, whole_number, "a whole number")
         return default if value is None else value
 
     def choice(self, column: str, enum: type[T], code: Code) -> T | None:
@@ -271,8 +295,8 @@ class _RowReader:
               area: ServiceArea | None = None) -> Place | None:
         """A place from `<prefix>_lat/_lon` and/or `<prefix>_site`."""
         lat_col, lon_col, site_col = f"{prefix}_lat", f"{prefix}_lon", f"{prefix}_site"
-        lat = self.number(lat_col, float, "a latitude in decimal degrees")
-        lon = self.number(lon_col, float, "a longitude in decimal degrees")
+        lat = self.number(lat_col, decimal_number, "a latitude in decimal degrees")
+        lon = self.number(lon_col, decimal_number, "a longitude in decimal degrees")
         code = self.text(site_col)
         label = self.text(label_column) if label_column else ""
         site = None
@@ -363,7 +387,8 @@ def _require_columns(table: Table, groups: list[tuple[str, ...]], findings: list
     A column of `known` (the contract's, optional ones included) spelt another way
     (`Needs`, `Return Of`, `Service_Date`) is an error too: read as an extra column it
     would be carried through and ignored, and the oxygen a patient needs, or the day a row
-    is for, silently lost.
+    is for, silently lost. So it is beside the column spelt right: which of the two holds
+    the data is not for the reader to guess.
     """
     ok = True
     present = set(table.columns)
@@ -379,11 +404,20 @@ def _require_columns(table: Table, groups: list[tuple[str, ...]], findings: list
                     + (f" (or {', '.join(group[1:])})" if len(group) > 1 else ""))
             findings.append(error(Code.MISSING_COLUMN, table.name,
                                   f"required column {group[0]!r} is missing", hint, 1, group[0]))
-    meant = {_spelling(c): c for c in known if c not in present and c not in missing}
+    meant = {_spelling(c): c for c in known if c not in missing}
     for column in table.columns:
         name = meant.get(_spelling(column))
-        if column not in known and name is not None:
-            ok = False
+        if column in known or name is None:
+            continue
+        ok = False
+        if name in present:
+            findings.append(error(
+                Code.MISNAMED_COLUMN, table.name,
+                f"column {column!r} is not read: it is the column {name!r} spelt another "
+                f"way, and the file has {name!r} too",
+                f"keep the data in column {name!r} and delete column {column!r} (if it is a "
+                "column of your own, give it a name of your own)", 1, column))
+        else:
             findings.append(error(
                 Code.MISNAMED_COLUMN, table.name,
                 f"column {column!r} is not read: the column {name!r} is spelt so",
@@ -482,8 +516,8 @@ def parse_sites(table: Table) -> tuple[dict[str, Site], list[Finding]]:
         cells = _RowReader(table, index, findings)
         code = cells.required("code")
         name = cells.required("name")
-        lat = cells.number("lat", float, "a latitude in decimal degrees")
-        lon = cells.number("lon", float, "a longitude in decimal degrees")
+        lat = cells.number("lat", decimal_number, "a latitude in decimal degrees")
+        lon = cells.number("lon", decimal_number, "a longitude in decimal degrees")
         if lat is None or lon is None:
             for column, value in (("lat", lat), ("lon", lon)):
                 if value is None and not cells.text(column):
@@ -530,6 +564,8 @@ def parse_fleet(table: Table, sites: Mapping[str, Site], config: Config
                            "give 0 or more")
             cells.at_most(column, value, most, "space of its kind a vehicle has")
             capacity[column] = value
+        if not cells.text("crew"):  # required: a stretcher's crew of 2 read as 1 is lost
+            cells.fail(Code.MISSING_VALUE, "crew", "is empty", "give 1 or 2")
         crew = cells.whole("crew", 1)
         if cells.text("crew") and crew not in (1, 2):
             cells.fail(Code.BAD_CREW, "crew", f"{crew} is not 1 or 2", "give 1 or 2")
@@ -558,10 +594,11 @@ def parse_fleet(table: Table, sites: Mapping[str, Site], config: Config
                        f"no sooner than {rules.earliest_after_start_min} min after its start "
                        "([breaks] earliest_after_start_min): past its end, so it could carry "
                        "nobody", "lengthen the shift, or correct the policy's [breaks]")
-        fuel = Fuel.DIESEL
+        fuel, read_fuel = Fuel.DIESEL, None
         if cells.text("fuel"):
-            fuel = cells.choice("fuel", Fuel, Code.UNKNOWN_FUEL) or Fuel.DIESEL
-        range_km = cells.number("range_km", float, "a distance in km")
+            read_fuel = cells.choice("fuel", Fuel, Code.UNKNOWN_FUEL)
+            fuel = read_fuel or Fuel.DIESEL
+        range_km = cells.number("range_km", decimal_number, "a distance in km")
         if range_km is not None and range_km <= 0:
             cells.fail(Code.BAD_NUMBER, "range_km", f"{range_km:g} is not positive",
                        "give the shift's usable range in km")
@@ -569,6 +606,10 @@ def parse_fleet(table: Table, sites: Mapping[str, Site], config: Config
         if fuel is Fuel.ELECTRIC and range_km is None and not cells.text("range_km"):
             cells.fail(Code.EV_WITHOUT_RANGE, "range_km", "an electric vehicle has no range",
                        "give range_km, the usable range for the whole shift")
+        if fuel is not Fuel.ELECTRIC and cells.text("range_km"):
+            range_km = None
+            if read_fuel is not None or not cells.text("fuel"):  # else the fuel's own error
+                _range_not_electric(cells, fuel)
         skills = cells.choices("skills", Skill, Code.UNKNOWN_SKILL)
         shift_day = cells.text("service_date")
         if shift_day and parse_service_date(shift_day) is None:
@@ -586,6 +627,23 @@ def parse_fleet(table: Table, sites: Mapping[str, Site], config: Config
             extra=tuple((c, cells.text(c)) for c in extras),
         ))
     return vehicles, findings
+
+
+def _range_not_electric(cells: _RowReader, fuel: Fuel) -> None:
+    """A warning that a range given for a vehicle that is not electric is not used.
+
+    The contract asks range_km of electric vehicles only, and a fleet system may export
+    every vehicle's range: not an error. Enforced, it left a diesel's journeys out as
+    beyond_ev_range, "only electric cars are free", in a fleet with none. The warning is
+    there for the electric car typed as another fuel, which is then planned with no limit.
+    """
+    given = "diesel, the default where fuel is empty" if not cells.text("fuel") else str(fuel)
+    cells.findings.append(warning(
+        Code.RANGE_NOT_ELECTRIC, cells.table.name,
+        f"range_km is not used: the vehicle's fuel is {given}, and only an electric "
+        "vehicle's range bounds its shift",
+        "if the vehicle is electric, set fuel to electric; if not, clear range_km",
+        cells.row, "range_km"))
 
 
 @dataclass(frozen=True)
@@ -653,13 +711,13 @@ def _booking(cells: _RowReader, sites: Mapping[str, Site], area: ServiceArea | N
     pickup = cells.place("pickup", sites, "pickup_label", area)
     dropoff = cells.place("dropoff", sites, "dropoff_label", area)
     times = {c: cells.clock(c) for c in _BOOKING_TIMES}
-    max_ride = cells.number("max_ride_min", int, "a whole number of minutes")
+    max_ride = cells.number("max_ride_min", whole_number, "a whole number of minutes")
     if max_ride is not None and max_ride <= 0:
         cells.fail(Code.BAD_NUMBER, "max_ride_min", f"{max_ride} is not positive",
                    "give the longest time on board in minutes")
     cells.at_most("max_ride_min", max_ride, MOST_RIDE_MIN, "minutes on board (a day)")
     needs = cells.choices("needs", Need, Code.UNKNOWN_NEED)
-    priority = cells.number("priority", int, "a whole number")
+    priority = cells.number("priority", whole_number, "a whole number")
     if priority is not None and priority not in (1, 2, 3):
         cells.fail(Code.BAD_PRIORITY, "priority", f"{priority} is not 1, 2 or 3",
                    "give 1 (must go), 2 or 3 (can be moved)")
@@ -834,7 +892,8 @@ def check_return_links(bookings: Table, all_days: Table, journeys: Sequence[Jour
     A return names a journey of the same patient and day that can end before it starts,
     not itself, and not one another return already names; no chain of returns leads back
     to where it began. `all_days` is the bookings file before other days were left out,
-    so a journey of another day is told from one that is not booked at all. Rows that
+    so a journey of another day is told from one that is not booked at all, and a return
+    left out as another day's that names a journey of this day is found. Rows that
     failed to parse have their own errors and are not judged here. `booked`: the day's
     journeys outside this file (a re-plan's late bookings join a day already planned), which
     a return here may name, and whose own returns are taken.
@@ -905,6 +964,36 @@ def check_return_links(bookings: Table, all_days: Table, journeys: Sequence[Jour
             named_by[target] = journey.journey_id
             links[journey.journey_id] = target
     findings += _cycles(links, row_of, bookings.name)
+    findings += _returns_left_out(bookings, all_days, {j: where(j) for j in [*day, *row_of]})
+    return findings
+
+
+def _returns_left_out(bookings: Table, all_days: Table, day: Mapping[str, str]
+                      ) -> list[Finding]:
+    """An error for each row left out as another day's whose return_of names one of `day`.
+
+    `day`: this day's journey ids, each with where it is. Left out before it was read, such
+    a return was never judged: its outward journey was planned alone, the patient taken
+    there with no way back, while the return's own day refused it. A week's file may give
+    each day the same ids: a return naming an id its own rows have is left to its day.
+    """
+    kept = set(bookings.row_numbers)
+    left_out = [(all_days.row_number(i), cells) for i, cells in enumerate(all_days.rows)
+                if all_days.row_number(i) not in kept]
+    theirs = {cells.get("journey_id", "") for _, cells in left_out}
+    findings: list[Finding] = []
+    for row, cells in left_out:
+        target = cells.get("return_of", "")
+        if not target or target in theirs or target not in day:
+            continue
+        on = parse_service_date(cells.get("service_date", "")) or "another day"
+        findings.append(error(
+            Code.RETURN_OF_OTHER_DAY, all_days.name,
+            f"this return, on {on}, names journey {target} ({day[target]}) of the day being "
+            "planned: left out as another day's, it would leave that journey planned with "
+            "no way back", "a return belongs to the same day as the journey that took the "
+            "patient there: correct the service_date of one of them, or " + RETURN_HINT,
+            row, "return_of"))
     return findings
 
 

@@ -7,6 +7,7 @@ crash never leaves half a file behind.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -107,9 +108,10 @@ def read_table(path: Path, allow_no_rows: bool = False, data: bytes | None = Non
     unassigned): `allow_no_rows` accepts it. Rows that are blank or hold only empty cells
     are skipped but still counted, so row numbers stay those a spreadsheet shows.
     Everything wrong with the file's shape is reported at once, located: duplicate
-    headers, NUL bytes, rows with more cells than the header, and the limits on rows,
-    columns and size (`MAX_ROWS`, `MAX_COLUMNS`, `MAX_FILE_BYTES`). `data` is the file's
-    content as already read (`file_bytes`): the file is not read again.
+    headers, NUL bytes, rows with more cells than the header, a double quote not closed on
+    its row (a cell over a line end), and the limits on rows, columns and size
+    (`MAX_ROWS`, `MAX_COLUMNS`, `MAX_FILE_BYTES`). `data` is the file's content as already
+    read (`file_bytes`): the file is not read again.
     """
     name = str(path)
     if data is None:
@@ -123,14 +125,26 @@ def read_table(path: Path, allow_no_rows: bool = False, data: bytes | None = Non
     findings: list[Finding] = []
     reader = csv.reader(io.StringIO(text, newline=""), skipinitialspace=True)
     row = 1
+    header: list[str] = []
+    lines = 0  # the file's lines read before the record being read
     try:
-        header = [cell.strip() for cell in next(reader)]
+        first = next(reader)
+        header = [cell.strip() for cell in first]
         columns = _header(header, name, findings)
+        # Named by letter: a header run over a line end holds the rows after it.
+        quote = _over_line_end(first, (), name, 1, reader.line_num)
+        findings += [quote] if quote else []
         width = len(header)
         records: list[dict[str, str]] = []
         numbers: list[int] = []
+        lines = reader.line_num
         for record in reader:
             row += 1
+            quote = _over_line_end(record, header, name, row, reader.line_num - lines)
+            lines = reader.line_num
+            if quote is not None:
+                findings.append(quote)
+                continue
             cells = [cell.strip() for cell in record]
             if not any(cells):
                 continue
@@ -166,9 +180,8 @@ def read_table(path: Path, allow_no_rows: bool = False, data: bytes | None = Non
             records.append({column: from_cell(cells[position]) for position, column in columns})
             numbers.append(row)
     except csv.Error as exc:
-        findings.append(error(Code.UNREADABLE_FILE, name, f"not a readable CSV ({exc})",
-                              "save it from the spreadsheet as 'CSV UTF-8 (comma delimited)'",
-                              row + 1))
+        # No header yet: the reader gave up on the header itself, row 1.
+        findings.append(_not_csv(exc, text, header, name, row + 1 if header else 1, lines + 1))
     if findings:
         raise InputError(findings)
     # Spreadsheets export trailing columns with neither a header nor data: not columns.
@@ -179,6 +192,64 @@ def read_table(path: Path, allow_no_rows: bool = False, data: bytes | None = Non
         raise InputError([error(Code.EMPTY_FILE, name, "the file has a header but no rows",
                                 "add at least one row below the header")])
     return Table(name, names, tuple(records), tuple(numbers))
+
+
+QUOTE_HINT = ("close the double quote on this row, or remove it; a line break typed in a cell "
+              "(Alt+Enter) does the same: replace it with a space")
+
+
+def _column_name(header: Sequence[str], position: int) -> str:
+    """The header of the 0-based column `position`, or its letter where it has none."""
+    return header[position] if position < len(header) and header[position] \
+        else _letter(position + 1)
+
+
+def _over_line_end(record: Sequence[str], header: Sequence[str], name: str, row: int,
+                   lines: int) -> Finding | None:
+    """An error if a cell of the record at `row`, read from `lines` lines, holds a line end.
+
+    No column holds a line break: a cell that does was opened by a double quote not closed
+    on its row, and the rows after it (up to the next double quote, or the end of the file)
+    were read into it as text. Once cleaned of control characters they passed as one cell
+    of the row, and those rows' bookings were in neither the plan nor its errors.
+    """
+    position = next((i for i, cell in enumerate(record) if "\n" in cell or "\r" in cell), None)
+    if position is None:
+        return None
+    taken = lines - 1  # lines wholly inside the cell (the last may hold the cells after it)
+    if taken:
+        rows = (f"row {row + 1} (1 row) was" if taken == 1
+                else f"rows {row + 1}-{row + taken} ({taken} rows) were")
+        message = (f"a double quote opens this cell and is not closed on its row: {rows} "
+                   "read into the cell, not as rows of their own")
+    else:
+        message = "a double quote opens this cell and is never closed (the file ends in it)"
+    return error(Code.UNCLOSED_QUOTE, name, message, QUOTE_HINT, row,
+                 _column_name(header, position))
+
+
+def _not_csv(exc: csv.Error, text: str, header: Sequence[str], name: str, row: int,
+             line: int) -> Finding:
+    """The error for text the CSV reader gave up on, at `row` (the file's `line`).
+
+    It gives up on a cell longer than `csv.field_size_limit`: in a long file, that is a
+    double quote never closed, its cell run on through the rows after it.
+    """
+    if "field larger than field limit" in str(exc):
+        opened = io.StringIO(text, newline="")
+        for _ in range(line - 1):
+            opened.readline()
+        start = opened.readline()
+        with contextlib.suppress(csv.Error):  # a line longer than the limit on its own
+            cells = next(csv.reader([start], skipinitialspace=True), [])
+            if cells and ("\n" in cells[-1] or "\r" in cells[-1]):
+                return error(Code.UNCLOSED_QUOTE, name,
+                             f"a double quote opens this cell and is not closed on its row: "
+                             f"rows {row + 1} on were read into the cell, past the "
+                             f"{csv.field_size_limit():,} characters it can hold", QUOTE_HINT,
+                             row, _column_name(header, len(cells) - 1))
+    return error(Code.UNREADABLE_FILE, name, f"not a readable CSV ({exc})",
+                 "save it from the spreadsheet as 'CSV UTF-8 (comma delimited)'", row)
 
 
 def _header(header: list[str], name: str, findings: list[Finding]) -> list[tuple[int, str]]:

@@ -23,7 +23,7 @@ from pts_optimiser.io.parse import (
 )
 from pts_optimiser.io.tables import MAX_COLUMNS, MAX_ROWS, read_table
 from pts_optimiser.services.publish import write_plan
-from tests.helpers import FIXTURES, booking, vehicle, write_day
+from tests.helpers import BOOKING_COLUMNS, FIXTURES, booking, vehicle, write_day
 
 DAY = FIXTURES / "tiny_day"
 
@@ -132,6 +132,79 @@ def test_formula_and_control_ids_refused(tmp_path: Path, hostile: str) -> None:
         (Code.BAD_ID, 2, "patient_id")]
 
 
+def test_a_range_on_a_vehicle_not_electric_is_ignored_with_a_warning(tmp_path: Path) -> None:
+    """range_km bounds an electric vehicle's shift only (the contract: "electric only").
+
+    Before, a diesel or hybrid car's range was enforced: its journeys were left out as
+    beyond_ev_range, "only electric cars are free", in a fleet with no electric car.
+    """
+    inputs = write_day(tmp_path, [booking("J1")], [
+        vehicle("D1", range_km=1), vehicle("H1", fuel="hybrid", range_km="1"),
+        vehicle("E1", fuel="electric", range_km=150), vehicle("U1", fuel="", range_km=1)])
+    problem, warnings = read_problem(inputs, load_config())
+    assert {v.vehicle_id: v.range_km for v in problem.vehicles} == {
+        "D1": None, "H1": None, "E1": 150.0, "U1": None}
+    ignored = [w for w in warnings if w.code == Code.RANGE_NOT_ELECTRIC]
+    assert [(w.row, w.column) for w in ignored] == [(2, "range_km"), (3, "range_km"),
+                                                     (5, "range_km")]
+    assert "diesel" in ignored[0].message and "hybrid" in ignored[1].message
+    assert "fuel to electric" in ignored[0].hint
+    typo = write_day(tmp_path / "typo", [booking("J1")], [vehicle("T1", fuel="desel",
+                                                                  range_km=1)])
+    with pytest.raises(InputError) as caught:  # the fuel's own error, and no warning besides
+        read_problem(typo, load_config())
+    assert [f.code for f in caught.value.findings] == [Code.UNKNOWN_FUEL]
+    diesel = write_day(tmp_path / "diesel", [booking("J1")], [vehicle("D1", range_km=1)])
+    plan = solve(read_problem(diesel, load_config())[0], SolveOptions(time_limit_s=2))
+    assert [j.journey_id for j in plan.planned] == ["J1"], plan.unassigned
+
+
+@pytest.mark.parametrize(("kind", "column", "text", "code"), [
+    ("fleet", "seats", "1_2", Code.BAD_NUMBER),  # int() read it as 12
+    ("fleet", "seats", "\u0661\u0662", Code.BAD_NUMBER),  # Arabic-Indic 12
+    ("fleet", "crew", "\uff11", Code.BAD_NUMBER),  # a full-width 1
+    ("fleet", "range_km", "2_00", Code.BAD_NUMBER),
+    ("fleet", "shift_end", "15:00:99", Code.BAD_TIME),  # seconds were never checked
+    ("fleet", "shift_start", "\u0660\u0668:\u0660\u0660", Code.BAD_TIME),
+    ("bookings", "pickup_lat", "5_2.93", Code.BAD_NUMBER),
+    ("bookings", "pickup_lon", "-\u0661.49", Code.BAD_NUMBER),
+    ("bookings", "escorts", "\u0661", Code.BAD_NUMBER),
+    ("bookings", "max_ride_min", "6_0", Code.BAD_NUMBER),
+    ("bookings", "appointment_time", "10:00:99", Code.BAD_TIME),
+    ("bookings", "appointment_time", "10:00:60", Code.BAD_TIME),
+    ("bookings", "service_date", "\u0662\u0660\u0662\u0666-12-01", Code.BAD_DATE),
+])
+def test_numbers_times_and_dates_are_plain_ascii(tmp_path: Path, kind: str, column: str,
+                                                 text: str, code: Code) -> None:
+    """Python reads `1_2` as 12 and Arabic-Indic digits as digits: a cell is refused instead.
+
+    A spreadsheet never writes either; a cell holding one was typed or pasted, and read
+    as a number it was planned as one nobody meant.
+    """
+    rows: dict[str, dict[str, object]] = {"bookings": booking("J1", service_date="2026-12-01"),
+                                          "fleet": vehicle("CAR1")}
+    rows[kind][column] = text
+    inputs = write_day(tmp_path, [rows["bookings"]], [rows["fleet"]],
+                       [*BOOKING_COLUMNS, "service_date"])
+    with pytest.raises(InputError) as caught:
+        read_problem(inputs, load_config())
+    assert [(f.code, f.row, f.column) for f in _errors(caught)] == [(code, 2, column)]
+
+
+def test_plain_numbers_and_times_still_read(tmp_path: Path) -> None:
+    """What spreadsheets write is read as before: signs, decimals, seconds, day-first dates."""
+    inputs = write_day(tmp_path, [booking(
+        "J1", pickup_lat="+52.930", pickup_lon="-1.49", appointment_time="10:00:59",
+        escorts="+1", max_ride_min="060", service_date="01/12/2026 00:00:00")], [vehicle(
+        "CAR1", seats="03", shift_start="8:00:00", fuel="electric", range_km="1.5e2")],
+        [*BOOKING_COLUMNS, "service_date"])
+    problem, _ = read_problem(inputs, load_config())
+    (journey,), (car,) = problem.journeys, problem.vehicles
+    assert (journey.pickup.lat, journey.escorts, journey.max_ride_min) == (52.93, 1, 60)
+    assert (journey.appointment_min, journey.service_date) == (600, "2026-12-01")
+    assert (car.capacity.seats, car.shift_start_min, car.range_km) == (3, 480, 150.0)
+
+
 def test_too_many_rows(tmp_path: Path) -> None:
     """A file of more rows than MAX_ROWS is one error naming the first row beyond it."""
     path = tmp_path / "bookings.csv"
@@ -161,6 +234,43 @@ def test_blank_rows_keep_spreadsheet_numbers(tmp_path: Path) -> None:
     assert table.columns == ("a", "b")
     assert [dict(r) for r in table.rows] == [{"a": "1", "b": "2"}, {"a": "3", "b": "4"}]
     assert table.row_numbers == (2, 5)
+
+
+def test_a_quote_closed_rows_later_is_located(tmp_path: Path) -> None:
+    """A stray quote closed by another, rows later: the first names the rows taken in."""
+    path = tmp_path / "t.csv"
+    path.write_text('a,b,c\r\n1,"x,3\r\n2,y,z\r\n3,y,z\r\n4,w",z\r\n5,y,z\r\n')
+    with pytest.raises(InputError) as caught:
+        read_table(path)
+    (found,) = caught.value.findings
+    assert (found.code, found.row, found.column) == (Code.UNCLOSED_QUOTE, 2, "b")
+    assert "rows 3-5 (3 rows)" in found.message
+    path.write_text('a,"b,c\r\nZebedee,y,z\r\n')  # in the header, named by its letter
+    with pytest.raises(InputError) as caught:
+        read_table(path)
+    assert [(f.code, f.row, f.column) for f in caught.value.findings] == [
+        (Code.UNCLOSED_QUOTE, 1, "B")]
+    assert "Zebedee" not in str(caught.value.findings[0])
+
+
+def test_a_quote_never_closed_in_a_large_file_is_located(tmp_path: Path) -> None:
+    """Past the CSV reader's 131,072 characters a cell, the quote is named all the same.
+
+    Before, a stray quote near the top of a day's file was "not a readable CSV", with a
+    fix (save it again as CSV UTF-8) that leaves it there.
+    """
+    path = tmp_path / "t.csv"
+    path.write_text('a,b,c\n1,2,3\n4,"five,6\n' + "7,8,9\n" * 30_000)
+    with pytest.raises(InputError) as caught:
+        read_table(path)
+    (found,) = caught.value.findings
+    assert (found.code, found.row, found.column) == (Code.UNCLOSED_QUOTE, 3, "b")
+    assert "rows 4 on were read into the cell" in found.message
+    path.write_text('a,"b,c\n' + "7,8,9\n" * 30_000)  # in the header itself
+    with pytest.raises(InputError) as caught:
+        read_table(path)
+    (found,) = caught.value.findings
+    assert (found.code, found.row, found.column) == (Code.UNCLOSED_QUOTE, 1, "B")
 
 
 def test_memory_estimate_is_consistent() -> None:

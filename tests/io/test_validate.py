@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from pts_optimiser.cli import main
-from tests.helpers import FIXTURES
+from tests.helpers import FIXTURES, ROOT
 
 GOOD_BOOKINGS = FIXTURES / "tiny_day" / "bookings.csv"
 GOOD_FLEET = FIXTURES / "tiny_day" / "fleet.csv"
@@ -39,6 +39,7 @@ BROKEN = [
     ("fleet_duplicate_vehicle_id.csv", "duplicate_id", 4, "vehicle_id"),
     ("fleet_unknown_base_site.csv", "unknown_site", 4, "base_site"),
     ("fleet_crew_of_three.csv", "bad_crew", 3, "crew"),
+    ("fleet_crew_empty.csv", "missing_value", 3, "crew"),  # was read as a crew of 1
     ("fleet_unparsable_shift_time.csv", "bad_time", 3, "shift_start"),
     # A London pickup labelled "Home, Derby"; a North Sea pickup (lon +1.47 for -1.47).
     ("bookings_pickup_in_london.csv", "outside_service_area", 3, "pickup_lat"),
@@ -58,6 +59,10 @@ BROKEN = [
     # The file's shape: duplicate headers, NUL bytes, an unquoted comma.
     ("bookings_duplicate_column.csv", "duplicate_column", 1, "appointment_time"),
     ("bookings_nul_byte.csv", "nul_byte", 4, "dropoff_label"),
+    # A double quote never closed: the rows after it were read into its cell.
+    ("bookings_unclosed_quote_last_column.csv", "unclosed_quote", 3, "ward_note"),
+    ("bookings_unclosed_quote_mid_row.csv", "unclosed_quote", 3, "pickup_label"),
+    ("fleet_unclosed_quote.csv", "unclosed_quote", 2, "note"),
     # Numbers beyond physical sense.
     ("fleet_seats_beyond_sense.csv", "out_of_range", 2, "seats"),
     ("fleet_range_beyond_sense.csv", "out_of_range", 2, "range_km"),
@@ -286,6 +291,29 @@ def test_an_optional_column_spelt_another_way_is_an_error(
         f"'{column}'" in result.output
 
 
+@pytest.mark.parametrize(("kind", "column", "spelt"), [
+    ("bookings", "needs", "Needs"), ("bookings", "service_date", "Service Date"),
+    ("fleet", "break_min", "Break_Min")])
+def test_a_column_spelt_another_way_beside_its_own_is_an_error(
+        tmp_path: Path, kind: str, column: str, spelt: str) -> None:
+    """Before, `Needs` beside `needs` was carried as an extra column and ignored.
+
+    Which of the two holds the data is not for the reader to guess: an oxygen need typed
+    in the one not read was silently lost.
+    """
+    files = {"bookings": GOOD_BOOKINGS, "fleet": GOOD_FLEET}
+    lines = files[kind].read_text(encoding="utf-8").splitlines()
+    at = lines[0].split(",").index(column)
+    edited = [",".join([*line.split(",")[:at + 1], spelt if i == 0 else "",
+                        *line.split(",")[at + 1:]]) for i, line in enumerate(lines)]
+    files[kind] = tmp_path / files[kind].name
+    files[kind].write_text("\n".join(edited) + "\n", encoding="utf-8")
+    exit_code, output = _validate(files["bookings"], files["fleet"])
+    assert exit_code == 2, output
+    assert f"error [misnamed_column] {files[kind]} row 1, column {spelt}:" in output, output
+    assert f"delete column '{spelt}'" in output, output
+
+
 def test_shifts_all_of_another_day_are_an_error(tmp_path: Path) -> None:
     """Before, every journey was "unassigned: no vehicle shift is left", and exit 0."""
     lines = GOOD_FLEET.read_text(encoding="utf-8").splitlines()
@@ -336,3 +364,30 @@ def test_undated_bookings_of_a_file_of_another_day_are_left_out(tmp_path: Path) 
     same = CliRunner().invoke(main, ["validate", "--bookings", str(bookings), "--fleet",
                                      str(GOOD_FLEET), "--date", "2026-12-01"])
     assert same.exit_code == 0 and f"ok: {len(lines) - 1} journeys" in same.output, same.output
+
+
+def test_an_unclosed_quote_names_the_rows_it_swallowed() -> None:
+    """Before, the rows after a stray quote vanished into its cell: exit 0, "ok: 2 journeys".
+
+    A quote in a middle column gave errors about the row's other cells, whose fixes were
+    wrong; now the quote is the one error, with the rows it took in.
+    """
+    for fixture, rows in (("bookings_unclosed_quote_last_column.csv", "rows 4-8 (5 rows)"),
+                          ("bookings_unclosed_quote_mid_row.csv", "rows 4-8 (5 rows)")):
+        path = FIXTURES / "broken" / fixture
+        exit_code, output = _validate(path, GOOD_FLEET)
+        assert exit_code == 2, output
+        assert "1 error(s)" in output, output
+        assert rows in output and "close the double quote" in output, output
+        assert "letter" not in output  # the cell's text is not shown
+
+
+def test_an_unclosed_quote_in_the_sites_file_is_located(tmp_path: Path) -> None:
+    """The sites file is read as the others are: its swallowed sites are named, not lost."""
+    sites = tmp_path / "sites.csv"
+    lines = (ROOT / "data" / "sites.csv").read_text(encoding="utf-8").splitlines()
+    lines[2] = lines[2].replace(",Royal", ',"Royal', 1)
+    sites.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    exit_code, output = _validate(GOOD_BOOKINGS, GOOD_FLEET, "--sites", str(sites))
+    assert exit_code == 2, output
+    assert f"error [unclosed_quote] {sites} row 3, column name:" in output

@@ -702,6 +702,32 @@ def test_a_late_ride_home_may_name_a_journey_of_the_day(tmp_path: Path) -> None:
     assert "journey HOME2 (in the day's bookings) already names journey OUT2" in twice.output
 
 
+def test_a_late_return_of_another_day_naming_a_journey_of_the_day_is_refused(
+        tmp_path: Path) -> None:
+    """A late ride home dated another day, naming the day's outward: exit 2, at its row.
+
+    Before, it was left out as another day's with a warning and the re-plan went on, its
+    patient taken there with no way back; the merged bookings.csv it wrote was then
+    refused by pts validate.
+    """
+    dated = {"service_date": "2026-12-01"}
+    inputs = write_day(tmp_path / "day", [
+        booking("OUT1", patient_id="P1", appointment_time="09:00", **dated),
+        booking("OUT2", patient_id="P2", appointment_time="11:30", **dated)],
+        [vehicle("V1")], booking_columns=[*BOOKING_COLUMNS, "service_date"])
+    runner = _solved(inputs, tmp_path)
+    late = _late_file(tmp_path / "late.csv", {
+        **booking("HOME1", patient_id="P1", pickup_site="RDH", pickup_lat="", pickup_lon="",
+                  dropoff_site="", dropoff_lat=52.93, dropoff_lon=-1.49, appointment_time="",
+                  ready_time="12:00"), "service_date": "2026-12-02", "return_of": "OUT1"})
+    result = runner.invoke(main, ["replan", "--plan", str(tmp_path / "plan"), "--now", "10:00",
+                                  "--add", str(late), "--out", str(tmp_path / "new"),
+                                  "--time-limit", "5"])
+    assert result.exit_code == 2, result.output
+    assert f"error [return_of_other_day] {late} row 2, column return_of:" in result.output
+    assert not (tmp_path / "new").exists()
+
+
 def test_a_patient_left_at_a_site_with_no_way_on_is_an_alert(tmp_path: Path) -> None:
     """nearest_site, with no crew left to take the patient on: exit 5, named on stderr.
 
