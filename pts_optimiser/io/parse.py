@@ -945,10 +945,14 @@ def check_return_links(bookings: Table, all_days: Table, journeys: Sequence[Jour
                  f"which is on {outward.service_date}",
                  "a return belongs to the same day as the journey that took the patient "
                  "there: " + RETURN_HINT)
-        elif outward.dropoff_window.earliest_min > journey.pickup_window.latest_min:
+        elif outward.dropoff_window.earliest_min + outward.dropoff_service_min \
+                > journey.pickup_window.latest_min:
+            # Set down, not arrived: the patient is off the vehicle before a return collects
+            # them (the checker's return_first; domain.problem.one_place_at_a_time).
+            set_down = outward.dropoff_window.earliest_min + outward.dropoff_service_min
             fail(Code.RETURN_OF_LATER,
-                 f"names journey {target} ({where(target)}), which arrives at "
-                 f"{format_clock(outward.dropoff_window.earliest_min)} at the earliest, after "
+                 f"names journey {target} ({where(target)}), which sets the patient down at "
+                 f"{format_clock(set_down)} at the earliest, after "
                  f"this journey's last pickup time "
                  f"{format_clock(journey.pickup_window.latest_min)}",
                  "the outward journey must end before its return starts: check the times of "

@@ -14,6 +14,7 @@ import pytest
 
 from pts_optimiser.check.checker import CheckResult, check_plan
 from pts_optimiser.domain.config import load_config
+from pts_optimiser.domain.diagnostics import InputError
 from pts_optimiser.domain.plan import Plan, Reason, Roster
 from pts_optimiser.domain.problem import Problem, as_planned
 from pts_optimiser.engine.explain import return_links
@@ -418,3 +419,20 @@ def test_windows_apart_are_left_as_they_are(tmp_path: Path) -> None:
     moment = cut["BACK"].pickup_window.earliest_min
     assert cut["OUT"].dropoff_window.latest_min + cut["OUT"].dropoff_service_min == moment
     assert 9 * 60 + 40 <= moment <= 10 * 60 + cut["OUT"].dropoff_service_min
+
+
+def test_a_return_due_before_the_patient_is_set_down_is_refused(tmp_path: Path) -> None:
+    """Last pickup 09:31, the outward sets the patient down at 09:33 at the earliest.
+
+    The reader refused a return due before the outward's earliest arrival (09:30), not one
+    due while the patient is still being helped off: no window could keep them apart.
+    """
+    rows = [booking("OUT", patient_id="P1", appointment_time="", earliest_dropoff="09:30",
+                    latest_dropoff="10:00"),
+            booking("BACK", patient_id="P1", pickup_site="RDH", pickup_lat="", pickup_lon="",
+                    dropoff_site="", dropoff_lat=52.93, dropoff_lon=-1.49, appointment_time="",
+                    earliest_pickup="09:00", latest_pickup="09:31", return_of="OUT")]
+    with pytest.raises(InputError) as refused:
+        read_problem(write_day(tmp_path, rows, [vehicle("V1")], COLUMNS), load_config())
+    found = [f for f in refused.value.findings if f.code.value == "return_of_later"]
+    assert found and "sets the patient down at 09:33" in found[0].message
