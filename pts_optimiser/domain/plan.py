@@ -76,6 +76,8 @@ class Reason(StrEnum):
     CANCELLED = "cancelled"
     # An outward journey left out because the patient's ride back cannot be planned.
     RETURN_NOT_PLANNABLE = "return_not_plannable"
+    # Booked while the patient is still on another of their journeys (no moment parts them).
+    PATIENT_ON_ANOTHER_JOURNEY = "patient_on_another_journey"
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from itertools import pairwise
 
 from pts_optimiser.domain.config import Config
 from pts_optimiser.domain.travel import TravelModel
@@ -222,35 +223,78 @@ def as_planned(problem: Problem) -> Problem:
 
 
 def one_place_at_a_time(problem: Problem) -> Problem:
-    """The day with each return collected only once its outward journey has set down.
+    """The day with each patient's journeys apart in time, the one after the other.
 
     The windows alone let a return whose ready time falls before its outward journey's
     latest arrival be collected before the patient got there (on another vehicle, or on
-    the same one while still aboard). Where they overlap, a moment between them is chosen,
-    halfway through the times both allow: the outward journey sets down by then, its
-    alighting done, and the return starts from then. Windows apart already are unchanged;
-    a return whose last pickup comes before the outward could set down is the reader's
-    to refuse, and is left as it is.
+    the same one while still aboard), and two bookings of one patient close together be
+    made at once. Where a journey's window overlaps the patient's journey before it (its
+    outward journey, or else the one due earlier), a moment between them
+    is chosen, halfway through the times both allow: the earlier sets the patient down
+    by then, its alighting done, and the later starts from then. Windows apart already
+    are unchanged. Two that no moment can part are the planner's to explain
+    (`patients_overlapping`): a return so is the reader's to refuse.
     """
     by_id = {j.journey_id: j for j in problem.journeys}
     cut: dict[str, Journey] = {}
-    for back in problem.journeys:
-        outward = by_id.get(back.return_of or "")
-        if outward is None:
-            continue
-        outward, back = cut.get(outward.journey_id, outward), cut.get(back.journey_id, back)
-        alight = outward.dropoff_service_min
-        drop, pick = outward.dropoff_window, back.pickup_window
-        if drop.latest_min + alight <= pick.earliest_min:
-            continue
-        lowest = max(pick.earliest_min, drop.earliest_min + alight)
-        highest = min(pick.latest_min, drop.latest_min + alight)
-        if lowest > highest:
-            continue
-        moment = (lowest + highest) // 2
-        cut[outward.journey_id] = replace(outward, dropoff_window=Window(
-            drop.earliest_min, moment - alight))
-        cut[back.journey_id] = replace(back, pickup_window=Window(moment, pick.latest_min))
+
+    def part(earlier: Journey, later: Journey) -> None:
+        earlier, later = cut.get(earlier.journey_id, earlier), cut.get(later.journey_id, later)
+        parted = _parted(earlier, later)
+        if parted is not None:
+            cut[earlier.journey_id], cut[later.journey_id] = parted
+
+    for back in problem.journeys:  # a return after its outward journey, whatever its window
+        if back.return_of in by_id:
+            part(by_id[back.return_of], back)
+    for earlier, later in _in_turn(problem.journeys, cut):
+        part(earlier, later)
     if not cut:
         return problem
     return replace(problem, journeys=tuple(cut.get(j.journey_id, j) for j in problem.journeys))
+
+
+def patients_overlapping(problem: Problem) -> list[tuple[Journey, Journey]]:
+    """Pairs of a patient's journeys, in turn, that no moment can part.
+
+    Of a day `one_place_at_a_time` has parted: the later of each pair cannot be made
+    while the earlier is (a patient booked for two clinics at once, a booking twice).
+    """
+    return [(earlier, later) for earlier, later in _in_turn(problem.journeys, {})
+            if earlier.dropoff_window.latest_min + earlier.dropoff_service_min
+            > later.pickup_window.earliest_min]
+
+
+def _in_turn(journeys: tuple[Journey, ...], cut: Mapping[str, Journey]
+             ) -> list[tuple[Journey, Journey]]:
+    """Each patient's consecutive journeys, by when their pickup is due at the latest.
+
+    By the latest, not the earliest: a journey due by 08:30 goes before one that may start
+    at 07:30 but is due by 09:40, where the other order parts them nowhere. After the
+    returns are parted from their outward journeys, a return is due after its outward
+    journey: the order keeps every link.
+    """
+    days: dict[str, list[Journey]] = {}
+    for journey in journeys:
+        days.setdefault(journey.patient_id, []).append(cut.get(journey.journey_id, journey))
+    pairs: list[tuple[Journey, Journey]] = []
+    for day in days.values():
+        day.sort(key=lambda j: (j.pickup_window.latest_min, j.pickup_window.earliest_min,
+                                j.journey_id))
+        pairs += pairwise(day)
+    return pairs
+
+
+def _parted(earlier: Journey, later: Journey) -> tuple[Journey, Journey] | None:
+    """The two journeys with windows that keep them apart, where they must be cut to."""
+    alight = earlier.dropoff_service_min
+    drop, pick = earlier.dropoff_window, later.pickup_window
+    if drop.latest_min + alight <= pick.earliest_min:
+        return None
+    lowest = max(pick.earliest_min, drop.earliest_min + alight)
+    highest = min(pick.latest_min, drop.latest_min + alight)
+    if lowest > highest:
+        return None
+    moment = (lowest + highest) // 2
+    return (replace(earlier, dropoff_window=Window(drop.earliest_min, moment - alight)),
+            replace(later, pickup_window=Window(moment, pick.latest_min)))

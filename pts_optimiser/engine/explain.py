@@ -162,6 +162,17 @@ def latest_first(returns: Mapping[str, str]) -> list[tuple[str, str]]:
     return done
 
 
+def on_another_journey(earlier: Journey, later: Journey) -> Unassigned:
+    """A journey booked while its patient is still on another (two clinics at once)."""
+    set_down = earlier.dropoff_window.earliest_min + earlier.dropoff_service_min
+    return Unassigned(later, Reason.PATIENT_ON_ANOTHER_JOURNEY,
+                      f"patient {later.patient_id} is on journey {earlier.journey_id} until "
+                      f"{format_clock(set_down)} at the earliest, and this journey's pickup is "
+                      f"due by {format_clock(later.pickup_window.latest_min)}",
+                      f"check both bookings: one may be booked twice, or its times be wrong "
+                      f"(journey {earlier.journey_id}, the earlier, is the one kept to plan)")
+
+
 def return_missed(outward: Journey, back: Unassigned) -> Unassigned:
     """The outward journey of a patient whose way back cannot be planned."""
     return Unassigned(outward, Reason.RETURN_NOT_PLANNABLE,

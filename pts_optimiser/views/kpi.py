@@ -20,7 +20,8 @@ from pts_optimiser.domain.resources import data_dir
 NO_DISTRICT = "not given"
 # Left out for what the journey is, found before planning: no plan could have carried it.
 FOUND_BEFORE_PLANNING = frozenset({Reason.NO_COMPATIBLE_VEHICLE, Reason.WINDOW_SHORTER_THAN_TRIP,
-                                   Reason.NO_SHIFT_COVERS_WINDOW, Reason.BEYOND_EV_RANGE})
+                                   Reason.NO_SHIFT_COVERS_WINDOW, Reason.BEYOND_EV_RANGE,
+                                   Reason.PATIENT_ON_ANOTHER_JOURNEY})
 
 
 def district_of(journey: Journey) -> str:

@@ -16,7 +16,7 @@ from pts_optimiser.check.checker import CheckResult, check_plan
 from pts_optimiser.domain.config import load_config
 from pts_optimiser.domain.diagnostics import InputError
 from pts_optimiser.domain.plan import Plan, Reason, Roster
-from pts_optimiser.domain.problem import Problem, as_planned
+from pts_optimiser.domain.problem import Problem, as_planned, patients_overlapping
 from pts_optimiser.engine.explain import return_links
 from pts_optimiser.engine.fallback import one_at_a_time
 from pts_optimiser.engine.model import (
@@ -436,3 +436,43 @@ def test_a_return_due_before_the_patient_is_set_down_is_refused(tmp_path: Path) 
         read_problem(write_day(tmp_path, rows, [vehicle("V1")], COLUMNS), load_config())
     found = [f for f in refused.value.findings if f.code.value == "return_of_later"]
     assert found and "sets the patient down at 09:33" in found[0].message
+
+
+def _two_clinics(tmp_path: Path, second: dict[str, object]) -> Problem:
+    """P1 booked from home to two clinics: RDH at 10:00, and a second booking `second`."""
+    return _load(tmp_path, [
+        booking("A1", patient_id="P1", appointment_time="10:00"),
+        booking("A2", patient_id="P1", dropoff_site="", dropoff_lat=52.9, dropoff_lon=-1.44,
+                **second)],
+        [vehicle("V1", shift_start="07:00"), vehicle("V2", shift_start="07:00")])
+
+
+def test_two_bookings_of_a_patient_close_together_are_made_one_after_the_other(
+        tmp_path: Path) -> None:
+    """Appointments at 10:00 and 10:05: both planned, never at once (before: both aboard)."""
+    plan, result = _checked(tmp_path, _two_clinics(tmp_path, {"appointment_time": "10:05"}),
+                            seconds=3)
+    assert result.ok, result.violations
+    assert {j.journey_id for j in plan.planned} == {"A1", "A2"}
+
+
+def test_a_booking_no_moment_parts_from_another_is_explained(tmp_path: Path) -> None:
+    """A2 is due by 09:12 while A1 (due first) holds the patient to 09:15 at the earliest.
+
+    No moment parts them: A2 is left out, with why, and A1 planned.
+    """
+    problem = _load(tmp_path, [
+        booking("A1", patient_id="P1", appointment_time="", earliest_pickup="09:00",
+                latest_pickup="09:10", earliest_dropoff="09:12", latest_dropoff="10:00"),
+        booking("A2", patient_id="P1", dropoff_site="", dropoff_lat=52.9, dropoff_lon=-1.44,
+                appointment_time="", earliest_pickup="09:00", latest_pickup="09:12",
+                earliest_dropoff="09:10", latest_dropoff="10:30")],
+        [vehicle("V1", shift_start="07:00"), vehicle("V2", shift_start="07:00")])
+    assert [(a.journey_id, b.journey_id) for a, b in patients_overlapping(
+        as_planned(problem))] == [("A1", "A2")]
+    plan, result = _checked(tmp_path, problem, seconds=3)
+    assert result.ok, result.violations
+    assert {j.journey_id for j in plan.planned} == {"A1"}
+    assert [(u.journey.journey_id, u.reason) for u in plan.unassigned] == [
+        ("A2", Reason.PATIENT_ON_ANOTHER_JOURNEY)]
+    assert "journey A1 until 09:15" in plan.unassigned[0].detail
