@@ -16,7 +16,7 @@ from pts_optimiser.domain.clock import parse_clock
 from pts_optimiser.domain.config import load_config
 from pts_optimiser.io.parse import Inputs, read_problem
 from pts_optimiser.io.planfolder import read_plan
-from tests.helpers import ROOT, report_figures, rows, solved_day
+from tests.helpers import FIXTURES, ROOT, report_figures, rows, solved_day
 
 
 @pytest.fixture(scope="module")
@@ -371,3 +371,31 @@ def test_a_summary_edited_to_other_types_is_a_located_error(tmp_path: Path) -> N
     result = CliRunner().invoke(main, ["report", "--plan", str(out)])
     assert result.exit_code == 2, result.output
     assert "summary.json, key solve_seconds" in result.output
+
+
+def test_run_sheets_leave_off_who_the_patient_is(tmp_path: Path) -> None:
+    """A booking's name, phone and NHS number columns are not printed for the crew.
+
+    Its other extra columns are (a ward note). Before, every extra column was printed under
+    "Booking notes"; rosters.csv, for the office, still carries them all.
+    """
+    with (FIXTURES / "tiny_day" / "bookings.csv").open(newline="", encoding="utf-8") as f:
+        bookings = list(csv.DictReader(f))
+    personal = {"patient_name": "Ann Example", "Phone": "01332 000000",
+                "NHS No": "943 476 5919"}
+    for row in bookings:
+        row.update(personal)
+    with (tmp_path / "bookings.csv").open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, list(bookings[0]))
+        writer.writeheader()
+        writer.writerows(bookings)
+    out = tmp_path / "plan"
+    result = CliRunner().invoke(main, [
+        "solve", "--bookings", str(tmp_path / "bookings.csv"),
+        "--fleet", str(FIXTURES / "tiny_day" / "fleet.csv"), "--out", str(out),
+        "--maps", str(tmp_path / "maps"), "--time-limit", "5"])
+    assert result.exit_code in (0, 5), result.output
+    sheets = (out / "runsheets" / "all.html").read_text(encoding="utf-8")
+    assert "bring letter" in sheets
+    assert not [value for value in personal.values() if value in sheets]
+    assert "Ann Example" in (out / "rosters.csv").read_text(encoding="utf-8")
