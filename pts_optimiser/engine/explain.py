@@ -81,9 +81,17 @@ def diagnose(journey: Journey, vehicles: Sequence[VehicleShift], places: DayPlac
                                          f"patient ({detail})"))
     direct = int(places.minutes[places.of(journey.pickup), places.of(journey.dropoff)])
     earliest_arrival = journey.pickup_window.earliest_min + journey.pickup_service_min + direct
-    if direct > journey.max_ride_min or earliest_arrival > journey.dropoff_window.latest_min:
+    # Collected at the last minute, the patient is aboard at least this long: to the
+    # drop-off window's opening.
+    least_aboard = (journey.dropoff_window.earliest_min - journey.pickup_window.latest_min
+                    - journey.pickup_service_min)
+    if direct > journey.max_ride_min or earliest_arrival > journey.dropoff_window.latest_min \
+            or least_aboard > journey.max_ride_min:
         detail = (f"the direct trip takes {direct} min; maximum ride {journey.max_ride_min} min, "
                   f"{window}")
+        if least_aboard > journey.max_ride_min:
+            detail += (f": collected by the end of its pickup window, the patient would wait "
+                       f"aboard to the drop-off window, {least_aboard} min on board")
         return Diagnosis((), Unassigned(journey, Reason.WINDOW_SHORTER_THAN_TRIP, detail))
     fits = {i: _alone_fits(journey, vehicles[i], places, starts[i] if starts else None)
             for i in compatible}

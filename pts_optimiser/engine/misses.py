@@ -53,14 +53,23 @@ class LoneTrip:
 
 def lone_trip(journey: Journey, places: DayPlaces, free_min: int, origin: Place,
               then: Place) -> LoneTrip:
-    """The journey done alone from `origin`, free at `free_min`, then on to `then`."""
+    """The journey done alone from `origin`, free at `free_min`, then on to `then`.
+
+    Collected late enough to be set down as the drop-off window opens, where the pickup
+    window allows; else at its end, the patient waiting aboard for the drop-off window,
+    as the planners may (a ride is timed from boarded to the drop-off's service). Until
+    2026-12-07 a journey whose windows asked for that wait was called one no shift could
+    reach, with a fix to start a shift earlier that would not have helped.
+    """
     here, pickup, dropoff, there = (places.of(origin), places.of(journey.pickup),
                                     places.of(journey.dropoff), places.of(then))
     direct = int(places.minutes[pickup, dropoff])
+    no_wait = journey.dropoff_window.earliest_min - direct - journey.pickup_service_min
     at_pickup = max(free_min + int(places.minutes[here, pickup]),
                     journey.pickup_window.earliest_min,
-                    journey.dropoff_window.earliest_min - direct - journey.pickup_service_min)
-    at_dropoff = at_pickup + journey.pickup_service_min + direct
+                    min(no_wait, journey.pickup_window.latest_min))
+    at_dropoff = max(at_pickup + journey.pickup_service_min + direct,
+                     journey.dropoff_window.earliest_min)
     back = at_dropoff + journey.dropoff_service_min + int(places.minutes[dropoff, there])
     metres = int(places.metres[here, pickup] + places.metres[pickup, dropoff]
                  + places.metres[dropoff, there])

@@ -122,3 +122,19 @@ def test_window_shorter_than_trip_gives_the_ride_needed(tmp_path: Path) -> None:
     ride = int(found.group(1))
     assert _planned(tmp_path / "b", [{**bookings[0], "max_ride_min": ride}],
                     [vehicle("CAR1")]) == {"J1"}
+
+
+def test_windows_that_keep_the_patient_aboard_a_while_are_planned(tmp_path: Path) -> None:
+    """Pickup by 10:05, set down from 10:20, a 5 min trip: planned, the patient waiting aboard.
+
+    Before, such a journey was `no_shift_covers_window` with a fix to start a 07:00 shift
+    at 06:53, which would not have planned it.
+    """
+    windows = {"appointment_time": "", "earliest_pickup": "09:55", "latest_pickup": "10:05",
+               "earliest_dropoff": "10:20", "latest_dropoff": "10:40"}
+    assert _planned(tmp_path / "a", [booking("J1", **windows)],
+                    [vehicle("CAR1", shift_start="07:00")]) == {"J1"}
+    # Kept aboard longer than the maximum ride, by the windows alone: the windows' fault.
+    reason, _ = _fix(tmp_path / "b", [booking("J1", **windows, max_ride_min=10)],
+                     [vehicle("CAR1", shift_start="07:00")], "J1")
+    assert reason == "window_shorter_than_trip"
