@@ -14,6 +14,8 @@ from pts_optimiser.domain.resources import default_config_path
 
 PURPOSES = ("dialysis", "discharge", "outpatient", "admission", "transfer")
 FUELS = ("diesel", "petrol", "hybrid", "electric")
+# kg CO2e a km: by fuel, and a diesel car apart from the diesel vans (views.kpi.co2_factor).
+CO2_FACTORS = (*FUELS, "diesel_car")
 
 
 @dataclass(frozen=True)
@@ -341,7 +343,8 @@ def _config(read: _Reader) -> Config:
             osrm_max_table=read.integer("travel.osrm_max_table", 2, 100_000),
         ),
         objective=_objective(read),
-        co2_kg_per_km={fuel: read.number(f"co2.{fuel}_kg_per_km", 0.0, 5.0) for fuel in FUELS},
+        co2_kg_per_km={fuel: read.number(f"co2.{fuel}_kg_per_km", 0.0, 5.0)
+                       for fuel in CO2_FACTORS},
         charging_during_shift=read.flag("electric.charging_during_shift"),
         kpi=_kpi(read),
         maps=MapPolicy(tiles=read.text("maps.tiles"), tiles_credit=read.text("maps.tiles_credit"),

@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from pts_optimiser.domain.clock import read_clock as _clock
-from pts_optimiser.domain.config import FUELS, Config
+from pts_optimiser.domain.config import CO2_FACTORS, Config
 from pts_optimiser.domain.diagnostics import Code, InputError, error
 from pts_optimiser.domain.exits import OutputError
 from pts_optimiser.domain.plan import Event, Plan, Reason, Roster, Stop, Unassigned
@@ -365,7 +365,7 @@ def config_toml(config: Config) -> str:
         ("vehicle_cost", objective.vehicle_cost),
         ("shift_minute_cost", objective.shift_minute_cost)])
     lines += _section("co2", [(f"{fuel}_kg_per_km", config.co2_kg_per_km[fuel])
-                              for fuel in FUELS])
+                              for fuel in CO2_FACTORS])
     lines += _section("electric", [("charging_during_shift", config.charging_during_shift)])
     lines += _section("maps", _fields(config.maps))
     lines += _section("output", [("group_readable", config.group_readable)])

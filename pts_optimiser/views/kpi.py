@@ -13,8 +13,9 @@ from dataclasses import asdict, dataclass
 from functools import cache
 from typing import Any
 
+from pts_optimiser.domain.config import Config
 from pts_optimiser.domain.plan import Event, Plan, Reason
-from pts_optimiser.domain.problem import Fuel, Journey, Purpose
+from pts_optimiser.domain.problem import Fuel, Journey, Purpose, VehicleShift
 from pts_optimiser.domain.resources import data_dir
 
 NO_DISTRICT = "not given"
@@ -106,6 +107,9 @@ class Standard:
     target_pct: int
     applies: Callable[[Trip], bool]
     measure: Callable[[Trip], int | None]
+    # Below this the standard is missed too: an arrival after the appointment is not one
+    # "at most 45 min before" it (until 2026-12-07 a late arrival counted as met).
+    lowest_min: int | None = None
 
 
 def standards(plan: Plan) -> list[Standard]:
@@ -114,23 +118,27 @@ def standards(plan: Plan) -> list[Standard]:
     renal = Purpose.DIALYSIS
     planned = (Purpose.OUTPATIENT, Purpose.ADMISSION)
     return [
+        # The Renal Association's 30 min, judged against NWAS's 85% (set for 60 min): the
+        # title says so, or the target reads as the 30 min standard's own.
         Standard("renal_collect", f"Renal: collected within {kpi.renal_collect_within_min} min "
-                 "of ready", kpi.renal_collect_within_min, kpi.renal_collect_target_pct,
+                 f"of ready (Renal Association 2009; the {kpi.renal_collect_target_pct}% "
+                 "target is NWAS's, set for 60 min)", kpi.renal_collect_within_min,
+                 kpi.renal_collect_target_pct,
                  lambda t: t.journey.purpose is renal and t.journey.ready_min is not None,
                  lambda t: t.waited_after_ready_min),
         Standard("renal_on_board", f"Renal: on board at most {kpi.renal_on_board_max_min} min",
                  kpi.renal_on_board_max_min, kpi.renal_on_board_target_pct,
                  lambda t: t.journey.purpose is renal, lambda t: t.on_board_min),
-        Standard("renal_early", f"Renal: arrive at most {kpi.renal_arrive_early_max_min} min "
-                 "before the appointment", kpi.renal_arrive_early_max_min,
-                 kpi.renal_arrive_early_target_pct,
+        Standard("renal_early", f"Renal: arrive by the appointment and at most "
+                 f"{kpi.renal_arrive_early_max_min} min before it",
+                 kpi.renal_arrive_early_max_min, kpi.renal_arrive_early_target_pct,
                  lambda t: t.journey.purpose is renal and t.journey.appointment_min is not None,
-                 lambda t: t.early_min),
-        Standard("planned_early", f"Outpatients and admissions: arrive at most "
-                 f"{kpi.planned_arrive_early_max_min} min early", kpi.planned_arrive_early_max_min,
-                 kpi.planned_arrive_early_target_pct,
+                 lambda t: t.early_min, lowest_min=0),
+        Standard("planned_early", f"Outpatients and admissions: arrive by the appointment "
+                 f"and at most {kpi.planned_arrive_early_max_min} min early",
+                 kpi.planned_arrive_early_max_min, kpi.planned_arrive_early_target_pct,
                  lambda t: t.journey.purpose in planned and t.journey.appointment_min is not None,
-                 lambda t: t.early_min),
+                 lambda t: t.early_min, lowest_min=0),
         Standard("discharge_collect", f"Discharges: collected within "
                  f"{kpi.discharge_collect_within_min} min of ready",
                  kpi.discharge_collect_within_min, kpi.discharge_collect_target_pct,
@@ -142,7 +150,8 @@ def standards(plan: Plan) -> list[Standard]:
 
 def _met(standard: Standard, group: Sequence[Trip]) -> dict[str, Any]:
     values = [v for t in group if standard.applies(t) and (v := standard.measure(t)) is not None]
-    met = sum(v <= standard.limit_min for v in values)
+    lowest = standard.lowest_min
+    met = sum(v <= standard.limit_min and (lowest is None or v >= lowest) for v in values)
     return {"journeys": len(values), "met": met,
             "pct": round(100 * met / len(values), 1) if values else None,
             "values_min": sorted(values)}
@@ -156,14 +165,30 @@ def km_by_fuel(plan: Plan) -> dict[str, float]:
     return dict(km)
 
 
+def co2_factor(config: Config, vehicle: VehicleShift) -> float:
+    """The vehicle's kg CO2e a km: its fuel's, a diesel car's apart from a diesel van's."""
+    factors = config.co2_kg_per_km
+    if vehicle.fuel is Fuel.DIESEL and vehicle.vehicle_type.strip().lower() == "car":
+        return factors["diesel_car"]
+    return factors[str(vehicle.fuel)]
+
+
+def _co2_kg(plan: Plan) -> dict[str, float]:
+    """The kg CO2e by fuel, unrounded: each shift's km at its vehicle's factor."""
+    co2: dict[str, float] = defaultdict(float)
+    for roster in plan.rosters:
+        co2[str(roster.vehicle.fuel)] += (roster.distance_m / 1000
+                                          * co2_factor(plan.problem.config, roster.vehicle))
+    return dict(co2)
+
+
 def co2_kg_by_fuel(plan: Plan) -> dict[str, float]:
     """The kg CO2e by fuel, each rounded to 0.1 kg; their sum is the plan's total everywhere.
 
     The one rounding for summary.json, week.json and sweep.csv: until 2026-12-07 the week
     and the sweep rounded the unrounded sum, 0.1 kg off the day's summary now and then.
     """
-    factors = plan.problem.config.co2_kg_per_km
-    return {fuel: round(km * factors[fuel], 1) for fuel, km in km_by_fuel(plan).items()}
+    return {fuel: round(kg, 1) for fuel, kg in _co2_kg(plan).items()}
 
 
 def co2_kg_total(plan: Plan) -> float:
@@ -269,9 +294,9 @@ def figures(plan: Plan) -> dict[str, Any]:
     config = problem.config
     planned = trips(plan)
     km = km_by_fuel(plan)
-    co2 = {fuel: driven * config.co2_kg_per_km[fuel] for fuel, driven in km.items()}
+    co2 = _co2_kg(plan)
     electric_km = km.get(str(Fuel.ELECTRIC), 0.0)
-    # Saved against the same miles in a petrol car, the car an electric car replaces.
+    # Saved against the same km in a petrol car, the car an electric car replaces.
     saved = electric_km * (config.co2_kg_per_km["petrol"] - config.co2_kg_per_km["electric"])
     the_standards = standards(plan)
     people = patients(plan)

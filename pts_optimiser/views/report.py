@@ -207,7 +207,7 @@ ones straddle the limit.</p>
 <h2>Distance and carbon, by fuel</h2>
 {_bars(facts['km_by_fuel'], ' km', colours=FUEL_COLOURS)}
 {_bars(facts['co2_kg_by_fuel'], ' kg', colours=FUEL_COLOURS)}
-<p>The electric cars saved about <b>{saved:,.0f} kg CO2e</b> against the same miles in
+<p>The electric cars saved about <b>{saved:,.0f} kg CO2e</b> against the same km in
 petrol cars.</p>
 <h2>Patients and standards by district</h2>{_district_table(facts)}
 <script type="application/json" id="figures">{script_json(facts)}</script>

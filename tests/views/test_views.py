@@ -238,7 +238,7 @@ def test_patient_figures_of_a_small_planned_day(tmp_path: Path) -> None:
     assert html.index("<h2>Patients</h2>") < html.index("<h2>Journeys</h2>")
     headline = html[html.index("<h2>Patients</h2>"):html.index("<h2>Journeys</h2>")]
     assert "<b>3</b> of 3 patients fully served" in headline
-    assert "Outpatients and admissions: arrive at most" in headline
+    assert "Outpatients and admissions: arrive by the appointment and at most" in headline
     sheet = load_workbook(tmp_path / "plan" / "plan.xlsx", read_only=True)["Summary"]
     values = {row[0]: row[1] for row in sheet.iter_rows(min_row=2, values_only=True)}
     assert values["Patients fully served (every journey planned)"] == 3
@@ -399,3 +399,41 @@ def test_run_sheets_leave_off_who_the_patient_is(tmp_path: Path) -> None:
     assert "bring letter" in sheets
     assert not [value for value in personal.values() if value in sheets]
     assert "Ann Example" in (out / "rosters.csv").read_text(encoding="utf-8")
+
+
+def test_an_arrival_after_the_appointment_misses_the_arrival_standard(tmp_path: Path) -> None:
+    """A dialysis patient set down at 08:10 for 08:00 is not "at most 45 min before" it.
+
+    Its booked drop-off window (08:10-08:30) made it late; the standard counted the 10 min
+    late arrival as met until 2026-12-07, and no figure showed it.
+    """
+    from pts_optimiser.views import kpi
+    from tests.helpers import booking, solve_and_check, vehicle
+
+    late = booking("J1", purpose="dialysis", dropoff_site="RDH-RENAL",
+                   appointment_time="08:00", earliest_dropoff="08:10", latest_dropoff="08:30")
+    plan, check = solve_and_check(tmp_path, [late], [vehicle("V1", shift_start="07:00")],
+                                  seconds=2)
+    assert check.ok and [j.journey_id for j in plan.planned] == ["J1"]
+    met = kpi.standards_met(plan)["renal_early"]
+    assert (met["journeys"], met["met"], met["pct"]) == (1, 0, 0.0)
+
+
+def test_a_diesel_car_is_counted_at_a_cars_factor_not_a_vans(tmp_path: Path) -> None:
+    """Diesel cars at 0.165 kg CO2e/km, diesel vans (wheelchair, stretcher) at 0.250.
+
+    Until 2026-12-07 every diesel vehicle counted as a van: the demo day's 8 diesel cars
+    added 129 kg to its carbon.
+    """
+    from pts_optimiser.views import kpi
+    from tests.helpers import booking, solve_and_check, vehicle
+
+    plan, check = solve_and_check(
+        tmp_path, [booking("J1"), booking("J2", mobility="wheelchair", appointment_time="10:00")],
+        [vehicle("CAR1"), vehicle("WAV1", vehicle_type="wheelchair", seats=0,
+                                  wheelchair_spaces=1)], seconds=2)
+    assert check.ok, check.violations
+    km = {r.vehicle.vehicle_type: r.distance_m / 1000 for r in plan.rosters if r.used}
+    assert set(km) == {"car", "wheelchair"}
+    expected = round(km["car"] * 0.165 + km["wheelchair"] * 0.250, 1)
+    assert abs(kpi.co2_kg_by_fuel(plan)["diesel"] - expected) <= 0.1

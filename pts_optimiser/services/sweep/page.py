@@ -19,7 +19,8 @@ from pts_optimiser.domain.safe import clean, html_text
 from pts_optimiser.views.runsheets import page
 
 STANDARDS = (("renal_collect", "Renal collected"), ("renal_on_board", "Renal on board"),
-             ("renal_early", "Renal not too early"), ("planned_early", "Outpatients not too early"),
+             ("renal_early", "Renal on time, not too early"),
+             ("planned_early", "Outpatients on time, not too early"),
              ("discharge_collect", "Discharges collected"))
 _LABEL_CHARS = 40
 _PALETTE = ("#1f6fb2", "#d9822b", "#2e8b57", "#b2403a", "#7b5ea7", "#8c6d31", "#3d9ea8",

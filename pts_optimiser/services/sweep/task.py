@@ -140,9 +140,9 @@ def judge(plan: Any, violations: int) -> dict[str, object]:
     from pts_optimiser.views import kpi
 
     problem = plan.problem
-    config = problem.config
     planned_ids = {j.journey_id for j in plan.planned}
     km = kpi.km_by_fuel(plan)
+    co2 = kpi.co2_kg_by_fuel(plan)
     trips = kpi.trips(plan)
     on_board = [t.on_board_min for t in trips]
     servable = int(plan.search.get("servable") or 0)
@@ -161,8 +161,7 @@ def judge(plan: Any, violations: int) -> dict[str, object]:
         "km_total": round(sum(km.values()), 1),
         **{f"km_{fuel}": round(km.get(fuel, 0.0), 1) for fuel in FUELS},
         "co2_kg_total": kpi.co2_kg_total(plan),
-        **{f"co2_kg_{fuel}": round(km.get(fuel, 0.0) * config.co2_kg_per_km[fuel], 1)
-           for fuel in FUELS},
+        **{f"co2_kg_{fuel}": co2.get(fuel, 0.0) for fuel in FUELS},
         "on_board_median_min": float(statistics.median(on_board)) if on_board else 0.0,
         "on_board_p90_min": percentile(on_board, 0.9),
     }
