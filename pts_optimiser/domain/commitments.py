@@ -21,7 +21,7 @@ class VehicleStart:
     """Where a vehicle shift stands when planning starts part-way through the day."""
 
     done: tuple[Stop, ...]  # stops made or under way: kept exactly as they are
-    on_board: tuple[tuple[Journey, int], ...] = ()  # still aboard: (journey, left its pickup)
+    on_board: tuple[tuple[Journey, int], ...] = ()  # still aboard: (journey, boarded at)
     break_taken: bool = False
     off_road: bool = False  # taken off the road: drops who is aboard, takes nobody new
     idle: bool = False  # not yet left its base: `done` is only a start, which may move later

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from itertools import pairwise
 
 from pts_optimiser.domain.config import Config
 from pts_optimiser.domain.travel import TravelModel
@@ -229,26 +228,13 @@ def one_place_at_a_time(problem: Problem) -> Problem:
     latest arrival be collected before the patient got there (on another vehicle, or on
     the same one while still aboard), and two bookings of one patient close together be
     made at once. Where a journey's window overlaps the patient's journey before it (its
-    outward journey, or else the one due earlier), a moment between them
-    is chosen, halfway through the times both allow: the earlier sets the patient down
-    by then, its alighting done, and the later starts from then. Windows apart already
-    are unchanged. Two that no moment can part are the planner's to explain
-    (`patients_overlapping`): a return so is the reader's to refuse.
+    outward journey, or else the one due earlier), the later starts once the earlier can
+    have set the patient down, its alighting done (`_parted`). Windows apart already are
+    unchanged.
+    A journey no moment parts from the one before it is the planner's to leave out
+    (`patients_overlapping`), and the next is parted from the one before that.
     """
-    by_id = {j.journey_id: j for j in problem.journeys}
-    cut: dict[str, Journey] = {}
-
-    def part(earlier: Journey, later: Journey) -> None:
-        earlier, later = cut.get(earlier.journey_id, earlier), cut.get(later.journey_id, later)
-        parted = _parted(earlier, later)
-        if parted is not None:
-            cut[earlier.journey_id], cut[later.journey_id] = parted
-
-    for back in problem.journeys:  # a return after its outward journey, whatever its window
-        if back.return_of in by_id:
-            part(by_id[back.return_of], back)
-    for earlier, later in _in_turn(problem.journeys, cut):
-        part(earlier, later)
+    cut, _ = _parting(problem.journeys)
     if not cut:
         return problem
     return replace(problem, journeys=tuple(cut.get(j.journey_id, j) for j in problem.journeys))
@@ -260,37 +246,86 @@ def patients_overlapping(problem: Problem) -> list[tuple[Journey, Journey]]:
     Of a day `one_place_at_a_time` has parted: the later of each pair cannot be made
     while the earlier is (a patient booked for two clinics at once, a booking twice).
     """
-    return [(earlier, later) for earlier, later in _in_turn(problem.journeys, {})
-            if earlier.dropoff_window.latest_min + earlier.dropoff_service_min
-            > later.pickup_window.earliest_min]
+    return _parting(problem.journeys)[1]
 
 
-def _in_turn(journeys: tuple[Journey, ...], cut: Mapping[str, Journey]
-             ) -> list[tuple[Journey, Journey]]:
-    """Each patient's consecutive journeys, by when their pickup is due at the latest.
+def _parting(journeys: tuple[Journey, ...]
+             ) -> tuple[dict[str, Journey], list[tuple[Journey, Journey]]]:
+    """The journeys whose windows are cut, and the pairs no cut parts (the later left out).
 
-    By the latest, not the earliest: a journey due by 08:30 goes before one that may start
-    at 07:30 but is due by 09:40, where the other order parts them nowhere. After the
-    returns are parted from their outward journeys, a return is due after its outward
-    journey: the order keeps every link.
+    Each patient's journeys in turn (`_in_turn`), each parted from the last one kept: a
+    journey left out keeps nothing apart from the journeys after it.
     """
+    cut: dict[str, Journey] = {}
+    unparted: list[tuple[Journey, Journey]] = []
+    for day in _in_turn(journeys):
+        kept = day[0].journey_id
+        for journey in day[1:]:
+            earlier = cut.get(kept, _of(day, kept))
+            later = cut.get(journey.journey_id, journey)
+            if _apart(earlier, later):
+                kept = journey.journey_id
+                continue
+            parted = _parted(earlier, later)
+            if parted is None:
+                unparted.append((earlier, later))
+                continue
+            cut[earlier.journey_id], cut[later.journey_id] = parted
+            kept = journey.journey_id
+    return cut, unparted
+
+
+def _of(day: list[Journey], journey_id: str) -> Journey:
+    return next(j for j in day if j.journey_id == journey_id)
+
+
+def _apart(earlier: Journey, later: Journey) -> bool:
+    """Whether the earlier has set the patient down before the later can collect them."""
+    return (earlier.dropoff_window.latest_min + earlier.dropoff_service_min
+            <= later.pickup_window.earliest_min)
+
+
+def _in_turn(journeys: tuple[Journey, ...]) -> list[list[Journey]]:
+    """Each patient's journeys in the order they are made: by when each is due at the latest.
+
+    By the latest pickup, not the earliest: a journey due by 08:30 goes before one that may
+    start at 07:30 but is due by 09:40, where the other order parts them nowhere. A return
+    comes after its outward journey whenever either is due (it is due no earlier).
+    """
+    by_id = {j.journey_id: j for j in journeys}
+    due: dict[str, tuple[int, int]] = {}
+
+    def due_of(journey: Journey, seen: frozenset[str] = frozenset()) -> tuple[int, int]:
+        if journey.journey_id not in due:
+            outward = by_id.get(journey.return_of or "")
+            if outward is None or outward.journey_id in seen:  # a cycle is the reader's
+                due[journey.journey_id] = (journey.pickup_window.latest_min, 0)
+            else:
+                before, depth = due_of(outward, seen | {journey.journey_id})
+                due[journey.journey_id] = (max(before, journey.pickup_window.latest_min),
+                                           depth + 1)
+        return due[journey.journey_id]
+
     days: dict[str, list[Journey]] = {}
     for journey in journeys:
-        days.setdefault(journey.patient_id, []).append(cut.get(journey.journey_id, journey))
-    pairs: list[tuple[Journey, Journey]] = []
+        days.setdefault(journey.patient_id, []).append(journey)
     for day in days.values():
-        day.sort(key=lambda j: (j.pickup_window.latest_min, j.pickup_window.earliest_min,
-                                j.journey_id))
-        pairs += pairwise(day)
-    return pairs
+        day.sort(key=lambda j: (*due_of(j), j.pickup_window.earliest_min, j.journey_id))
+    return [day for day in days.values() if len(day) > 1]
 
 
 def _parted(earlier: Journey, later: Journey) -> tuple[Journey, Journey] | None:
-    """The two journeys with windows that keep them apart, where they must be cut to."""
+    """The two journeys with windows that keep them apart; None where none can.
+
+    The later starts once the earlier can have set the patient down at the latest, where
+    its window allows: the earlier (an appointment to keep) loses nothing. Else the two
+    share the time both allow, cut halfway.
+    """
     alight = earlier.dropoff_service_min
     drop, pick = earlier.dropoff_window, later.pickup_window
-    if drop.latest_min + alight <= pick.earliest_min:
-        return None
+    if drop.latest_min + alight <= pick.latest_min:
+        return earlier, replace(later, pickup_window=Window(drop.latest_min + alight,
+                                                           pick.latest_min))
     lowest = max(pick.earliest_min, drop.earliest_min + alight)
     highest = min(pick.latest_min, drop.latest_min + alight)
     if lowest > highest:

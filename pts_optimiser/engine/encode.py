@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -217,8 +217,10 @@ def encode(problem: Problem, commitments: Commitments, seed: int = 0) -> Encoded
                         + [p for b in begun if b is not None for p in (b.place, last_stop(b))])
     carried = frozenset(s.journey.journey_id for b in begun if b is not None for s in b.done
                         if s.journey is not None)
-    to_plan = [j for j in problem.journeys if j.journey_id not in carried]
+    to_plan, busy = _after_aboard([j for j in problem.journeys if j.journey_id not in carried],
+                                  begun)
     diagnoses, returns = _diagnosed(problem, to_plan, places, begun)
+    diagnoses.update(busy)
     servable = [j for j in to_plan if diagnoses[j.journey_id].unassigned is None]
     if seed:
         # Insertion breaks ties by order: a seed gives another, equally deterministic, search.
@@ -253,6 +255,47 @@ def encode(problem: Problem, commitments: Commitments, seed: int = 0) -> Encoded
     unassigned = [d.unassigned for d in diagnoses.values() if d.unassigned is not None]
     return Encoded(problem, begun, places, carried, diagnoses, returns, unassigned, servable,
                    nodes, break_nodes, data)
+
+
+def _after_aboard(to_plan: list[Journey], begun: Sequence[VehicleStart | None]
+                  ) -> tuple[list[Journey], dict[str, Diagnosis]]:
+    """A re-plan's journeys of patients still aboard, collected only once they are set down.
+
+    The journey aboard is the crew's to finish, by its latest drop-off (its window, or its
+    maximum ride from boarding), and a drop-off under way at the call is kept at its time:
+    the patient's next journey starts after it, or is left
+    out where it is due before (`patient_on_another_journey`). `as_planned` parts journeys
+    still to plan; a re-plan's journey aboard is no longer one (2026-12-07: a late journey
+    of a patient aboard was collected by another crew before the first set them down).
+    """
+    until: dict[str, tuple[int, Journey]] = {}
+
+    def busy_until(journey: Journey, set_down: int) -> None:
+        if set_down > until.get(journey.patient_id, (-1, journey))[0]:
+            until[journey.patient_id] = (set_down, journey)
+
+    for begin in begun:
+        for journey, boarded in begin.on_board if begin is not None else ():
+            busy_until(journey, min(journey.dropoff_window.latest_min,
+                                    boarded + journey.max_ride_min)
+                       + journey.dropoff_service_min)
+        for stop in begin.done if begin is not None else ():  # a drop-off under way, kept
+            if stop.event is Event.DROPOFF and stop.journey is not None:
+                busy_until(stop.journey, stop.service_start_min
+                           + stop.journey.dropoff_service_min)
+    kept: list[Journey] = []
+    busy: dict[str, Diagnosis] = {}
+    for journey in to_plan:
+        free, aboard = until.get(journey.patient_id, (-1, journey))
+        window = journey.pickup_window
+        if free <= window.earliest_min:
+            kept.append(journey)
+        elif free <= window.latest_min:
+            kept.append(replace(journey, pickup_window=replace(window, earliest_min=free)))
+        else:
+            kept.append(journey)
+            busy[journey.journey_id] = Diagnosis((), on_another_journey(aboard, journey, free))
+    return kept, busy
 
 
 def _break_places(problem: Problem, begun: Sequence[VehicleStart | None],

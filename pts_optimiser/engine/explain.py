@@ -170,12 +170,20 @@ def latest_first(returns: Mapping[str, str]) -> list[tuple[str, str]]:
     return done
 
 
-def on_another_journey(earlier: Journey, later: Journey) -> Unassigned:
-    """A journey booked while its patient is still on another (two clinics at once)."""
-    set_down = earlier.dropoff_window.earliest_min + earlier.dropoff_service_min
+def on_another_journey(earlier: Journey, later: Journey, set_down: int | None = None
+                       ) -> Unassigned:
+    """A journey booked while its patient is still on another (two clinics at once).
+
+    `set_down`: when the earlier is done, where known (a patient aboard at a re-plan);
+    else the earliest its drop-off window allows.
+    """
+    until = "at the latest, still aboard"
+    if set_down is None:
+        set_down = earlier.dropoff_window.earliest_min + earlier.dropoff_service_min
+        until = "at the earliest"
     return Unassigned(later, Reason.PATIENT_ON_ANOTHER_JOURNEY,
                       f"patient {later.patient_id} is on journey {earlier.journey_id} until "
-                      f"{format_clock(set_down)} at the earliest, and this journey's pickup is "
+                      f"{format_clock(set_down)} {until}, and this journey's pickup is "
                       f"due by {format_clock(later.pickup_window.latest_min)}",
                       f"check both bookings: one may be booked twice, or its times be wrong "
                       f"(journey {earlier.journey_id}, the earlier, is the one kept to plan)")

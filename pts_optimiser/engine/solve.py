@@ -15,7 +15,7 @@ from typing import Any
 from pts_optimiser.domain.commitments import NOTHING_COMMITTED, Commitments
 from pts_optimiser.domain.config import Config
 from pts_optimiser.domain.deadline import Deadline
-from pts_optimiser.domain.plan import Origin, Plan, Reason, Roster, Unassigned
+from pts_optimiser.domain.plan import Origin, Plan, Reason, Roster, Stop, Unassigned
 from pts_optimiser.domain.problem import (
     Journey,
     Problem,
@@ -142,7 +142,7 @@ def _solve_one(problem: Problem, options: SolveOptions, progress: ProgressFn | N
                commitments: Commitments, deadline: Deadline) -> Plan:
     """Plan one model's worth of the day."""
     started = time.monotonic()
-    problem = as_planned(problem)
+    given, problem = problem, as_planned(problem)
     encoded = encode(problem, commitments, options.seed)
     # Never an empty plan: one journey at a time needs no search and keeps every rule. It
     # is the plan to beat, and where ruin and recreate starts if OR-Tools has none.
@@ -168,8 +168,31 @@ def _solve_one(problem: Problem, options: SolveOptions, progress: ProgressFn | N
         search["fallback_served"] = len({j.journey_id for r in fallback[0] for j in r.journeys})
     if places.warning:
         search["travel_warning"] = places.warning
-    return Plan(problem, tuple(rosters), tuple(unassigned), time.monotonic() - started, search,
+    rosters, unassigned = _as_booked(given, rosters, unassigned)
+    return Plan(given, tuple(rosters), tuple(unassigned), time.monotonic() - started, search,
                 chosen.origin)
+
+
+def _as_booked(given: Problem, rosters: Sequence[Roster], unassigned: Sequence[Unassigned]
+               ) -> tuple[list[Roster], list[Unassigned]]:
+    """The plan's journeys and vehicles as the day gave them, not as the planner saw them.
+
+    `as_planned` narrows windows (a patient's journeys parted in time) and lifts ranges:
+    the plan is judged and shown against the bookings (until 2026-12-07 the checker, given
+    the narrowed windows, linked other journeys as round trips and refused a good plan).
+    """
+    journeys = {j.journey_id: j for j in given.journeys}
+    vehicles = {v.vehicle_id: v for v in given.vehicles}
+
+    def booked(stop: Stop) -> Stop:
+        if stop.journey is None:
+            return stop
+        return replace(stop, journey=journeys.get(stop.journey.journey_id, stop.journey))
+
+    return ([Roster(vehicles.get(r.vehicle.vehicle_id, r.vehicle),
+                    tuple(booked(s) for s in r.stops)) for r in rosters],
+            [replace(u, journey=journeys.get(u.journey.journey_id, u.journey))
+             for u in unassigned])
 
 
 def fallback_plan(problem: Problem, encoded: Encoded) -> tuple[list[Roster], list[Journey]]:

@@ -153,7 +153,12 @@ def _start(roster: Roster, now_min: int, journeys: dict[str, Journey], off_road:
         if stop.journey is None:
             continue
         if stop.event is Event.PICKUP:
-            left[stop.journey.journey_id] = (stop.journey, stop.departure_min)
+            # Aboard from boarding done, not from leaving: a crew that waited at the pickup
+            # with the patient aboard (for a drop-off window) has used ride time (the
+            # checker's ride_time); until 2026-12-07 the re-plan thought it had that back.
+            boarded = min(stop.departure_min,
+                          stop.service_start_min + stop.journey.pickup_service_min)
+            left[stop.journey.journey_id] = (stop.journey, boarded)
         elif stop.event is Event.DROPOFF:
             left.pop(stop.journey.journey_id, None)
     turned_at, turned_m = _turned(roster.stops, count, now_min) if off_road and not finished \

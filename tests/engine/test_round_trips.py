@@ -36,6 +36,7 @@ from tests.helpers import (
     assert_priced_as_the_model,
     booking,
     line_day,
+    rows,
     vehicle,
     write_day,
 )
@@ -476,3 +477,47 @@ def test_a_booking_no_moment_parts_from_another_is_explained(tmp_path: Path) -> 
     assert [(u.journey.journey_id, u.reason) for u in plan.unassigned] == [
         ("A2", Reason.PATIENT_ON_ANOTHER_JOURNEY)]
     assert "journey A1 until 09:15" in plan.unassigned[0].detail
+
+
+ONE_PLACE = Path(__file__).resolve().parents[1] / "fixtures" / "one_place"
+
+
+@pytest.mark.parametrize(("day", "left_out"), [
+    ("twice_nonconsecutive", {"B": "patient_on_another_journey",
+                              "C": "patient_on_another_journey"}),
+    ("incheck_links", {"J14": "window_shorter_than_trip"}),
+    ("return_reordered", {})])
+def test_a_patients_day_found_by_fuzzing_is_planned_and_passes(day: str,
+                                                              left_out: dict[str, str],
+                                                              tmp_path: Path) -> None:
+    """Each of these days made `pts solve` refuse its own plan, or leave out a plannable one."""
+    from click.testing import CliRunner
+
+    from pts_optimiser.cli import main
+
+    result = CliRunner().invoke(main, [
+        "solve", "--bookings", str(ONE_PLACE / day / "bookings.csv"),
+        "--fleet", str(ONE_PLACE / day / "fleet.csv"), "--out", str(tmp_path / "plan"),
+        "--maps", str(tmp_path / "maps"), "--time-limit", "6", "--strategy", "one-core"])
+    assert result.exit_code in (0, 5), result.output
+    unassigned = {row["journey_id"]: row["reason"].partition(":")[0]
+                  for row in rows(tmp_path / "plan" / "unassigned.csv")}
+    assert unassigned == left_out
+
+
+@pytest.mark.parametrize(("day", "now"), [("replan_aboard", "09:20"),
+                                          ("replan_aboard", "09:40"),
+                                          ("replan_ride", "12:30")])
+def test_a_replan_found_by_fuzzing_passes_its_check(day: str, now: str,
+                                                   tmp_path: Path) -> None:
+    """A late journey of a patient aboard, a patient waiting aboard: each re-plan passes."""
+    from click.testing import CliRunner
+
+    from pts_optimiser.cli import main
+
+    result = CliRunner().invoke(main, [
+        "replan", "--plan", str(ONE_PLACE / day / "plan"), "--now", now,
+        "--add", str(ONE_PLACE / day / "late.csv"), "--out", str(tmp_path / "new"),
+        "--time-limit", "8"])
+    assert result.exit_code in (0, 5), result.output
+    assert "LOST TRANSPORT" not in result.output
