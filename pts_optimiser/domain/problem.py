@@ -324,12 +324,20 @@ def _parted(earlier: Journey, later: Journey) -> tuple[Journey, Journey] | None:
     alight = earlier.dropoff_service_min
     drop, pick = earlier.dropoff_window, later.pickup_window
     if drop.latest_min + alight <= pick.latest_min:
-        return earlier, replace(later, pickup_window=Window(drop.latest_min + alight,
-                                                           pick.latest_min))
-    lowest = max(pick.earliest_min, drop.earliest_min + alight)
-    highest = min(pick.latest_min, drop.latest_min + alight)
-    if lowest > highest:
+        moment = drop.latest_min + alight
+    else:
+        lowest = max(pick.earliest_min, drop.earliest_min + alight)
+        highest = min(pick.latest_min, drop.latest_min + alight)
+        if lowest > highest:
+            return None
+        moment = (lowest + highest) // 2
+    # Each keeps a pickup before its own drop-off can end: a journey cut on both sides
+    # (parted from the one before it and the one after) could otherwise be left with
+    # none, and no longer keep the two apart from each other (found by fuzzing).
+    if moment + later.pickup_service_min > later.dropoff_window.latest_min \
+            or earlier.pickup_window.earliest_min + earlier.pickup_service_min \
+            > moment - alight:
         return None
-    moment = (lowest + highest) // 2
-    return (replace(earlier, dropoff_window=Window(drop.earliest_min, moment - alight)),
+    return (earlier if moment - alight >= drop.latest_min else
+            replace(earlier, dropoff_window=Window(drop.earliest_min, moment - alight)),
             replace(later, pickup_window=Window(moment, pick.latest_min)))

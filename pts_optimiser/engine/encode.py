@@ -336,9 +336,10 @@ def _diagnosed(problem: Problem, to_plan: Sequence[Journey], places: DayPlaces,
     could carry even alone is not planned (nobody is collected to be left there).
     """
     diagnoses = {j.journey_id: diagnose(j, problem.vehicles, places, begun) for j in to_plan}
+    # Left out whether or not the earlier can be planned: the later was parted from
+    # nothing before it, and could meet the patient's other journeys.
     for earlier, later in patients_overlapping(problem):
-        if earlier.journey_id in diagnoses and diagnoses[earlier.journey_id].unassigned is None \
-                and later.journey_id in diagnoses:
+        if later.journey_id in diagnoses:
             diagnoses[later.journey_id] = Diagnosis((), on_another_journey(earlier, later))
     returns = return_links(problem, {j.journey_id for j in to_plan})
     by_id = {j.journey_id: j for j in to_plan}

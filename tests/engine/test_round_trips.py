@@ -486,7 +486,16 @@ ONE_PLACE = Path(__file__).resolve().parents[1] / "fixtures" / "one_place"
     ("twice_nonconsecutive", {"B": "patient_on_another_journey",
                               "C": "patient_on_another_journey"}),
     ("incheck_links", {"J14": "window_shorter_than_trip"}),
-    ("return_reordered", {})])
+    ("return_reordered", {}),
+    ("chain_cut_both_sides", {"J0": "return_not_plannable", "J1": "no_compatible_vehicle",
+                              "J3": "window_shorter_than_trip", "J4": "no_compatible_vehicle",
+                              "J5": "patient_on_another_journey",
+                              "J6": "patient_on_another_journey",
+                              "J8": "patient_on_another_journey",
+                              "J11": "return_not_plannable", "J12": "patient_on_another_journey",
+                              "J15": "no_compatible_vehicle",
+                              "J16": "patient_on_another_journey",
+                              "J17": "no_compatible_vehicle"})])
 def test_a_patients_day_found_by_fuzzing_is_planned_and_passes(day: str,
                                                               left_out: dict[str, str],
                                                               tmp_path: Path) -> None:
