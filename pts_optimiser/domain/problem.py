@@ -212,8 +212,8 @@ def as_planned(problem: Problem) -> Problem:
     """The day as the planner sees it.
 
     Where the policy lets crews charge during a shift (`[electric] charging_during_shift`),
-    an electric vehicle's range does not bound the shift. A return's pickup and its
-    outward journey's drop-off are kept apart in time (`one_place_at_a_time`).
+    an electric vehicle's range does not bound the shift. Each patient's journeys are
+    kept apart in time (`one_place_at_a_time`).
     """
     if problem.config.charging_during_shift:
         problem = replace(problem, vehicles=tuple(replace(v, range_km=None)
@@ -230,9 +230,8 @@ def one_place_at_a_time(problem: Problem) -> Problem:
     made at once. Where a journey's window overlaps the patient's journey before it (its
     outward journey, or else the one due earlier), the later starts once the earlier can
     have set the patient down, its alighting done (`_parted`). Windows apart already are
-    unchanged.
-    A journey no moment parts from the one before it is the planner's to leave out
-    (`patients_overlapping`), and the next is parted from the one before that.
+    unchanged. A journey no cut parts from the one before it is the planner's to leave
+    out (`patients_overlapping`), and the next is parted from the one before that.
     """
     cut, _ = _parting(problem.journeys)
     if not cut:

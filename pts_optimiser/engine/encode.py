@@ -263,10 +263,10 @@ def _after_aboard(to_plan: list[Journey], begun: Sequence[VehicleStart | None]
 
     The journey aboard is the crew's to finish, by its latest drop-off (its window, or its
     maximum ride from boarding), and a drop-off under way at the call is kept at its time:
-    the patient's next journey starts after it, or is left
-    out where it is due before (`patient_on_another_journey`). `as_planned` parts journeys
-    still to plan; a re-plan's journey aboard is no longer one (2026-12-07: a late journey
-    of a patient aboard was collected by another crew before the first set them down).
+    the patient's next journey starts after it, or is left out where it is due before
+    (`patient_on_another_journey`). `as_planned` parts journeys still to plan; a journey
+    aboard is no longer one (2026-12-07: a late journey of a patient aboard was collected
+    by another crew before the first set them down).
     """
     until: dict[str, tuple[int, Journey]] = {}
 
