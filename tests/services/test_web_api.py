@@ -634,8 +634,9 @@ def _free_port() -> int:
         return port
 
 
-def test_real_socket(data: Path) -> None:
-    """Over a real socket on 127.0.0.1: health, sign-in, CSRF and a refused password."""
+@contextmanager
+def _served(data: Path) -> Iterator[int]:
+    """The app served on a free port of 127.0.0.1 while the block runs; the port."""
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(data), host="127.0.0.1", port=port,
                                            log_level="warning"))
@@ -645,18 +646,23 @@ def test_real_socket(data: Path) -> None:
         deadline = time.monotonic() + 20
         while not server.started and time.monotonic() < deadline:
             time.sleep(0.05)
-        with httpx2.Client(base_url=f"http://127.0.0.1:{port}") as web:
-            assert web.get("/healthz").text == "ok"
-            assert web.post("/login", data={"username": "ann",
-                                            "password": "wrong!!!"}).status_code == 401
-            headers = sign_in(web, "ann")
-            assert web.get("/api/days").status_code == 200
-            assert web.post("/api/days/x/plan", json={}).status_code == 403
-            missing = web.post("/api/days/nosuchday/plan", json={}, headers=headers)
-            assert missing.status_code == 404
+        yield port
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def test_real_socket(data: Path) -> None:
+    """Over a real socket on 127.0.0.1: health, sign-in, CSRF and a refused password."""
+    with _served(data) as port, httpx2.Client(base_url=f"http://127.0.0.1:{port}") as web:
+        assert web.get("/healthz").text == "ok"
+        assert web.post("/login", data={"username": "ann",
+                                        "password": "wrong!!!"}).status_code == 401
+        headers = sign_in(web, "ann")
+        assert web.get("/api/days").status_code == 200
+        assert web.post("/api/days/x/plan", json={}).status_code == 403
+        missing = web.post("/api/days/nosuchday/plan", json={}, headers=headers)
+        assert missing.status_code == 404
 
 
 def test_a_port_in_use_is_a_usage_error(data: Path) -> None:
@@ -1375,15 +1381,7 @@ def test_an_anonymous_body_too_large_is_refused_unread_over_a_socket(data: Path)
 
     Until the thirty-sixth stop the server waited for the whole of it, then parsed it.
     """
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(data), host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 20
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
+    with _served(data) as port:
         start = (b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                  b"Content-Type: multipart/form-data; boundary=B\r\n")
         said = _answered_after(port, start + b"Content-Length: %d\r\n\r\n" % (60 * 2**20))
@@ -1393,6 +1391,3 @@ def test_an_anonymous_body_too_large_is_refused_unread_over_a_socket(data: Path)
                                        part + b"x" * 2**16, 60 * 2**20)
         # What was sent before the answer is what the sockets' buffers hold (3 MiB here).
         assert status == b"HTTP/1.1 413 Request Entity Too Large" and sent < 20 * 2**20
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
