@@ -187,6 +187,8 @@ class _Checker:
         self.travel = problem.config.travel
         self.breaks = problem.config.breaks
         self.found: list[Violation] = []
+        # Each journey's first pickup and first drop-off row (journeys_in), as judged.
+        self.first_stop: dict[tuple[str, str], _Stop] = {}
         self.warned: list[Violation] = []
         self.notes: list[str] = []
         self.osrm_down = False
@@ -433,6 +435,7 @@ class _Checker:
             for stop in stops:
                 if stop.event in ("pickup", "dropoff"):
                     seen[(stop.journey_id, stop.event)].append(stop)
+        self.first_stop = {key: found[0] for key, found in seen.items()}
         planned: set[str] = set()
         for (jid, event), found in seen.items():
             journey = self.journeys.get(jid)
@@ -518,7 +521,7 @@ class _Checker:
                         outward_to[outward.journey_id] = back.journey_id
         return outward_to
 
-    def one_place(self, planned: set[str], by_vehicle: Mapping[str, list[_Stop]]) -> None:
+    def one_place(self, planned: set[str], links: Mapping[str, str]) -> None:
         """A patient is in one place at a time: a return after its outward journey's end.
 
         A journey holds its patient from the pickup's service start to the end of the
@@ -527,17 +530,14 @@ class _Checker:
         with the patient still aboard (found on a plan `pts solve` wrote, 2026-12-07).
         """
         held: dict[str, tuple[int, int, _Stop]] = {}
-        first: dict[tuple[str, str], _Stop] = {}
-        for stops in by_vehicle.values():
-            for stop in stops:
-                first.setdefault((stop.journey_id, stop.event), stop)
         for jid in planned:
-            pickup, dropoff = first.get((jid, "pickup")), first.get((jid, "dropoff"))
+            pickup = self.first_stop.get((jid, "pickup"))
+            dropoff = self.first_stop.get((jid, "dropoff"))
             if pickup is not None and dropoff is not None:  # else `unpaired`
                 alight = self.journeys[jid].dropoff_service_min
                 held[jid] = (pickup.service_start, dropoff.service_start + alight, pickup)
-        linked = {frozenset(pair) for pair in self.returns().items()}
-        for outward, back in sorted(self.returns().items()):
+        linked = {frozenset(pair) for pair in links.items()}
+        for outward, back in sorted(links.items()):
             if outward in held and back in held and held[back][0] < held[outward][1]:
                 pickup = held[back][2]
                 self.flag("return_first", f"collected at {format_clock(held[back][0])}, before "
@@ -560,7 +560,8 @@ class _Checker:
                                   pickup.vehicle_id, later, pickup.row)
 
     def round_trips(self, planned: set[str], unassigned: Table,
-                    by_vehicle: Mapping[str, list[_Stop]], replanned_at: int | None) -> None:
+                    by_vehicle: Mapping[str, list[_Stop]], replanned_at: int | None,
+                    links: Mapping[str, str]) -> None:
         """An outward journey planned while its return is not leaves the patient there.
 
         A warning, not a violation, where nobody can plan otherwise: the policy allows it;
@@ -580,7 +581,7 @@ class _Checker:
         set_off = {s.journey_id: min(s.service_start, before.departure)
                    for stops in by_vehicle.values() for before, s in pairwise(stops)
                    if s.event == "pickup"}
-        for outward, back in sorted(self.returns().items()):
+        for outward, back in sorted(links.items()):
             if outward in planned and back not in planned:
                 patient = self.journeys[outward].patient_id if outward in self.journeys else ""
                 why = ""
@@ -767,9 +768,10 @@ def check_plan(problem: Problem, plan_dir: Path, roads_wait_s: float | None = No
         checker.vehicle(vehicle_id, stops)
     planned = checker.journeys_in(by_vehicle)
     unassigned = checker.conservation(planned, tables["unassigned.csv"])
-    checker.one_place(planned, by_vehicle)
+    links = checker.returns()  # the day's round trips, worked out once for both rules
+    checker.one_place(planned, links)
     checker.round_trips(planned, tables["unassigned.csv"], by_vehicle,
-                        _replanned_at(plan_dir))
+                        _replanned_at(plan_dir), links)
     used = sum(any(s.event == "pickup" for s in stops) for stops in by_vehicle.values())
     return CheckResult(tuple(checker.found), used, len(planned), unassigned,
                        tuple(dict.fromkeys(checker.notes)), tuple(checker.warned))
