@@ -258,24 +258,18 @@ def _parting(journeys: tuple[Journey, ...]
     cut: dict[str, Journey] = {}
     unparted: list[tuple[Journey, Journey]] = []
     for day in _in_turn(journeys):
-        kept = day[0].journey_id
+        kept = day[0]
         for journey in day[1:]:
-            earlier = cut.get(kept, _of(day, kept))
+            earlier = cut.get(kept.journey_id, kept)
             later = cut.get(journey.journey_id, journey)
-            if _apart(earlier, later):
-                kept = journey.journey_id
-                continue
-            parted = _parted(earlier, later)
-            if parted is None:
-                unparted.append((earlier, later))
-                continue
-            cut[earlier.journey_id], cut[later.journey_id] = parted
-            kept = journey.journey_id
+            if not _apart(earlier, later):
+                parted = _parted(earlier, later)
+                if parted is None:
+                    unparted.append((earlier, later))
+                    continue
+                cut[earlier.journey_id], cut[later.journey_id] = parted
+            kept = journey
     return cut, unparted
-
-
-def _of(day: list[Journey], journey_id: str) -> Journey:
-    return next(j for j in day if j.journey_id == journey_id)
 
 
 def _apart(earlier: Journey, later: Journey) -> bool:
