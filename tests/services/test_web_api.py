@@ -341,6 +341,32 @@ def test_an_uploaded_policy_may_not_choose_a_road_server(
     assert asked == []
 
 
+@pytest.mark.parametrize(("policy", "key"), [
+    ('[maps]\ntiles = "https://tiles.example/{z}/{x}/{y}.png"\n', "maps.tiles"),
+    ("[output]\ngroup_readable = true\n", "output.group_readable"),
+])
+def test_an_uploaded_policy_may_not_set_what_is_the_operators(
+        client: TestClient, planned: tuple[str, dict[str, str]], data: Path,
+        policy: str, key: str) -> None:
+    """Map tiles and group-readable files in an uploaded policy: 422 naming the key.
+
+    Until the thirty-seventh stop an upload's tiles went into the published maps, and every
+    browser opening them asked that host for the tiles around the patients' homes.
+    """
+    _, headers = planned
+    inputs = tiny_day(data.parent / f"operators-{key}")
+    before = client.get("/api/days").json()
+    refused = client.post("/api/days", headers=headers, files={
+        "bookings": ("bookings.csv", inputs.bookings.read_bytes(), "text/csv"),
+        "fleet": ("fleet.csv", inputs.fleet.read_bytes(), "text/csv"),
+        "config": ("policy.toml", policy.encode(), "text/plain")})
+    assert refused.status_code == 422, refused.text
+    (finding,) = refused.json()["findings"]
+    assert (finding["file"], finding["key"], finding["code"]) == \
+        ("config.toml", key, "bad_config")
+    assert client.get("/api/days").json() == before
+
+
 def test_background_plan(client: TestClient, planned: tuple[str, dict[str, str]]) -> None:
     """The plan made in the background has summary.json's keys and every journey accounted."""
     day, _ = planned

@@ -135,7 +135,7 @@ class Service:
                *, operators_policy: bool = False) -> dict[str, Any]:
         """Store a day whose files read cleanly; InputError (nothing kept) otherwise.
 
-        A policy uploaded may not ask for a road server (`_no_road_server`); one from the
+        A policy uploaded may not set what is the operator's (`_operators_only`); one from the
         nightly's outbox (`operators_policy`) was written by whoever runs the board.
         """
         staging = _private_dir(self.data / "tmp") / f"upload-{time.monotonic_ns()}"
@@ -151,7 +151,7 @@ class Service:
             inputs = self._inputs(inputs_dir, names)
             config = load_config(inputs.config)
             if not operators_policy:
-                _no_road_server(config, inputs.config)
+                _operators_only(config, inputs.config)
             problem, warnings = read_problem(inputs, config, service_date)
             if not problem.journeys:
                 raise InputError([error(
@@ -730,23 +730,46 @@ class Service:
         return {"plan": str(out)}
 
 
-def _no_road_server(config: Config, path: Path | None) -> None:
-    """Refuse an uploaded policy that asks for a road server: InputError naming the key.
+def _operators_only(config: Config, path: Path | None) -> None:
+    """Refuse an uploaded policy that sets what only the board's operator may: InputError.
 
-    The board's server would connect where the policy says and send it the day's pickup
-    places, on any read of the day (a viewer's too): until the thirty-sixth stop any
-    coordinator's upload chose the address.
+    A road server: the board's server would connect where the policy says and send it the
+    day's pickup places, on any read of the day (a viewer's too); until the thirty-sixth
+    stop any coordinator's upload chose the address. Map tiles: every browser opening the
+    published maps would ask the host named for the tiles around the patients' homes, and
+    tell it where they are; until the thirty-seventh stop an upload chose it. Files
+    readable by the group: the published plan folder would be open to every account of the
+    machine's group, patients' details and all.
     """
-    if path is None or config.travel.provider != "osrm":
+    if path is None:
         return
-    raise InputError([error(
-        Code.BAD_CONFIG, str(path), 'asks for a road server (travel.provider = "osrm"): a '
-        "policy uploaded to the board may not choose where its server connects, nor have "
-        "patients' pickup places sent there",
-        "take provider and osrm_url out of [travel]: an uploaded day is planned on the "
-        "estimate from coordinates. A day planned on a road server is the nightly's (pts "
-        "nightly, with the road server in the inbox's policy), opened from the outbox the "
-        "board is started with (pts serve --outbox)", key="travel.provider")])
+    findings = []
+    if config.travel.provider == "osrm":
+        findings.append(error(
+            Code.BAD_CONFIG, str(path), 'asks for a road server (travel.provider = "osrm"): '
+            "a policy uploaded to the board may not choose where its server connects, nor "
+            "have patients' pickup places sent there",
+            "take provider and osrm_url out of [travel]: an uploaded day is planned on the "
+            "estimate from coordinates. A day planned on a road server is the nightly's (pts "
+            "nightly, with the road server in the inbox's policy), opened from the outbox "
+            "the board is started with (pts serve --outbox)", key="travel.provider"))
+    if config.maps.tiles:
+        findings.append(error(
+            Code.BAD_CONFIG, str(path), "asks for map tiles ([maps] tiles): a policy uploaded "
+            "to the board may not have the browsers opening its maps ask another host for "
+            "the tiles around patients' homes",
+            "take tiles and tiles_credit out of [maps]: the published maps then draw no "
+            "background and make no request. Tiles are the operator's choice, in the "
+            "nightly inbox's policy", key="maps.tiles"))
+    if config.group_readable:
+        findings.append(error(
+            Code.BAD_CONFIG, str(path), "asks for files readable by the group ([output] "
+            "group_readable = true): a policy uploaded to the board may not open the "
+            "published plan, patients' details and all, to other accounts",
+            "take group_readable out of [output]: the board's published plans are its "
+            "owner's only", key="output.group_readable"))
+    if findings:
+        raise InputError(findings)
 
 
 def _digest(content: bytes) -> str:
