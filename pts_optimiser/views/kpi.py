@@ -301,6 +301,11 @@ def figures(plan: Plan) -> dict[str, Any]:
     the_standards = standards(plan)
     people = patients(plan)
     districts = district_order({t.district for t in planned} | set(people.by_district))
+    by_district = {d: {s.key: _met(s, [t for t in planned if t.district == d])["pct"]
+                       for s in the_standards} | {
+                       "served": sum(t.district == d for t in planned)} | {
+                       "patients": asdict(people.by_district.get(d, PatientCounts()))}
+                   for d in districts}
     return {
         "service_date": problem.service_date,
         "journeys": len(problem.journeys),
@@ -313,11 +318,8 @@ def figures(plan: Plan) -> dict[str, Any]:
                               "target_pct": s.target_pct, **_met(s, planned)}
                       for s in the_standards},
         "patients": people.as_json(),
-        "by_district": {d: {s.key: _met(s, [t for t in planned if t.district == d])["pct"]
-                            for s in the_standards} | {
-                            "served": sum(t.district == d for t in planned)} | {
-                            "patients": asdict(people.by_district.get(d, PatientCounts()))}
-                        for d in districts},
+        "by_district": by_district,
+        "district_gaps": district_gaps(by_district, [s.key for s in the_standards]),
         "on_board_min": sorted(t.on_board_min for t in planned),
         "km_by_fuel": {fuel: round(driven, 1) for fuel, driven in sorted(km.items())},
         "co2_kg_by_fuel": {fuel: round(kg, 1) for fuel, kg in sorted(co2.items())},
@@ -331,6 +333,43 @@ def figures(plan: Plan) -> dict[str, Any]:
                                if s.event is Event.BREAK],
                     "busy": _busy(r.stops)} for r in plan.rosters if r.used],
     }
+
+
+def district_gaps(by_district: Mapping[str, Mapping[str, Any]],
+                  standard_keys: Sequence[str]) -> dict[str, dict[str, Any] | None]:
+    """The best-served and worst-served district, and the gap between them, per figure.
+
+    For the share of patients fully served (of those whose every journey could be planned)
+    and each clinical standard's share, over the districts the figure has a denominator in
+    (a booking with no district is no district). None where fewer than two districts have.
+    The trust's strategy asks for fewer inequalities between districts: this is the one
+    number a manager can watch fall.
+    """
+    shares: dict[str, dict[str, float]] = {"patients_fully_served": {}}
+    for key in standard_keys:
+        shares[key] = {}
+    for district, values in by_district.items():
+        if district == NO_DISTRICT:
+            continue
+        people = values["patients"]
+        if people["servable_alone"]:
+            shares["patients_fully_served"][district] = round(
+                100.0 * people["fully_served"] / people["servable_alone"], 1)
+        for key in standard_keys:
+            if values.get(key) is not None:
+                shares[key][district] = values[key]
+    gaps: dict[str, dict[str, Any] | None] = {}
+    for key, found in shares.items():
+        if len(found) < 2:
+            gaps[key] = None
+            continue
+        # Ties go to the district listed first (data/districts.csv's order).
+        high = max(found, key=lambda d: found[d])
+        low = min(found, key=lambda d: found[d])
+        gaps[key] = {"highest": {"district": high, "pct": found[high]},
+                     "lowest": {"district": low, "pct": found[low]},
+                     "gap_pts": round(found[high] - found[low], 1)}
+    return gaps
 
 
 def _busy(stops: Sequence[Any]) -> list[list[int]]:

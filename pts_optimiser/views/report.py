@@ -149,7 +149,7 @@ def _patients_headline(facts: Mapping[str, Any]) -> str:
                      f"<td>{standard['target_pct']}%</td><td>{verdict}</td>"
                      f"<td>{standard['journeys']}</td></tr>")
     parts.append("<table><tr><th>Clinical standard</th><th>Share</th><th>Target</th>"
-                 f"<th></th><th>Journeys</th></tr>{''.join(cells)}</table>")
+                 f"<th></th><th>Journeys planned it applies to</th></tr>{''.join(cells)}</table>")
     return "".join(parts)
 
 
@@ -175,6 +175,31 @@ def _district_table(facts: Mapping[str, Any]) -> str:
             "</table>")
 
 
+def _gaps_html(facts: Mapping[str, Any]) -> str:
+    """The gap between the best-served and worst-served district, figure by figure."""
+    titles = {"patients_fully_served": "Patients fully served (of those who could be)"}
+    titles |= {key: s["title"] for key, s in facts["standards"].items()}
+    rows = []
+    for key, gap in facts["district_gaps"].items():
+        if gap is None:
+            continue
+        high, low = gap["highest"], gap["lowest"]
+        if high["pct"] == low["pct"]:
+            ends = f'<td colspan="2">every district {high["pct"]:.1f}%</td>'
+        else:
+            ends = (f"<td>{html_text(high['district'])} {high['pct']:.1f}%</td>"
+                    f"<td>{html_text(low['district'])} {low['pct']:.1f}%</td>")
+        rows.append(f"<tr><td>{html_text(titles[key])}</td><td>{gap['gap_pts']:.1f}</td>"
+                    f"{ends}</tr>")
+    if not rows:
+        return "<p>Fewer than two districts to compare.</p>"
+    return ("<h3>Between districts</h3><p>The gap, in percentage points, between the "
+            "district served best and the one served worst (districts with no patient or "
+            "journey the figure counts are left out).</p><table><tr><th>Figure</th>"
+            "<th>Gap (points)</th><th>Highest</th><th>Lowest</th></tr>"
+            f"{''.join(rows)}</table>")
+
+
 def report_html(plan: Plan) -> str:
     """The whole KPI report page."""
     facts = figures(plan)
@@ -197,8 +222,9 @@ def report_html(plan: Plan) -> str:
 <h3>Journeys served, by purpose</h3>{_bars(facts['served_by_purpose'])}
 <h3>Journeys not planned, by reason</h3>{_bars(facts['unassigned_by_reason'], colour=MISSED)}
 <h2>Clinical standards</h2>
-<p>Share of journeys meeting each standard; green bands meet it, red ones miss it, amber
-ones straddle the limit.</p>
+<p>Share of the planned journeys a standard applies to that meet it (a journey not
+planned is counted above, by reason, not here); green bands meet it, red ones miss it,
+amber ones straddle the limit.</p>
 {''.join(standards_html)}
 <h2>Time on board, all journeys</h2>{_histogram(facts['on_board_min'], 60)}
 <h2>Vehicle use over the day</h2>
@@ -210,6 +236,7 @@ ones straddle the limit.</p>
 <p>The electric cars saved about <b>{saved:,.0f} kg CO2e</b> against the same km in
 petrol cars.</p>
 <h2>Patients and standards by district</h2>{_district_table(facts)}
+{_gaps_html(facts)}
 <script type="application/json" id="figures">{script_json(facts)}</script>
 """
     return page(f"Plan report {facts['service_date']}", body)

@@ -7,6 +7,7 @@ import json
 import shutil
 from collections import Counter, defaultdict
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -437,3 +438,44 @@ def test_a_diesel_car_is_counted_at_a_cars_factor_not_a_vans(tmp_path: Path) -> 
     assert set(km) == {"car", "wheelchair"}
     expected = round(km["car"] * 0.165 + km["wheelchair"] * 0.250, 1)
     assert abs(kpi.co2_kg_by_fuel(plan)["diesel"] - expected) <= 0.1
+
+
+def test_district_gaps_name_the_best_and_worst_served_districts() -> None:
+    """Shares of patients served whole and of each standard: highest, lowest, the gap."""
+    from pts_optimiser.views.kpi import NO_DISTRICT, district_gaps
+
+    def district(total: int, servable: int, served: int, renal: float | None) -> dict[str, Any]:
+        return {"renal_collect": renal, "served": served,
+                "patients": {"total": total, "servable_alone": servable,
+                             "fully_served": served, "left_somewhere": 0}}
+
+    gaps = district_gaps({"Erewash": district(4, 4, 3, 90.0),
+                          "High Peak": district(5, 4, 2, None),
+                          "Derby City": district(8, 8, 8, 70.0),
+                          "Chesterfield": district(2, 0, 0, None),  # nobody servable
+                          NO_DISTRICT: district(3, 3, 0, 10.0)},  # no district to rank
+                         ["renal_collect", "renal_on_board"])
+    assert gaps["patients_fully_served"] == {
+        "highest": {"district": "Derby City", "pct": 100.0},
+        "lowest": {"district": "High Peak", "pct": 50.0}, "gap_pts": 50.0}
+    assert gaps["renal_collect"] == {"highest": {"district": "Erewash", "pct": 90.0},
+                                     "lowest": {"district": "Derby City", "pct": 70.0},
+                                     "gap_pts": 20.0}
+    assert gaps["renal_on_board"] is None  # no district has its journeys
+
+
+def test_report_shows_the_gap_between_districts(tmp_path: Path) -> None:
+    """The report's district section ends with the gap, from its own figures."""
+    bookings, fleet = _round_trip_day(tmp_path / "day")
+    _solve(bookings, fleet, tmp_path / "plan")
+    html = (tmp_path / "plan" / "report.html").read_text()
+    figures: Any = report_figures(tmp_path / "plan")
+    gap = figures["district_gaps"]["patients_fully_served"]
+    people = figures["patients"]["by_district"]
+    shares = {d: 100.0 * c["fully_served"] / c["servable_alone"]
+              for d, c in people.items() if d != "not given" and c["servable_alone"]}
+    assert gap["gap_pts"] == round(max(shares.values()) - min(shares.values()), 1)
+    section = html[html.index("<h3>Between districts</h3>"):]
+    assert f"<td>{gap['gap_pts']:.1f}</td>" in section
+    if gap["gap_pts"] == 0:
+        assert f"every district {gap['highest']['pct']:.1f}%" in section
