@@ -36,6 +36,7 @@ class _Run:
 class _Trip:
     break_start_min: int | None  # a break taken before setting off, where the vehicle is
     pickup_min: int
+    dropoff_arrival_min: int  # before dropoff_min where the patient waits aboard
     dropoff_min: int
     metres: int
 
@@ -78,12 +79,19 @@ def _try(run: _Run, journey: Journey, places: DayPlaces, rules: BreakPolicy) -> 
             if break_start > window[1]:
                 return None
             free = break_start + vehicle.break_min
+        # Collected late enough to be set down as the drop-off window opens, where the
+        # pickup window allows; else at its end, the patient waiting aboard within the
+        # maximum ride, as the search may and as `misses.lone_trip` times it. Until the
+        # thirty-seventh stop this left out every journey whose windows ask for that wait.
+        no_wait = journey.dropoff_window.earliest_min - direct - journey.pickup_service_min
         start_p = max(free + int(places.minutes[here, pickup]),
                       journey.pickup_window.earliest_min,
-                      journey.dropoff_window.earliest_min - direct - journey.pickup_service_min)
-        start_d = start_p + journey.pickup_service_min + direct
+                      min(no_wait, journey.pickup_window.latest_min))
+        arrive_d = start_p + journey.pickup_service_min + direct
+        start_d = max(arrive_d, journey.dropoff_window.earliest_min)
         if start_p > journey.pickup_window.latest_min or \
-                start_d > journey.dropoff_window.latest_min:
+                start_d > journey.dropoff_window.latest_min or \
+                start_d - (start_p + journey.pickup_service_min) > journey.max_ride_min:
             continue
         done = start_d + journey.dropoff_service_min
         taken = run.break_taken or break_first
@@ -96,7 +104,7 @@ def _try(run: _Run, journey: Journey, places: DayPlaces, rules: BreakPolicy) -> 
                 run.metres + metres + home_m > vehicle.range_km * 1000:
             return None
         if _finish_ok(run, journey.dropoff, done, taken, places, rules):
-            return _Trip(break_start, start_p, start_d, metres)
+            return _Trip(break_start, start_p, arrive_d, start_d, metres)
     return None
 
 
@@ -138,8 +146,8 @@ def _commit(run: _Run, journey: Journey, trip: _Trip, places: DayPlaces) -> None
     run.stops.append(_stop(Event.PICKUP, journey.pickup, arrival, trip.pickup_min,
                            depart_pickup, int(places.metres[places.of(run.place), pickup]),
                            journey, on_board=True))
-    run.stops.append(_stop(Event.DROPOFF, journey.dropoff, trip.dropoff_min, trip.dropoff_min,
-                           trip.dropoff_min + journey.dropoff_service_min,
+    run.stops.append(_stop(Event.DROPOFF, journey.dropoff, trip.dropoff_arrival_min,
+                           trip.dropoff_min, trip.dropoff_min + journey.dropoff_service_min,
                            int(places.metres[pickup, dropoff]), journey))
     run.place = journey.dropoff
     run.free_min = trip.dropoff_min + journey.dropoff_service_min
