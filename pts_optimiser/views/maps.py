@@ -327,6 +327,21 @@ def _slider_html(first: int, last: int) -> str:
             f'style="width:320px;vertical-align:middle"> <span id="dayclock"></span></div>')
 
 
+class _Literal(folium.Element):
+    """A folium element that places its markup as it is.
+
+    folium compiles an Element's text as a Jinja template: a `{{ ... }}` in a booking's
+    label, a site's name or a vehicle id ran as Python when the map was drawn (on the
+    board's server too, at Publish), and a stray `{{` stopped the plan being written.
+    Here the template is fixed and the markup only its value. Until the thirty-seventh
+    stop the markup was the template.
+    """
+
+    def __init__(self, markup: str) -> None:
+        super().__init__("{{ this.markup }}")
+        self.markup = markup
+
+
 def _render(plan: Plan, rosters: Sequence[Roster], colours: Sequence[str], privacy: bool,
             tiles: str, tiles_credit: str, with_unassigned: bool, title: str,
             stems: Mapping[str, str]) -> str:
@@ -353,18 +368,18 @@ def _render(plan: Plan, rosters: Sequence[Roster], colours: Sequence[str], priva
                             "folded": len(runs) > 30, "day": None,
                             "overview": None if with_unassigned else OVERVIEW}
     root: Any = fmap.get_root()  # a branca Figure: header, html and script sections
-    root.header.add_child(folium.Element(f"<title>{html_text(title)}</title>"), name="title")
-    root.header.add_child(folium.Element(_STYLE), name="pts_style")
-    root.html.add_child(folium.Element(_LEGEND))
+    root.header.add_child(_Literal(f"<title>{html_text(title)}</title>"), name="title")
+    root.header.add_child(_Literal(_STYLE), name="pts_style")
+    root.html.add_child(_Literal(_LEGEND))
     if rosters:
         first = min(r.stops[0].departure_min for r in rosters)
         last = max(r.stops[-1].arrival_min for r in rosters)
         data["day"] = [first, last]
-        root.html.add_child(folium.Element(_slider_html(first, last)))
-    root.html.add_child(folium.Element(
+        root.html.add_child(_Literal(_slider_html(first, last)))
+    root.html.add_child(_Literal(
         f'<script type="application/json" id="pts-data">{script_json(data)}</script>'))
     # Run once the page has loaded: folium defines the map after this script is placed.
-    root.script.add_child(folium.Element(_SCRIPT.replace("__MAP__", fmap.get_name())))
+    root.script.add_child(_Literal(_SCRIPT.replace("__MAP__", fmap.get_name())))
     html: str = root.render()
     return html
 

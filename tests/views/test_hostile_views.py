@@ -381,3 +381,41 @@ def test_privacy_asked_once_holds_for_the_plans_made_from_it(hostile: Path,
     text = "".join(p.read_text() for p in (out / "maps").glob("*.html"))
     for lat, lon in zip(HOME_LAT, HOME_LON, strict=True):
         assert f"{lat:.5f}" not in text and f"{lon:.5f}" not in text
+
+
+def test_template_syntax_in_the_days_files_is_only_text_on_the_maps(tmp_path: Path) -> None:
+    """`{{ }}`, `{% %}` and `{#` in ids and labels: drawn as written, never run.
+
+    folium compiles an element's text as a Jinja template. Until the thirty-seventh stop a
+    label `{{ lipsum.__globals__.os.popen(...) }}` ran a shell command as the map was drawn
+    (on the board's server too, at Publish), `{{7*6}}` showed as 42, and a stray `{{`
+    stopped the plan being written with the cell's text on stderr.
+    """
+    from tests.helpers import booking, vehicle, write_day
+
+    touched = tmp_path / "touched"
+    labels = ["{{7*6}}", "{% if true %}yes{% endif %}", "Flat {# 2", "Stray {{ brace",
+              "{{ lipsum.__globals__.os.popen('touch " + str(touched) + "').read() }}"]
+    vehicle_id = "{{7*7}}"
+    bookings = [booking(f"J{i}", pickup_label=label, pickup_lat=52.90 + 0.01 * i,
+                        appointment_time=f"{9 + 2 * i:02d}:00") for i, label in enumerate(labels)]
+    inputs = write_day(tmp_path / "day", bookings,
+                       [vehicle(vehicle_id, shift_start="07:00", shift_end="19:00")],
+                       booking_columns=[*bookings[0]])
+    result = CliRunner().invoke(main, [
+        "solve", "--bookings", str(inputs.bookings), "--fleet", str(inputs.fleet),
+        "--out", str(tmp_path / "plan"), "--time-limit", "5"])
+    assert result.exit_code == 0, result.output
+    assert not touched.exists()
+    for page in (tmp_path / "plan" / "maps").glob("*.html"):
+        html = page.read_text()
+        found = re.search(r'<script type="application/json" id="pts-data">(.*?)</script>',
+                          html, re.S)
+        assert found is not None, page.name
+        shown = json.dumps(json.loads(found.group(1)), ensure_ascii=False)
+        for label in labels:
+            assert json.dumps(label, ensure_ascii=False)[1:-1] in shown, (page.name, label)
+    single = [p for p in (tmp_path / "plan" / "maps").glob("*.html") if p.stem != "overview"]
+    assert len(single) == 1
+    title = single[0].read_text().split("<title>")[1].split("</title>")[0]
+    assert vehicle_id in title and "49" not in title
