@@ -32,6 +32,7 @@ from pts_optimiser.domain.exits import (  # noqa: E402
     ask_stop,
     clear_stop,
     in_search,
+    raised_at,
 )
 from pts_optimiser.domain.plan import Plan  # noqa: E402
 from pts_optimiser.domain.problem import Problem  # noqa: E402
@@ -181,8 +182,15 @@ def _guarded(command: F) -> F:
 
 
 def _internal(exc: Exception) -> NoReturn:
-    click.echo(f"internal error: {type(exc).__name__}: {exc}. No half-written plan is "
-               "left. Run again with PTS_DEBUG=1 to see where, and report it.", err=True)
+    """One line on stderr naming the failure's kind and where in the code, not its text.
+
+    The text of an unexpected error can quote a cell of the day's files (a patient's name
+    among them) and stderr goes to the nightly's log; until the thirty-seventh stop it was
+    printed. PTS_DEBUG=1 shows it, with the traceback.
+    """
+    click.echo(f"internal error: {type(exc).__name__} at {raised_at(exc)}. No half-written "
+               "plan is left. Run again with PTS_DEBUG=1 to see its message, and report it.",
+               err=True)
     sys.exit(ExitCode.INTERNAL)
 
 

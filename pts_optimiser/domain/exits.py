@@ -6,9 +6,11 @@ a plan from a plan that should wake somebody, from a plan that was not written a
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from enum import IntEnum
+from pathlib import Path
 
 
 class ExitCode(IntEnum):
@@ -116,3 +118,17 @@ class OutputError(PtsError):
     """The output folder cannot be written, or writing there would harm what is there."""
 
     exit_code = ExitCode.CANNOT_WRITE
+
+
+def raised_at(exc: BaseException) -> str:
+    """Where an exception was raised: our innermost frame, file:line in function.
+
+    What a fault's report names instead of its message, which may quote a cell of the
+    day's files (a patient's name among them).
+    """
+    frames = traceback.extract_tb(exc.__traceback__)
+    ours = [f for f in frames if "pts_optimiser" in f.filename] or frames
+    if not ours:
+        return "unknown place"
+    frame = ours[-1]
+    return f"{Path(frame.filename).name}:{frame.lineno} in {frame.name}"

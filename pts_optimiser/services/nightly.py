@@ -28,7 +28,7 @@ from typing import Any, TextIO
 
 from pts_optimiser.domain.config import Config, load_config
 from pts_optimiser.domain.diagnostics import InputError, Severity
-from pts_optimiser.domain.exits import ExitCode, OutputError, PtsError, Terminated
+from pts_optimiser.domain.exits import ExitCode, OutputError, PtsError, Terminated, raised_at
 from pts_optimiser.io.osrm import redact
 from pts_optimiser.io.parse import Inputs, read_problem
 from pts_optimiser.io.planfolder import make_folders
@@ -132,16 +132,6 @@ def _why(exc: OSError) -> str:
     where = f" {exc.filename}" if exc.filename else ""
     return f"{where.strip() or 'a file'}: {exc.strerror or type(exc).__name__}" + (
         f" ({name})" if name else "")
-
-
-def _where(exc: BaseException) -> str:
-    """Where an exception was raised: our innermost frame, file:line in function."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    ours = [f for f in frames if "pts_optimiser" in f.filename] or frames
-    if not ours:
-        return "unknown place"
-    frame = ours[-1]
-    return f"{Path(frame.filename).name}:{frame.lineno} in {frame.name}"
 
 
 def _policy(inbox: Path) -> Config | InputError | OSError:
@@ -272,7 +262,7 @@ def _run_locked(inbox: Path, outbox: Path, day: str, time_limit_s: float, starte
         return code
     except Exception as exc:  # a fault of ours: the log must say what and where
         code = ExitCode.INTERNAL
-        where = _where(exc)
+        where = raised_at(exc)
         # The traceback only on stderr: its message may quote a cell, the log must not.
         traceback.print_exc(file=sys.stderr)
         kept = f"the plan was written to {log.wrote}" if log.wrote else f"nothing written, {KEPT}"
