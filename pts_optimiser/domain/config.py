@@ -96,6 +96,16 @@ class MapPolicy:
 
 
 @dataclass(frozen=True)
+class RunSheetPolicy:
+    """What a crew's printed run sheet shows beyond the contract's columns."""
+
+    # The bookings' own columns printed under "Booking notes", by name (any case): a
+    # sheet travels with the crew, and a column not named here (a patient's name, phone,
+    # hospital number) stays in the office's files.
+    booking_columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class AlertPolicy:
     """When a written plan should still wake somebody."""
 
@@ -174,6 +184,7 @@ class Config:
     charging_during_shift: bool
     kpi: KpiTargets
     maps: MapPolicy
+    runsheets: RunSheetPolicy
     group_readable: bool
     alerts: AlertPolicy
     validation: ValidationPolicy
@@ -251,6 +262,15 @@ class _Reader:
             self._bad(key, f"{value!r} is not text", 'give a quoted string, e.g. ""')
             return ""
         return value
+
+    def names(self, key: str) -> tuple[str, ...]:
+        value = self._get(key)
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip()
+                                                  for v in value):
+            self._bad(key, f"{value!r} is not a list of names",
+                      'give quoted names in brackets, e.g. ["ward_note", "access"], or []')
+            return ()
+        return tuple(v.strip() for v in value)
 
     def flag(self, key: str) -> bool:
         value = self._get(key)
@@ -349,6 +369,7 @@ def _config(read: _Reader) -> Config:
         kpi=_kpi(read),
         maps=MapPolicy(tiles=read.text("maps.tiles"), tiles_credit=read.text("maps.tiles_credit"),
                        privacy=read.flag("maps.privacy")),
+        runsheets=RunSheetPolicy(read.names("runsheets.booking_columns")),
         group_readable=read.flag("output.group_readable"),
         alerts=AlertPolicy(read.number("alerts.min_planned_share", 0.0, 1.0)),
         # Below 5 km every home away from a site would be refused; 1000 km takes in all of

@@ -330,6 +330,8 @@ def _toml_value(value: object) -> str:
             "\\" + c if c in '"\\' else f"\\u{ord(c):04x}" if ord(c) < 0x20 or ord(c) == 0x7f
             else c for c in value)
         return f'"{escaped}"'
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
     raise TypeError(f"no TOML form for {type(value).__name__}")
 
 
@@ -368,6 +370,7 @@ def config_toml(config: Config) -> str:
                               for fuel in CO2_FACTORS])
     lines += _section("electric", [("charging_during_shift", config.charging_during_shift)])
     lines += _section("maps", _fields(config.maps))
+    lines += _section("runsheets", _fields(config.runsheets))
     lines += _section("output", [("group_readable", config.group_readable)])
     plain = [("kpi", config.kpi), ("alerts", config.alerts), ("validation", config.validation),
              ("replan", config.replan), ("linked", config.linked),

@@ -9,7 +9,6 @@ booking system holds those. Every text from the day's files is escaped.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from pts_optimiser.domain.clock import format_clock
@@ -155,28 +154,19 @@ def page(title: str, body: str) -> str:
             f"<body>\n{body}\n</body></html>\n")
 
 
-# Extra columns a booking system may send that say who the patient is, not how to carry
-# them (patient_name, Phone, NHS No, date_of_birth, email): a printed sheet travels with
-# the crew, and the crew has the journey and patient id. Until 2026-12-07 every extra
-# column was printed under "Booking notes".
-_WHO = re.compile(r"(patients?)?(sur|fore|first|last|full|given|family)?names?"
-                  r"|.*(nhs|phone|mobile|email|birth|dob).*|tel(no)?")
-
-
-def _names_the_patient(column: str) -> bool:
-    """Whether a column's name says it holds who the patient is (ward_name does not)."""
-    return _WHO.fullmatch(re.sub(r"[^a-z0-9]", "", column.lower())) is not None
-
-
 def booking_extras(plan: Plan) -> list[str]:
-    """The bookings' own columns beyond the contract's, in their file's order.
+    """The bookings' own columns the policy prints for the crew, in their file's order.
 
-    Those that identify the patient are left off: rosters.csv and the workbook carry them
-    for the office, the run sheet does not.
+    Only those `[runsheets] booking_columns` names: a sheet travels with the crew, and
+    rosters.csv and the workbook carry every column for the office. Until 2026-12-07 every
+    extra column was printed; until the thirty-seventh stop every one but those whose
+    names matched a list of patterns (patient_name, phone, NHS number), and client_name,
+    next_of_kin, mrn or hospital_number were printed.
     """
+    wanted = {name.casefold() for name in plan.problem.config.runsheets.booking_columns}
     known = set(ROSTER_COLUMNS)
     return [name for name, _ in (plan.problem.journeys[0].extra if plan.problem.journeys
-                                 else ()) if name not in known and not _names_the_patient(name)]
+                                 else ()) if name not in known and name.casefold() in wanted]
 
 
 def run_sheets(plan: Plan) -> dict[str, str]:

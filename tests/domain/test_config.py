@@ -56,6 +56,9 @@ def test_override_merges(tmp_path: Path) -> None:
     ("[continuity]\njourneys_lost_max_pct = 101\n", "continuity.journeys_lost_max_pct"),
     # Below 1 continuity would buy waits past a standard more cheaply than a day alone does.
     ("[continuity]\nstandards_cost_factor = 0.5\n", "continuity.standards_cost_factor"),
+    ('[runsheets]\nbooking_columns = "ward_note"\n', "runsheets.booking_columns"),
+    ('[runsheets]\nbooking_columns = ["ward_note", 3]\n', "runsheets.booking_columns"),
+    ('[runsheets]\nbooking_columns = [" "]\n', "runsheets.booking_columns"),
 ])
 def test_bad_values_are_located(tmp_path: Path, text: str, key: str) -> None:
     """Out-of-range, unknown and inconsistent settings name their key."""

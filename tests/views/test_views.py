@@ -375,15 +375,19 @@ def test_a_summary_edited_to_other_types_is_a_located_error(tmp_path: Path) -> N
 
 
 def test_run_sheets_leave_off_who_the_patient_is(tmp_path: Path) -> None:
-    """A booking's name, phone and NHS number columns are not printed for the crew.
+    """Only the booking columns the policy names are printed for the crew (a ward note).
 
-    Its other extra columns are (a ward note). Before, every extra column was printed under
-    "Booking notes"; rosters.csv, for the office, still carries them all.
+    Until 2026-12-07 every extra column was printed under "Booking notes"; until the
+    thirty-seventh stop every one whose name did not match a list of patterns, so a
+    client_name, next_of_kin, MRN or hospital_number was. rosters.csv, for the office,
+    still carries them all.
     """
     with (FIXTURES / "tiny_day" / "bookings.csv").open(newline="", encoding="utf-8") as f:
         bookings = list(csv.DictReader(f))
     personal = {"patient_name": "Ann Example", "Phone": "01332 000000",
-                "NHS No": "943 476 5919"}
+                "NHS No": "943 476 5919", "client_name": "Bea Example",
+                "next_of_kin": "Cy Example 07700 900999", "MRN": "RDH123456",
+                "hospital_number": "H-998877"}
     for row in bookings:
         row.update(personal)
     with (tmp_path / "bookings.csv").open("w", newline="", encoding="utf-8") as f:
