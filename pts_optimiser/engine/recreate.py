@@ -366,6 +366,15 @@ class _Day:
                                      int(self.shift_end_of[vehicle]), self.data.span_cost_per_min,
                                      int(self.longest_of[vehicle])))
 
+    def may_carry(self, vehicle: int, nodes: Sequence[int]) -> bool:
+        """Whether the vehicle is allowed every journey at `nodes` (skills, crew, type)."""
+        for node in nodes:
+            request = self.request_of.get(node)
+            if request is not None and (allowed := self.allowed[request]) is not None \
+                    and not allowed[vehicle]:
+                return False
+        return True
+
     def loads_fit(self, vehicle: int, seq: Sequence[int] | NDArray[np.int64]) -> bool:
         """Loads within capacity, nobody aboard at a break, within range (`kernels.loads_fit`)."""
         range_m = self.data.vehicles[vehicle].range_m
@@ -388,6 +397,8 @@ class RunCheck:
     def times(self, vehicle: int, nodes: Sequence[int]) -> list[int] | None:
         """Earliest start of service at each stop, start and end included; None if a rule breaks."""
         ends = self._day.data.vehicles[vehicle]
+        if not self._day.may_carry(vehicle, nodes):
+            return None
         seq = [ends.start_node, *nodes, ends.end_node]
         at = self._day.times(vehicle, seq)
         if at is None or not self._day.loads_fit(vehicle, seq):
@@ -501,7 +512,16 @@ class _Search:
         self.ranged = any(v.range_m is not None for v in day.data.vehicles)
 
     def run_of(self, vehicle: int, nodes: Sequence[int]) -> _Run | None:
+        """The run of `nodes` on the vehicle, timed and costed; None if it breaks a rule.
+
+        A vehicle not allowed one of its journeys too: until the thirty-seventh stop only
+        times and loads were checked, and exchanging two vehicles' runs whole (`_swapped`)
+        put an oxygen patient on a car without oxygen, whereupon the model refused every
+        plan of that search.
+        """
         day = self.day
+        if not day.may_carry(vehicle, nodes):
+            return None
         v = day.data.vehicles[vehicle]
         seq = [v.start_node, *nodes, v.end_node]
         stops = np.asarray(seq, dtype=np.int64)

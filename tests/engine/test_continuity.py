@@ -246,6 +246,26 @@ def test_ruin_and_recreate_exchanges_whole_runs_for_usual_vehicles() -> None:
     assert found.cost == found.start_cost - 30
 
 
+def test_runs_are_not_exchanged_onto_a_vehicle_not_allowed_a_journey() -> None:
+    """As above, but the journey on car 1 needs what only car 1 has: no exchange.
+
+    Until the thirty-seventh stop the exchange checked times and loads only: it put an
+    oxygen patient on a car without oxygen, and the model refused every plan of the search.
+    """
+    from pts_optimiser.engine.model import SearchSettings, solve_routing
+
+    data = line_day([0, 0, 10, 20, 11, 21, 30, 40], [(2, 3, 100), (4, 5, 100), (6, 7, 100)],
+                    vehicles=2, windows={2: (100, 100), 4: (101, 101), 6: (100, 100)})
+    needs_car_1 = replace(data.requests[2], allowed_vehicles=(1,))
+    data = replace(data, usual_vehicle={0: (1, 15), 1: (1, 15)},
+                   requests=[*data.requests[:2], needs_car_1])
+    found = recreate(data, [[2, 4, 3, 5], [6, 7]], RecreateSettings(5.0, max_iterations=1))
+    assert found is not None
+    assert 6 in found.routes[1]
+    assert solve_routing(data, SearchSettings(2.0, solution_limit=1),
+                         initial_routes=found.routes, warm_only=True) is not None
+
+
 def _out_and_back() -> RoutingInput:
     """Out at 100, back at 900: two crews cost less time on shift than one waiting all day."""
     data = line_day([0, 0, 10, 20, 20, 10], [(2, 3, 100), (4, 5, 100)], vehicles=2,
