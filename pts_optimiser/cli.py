@@ -775,7 +775,7 @@ def _clock_option(_ctx: click.Context, param: click.Parameter, value: str) -> st
 
 
 def _ids(text: str | None) -> list[str]:
-    return [part.strip() for part in (text or "").split(",") if part.strip()]
+    return list(dict.fromkeys(part.strip() for part in (text or "").split(",") if part.strip()))
 
 
 @main.command()

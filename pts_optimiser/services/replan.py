@@ -52,6 +52,8 @@ REBOOK_COLUMNS = ("pickup_site", "pickup_lat", "pickup_lon", "pickup_label", "dr
                   "ready_time", "earliest_pickup", "latest_pickup", "earliest_dropoff",
                   "latest_dropoff", "max_ride_min")
 # What a row of changes.csv says happened to a journey's stop on that crew's run.
+# summary.json's search key naming the vehicles taken off the road so far in the day.
+VEHICLES_OFF = "vehicles_off_road"
 CHANGE_KINDS = ("added", "moved", "dropped", "cancelled", "retimed", "not_planned",
                 "redirected")
 
@@ -529,7 +531,13 @@ def replan(old: Plan, merged: Table, now_min: int, cancel: Sequence[str],
     """
     deadline = deadline or Deadline.within(options.time_limit_s)
     problem = merged_problem(old.problem, merged)
-    _check_ids(problem, cancel, vehicle_off)
+    asked_off = tuple(dict.fromkeys(vehicle_off))
+    _check_ids(problem, cancel, asked_off)
+    # A vehicle taken off the road stays off in every later re-plan of the day, as a
+    # cancellation stays cancelled: until the thirty-seventh stop the next re-plan gave it
+    # patients again. A repeated id once left each patient aboard at a site twice.
+    earlier_off = _vehicles_off(old, problem)
+    vehicle_off = tuple(dict.fromkeys([*earlier_off, *asked_off]))
     starts = _starts(old, problem, now_min, vehicle_off)
     onward: list[_Onward] = []
     if problem.config.replan.off_road_drop == "nearest_site":
@@ -542,7 +550,7 @@ def replan(old: Plan, merged: Table, now_min: int, cancel: Sequence[str],
     cancelled = _cancellations(old, problem, cancel, picked, now_min)
     out = {u.journey.journey_id for u in cancelled.gone}
     idle_off = {v for v in vehicle_off if v not in starts or starts[v].idle}
-    notes = [*cancelled.notes, *_off_road_notes(idle_off, onward)]
+    notes = [*cancelled.notes, *_off_road_notes(idle_off - set(earlier_off), onward)]
     # A shift that never left its base and is over by now has no part in the rest of the day.
     # One whose break had to start before now was at its base all through the break's
     # window: the break is recorded there, and the crew works on (else no break could be
@@ -598,7 +606,17 @@ def replan(old: Plan, merged: Table, now_min: int, cancel: Sequence[str],
     plan = _with_journeys(plan, {j.journey_id: j for j in problem.journeys})
     plan = replace(plan, problem=replace(problem, vehicles=today.vehicles),
                    unassigned=plan.unassigned + tuple(cancelled.gone))
+    if vehicle_off:
+        plan = replace(plan, search={**plan.search, VEHICLES_OFF: list(vehicle_off)})
     return _replanned(old, plan, now_min, cancelled.ids, onward, homeward, notes, merged)
+
+
+def _vehicles_off(old: Plan, problem: Problem) -> tuple[str, ...]:
+    """The vehicles an earlier re-plan of the day took off the road (summary.json's search)."""
+    recorded = old.search.get(VEHICLES_OFF, [])
+    known = {v.vehicle_id for v in problem.vehicles}
+    return tuple(v for v in recorded if isinstance(v, str) and v in known) \
+        if isinstance(recorded, list) else ()
 
 
 def _check_ids(problem: Problem, cancel: Sequence[str], vehicle_off: Sequence[str]) -> None:

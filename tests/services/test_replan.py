@@ -921,3 +921,41 @@ def test_a_patient_left_at_a_site_is_named_by_every_later_replan(tmp_path: Path)
     plan = Plan(problem, (roster,), (), 0.0)
     assert onward_unplanned(plan) == {"J1-ON"}
     assert onward_unplanned(plan, skip={"J1-ON"}) == set()
+
+
+def test_a_vehicle_off_the_road_stays_off_in_later_replans(tmp_path: Path) -> None:
+    """Taken off at 06:30, the oxygen car takes no late oxygen patient at 07:00.
+
+    Until the thirty-seventh stop nothing in the plan folder said it was off the road, and
+    the next re-plan gave it patients again (cancellations stayed cancelled). A repeated id
+    is one vehicle.
+    """
+    inputs = write_day(tmp_path / "day", [booking("B1", appointment_time="11:00")],
+                       [vehicle("V1", shift_start="06:00", shift_end="18:00"),
+                        vehicle("OXY", shift_start="06:00", shift_end="18:00", skills="oxygen")])
+    runner = CliRunner()
+    solved = runner.invoke(main, ["solve", "--bookings", str(inputs.bookings), "--fleet",
+                                  str(inputs.fleet), "--out", str(tmp_path / "plan"),
+                                  "--time-limit", "5"])
+    assert solved.exit_code == 0, solved.output
+    off = runner.invoke(main, ["replan", "--plan", str(tmp_path / "plan"), "--now", "06:30",
+                               "--vehicle-off", "OXY,OXY", "--out", str(tmp_path / "off"),
+                               "--time-limit", "5"])
+    assert off.exit_code == 0, off.output
+    summary = json.loads((tmp_path / "off" / "summary.json").read_text())
+    assert summary["search"]["vehicles_off_road"] == ["OXY"]
+    late = tmp_path / "late.csv"
+    write_day(tmp_path / "late", [booking("LATE", needs="oxygen", appointment_time="15:00")], [])
+    shutil.copy(tmp_path / "late" / "bookings.csv", late)
+    again = runner.invoke(main, ["replan", "--plan", str(tmp_path / "off"), "--now", "07:00",
+                                 "--add", str(late), "--out", str(tmp_path / "again"),
+                                 "--time-limit", "5"])
+    assert again.exit_code == 0, again.output
+    assert "OXY" not in {r["vehicle_id"] for r in rows(tmp_path / "again" / "rosters.csv")
+                         if r["journey_id"]}
+    assert {r["journey_id"] for r in rows(tmp_path / "again" / "unassigned.csv")} == {"LATE"}
+    summary = json.loads((tmp_path / "again" / "summary.json").read_text())
+    assert summary["search"]["vehicles_off_road"] == ["OXY"]
+    verdict = _checked(tmp_path / "again" / "bookings.csv", inputs.fleet, None,
+                       tmp_path / "again")
+    assert verdict.ok, verdict.summary()
