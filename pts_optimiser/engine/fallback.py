@@ -142,7 +142,9 @@ def _commit(run: _Run, journey: Journey, trip: _Trip, places: DayPlaces) -> None
         previous = _replace_departure(previous, max(previous.departure_min,
                                                     trip.pickup_min - leg_to_pickup))
         run.stops[-1] = previous
-    arrival = previous.departure_min + leg_to_pickup
+    # A run resumed where it is not at its last stop (back at its base since) sets off from
+    # there when it is free, not from its last stop's departure.
+    arrival = max(previous.departure_min, run.free_min) + leg_to_pickup
     run.stops.append(_stop(Event.PICKUP, journey.pickup, arrival, trip.pickup_min,
                            depart_pickup, int(places.metres[places.of(run.place), pickup]),
                            journey, on_board=True))

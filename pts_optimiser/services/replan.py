@@ -148,8 +148,7 @@ def _start(roster: Roster, now_min: int, journeys: dict[str, Journey], off_road:
     done = [replace(s, journey=journeys.get(s.journey.journey_id, s.journey)) if s.journey else s
             for s in roster.stops[:count]]
     finished = done[-1].event is Event.END
-    if finished:
-        done.pop()  # back at base already: nothing new, the end is written again
+    back = done.pop() if finished else None  # the end is written again
     left: dict[str, tuple[Journey, int]] = {}
     for stop in done:
         if stop.journey is None:
@@ -163,10 +162,23 @@ def _start(roster: Roster, now_min: int, journeys: dict[str, Journey], off_road:
             left[stop.journey.journey_id] = (stop.journey, boarded)
         elif stop.event is Event.DROPOFF:
             left.pop(stop.journey.journey_id, None)
+    vehicle = roster.vehicle
+    if back is not None and not off_road \
+            and max(now_min, back.arrival_min) < vehicle.shift_end_min:
+        # Back at its base with its shift still on: free there from the call, as a shift
+        # that has not left its base is. Until the thirty-seventh stop such a crew was
+        # taken off the road for the rest of its shift, and a late discharge went unplanned
+        # ("every shift is taken off the road") while it sat at its base. The run sheet
+        # reads its next leg from its last stop, as for a vehicle turned back on the road.
+        base = vehicle.base
+        return VehicleStart(tuple(done), (), any(s.event is Event.BREAK for s in done),
+                            not_before_min=max(now_min, back.arrival_min),
+                            turned_at=Place(base.lat, base.lon, base.label),
+                            turned_m=back.leg_m)
     turned_at, turned_m = _turned(roster.stops, count, now_min) if off_road and not finished \
         else (None, 0)
-    # A run already back at its base is over: taken off the road, it was not turned back
-    # from anything, and its shift may have ended before the call.
+    # A run back at its base whose shift is over, or taken off the road, is over: it was not
+    # turned back from anything.
     return VehicleStart(tuple(done), tuple(left.values()),
                         any(s.event is Event.BREAK for s in done), off_road or finished,
                         not_before_min=now_min if off_road and not finished else 0,

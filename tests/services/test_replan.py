@@ -19,6 +19,7 @@ from pts_optimiser.cli import main
 from pts_optimiser.domain.clock import format_clock
 from pts_optimiser.domain.config import load_config
 from pts_optimiser.domain.deadline import Deadline
+from pts_optimiser.domain.problem import Place
 from pts_optimiser.engine.solve import SolveOptions
 from pts_optimiser.io import planfolder
 from pts_optimiser.io.parse import Inputs, read_problem
@@ -959,3 +960,79 @@ def test_a_vehicle_off_the_road_stays_off_in_later_replans(tmp_path: Path) -> No
     verdict = _checked(tmp_path / "again" / "bookings.csv", inputs.fleet, None,
                        tmp_path / "again")
     assert verdict.ok, verdict.summary()
+
+
+def _late_discharge_after_the_run(tmp_path: Path) -> tuple[Inputs, Path, str]:
+    """A car back at base at about 09:20 on a shift to 19:30; a 13:00 discharge; --now."""
+    inputs = write_day(tmp_path / "day", [booking("B1", appointment_time="08:30")],
+                       [vehicle("CAR1", shift_start="07:00", shift_end="19:30")])
+    solved = CliRunner().invoke(main, ["solve", "--bookings", str(inputs.bookings), "--fleet",
+                                       str(inputs.fleet), "--out", str(tmp_path / "plan"),
+                                       "--time-limit", "5"])
+    assert solved.exit_code == 0, solved.output
+    end = next(r for r in rows(tmp_path / "plan" / "rosters.csv") if r["event"] == "end")
+    now = format_clock(minutes(end["arrival"]) + 10)
+    assert now < "13:00"
+    write_day(tmp_path / "late", [booking("LATE", pickup_site="RDH", pickup_lat="",
+                                          pickup_lon="", dropoff_site="", dropoff_lat=52.95,
+                                          dropoff_lon=-1.47, purpose="discharge",
+                                          appointment_time="", ready_time="13:00")], [])
+    return inputs, tmp_path / "late" / "bookings.csv", now
+
+
+def _rides_the_late_one(folder: Path, inputs: Inputs, now: str) -> None:
+    after = rows(folder / "rosters.csv")
+    assert {r["journey_id"] for r in after if r["event"] == "pickup"} == {"B1", "LATE"}
+    first_new = next(r for r in after if r["journey_id"] == "LATE" and r["event"] == "pickup")
+    assert minutes(first_new["arrival"]) >= minutes(now)
+    verdict = _checked(folder / "bookings.csv", inputs.fleet, None, folder)
+    assert verdict.ok, verdict.summary()
+
+
+def test_a_crew_back_at_its_base_takes_a_late_booking(tmp_path: Path) -> None:
+    """The car back at its base takes the 13:00 discharge in a re-plan at 09:30.
+
+    Until the thirty-seventh stop a run back at its base was taken off the road for the
+    rest of its shift: the discharge went unplanned, "every shift is taken off the road".
+    """
+    inputs, late, now = _late_discharge_after_the_run(tmp_path)
+    again = CliRunner().invoke(main, ["replan", "--plan", str(tmp_path / "plan"), "--now",
+                                      now, "--add", str(late), "--out",
+                                      str(tmp_path / "again"), "--time-limit", "5"])
+    assert again.exit_code == 0, again.output
+    _rides_the_late_one(tmp_path / "again", inputs, now)
+
+
+def test_one_at_a_time_sets_off_from_the_base_a_crew_is_back_at(tmp_path: Path) -> None:
+    """The fallback's next leg leaves the base when the crew is free there, not before.
+
+    Its run sheet reads the leg from the last stop (no stop at the base): the arrival must
+    still leave time for the drive from there, and from the base after the call.
+    """
+    from pts_optimiser.engine.fallback import one_at_a_time
+    from pts_optimiser.engine.places import day_places
+    from pts_optimiser.services.replan import _starts, merged_problem
+
+    inputs, late, now = _late_discharge_after_the_run(tmp_path)
+    folder = tmp_path / "plan"
+    problem, _ = read_problem(planfolder.plan_inputs(folder), load_config(None),
+                              planfolder.plan_service_date(folder))
+    old = planfolder.read_plan(problem, folder)
+    today = merged_problem(problem, merged_bookings(read_table(inputs.bookings),
+                                                    read_table(late)))
+    starts = _starts(old, today, minutes(now), ())
+    begin = starts["CAR1"]
+    assert not begin.off_road and begin.turned_at is not None
+    places = day_places(today, [])
+    rosters, left = one_at_a_time(today, places, {"LATE": (0,)}, [begin])
+    assert not left
+    stops = rosters[0].stops
+    k = len(begin.done)
+    last, first_new = stops[k - 1], stops[k]
+    assert first_new.journey is not None and first_new.journey.journey_id == "LATE"
+    at = places.of
+    base = today.vehicles[0].base
+    here = Place(first_new.lat, first_new.lon)
+    assert first_new.arrival_min >= last.departure_min + places.minutes[
+        at(Place(last.lat, last.lon)), at(here)]
+    assert first_new.arrival_min >= minutes(now) + places.minutes[at(base), at(here)]
