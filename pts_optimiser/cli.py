@@ -839,9 +839,12 @@ def replan(plan_dir: Path, now: str, add: Path | None, cancel: str | None,
     planned = {j.journey_id for j in result.plan.planned}
     added = [j.journey_id for j in result.plan.problem.journeys
              if j.journey_id not in {o.journey_id for o in old.problem.journeys}]
+    # Those cancelled now, returns going with their outward journeys included: not the ids
+    # asked for (one already collected is kept, and the notes say so).
+    cancelled = len({c.journey_id for c in result.changes if c.change == "cancelled"})
     click.echo(f"re-planned from {now}: {sum(j in planned for j in added)} of {len(added)} "
-               f"new journeys (late, or onward from a site) planned, {len(_ids(cancel))} "
-               "cancellation(s); "
+               f"new journeys (late, or onward from a site) planned, {cancelled} "
+               "journey(s) cancelled; "
                f"{len(crews)} crews' runs changed: {', '.join(crews) or 'none'} -> {out}")
     click.echo(f"crews to phone: {', '.join(crews) or 'none'} (changes.csv, stop by stop)")
     if result.lost:

@@ -308,6 +308,8 @@ def figures(plan: Plan) -> dict[str, Any]:
                    for d in districts}
     return {
         "service_date": problem.service_date,
+        # A re-plan's clock: a ride home it lost is the morning's, not a rule the plan broke.
+        "replanned_at": plan.search.get("replanned_at"),
         "journeys": len(problem.journeys),
         "served": len(planned),
         "served_by_purpose": dict(sorted(Counter(str(t.journey.purpose)

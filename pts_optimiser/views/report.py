@@ -126,9 +126,16 @@ def _patients_headline(facts: Mapping[str, Any]) -> str:
              f'<b style="color:{colour}">{people["left_somewhere"]}</b> left somewhere: '
              "taken there with no journey back planned.</p>"]
     if left:
-        why = ("The policy allows an outward journey without its return: each of these "
-               "patients needs another way back." if people["outward_without_return_allowed"]
-               else "The policy does not allow this: the plan breaks a rule.")
+        if people["outward_without_return_allowed"]:
+            why = ("The policy allows an outward journey without its return: each of these "
+                   "patients needs another way back.")
+        elif facts.get("replanned_at"):
+            # As the checker judges it (a warning): the patient was out before the call.
+            why = (f"The re-plan at {html_text(facts['replanned_at'])} could not keep their "
+                   "ride back, after they had been taken there: each of these patients needs "
+                   "another way back, now.")
+        else:
+            why = "The policy does not allow this: the plan breaks a rule."
         rows = "".join(f"<tr><td>{html_text(item['patient_id'])}</td>"
                        f"<td>{html_text(item['outward_id'])}</td>"
                        f"<td>{html_text(item['return_id'])}</td>"

@@ -424,6 +424,7 @@ def test_cancellations_stay_cancelled_through_a_chain_of_replans(day: Path) -> N
                                   "--out", str(day / "second"), "--time-limit", "8"])
     assert second.exit_code == 0, second.output
     assert f"journey {cancelled[0]} was already cancelled" in second.output
+    assert "0 journey(s) cancelled" in second.output  # until the 37th stop: 1 cancellation
     rosters = rows(day / "second" / "rosters.csv")
     busy = max({r["vehicle_id"] for r in rosters},
                key=lambda v: sum(r["vehicle_id"] == v and minutes(r["arrival"]) > 13 * 60

@@ -268,6 +268,21 @@ def test_patient_needing_another_way_back_is_listed(tmp_path: Path) -> None:
     sheet = load_workbook(tmp_path / "plan" / "plan.xlsx", read_only=True)["Summary"]
     labels = [row[0] for row in sheet.iter_rows(min_row=2, values_only=True)]
     assert "Needs another way back: patient P1" in labels
+    # The same patient after a re-plan that lost the ride home, the policy not allowing it:
+    # the checker's warning, not "breaks a rule" (until the thirty-seventh stop it said so).
+    from dataclasses import replace
+
+    from pts_optimiser.views.report import report_html
+
+    plan = read_plan(_problem_of(bookings, fleet, policy), tmp_path / "plan")
+    config = plan.problem.config
+    strict = replace(config, linked=replace(config.linked, allow_outward_without_return=False))
+    replanned = replace(plan, problem=replace(plan.problem, config=strict),
+                        search={**plan.search, "replanned_at": "12:20"})
+    html = report_html(replanned)
+    assert "The re-plan at 12:20 could not keep their ride back" in html
+    assert "breaks a rule" not in html
+    assert "breaks a rule" in report_html(replace(replanned, search={}))
 
 
 def test_rebuilt_views_keep_the_plans_modes(tmp_path: Path) -> None:
@@ -483,3 +498,8 @@ def test_report_shows_the_gap_between_districts(tmp_path: Path) -> None:
     assert f"<td>{gap['gap_pts']:.1f}</td>" in section
     if gap["gap_pts"] == 0:
         assert f"every district {gap['highest']['pct']:.1f}%" in section
+
+
+def _problem_of(bookings: Path, fleet: Path, policy: Path):  # type: ignore[no-untyped-def]
+    return read_problem(Inputs(bookings, fleet, None, policy), load_config(policy))[0]
+
