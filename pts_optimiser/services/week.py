@@ -151,8 +151,13 @@ def _week_findings(findings: Iterable[Finding]) -> list[Finding]:
             and not (f.code is Code.RETURN_OF_OTHER_DAY and (f.file, f.row) in undated)]
 
 
-def read_previous(folder: Path) -> list[Plan]:
-    """Last week's plans: every `folder/<YYYY-MM-DD>/` a plan folder, read with its inputs."""
+def read_previous(folder: Path, first_day: str | None = None) -> list[Plan]:
+    """Last week's plans: every `folder/<YYYY-MM-DD>/` a plan folder, read with its inputs.
+
+    With `first_day` (this week's first date), a plan of that day or later is refused:
+    until the thirty-seventh stop `--previous` could be the week's own `--out`, and its
+    "usual service" came from the plans of the days being planned.
+    """
     from pts_optimiser.domain.config import load_config
     from pts_optimiser.io.planfolder import plan_inputs, plan_service_date
 
@@ -171,6 +176,13 @@ def read_previous(folder: Path) -> list[Plan]:
         # Files that are not a plan's runs (edited by hand) are refused, as a re-plan
         # refuses them: read as they were until the thirty-fifth stop.
         plans.append(read_checked_plan(problem, day, "carried into this week (--previous)")[0])
+    later = [p.problem.service_date for p in plans
+             if first_day is not None and p.problem.service_date >= first_day]
+    if later:
+        raise InputError([error(
+            Code.BAD_DATE, str(folder), f"holds plans of {', '.join(later)}, on or after "
+            f"this week's first day {first_day}: --previous is for an earlier week's plans",
+            "give the --out folder of last week's pts week (not this week's own)")])
     return plans
 
 
@@ -715,6 +727,8 @@ def check_week_out(out: Path, days: Iterable[str], compare: bool) -> None:
     """
     from pts_optimiser.io.planfolder import DESKTOP_LITTER, check_target, previous_of
 
+    days = list(days)
+
     def refuse(why: str) -> OutputError:
         return OutputError(f"{out} (--out) {why}; it is not written into, nothing was written",
                            ["give another --out (a new or empty folder, or a week's folder "
@@ -744,6 +758,18 @@ def check_week_out(out: Path, days: Iterable[str], compare: bool) -> None:
             foreign.append(ALONE)
         if foreign:
             raise refuse(f"holds files pts did not write ({', '.join(foreign[:5])})")
+        # Another week's days (or a day with no bookings now) would stay beside a report
+        # that does not list them, and a later --previous would read them as this week's:
+        # kept until the thirty-seventh stop.
+        week = set(days)
+        other = sorted(p.name for p in out.iterdir() if _DAY_FOLDER.match(p.name)
+                       and p.name.split(".")[0] not in week)
+        if other:
+            raise OutputError(
+                f"{out} (--out) holds plans of days not in this week ({', '.join(other[:7])}"
+                f"{', ...' if len(other) > 7 else ''}); it is not written into, nothing was "
+                "written", ["give each week its own --out (last week's is --previous), or "
+                            "move those days' folders out first"])
     # Every day alone/ holds: a run without --compare removes them all (until the
     # thirty-fifth stop, with someone's notes in one of them).
     alone_days = (sorted(p.name for p in (out / ALONE).iterdir() if _DAY_FOLDER.match(p.name))
@@ -827,7 +853,7 @@ def run_week(inputs: Inputs, config: Config, out: Path, time_limit_s: float, sta
     from pts_optimiser.views.writers import Together
 
     days, warnings = read_week(inputs, config)
-    before = read_previous(previous) if previous is not None else []
+    before = read_previous(previous, min(days)) if previous is not None else []
     check_week_out(out, days, compare)  # refused before planning, not after it
     writing = writing_s((len(p.journeys) for p in days.values()), compare)
     budget = time_limit_s - (time.monotonic() - started) - writing

@@ -301,6 +301,43 @@ def test_a_previous_week_edited_by_hand_is_refused(planned: tuple[Path, list[str
     assert not (tmp_path / "out").exists()
 
 
+def test_this_weeks_own_plans_are_not_last_week(planned: tuple[Path, list[str]],
+                                                tmp_path: Path) -> None:
+    """--previous holding plans of the days being planned (its own --out): exit 2.
+
+    Until the thirty-seventh stop they were taken as last week's usual service.
+    """
+    work, dates = planned
+    previous = tmp_path / "previous"
+    shutil.copytree(work / "out", previous)
+    result = CliRunner().invoke(main, _week_args(work, tmp_path / "out", "--previous",
+                                                 str(previous)))
+    assert result.exit_code == 2, result.output
+    assert f"holds plans of {', '.join(dates)}, on or after this week's first day" \
+        in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_out_holding_another_weeks_days_is_refused(planned: tuple[Path, list[str]],
+                                                      tmp_path: Path) -> None:
+    """A day folder of another date in --out: exit 6 naming it, nothing touched.
+
+    Until the thirty-seventh stop it stayed beside a report that did not list it, and a
+    later --previous read it as one of this week's days.
+    """
+    work, _ = planned
+    out = tmp_path / "out"
+    shutil.copytree(work / "out", out)
+    stale = next(p for p in sorted(out.iterdir()) if p.is_dir() and p.name[:1].isdigit())
+    other = out / "2026-11-23"
+    stale.rename(other)
+    before = sorted(str(p.relative_to(out)) for p in out.rglob("*"))
+    result = CliRunner().invoke(main, _week_args(work, out))
+    assert result.exit_code == 6, result.output
+    assert "holds plans of days not in this week (2026-11-23)" in result.output
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == before
+
+
 def test_previous_week_carries_crews_forward(planned: tuple[Path, list[str]],
                                              tmp_path: Path) -> None:
     """Next week, with --previous, most regular journeys ride with last week's crews."""
