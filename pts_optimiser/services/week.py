@@ -60,11 +60,11 @@ from pts_optimiser.domain.diagnostics import (
 )
 from pts_optimiser.domain.exits import OutputError, PtsError, UsageError
 from pts_optimiser.domain.plan import Event, Plan
-from pts_optimiser.domain.problem import Journey, Place, Problem
+from pts_optimiser.domain.problem import Journey, Place, Problem, legs_of_day
 from pts_optimiser.io.parse import Inputs, parse_service_date, read_problem
 from pts_optimiser.io.tables import Table
 
-Leg = tuple[str, int]  # (patient id, the journey's rank in the patient's day)
+Leg = tuple[str, str]  # (patient id, the trip: `domain.problem.legs_of_day`)
 SPAWN = multiprocessing.get_context("spawn")  # the CLI may hold threads; a fork copies locks
 POOL_START_S = 3.0  # a spawned worker imports the engine before its first solve
 # The least share of any solve: one takes about a second whatever its share, as it starts
@@ -189,16 +189,8 @@ def read_previous(folder: Path, first_day: str | None = None) -> list[Plan]:
 # -- regulars and their usual service ------------------------------------------------------
 
 def legs(journeys: Iterable[Journey]) -> dict[str, Leg]:
-    """Journey id -> (patient, rank of the journey in the patient's day by earliest pickup)."""
-    by_patient: dict[str, list[Journey]] = defaultdict(list)
-    for journey in journeys:
-        by_patient[journey.patient_id].append(journey)
-    found: dict[str, Leg] = {}
-    for patient, theirs in by_patient.items():
-        theirs.sort(key=lambda j: (j.pickup_window.earliest_min, j.dropoff_window.latest_min,
-                                   j.journey_id))
-        found.update({j.journey_id: (patient, rank) for rank, j in enumerate(theirs)})
-    return found
+    """Journey id -> its leg (patient, trip by its places), the same trip on each day."""
+    return legs_of_day(journeys)
 
 
 def days_of(days: Iterable[Problem], patients: set[str] | None = None) -> dict[str, int]:
@@ -254,15 +246,20 @@ def one_crew(usual: Mapping[Leg, Usual]) -> dict[Leg, Usual]:
     engine asks the crew that brought them back to take them out too, if it can carry
     both, and each leg its own usual vehicle if not (`engine.encode`).
     """
+    by_patient: dict[str, list[tuple[Leg, Usual]]] = defaultdict(list)
+    for leg, seen in usual.items():
+        by_patient[leg[0]].append((leg, seen))
     asked = {}
-    for (patient, rank), seen in usual.items():
-        out = usual.get((patient, 0))
-        # The return's crew for the way out and back; a later journey's own crew for it.
-        also = usual.get((patient, 1)) if rank < 2 else seen
-        crews = [c.vehicle_id for c in (out, also, seen) if c is not None]
-        first, *rest = list(dict.fromkeys(crews))
-        asked[(patient, rank)] = replace(seen, vehicle_id=first,
-                                         otherwise=rest[0] if rest else None)
+    for theirs in by_patient.values():
+        # The way out is the leg usually collected first; the ride home the second.
+        theirs.sort(key=lambda item: (item[1].pickup_min, item[0][1]))
+        out = theirs[0][1]
+        for rank, (leg, seen) in enumerate(theirs):
+            # The return's crew for the way out and back; a later journey's own crew for it.
+            also = theirs[1][1] if rank < 2 and len(theirs) > 1 else seen
+            crews = [c.vehicle_id for c in (out, also, seen)]
+            first, *rest = list(dict.fromkeys(crews))
+            asked[leg] = replace(seen, vehicle_id=first, otherwise=rest[0] if rest else None)
     return asked
 
 

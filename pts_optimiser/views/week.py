@@ -5,9 +5,10 @@ multi-period dial-a-ride literature does (docs/week.md):
 
 - distinct vehicles: the vehicle shifts (by vehicle id: the same id is the same vehicle
   and crew every day) that carried the patient's planned journeys over the horizon;
-- pickup spread: for each leg of the patient's day (their first journey, their second, ...)
-  planned on two days or more, the latest planned pickup minus the earliest; the patient's
-  spread is their largest leg's.
+- pickup spread: for each leg of the patient's day (the same trip on each of their days:
+  from home to the unit, from the unit home; `domain.problem.legs_of_day`) planned on two
+  days or more, the latest planned pickup minus the earliest; the patient's spread is their
+  largest leg's.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from pts_optimiser.domain.plan import Event, Plan
-from pts_optimiser.domain.problem import Journey, VehicleShift, incompatibility
+from pts_optimiser.domain.problem import Journey, VehicleShift, incompatibility, legs_of_day
 from pts_optimiser.domain.safe import html_text, script_json
 from pts_optimiser.views import kpi
 from pts_optimiser.views.report import MET, MISSED, _bars, share_html
@@ -54,7 +55,7 @@ def on_duty_all_day(vehicles: Iterable[VehicleShift], theirs: Sequence[Journey])
 def _due_hour(theirs: Sequence[Journey], rank: Mapping[str, int]) -> int:
     """The hour the patient is due at their first destination (the latest drop-off).
 
-    Their first journey is the one `_rank` puts first, as for the legs' pickup spread.
+    Their first journey is the one `_rank` puts first: the earliest of the day.
     """
     first = min(theirs, key=lambda j: rank[j.journey_id])
     return first.dropoff_window.latest_min // 60
@@ -68,7 +69,7 @@ def patient_figures(plans: Mapping[str, Plan], regulars: set[str]) -> list[dict[
     the whole of their day on any of their days (`on_duty_all_day`).
     """
     vehicles: dict[str, set[str]] = defaultdict(set)
-    times: dict[tuple[str, int], list[int]] = defaultdict(list)
+    times: dict[tuple[str, str], list[int]] = defaultdict(list)
     booked: Counter[str] = Counter()
     planned: Counter[str] = Counter()
     days: dict[str, set[str]] = defaultdict(set)
@@ -78,6 +79,7 @@ def patient_figures(plans: Mapping[str, Plan], regulars: set[str]) -> list[dict[
     split: Counter[str] = Counter()
     for day, plan in sorted(plans.items()):
         rank = _rank(plan.problem.journeys)
+        leg = legs_of_day(plan.problem.journeys)
         theirs: dict[str, list[Journey]] = defaultdict(list)
         for journey in plan.problem.journeys:
             if journey.patient_id in regulars:
@@ -95,8 +97,7 @@ def patient_figures(plans: Mapping[str, Plan], regulars: set[str]) -> list[dict[
                 if stop.event is Event.PICKUP and carried and carried.patient_id in regulars:
                     vehicles[carried.patient_id].add(roster.vehicle.vehicle_id)
                     rode[carried.patient_id].add(roster.vehicle.vehicle_id)
-                    times[(carried.patient_id, rank[carried.journey_id])].append(
-                        stop.service_start_min)
+                    times[leg[carried.journey_id]].append(stop.service_start_min)
                     planned[carried.patient_id] += 1
         split.update(p for p, crews_of_day in rode.items() if len(crews_of_day) > 1)
     out = []

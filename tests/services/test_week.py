@@ -28,7 +28,7 @@ from pts_optimiser.domain.commitments import Commitments
 from pts_optimiser.domain.config import load_config
 from pts_optimiser.domain.diagnostics import Code, InputError
 from pts_optimiser.domain.exits import PtsError
-from pts_optimiser.domain.plan import Plan
+from pts_optimiser.domain.plan import Event, Plan
 from pts_optimiser.domain.problem import Problem
 from pts_optimiser.engine.solve import SolveOptions, solve
 from pts_optimiser.engine.strategies import SKETCH
@@ -386,6 +386,15 @@ def test_a_day_refused_by_the_checker_leaves_the_whole_week_as_it_was(
     assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
 
 
+def _r1_legs(day: Problem) -> tuple[tuple[str, str], tuple[str, str]]:
+    """R1's way out and way home on `day`, as the week names the legs."""
+    from pts_optimiser.domain.problem import legs_of_day
+
+    leg = legs_of_day(day.journeys)
+    date = day.service_date
+    return leg[f"{date}-OUT"], leg[f"{date}-HOME"]
+
+
 def _legs(out: Path, dates: Sequence[str]) -> dict[tuple[str, int], Counter[str]]:
     """(regular, rank of the journey in their day) -> the vehicles that carried it."""
     legs: dict[tuple[str, int], Counter[str]] = defaultdict(Counter)
@@ -478,9 +487,10 @@ def test_a_regular_rides_with_the_crew_that_took_them_out(tmp_path: Path) -> Non
     """
     days = _regular_days(tmp_path)
     wednesday = days["2026-12-02"]
-    usual = one_crew({("R1", 0): Usual("V3", 8 * 60 + 20), ("R1", 1): Usual("V2", 12 * 60)})
+    out, home = _r1_legs(wednesday)
+    usual = one_crew({out: Usual("V3", 8 * 60 + 20), home: Usual("V2", 12 * 60)})
     # Both legs name both crews: the engine asks one that can carry the whole day.
-    assert usual[("R1", 0)].vehicle_ids == usual[("R1", 1)].vehicle_ids == ("V3", "V2")
+    assert usual[out].vehicle_ids == usual[home].vehicle_ids == ("V3", "V2")
     wishes = preferences(wednesday, usual)
     assert wishes["2026-12-02-HOME"].vehicle_ids == ("V3", "V2")
     assert together(wednesday, wishes) == [("2026-12-02-OUT", "2026-12-02-HOME")]
@@ -510,7 +520,8 @@ def test_a_day_from_a_sketch_may_buy_continuity_with_the_allowance(
         return solve(problem, options, commitments=commitments)
 
     monkeypatch.setattr(engine, "solve", solve_asked)
-    usual = {("R1", 0): Usual("V1", 8 * 60 + 20), ("R1", 1): Usual("V1", 12 * 60)}
+    out, home = _r1_legs(wednesday)
+    usual = {out: Usual("V1", 8 * 60 + 20), home: Usual("V1", 12 * 60)}
     start = solve(monday, SolveOptions(time_limit_s=2))
     for pct, allowance in ((0.5, 0), (50.0, 1)):
         config = replace(wednesday.config, continuity=replace(
@@ -590,8 +601,9 @@ def test_next_weeks_anchor_repairs_last_weeks_runs_and_the_week_follows_it(
     assert anchor_first.start is last.plans["2026-11-30"]
     assert anchor_again.start is not None and wednesday.start is week.plans["2026-11-30"]
     monday = week.plans["2026-11-30"]
-    for rank, journey in enumerate(("2026-11-30-OUT", "2026-11-30-HOME")):
-        assert wednesday.usual[("R1", rank)].vehicle_id == vehicle_of(monday, journey)
+    for leg, journey in zip(_r1_legs(days["2026-11-30"]), ("2026-11-30-OUT", "2026-11-30-HOME"),
+                            strict=True):
+        assert wednesday.usual[leg].vehicle_id == vehicle_of(monday, journey)
     for day, plan in week.plans.items():
         write_plan(plan, tmp_path / day)
         result = check_plan(days[day], tmp_path / day)
@@ -641,7 +653,8 @@ def _assert_each_leg_rode_as_on_monday(tmp_path: Path, days: dict[str, Problem],
     assert week.anchors == ("2026-11-30",)
     monday = week.plans["2026-11-30"]
     assert [vehicle_of(monday, j) for j in ("2026-11-30-OUT", "2026-11-30-HOME")] == ["V1", "V2"]
-    assert [week.usual[("R1", rank)].vehicle_ids for rank in (0, 1)] == [("V1",), ("V2",)]
+    assert [week.usual[leg].vehicle_ids for leg in _r1_legs(days["2026-11-30"])] == \
+        [("V1",), ("V2",)]
     wednesday = week.plans["2026-12-02"]
     assert [vehicle_of(wednesday, j) for j in ("2026-12-02-OUT", "2026-12-02-HOME")] == \
         ["V1", "V2"]
@@ -945,3 +958,35 @@ def test_last_weeks_crews_not_in_this_weeks_fleet_are_not_asked_for(
     previous = [read_plan(last[d], work / "out" / d) for d in dates]
     solves = _Solves.of(days, previous, False)
     assert solves.known and solves.anchors  # before: no anchor, every regular "known"
+
+
+def test_a_day_without_the_way_out_compares_the_ride_home_with_the_rides_home(
+        tmp_path: Path) -> None:
+    """R1 made their own way there on Wednesday: the ride home is compared with Monday's.
+
+    Until the thirty-seventh stop the legs were the journeys' ranks in the day: Wednesday's
+    ride home ranked first and was compared with Monday's way out (a spread of hours), and
+    asked for the way out's usual vehicle and time.
+    """
+    import pts_optimiser.services.week as week_module
+    from pts_optimiser.views.week import patient_figures
+
+    days = _regular_days(tmp_path)
+    monday = days["2026-11-30"]
+    wednesday = replace(days["2026-12-02"], journeys=tuple(
+        j for j in days["2026-12-02"].journeys if j.journey_id != "2026-12-02-OUT"))
+    out, home = _r1_legs(monday)
+    assert week_module.legs(wednesday.journeys)["2026-12-02-HOME"] == home != out
+    plans = {d: solve(p, SolveOptions(time_limit_s=2, strategy="one-core"))
+             for d, p in (("2026-11-30", monday), ("2026-12-02", wednesday))}
+    collected = {d: {s.journey.journey_id: s.service_start_min for r in plan.rosters
+                     for s in r.stops if s.event is Event.PICKUP and s.journey is not None}
+                 for d, plan in plans.items()}
+    assert {"2026-11-30-HOME", "2026-12-02-HOME"} <= set(collected["2026-11-30"]) | set(
+        collected["2026-12-02"])
+    (r1,) = [p for p in patient_figures(plans, {"R1"}) if p["patient_id"] == "R1"]
+    assert r1["pickup_spread_min"] == abs(collected["2026-12-02"]["2026-12-02-HOME"]
+                                          - collected["2026-11-30"]["2026-11-30-HOME"])
+    usual = week_module.usual_of([plans["2026-11-30"]])
+    wishes = week_module.preferences(wednesday, usual)
+    assert wishes["2026-12-02-HOME"].pickup_min == usual[home].pickup_min
