@@ -336,10 +336,36 @@ def load_config(path: Path | None = None) -> Config:
             and not config.travel.osrm_url.startswith(("http://", "https://")):
         read._bad("travel.osrm_url" + (f" (from {OSRM_URL_ENV})" if given else ""),
                   "is not an http(s) URL", 'give the OSRM server, e.g. "http://127.0.0.1:5000"')
+    _continuity_below_a_journey(read, config)
     read.unknown_keys()
     if read.findings:
         raise InputError(read.findings)
     return config
+
+
+def _continuity_below_a_journey(read: _Reader, config: Config) -> None:
+    """Refuse continuity prices that could buy a regular's usual crew with a journey.
+
+    The most a journey's preferences can cost: a change of vehicle, a split day priced
+    for each of up to 7 days it stands for (an anchor's), and a pickup a whole day from
+    its usual minute. Below the cheapest journey left out, continuity gives way wherever
+    it would cost one; until the thirty-seventh stop a price of 10^6 was taken, and a day
+    of `pts week` left out a journey its plan alone served.
+    """
+    cont = config.continuity
+    most = (cont.vehicle_change_cost + 7 * cont.crew_change_cost
+            + 24 * 60 * cont.pickup_spread_cost_per_min)
+    # A priority priced 0 is one the policy lets go: no journey of it is bought.
+    cheapest = min((c for c in config.objective.unserved_cost_by_priority.values() if c > 0),
+                   default=0)
+    if cheapest and most >= cheapest:
+        read._bad("continuity.vehicle_change_cost",
+                  f"with crew_change_cost and pickup_spread_cost_per_min, a journey's "
+                  f"continuity may cost {most:,} (vehicle_change_cost + 7 x crew_change_cost "
+                  f"+ 1440 x pickup_spread_cost_per_min), not below the {cheapest:,} of "
+                  "leaving a journey out: continuity could then drop a patient's journey",
+                  "lower the [continuity] costs (the defaults are 1000, 1000 and 5), or raise "
+                  "[objective] unserved_cost_priority_*")
 
 
 def _config(read: _Reader) -> Config:

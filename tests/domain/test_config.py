@@ -57,6 +57,9 @@ def test_override_merges(tmp_path: Path) -> None:
     # Below 1 continuity would buy waits past a standard more cheaply than a day alone does.
     ("[continuity]\nstandards_cost_factor = 0.5\n", "continuity.standards_cost_factor"),
     ('[runsheets]\nbooking_columns = "ward_note"\n', "runsheets.booking_columns"),
+    # Dearer than leaving a journey out: continuity would drop patients (until the 37th stop).
+    ("[continuity]\nvehicle_change_cost = 1000000\n", "continuity.vehicle_change_cost"),
+    ("[continuity]\npickup_spread_cost_per_min = 300\n", "continuity.vehicle_change_cost"),
     ('[runsheets]\nbooking_columns = ["ward_note", 3]\n', "runsheets.booking_columns"),
     ('[runsheets]\nbooking_columns = [" "]\n', "runsheets.booking_columns"),
 ])
