@@ -11,8 +11,9 @@ import contextlib
 import csv
 import io
 import os
+import re
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,6 +70,19 @@ def _decode(data: bytes, name: str) -> str:
                                 f"line {line} is not UTF-8 text (byte {exc.start + 1})",
                                 "save it from the spreadsheet as 'CSV UTF-8 (comma delimited)'",
                                 line)]) from None
+
+
+_LINE = re.compile(rb"[^\r\n]*(?:\r\n|\n|\r)|[^\r\n]+$")
+
+
+def rows_only(data: bytes, keep: Collection[int]) -> bytes:
+    """A CSV file's bytes with its header and the spreadsheet rows `keep` only, as they were.
+
+    A record is one line (a cell run over a line end is refused on reading), so the
+    spreadsheet's row r is the file's line r: its BOM, quoting and line ends stay.
+    """
+    return b"".join(line for number, line in enumerate(_LINE.findall(data), start=1)
+                    if number == 1 or number in keep)
 
 
 def file_bytes(path: Path) -> bytes:

@@ -715,6 +715,24 @@ _OURS_HIDDEN = re.compile(
     r"^\.(\d{4}-\d{2}-\d{2}(\.previous)?\.(partial|old)-|week\.(json|html)\.)")
 
 
+def _of_days(inputs: Inputs, days: Iterable[str]) -> dict[str, Inputs]:
+    """The week's inputs with only each day's bookings: what its plan folder keeps.
+
+    Each day's folder held the whole week's bookings file until the thirty-seventh stop:
+    every patient's details six times over (twelve with --compare), where the day's
+    re-plans and checks read only its own.
+    """
+    from pts_optimiser.io.tables import file_bytes, rows_only
+
+    bookings = inputs.table("bookings")
+    rows: dict[str | None, set[int]] = defaultdict(set)
+    for i, cells in enumerate(bookings.rows):
+        rows[parse_service_date(cells.get("service_date", ""))].add(bookings.row_number(i))
+    data = inputs.held.get("bookings") or file_bytes(inputs.bookings)
+    return {day: replace(inputs, held={**inputs.held, "bookings": rows_only(data, rows[day])})
+            for day in days}
+
+
 def check_week_out(out: Path, days: Iterable[str], compare: bool) -> None:
     """Refuse, before planning and with nothing touched, an --out that is not ours.
 
@@ -876,12 +894,13 @@ def run_week(inputs: Inputs, config: Config, out: Path, time_limit_s: float, sta
     policy = config.continuity
     # Every day new, or every day as it was: a week half replaced would mix two plans of
     # it, under a report of either. The report is made before any day is put in place.
+    of_day = _of_days(inputs, days)
     with Together() as together:
         for day, plan in week.plans.items():
-            violations[day] = len(write_plan(plan, out / day, inputs,
+            violations[day] = len(write_plan(plan, out / day, of_day[day],
                                              together=together).violations)
         for day, plan in week.alone.items():
-            alone_violations[day] = len(write_plan(plan, out / ALONE / day, inputs,
+            alone_violations[day] = len(write_plan(plan, out / ALONE / day, of_day[day],
                                                    with_maps=False,
                                                    together=together).violations)
         figures = week_figures(week.plans, set(week.regulars), violations, week.alone,

@@ -92,6 +92,11 @@ def planned(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
     return work, dates
 
 
+def _rows_of(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        return list(csv.DictReader(handle))
+
+
 def _rosters(folder: Path) -> list[dict[str, str]]:
     with (folder / "rosters.csv").open(newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
@@ -134,6 +139,13 @@ def test_every_day_is_a_checked_plan_folder(planned: tuple[Path, list[str]]) -> 
         summary = json.loads((folder / "summary.json").read_text())
         assert summary["service_date"] == day
         assert summary["patients"]["left_somewhere"] == 0
+        # The day's own bookings only (until the 37th stop the week's, in every day), and
+        # its folder checks alone, from its own copies.
+        kept = _rows_of(folder / "inputs" / "bookings.csv")
+        assert {r["service_date"] for r in kept} == {day}
+        assert len(kept) == len(problem.journeys)
+        own = CliRunner().invoke(main, ["check", "--out", str(folder)])
+        assert own.exit_code == 0, own.output
     page = (work / "out" / "week.html").read_text(encoding="utf-8")
     # Each day's report, run sheets and map, linked from the week page, are there.
     links = re.findall(r'href="([^"]+)"', page)
