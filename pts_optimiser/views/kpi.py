@@ -274,6 +274,19 @@ def patients(plan: Plan) -> PatientFigures:
                           plan.problem.config.linked.allow_outward_without_return)
 
 
+def servable_journeys(plan: Plan) -> int | None:
+    """Journeys that could be planned, those a re-plan found made or under way included.
+
+    The search counts only what it had left to plan (`search.servable`, beside `carried`):
+    until the thirty-seventh stop a re-plan's summary and workbook showed 12 journeys that
+    could be planned above 25 planned.
+    """
+    servable, carried = plan.search.get("servable"), plan.search.get("carried", 0)
+    if not isinstance(servable, int):
+        return None
+    return servable + (carried if isinstance(carried, int) else 0)
+
+
 def standards_met(plan: Plan) -> dict[str, dict[str, Any]]:
     """Each clinical standard's share of journeys meeting it, against its target."""
     planned = trips(plan)

@@ -31,6 +31,7 @@ from pts_optimiser.domain.safe import (
     formula_like,
     sheet_names,
 )
+from pts_optimiser.views import kpi
 
 Cell = str | int | float | dt.time | None
 _HEAD_FONT = Font(bold=True)
@@ -123,8 +124,8 @@ def _summary_rows(plan: Plan, figures: Mapping[str, Any]) -> list[list[Cell]]:
         rows.append([f"Standard: {standard['title']}", pct if pct is not None else "no journeys",
                      f"% (target {standard['target_pct']}%)"])
     rows += [["Journeys booked", figures["journeys"], "journeys"]]
-    servable = plan.search.get("servable")
-    if isinstance(servable, int):
+    servable = kpi.servable_journeys(plan)
+    if servable is not None:
         rows.append(["Journeys that could be planned", servable, "journeys"])
     rows += [["Journeys planned", figures["served"], "journeys"],
              ["Journeys not planned", figures["unassigned"], "journeys"]]

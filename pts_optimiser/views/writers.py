@@ -80,7 +80,7 @@ def summary(plan: Plan) -> dict[str, Any]:
         "patients": kpi.patients(plan).as_json(),
         "standards": kpi.standards_met(plan),
         "journeys": len(problem.journeys),
-        "servable": plan.search.get("servable"),
+        "servable": kpi.servable_journeys(plan),
         "served": len(plan.planned),
         "unassigned": len(plan.unassigned),
         "served_by_purpose": dict(sorted(served.items())),

@@ -1002,6 +1002,10 @@ def test_a_crew_back_at_its_base_takes_a_late_booking(tmp_path: Path) -> None:
                                       str(tmp_path / "again"), "--time-limit", "5"])
     assert again.exit_code == 0, again.output
     _rides_the_late_one(tmp_path / "again", inputs, now)
+    # B1, made before the call, could be planned too: until the thirty-seventh stop the
+    # summary counted only what the re-plan's search had left (1 servable, 2 served).
+    summary = json.loads((tmp_path / "again" / "summary.json").read_text())
+    assert (summary["servable"], summary["served"]) == (2, 2)
 
 
 def test_one_at_a_time_sets_off_from_the_base_a_crew_is_back_at(tmp_path: Path) -> None:
