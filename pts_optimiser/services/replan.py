@@ -51,9 +51,9 @@ REBOOK_COLUMNS = ("pickup_site", "pickup_lat", "pickup_lon", "pickup_label", "dr
                   "dropoff_lat", "dropoff_lon", "dropoff_label", "appointment_time",
                   "ready_time", "earliest_pickup", "latest_pickup", "earliest_dropoff",
                   "latest_dropoff", "max_ride_min")
-# What a row of changes.csv says happened to a journey's stop on that crew's run.
 # summary.json's search key naming the vehicles taken off the road so far in the day.
 VEHICLES_OFF = "vehicles_off_road"
+# What a row of changes.csv says happened to a journey's stop on that crew's run.
 CHANGE_KINDS = ("added", "moved", "dropped", "cancelled", "retimed", "not_planned",
                 "redirected")
 
