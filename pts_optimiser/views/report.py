@@ -199,7 +199,7 @@ def _gaps_html(facts: Mapping[str, Any]) -> str:
         rows.append(f"<tr><td>{html_text(titles[key])}</td><td>{gap['gap_pts']:.1f}</td>"
                     f"{ends}</tr>")
     if not rows:
-        return "<p>Fewer than two districts to compare.</p>"
+        return "<h3>Between districts</h3><p>Fewer than two districts to compare.</p>"
     return ("<h3>Between districts</h3><p>The gap, in percentage points, between the "
             "district served best and the one served worst (districts with no patient or "
             "journey the figure counts are left out).</p><table><tr><th>Figure</th>"
