@@ -658,11 +658,21 @@ def _cancellations(old: Plan, problem: Problem, cancel: Sequence[str], picked: s
     """What `cancel` takes off the day, given the journeys `picked` up by `now_min`."""
     journeys = {j.journey_id: j for j in problem.journeys}
     # `picked` holds the pickups a crew is driving to as well: they are kept as they are.
-    reached = {s.journey.journey_id for r in old.rosters for s in r.stops
-               if s.journey is not None and s.event is Event.PICKUP and s.arrival_min <= now_min}
-    notes = [f"journey {j} was already collected at {format_clock(now_min)}: not cancelled"
-             if j in reached else f"journey {j} is under way at {format_clock(now_min)} (its "
-             "crew is driving to the pickup): not cancelled" for j in cancel if j in picked]
+    pickups = {s.journey.journey_id: s for r in old.rosters for s in r.stops
+               if s.journey is not None and s.event is Event.PICKUP}
+
+    def why_kept(journey_id: str) -> str:
+        stop, at = pickups.get(journey_id), format_clock(now_min)
+        if stop is not None and stop.service_start_min <= now_min:
+            return f"journey {journey_id} was already collected at {at}: not cancelled"
+        if stop is not None and stop.arrival_min <= now_min:
+            # Until the thirty-seventh stop this was "already collected" too.
+            return (f"journey {journey_id}'s crew is at the door at {at}, collecting at "
+                    f"{format_clock(stop.service_start_min)}: not cancelled")
+        return (f"journey {journey_id} is under way at {at} (its crew is driving to the "
+                "pickup): not cancelled")
+
+    notes = [why_kept(j) for j in cancel if j in picked]
     # Cancelled in an earlier re-plan of this day: it stays cancelled, with its first reason.
     earlier = {u.journey.journey_id: u for u in old.unassigned if u.reason is Reason.CANCELLED}
     notes += [f"journey {j} was already cancelled" for j in cancel if j in earlier]

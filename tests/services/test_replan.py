@@ -1041,3 +1041,30 @@ def test_one_at_a_time_sets_off_from_the_base_a_crew_is_back_at(tmp_path: Path) 
     assert first_new.arrival_min >= last.departure_min + places.minutes[
         at(Place(last.lat, last.lon)), at(here)]
     assert first_new.arrival_min >= minutes(now) + places.minutes[at(base), at(here)]
+
+
+def test_a_crew_waiting_at_the_door_has_not_collected_the_patient(tmp_path: Path) -> None:
+    """Cancelled while its crew waits at the door: kept, and said so, not "collected"."""
+    inputs = write_day(tmp_path / "day", [
+        booking("J1", appointment_time="08:30"),
+        booking("J2", pickup_site="RDH", pickup_lat="", pickup_lon="", dropoff_site="",
+                dropoff_lat=52.95, dropoff_lon=-1.47, purpose="discharge",
+                appointment_time="", ready_time="10:00")],
+        [vehicle("CAR1", shift_start="07:00", shift_end="14:00")])
+    runner = CliRunner()
+    solved = runner.invoke(main, ["solve", "--bookings", str(inputs.bookings), "--fleet",
+                                  str(inputs.fleet), "--out", str(tmp_path / "plan"),
+                                  "--time-limit", "5"])
+    assert solved.exit_code == 0, solved.output
+    pickup = next(r for r in rows(tmp_path / "plan" / "rosters.csv")
+                  if r["journey_id"] == "J2" and r["event"] == "pickup")
+    arrival, start = minutes(pickup["arrival"]), minutes(pickup["service_start"])
+    assert arrival + 2 <= start, pickup  # the crew waits at the door
+    now = format_clock(arrival + 1)
+    again = runner.invoke(main, ["replan", "--plan", str(tmp_path / "plan"), "--now", now,
+                                 "--cancel", "J2", "--out", str(tmp_path / "again"),
+                                 "--time-limit", "5"])
+    assert again.exit_code == 0, again.output
+    assert f"journey J2's crew is at the door at {now}, collecting at {pickup['service_start']}" \
+        in again.output
+    assert "already collected" not in again.output
