@@ -29,6 +29,8 @@ from pts_optimiser.engine.processes import (
     OVERRUN_S,
     Relay,
     await_searches,
+    hand_over,
+    handed_over,
     report,
     result_or_none,
     search_pools,
@@ -95,6 +97,8 @@ ProgressFn = Callable[[int, int, float], None]
 # What ruin and recreate started from, where OR-Tools' plan was not it (in the status).
 ONE_AT_A_TIME = "one at a time"
 SKETCH = "another day's runs"
+# A search's status when only the plan it handed over before ruin and recreate is left.
+HANDED_OVER = "its process ended before ruin and recreate did: the plan it had handed over"
 
 
 def least_search_s(data: RoutingInput) -> float:
@@ -203,6 +207,8 @@ def _search(data: RoutingInput, settings: SearchSettings, seed: int,
         settings, time_limit_s=max(1.0, settings.time_limit_s * CONSTRUCTION_SHARE),
         stop_after_s=max(1.0, settings.time_limit_s * ORTOOLS_SHARE)), timings=timings,
         on_solution=lambda planned, objective, _elapsed: report(planned, objective))
+    if first is not None:
+        hand_over(first)  # kept if ruin and recreate has not ended by the deadline
     remaining = settings.time_limit_s - (time.monotonic() - started)
     if start is not None and (first is None or served_in(_framed(start, data), data)
                               > served(first, data)):
@@ -390,6 +396,12 @@ def portfolio(data: RoutingInput, settings: SearchSettings, progress: ProgressFn
             await_searches(pools, futures, started + settings.time_limit_s + OVERRUN_S, relay)
         finished = [(variant, outcome) for variant, future in zip(variants, futures, strict=True)
                     if (outcome := result_or_none(future)) is not None]
+        if len(variants) > 1:
+            # A search ended at the deadline (or failed) leaves the plan it handed over.
+            finished += [(variant, replace(outcome, status=f"{outcome.status}; {HANDED_OVER}"))
+                         for variant, pool, future in zip(variants, pools, futures, strict=True)
+                         if result_or_none(future) is None
+                         and (outcome := handed_over(pool)) is not None]
     if not finished:
         return None
     # Patients' days whole, then journeys, then the objective (less a sketch's allowance):

@@ -6,6 +6,8 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
+import pytest
+
 from pts_optimiser.domain.config import load_config
 from pts_optimiser.engine.processes import Relay
 from pts_optimiser.engine.solve import SolveOptions, solve
@@ -51,3 +53,36 @@ def test_the_portfolio_reports_while_it_searches(tmp_path: Path,
     # The last is the plan kept: patients' days whole first, so it may carry fewer
     # journeys than a search once had.
     assert planned[-1] == len(plan.planned)
+
+
+def _hangs(*_args: object, **_kwargs: object) -> None:
+    time.sleep(120)
+
+
+def test_a_search_ended_at_its_deadline_leaves_the_plan_it_handed_over(
+        tmp_path: Path, forked_searches: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ruin and recreate still running at the deadline: OR-Tools' plan is kept, not lost.
+
+    Until the thirty-seventh stop both searches' plans died with their processes, and the
+    day got the one-at-a-time plan: a fresh install's first demo under load planned 629 of
+    750 journeys, not 742.
+    """
+    from pts_optimiser.check.checker import check_plan
+    from pts_optimiser.engine import strategies
+    from pts_optimiser.services.publish import write_plan
+
+    write_day(tmp_path / "day", seed=2, journeys=60, vehicles=8)
+    inputs = Inputs(tmp_path / "day" / "bookings.csv", tmp_path / "day" / "fleet.csv",
+                    tmp_path / "day" / "sites.csv", None)
+    problem, _ = read_problem(inputs, load_config(None))
+    monkeypatch.setattr(strategies, "_recreated", _hangs)
+    started = time.monotonic()
+    plan = solve(problem, SolveOptions(time_limit_s=6.0, strategy="portfolio"))
+    assert time.monotonic() - started < 20  # ended at the deadline, not after the hang
+    assert strategies.HANDED_OVER in str(plan.search["status"]), plan.search["status"]
+    assert not str(plan.search["status"]).startswith("fallback")
+    fallback = plan.search.get("fallback_served", 0)
+    assert isinstance(fallback, int) and len(plan.planned) >= fallback
+    write_plan(plan, tmp_path / "plan")
+    result = check_plan(problem, tmp_path / "plan")
+    assert result.ok, result.violations[:5]
