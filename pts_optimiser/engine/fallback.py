@@ -15,6 +15,7 @@ from pts_optimiser.domain.commitments import VehicleStart
 from pts_optimiser.domain.config import BreakPolicy
 from pts_optimiser.domain.plan import Event, Roster, Stop
 from pts_optimiser.domain.problem import Journey, Place, Problem, VehicleShift
+from pts_optimiser.engine.misses import lone_trip
 from pts_optimiser.engine.places import DayPlaces
 
 
@@ -79,16 +80,13 @@ def _try(run: _Run, journey: Journey, places: DayPlaces, rules: BreakPolicy) -> 
             if break_start > window[1]:
                 return None
             free = break_start + vehicle.break_min
-        # Collected late enough to be set down as the drop-off window opens, where the
-        # pickup window allows; else at its end, the patient waiting aboard within the
-        # maximum ride, as the search may and as `misses.lone_trip` times it. Until the
-        # thirty-seventh stop this left out every journey whose windows ask for that wait.
-        no_wait = journey.dropoff_window.earliest_min - direct - journey.pickup_service_min
-        start_p = max(free + int(places.minutes[here, pickup]),
-                      journey.pickup_window.earliest_min,
-                      min(no_wait, journey.pickup_window.latest_min))
+        # Timed as diagnosis times a journey alone (`misses.lone_trip`): where the windows
+        # ask for it, the patient waits aboard for the drop-off window, as the search may.
+        # Until the thirty-seventh stop this timed it apart, with no such wait, and left
+        # out every journey whose windows ask for one.
+        alone = lone_trip(journey, places, free, run.place, vehicle.base)
+        start_p, start_d = alone.pickup_min, alone.dropoff_min
         arrive_d = start_p + journey.pickup_service_min + direct
-        start_d = max(arrive_d, journey.dropoff_window.earliest_min)
         if start_p > journey.pickup_window.latest_min or \
                 start_d > journey.dropoff_window.latest_min or \
                 start_d - (start_p + journey.pickup_service_min) > journey.max_ride_min:
