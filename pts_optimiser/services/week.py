@@ -60,7 +60,7 @@ from pts_optimiser.domain.diagnostics import (
 )
 from pts_optimiser.domain.exits import OutputError, PtsError, UsageError
 from pts_optimiser.domain.plan import Event, Plan
-from pts_optimiser.domain.problem import Journey, Place, Problem, legs_of_day
+from pts_optimiser.domain.problem import Place, Problem, legs_of_day
 from pts_optimiser.io.parse import Inputs, parse_service_date, read_problem
 from pts_optimiser.io.tables import Table
 
@@ -188,11 +188,6 @@ def read_previous(folder: Path, first_day: str | None = None) -> list[Plan]:
 
 # -- regulars and their usual service ------------------------------------------------------
 
-def legs(journeys: Iterable[Journey]) -> dict[str, Leg]:
-    """Journey id -> its leg (patient, trip by its places), the same trip on each day."""
-    return legs_of_day(journeys)
-
-
 def days_of(days: Iterable[Problem], patients: set[str] | None = None) -> dict[str, int]:
     """Patient -> the days of the horizon they travel on (of `patients`, if given)."""
     count: Counter[str] = Counter()
@@ -221,7 +216,7 @@ def usual_of(plans: Iterable[Plan], patients: set[str] | None = None) -> dict[Le
     vehicles: dict[Leg, list[str]] = defaultdict(list)
     minutes: dict[Leg, list[int]] = defaultdict(list)
     for plan in sorted(plans, key=lambda p: p.problem.service_date):
-        leg_of = legs(plan.problem.journeys)
+        leg_of = legs_of_day(plan.problem.journeys)
         for journey_id, (vehicle_id, minute) in pickups(plan).items():
             leg = leg_of[journey_id]
             if patients is None or leg[0] in patients:
@@ -288,7 +283,7 @@ def preferences(problem: Problem, usual: Mapping[Leg, Usual],
     journey is ever left out for a preference (it costs far less than any journey).
     `copied` (patient -> days) are the days this day's crews stand for, on an anchor.
     """
-    leg_of = legs(problem.journeys)
+    leg_of = legs_of_day(problem.journeys)
     copied = copied or {}
     return {j.journey_id: Preference(seen.vehicle_ids, seen.pickup_min,
                                      copied.get(j.patient_id, 1))
@@ -310,8 +305,8 @@ def sketch(day: Problem, source: Plan) -> dict[str, list[tuple[Event, str, Place
     A regular booked the same session rides the same run again; ruin and recreate repairs
     what no longer fits and fills in the day's other journeys (`Commitments.sketch`).
     """
-    here = {leg: journey_id for journey_id, leg in legs(day.journeys).items()}
-    there = legs(source.problem.journeys)
+    here = {leg: journey_id for journey_id, leg in legs_of_day(day.journeys).items()}
+    there = legs_of_day(source.problem.journeys)
     runs: dict[str, list[tuple[Event, str, Place]]] = {}
     for roster in source.rosters:
         run = runs[roster.vehicle.vehicle_id] = []
@@ -702,7 +697,7 @@ def enough(alone: int, policy: ContinuityPolicy) -> int:
 
 
 def _asks(problem: Problem, usual: Mapping[Leg, Usual]) -> bool:
-    return any(leg in usual for leg in legs(problem.journeys).values())
+    return any(leg in usual for leg in legs_of_day(problem.journeys).values())
 
 
 # -- writing --------------------------------------------------------------------------------

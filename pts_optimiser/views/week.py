@@ -28,16 +28,6 @@ from pts_optimiser.views.runsheets import page
 SPREAD_BAND_MIN = 5  # the spread distribution's bands
 
 
-def _rank(journeys: Sequence[Journey]) -> dict[str, int]:
-    """Journey id -> its rank in the patient's day, by earliest pickup."""
-    ordered: dict[str, list[Journey]] = defaultdict(list)
-    for journey in journeys:
-        ordered[journey.patient_id].append(journey)
-    return {j.journey_id: rank for theirs in ordered.values()
-            for rank, j in enumerate(sorted(theirs, key=lambda j: (
-                j.pickup_window.earliest_min, j.dropoff_window.latest_min, j.journey_id)))}
-
-
 def on_duty_all_day(vehicles: Iterable[VehicleShift], theirs: Sequence[Journey]) -> int:
     """How many of the shifts could carry every journey of a patient's day.
 
@@ -52,12 +42,13 @@ def on_duty_all_day(vehicles: Iterable[VehicleShift], theirs: Sequence[Journey])
                and all(incompatibility(v, j) is None for j in theirs) for v in vehicles)
 
 
-def _due_hour(theirs: Sequence[Journey], rank: Mapping[str, int]) -> int:
+def _due_hour(theirs: Sequence[Journey]) -> int:
     """The hour the patient is due at their first destination (the latest drop-off).
 
-    Their first journey is the one `_rank` puts first: the earliest of the day.
+    Their first journey is the day's earliest, ordered as `legs_of_day` orders it.
     """
-    first = min(theirs, key=lambda j: rank[j.journey_id])
+    first = min(theirs, key=lambda j: (j.pickup_window.earliest_min,
+                                       j.dropoff_window.latest_min, j.journey_id))
     return first.dropoff_window.latest_min // 60
 
 
@@ -78,7 +69,6 @@ def patient_figures(plans: Mapping[str, Plan], regulars: set[str]) -> list[dict[
     crews: dict[str, list[int]] = defaultdict(list)
     split: Counter[str] = Counter()
     for day, plan in sorted(plans.items()):
-        rank = _rank(plan.problem.journeys)
         leg = legs_of_day(plan.problem.journeys)
         theirs: dict[str, list[Journey]] = defaultdict(list)
         for journey in plan.problem.journeys:
@@ -88,7 +78,7 @@ def patient_figures(plans: Mapping[str, Plan], regulars: set[str]) -> list[dict[
                 district.setdefault(journey.patient_id, kpi.district_of(journey))
                 theirs[journey.patient_id].append(journey)
         for patient, journeys in theirs.items():
-            due[patient][_due_hour(journeys, rank)] += 1
+            due[patient][_due_hour(journeys)] += 1
             crews[patient].append(on_duty_all_day(plan.problem.vehicles, journeys))
         rode: dict[str, set[str]] = defaultdict(set)
         for roster in plan.rosters:

@@ -29,7 +29,7 @@ from pts_optimiser.domain.config import load_config
 from pts_optimiser.domain.diagnostics import Code, InputError
 from pts_optimiser.domain.exits import PtsError
 from pts_optimiser.domain.plan import Event, Plan
-from pts_optimiser.domain.problem import Problem
+from pts_optimiser.domain.problem import Problem, legs_of_day
 from pts_optimiser.engine.solve import SolveOptions, solve
 from pts_optimiser.engine.strategies import SKETCH
 from pts_optimiser.io.generate import (
@@ -988,7 +988,7 @@ def test_a_day_without_the_way_out_compares_the_ride_home_with_the_rides_home(
     wednesday = replace(days["2026-12-02"], journeys=tuple(
         j for j in days["2026-12-02"].journeys if j.journey_id != "2026-12-02-OUT"))
     out, home = _r1_legs(monday)
-    assert week_module.legs(wednesday.journeys)["2026-12-02-HOME"] == home != out
+    assert legs_of_day(wednesday.journeys)["2026-12-02-HOME"] == home != out
     plans = {d: solve(p, SolveOptions(time_limit_s=2, strategy="one-core"))
              for d, p in (("2026-11-30", monday), ("2026-12-02", wednesday))}
     collected = {d: {s.journey.journey_id: s.service_start_min for r in plan.rosters
